@@ -1,0 +1,40 @@
+//! `stockade`: the runc-compatible command line of the stockade jail runtime.
+
+mod args;
+mod commands;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use args::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.global.version {
+        print!("{}", commands::version_text());
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        let _ = Cli::command().print_help();
+        return ExitCode::from(2);
+    };
+    let logs_to_file = match logging::init(&cli.global) {
+        Ok(to_file) => to_file,
+        Err(e) => {
+            eprintln!("stockade: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    match commands::dispatch(&cli.global, command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            if logs_to_file {
+                eprintln!("stockade: {e:#}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The default configuration `stockade spec` writes: a FreeBSD shell container.
+
+use serde_json::{json, Value};
+
+use super::SPEC_VERSION;
+
+/// A runtime-spec 1.3.0 FreeBSD `config.json`: `sh` as root in `/`, the root filesystem in
+/// `rootfs`, devfs with ruleset 4 (jail(8)'s `devfsrules_jail`) on `/dev`, fdescfs on
+/// `/dev/fd`, the host's network (ip4/ip6 inherit), private SysV IPC. `terminal` is false
+/// so the shell works with plain pipes; callers that want a pty set it and pass
+/// `--console-socket`.
+pub fn default_freebsd_config() -> Value {
+    json!({
+        "ociVersion": SPEC_VERSION,
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": [
+                "PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin",
+                "TERM=xterm"
+            ],
+            "cwd": "/",
+            "rlimits": [
+                {"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}
+            ]
+        },
+        "root": {"path": "rootfs", "readonly": false},
+        "hostname": "stockade",
+        "mounts": [
+            {"destination": "/dev", "type": "devfs", "source": "devfs", "options": ["ruleset=4"]},
+            {"destination": "/dev/fd", "type": "fdescfs", "source": "fdescfs", "options": []}
+        ],
+        "freebsd": {
+            "jail": {
+                "host": "new",
+                "ip4": "inherit",
+                "ip6": "inherit",
+                "sysvmsg": "new",
+                "sysvsem": "new",
+                "sysvshm": "new",
+                "enforceStatfs": 2,
+                "allow": {"setHostname": false, "rawSockets": false}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ContainerConfig;
+    use crate::id::ContainerId;
+    use crate::jail::JailSpec;
+
+    fn schema_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../reference/runtime-spec-v1.3.0/schema")
+    }
+
+    /// A draft-04 validator for one of the official schema files, with every sibling file
+    /// registered as a resource. defs.json 1.3.0 has one malformed pointer
+    /// (`#definitions/uint32`, missing its slash), repaired here in memory.
+    fn validator(file: &str) -> jsonschema::Validator {
+        let dir = std::fs::canonicalize(schema_dir()).unwrap();
+        let load = |name: &str| -> Value {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            serde_json::from_str(&text.replace("\"#definitions/", "\"#/definitions/")).unwrap()
+        };
+        let mut opts = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft4)
+            .with_base_uri(format!("file://{}/{file}", dir.display()));
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".json") && name != file {
+                let resource = jsonschema::Resource::from_contents(load(&name)).unwrap();
+                opts = opts.with_resource(format!("file://{}/{name}", dir.display()), resource);
+            }
+        }
+        opts.build(&load(file)).unwrap()
+    }
+
+    #[test]
+    fn default_config_is_valid_against_the_official_schema() {
+        let v = validator("config-schema.json");
+        let errors: Vec<String> = v
+            .iter_errors(&default_freebsd_config())
+            .map(|e| format!("{}: {e}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn schema_check_is_not_vacuous() {
+        let v = validator("config-schema.json");
+        let mut bad = default_freebsd_config();
+        bad["freebsd"]["jail"]["vnet"] = json!("disable");
+        assert!(!v.is_valid(&bad));
+        let mut bad = default_freebsd_config();
+        bad["process"]["args"] = json!("sh");
+        assert!(!v.is_valid(&bad));
+    }
+
+    #[test]
+    fn default_config_loads_and_translates() {
+        let cfg = ContainerConfig::from_value(default_freebsd_config(), std::path::Path::new("/b"))
+            .unwrap();
+        let spec = JailSpec::from_config(&cfg, &ContainerId::parse("c").unwrap()).unwrap();
+        assert_eq!(spec.enforce_statfs, 2);
+        assert_eq!(cfg.spec.mounts().as_ref().map(Vec::len), Some(2));
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything stockade's build, tests and demo need on a fresh Debian 12 machine.
+# Idempotent: every step checks before it acts, so a second run costs seconds.
+set -euo pipefail
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# Debian packages. busybox-static gives the test and demo root filesystems; runc and crun
+# are the peers the lifecycle benchmark compares against; jq and iproute2 are used by scripts.
+DEBS=(busybox-static runc crun jq iproute2 python3-pip ca-certificates procps util-linux file time docker-registry skopeo umoci apache2-utils curl zstd xz-utils)
+missing=()
+for p in "${DEBS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Rust: the toolchain comes with the machine; the FreeBSD target's standard library does not.
+if ! rustup target list --installed | grep -qx x86_64-unknown-freebsd; then
+    log "adding the x86_64-unknown-freebsd Rust target"
+    rustup target add x86_64-unknown-freebsd
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+
+# The FreeBSD linker: zig (from PyPI) driven by cargo-zigbuild.
+if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -c 'import ziglang' 2>/dev/null; then
+    log "installing ziglang and cargo-zigbuild from PyPI"
+    python3 -m pip install --quiet --disable-pip-version-check ziglang cargo-zigbuild
+fi
+
+log "done"

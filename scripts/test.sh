@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, clippy on Linux and FreeBSD, a linked FreeBSD release
+# binary, unit tests, the black-box spec-tests, and the real-client integration scripts.
+# Ends with one plain "N passed, N failed" line summing every test that ran.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TARGET_DIR="$TARGET_DIR"
+LOG_DIR="$(mktemp -d /tmp/stockade-test.XXXXXX)"
+trap 'rm -rf "$LOG_DIR"' EXIT
+
+passed=0 failed=0 step_failures=()
+
+# Runs one step, streaming its output; on failure records the step's name.
+step() {
+    local name="$1"; shift
+    printf '\n==> %s\n' "$name"
+    local start=$SECONDS
+    if "$@" 2>&1 | tee "$LOG_DIR/step.log"; then
+        printf '<== %s: ok (%ss)\n' "$name" $((SECONDS - start))
+    else
+        printf '<== %s: FAILED (%ss)\n' "$name" $((SECONDS - start))
+        step_failures+=("$name")
+    fi
+    count "$LOG_DIR/step.log"
+}
+
+# Adds the test counts a step printed: cargo's "test result:" lines and the plain
+# "N passed, N failed" lines of our own suites.
+count() {
+    local p f
+    while read -r p f; do
+        passed=$((passed + p)); failed=$((failed + f))
+    done < <(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p; s/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$1")
+}
+
+step "cargo fmt --check" cargo fmt --all --check
+step "clippy (linux)" cargo clippy --workspace --all-targets -- -D warnings
+step "clippy (freebsd)" cargo clippy --workspace --target x86_64-unknown-freebsd -- -D warnings
+step "freebsd release binary (zigbuild)" bash -c '
+    cargo zigbuild --release --target x86_64-unknown-freebsd -p stockade &&
+    file "$CARGO_TARGET_DIR/x86_64-unknown-freebsd/release/stockade" | tee /dev/stderr | grep -q "FreeBSD"'
+step "unit tests" cargo test --workspace
+step "build binaries" cargo build -p stockade -p stockade-spec-tests
+export STOCKADE="$TARGET_DIR/debug/stockade"
+step "spec-tests" "$TARGET_DIR/debug/stockade-spec-tests" --stockade "$STOCKADE"
+for script in scripts/integration/*.sh; do
+    [ -e "$script" ] || continue
+    step "integration: $(basename "$script" .sh)" bash "$script"
+done
+
+echo
+if ((${#step_failures[@]})); then
+    printf 'failed steps: %s\n' "${step_failures[*]}"
+    # A step that failed without reporting a test failure (fmt, clippy, a build) still
+    # counts as one failure, so the closing line never reads as a clean run.
+    ((failed == 0)) && failed=${#step_failures[@]}
+fi
+echo "$passed passed, $failed failed"
+((${#step_failures[@]} == 0))
