@@ -30,11 +30,28 @@ fn main() -> ExitCode {
     match commands::dispatch(&cli.global, command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            tracing::error!("{e:#}");
+            let msg = error_text(&e);
+            tracing::error!("{msg}");
             if logs_to_file {
-                eprintln!("stockade: {e:#}");
+                eprintln!("stockade: {msg}");
             }
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the message before
+/// it already contains (library errors often include their source in their own text).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }

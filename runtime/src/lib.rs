@@ -2,6 +2,15 @@
 //! FreeBSD jail, and the container lifecycle on FreeBSD jails or Linux namespaces.
 
 pub mod config;
+pub mod container;
 pub mod explain;
+pub mod features;
+pub mod hooks;
 pub mod id;
+pub mod init;
 pub mod jail;
+pub mod mounts;
+pub mod platform;
+pub mod process;
+pub mod state;
+

@@ -1,7 +1,9 @@
 //! One short function per command; each calls the libraries and returns an exit code.
 
+mod exec;
 mod explain;
 pub mod image;
+mod lifecycle;
 mod spec;
 
 use crate::args::{Command, GlobalArgs};
@@ -22,6 +24,15 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Spec(a) => spec::run(&a),
         Command::Explain(a) => explain::run(&a),
         Command::Image(a) => image::run(global, &a).map(|c| u8::try_from(c).unwrap_or(1)),
-        other => anyhow::bail!("{other:?}: not implemented yet"),
+        Command::Create(a) => lifecycle::create(global, &a),
+        Command::Start(a) => lifecycle::start(global, &a),
+        Command::State(a) => lifecycle::state(global, &a),
+        Command::Kill(a) => lifecycle::kill(global, &a),
+        Command::Delete(a) => lifecycle::delete(global, &a),
+        Command::List(a) => lifecycle::list(global, &a),
+        Command::Run(a) => lifecycle::run(global, &a),
+        Command::Ps(a) => lifecycle::ps(global, &a),
+        Command::Exec(a) => exec::exec(global, &a),
+        Command::Features => exec::features(),
     }
 }

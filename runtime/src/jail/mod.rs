@@ -81,6 +81,6 @@ pub struct JailSpec {
 }
 
 #[cfg(test)]
-mod kernel_table;
+pub(crate) mod kernel_table;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,148 @@
+//! `create`, `start`, `state`, `kill`, `delete`, `list`, `run`, `ps`: each a few lines over
+//! `stockade_runtime::container`.
+
+use std::io::Write;
+
+use anyhow::Context;
+use stockade_runtime::container::{self, container_state, CreateOptions};
+use stockade_runtime::id::ContainerId;
+use stockade_runtime::state::StateStore;
+
+use crate::args::{
+    CreateArgs, DeleteArgs, GlobalArgs, IdArgs, KillArgs, ListArgs, ListFormat, PsArgs, RunArgs,
+};
+
+fn store(global: &GlobalArgs) -> anyhow::Result<StateStore> {
+    Ok(StateStore::open(&global.root)?)
+}
+
+pub fn create(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<u8> {
+    let id = ContainerId::parse(&a.id)?;
+    let opts = CreateOptions {
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        preserve_fds: a.preserve_fds,
+    };
+    container::create(&store(global)?, &id, &a.bundle, &opts)?;
+    Ok(0)
+}
+
+pub fn start(global: &GlobalArgs, a: &IdArgs) -> anyhow::Result<u8> {
+    container::start(&store(global)?, &ContainerId::parse(&a.id)?)?;
+    Ok(0)
+}
+
+pub fn state(global: &GlobalArgs, a: &IdArgs) -> anyhow::Result<u8> {
+    let id = ContainerId::parse(&a.id)?;
+    let st = store(global)?.read(&id)?;
+    println!("{}", serde_json::to_string_pretty(&container_state(&st))?);
+    Ok(0)
+}
+
+pub fn kill(global: &GlobalArgs, a: &KillArgs) -> anyhow::Result<u8> {
+    let id = ContainerId::parse(&a.id)?;
+    let signal = container::parse_signal(&a.signal)?;
+    container::kill(&store(global)?, &id, signal, a.all)?;
+    Ok(0)
+}
+
+pub fn delete(global: &GlobalArgs, a: &DeleteArgs) -> anyhow::Result<u8> {
+    let store = store(global)?;
+    match ContainerId::parse(&a.id) {
+        Ok(id) => container::delete(&store, &id, a.force)?,
+        // No container can have an invalid id, so with --force there is nothing to do.
+        Err(_) if a.force => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(0)
+}
+
+pub fn list(global: &GlobalArgs, a: &ListArgs) -> anyhow::Result<u8> {
+    let store = store(global)?;
+    let mut states = Vec::new();
+    for id in store.ids()? {
+        // A container deleted while listing is simply not listed.
+        if let Ok(st) = store.read(&id) {
+            states.push(container_state(&st));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for s in &states {
+            writeln!(out, "{}", s.id)?;
+        }
+        return Ok(0);
+    }
+    match a.format {
+        ListFormat::Json => writeln!(out, "{}", serde_json::to_string(&states)?)?,
+        ListFormat::Table => {
+            writeln!(
+                out,
+                "{:<24} {:<8} {:<10} {:<40} {:<32} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            )?;
+            for s in &states {
+                writeln!(
+                    out,
+                    "{:<24} {:<8} {:<10} {:<40} {:<32} {}",
+                    s.id,
+                    s.pid.unwrap_or(0),
+                    s.status,
+                    s.bundle.display(),
+                    s.created,
+                    s.owner
+                )?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn ps(global: &GlobalArgs, a: &PsArgs) -> anyhow::Result<u8> {
+    let id = ContainerId::parse(&a.id)?;
+    let pids = container::pids(&store(global)?, &id)?;
+    match a.format {
+        ListFormat::Json => println!("{}", serde_json::to_string(&pids)?),
+        ListFormat::Table => {
+            println!("PID");
+            for p in pids {
+                println!("{p}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `run`: create and start; in the foreground wait for the process, delete the container
+/// and exit with its status (128+signal when killed by one).
+pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
+    let store = store(global)?;
+    let id = ContainerId::parse(&a.id)?;
+    let opts = CreateOptions {
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        preserve_fds: a.preserve_fds,
+    };
+    let pid = container::create(&store, &id, &a.bundle, &opts)?;
+    if let Err(e) = container::start(&store, &id) {
+        let _ = container::delete(&store, &id, true);
+        return Err(e.into());
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    let code = wait_exit_code(pid).with_context(|| format!("waiting for container {id}"))?;
+    container::delete(&store, &id, true)?;
+    Ok(code)
+}
+
+pub fn wait_exit_code(pid: i32) -> anyhow::Result<u8> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None)? {
+            WaitStatus::Exited(_, code) => return Ok(u8::try_from(code).unwrap_or(255)),
+            WaitStatus::Signaled(_, sig, _) => return Ok(128u8.saturating_add(sig as u8)),
+            _ => continue,
+        }
+    }
+}

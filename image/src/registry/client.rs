@@ -1,0 +1,734 @@
+//! An OCI distribution (v2) client for one repository: authenticated GETs, manifests, and
+//! blobs streamed into the store with retry and HTTP range resume.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ureq::http::{HeaderMap, Response};
+use ureq::tls::{RootCerts, TlsConfig};
+use ureq::{Agent, Body};
+
+use super::auth::{self, Challenge, Credentials, TokenResponse};
+use super::RegistryError;
+use crate::digest::{Digest, Hasher};
+use crate::manifest::{Descriptor, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE};
+use crate::reference::Reference;
+use crate::store::{Store, StoreError, VerifyError};
+
+/// How many times a blob download is attempted before giving up.
+pub const BLOB_ATTEMPTS: u32 = 5;
+const READ_BUF: usize = 1 << 20;
+
+/// Connection settings for a registry.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Basic credentials (also sent to the token endpoint).
+    pub credentials: Option<Credentials>,
+    /// Use plain HTTP even for a registry that is not on loopback.
+    pub insecure: bool,
+}
+
+/// A client for one repository of one registry.
+pub struct Client {
+    agent: Agent,
+    base: String,
+    registry: String,
+    repository: String,
+    credentials: Option<Credentials>,
+    allow_plain_http: bool,
+    /// The `Authorization` header that last worked, shared by all download threads.
+    authorization: Mutex<Option<String>>,
+}
+
+/// A manifest as the registry returned it.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+    pub digest: Digest,
+}
+
+/// One attempt's failure, and whether trying again may help.
+enum Attempt {
+    Retry(String),
+    Fatal(RegistryError),
+}
+
+impl Client {
+    /// A client for the repository `reference` names. Plain HTTP is used for loopback
+    /// registries and with `insecure`; HTTPS (system roots) otherwise.
+    pub fn new(reference: &Reference, options: ClientOptions) -> Client {
+        let allow_plain_http = options.insecure || reference.is_loopback_registry();
+        let scheme = if allow_plain_http { "http" } else { "https" };
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(120)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .user_agent(concat!("stockade/", env!("CARGO_PKG_VERSION")))
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+            .max_idle_connections_per_host(16)
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::PlatformVerifier)
+                    .build(),
+            )
+            .build();
+        Client {
+            agent: Agent::new_with_config(config),
+            base: format!(
+                "{scheme}://{}/v2/{}",
+                reference.api_host(),
+                reference.repository()
+            ),
+            registry: reference.registry().to_string(),
+            repository: reference.repository().to_string(),
+            credentials: options.credentials,
+            allow_plain_http,
+            authorization: Mutex::new(None),
+        }
+    }
+
+    fn current_auth(&self) -> Option<String> {
+        self.authorization.lock().map(|g| g.clone()).unwrap_or(None)
+    }
+
+    /// A GET with our current authorization; on a 401, answers the challenge once and
+    /// retries.
+    fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<Response<Body>, RegistryError> {
+        let mut answered = false;
+        loop {
+            let sent_auth = self.current_auth();
+            let mut req = self.agent.get(url);
+            for (k, v) in headers {
+                req = req.header(*k, v.as_str());
+            }
+            if let Some(a) = &sent_auth {
+                req = req.header("Authorization", a.as_str());
+            }
+            let resp = req.call().map_err(|source| RegistryError::Http {
+                url: url.to_string(),
+                source,
+            })?;
+            if resp.status().as_u16() != 401 || answered {
+                return Ok(resp);
+            }
+            answered = true;
+            let challenges = challenges_of(resp.headers());
+            let answerable = challenges.iter().any(|c| {
+                c.scheme == "bearer" || (c.scheme == "basic" && self.credentials.is_some())
+            });
+            if !answerable {
+                // No usable challenge (or no credentials for Basic): the 401 stands.
+                return Ok(resp);
+            }
+            // Free the connection for reuse before asking the token endpoint.
+            drop(resp);
+            if let Some(header) = self.answer(&challenges)? {
+                if let Ok(mut g) = self.authorization.lock() {
+                    *g = Some(header);
+                }
+            }
+        }
+    }
+
+    /// Builds the `Authorization` header that answers a challenge: basic credentials, or a
+    /// bearer token fetched from the challenge's realm.
+    fn answer(&self, challenges: &[Challenge]) -> Result<Option<String>, RegistryError> {
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            return self.fetch_token(bearer).map(Some);
+        }
+        if challenges.iter().any(|c| c.scheme == "basic") {
+            return Ok(self.credentials.as_ref().map(Credentials::basic_header));
+        }
+        Ok(None)
+    }
+
+    fn fetch_token(&self, challenge: &Challenge) -> Result<String, RegistryError> {
+        let realm = challenge
+            .param("realm")
+            .ok_or_else(|| RegistryError::Token {
+                registry: self.registry.clone(),
+                detail: "the bearer challenge has no realm".into(),
+            })?;
+        let plain = realm.starts_with("http://");
+        if !plain && !realm.starts_with("https://") {
+            return Err(RegistryError::Token {
+                registry: self.registry.clone(),
+                detail: format!("token realm {realm:?} is not an http(s) URL"),
+            });
+        }
+        let realm_is_local = realm_host_is_loopback(realm);
+        let mut url = format!("{realm}{}", if realm.contains('?') { "&" } else { "?" });
+        if let Some(service) = challenge.param("service") {
+            url.push_str(&format!("service={}&", auth::query_escape(service)));
+        }
+        let scope = format!("repository:{}:pull", self.repository);
+        url.push_str(&format!("scope={}", auth::query_escape(&scope)));
+        let mut req = self.agent.get(&url);
+        if let Some(c) = &self.credentials {
+            // Credentials go over plain HTTP only where we would talk plain HTTP anyway.
+            if !plain || realm_is_local || self.allow_plain_http {
+                req = req.header("Authorization", c.basic_header());
+            }
+        }
+        let token_err = |detail: String| RegistryError::Token {
+            registry: self.registry.clone(),
+            detail,
+        };
+        let mut resp = req
+            .call()
+            .map_err(|e| token_err(format!("GET {realm}: {e}")))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(token_err(format!("GET {realm}: HTTP {status}")));
+        }
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| token_err(format!("reading the token: {e}")))?;
+        let token: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| token_err(format!("token response is not JSON: {e}")))?;
+        let token = token
+            .into_token()
+            .ok_or_else(|| token_err("token response has no token".into()))?;
+        Ok(format!("Bearer {token}"))
+    }
+
+    fn unauthorized(&self, url: &str) -> RegistryError {
+        RegistryError::Unauthorized {
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+            url: url.to_string(),
+            had_credentials: self.credentials.is_some(),
+        }
+    }
+
+    /// Fetches a manifest or index by tag or digest and checks its digest: against the
+    /// digest asked for, or else against the `Docker-Content-Digest` header when present.
+    pub fn manifest(&self, reference: &str, what: &str) -> Result<FetchedManifest, RegistryError> {
+        let url = format!("{}/manifests/{reference}", self.base);
+        let mut resp = self.get(&url, &[("Accept", MANIFEST_ACCEPT.to_string())])?;
+        let status = resp.status().as_u16();
+        match status {
+            200 => {}
+            401 | 403 => return Err(self.unauthorized(&url)),
+            404 => {
+                return Err(RegistryError::ManifestNotFound {
+                    reference: what.to_string(),
+                    detail: error_detail(&mut resp),
+                })
+            }
+            _ => {
+                return Err(RegistryError::Status {
+                    url,
+                    status,
+                    detail: error_detail(&mut resp),
+                })
+            }
+        }
+        let content_type = header_str(resp.headers(), "content-type");
+        let header_digest = header_str(resp.headers(), "docker-content-digest")
+            .and_then(|d| d.parse::<Digest>().ok());
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_MANIFEST_SIZE)
+            .read_to_vec()
+            .map_err(|source| RegistryError::Http {
+                url: url.clone(),
+                source,
+            })?;
+        let asked = reference.parse::<Digest>().ok();
+        let expected = asked.or(header_digest);
+        let digest = match &expected {
+            Some(want) => {
+                let mut h = Hasher::new(want.algorithm());
+                h.update(&bytes);
+                let actual = h.finish();
+                if &actual != want {
+                    return Err(RegistryError::ManifestDigest {
+                        reference: what.to_string(),
+                        expected: want.clone(),
+                        actual,
+                    });
+                }
+                actual
+            }
+            None => Digest::sha256_of(&bytes),
+        };
+        Ok(FetchedManifest {
+            bytes,
+            content_type,
+            digest,
+        })
+    }
+
+    /// Downloads the blob `desc` describes into the store, verifying digest and size before
+    /// it gets its name. A dropped connection is resumed with an HTTP range request (or
+    /// restarted if the server ignores ranges), up to [`BLOB_ATTEMPTS`] attempts. `progress`
+    /// is told the total bytes received so far; `abort` stops the download early.
+    pub fn fetch_blob(
+        &self,
+        store: &Store,
+        desc: &Descriptor,
+        progress: &dyn Fn(u64),
+        abort: &AtomicBool,
+    ) -> Result<(), RegistryError> {
+        let mut writer = store.blob_writer(desc.digest.algorithm())?;
+        writer.limit(&desc.digest, desc.size);
+        let url = format!("{}/blobs/{}", self.base, desc.digest);
+        let mut attempt = 1;
+        loop {
+            match self.blob_attempt(&url, desc, &mut writer, progress, abort) {
+                Ok(()) => break,
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry(why)) if attempt >= BLOB_ATTEMPTS => {
+                    return Err(RegistryError::BlobFailed {
+                        digest: desc.digest.clone(),
+                        attempts: attempt,
+                        last: why,
+                    })
+                }
+                Err(Attempt::Retry(_)) => {
+                    if abort.load(Ordering::Relaxed) {
+                        return Err(RegistryError::Aborted);
+                    }
+                    std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+                    attempt += 1;
+                }
+            }
+        }
+        writer.flush().map_err(|source| StoreError::Io {
+            path: writer.path().to_path_buf(),
+            source,
+        })?;
+        writer.commit(Some((&desc.digest, desc.size)))?;
+        Ok(())
+    }
+
+    fn blob_attempt(
+        &self,
+        url: &str,
+        desc: &Descriptor,
+        writer: &mut crate::store::BlobWriter<'_>,
+        progress: &dyn Fn(u64),
+        abort: &AtomicBool,
+    ) -> Result<(), Attempt> {
+        let offset = writer.written();
+        if offset == desc.size && desc.size > 0 {
+            return Ok(());
+        }
+        let mut headers = Vec::new();
+        if offset > 0 {
+            headers.push(("Range", format!("bytes={offset}-")));
+        }
+        let resp = self.get(url, &headers).map_err(|e| match e {
+            RegistryError::Http { .. } => Attempt::Retry(e.to_string()),
+            other => Attempt::Fatal(other),
+        })?;
+        let status = resp.status().as_u16();
+        let resumed = match status {
+            200 => false,
+            206 if offset > 0 => {
+                let range = header_str(resp.headers(), "content-range").unwrap_or_default();
+                if !range.starts_with(&format!("bytes {offset}-")) {
+                    false_start(writer, progress)?;
+                    return Err(Attempt::Retry(format!(
+                        "server answered range {offset}- with {range:?}"
+                    )));
+                }
+                true
+            }
+            401 | 403 => return Err(Attempt::Fatal(self.unauthorized(url))),
+            404 => {
+                return Err(Attempt::Fatal(RegistryError::BlobNotFound {
+                    digest: desc.digest.clone(),
+                }))
+            }
+            416 => {
+                // We already hold at least as many bytes as the server has: the blob is
+                // shorter than its descriptor says; verification will say so.
+                return Ok(());
+            }
+            s if s == 429 || s >= 500 => {
+                return Err(Attempt::Retry(format!("GET {url}: HTTP {s}")))
+            }
+            s => {
+                let mut resp = resp;
+                return Err(Attempt::Fatal(RegistryError::Status {
+                    url: url.to_string(),
+                    status: s,
+                    detail: error_detail(&mut resp),
+                }));
+            }
+        };
+        if !resumed && offset > 0 {
+            // The server sent the whole blob again: start over.
+            false_start(writer, progress)?;
+        }
+        let mut reader = resp.into_body().into_reader();
+        let mut buf = vec![0u8; READ_BUF];
+        loop {
+            if abort.load(Ordering::Relaxed) {
+                return Err(Attempt::Fatal(RegistryError::Aborted));
+            }
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Attempt::Retry(format!("reading {url}: {e}"))),
+            };
+            if let Err(e) = writer.write_all(&buf[..n]) {
+                return Err(Attempt::Fatal(
+                    match e.get_ref().and_then(|i| i.downcast_ref::<VerifyError>()) {
+                        Some(v) => StoreError::Verify(v.clone()).into(),
+                        None => StoreError::Io {
+                            path: writer.path().to_path_buf(),
+                            source: e,
+                        }
+                        .into(),
+                    },
+                ));
+            }
+            progress(writer.written());
+        }
+    }
+}
+
+fn false_start(
+    writer: &mut crate::store::BlobWriter<'_>,
+    progress: &dyn Fn(u64),
+) -> Result<(), Attempt> {
+    writer.reset().map_err(|source| {
+        Attempt::Fatal(
+            StoreError::Io {
+                path: writer.path().to_path_buf(),
+                source,
+            }
+            .into(),
+        )
+    })?;
+    progress(0);
+    Ok(())
+}
+
+fn realm_host_is_loopback(realm: &str) -> bool {
+    let rest = realm
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    format!("{hostport}/x")
+        .parse::<Reference>()
+        .is_ok_and(|r| r.is_loopback_registry())
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn challenges_of(headers: &HeaderMap) -> Vec<Challenge> {
+    headers
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(auth::parse_challenges)
+        .collect()
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorEntry {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// The registry's own explanation (`{"errors":[{"code","message"}]}`), if it gave one.
+fn error_detail(resp: &mut Response<Body>) -> String {
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_vec()
+        .unwrap_or_default();
+    match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(e) if !e.errors.is_empty() => e
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.code, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => String::from_utf8_lossy(&body[..body.len().min(200)])
+            .trim()
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_or_insecure() {
+        let local: Reference = "127.0.0.1:5000/a/b:1".parse().unwrap();
+        let c = Client::new(&local, ClientOptions::default());
+        assert_eq!(c.base, "http://127.0.0.1:5000/v2/a/b");
+        let remote: Reference = "registry.example:5000/a".parse().unwrap();
+        assert!(Client::new(&remote, ClientOptions::default())
+            .base
+            .starts_with("https://"));
+        let insecure = ClientOptions {
+            insecure: true,
+            ..ClientOptions::default()
+        };
+        assert!(Client::new(&remote, insecure).base.starts_with("http://"));
+        let hub: Reference = "alpine".parse().unwrap();
+        assert_eq!(
+            Client::new(&hub, ClientOptions::default()).base,
+            "https://registry-1.docker.io/v2/library/alpine"
+        );
+    }
+
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    /// A one-thread HTTP/1.1 server on loopback. `answer` gets each request head and
+    /// returns the raw response bytes and how many of them to send before hanging up.
+    fn serve(
+        answer: impl Fn(&str) -> (Vec<u8>, Option<usize>) + Send + Sync + 'static,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let answer = Arc::new(answer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let log = Arc::clone(&log);
+                let answer = Arc::clone(&answer);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    loop {
+                        let mut head = String::new();
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                break;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            head.push_str(&line);
+                        }
+                        if head.is_empty() {
+                            break;
+                        }
+                        log.lock().unwrap().push(head.clone());
+                        let (bytes, cut) = answer(&head);
+                        let n = cut.unwrap_or(bytes.len());
+                        if stream.write_all(&bytes[..n]).is_err() || cut.is_some() {
+                            let _ = stream.shutdown(std::net::Shutdown::Both);
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    fn response(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+        for (k, v) in headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    fn blob_fixture() -> (Vec<u8>, Descriptor) {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let desc = Descriptor::new(
+            "application/octet-stream",
+            Digest::sha256_of(&data),
+            data.len() as u64,
+        );
+        (data, desc)
+    }
+
+    #[test]
+    fn a_dropped_blob_download_resumes_with_a_range_request() {
+        let (data, desc) = blob_fixture();
+        let body = data.clone();
+        let (addr, seen) = serve(move |head| {
+            let lower = head.to_ascii_lowercase();
+            if let Some(pos) = lower.find("range: bytes=") {
+                let from: usize = lower[pos + 13..]
+                    .split('-')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let range = format!("bytes {from}-{}/{}", body.len() - 1, body.len());
+                (
+                    response(
+                        "206 Partial Content",
+                        &[("Content-Range", range)],
+                        &body[from..],
+                    ),
+                    None,
+                )
+            } else {
+                // Headers plus the first 70000 bytes of the body, then hang up.
+                let full = response("200 OK", &[], &body);
+                let header_len = full.len() - body.len();
+                (full, Some(header_len + 70_000))
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let reference: Reference = format!("{addr}/test/blob:v1").parse().unwrap();
+        let client = Client::new(&reference, ClientOptions::default());
+        client
+            .fetch_blob(&store, &desc, &|_| {}, &AtomicBool::new(false))
+            .unwrap();
+        assert_eq!(
+            std::fs::read(store.layout().blob_path(&desc.digest)).unwrap(),
+            data
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(
+            seen[1].to_ascii_lowercase().contains("range: bytes=70000-"),
+            "{}",
+            seen[1]
+        );
+    }
+
+    #[test]
+    fn a_blob_with_the_wrong_content_is_refused_and_nothing_is_stored() {
+        let (mut data, desc) = blob_fixture();
+        data[1234] ^= 1;
+        let (addr, _) = serve(move |_| (response("200 OK", &[], &data), None));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let reference: Reference = format!("{addr}/test/blob:v1").parse().unwrap();
+        let client = Client::new(&reference, ClientOptions::default());
+        let err = client
+            .fetch_blob(&store, &desc, &|_| {}, &AtomicBool::new(false))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RegistryError::Store(StoreError::Verify(VerifyError::Digest { .. }))
+            ),
+            "{err}"
+        );
+        assert!(store.blob_size(&desc.digest).is_none());
+        assert_eq!(store.temporaries().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_bearer_challenge_is_answered_with_a_token_from_the_realm() {
+        let manifest = br#"{"schemaVersion":2}"#.to_vec();
+        let port = Arc::new(Mutex::new(String::new()));
+        let port_in = Arc::clone(&port);
+        let (addr, seen) = serve(move |head| {
+            let lower = head.to_ascii_lowercase();
+            if head.starts_with("GET /token?") {
+                let auth_ok = lower.contains("authorization: basic dtpw");
+                let body = if auth_ok {
+                    br#"{"token":"t0k"}"#.to_vec()
+                } else {
+                    Vec::new()
+                };
+                return (
+                    response(
+                        if auth_ok {
+                            "200 OK"
+                        } else {
+                            "401 Unauthorized"
+                        },
+                        &[],
+                        &body,
+                    ),
+                    None,
+                );
+            }
+            if lower.contains("authorization: bearer t0k") {
+                return (
+                    response(
+                        "200 OK",
+                        &[("Content-Type", OCI_MANIFEST_TYPE.to_string())],
+                        &manifest,
+                    ),
+                    None,
+                );
+            }
+            let realm = format!("http://{}/token", port_in.lock().unwrap());
+            let challenge =
+                format!(r#"Bearer realm="{realm}",service="svc",scope="repository:test/app:pull""#);
+            (
+                response("401 Unauthorized", &[("WWW-Authenticate", challenge)], b""),
+                None,
+            )
+        });
+        *port.lock().unwrap() = addr.clone();
+        let reference: Reference = format!("{addr}/test/app:v1").parse().unwrap();
+        let opts = ClientOptions {
+            credentials: Some(Credentials::from_flag("u:p").unwrap()),
+            insecure: false,
+        };
+        let got = Client::new(&reference, opts)
+            .manifest("v1", "test")
+            .unwrap();
+        assert_eq!(got.bytes, br#"{"schemaVersion":2}"#);
+        let token_request = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|h| h.starts_with("GET /token?"))
+            .cloned()
+            .expect("the token endpoint was asked");
+        assert!(token_request.contains("service=svc"), "{token_request}");
+        assert!(
+            token_request.contains("scope=repository%3Atest%2Fapp%3Apull"),
+            "{token_request}"
+        );
+
+        let anonymous = Client::new(&reference, ClientOptions::default())
+            .manifest("v1", "test")
+            .unwrap_err();
+        assert!(
+            matches!(anonymous, RegistryError::Token { .. }),
+            "{anonymous}"
+        );
+    }
+
+    const OCI_MANIFEST_TYPE: &str = crate::manifest::OCI_MANIFEST;
+
+    #[test]
+    fn realm_loopback_detection() {
+        assert!(realm_host_is_loopback("http://127.0.0.1:9999/token"));
+        assert!(realm_host_is_loopback("http://localhost/token?x=1"));
+        assert!(!realm_host_is_loopback("http://auth.example/token"));
+    }
+}

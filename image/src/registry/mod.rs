@@ -1,0 +1,84 @@
+//! Pulling from registries that speak the OCI distribution API (v2).
+
+pub mod auth;
+pub mod client;
+pub mod pull;
+
+pub use auth::Credentials;
+pub use client::{Client, ClientOptions};
+pub use pull::{pull, PullOptions, PullReport};
+
+use crate::digest::Digest;
+use crate::manifest::ManifestError;
+use crate::store::StoreError;
+
+/// Errors of talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("GET {url}: {source}")]
+    Http { url: String, source: ureq::Error },
+    #[error("GET {url}: HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    Status {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error(
+        "{registry}/{repository}: access denied ({url}); {}",
+        if *had_credentials { "the credentials were refused" } else { "the registry requires credentials: use --creds user:password or an auths entry in the auth file" }
+    )]
+    Unauthorized {
+        registry: String,
+        repository: String,
+        url: String,
+        had_credentials: bool,
+    },
+    #[error("getting a token for {registry}: {detail}")]
+    Token { registry: String, detail: String },
+    #[error("manifest {reference} not found{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    ManifestNotFound { reference: String, detail: String },
+    #[error("manifest {reference}: content has digest {actual}, expected {expected}; refusing it")]
+    ManifestDigest {
+        reference: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error(
+        "manifest {reference}: the index entry says {expected} bytes, the registry sent {actual}"
+    )]
+    ManifestSize {
+        reference: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{reference}: no image for platform {wanted}; the index offers: {}", if offered.is_empty() { "nothing with a platform".to_string() } else { offered.join(", ") })]
+    Platform {
+        reference: String,
+        wanted: String,
+        offered: Vec<String>,
+    },
+    #[error(
+        "{reference}: an index entry points to another index; nested indexes are not supported"
+    )]
+    NestedIndex { reference: String },
+    #[error("{reference}: the image is for {actual}, not the requested {wanted} (it is not a multi-platform image)")]
+    PlatformMismatch {
+        reference: String,
+        wanted: String,
+        actual: String,
+    },
+    #[error("blob {digest} not found in the registry")]
+    BlobNotFound { digest: Digest },
+    #[error("blob {digest}: giving up after {attempts} attempts; last error: {last}")]
+    BlobFailed {
+        digest: Digest,
+        attempts: u32,
+        last: String,
+    },
+    #[error("download aborted because another blob failed")]
+    Aborted,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,280 @@
+//! `create`: validate everything, then make the state directory, the host-side resources
+//! and the init process, which waits on the start fifo. Any failure undoes all of it.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::stat::Mode;
+use nix::unistd::{mkfifo, Pid};
+
+use super::ContainerError;
+use crate::config::ContainerConfig;
+use crate::id::ContainerId;
+use crate::hooks::{self, Phase};
+use crate::init::{receive, send, SyncMessage};
+use crate::jail::JailSpec;
+use crate::mounts::{parse_mounts, remove_mount_points};
+use crate::platform::{ContainerPlan, Host, InitHandoff, Platform};
+use crate::process::ProcessSpec;
+use crate::state::{
+    Resources, StateLock, StateStore, Status, StoredState, CONFIG_COPY, START_FIFO,
+};
+
+/// Flags of `create` that are not in the bundle.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Where to write the init's pid (no trailing newline).
+    pub pid_file: Option<PathBuf>,
+    /// AF_UNIX socket receiving the pty master when `process.terminal` is set.
+    pub console_socket: Option<PathBuf>,
+    /// Extra descriptors passed to the process.
+    pub preserve_fds: u32,
+}
+
+/// Plans container `id` from the bundle, checking everything that can be checked before
+/// anything is made.
+pub fn plan(
+    cfg: &ContainerConfig,
+    id: &ContainerId,
+    opts: &CreateOptions,
+) -> Result<ContainerPlan, ContainerError> {
+    let jail = JailSpec::from_config(cfg, id)?;
+    if !cfg.root.is_dir() {
+        return Err(ContainerError::Io {
+            op: "root.path",
+            path: cfg.root.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not a directory; expected the container's root filesystem",
+            ),
+        });
+    }
+    let mounts = parse_mounts(cfg)?;
+    let process = ProcessSpec::from_config(cfg)?;
+    match (process.terminal, &opts.console_socket) {
+        (true, None) => {
+            return Err(ContainerError::Terminal(
+                "process.terminal is true but no --console-socket was given to receive the pty".into(),
+            ))
+        }
+        (false, Some(s)) => {
+            return Err(ContainerError::Terminal(format!(
+                "--console-socket {} was given but process.terminal is false; set terminal to use a console",
+                s.display()
+            )))
+        }
+        _ => {}
+    }
+    let listen_fds: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let plan = ContainerPlan {
+        id: id.clone(),
+        jail,
+        mounts,
+        process,
+        root_readonly: cfg.root_readonly,
+        devices: cfg.devices.clone(),
+        linux: cfg.spec.linux().clone(),
+        preserve_fds: opts.preserve_fds.max(listen_fds),
+        create_container_hooks: Phase::CreateContainer.hooks(&cfg.spec),
+        start_container_hooks: Phase::StartContainer.hooks(&cfg.spec),
+    };
+    Host::check(&plan)?;
+    Ok(plan)
+}
+
+/// Undoes a create that failed midway: the init, what the platform made, mount points,
+/// the state directory.
+struct Undo<'a> {
+    store: &'a StateStore,
+    id: &'a ContainerId,
+    made: Resources,
+    init: Option<i32>,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.init {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        }
+        for e in Host::destroy(&self.made) {
+            tracing::error!("undoing create of {}: {e}", self.id);
+        }
+        for e in remove_mount_points(&self.made.mount_points) {
+            tracing::error!("undoing create of {}: {e}", self.id);
+        }
+        if let Err(e) = self.store.remove(self.id) {
+            tracing::error!("undoing create of {}: {e}", self.id);
+        }
+    }
+}
+
+fn owner() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// Creates container `id` from `bundle`. Returns the init's pid; the init is a child of
+/// the calling process and waits for `start`.
+pub fn create(
+    store: &StateStore,
+    id: &ContainerId,
+    bundle: &Path,
+    opts: &CreateOptions,
+) -> Result<i32, ContainerError> {
+    let cfg = ContainerConfig::load(bundle)?;
+    let plan = plan(&cfg, id, opts)?;
+    let lock = store.create(id)?;
+    let mut undo = Undo {
+        store,
+        id,
+        made: Resources::default(),
+        init: None,
+        armed: true,
+    };
+    let pid = make(store, &lock, &cfg, &plan, opts, &mut undo)?;
+    undo.armed = false;
+    Ok(pid)
+}
+
+fn make(
+    store: &StateStore,
+    lock: &StateLock,
+    cfg: &ContainerConfig,
+    plan: &ContainerPlan,
+    opts: &CreateOptions,
+    undo: &mut Undo<'_>,
+) -> Result<i32, ContainerError> {
+    let dir = lock.dir().to_path_buf();
+    let mut st = StoredState {
+        oci_version: crate::config::SPEC_VERSION.to_string(),
+        id: plan.id.clone(),
+        status: Status::Creating,
+        pid: None,
+        pid_start_time: None,
+        bundle: cfg.bundle.clone(),
+        rootfs: cfg.root.clone(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        owner: owner(),
+        annotations: cfg.annotations.clone(),
+        resources: Resources::default(),
+    };
+    store.write(&st)?;
+    // The configuration as it was at create: later edits to the bundle have no effect.
+    let copy = dir.join(CONFIG_COPY);
+    std::fs::copy(cfg.bundle.join(crate::config::CONFIG_FILE), &copy)
+        .map_err(ContainerError::io("copying config.json to", &copy))?;
+    let fifo = dir.join(START_FIFO);
+    mkfifo(&fifo, Mode::from_bits_truncate(0o600)).map_err(|e| ContainerError::Io {
+        op: "making start fifo",
+        path: fifo.clone(),
+        source: e.into(),
+    })?;
+
+    let prepared = Host::prepare_host(plan, &mut undo.made);
+    st.resources = undo.made.clone();
+    store.write(&st)?;
+    prepared?;
+
+    let console = match &opts.console_socket {
+        Some(path) => Some(connect_console(path)?),
+        None => None,
+    };
+    let (parent_end, child_end) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| crate::platform::PlatformError::call("socketpair (create handshake)", e))?;
+    let state_dir: OwnedFd = nix::fcntl::open(&dir, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| ContainerError::Io {
+            op: "opening",
+            path: dir.clone(),
+            source: e.into(),
+        })?;
+    let pid = Host::spawn_init(
+        plan,
+        &undo.made,
+        InitHandoff {
+            state_dir,
+            sync: child_end,
+            console,
+        },
+    )?;
+    undo.init = Some(pid);
+    st.pid = Some(pid);
+    st.pid_start_time = Host::process_start_time(pid);
+
+    let mut sync = std::fs::File::from(parent_end);
+    let init_failed = |message: String| ContainerError::InitFailed {
+        id: plan.id.clone(),
+        message,
+    };
+    // Until the init is prepared: the mount points it makes.
+    await_init(&mut sync, b'P', &mut undo.made, &init_failed)?;
+    let state_json = serde_json::to_vec(&super::container_state_as(&st, Status::Creating)).unwrap_or_default();
+    hooks::run(Phase::Prestart, &Phase::Prestart.hooks(&cfg.spec), &state_json)?;
+    hooks::run(Phase::CreateRuntime, &Phase::CreateRuntime.hooks(&cfg.spec), &state_json)?;
+    send(&mut sync, SyncMessage::Go(&state_json)).map_err(|e| init_failed(format!("handshake: {e}")))?;
+    // Then createContainer hooks, entering the root, and the terminal.
+    await_init(&mut sync, b'R', &mut undo.made, &init_failed)?;
+
+    st.status = Status::Created;
+    st.resources = undo.made.clone();
+    store.write(&st)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    Ok(pid)
+}
+
+/// Reads handshake messages until `until`, recording mount points.
+fn await_init(
+    sync: &mut std::fs::File,
+    until: u8,
+    made: &mut Resources,
+    init_failed: &dyn Fn(String) -> ContainerError,
+) -> Result<(), ContainerError> {
+    loop {
+        match receive(sync) {
+            Ok(Some((b'M', path))) => {
+                use std::os::unix::ffi::OsStringExt;
+                made.mount_points.push(PathBuf::from(std::ffi::OsString::from_vec(path)));
+            }
+            Ok(Some((k, _))) if k == until => return Ok(()),
+            Ok(Some((b'E', msg))) => return Err(init_failed(String::from_utf8_lossy(&msg).into_owned())),
+            Ok(Some((k, _))) => return Err(init_failed(format!("unexpected handshake message {:?}", k as char))),
+            Ok(None) | Err(_) => return Err(init_failed("the init process exited while setting up the container".into())),
+        }
+    }
+}
+
+/// Connects to the caller's console socket, which will receive the pty master.
+fn connect_console(path: &Path) -> Result<OwnedFd, ContainerError> {
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(ContainerError::io("connecting to --console-socket", path))?;
+    Ok(stream.into())
+}
+
+/// Writes the pid file atomically, with no trailing newline (callers parse it as is).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
+    let path = std::path::absolute(path).map_err(ContainerError::io("resolving", path))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let tmp = dir.join(format!(
+        ".{}.stockade-tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).map_err(ContainerError::io("writing pid file", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(ContainerError::io("writing pid file", &path))
+}

@@ -1,0 +1,124 @@
+//! `exec`: run another process in a running container, with the same process settings as
+//! the init (user, groups, cwd, env, umask, rlimits, terminal, preserved descriptors).
+
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Process;
+
+use super::{live_status, ContainerError};
+use crate::config::Rlimit;
+use crate::id::ContainerId;
+use crate::init::{attach_terminal, exec_process};
+use crate::platform::{Host, Platform};
+use crate::process::ProcessSpec;
+use crate::state::{StateStore, Status};
+
+/// What to run: a process object (from `--process` or built from flags) plus its rlimits.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub process: Process,
+    pub rlimits: Vec<Rlimit>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// The container's own process settings (from the configuration copied at create), the base
+/// that `exec` flags modify, as runc does.
+pub fn base_process(store: &StateStore, id: &ContainerId) -> Result<(Process, Vec<Rlimit>), ContainerError> {
+    let file = store.dir(id).join(crate::state::CONFIG_COPY);
+    let bytes = std::fs::read(&file).map_err(ContainerError::io("reading", &file))?;
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|source| crate::config::ConfigError::Json { file: file.clone(), source })?;
+    let process = v.get_mut("process").map(serde_json::Value::take).unwrap_or(serde_json::Value::Null);
+    Ok(crate::config::parse_process(process)?)
+}
+
+/// Starts the process in container `id`; returns its pid (a child of the caller).
+pub fn exec(store: &StateStore, id: &ContainerId, req: &ExecRequest) -> Result<i32, ContainerError> {
+    let st = {
+        let _lock = store.lock(id)?;
+        store.read(id)?
+    };
+    let status = live_status(&st);
+    let (Status::Running, Some(init)) = (status, st.pid) else {
+        return Err(ContainerError::WrongStatus {
+            id: id.clone(),
+            op: "exec in",
+            status,
+            expected: "only a running container can run more processes",
+        });
+    };
+    let terminal = req.process.terminal().unwrap_or(false);
+    match (terminal, &req.console_socket) {
+        (true, None) => return Err(ContainerError::Terminal("the process has a terminal but no --console-socket was given to receive the pty".into())),
+        (false, Some(s)) => {
+            return Err(ContainerError::Terminal(format!(
+                "--console-socket {} was given but the process has no terminal; use --tty",
+                s.display()
+            )))
+        }
+        _ => {}
+    }
+    let console: Option<OwnedFd> = match &req.console_socket {
+        Some(p) => Some(std::os::unix::net::UnixStream::connect(p).map_err(ContainerError::io("connecting to --console-socket", p))?.into()),
+        None => None,
+    };
+    // Closed on exec: end-of-file with nothing written means the process is running.
+    let (mut report_read, report_write) = std::io::pipe().map_err(ContainerError::io("creating a pipe for", Path::new("exec")))?;
+    let mut report_write = Some(report_write);
+    let mut console = console;
+    let p = &req.process;
+    let rlimits = &req.rlimits;
+    let preserve = req.preserve_fds;
+    let pid = Host::spawn_joined(
+        &st.resources,
+        init,
+        Box::new(move || {
+            use std::io::Write;
+            let Some(mut report) = report_write.take() else { return 1 };
+            let user = p.user();
+            let spec = ProcessSpec::build(
+                Path::new("/"),
+                p.args().clone().unwrap_or_default(),
+                p.env().clone().unwrap_or_default(),
+                p.cwd().clone(),
+                (user.uid(), user.gid(), user.additional_gids().clone().unwrap_or_default(), user.umask()),
+                rlimits,
+                p.no_new_privileges().unwrap_or(false),
+                terminal,
+                p.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)),
+            );
+            let spec = match spec {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = report.write_all(e.to_string().as_bytes());
+                    return 127;
+                }
+            };
+            if let Some(c) = console.take() {
+                if let Err(e) = attach_terminal::<Host>(c, spec.console_size) {
+                    let _ = report.write_all(e.as_bytes());
+                    return 1;
+                }
+            }
+            if let Err(e) = Host::cloexec_from(3 + preserve as i32) {
+                let _ = report.write_all(e.to_string().as_bytes());
+                return 1;
+            }
+            let err = exec_process::<Host>(&spec, Vec::new());
+            let _ = report.write_all(err.as_bytes());
+            127
+        }),
+    )?;
+    let mut message = String::new();
+    let _ = report_read.read_to_string(&mut message);
+    if !message.is_empty() {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        return Err(ContainerError::InitFailed {
+            id: id.clone(),
+            message: format!("exec: {message}"),
+        });
+    }
+    Ok(pid)
+}

@@ -1,0 +1,70 @@
+//! `stockade features`: what this runtime supports, in the runtime-spec 1.3.0 features
+//! format, plus a `freebsd` object describing the jail backend.
+
+use serde_json::{json, Value};
+
+use crate::config::freebsd::{ALLOW_FLAGS, JAIL_MOUNTABLE_FS};
+use crate::config::SPEC_VERSION;
+use crate::mounts::{FLAG_OPTIONS, PROPAGATION_OPTIONS};
+
+/// Mount types the FreeBSD backend mounts.
+pub const FREEBSD_MOUNT_TYPES: &[&str] = &["nullfs", "bind", "rbind", "devfs", "fdescfs", "tmpfs", "procfs", "linprocfs", "linsysfs"];
+
+/// The features document.
+pub fn features() -> Value {
+    let mut mount_options: Vec<&str> = FLAG_OPTIONS.to_vec();
+    mount_options.extend(["bind", "rbind"]);
+    if cfg!(target_os = "linux") {
+        mount_options.extend(PROPAGATION_OPTIONS);
+    }
+    mount_options.sort_unstable();
+    let annotations = [
+        crate::config::PARENT_JAIL,
+        "org.freebsd.jail.vnet",
+        "org.freebsd.jail.sysvmsg",
+        "org.freebsd.jail.sysvsem",
+        "org.freebsd.jail.sysvshm",
+        "org.freebsd.jail.ip4.addr",
+        "org.freebsd.jail.ip6.addr",
+        "org.freebsd.jail.allow.<name>",
+    ];
+    let mut doc = json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": SPEC_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": mount_options,
+        "annotations": {
+            "org.opencontainers.runtime.name": "stockade",
+            "org.opencontainers.runtime.version": env!("CARGO_PKG_VERSION"),
+            "org.freebsd.stockade.annotations": annotations.join(","),
+        },
+        "potentiallyUnsafeConfigAnnotations": ["org.freebsd.jail.allow.", "org.freebsd.parentJail"],
+        "freebsd": {
+            "jail": {
+                "parameters": ["host", "ip4", "ip4.addr", "ip6", "ip6.addr", "vnet", "sysvmsg", "sysvsem", "sysvshm", "enforce_statfs", "children.max", "persist", "allow.*"],
+                "allow": ALLOW_FLAGS,
+                "allowMount": JAIL_MOUNTABLE_FS,
+                "vnet": true,
+                "vnetInterfaces": true,
+                "interface": true,
+                "parent": true,
+            },
+            "mountTypes": FREEBSD_MOUNT_TYPES,
+            "devices": true,
+            "rlimits": ["RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_KQUEUES", "RLIMIT_MEMLOCK", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_NPTS", "RLIMIT_PIPEBUF", "RLIMIT_RSS", "RLIMIT_SBSIZE", "RLIMIT_STACK", "RLIMIT_SWAP", "RLIMIT_UMTXP", "RLIMIT_VMEM"],
+        },
+    });
+    if cfg!(target_os = "linux") {
+        doc["linux"] = json!({
+            "namespaces": ["mount", "pid", "uts", "ipc", "network", "cgroup"],
+            "capabilities": [],
+            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}},
+        });
+    }
+    doc
+}

@@ -1,0 +1,307 @@
+//! The container's init process, after it has entered the container: report to `create`,
+//! wait on the start fifo, apply the process settings and exec. Shared by both backends;
+//! everything here is async-signal-safe enough for a freshly forked single-threaded child.
+//!
+//! The start handshake: the init opens `exec.fifo` for writing (which blocks until `start`
+//! opens it for reading), writes one `0` byte, and execs with the fifo close-on-exec. So
+//! `start` sees the `0` (the init is past the wait), then either an error message (the init
+//! failed before exec and exits) or end-of-file, which means exec succeeded: only then is
+//! the container `running`.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::resource::setrlimit;
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{chdir, execve, setgid, setgroups, setuid, Gid, Uid};
+
+use crate::hooks::{self, Phase};
+use crate::platform::{ContainerPlan, InitHandoff, Platform};
+use crate::process::ProcessSpec;
+use crate::state::START_FIFO;
+
+/// One message of the create handshake.
+pub enum SyncMessage<'a> {
+    /// Init → create: a mount point the init created on the root filesystem.
+    MountPoint(&'a std::path::Path),
+    /// Init → create: set up inside; prestart and createRuntime hooks may run now.
+    Prepared,
+    /// Create → init: hooks done; go on, with the state JSON for createContainer and
+    /// startContainer hooks.
+    Go(&'a [u8]),
+    /// Init → create: the container is set up; the init now waits for `start`.
+    Ready,
+    /// Init → create: setting up failed.
+    Error(&'a str),
+}
+
+/// Writes one handshake message: a kind byte, the payload length and `:`, the payload.
+pub fn send(sync: &mut impl Write, msg: SyncMessage<'_>) -> std::io::Result<()> {
+    let (kind, payload): (u8, &[u8]) = match msg {
+        SyncMessage::MountPoint(p) => (b'M', p.as_os_str().as_bytes()),
+        SyncMessage::Prepared => (b'P', b""),
+        SyncMessage::Go(state) => (b'G', state),
+        SyncMessage::Ready => (b'R', b""),
+        SyncMessage::Error(e) => (b'E', e.as_bytes()),
+    };
+    let mut frame = vec![kind];
+    frame.extend_from_slice(format!("{}:", payload.len()).as_bytes());
+    frame.extend_from_slice(payload);
+    sync.write_all(&frame)?;
+    sync.flush()
+}
+
+/// Reads one handshake message: (kind, payload); `None` at end of stream.
+pub fn receive(sync: &mut impl std::io::Read) -> std::io::Result<Option<(u8, Vec<u8>)>> {
+    let mut kind = [0u8; 1];
+    if sync.read(&mut kind)? == 0 {
+        return Ok(None);
+    }
+    let mut len = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        sync.read_exact(&mut b)?;
+        if b[0] == b':' {
+            break;
+        }
+        len.push(b[0]);
+        if len.len() > 10 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad handshake length"));
+        }
+    }
+    let n: usize = std::str::from_utf8(&len)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad handshake length"))?;
+    let mut payload = vec![0u8; n];
+    sync.read_exact(&mut payload)?;
+    Ok(Some((kind[0], payload)))
+}
+
+/// Replaces the `status` of a state JSON document.
+fn with_status(state: &[u8], status: &str) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["status"] = serde_json::Value::String(status.to_string());
+            serde_json::to_vec(&v).unwrap_or_else(|_| state.to_vec())
+        }
+        Err(_) => state.to_vec(),
+    }
+}
+
+/// The init process's life after `spawn_init`: enter, hand over to create's hooks,
+/// createContainer hooks, enter the root, terminal, report, wait for start,
+/// startContainer hooks, exec. Never returns.
+pub fn container_init<P: Platform>(plan: &ContainerPlan, made: &crate::state::Resources, handoff: InitHandoff) -> ! {
+    let mut sync = std::fs::File::from(handoff.sync);
+    let fail = |sync: &mut std::fs::File, e: String| -> ! {
+        let _ = send(sync, SyncMessage::Error(&e));
+        std::process::exit(1);
+    };
+    let entered = P::enter(plan, made, &mut |p| {
+        let _ = send(&mut sync, SyncMessage::MountPoint(p));
+    });
+    if let Err(e) = entered {
+        fail(&mut sync, e.to_string());
+    }
+    if send(&mut sync, SyncMessage::Prepared).is_err() {
+        std::process::exit(1);
+    }
+    let state = match receive(&mut sync) {
+        Ok(Some((b'G', state))) => state,
+        // create gave up (a hook failed) and is about to kill this process.
+        _ => std::process::exit(1),
+    };
+    if let Err(e) = hooks::run(Phase::CreateContainer, &plan.create_container_hooks, &state) {
+        fail(&mut sync, e.to_string());
+    }
+    if let Err(e) = P::enter_root(plan, made) {
+        fail(&mut sync, e.to_string());
+    }
+    if let Some(console) = handoff.console {
+        if let Err(e) = attach_terminal::<P>(console, plan.process.console_size) {
+            fail(&mut sync, e);
+        }
+    }
+    let _ = send(&mut sync, SyncMessage::Ready);
+    drop(sync);
+
+    // Blocks until `start` opens the fifo for reading.
+    let fifo = match openat(handoff.state_dir.as_fd(), START_FIFO, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(_) => std::process::exit(1),
+    };
+    drop(handoff.state_dir);
+    let mut fifo = fifo;
+    if fifo.write_all(b"0").is_err() {
+        std::process::exit(1);
+    }
+    if let Err(e) = hooks::run(Phase::StartContainer, &plan.start_container_hooks, &with_status(&state, "created")) {
+        let _ = fifo.write_all(e.to_string().as_bytes());
+        std::process::exit(1);
+    }
+    if let Err(e) = P::cloexec_from(3 + plan.preserve_fds as i32) {
+        let _ = fifo.write_all(e.to_string().as_bytes());
+        std::process::exit(1);
+    }
+    let err = exec_process::<P>(&plan.process, Vec::new());
+    let _ = fifo.write_all(err.as_bytes());
+    std::process::exit(127);
+}
+
+/// Gives the process a terminal: a new pty opened inside the container, its master sent
+/// over the console socket (runc's protocol: SCM_RIGHTS, the slave's path as the payload),
+/// the slave made the controlling terminal of a new session and stdin/stdout/stderr.
+pub fn attach_terminal<P: Platform>(console: OwnedFd, size: Option<(u16, u16)>) -> Result<(), String> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let (master, slave_path) = P::open_pty().map_err(|e| e.to_string())?;
+    let slave = nix::fcntl::open(&slave_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| format!("opening terminal {}: {e}", slave_path.display()))?;
+    if let Some((rows, cols)) = size {
+        P::set_winsize(slave.as_fd(), rows, cols).map_err(|e| e.to_string())?;
+    }
+    let name = slave_path.as_os_str().as_bytes();
+    let iov = [std::io::IoSlice::new(name)];
+    let fds = [std::os::fd::AsRawFd::as_raw_fd(&master)];
+    sendmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(&console),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| format!("sending the terminal over --console-socket: {e}"))?;
+    drop(master);
+    drop(console);
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    P::set_controlling_tty(slave.as_fd()).map_err(|e| e.to_string())?;
+    for target in 0..=2 {
+        dup_onto(&slave, target).map_err(|e| format!("dup2 terminal onto {target}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// dup2(fd, target) for the standard descriptors.
+fn dup_onto(fd: &OwnedFd, target: i32) -> nix::Result<()> {
+    match target {
+        0 => nix::unistd::dup2_stdin(fd),
+        1 => nix::unistd::dup2_stdout(fd),
+        _ => nix::unistd::dup2_stderr(fd),
+    }
+}
+
+/// Applies `process` to the calling process and execs it; returns only the error text.
+/// `keep` lists descriptors (besides 0-2 and preserved ones) the caller still needs; they
+/// must already be close-on-exec.
+pub fn exec_process<P: Platform>(process: &ProcessSpec, keep: Vec<OwnedFd>) -> String {
+    match apply_and_exec::<P>(process) {
+        Ok(never) => match never {},
+        Err(e) => {
+            drop(keep);
+            e
+        }
+    }
+}
+
+enum Never {}
+
+fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
+    for r in &p.rlimits {
+        set_rlimit(r.resource, r.soft, r.hard)
+            .map_err(|e| format!("setting rlimit {}: {e}", r.resource))?;
+    }
+    let groups: Vec<Gid> = p
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    setgroups(&groups)
+        .map_err(|e| format!("setting additional groups {:?}: {e}", p.additional_gids))?;
+    setgid(Gid::from_raw(p.gid)).map_err(|e| format!("setting gid {}: {e}", p.gid))?;
+    setuid(Uid::from_raw(p.uid)).map_err(|e| format!("setting uid {}: {e}", p.uid))?;
+    if let Some(m) = p.umask {
+        umask(Mode::from_bits_truncate(m as nix::libc::mode_t));
+    }
+    chdir(&p.cwd).map_err(|e| format!("process.cwd {}: {e}", p.cwd.display()))?;
+    P::before_exec(p).map_err(|e| e.to_string())?;
+    let program = cstring(p.program.as_os_str().as_bytes())?;
+    let args = p
+        .args
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut env = p
+        .env
+        .iter()
+        .map(|e| cstring(e.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Ok(n) = std::env::var("LISTEN_FDS") {
+        env.retain(|e| {
+            !e.as_bytes().starts_with(b"LISTEN_FDS=") && !e.as_bytes().starts_with(b"LISTEN_PID=")
+        });
+        env.push(cstring(format!("LISTEN_FDS={n}").as_bytes())?);
+        env.push(cstring(
+            format!("LISTEN_PID={}", std::process::id()).as_bytes(),
+        )?);
+    }
+    let e =
+        execve(&program, &args, &env).map_err(|e| format!("exec {}: {e}", p.program.display()))?;
+    match e {}
+}
+
+fn cstring(b: &[u8]) -> Result<CString, String> {
+    CString::new(b).map_err(|_| format!("{:?} contains a NUL byte", String::from_utf8_lossy(b)))
+}
+
+#[cfg(target_os = "linux")]
+fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
+    use nix::sys::resource::Resource;
+    // The numbers come from process::RLIMITS, which only lists this platform's resources.
+    let r: Resource = match resource as u32 {
+        x if x == nix::libc::RLIMIT_AS => Resource::RLIMIT_AS,
+        x if x == nix::libc::RLIMIT_CORE => Resource::RLIMIT_CORE,
+        x if x == nix::libc::RLIMIT_CPU => Resource::RLIMIT_CPU,
+        x if x == nix::libc::RLIMIT_DATA => Resource::RLIMIT_DATA,
+        x if x == nix::libc::RLIMIT_FSIZE => Resource::RLIMIT_FSIZE,
+        x if x == nix::libc::RLIMIT_LOCKS => Resource::RLIMIT_LOCKS,
+        x if x == nix::libc::RLIMIT_MEMLOCK => Resource::RLIMIT_MEMLOCK,
+        x if x == nix::libc::RLIMIT_MSGQUEUE => Resource::RLIMIT_MSGQUEUE,
+        x if x == nix::libc::RLIMIT_NICE => Resource::RLIMIT_NICE,
+        x if x == nix::libc::RLIMIT_NOFILE => Resource::RLIMIT_NOFILE,
+        x if x == nix::libc::RLIMIT_NPROC => Resource::RLIMIT_NPROC,
+        x if x == nix::libc::RLIMIT_RSS => Resource::RLIMIT_RSS,
+        x if x == nix::libc::RLIMIT_RTPRIO => Resource::RLIMIT_RTPRIO,
+        x if x == nix::libc::RLIMIT_RTTIME => Resource::RLIMIT_RTTIME,
+        x if x == nix::libc::RLIMIT_SIGPENDING => Resource::RLIMIT_SIGPENDING,
+        x if x == nix::libc::RLIMIT_STACK => Resource::RLIMIT_STACK,
+        _ => return Err(nix::errno::Errno::EINVAL),
+    };
+    setrlimit(r, soft, hard)
+}
+
+#[cfg(target_os = "freebsd")]
+fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
+    use nix::sys::resource::Resource;
+    let r: Resource = match resource {
+        nix::libc::RLIMIT_AS => Resource::RLIMIT_AS,
+        nix::libc::RLIMIT_CORE => Resource::RLIMIT_CORE,
+        nix::libc::RLIMIT_CPU => Resource::RLIMIT_CPU,
+        nix::libc::RLIMIT_DATA => Resource::RLIMIT_DATA,
+        nix::libc::RLIMIT_FSIZE => Resource::RLIMIT_FSIZE,
+        nix::libc::RLIMIT_KQUEUES => Resource::RLIMIT_KQUEUES,
+        nix::libc::RLIMIT_MEMLOCK => Resource::RLIMIT_MEMLOCK,
+        nix::libc::RLIMIT_NOFILE => Resource::RLIMIT_NOFILE,
+        nix::libc::RLIMIT_NPROC => Resource::RLIMIT_NPROC,
+        nix::libc::RLIMIT_NPTS => Resource::RLIMIT_NPTS,
+        nix::libc::RLIMIT_RSS => Resource::RLIMIT_RSS,
+        nix::libc::RLIMIT_SBSIZE => Resource::RLIMIT_SBSIZE,
+        nix::libc::RLIMIT_STACK => Resource::RLIMIT_STACK,
+        nix::libc::RLIMIT_SWAP => Resource::RLIMIT_SWAP,
+        nix::libc::RLIMIT_UMTXP => Resource::RLIMIT_UMTXP,
+        _ => return Err(nix::errno::Errno::EINVAL),
+    };
+    setrlimit(r, soft, hard)
+}

@@ -1,0 +1,268 @@
+//! The FreeBSD system calls stockade makes, and the only `unsafe` of the FreeBSD backend.
+//! Each function takes and returns plain Rust values; the iovec and sysctl buffers live
+//! and die inside it.
+
+use std::ffi::{CStr, CString};
+use std::mem::size_of;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use libc::{c_int, c_uint, iovec, kinfo_proc};
+use nix::errno::Errno;
+
+use crate::platform::freebsd_plan::ERRMSG_LEN;
+
+/// A failed call: its errno and the kernel's `errmsg` text (empty when it gave none).
+#[derive(Debug)]
+pub struct Failure {
+    pub errno: Errno,
+    pub errmsg: String,
+}
+
+impl Failure {
+    fn errno(errno: Errno) -> Self {
+        Failure {
+            errno,
+            errmsg: String::new(),
+        }
+    }
+
+    /// "kernel text (errno text)", or just the errno text.
+    pub fn detail(&self) -> String {
+        if self.errmsg.is_empty() {
+            self.errno.desc().to_string()
+        } else {
+            format!("{} ({})", self.errmsg, self.errno.desc())
+        }
+    }
+}
+
+/// An iovec pair: the name (NUL-terminated) and the value buffer, `None` for (NULL, 0).
+/// Value buffers are written by `jail_get`, which also rewrites their lengths.
+pub type Pair = (Vec<u8>, Option<Vec<u8>>);
+
+type IovCall = unsafe extern "C" fn(*mut iovec, c_uint, c_int) -> c_int;
+
+/// Calls `jail_set`, `jail_get` or `nmount` with `pairs` and an `errmsg` buffer appended;
+/// returns the call's result and leaves each value buffer cut to the length the kernel
+/// reported.
+fn iov_call(call: IovCall, pairs: &mut [Pair], flags: c_int) -> Result<c_int, Failure> {
+    let mut errmsg_name = b"errmsg\0".to_vec();
+    let mut errmsg = vec![0u8; ERRMSG_LEN];
+    let mut iov: Vec<iovec> = Vec::with_capacity(pairs.len() * 2 + 2);
+    let entry = |buf: &mut Vec<u8>| iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    for (name, value) in pairs.iter_mut() {
+        iov.push(entry(name));
+        iov.push(match value {
+            Some(v) => entry(v),
+            None => iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+        });
+    }
+    iov.push(entry(&mut errmsg_name));
+    iov.push(entry(&mut errmsg));
+    let niov = c_uint::try_from(iov.len()).map_err(|_| Failure::errno(Errno::E2BIG))?;
+    // SAFETY: every iov_base is NULL with length 0 or points into a Vec owned by this frame
+    // (`pairs`, `errmsg_name`, `errmsg`) with iov_len its exact length; none of them is
+    // touched, moved or dropped until the call returns, and the kernel writes at most
+    // iov_len bytes into each buffer.
+    let r = unsafe { call(iov.as_mut_ptr(), niov, flags) };
+    if r < 0 {
+        let errno = Errno::last();
+        let errmsg = CStr::from_bytes_until_nul(&errmsg)
+            .map(|m| m.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Err(Failure { errno, errmsg });
+    }
+    for (i, (_, value)) in pairs.iter_mut().enumerate() {
+        if let Some(v) = value {
+            v.truncate(iov[2 * i + 1].iov_len);
+        }
+    }
+    Ok(r)
+}
+
+/// `jail_set(2)`; returns the jid.
+pub fn jail_set(pairs: &mut [Pair], flags: c_int) -> Result<i32, Failure> {
+    iov_call(libc::jail_set, pairs, flags)
+}
+
+/// `jail_get(2)` of `key` (a `(name, value)` pair such as `("jid", 4 bytes)` or
+/// `("name", "a.b\0")`) reading the int parameters `names`; returns their values in order.
+fn jail_get_ints(key: Pair, names: &[&str]) -> Result<Vec<i32>, Failure> {
+    let mut pairs = vec![key];
+    for n in names {
+        let name = CString::new(*n).map_err(|_| Failure::errno(Errno::EINVAL))?;
+        pairs.push((name.into_bytes_with_nul(), Some(vec![0u8; 4])));
+    }
+    iov_call(libc::jail_get, &mut pairs, 0)?;
+    pairs[1..]
+        .iter()
+        .map(|(_, v)| {
+            let b = v.as_deref().unwrap_or_default();
+            <[u8; 4]>::try_from(b)
+                .map(i32::from_ne_bytes)
+                .map_err(|_| Failure::errno(Errno::EINVAL))
+        })
+        .collect()
+}
+
+/// `(children.max, children.cur)` of the jail called `name`.
+pub fn children(name: &str) -> Result<(i32, i32), Failure> {
+    let name = CString::new(name).map_err(|_| Failure::errno(Errno::EINVAL))?;
+    let v = jail_get_ints(
+        (b"name\0".to_vec(), Some(name.into_bytes_with_nul())),
+        &["children.max", "children.cur"],
+    )?;
+    Ok((v[0], v[1]))
+}
+
+/// The name of jail `jid`, `None` when there is no such (live) jail.
+pub fn jail_name(jid: i32) -> Result<Option<String>, Failure> {
+    let mut pairs = vec![
+        (b"jid\0".to_vec(), Some(jid.to_ne_bytes().to_vec())),
+        // MAXHOSTNAMELEN: the longest full name plus its NUL.
+        (b"name\0".to_vec(), Some(vec![0u8; 256])),
+    ];
+    match iov_call(libc::jail_get, &mut pairs, 0) {
+        Ok(_) => {}
+        Err(f) if f.errno == Errno::ENOENT => return Ok(None),
+        Err(f) => return Err(f),
+    }
+    let name = pairs[1].1.as_deref().unwrap_or_default();
+    Ok(CStr::from_bytes_until_nul(name)
+        .ok()
+        .map(|n| n.to_string_lossy().into_owned()))
+}
+
+/// `nmount(2)`.
+pub fn nmount(pairs: &mut [Pair], flags: c_int) -> Result<(), Failure> {
+    iov_call(libc::nmount, pairs, flags).map(drop)
+}
+
+/// `unmount(2)`.
+pub fn unmount(path: &Path, flags: c_int) -> Result<(), Failure> {
+    let p = CString::new(path.as_os_str().as_bytes()).map_err(|_| Failure::errno(Errno::EINVAL))?;
+    // SAFETY: `p` is a NUL-terminated string that outlives the call.
+    let r = unsafe { libc::unmount(p.as_ptr(), flags) };
+    Errno::result(r).map(drop).map_err(Failure::errno)
+}
+
+/// `jail_attach(2)`: the calling process enters jail `jid` (chroot to its root included).
+pub fn jail_attach(jid: i32) -> Result<(), Errno> {
+    // SAFETY: takes an integer; no memory is shared with the kernel.
+    Errno::result(unsafe { libc::jail_attach(jid) }).map(drop)
+}
+
+/// `jail_remove(2)`.
+pub fn jail_remove(jid: i32) -> Result<(), Errno> {
+    // SAFETY: takes an integer; no memory is shared with the kernel.
+    Errno::result(unsafe { libc::jail_remove(jid) }).map(drop)
+}
+
+/// `fork(2)`: `Ok(0)` in the child, the child's pid in the parent.
+pub fn fork() -> Result<i32, Errno> {
+    // SAFETY: stockade is single-threaded while it creates a container (no runtime, no
+    // helper threads), so the child inherits a consistent heap and locks; the child only
+    // runs the container's init, which execs or exits.
+    Errno::result(unsafe { libc::fork() })
+}
+
+/// `close_range(first, ~0U, CLOSE_RANGE_CLOEXEC)` (FreeBSD 13.1 and later).
+pub fn cloexec_from(first: i32) -> Result<(), Errno> {
+    let first = c_uint::try_from(first).map_err(|_| Errno::EINVAL)?;
+    // CLOSE_RANGE_CLOEXEC is (1<<2) in sys/unistd.h; libc carries it as a c_uint.
+    let flags = libc::CLOSE_RANGE_CLOEXEC as c_int;
+    // SAFETY: marks descriptors close-on-exec; no memory is shared with the kernel and no
+    // descriptor is closed, so no Rust-owned descriptor is invalidated.
+    Errno::result(unsafe { libc::close_range(first, c_uint::MAX, flags) }).map(drop)
+}
+
+/// Reads a `kern.proc.*` sysctl that returns `kinfo_proc` records.
+fn kinfo_procs(mib: &[c_int]) -> Result<Vec<kinfo_proc>, Errno> {
+    let record = size_of::<kinfo_proc>();
+    let namelen = c_uint::try_from(mib.len()).map_err(|_| Errno::EINVAL)?;
+    // The process table can grow between the size query and the read: retry on ENOMEM.
+    for _ in 0..8 {
+        let mut len: libc::size_t = 0;
+        // SAFETY: a size query: oldp is NULL, so the kernel only writes `len`, a live local.
+        let r = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                namelen,
+                std::ptr::null_mut(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
+        };
+        Errno::result(r)?;
+        let count = len / record + 4;
+        let mut buf: Vec<kinfo_proc> = Vec::with_capacity(count);
+        let mut len = count * record;
+        // SAFETY: `buf` owns room for `count` properly aligned records, `len` bytes, and the
+        // kernel writes at most `len` bytes, reporting how many it wrote.
+        let r = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                namelen,
+                buf.as_mut_ptr().cast(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
+        };
+        match Errno::result(r) {
+            Ok(_) => {}
+            Err(Errno::ENOMEM) => continue,
+            Err(e) => return Err(e),
+        }
+        if len % record != 0 {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: the kernel filled the first `len` bytes with `len / record` whole records
+        // (len <= capacity); kinfo_proc is plain integers, arrays and raw pointers, for
+        // which any bit pattern is a valid value.
+        unsafe { buf.set_len(len / record) };
+        // A kernel whose kinfo_proc differs from libc's would be misread; refuse it.
+        if buf
+            .first()
+            .is_some_and(|k| usize::try_from(k.ki_structsize) != Ok(record))
+        {
+            return Err(Errno::EINVAL);
+        }
+        return Ok(buf);
+    }
+    Err(Errno::ENOMEM)
+}
+
+/// Every process (`kern.proc.proc`: one record per process, not per thread).
+pub fn all_processes() -> Result<Vec<kinfo_proc>, Errno> {
+    kinfo_procs(&[libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PROC])
+}
+
+/// Process `pid` (`kern.proc.pid.<pid>`), `None` when there is none.
+pub fn process(pid: i32) -> Option<kinfo_proc> {
+    kinfo_procs(&[libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, pid])
+        .ok()?
+        .into_iter()
+        .next()
+}
+
+/// `setrlimit(2)` by the kernel's resource number, for every FreeBSD limit (nix 0.32 lacks
+/// RLIMIT_UMTXP and RLIMIT_PIPEBUF, and its rlim_t is signed here). `u64::MAX` means
+/// RLIM_INFINITY.
+pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), Errno> {
+    let lim = |v: u64| libc::rlim_t::try_from(v).unwrap_or(libc::RLIM_INFINITY);
+    let rl = libc::rlimit {
+        rlim_cur: lim(soft),
+        rlim_max: lim(hard),
+    };
+    // SAFETY: `rl` is a live, initialised struct the kernel only reads.
+    Errno::result(unsafe { libc::setrlimit(resource, &rl) }).map(drop)
+}

@@ -1,0 +1,407 @@
+//! Golden tests of the FreeBSD create and delete plans, run on any host. Each plan is
+//! rendered one step a line (the bundle's temporary path written `$BUNDLE`) and compared
+//! with `golden/<name>.txt`; STOCKADE_UPDATE_GOLDEN=1 rewrites them (review the diff).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::config::ContainerConfig;
+use crate::id::ContainerId;
+use crate::jail::kernel_table::KernelTable;
+use crate::jail::JailSpec;
+use crate::mounts::{parse_mounts, resolve_in_root};
+use crate::process::ProcessSpec;
+
+/// A bundle on disk (rootfs with an executable /bin/sh, a `hosts` file and a `data`
+/// directory to bind) and the plan for it.
+struct Fixture {
+    bundle: tempfile::TempDir,
+    plan: ContainerPlan,
+    host: HostInputs,
+}
+
+fn fixture(config: Value, id: &str) -> Fixture {
+    let bundle = tempfile::tempdir().unwrap();
+    let b = bundle.path();
+    std::fs::create_dir_all(b.join("rootfs/bin")).unwrap();
+    std::fs::create_dir_all(b.join("rootfs/etc")).unwrap();
+    std::fs::write(b.join("rootfs/bin/sh"), b"#!").unwrap();
+    std::fs::set_permissions(
+        b.join("rootfs/bin/sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(b.join("hosts"), b"127.0.0.1 localhost\n").unwrap();
+    std::fs::create_dir(b.join("data")).unwrap();
+    let cfg = ContainerConfig::from_value(config, b).unwrap();
+    let id = ContainerId::parse(id).unwrap();
+    let jail = JailSpec::from_config(&cfg, &id).unwrap();
+    KernelTable::load().check(&jail.params());
+    let mounts = parse_mounts(&cfg).unwrap();
+    let host = HostInputs {
+        mount_targets: mounts
+            .iter()
+            .map(|m| resolve_in_root(&cfg.root, &m.destination).unwrap())
+            .collect(),
+        devfs_ruleset: (!cfg.devices.is_empty())
+            .then(|| devfs_ruleset_candidates(jail.name.as_str()).next().unwrap()),
+    };
+    let plan = ContainerPlan {
+        id,
+        jail,
+        mounts,
+        process: ProcessSpec::from_config(&cfg).unwrap(),
+        root_readonly: cfg.root_readonly,
+        devices: cfg.devices.clone(),
+        linux: cfg.spec.linux().clone(),
+        preserve_fds: 0,
+        create_container_hooks: Vec::new(),
+        start_container_hooks: Vec::new(),
+    };
+    Fixture { bundle, plan, host }
+}
+
+fn config(extra: Value) -> Value {
+    let mut v = json!({
+        "ociVersion": "1.3.0",
+        "root": {"path": "rootfs"},
+        "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}
+    });
+    if let (Value::Object(d), Value::Object(e)) = (&mut v, extra) {
+        d.extend(e);
+    }
+    v
+}
+
+/// What the executor would record if every create step succeeded, with jid 7, a parent
+/// whose children.max was 1 and full.
+fn simulate(steps: &[Step]) -> Resources {
+    let mut made = Resources::default();
+    for s in steps {
+        match s {
+            Step::RaiseChildrenMax { parent, .. } => {
+                made.raised_children_max = Some((parent.clone(), 1))
+            }
+            Step::MountPoint { target, .. } => made.mount_points.push(target.clone()),
+            Step::Nmount { iov, .. } => made.mounts.push(fspath(iov).unwrap()),
+            Step::DevfsRule { ruleset, .. } => {
+                if !made.devfs_rulesets.contains(ruleset) {
+                    made.devfs_rulesets.push(*ruleset)
+                }
+            }
+            Step::JailSet { params, .. } => {
+                made.jid = Some(7);
+                made.jail_name = params
+                    .iter()
+                    .find(|p| p.name == "name")
+                    .map(|p| match &p.value {
+                        ParamValue::Str(s) => s.clone(),
+                        v => panic!("name is {v:?}"),
+                    });
+            }
+            Step::Ifconfig {
+                made: Some(Made::InterfaceAlias { interface, address }),
+                ..
+            } => made
+                .interface_aliases
+                .push((interface.clone(), address.clone())),
+            Step::Ifconfig {
+                made: Some(Made::VnetInterface(i)),
+                ..
+            } => made.vnet_interfaces.push(i.clone()),
+            other => panic!("not a create step: {other}"),
+        }
+    }
+    made
+}
+
+/// Every syscall step is one the kernel parses: jail_set parameters against its table,
+/// nmount iovecs with even length, fstype and fspath, NUL-terminated values.
+fn check_kernel_encoding(steps: &[Step]) {
+    let table = KernelTable::load();
+    for s in steps {
+        match s {
+            Step::JailSet { params, flags } => {
+                assert_eq!(*flags, JAIL_CREATE);
+                table.check(params);
+            }
+            Step::Nmount { iov, flags } => {
+                assert_eq!(*flags, 0);
+                assert!(iov.len() >= 2, "{s}");
+                for name in ["fstype", "fspath"] {
+                    let (_, v) = iov
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .unwrap_or_else(|| panic!("{s}: no {name}"));
+                    let v = v.as_deref().unwrap();
+                    assert!(v.len() > 1 && v.ends_with(&[0]), "{s}: {name}");
+                }
+                for (n, v) in iov {
+                    assert!(!n.is_empty() && !n.contains('\0'), "{s}");
+                    if let Some(v) = v {
+                        assert_eq!(v.iter().filter(|b| **b == 0).count(), 1, "{s}: {n}");
+                        assert!(v.ends_with(&[0]), "{s}: {n}");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The create plan, its warnings and the delete plan of everything it made, as text.
+fn rendered(f: &Fixture) -> String {
+    let created = create_plan(&f.plan, &f.host).unwrap();
+    check_kernel_encoding(&created.steps);
+    let made = simulate(&created.steps);
+    let destroy = destroy_plan(&made);
+    let mut text = String::from("# create\n");
+    text += &render(&created.steps);
+    text += "# warnings\n";
+    for w in &created.warnings {
+        text += w;
+        text += "\n";
+    }
+    text += "# delete (jid 7)\n";
+    text += &render(&destroy);
+    let bundle = f.bundle.path().display().to_string();
+    text.replace(&bundle, "$BUNDLE")
+}
+
+fn assert_golden(name: &str, got: &str) {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/platform/freebsd_plan/golden")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("STOCKADE_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, got).unwrap();
+    }
+    let want =
+        std::fs::read_to_string(&golden).unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
+    assert_eq!(got, want, "{name} differs from {}", golden.display());
+}
+
+fn example(name: &str) -> Value {
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../reference/runtime-spec-v1.3.0/examples")
+        .join(format!("{name}.json"));
+    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
+}
+
+#[test]
+fn freebsd_spec_example_plan() {
+    let f = fixture(example("config-good-freebsd-example"), "example");
+    assert_golden("spec-example", &rendered(&f));
+}
+
+#[test]
+fn podman_style_plan_with_parent_jail_readonly_root_and_file_mounts() {
+    let f = fixture(
+        config(json!({
+            "annotations": {
+                "org.freebsd.parentJail": "pod1",
+                "org.freebsd.jail.allow.raw_sockets": "true",
+                "io.podman.annotations.autoremove": "FALSE"
+            },
+            "root": {"path": "rootfs", "readonly": true},
+            "hostname": "web",
+            "process": {"args": ["sh"], "cwd": "/", "noNewPrivileges": true},
+            "mounts": [
+                {"destination": "/dev", "type": "devfs", "source": "devfs", "options": ["ruleset=4"]},
+                {"destination": "/dev/fd", "type": "fdescfs", "source": "fdesc", "options": []},
+                {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["nosuid", "nodev", "mode=755", "size=65536k"]},
+                {"destination": "/run/secrets", "type": "nullfs", "source": "data",
+                 "options": ["rbind", "rprivate", "ro"]},
+                {"destination": "/etc/hosts", "type": "bind", "source": "hosts",
+                 "options": ["rbind", "rprivate", "nosuid", "noexec", "relatime"]}
+            ]
+        })),
+        "3f2a9c",
+    );
+    assert_golden("podman", &rendered(&f));
+}
+
+#[test]
+fn vnet_plan_moves_interfaces_in_and_reclaims_them_before_removal() {
+    let f = fixture(
+        config(json!({
+            "hostname": "router",
+            "freebsd": {"jail": {"vnet": "new", "vnetInterfaces": ["epair0b", "epair1b"]}}
+        })),
+        "r1",
+    );
+    assert_golden("vnet", &rendered(&f));
+}
+
+#[test]
+fn addresses_on_an_interface_plan_aliases_and_tmpfs_options() {
+    let f = fixture(
+        config(json!({
+            "freebsd": {"jail": {
+                "ip4Addr": ["192.0.2.10", "192.0.2.11"],
+                "ip6Addr": ["2001:db8::10"],
+                "interface": "em0"
+            }},
+            "mounts": [
+                {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["size=64m", "mode=1777", "uid=0", "gid=0", "nomtime", "rw"]},
+                {"destination": "/proc", "type": "procfs", "source": "proc", "options": ["nosuid"]}
+            ]
+        })),
+        "web.1",
+    );
+    assert_golden("addresses", &rendered(&f));
+}
+
+#[test]
+fn devices_get_a_ruleset_that_includes_the_mounts_own_and_is_deleted_after_unmount() {
+    let f = fixture(
+        config(json!({
+            "mounts": [{"destination": "/dev", "type": "devfs", "options": ["ruleset=4"]}],
+            "freebsd": {"devices": [{"path": "pf", "mode": 448}, {"path": "/dev/tun*"}]}
+        })),
+        "d1",
+    );
+    let created = create_plan(&f.plan, &f.host).unwrap();
+    let n = f.host.devfs_ruleset.unwrap();
+    assert!(n >= FIRST_DEVFS_RULESET);
+    let text = render(&created.steps);
+    let include = text
+        .find(&format!("/sbin/devfs rule -s {n} add include 4\n"))
+        .unwrap();
+    let pf = text
+        .find(&format!(
+            "/sbin/devfs rule -s {n} add path pf unhide mode 0700\n"
+        ))
+        .unwrap();
+    let tun = text
+        .find(&format!("/sbin/devfs rule -s {n} add path tun* unhide\n"))
+        .unwrap();
+    let mount = text.find("fstype=devfs").unwrap();
+    assert!(include < pf && pf < tun && tun < mount, "{text}");
+    assert!(text.contains(&format!("ruleset={n} errmsg")), "{text}");
+    let destroy = render(&destroy_plan(&simulate(&created.steps)));
+    let unmount = destroy.find("unmount(").unwrap();
+    let delset = destroy
+        .find(&format!("/sbin/devfs rule -s {n} delset"))
+        .unwrap();
+    assert!(unmount < delset, "{destroy}");
+}
+
+#[test]
+fn devices_without_a_dev_devfs_mount_are_refused() {
+    let f = fixture(
+        config(json!({"freebsd": {"devices": [{"path": "pf"}]}})),
+        "d2",
+    );
+    let err = create_plan(&f.plan, &f.host).unwrap_err().to_string();
+    assert!(
+        err.contains("freebsd.devices") && err.contains("devfs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn devfs_ruleset_candidates_cover_the_range_once_from_a_name_derived_start() {
+    let all: Vec<u16> = devfs_ruleset_candidates("c1").collect();
+    assert_eq!(all.len(), usize::from(u16::MAX - FIRST_DEVFS_RULESET) + 1);
+    let mut sorted = all.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), all.len());
+    assert_eq!(sorted.first(), Some(&FIRST_DEVFS_RULESET));
+    assert_eq!(sorted.last(), Some(&u16::MAX));
+    assert_ne!(
+        devfs_ruleset_candidates("c1").next(),
+        devfs_ruleset_candidates("c2").next()
+    );
+}
+
+fn plan_error(mount: Value) -> String {
+    let f = fixture(config(json!({ "mounts": [mount] })), "e1");
+    let err = create_plan(&f.plan, &f.host).unwrap_err().to_string();
+    assert_eq!(
+        check(&f.plan).unwrap_err().to_string(),
+        err,
+        "check and create agree"
+    );
+    err
+}
+
+#[test]
+fn devfs_options_other_than_ruleset_are_refused_naming_the_mount() {
+    let err = plan_error(json!({"destination": "/dev", "type": "devfs", "options": ["mode=755"]}));
+    assert!(err.starts_with("mounts[0].options: \"mode=755\""), "{err}");
+    assert!(err.contains("ruleset=N"), "{err}");
+    let err =
+        plan_error(json!({"destination": "/dev", "type": "devfs", "options": ["ruleset=70000"]}));
+    assert!(
+        err.contains("\"ruleset=70000\"") && err.contains("0 to 65535"),
+        "{err}"
+    );
+}
+
+#[test]
+fn linux_file_system_types_are_refused_naming_the_freebsd_equivalent() {
+    let err = plan_error(json!({"destination": "/proc", "type": "proc", "source": "proc"}));
+    assert!(err.starts_with("mounts[0].type: \"proc\""), "{err}");
+    assert!(err.contains("procfs") && err.contains("linprocfs"), "{err}");
+    let err = plan_error(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs"}));
+    assert!(err.contains("linsysfs"), "{err}");
+    let err = plan_error(json!({"destination": "/sys/fs/cgroup", "type": "cgroup2"}));
+    assert!(err.contains("no cgroups"), "{err}");
+    let err = plan_error(json!({"destination": "/x", "type": "zfs"}));
+    assert!(err.contains("nullfs") && err.contains("tmpfs"), "{err}");
+}
+
+#[test]
+fn unknown_tmpfs_options_are_refused_with_the_accepted_list() {
+    let err =
+        plan_error(json!({"destination": "/tmp", "type": "tmpfs", "options": ["nr_inodes=1000"]}));
+    assert!(
+        err.starts_with("mounts[0].options: \"nr_inodes=1000\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("inodes") && err.contains("maxfilesize") && err.contains("pgread"),
+        "{err}"
+    );
+    let err = plan_error(json!({"destination": "/tmp", "type": "tmpfs", "options": ["mode=999"]}));
+    assert!(err.contains("octal"), "{err}");
+    let err = plan_error(json!({"destination": "/tmp", "type": "tmpfs", "options": ["size=50%"]}));
+    assert!(err.contains("suffix"), "{err}");
+}
+
+#[test]
+fn linux_only_flags_are_one_warning_not_an_error() {
+    let f = fixture(
+        config(json!({"mounts": [
+            {"destination": "/a", "type": "tmpfs", "options": ["nodev", "strictatime", "rshared"]},
+            {"destination": "/b", "type": "tmpfs", "options": ["nodev", "ro"]}
+        ]})),
+        "w1",
+    );
+    let created = create_plan(&f.plan, &f.host).unwrap();
+    assert_eq!(
+        created.warnings,
+        ["mount options not applied on FreeBSD: nodev, strictatime, rshared"]
+    );
+    assert_eq!(check(&f.plan).unwrap(), created.warnings);
+}
+
+#[test]
+fn delete_of_a_create_that_failed_before_jail_set_only_unmounts() {
+    let made = Resources {
+        mounts: vec!["/r/dev".into(), "/r/dev/fd".into()],
+        mount_points: vec!["/r/dev".into()],
+        ..Resources::default()
+    };
+    assert_eq!(
+        render(&destroy_plan(&made)),
+        "unmount(/r/dev/fd, 0)\nunmount(/r/dev, 0)\n"
+    );
+    assert!(destroy_plan(&Resources::default()).is_empty());
+}

@@ -1,0 +1,260 @@
+//! The Linux backend: the same `JailSpec` applied with namespaces (always mount and PID;
+//! UTS, network and IPC as the jail model says), `pivot_root` into the root, processes
+//! found through `/proc`. Used for development, CI and Linux users.
+
+mod mounts;
+mod namespaces;
+mod procfs;
+mod sys;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::fcntl::OFlag;
+use nix::sched::{setns, CloneFlags};
+use nix::unistd::{chdir, pivot_root, sethostname};
+
+use super::{ContainerPlan, InitHandoff, Platform, PlatformError};
+use crate::jail::Host;
+use crate::process::ProcessSpec;
+use crate::state::Resources;
+
+/// The Linux backend.
+pub struct Linux;
+
+fn call(what: impl Into<String>, e: nix::errno::Errno) -> PlatformError {
+    PlatformError::call(what, e)
+}
+
+/// Settings the Linux backend does not apply, named once per create.
+fn warn_unapplied(plan: &ContainerPlan) {
+    let mut ignored = Vec::new();
+    if let Some(l) = &plan.linux {
+        if l.resources().is_some() {
+            ignored.push("linux.resources (cgroups)");
+        }
+        if l.cgroups_path().is_some() {
+            ignored.push("linux.cgroupsPath");
+        }
+        if l.seccomp().is_some() {
+            ignored.push("linux.seccomp");
+        }
+        if l.mount_label().is_some() {
+            ignored.push("linux.mountLabel (SELinux)");
+        }
+        if l.intel_rdt().is_some() {
+            ignored.push("linux.intelRdt");
+        }
+        if l.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+            ignored.push("linux.sysctl");
+        }
+    }
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "not applied by stockade (no cgroups, seccomp, AppArmor or SELinux support): {}",
+            ignored.join(", ")
+        );
+    }
+}
+
+impl Platform for Linux {
+    const OS: &'static str = "Linux";
+
+    fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
+        namespaces::plan(plan)?;
+        mounts::check(&plan.mounts)?;
+        warn_unapplied(plan);
+        if !plan.devices.is_empty() {
+            tracing::warn!("freebsd.devices has no effect on Linux; use linux.devices");
+        }
+        Ok(())
+    }
+
+    fn prepare_host(_plan: &ContainerPlan, _made: &mut Resources) -> Result<(), PlatformError> {
+        // Everything lives in the container's own namespaces and dies with them.
+        Ok(())
+    }
+
+    fn spawn_init(
+        plan: &ContainerPlan,
+        made: &Resources,
+        handoff: InitHandoff,
+    ) -> Result<i32, PlatformError> {
+        let ns = namespaces::plan(plan)?;
+        let mut handoff = Some(handoff);
+        let child = sys::clone_child(
+            ns.clone_flags,
+            Box::new(move || {
+                // The closure runs once, in the child; the handoff is always there.
+                let Some(h) = handoff.take() else { return 1 };
+                crate::init::container_init::<Linux>(plan, made, h)
+            }),
+        )
+        .map_err(|e| call("clone (new namespaces for the init process)", e))?;
+        Ok(child.as_raw())
+    }
+
+    fn enter(
+        plan: &ContainerPlan,
+        _made: &Resources,
+        report: &mut dyn FnMut(&Path),
+    ) -> Result<(), PlatformError> {
+        let ns = namespaces::plan(plan)?;
+        for (flag, path) in &ns.join {
+            let f = std::fs::File::open(path).map_err(|e| PlatformError::Call {
+                call: format!("opening namespace {}", path.display()),
+                detail: e.to_string(),
+            })?;
+            setns(f.as_fd(), *flag)
+                .map_err(|e| call(format!("joining namespace {}", path.display()), e))?;
+        }
+        let root = plan.jail.path.as_path();
+        // Nothing mounted here may propagate back to the host.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| call("making / private in the container's mount namespace", e))?;
+        mount(
+            Some(root),
+            root,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            call(
+                format!("bind mount of the root {} onto itself", root.display()),
+                e,
+            )
+        })?;
+        let root_dev = std::fs::metadata(root)
+            .map_err(|e| PlatformError::Call {
+                call: format!("inspecting {}", root.display()),
+                detail: e.to_string(),
+            })?
+            .dev();
+        for m in &plan.mounts {
+            mounts::mount_one(root, root_dev, m, report)?;
+        }
+        mounts::default_devices(root, root_dev, report)?;
+        if let Some(devices) = plan.linux.as_ref().and_then(|l| l.devices().as_ref()) {
+            mounts::make_linux_devices(root, devices)?;
+        }
+        if let Some(l) = &plan.linux {
+            mounts::mask_paths(root, l.masked_paths().as_deref().unwrap_or(&[]))?;
+            mounts::readonly_paths(root, l.readonly_paths().as_deref().unwrap_or(&[]))?;
+        }
+
+        Ok(())
+    }
+
+    fn enter_root(plan: &ContainerPlan, _made: &Resources) -> Result<(), PlatformError> {
+        let root = plan.jail.path.as_path();
+        chdir(root).map_err(|e| call(format!("chdir {}", root.display()), e))?;
+        pivot_root(".", ".").map_err(|e| call(format!("pivot_root into {}", root.display()), e))?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(|e| call("detaching the old root", e))?;
+        chdir("/").map_err(|e| call("chdir /", e))?;
+        if plan.root_readonly {
+            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
+                .map_err(|e| call("remounting the root read-only", e))?;
+        }
+        if let Host::New { hostname, domainname } = &plan.jail.host {
+            if let Some(h) = hostname {
+                sethostname(h).map_err(|e| call(format!("sethostname {h:?}"), e))?;
+            }
+            if let Some(d) = domainname {
+                sys::set_domainname(d).map_err(|e| call(format!("setdomainname {d:?}"), e))?;
+            }
+        }
+        sys::exit_on_termination_signals();
+        Ok(())
+    }
+
+    fn open_pty() -> Result<(OwnedFd, PathBuf), PlatformError> {
+        use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+        let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| call("posix_openpt (/dev/ptmx inside the container)", e))?;
+        grantpt(&master).map_err(|e| call("grantpt", e))?;
+        unlockpt(&master).map_err(|e| call("unlockpt", e))?;
+        let name = ptsname_r(&master).map_err(|e| call("ptsname", e))?;
+        Ok((master.into(), PathBuf::from(name)))
+    }
+
+    fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), PlatformError> {
+        sys::set_controlling_tty(tty).map_err(|e| call("ioctl(TIOCSCTTY)", e))
+    }
+
+    fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), PlatformError> {
+        sys::set_winsize(tty, rows, cols).map_err(|e| call("ioctl(TIOCSWINSZ)", e))
+    }
+
+    fn spawn_joined(_made: &Resources, init_pid: i32, mut child: Box<dyn FnMut() -> isize + '_>) -> Result<i32, PlatformError> {
+        let open = |ns: &str| {
+            let path = format!("/proc/{init_pid}/ns/{ns}");
+            std::fs::File::open(&path).map_err(|e| PlatformError::Call {
+                call: format!("opening {path}"),
+                detail: e.to_string(),
+            })
+        };
+        // This process's later children are born in the container's PID namespace.
+        let pid_ns = open("pid")?;
+        setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|e| call("joining the container's PID namespace", e))?;
+        // The mount namespace last: joining it moves root and cwd to the container's root.
+        let mut others = Vec::new();
+        for (ns, flag) in [
+            ("ipc", CloneFlags::CLONE_NEWIPC),
+            ("uts", CloneFlags::CLONE_NEWUTS),
+            ("net", CloneFlags::CLONE_NEWNET),
+            ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+            ("mnt", CloneFlags::CLONE_NEWNS),
+        ] {
+            others.push((ns, flag, open(ns)?));
+        }
+        let pid = sys::fork_child(Box::new(move || {
+            for (ns, flag, f) in &others {
+                if let Err(e) = setns(f.as_fd(), *flag) {
+                    eprintln!("stockade: exec: joining the container's {ns} namespace: {e}");
+                    return 1;
+                }
+            }
+            if let Err(e) = chdir("/") {
+                eprintln!("stockade: exec: chdir / in the container: {e}");
+                return 1;
+            }
+            child()
+        }))
+        .map_err(|e| call("fork (exec into the container)", e))?;
+        Ok(pid.as_raw())
+    }
+
+    fn before_exec(process: &ProcessSpec) -> Result<(), PlatformError> {
+        if process.no_new_privileges {
+            nix::sys::prctl::set_no_new_privs()
+                .map_err(|e| call("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
+        }
+        Ok(())
+    }
+
+    fn cloexec_from(first: i32) -> Result<(), PlatformError> {
+        sys::cloexec_from(first).map_err(|e| call("close_range(CLOSE_RANGE_CLOEXEC)", e))
+    }
+
+    fn destroy(_made: &Resources) -> Vec<PlatformError> {
+        Vec::new()
+    }
+
+    fn container_pids(_made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {
+        Ok(init_pid
+            .map(procfs::pids_in_namespace_of)
+            .unwrap_or_default())
+    }
+
+    fn process_start_time(pid: i32) -> Option<u64> {
+        procfs::start_time(pid)
+    }
+}

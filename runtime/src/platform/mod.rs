@@ -1,0 +1,151 @@
+//! The one narrow interface between the lifecycle and a kernel, and its two
+//! implementations, chosen at compile time: FreeBSD jails (production) and Linux namespaces
+//! (running everything end to end on Linux). Nothing above this module knows which kernel
+//! it is on.
+
+#[cfg(target_os = "freebsd")]
+mod freebsd;
+pub mod freebsd_plan;
+#[cfg(target_os = "linux")]
+mod linux;
+
+use std::os::fd::OwnedFd;
+
+use crate::id::ContainerId;
+use crate::jail::JailSpec;
+use crate::mounts::MountSpec;
+use crate::process::ProcessSpec;
+use crate::state::Resources;
+
+#[cfg(target_os = "freebsd")]
+pub use freebsd::FreeBsd as Host;
+#[cfg(target_os = "linux")]
+pub use linux::Linux as Host;
+
+/// A kernel call that failed, or a plan the platform cannot carry out.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{call}: {detail}")]
+    Call { call: String, detail: String },
+    #[error("{what} is not supported on {os}: {hint}")]
+    Unsupported {
+        what: String,
+        os: &'static str,
+        hint: String,
+    },
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
+}
+
+impl PlatformError {
+    /// A failed call with its errno.
+    pub fn call(call: impl Into<String>, errno: nix::errno::Errno) -> Self {
+        PlatformError::Call {
+            call: call.into(),
+            detail: errno.desc().to_string(),
+        }
+    }
+}
+
+/// Everything decided about a container before anything is made.
+#[derive(Debug, Clone)]
+pub struct ContainerPlan {
+    pub id: ContainerId,
+    pub jail: JailSpec,
+    pub mounts: Vec<MountSpec>,
+    pub process: ProcessSpec,
+    pub root_readonly: bool,
+    /// `freebsd.devices`.
+    pub devices: Vec<crate::config::DeviceRule>,
+    /// The Linux part of the configuration (namespaces by path, devices, masked and
+    /// read-only paths); ignored with a warning, or refused, on FreeBSD.
+    pub linux: Option<oci_spec::runtime::Linux>,
+    /// Descriptors after 0-2 passed to the process (`--preserve-fds`, or `LISTEN_FDS`).
+    pub preserve_fds: u32,
+    /// Hooks the init runs itself: createContainer (before entering the root) and
+    /// startContainer (inside the container, just before exec).
+    pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
+    pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
+}
+
+/// What the init process is handed when it has entered the container.
+#[derive(Debug)]
+pub struct InitHandoff {
+    /// The container's state directory, opened before entering, to reach the start fifo.
+    pub state_dir: OwnedFd,
+    /// The parent's end of the create handshake.
+    pub sync: OwnedFd,
+    /// The connected `--console-socket`, when the process has a terminal.
+    pub console: Option<OwnedFd>,
+}
+
+/// The operations a kernel backend provides.
+pub trait Platform {
+    /// The kernel's name, for messages.
+    const OS: &'static str;
+
+    /// Checks what this platform cannot do before anything is made.
+    fn check(plan: &ContainerPlan) -> Result<(), PlatformError>;
+
+    /// Host-side work before the init process exists (FreeBSD: mounts, the jail, network;
+    /// Linux: nothing). Each thing made is recorded in `made` at once, so a failure midway
+    /// is undone by [`Platform::destroy`].
+    fn prepare_host(plan: &ContainerPlan, made: &mut Resources) -> Result<(), PlatformError>;
+
+    /// Starts the init process as a direct child of the caller. The child enters the
+    /// container and then runs `crate::init::container_init`; it never returns here.
+    fn spawn_init(
+        plan: &ContainerPlan,
+        made: &Resources,
+        handoff: InitHandoff,
+    ) -> Result<i32, PlatformError>;
+
+    /// In the init process, before createContainer hooks: set up what must exist inside
+    /// the container's namespaces while the host's paths are still visible (Linux: joined
+    /// namespaces, mounts, devices; FreeBSD: nothing, mounts are made on the host). Mount
+    /// points made here are reported through `report`.
+    fn enter(
+        plan: &ContainerPlan,
+        made: &Resources,
+        report: &mut dyn FnMut(&std::path::Path),
+    ) -> Result<(), PlatformError>;
+
+    /// In the init process, after createContainer hooks: enter the root for good (Linux:
+    /// pivot_root, read-only root, hostname; FreeBSD: jail_attach).
+    fn enter_root(plan: &ContainerPlan, made: &Resources) -> Result<(), PlatformError>;
+
+    /// Opens a new pseudo-terminal in the current root: (master, slave path).
+    fn open_pty() -> Result<(OwnedFd, std::path::PathBuf), PlatformError>;
+
+    /// Makes `tty` the controlling terminal of the calling session leader.
+    fn set_controlling_tty(tty: std::os::fd::BorrowedFd<'_>) -> Result<(), PlatformError>;
+
+    /// Sets a terminal's size.
+    fn set_winsize(tty: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), PlatformError>;
+
+    /// Starts a process inside the running container whose init is `init_pid` (for exec):
+    /// a direct child of the caller, which runs `child` after joining the container (Linux:
+    /// its namespaces and root; FreeBSD: jail_attach). `child` must not return.
+    fn spawn_joined(
+        made: &Resources,
+        init_pid: i32,
+        child: Box<dyn FnMut() -> isize + '_>,
+    ) -> Result<i32, PlatformError>;
+
+    /// In a process about to exec: what only this kernel has (Linux: no_new_privs).
+    fn before_exec(process: &ProcessSpec) -> Result<(), PlatformError>;
+
+    /// Marks every descriptor from `first` up close-on-exec, so the container process gets
+    /// only 0-2 and the preserved ones.
+    fn cloexec_from(first: i32) -> Result<(), PlatformError>;
+
+    /// Undoes everything in `made`, in reverse order, as far as it can; returns what failed.
+    fn destroy(made: &Resources) -> Vec<PlatformError>;
+
+    /// The host pids of every process in the container whose init is `init_pid`.
+    fn container_pids(made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError>;
+
+    /// An opaque start time of `pid`, or `None` when there is no such live process (a
+    /// zombie counts as gone).
+    fn process_start_time(pid: i32) -> Option<u64>;
+}

@@ -1,0 +1,343 @@
+//! What the container process needs, prepared before anything is created: the program found
+//! inside the root, environment, working directory, user and groups, umask, rlimits by the
+//! platform's numbers, terminal, preserved descriptors.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::{ContainerConfig, Rlimit};
+use crate::mounts::{resolve_in_root, MountError};
+
+/// Why the process cannot be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("process.args[0]: {program:?} was not found in the container's PATH ({path}); expected an executable inside the root filesystem")]
+    NotFound { program: String, path: String },
+    #[error(
+        "process.args[0]: {program} (inside the container) is {what}; expected an executable file"
+    )]
+    NotExecutable {
+        program: PathBuf,
+        what: &'static str,
+    },
+    #[error("process.rlimits: {name} is not a resource limit on {os}; accepted: {accepted}")]
+    UnknownRlimit {
+        name: String,
+        os: &'static str,
+        accepted: String,
+    },
+    #[error("resolving process.args[0]: {0}")]
+    Resolve(#[from] MountError),
+    #[error("process.env[{index}]: {value:?} is not valid here; expected KEY=VALUE")]
+    BadEnv { index: usize, value: String },
+}
+
+/// A resource limit with the platform's resource number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResourceLimit {
+    pub resource: i32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Everything the init (or an exec'd) process applies before `execve`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProcessSpec {
+    /// argv, with argv[0] as given.
+    pub args: Vec<String>,
+    /// The program to execute: absolute inside the container.
+    pub program: PathBuf,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<ResourceLimit>,
+    pub no_new_privileges: bool,
+    pub terminal: bool,
+    /// (rows, columns) for the pty.
+    pub console_size: Option<(u16, u16)>,
+}
+
+/// The default PATH when the environment has none (runc's and the Go runtime's choice).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl ProcessSpec {
+    /// Prepares `cfg`'s process; `root` is where the root filesystem is visible now (the
+    /// host path), used to find the program.
+    pub fn from_config(cfg: &ContainerConfig) -> Result<ProcessSpec, ProcessError> {
+        let p = cfg.process()?;
+        let args = p.args().clone().unwrap_or_default();
+        let env = p.env().clone().unwrap_or_default();
+        let user = p.user();
+        Self::build(
+            &cfg.root,
+            args,
+            env,
+            p.cwd().clone(),
+            (
+                user.uid(),
+                user.gid(),
+                user.additional_gids().clone().unwrap_or_default(),
+                user.umask(),
+            ),
+            &cfg.rlimits,
+            p.no_new_privileges().unwrap_or(false),
+            p.terminal().unwrap_or(false),
+            p.console_size()
+                .as_ref()
+                .map(|b| (b.height() as u16, b.width() as u16)),
+        )
+    }
+
+    /// Prepares a process from its parts (shared by create and exec).
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        root: &Path,
+        args: Vec<String>,
+        env: Vec<String>,
+        cwd: PathBuf,
+        user: (u32, u32, Vec<u32>, Option<u32>),
+        rlimits: &[Rlimit],
+        no_new_privileges: bool,
+        terminal: bool,
+        console_size: Option<(u16, u16)>,
+    ) -> Result<ProcessSpec, ProcessError> {
+        for (index, e) in env.iter().enumerate() {
+            if !e.contains('=') || e.starts_with('=') {
+                return Err(ProcessError::BadEnv {
+                    index,
+                    value: e.clone(),
+                });
+            }
+        }
+        let program = find_program(root, &args[0], &env)?;
+        let rlimits = rlimits
+            .iter()
+            .map(resource_limit)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ProcessSpec {
+            args,
+            program,
+            env,
+            cwd,
+            uid: user.0,
+            gid: user.1,
+            additional_gids: user.2,
+            umask: user.3,
+            rlimits,
+            no_new_privileges,
+            terminal,
+            console_size,
+        })
+    }
+}
+
+/// The container's PATH from its environment.
+fn path_of(env: &[String]) -> &str {
+    env.iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+}
+
+/// Finds `program` inside `root` as `execvp` would inside the container: a name with a `/`
+/// is taken as it is (relative to `/`); a bare name is searched in the container's PATH.
+pub fn find_program(root: &Path, program: &str, env: &[String]) -> Result<PathBuf, ProcessError> {
+    if program.contains('/') {
+        let inside = Path::new("/").join(program);
+        let host = resolve_in_root(root, &inside)?;
+        check_executable(&host, &inside)?;
+        return Ok(inside);
+    }
+    let path = path_of(env);
+    for dir in path.split(':').filter(|d| d.starts_with('/')) {
+        let inside = Path::new(dir).join(program);
+        let host = resolve_in_root(root, &inside)?;
+        if check_executable(&host, &inside).is_ok() {
+            return Ok(inside);
+        }
+    }
+    Err(ProcessError::NotFound {
+        program: program.to_string(),
+        path: path.to_string(),
+    })
+}
+
+fn check_executable(host: &Path, inside: &Path) -> Result<(), ProcessError> {
+    let not = |what| ProcessError::NotExecutable {
+        program: inside.to_path_buf(),
+        what,
+    };
+    match std::fs::metadata(host) {
+        Ok(m) if m.is_dir() => Err(not("a directory")),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+            Err(not("not executable (no x permission bit)"))
+        }
+        Ok(_) => Ok(()),
+        Err(_) => Err(not("missing")),
+    }
+}
+
+/// (spec name, resource number) for this platform.
+#[cfg(target_os = "linux")]
+const RLIMITS: &[(&str, i32)] = &[
+    ("RLIMIT_AS", libc::RLIMIT_AS as i32),
+    ("RLIMIT_CORE", libc::RLIMIT_CORE as i32),
+    ("RLIMIT_CPU", libc::RLIMIT_CPU as i32),
+    ("RLIMIT_DATA", libc::RLIMIT_DATA as i32),
+    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE as i32),
+    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS as i32),
+    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
+    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
+    ("RLIMIT_NICE", libc::RLIMIT_NICE as i32),
+    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE as i32),
+    ("RLIMIT_NPROC", libc::RLIMIT_NPROC as i32),
+    ("RLIMIT_RSS", libc::RLIMIT_RSS as i32),
+    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO as i32),
+    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME as i32),
+    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
+    ("RLIMIT_STACK", libc::RLIMIT_STACK as i32),
+];
+
+/// (spec name, resource number) for this platform. FreeBSD's RLIMIT_VMEM is RLIMIT_AS.
+#[cfg(target_os = "freebsd")]
+const RLIMITS: &[(&str, i32)] = &[
+    ("RLIMIT_AS", libc::RLIMIT_AS),
+    ("RLIMIT_CORE", libc::RLIMIT_CORE),
+    ("RLIMIT_CPU", libc::RLIMIT_CPU),
+    ("RLIMIT_DATA", libc::RLIMIT_DATA),
+    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE),
+    ("RLIMIT_KQUEUES", libc::RLIMIT_KQUEUES),
+    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK),
+    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE),
+    ("RLIMIT_NPROC", libc::RLIMIT_NPROC),
+    ("RLIMIT_NPTS", libc::RLIMIT_NPTS),
+    // sys/resource.h of FreeBSD 14: RLIMIT_PIPEBUF 15 (libc does not have it yet).
+    ("RLIMIT_PIPEBUF", 15),
+    ("RLIMIT_RSS", libc::RLIMIT_RSS),
+    ("RLIMIT_SBSIZE", libc::RLIMIT_SBSIZE),
+    ("RLIMIT_STACK", libc::RLIMIT_STACK),
+    ("RLIMIT_SWAP", libc::RLIMIT_SWAP),
+    ("RLIMIT_UMTXP", libc::RLIMIT_UMTXP),
+    ("RLIMIT_VMEM", libc::RLIMIT_VMEM),
+];
+
+#[cfg(target_os = "linux")]
+const OS: &str = "Linux";
+#[cfg(target_os = "freebsd")]
+const OS: &str = "FreeBSD";
+
+fn resource_limit(r: &Rlimit) -> Result<ResourceLimit, ProcessError> {
+    RLIMITS
+        .iter()
+        .find(|(n, _)| *n == r.name)
+        .map(|&(_, resource)| ResourceLimit {
+            resource,
+            soft: r.soft,
+            hard: r.hard,
+        })
+        .ok_or_else(|| ProcessError::UnknownRlimit {
+            name: r.name.clone(),
+            os: OS,
+            accepted: RLIMITS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn rootfs() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("bin")).unwrap();
+        std::fs::create_dir_all(d.path().join("usr/bin")).unwrap();
+        std::fs::write(d.path().join("bin/busybox"), b"#!").unwrap();
+        std::fs::set_permissions(
+            d.path().join("bin/busybox"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        symlink("busybox", d.path().join("bin/sh")).unwrap();
+        std::fs::write(d.path().join("usr/bin/data"), b"x").unwrap();
+        d
+    }
+
+    #[test]
+    fn bare_names_are_found_in_the_containers_path() {
+        let r = rootfs();
+        let env = vec!["PATH=/usr/bin:/bin".to_string()];
+        assert_eq!(
+            find_program(r.path(), "sh", &env).unwrap(),
+            Path::new("/bin/sh")
+        );
+        assert_eq!(
+            find_program(r.path(), "sh", &[]).unwrap(),
+            Path::new("/bin/sh")
+        );
+        assert_eq!(
+            find_program(r.path(), "/bin/busybox", &[]).unwrap(),
+            Path::new("/bin/busybox")
+        );
+    }
+
+    #[test]
+    fn missing_or_non_executable_programs_name_the_path() {
+        let r = rootfs();
+        let err = find_program(r.path(), "nope", &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("\"nope\" was not found in the container's PATH"),
+            "{err}"
+        );
+        let err = find_program(r.path(), "/usr/bin/data", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/usr/bin/data") && err.contains("not executable"),
+            "{err}"
+        );
+        let err = find_program(r.path(), "/bin", &[]).unwrap_err().to_string();
+        assert!(err.contains("a directory"), "{err}");
+        let err = find_program(r.path(), "/bin/missing", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/bin/missing") && err.contains("missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rlimit_names_the_platform_lacks_are_errors_naming_them() {
+        let ok = resource_limit(&Rlimit {
+            name: "RLIMIT_NOFILE".into(),
+            soft: 1,
+            hard: 2,
+        })
+        .unwrap();
+        assert_eq!((ok.soft, ok.hard), (1, 2));
+        #[cfg(target_os = "linux")]
+        let foreign = "RLIMIT_SWAP";
+        #[cfg(target_os = "freebsd")]
+        let foreign = "RLIMIT_RTPRIO";
+        let err = resource_limit(&Rlimit {
+            name: foreign.into(),
+            soft: 1,
+            hard: 1,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(foreign) && err.contains("RLIMIT_NOFILE"),
+            "{err}"
+        );
+    }
+}

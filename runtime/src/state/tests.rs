@@ -1,0 +1,97 @@
+use super::*;
+
+fn state(id: &ContainerId) -> StoredState {
+    StoredState {
+        oci_version: "1.3.0".into(),
+        id: id.clone(),
+        status: Status::Created,
+        pid: Some(42),
+        pid_start_time: Some(7),
+        bundle: "/b".into(),
+        rootfs: "/b/rootfs".into(),
+        created: "2026-01-01T00:00:00Z".into(),
+        owner: "root".into(),
+        annotations: Default::default(),
+        resources: Resources::default(),
+    }
+}
+
+#[test]
+fn create_write_read_remove_round_trip() {
+    let d = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&d.path().join("run")).unwrap();
+    let id = ContainerId::parse("c1").unwrap();
+    let lock = store.create(&id).unwrap();
+    store.write(&state(&id)).unwrap();
+    assert_eq!(store.read(&id).unwrap(), state(&id));
+    assert_eq!(store.ids().unwrap(), vec![id.clone()]);
+    drop(lock);
+    let _l = store.lock(&id).unwrap();
+    store.remove(&id).unwrap();
+    assert!(matches!(store.read(&id), Err(StateError::NotFound(_))));
+}
+
+#[test]
+fn duplicate_create_fails_and_leaves_the_first() {
+    let d = tempfile::tempdir().unwrap();
+    let store = StateStore::open(d.path()).unwrap();
+    let id = ContainerId::parse("dup").unwrap();
+    let _l = store.create(&id).unwrap();
+    store.write(&state(&id)).unwrap();
+    let err = store.create(&id).unwrap_err().to_string();
+    assert_eq!(err, "container dup already exists");
+    assert!(store.read(&id).is_ok());
+}
+
+#[test]
+fn unknown_ids_do_not_exist() {
+    let d = tempfile::tempdir().unwrap();
+    let store = StateStore::open(d.path()).unwrap();
+    let id = ContainerId::parse("ghost").unwrap();
+    assert_eq!(
+        store.lock(&id).unwrap_err().to_string(),
+        "container ghost does not exist"
+    );
+    assert_eq!(
+        store.read(&id).unwrap_err().to_string(),
+        "container ghost does not exist"
+    );
+}
+
+#[test]
+fn lock_serialises_commands_on_one_id() {
+    let d = tempfile::tempdir().unwrap();
+    let store = StateStore::open(d.path()).unwrap();
+    let id = ContainerId::parse("l").unwrap();
+    let first = store.create(&id).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s2 = store.clone();
+    let id2 = id.clone();
+    let t = std::thread::spawn(move || {
+        let _second = s2.lock(&id2).unwrap();
+        tx.send(()).unwrap();
+    });
+    // The second lock must not be granted while the first is held.
+    assert!(rx
+        .recv_timeout(std::time::Duration::from_millis(200))
+        .is_err());
+    drop(first);
+    rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    t.join().unwrap();
+}
+
+#[test]
+fn a_lock_on_a_deleted_container_reports_it_gone() {
+    let d = tempfile::tempdir().unwrap();
+    let store = StateStore::open(d.path()).unwrap();
+    let id = ContainerId::parse("gone").unwrap();
+    let first = store.create(&id).unwrap();
+    let s2 = store.clone();
+    let id2 = id.clone();
+    let t = std::thread::spawn(move || s2.lock(&id2).map(|_| ()));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    store.remove(&id).unwrap();
+    drop(first);
+    let r = t.join().unwrap();
+    assert!(matches!(r, Err(StateError::NotFound(_))), "{r:?}");
+}

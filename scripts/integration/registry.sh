@@ -1,0 +1,685 @@
+#!/usr/bin/env bash
+# Registry integration tests for `stockade image`: a real docker-registry (Debian's
+# `docker-registry`, distribution 2.8) on 127.0.0.1, filled with images this script builds
+# and pushes with skopeo, plus a small python proxy on loopback for bearer tokens and for
+# connections that drop mid-blob. Nothing leaves the machine.
+#
+#   STOCKADE=target/debug/stockade scripts/integration/registry.sh
+#
+# Needs: docker-registry skopeo umoci apache2-utils (htpasswd) python3 curl zstd xz-utils
+# busybox-static (scripts/setup.sh installs them). Ends with "N passed, N failed"; exits
+# non-zero if anything failed. Every registry, proxy and temporary file goes away on exit.
+set -uo pipefail
+
+STOCKADE=${STOCKADE:-target/debug/stockade}
+STOCKADE=$(cd "$(dirname "$STOCKADE")" && pwd)/$(basename "$STOCKADE")
+[ -x "$STOCKADE" ] || { echo "registry.sh: no stockade binary at $STOCKADE" >&2; exit 2; }
+for tool in docker-registry skopeo umoci htpasswd python3 curl zstd xz sha256sum; do
+    command -v "$tool" >/dev/null || { echo "registry.sh: $tool is missing (run scripts/setup.sh)" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/stockade-registry.XXXXXX)
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+not_ok() {
+    FAILED=$((FAILED + 1))
+    echo "not ok - $1"
+    [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /' | head -20
+    return 0
+}
+check() { # check NAME COMMAND...: passes when the command succeeds
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_http() { # wait_http URL: until it answers at all
+    local i
+    for i in $(seq 1 100); do
+        curl -s -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "registry.sh: $1 never answered" >&2
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------
+# Helpers written to the work directory: an image builder and the fault-injecting proxy.
+# ---------------------------------------------------------------------------------------
+cat > "$WORK/mkimage.py" <<'PY'
+#!/usr/bin/env python3
+"""Builds an OCI image layout for the registry tests.
+
+mkimage.py LAYOUT TAG [--platform os/arch ...] [--layer SPEC ...] [--seed S]
+SPEC: busybox | random:BYTES | file:NAME=TEXT. With more than one --platform, TAG names an
+OCI index whose entries are one image per platform (each with a marker file of its own).
+"""
+import argparse, gzip, hashlib, io, json, os, random, tarfile, time
+
+def put_blob(layout, data):
+    d = hashlib.sha256(data).hexdigest()
+    p = os.path.join(layout, "blobs", "sha256", d)
+    if not os.path.exists(p):
+        with open(p, "wb") as f:
+            f.write(data)
+    return "sha256:" + d, len(data)
+
+def add_file(tar, name, data, mode=0o644):
+    ti = tarfile.TarInfo(name); ti.size = len(data); ti.mode = mode; ti.mtime = 0
+    tar.addfile(ti, io.BytesIO(data))
+
+def layer_tar(spec, rng, marker):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if spec == "busybox":
+            for d in ("bin", "etc", "tmp"):
+                ti = tarfile.TarInfo(d); ti.type = tarfile.DIRTYPE; ti.mode = 0o755; tar.addfile(ti)
+            with open("/bin/busybox", "rb") as f:
+                add_file(tar, "bin/busybox", f.read(), 0o755)
+            for tool in ("sh", "ls", "cat", "echo"):
+                ti = tarfile.TarInfo("bin/" + tool); ti.type = tarfile.SYMTYPE; ti.linkname = "busybox"; tar.addfile(ti)
+        elif spec.startswith("random:"):
+            n = int(spec.split(":", 1)[1])
+            add_file(tar, "data/random-%d.bin" % rng.randrange(1 << 30), rng.randbytes(n))
+        elif spec.startswith("file:"):
+            name, text = spec[5:].split("=", 1)
+            add_file(tar, name, text.encode())
+        else:
+            raise SystemExit("unknown layer spec " + spec)
+        add_file(tar, "etc/stockade-marker-%s" % marker, marker.encode())
+    return buf.getvalue()
+
+def build_image(layout, specs, os_, arch, rng, marker):
+    layers, diff_ids = [], []
+    for spec in specs:
+        raw = layer_tar(spec, rng, marker)
+        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+        gz = gzip.compress(raw, compresslevel=1, mtime=0)
+        d, n = put_blob(layout, gz)
+        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n})
+    config = {"created": "2024-01-01T00:00:00Z", "architecture": arch, "os": os_,
+              "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+              "rootfs": {"type": "layers", "diff_ids": diff_ids},
+              "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "mkimage %s" % s} for s in specs]}
+    cd, cn = put_blob(layout, json.dumps(config).encode())
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn},
+                "layers": layers}
+    md, mn = put_blob(layout, json.dumps(manifest).encode())
+    return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": mn,
+            "platform": {"os": os_, "architecture": arch}}
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("layout"); ap.add_argument("tag")
+    ap.add_argument("--platform", action="append", default=[])
+    ap.add_argument("--layer", action="append", default=[])
+    ap.add_argument("--seed", default=str(time.time_ns()))
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    os.makedirs(os.path.join(a.layout, "blobs", "sha256"), exist_ok=True)
+    with open(os.path.join(a.layout, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    platforms = a.platform or ["linux/amd64"]
+    specs = a.layer or ["busybox"]
+    entries = []
+    for p in platforms:
+        os_, arch = p.split("/")[:2]
+        entries.append(build_image(a.layout, specs, os_, arch, rng, "%s-%s-%s" % (os_, arch, a.seed)))
+    if len(entries) == 1:
+        top = entries[0]
+    else:
+        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+        d, n = put_blob(a.layout, json.dumps(index).encode())
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": n}
+    top = dict(top); top["annotations"] = {"org.opencontainers.image.ref.name": a.tag}
+    top.pop("platform", None) if len(entries) > 1 else None
+    with open(os.path.join(a.layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [top]}, f)
+
+main()
+PY
+
+cat > "$WORK/proxy.py" <<'PY'
+#!/usr/bin/env python3
+"""A loopback proxy in front of a docker-registry, for the registry tests.
+
+--token            demand bearer tokens (RFC 6750) issued by its own /token endpoint
+--token-creds U:P  and demand basic credentials at that endpoint
+--drop-after N     cut the connection after N bytes of the first full GET of each blob
+--no-range         ignore Range headers (answer 200 with the whole blob)
+Every request is logged to --log as: METHOD PATH range=… auth=… status=…
+"""
+import argparse, base64, http.client, http.server, json, re, secrets, socket, threading, urllib.parse
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--backend", type=int, required=True)
+ap.add_argument("--token", action="store_true")
+ap.add_argument("--token-creds")
+ap.add_argument("--drop-after", type=int, default=0)
+ap.add_argument("--no-range", action="store_true")
+ap.add_argument("--log", required=True)
+args = ap.parse_args()
+
+TOKENS, DROPPED, LOCK = set(), set(), threading.Lock()
+
+def log(line):
+    with LOCK, open(args.log, "a") as f:
+        f.write(line + "\n")
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        auth = self.headers.get("Authorization", "")
+        rng = self.headers.get("Range", "")
+        kind = auth.split(" ")[0].lower() if auth else "none"
+        url = urllib.parse.urlparse(self.path)
+        if url.path == "/token":
+            q = urllib.parse.parse_qs(url.query)
+            if args.token_creds:
+                want = "Basic " + base64.b64encode(args.token_creds.encode()).decode()
+                if auth != want:
+                    log("GET /token denied auth=%s" % kind)
+                    return self.reply(401, b'{"details":"bad credentials"}')
+            tok = secrets.token_hex(16)
+            with LOCK:
+                TOKENS.add(tok)
+            log("GET /token scope=%s service=%s auth=%s" % (q.get("scope", [""])[0], q.get("service", [""])[0], kind))
+            return self.reply(200, json.dumps({"token": tok, "expires_in": 300}).encode(),
+                              [("Content-Type", "application/json")])
+        if args.token and not (auth.startswith("Bearer ") and auth[7:] in TOKENS):
+            m = re.match(r"/v2/(.+?)/(manifests|blobs)/", url.path)
+            scope = "repository:%s:pull" % m.group(1) if m else ""
+            challenge = 'Bearer realm="http://127.0.0.1:%d/token",service="stockade-test",scope="%s"' % (args.port, scope)
+            log("GET %s status=401 auth=%s" % (self.path, kind))
+            return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}',
+                              [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
+        headers = {}
+        if self.headers.get("Accept"):
+            headers["Accept"] = self.headers["Accept"]
+        if rng and not args.no_range:
+            headers["Range"] = rng
+        conn = http.client.HTTPConnection("127.0.0.1", args.backend, timeout=60)
+        conn.request("GET", self.path, headers=headers)
+        r = conn.getresponse()
+        m = re.search(r"/blobs/(sha256:[0-9a-f]{64})", url.path)
+        drop = False
+        if m and args.drop_after and not rng and r.status == 200:
+            with LOCK:
+                if m.group(1) not in DROPPED:
+                    DROPPED.add(m.group(1))
+                    drop = True
+        log("GET %s range=%s auth=%s status=%d%s" % (self.path, rng or "-", kind, r.status, " drop" if drop else ""))
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("connection", "transfer-encoding", "keep-alive"):
+                self.send_header(k, v)
+        self.end_headers()
+        sent = 0
+        while True:
+            chunk = r.read(65536)
+            if not chunk:
+                break
+            if drop and sent + len(chunk) >= args.drop_after:
+                self.wfile.write(chunk[: args.drop_after - sent])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                conn.close()
+                return
+            self.wfile.write(chunk)
+            sent += len(chunk)
+        conn.close()
+
+http.server.ThreadingHTTPServer.daemon_threads = True
+http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+PY
+
+# ---------------------------------------------------------------------------------------
+# Registries and proxies
+# ---------------------------------------------------------------------------------------
+start_registry() { # start_registry NAME [HTPASSWD_FILE]; sets PORT_<NAME> and REGDIR_<NAME>
+    local name=$1 htpasswd=${2:-} port dir
+    port=$(free_port)
+    dir=$WORK/registry-$name
+    mkdir -p "$dir/storage"
+    {
+        printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n'
+        printf 'storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n' "$dir/storage"
+        printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
+        if [ -n "$htpasswd" ]; then
+            printf 'auth:\n  htpasswd:\n    realm: stockade-test\n    path: %s\n' "$htpasswd"
+        fi
+    } >"$dir/config.yml"
+    # The Debian package's defaults would otherwise pull in /etc/docker/registry settings.
+    REGISTRY_HTTP_SECRET=stockade-test docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    PIDS+=($!)
+    wait_http "http://127.0.0.1:$port/v2/" || exit 2
+    printf -v "PORT_$name" '%s' "$port"
+    printf -v "REGDIR_$name" '%s' "$dir"
+}
+
+start_proxy() { # start_proxy NAME BACKEND_PORT ARGS...; sets PORT_<NAME>, log in $WORK/proxy-NAME.log
+    local name=$1 backend=$2 port
+    shift 2
+    port=$(free_port)
+    python3 "$WORK/proxy.py" --port "$port" --backend "$backend" --log "$WORK/proxy-$name.log" "$@" \
+        >"$WORK/proxy-$name.out" 2>&1 &
+    PIDS+=($!)
+    touch "$WORK/proxy-$name.log"
+    wait_http "http://127.0.0.1:$port/v2/" || exit 2
+    printf -v "PORT_$name" '%s' "$port"
+}
+
+htpasswd -Bbc "$WORK/htpasswd" tester s3cret >/dev/null 2>&1
+start_registry open
+start_registry auth "$WORK/htpasswd"
+OPEN=127.0.0.1:$PORT_open
+AUTH=127.0.0.1:$PORT_auth
+
+# ---------------------------------------------------------------------------------------
+# Images: built here, pushed with skopeo
+# ---------------------------------------------------------------------------------------
+push() { # push LAYOUT TAG DEST [skopeo args...]
+    local layout=$1 tag=$2 dest=$3
+    shift 3
+    skopeo copy -q --dest-tls-verify=false "$@" "oci:$layout:$tag" "docker://$dest" \
+        || { echo "registry.sh: pushing $dest failed" >&2; exit 2; }
+}
+mk() { python3 "$WORK/mkimage.py" "$@" || { echo "registry.sh: building $1 failed" >&2; exit 2; }; }
+
+L=$WORK/layouts
+mk "$L/app" v1 --layer busybox --layer random:3000000 --layer file:etc/app.conf=hello
+push "$L/app" v1 "$OPEN/test/app:v1"
+push "$L/app" v1 "$OPEN/test/app:docker" --format v2s2
+mk "$L/multi" multi --platform freebsd/amd64 --platform linux/amd64 --layer busybox --layer random:500000
+push "$L/multi" multi "$OPEN/test/multi:v1" --all
+push "$L/multi" multi "$OPEN/test/multi:docker" --all --format v2s2
+mk "$L/big" v1 --layer random:8000000 --layer random:6000000 --layer busybox
+push "$L/big" v1 "$OPEN/test/big:v1"
+for bad in corrupt trunc; do
+    mk "$L/$bad" v1 --layer random:1500000 --layer busybox
+    push "$L/$bad" v1 "$OPEN/test/$bad:v1"
+done
+push "$L/app" v1 "$AUTH/test/private:v1" --dest-creds tester:s3cret
+
+# Damage what the registry serves: one byte of a layer flipped, another layer cut short.
+big_layer() { # big_layer LAYOUT TAG: the digest hex of the largest layer
+    python3 - "$1" <<'PY'
+import json, sys
+root = sys.argv[1]
+top = json.load(open(root + "/index.json"))["manifests"][0]
+m = json.load(open(root + "/blobs/sha256/" + top["digest"].split(":")[1]))
+print(max(m["layers"], key=lambda l: l["size"])["digest"].split(":")[1])
+PY
+}
+blob_data() { echo "$REGDIR_open/storage/docker/registry/v2/blobs/sha256/${1:0:2}/$1/data"; }
+CORRUPT_HEX=$(big_layer "$L/corrupt")
+python3 - "$(blob_data "$CORRUPT_HEX")" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 2] ^= 0xFF
+open(p, "wb").write(b)
+PY
+TRUNC_HEX=$(big_layer "$L/trunc")
+truncate -s 700000 "$(blob_data "$TRUNC_HEX")"
+
+# Manifests that lie about a layer's size (the registry does not check sizes on push).
+put_manifest_with_size_delta() { # REPO SRC_TAG NEW_TAG DELTA
+    local m
+    m=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$OPEN/v2/$1/manifests/$2") || exit 2
+    printf '%s' "$m" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+big = max(m["layers"], key=lambda l: l["size"])
+big["size"] += int(sys.argv[1])
+sys.stdout.write(json.dumps(m))' "$4" >"$WORK/manifest-$3.json"
+    curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+        --data-binary "@$WORK/manifest-$3.json" "http://$OPEN/v2/$1/manifests/$3" >/dev/null || exit 2
+}
+put_manifest_with_size_delta test/app v1 toolong 7
+put_manifest_with_size_delta test/app v1 tooshort -7
+
+# ---------------------------------------------------------------------------------------
+# Store checks
+# ---------------------------------------------------------------------------------------
+S() { "$STOCKADE" image --image-root "$1" "${@:2}"; }
+
+store_problems() { # prints what is wrong with a store; nothing if it is clean
+    local store=$1 f name
+    if [ -d "$store/.stockade/tmp" ] && [ -n "$(ls -A "$store/.stockade/tmp")" ]; then
+        echo "temporary files left: $(ls -A "$store/.stockade/tmp" | tr '\n' ' ')"
+    fi
+    for f in "$store"/blobs/sha256/*; do
+        [ -e "$f" ] || continue
+        name=$(basename "$f")
+        [ "$(sha256sum <"$f" | cut -c1-64)" = "$name" ] || echo "blob $name does not match its digest"
+    done
+    python3 - "$store" <<'PY'
+import json, os, sys
+store = sys.argv[1]
+index = json.load(open(os.path.join(store, "index.json")))
+def walk(d):
+    p = os.path.join(store, "blobs", "sha256", d["digest"].split(":")[1])
+    if not os.path.exists(p):
+        print("missing blob", d["digest"]); return
+    if os.path.getsize(p) != d["size"]:
+        print("blob", d["digest"], "has the wrong size")
+    if "manifest" in d["mediaType"] or "index" in d["mediaType"]:
+        m = json.load(open(p))
+        for c in [m.get("config")] + m.get("layers", []) + m.get("manifests", []):
+            if c: walk(c)
+for d in index["manifests"]:
+    walk(d)
+PY
+}
+
+# expect_failure NAME STORE PATTERN COMMAND...: the command fails, says PATTERN (grep -E),
+# and the store is clean with index.json unchanged.
+expect_failure() {
+    local name=$1 store=$2 pattern=$3 before out rc problems
+    shift 3
+    before=$(sha256sum <"$store/index.json" 2>/dev/null)
+    out=$("$@" 2>&1)
+    rc=$?
+    problems=$(store_problems "$store")
+    if [ "$rc" -eq 0 ]; then
+        not_ok "$name" "succeeded but should have failed: $out"
+    elif ! grep -Eq -- "$pattern" <<<"$out"; then
+        not_ok "$name" "error does not match /$pattern/: $out"
+    elif [ -n "$problems" ]; then
+        not_ok "$name" "store not clean after the failure: $problems"
+    elif [ "$before" != "$(sha256sum <"$store/index.json")" ]; then
+        not_ok "$name" "index.json changed although the command failed"
+    else
+        ok "$name"
+        echo "#   $(tail -1 <<<"$out")"
+    fi
+}
+
+registry_digest() { # registry_digest HOST/REPO:TAG: the manifest digest the registry reports
+    local hostrepo=${1%:*} tag=${1##*:}
+    curl -sfI -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+        "http://${hostrepo%%/*}/v2/${hostrepo#*/}/manifests/$tag" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'
+}
+
+# ---------------------------------------------------------------------------------------
+# Pull
+# ---------------------------------------------------------------------------------------
+ST=$WORK/store
+out=$(S "$ST" pull "$OPEN/test/app:v1" 2>&1)
+want=$(registry_digest "$OPEN/test/app:v1")
+if [ "$(tail -1 <<<"$out")" = "$want" ] && [ -z "$(store_problems "$ST")" ]; then ok "pull by tag (OCI manifest, 3 layers)"; else not_ok "pull by tag (OCI manifest, 3 layers)" "$out / want $want / $(store_problems "$ST")"; fi
+
+out=$(S "$ST" pull "$OPEN/test/app:docker" 2>&1)
+want=$(registry_digest "$OPEN/test/app:docker")
+if [ "$(tail -1 <<<"$out")" = "$want" ] && grep -q 'already stored' <<<"$out" && S "$ST" inspect "$OPEN/test/app:docker" | grep 'vnd.docker.distribution.manifest.v2' >/dev/null; then
+    ok "pull by tag (Docker v2 schema 2), shared layers reused"
+else
+    not_ok "pull by tag (Docker v2 schema 2), shared layers reused" "$out / want $want"
+fi
+
+DIGEST_APP=$(registry_digest "$OPEN/test/app:v1")
+ST2=$WORK/store-digest
+out=$(S "$ST2" pull "$OPEN/test/app@$DIGEST_APP" 2>&1)
+if [ "$(tail -1 <<<"$out")" = "$DIGEST_APP" ] && S "$ST2" ls -q | grep -x "$OPEN/test/app@$DIGEST_APP" >/dev/null; then ok "pull by digest"; else not_ok "pull by digest" "$out"; fi
+
+for mt in v1 docker; do
+    for plat in freebsd/amd64 linux/amd64; do
+        out=$(S "$ST" pull --platform "$plat" "$OPEN/test/multi:$mt" 2>&1)
+        got=$(S "$ST" inspect "$OPEN/test/multi:$mt" 2>&1 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["config"]["os"]+"/"+d["config"]["architecture"], d["platform"])' 2>&1)
+        if [ "$got" = "$plat $plat" ]; then ok "multi-platform index ($mt): --platform $plat selects $plat"; else not_ok "multi-platform index ($mt): --platform $plat" "$out / $got"; fi
+    done
+done
+INDEX_DIGEST=$(registry_digest "$OPEN/test/multi:v1")
+out=$(S "$ST" pull --platform freebsd/amd64 "$OPEN/test/multi@$INDEX_DIGEST" 2>&1)
+if [ $? -eq 0 ] && S "$ST" inspect "$OPEN/test/multi@$INDEX_DIGEST" | grep '"os": "freebsd"' >/dev/null; then ok "pull an index by digest selects the platform"; else not_ok "pull an index by digest" "$out"; fi
+
+expect_failure "unknown platform: error lists what the index offers" "$ST" \
+    'no image for platform linux/riscv64.*offers: freebsd/amd64, linux/amd64' \
+    S "$ST" pull --platform linux/riscv64 "$OPEN/test/multi:v1"
+expect_failure "explicit platform that a single-platform image lacks" "$ST" \
+    'is for linux/amd64, not the requested freebsd/amd64' \
+    S "$ST" pull --platform freebsd/amd64 "$OPEN/test/app:v1"
+expect_failure "missing manifest" "$ST" 'manifest .*test/app:nosuchtag not found' \
+    S "$ST" pull "$OPEN/test/app:nosuchtag"
+expect_failure "missing repository" "$ST" 'not found' \
+    S "$ST" pull "$OPEN/test/nosuchrepo:v1"
+expect_failure "corrupted blob (wrong digest) is refused" "$ST" \
+    "blob sha256:$CORRUPT_HEX: content has digest sha256:[0-9a-f]{64}.*not stored" \
+    S "$ST" pull "$OPEN/test/corrupt:v1"
+expect_failure "truncated blob is refused" "$ST" \
+    "blob sha256:$TRUNC_HEX: expected [0-9]+ bytes, got 700000" \
+    S "$ST" pull "$OPEN/test/trunc:v1"
+expect_failure "descriptor size larger than the blob" "$ST" 'expected [0-9]+ bytes, got [0-9]+' \
+    S "$ST" pull "$OPEN/test/app:toolong"
+expect_failure "descriptor size smaller than the blob" "$ST" 'more data than the expected [0-9]+ bytes' \
+    S "$ST" pull "$OPEN/test/app:tooshort"
+expect_failure "malformed reference names the bad part" "$ST" 'tag "bad tag" is invalid|repository component' \
+    S "$ST" pull "$OPEN/test/app:bad tag"
+expect_failure "connection refused is a clear error" "$ST" "127.0.0.1:1/v2/x/manifests/latest" \
+    S "$ST" pull "127.0.0.1:1/x"
+
+# ---------------------------------------------------------------------------------------
+# Authentication
+# ---------------------------------------------------------------------------------------
+SA=$WORK/store-auth
+S "$SA" ls >/dev/null
+expect_failure "basic auth: no credentials" "$SA" 'requires credentials.*--creds' \
+    env HOME="$WORK/nohome" "$STOCKADE" image --image-root "$SA" pull "$AUTH/test/private:v1"
+expect_failure "basic auth: wrong credentials" "$SA" 'credentials were refused' \
+    S "$SA" pull --creds tester:wrong "$AUTH/test/private:v1"
+check "basic auth: --creds" S "$SA" pull -q --creds tester:s3cret "$AUTH/test/private:v1"
+mkdir -p "$WORK/dockercfg"
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$AUTH" "$(printf 'tester:s3cret' | base64)" >"$WORK/dockercfg/config.json"
+check "basic auth: --authfile (docker config.json auths)" S "$WORK/store-auth2" pull -q --authfile "$WORK/dockercfg/config.json" "$AUTH/test/private:v1"
+check "basic auth: \$DOCKER_CONFIG/config.json" env DOCKER_CONFIG="$WORK/dockercfg" "$STOCKADE" image --image-root "$WORK/store-auth3" pull -q "$AUTH/test/private:v1"
+
+start_proxy token "$PORT_open" --token
+TOK=127.0.0.1:$PORT_token
+out=$(S "$WORK/store-token" pull "$TOK/test/app:v1" 2>&1)
+if [ "$(tail -1 <<<"$out")" = "$DIGEST_APP" ] && grep -q 'GET /token scope=repository:test/app:pull service=stockade-test' "$WORK/proxy-token.log"; then
+    ok "bearer token: anonymous token from the WWW-Authenticate realm, with service and scope"
+else
+    not_ok "bearer token: anonymous" "$out / $(cat "$WORK/proxy-token.log")"
+fi
+start_proxy tokencreds "$PORT_open" --token --token-creds tester:s3cret
+TOKC=127.0.0.1:$PORT_tokencreds
+S "$WORK/store-token2" ls >/dev/null
+expect_failure "bearer token: token endpoint refuses without credentials" "$WORK/store-token2" 'getting a token for .*HTTP 401' \
+    env HOME="$WORK/nohome" "$STOCKADE" image --image-root "$WORK/store-token2" pull "$TOKC/test/app:v1"
+out=$(S "$WORK/store-token2" pull --creds tester:s3cret "$TOKC/test/app:v1" 2>&1)
+if [ "$(tail -1 <<<"$out")" = "$DIGEST_APP" ] && grep -q 'GET /token scope=.* auth=basic' "$WORK/proxy-tokencreds.log"; then
+    ok "bearer token: credentials sent to the token endpoint"
+else
+    not_ok "bearer token: credentials sent to the token endpoint" "$out"
+fi
+
+# ---------------------------------------------------------------------------------------
+# Dropped connections: resume with Range, or start over when ranges are ignored
+# ---------------------------------------------------------------------------------------
+BIG_DIGEST=$(registry_digest "$OPEN/test/big:v1")
+start_proxy drop "$PORT_open" --drop-after 2500000
+out=$(S "$WORK/store-drop" pull "127.0.0.1:$PORT_drop/test/big:v1" 2>&1)
+if [ "$(tail -1 <<<"$out")" = "$BIG_DIGEST" ] && grep -q 'range=bytes=2500000- .*status=206' "$WORK/proxy-drop.log" \
+    && [ -z "$(store_problems "$WORK/store-drop")" ]; then
+    ok "connection dropped mid-blob: resumed with Range and verified"
+else
+    not_ok "connection dropped mid-blob: resumed with Range" "$out / $(cat "$WORK/proxy-drop.log")"
+fi
+start_proxy norange "$PORT_open" --drop-after 2500000 --no-range
+out=$(S "$WORK/store-norange" pull "127.0.0.1:$PORT_norange/test/big:v1" 2>&1)
+if [ "$(tail -1 <<<"$out")" = "$BIG_DIGEST" ] && grep -q 'range=bytes=2500000- .*status=200' "$WORK/proxy-norange.log" \
+    && [ -z "$(store_problems "$WORK/store-norange")" ]; then
+    ok "connection dropped, server ignores Range: download starts over and verifies"
+else
+    not_ok "connection dropped, server ignores Range" "$out / $(cat "$WORK/proxy-norange.log")"
+fi
+
+# ---------------------------------------------------------------------------------------
+# Concurrency: parallel pulls into one store, with prunes running alongside
+# ---------------------------------------------------------------------------------------
+SC=$WORK/store-concurrent
+S "$SC" ls >/dev/null
+pids=()
+for i in 1 2 3 4; do
+    S "$SC" pull -q "$OPEN/test/big:v1" >"$WORK/conc-$i.out" 2>&1 &
+    pids+=($!)
+done
+for i in 5 6; do
+    S "$SC" pull -q --platform linux/amd64 "$OPEN/test/multi:v1" >"$WORK/conc-$i.out" 2>&1 &
+    pids+=($!)
+done
+for i in 7 8; do
+    S "$SC" prune >"$WORK/conc-$i.out" 2>&1 &
+    pids+=($!)
+done
+conc_fail=""
+for p in "${pids[@]}"; do wait "$p" || conc_fail="$conc_fail $p"; done
+names=$(S "$SC" ls -q | sort | tr '\n' ' ')
+problems=$(store_problems "$SC")
+if [ -z "$conc_fail" ] && [ "$names" = "$OPEN/test/big:v1 $OPEN/test/multi:v1 " ] && [ -z "$problems" ]; then
+    ok "6 concurrent pulls and 2 prunes on one store"
+else
+    not_ok "concurrent pulls" "failed:$conc_fail names: $names problems: $problems $(cat "$WORK"/conc-*.out)"
+fi
+
+# ---------------------------------------------------------------------------------------
+# Other tools read the store and our exports; we read theirs
+# ---------------------------------------------------------------------------------------
+check "skopeo reads the store directly (oci:STORE:NAME)" \
+    bash -c "skopeo inspect 'oci:$ST:$OPEN/test/app:v1' | grep -q '$DIGEST_APP'"
+check "umoci lists the store" bash -c "umoci ls --layout '$ST' | grep -qx '$OPEN/test/app:v1'"
+
+EX=$WORK/exports
+mkdir -p "$EX"
+check "export as a layout directory" S "$ST" export "$OPEN/test/app:v1" "$EX/dir" --name app-v1
+check "skopeo reads the exported layout" bash -c "skopeo inspect 'oci:$EX/dir:app-v1' | grep -q '$DIGEST_APP'"
+rm -rf "$WORK/bundle"
+check "umoci unpacks the exported image" bash -c "umoci unpack --image '$EX/dir:app-v1' '$WORK/bundle' >/dev/null 2>&1 && test -x '$WORK/bundle/rootfs/bin/busybox' && grep -qx hello '$WORK/bundle/rootfs/etc/app.conf'"
+check "export as an OCI archive" S "$ST" export "$OPEN/test/app:v1" "$EX/app.tar"
+check "skopeo reads the exported archive" bash -c "skopeo inspect 'oci-archive:$EX/app.tar' | grep -q '$DIGEST_APP'"
+out=$(S "$WORK/store-reimport" import "$EX/app.tar" 2>&1)
+if [ "$out" = "$OPEN/test/app:v1 $DIGEST_APP" ] && [ -z "$(store_problems "$WORK/store-reimport")" ]; then ok "import our OCI archive: same name, same digest"; else not_ok "import our OCI archive" "$out"; fi
+out=$(S "$WORK/store-reimport2" import --tag local/again:1 "$EX/dir" 2>&1)
+if [ "$out" = "docker.io/local/again:1 $DIGEST_APP" ]; then ok "import our layout directory under a new tag"; else not_ok "import our layout directory" "$out"; fi
+
+check "export a Docker-typed image converts it to OCI for layout readers" \
+    bash -c "'$STOCKADE' image --image-root '$ST' export '$OPEN/test/app:docker' '$EX/dockerdir' --name d && skopeo inspect 'oci:$EX/dockerdir:d' | grep -q '\"Layers\"'"
+
+APP_CONFIG=$(S "$ST" inspect "$OPEN/test/app:v1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["config"]["digest"])')
+config_of() { S "$1" inspect "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["config"]["digest"])'; }
+skopeo copy -q --src-tls-verify=false "docker://$OPEN/test/app:v1" "oci:$WORK/skopeo-layout:v1" >/dev/null 2>&1
+SI=$WORK/store-imports
+expect_failure "import of a layout whose names are bare tags needs --tag" "$ST" 'has no usable name.*--tag' \
+    S "$ST" import "$WORK/skopeo-layout"
+out=$(S "$SI" import --tag local/skopeo:v1 "$WORK/skopeo-layout" 2>&1) && [ "$(config_of "$SI" local/skopeo:v1)" = "$APP_CONFIG" ] \
+    && ok "import a layout written by skopeo" || not_ok "import a layout written by skopeo" "$out"
+skopeo copy -q --src-tls-verify=false "docker://$OPEN/test/app:v1" "docker-archive:$WORK/saved.tar:local/saved:v1" >/dev/null 2>&1
+out=$(S "$SI" import "$WORK/saved.tar" 2>&1)
+if grep -q '^docker.io/local/saved:v1 sha256:' <<<"$out" && [ "$(config_of "$SI" local/saved:v1)" = "$APP_CONFIG" ] && [ -z "$(store_problems "$SI")" ]; then
+    ok "import a docker-save archive (name from RepoTags, same config)"
+else
+    not_ok "import a docker-save archive" "$out"
+fi
+check "skopeo reads the image imported from docker-save" skopeo inspect "oci:$SI:docker.io/local/saved:v1"
+out=$(S "$SI" import --platform freebsd/amd64 --tag local/multi:1 "$L/multi" 2>&1) \
+    && S "$SI" inspect local/multi:1 | grep '"os": "freebsd"' >/dev/null && ok "import a multi-platform layout selects the platform" \
+    || not_ok "import a multi-platform layout" "$out"
+expect_failure "import with an unknown platform lists the offered ones" "$SI" 'offers: freebsd/amd64, linux/amd64' \
+    S "$SI" import --platform linux/s390x --tag local/multi:2 "$L/multi"
+
+# Root filesystem tarballs, every supported compression.
+RF=$WORK/rootfs
+mkdir -p "$RF/bin" "$RF/etc"
+cp /bin/busybox "$RF/bin/busybox"
+ln -s busybox "$RF/bin/sh"
+echo freebsd >"$RF/etc/motd"
+tar -C "$RF" -cf "$WORK/rootfs.tar" .
+gzip -1 -c "$WORK/rootfs.tar" >"$WORK/rootfs.tar.gz"
+xz -1 -T1 -c "$WORK/rootfs.tar" >"$WORK/base.txz"
+zstd -q -1 -c "$WORK/rootfs.tar" >"$WORK/rootfs.tar.zst"
+DIFF_ID=sha256:$(sha256sum <"$WORK/rootfs.tar" | cut -c1-64)
+cat >"$WORK/check_rootfs.py" <<'PY'
+import json, sys
+d = json.loads(sys.stdin.read())
+c = d["config"]
+assert c["os"] == "freebsd", c["os"]
+assert c["rootfs"]["diff_ids"] == [sys.argv[1]], c["rootfs"]
+assert c["config"]["Entrypoint"] == ["/bin/sh", "-c"]
+assert c["config"]["Cmd"] == ["/bin/sh", "-c", "echo hi"]
+assert c["config"]["Env"] == ["PATH=/bin"]
+assert len(d["manifest"]["layers"]) == 1
+PY
+for f in rootfs.tar rootfs.tar.gz base.txz rootfs.tar.zst; do
+    out=$(S "$SI" import --tag "local/rootfs:${f//./-}" --env PATH=/bin --entrypoint '["/bin/sh","-c"]' --cmd 'echo hi' "$WORK/$f" 2>&1)
+    cfg=$(S "$SI" inspect "local/rootfs:${f//./-}" 2>&1)
+    if err=$(python3 "$WORK/check_rootfs.py" "$DIFF_ID" <<<"$cfg" 2>&1); then
+        ok "import rootfs tarball $f (one layer, FreeBSD config from flags)"
+    else
+        not_ok "import rootfs tarball $f" "$out $err"
+    fi
+done
+check "skopeo reads an imported rootfs image" skopeo inspect "oci:$SI:docker.io/local/rootfs:base-txz"
+S "$SI" ls >/dev/null
+expect_failure "rootfs import without --tag" "$SI" 'no usable name.*--tag' S "$SI" import "$WORK/rootfs.tar.gz"
+head -c 5000 /dev/urandom >"$WORK/junk.bin"
+expect_failure "import of a file that is no tar" "$SI" 'not a valid tar|tarball is empty|not a' \
+    S "$SI" import --format rootfs --tag local/junk:1 "$WORK/junk.bin"
+
+# ---------------------------------------------------------------------------------------
+# tag, rm, prune
+# ---------------------------------------------------------------------------------------
+check "tag gives a second name" bash -c "'$STOCKADE' image --image-root '$ST' tag '$OPEN/test/app:v1' local/app:tagged && '$STOCKADE' image --image-root '$ST' ls -q | grep -qx docker.io/local/app:tagged"
+S "$ST" prune >/dev/null # verified blobs that failed pulls left behind
+blobs_before=$(ls "$ST/blobs/sha256" | wc -l)
+out=$(S "$ST" rm local/app:tagged 2>&1)
+if [ "$(ls "$ST/blobs/sha256" | wc -l)" -eq "$blobs_before" ] && S "$ST" inspect "$OPEN/test/app:v1" >/dev/null 2>&1; then
+    ok "rm of one name keeps blobs another image still uses"
+else
+    not_ok "rm of one name keeps shared blobs" "$out"
+fi
+out=$(S "$ST" rm "$OPEN/test/app:docker" 2>&1)
+if ! S "$ST" ls -q | grep -x "$OPEN/test/app:docker" >/dev/null && [ -z "$(store_problems "$ST")" ] \
+    && skopeo inspect "oci:$ST:$OPEN/test/app:v1" >/dev/null 2>&1; then
+    ok "rm removes the name and its own blobs; the rest stays readable"
+else
+    not_ok "rm" "$out $(store_problems "$ST")"
+fi
+expect_failure "rm of an unknown image" "$ST" 'no image named' S "$ST" rm local/nothing:here
+printf 'orphan' >"$ST/blobs/sha256/$(printf 'orphan' | sha256sum | cut -c1-64)"
+printf 'partial' >"$ST/.stockade/tmp/12345-0-dead"
+out=$(S "$ST" prune 2>&1)
+if grep -q 'pruned 1 blobs (6 B), 1 temporary files' <<<"$out" && [ -z "$(store_problems "$ST")" ]; then ok "prune removes unreferenced blobs and stale temporaries"; else not_ok "prune" "$out"; fi
+for n in $(S "$ST" ls -q); do S "$ST" rm "$n" >/dev/null 2>&1; done
+left=$(ls "$ST/blobs/sha256" | wc -l)
+if [ "$left" -eq 0 ] && [ "$(S "$ST" ls -q | wc -l)" -eq 0 ]; then ok "removing every image empties the store"; else not_ok "removing every image empties the store" "$left blobs left"; fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

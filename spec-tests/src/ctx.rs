@@ -1,0 +1,307 @@
+//! The per-test context: a private temporary directory and `--root`, bundles made on the
+//! spot, and helpers that run the stockade binary and remember what they ran (printed as
+//! diagnostics when a test fails). Dropping or `cleanup()` force-deletes every container the
+//! test made.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::bundle::Bundle;
+use crate::harness::Fail;
+use crate::host;
+use crate::stockade::{Invocation, Output};
+
+/// What the whole run shares: where things are on this machine.
+pub struct Env {
+    /// The stockade binary under test.
+    pub stockade: PathBuf,
+    /// busybox (static) copied into every root filesystem.
+    pub busybox: PathBuf,
+    /// `busybox --list`, read once at start-up.
+    pub applets: Vec<String>,
+    /// runtime-spec 1.3.0 JSON schemas.
+    pub schema_dir: PathBuf,
+    /// Why container tests cannot run here, if they cannot (not root, no busybox).
+    pub cannot_run: Option<String>,
+}
+
+/// Default timeout of one stockade command.
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for a container to reach a status before giving up.
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(20);
+
+static CTX_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+pub struct Ctx<'e> {
+    pub env: &'e Env,
+    /// This test's temporary directory (bundles, io files, --root).
+    pub dir: PathBuf,
+    /// The `--root` passed to every command.
+    pub root: PathBuf,
+    seq: usize,
+    counter: AtomicUsize,
+    ids: Mutex<Vec<String>>,
+    transcript: Mutex<Vec<String>>,
+    cleaned: AtomicBool,
+}
+
+impl<'e> Ctx<'e> {
+    pub fn new(env: &'e Env, test_name: &str) -> Result<Ctx<'e>, String> {
+        let short: String = test_name.chars().take(40).collect();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("stockade-spec-{short}-"))
+            .tempdir()
+            .map_err(|e| format!("making a temporary directory: {e}"))?
+            .keep();
+        let root = dir.join("state");
+        std::fs::create_dir(&root).map_err(|e| format!("mkdir {}: {e}", root.display()))?;
+        std::fs::create_dir(dir.join("io")).map_err(|e| format!("mkdir io: {e}"))?;
+        Ok(Ctx {
+            env,
+            dir,
+            root,
+            seq: CTX_SEQ.fetch_add(1, Ordering::SeqCst),
+            counter: AtomicUsize::new(0),
+            ids: Mutex::new(Vec::new()),
+            transcript: Mutex::new(Vec::new()),
+            cleaned: AtomicBool::new(false),
+        })
+    }
+
+    /// Fails with Skip when the machine cannot run containers (not root, no busybox).
+    pub fn require_containers(&self) -> Result<(), Fail> {
+        match &self.env.cannot_run {
+            Some(reason) => Err(Fail::Skip(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// A container id unique on this host (jail names are host-global on FreeBSD).
+    pub fn id(&self, name: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        format!("{name}-{}-{}-{n}", std::process::id(), self.seq)
+    }
+
+    /// A fresh path inside the test's directory (not created).
+    pub fn path(&self, name: &str) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        self.dir.join(format!("{name}.{n}"))
+    }
+
+    /// A fresh file inside the test's io directory, for a command's stdout or stderr.
+    pub fn io_file(&self, name: &str) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        self.dir.join("io").join(format!("{n}.{name}"))
+    }
+
+    /// Records a line for the failure diagnostics.
+    pub fn note(&self, line: impl Into<String>) {
+        self.transcript
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line.into());
+    }
+
+    /// The last commands and notes, for a failing test's diagnostics.
+    pub fn transcript(&self) -> Vec<String> {
+        let t = self.transcript.lock().unwrap_or_else(|e| e.into_inner());
+        let skip = t.len().saturating_sub(12);
+        t[skip..].to_vec()
+    }
+
+    /// Remembers an id so that cleanup force-deletes it.
+    pub fn track(&self, id: &str) {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if !ids.iter().any(|i| i == id) {
+            ids.push(id.to_string());
+        }
+    }
+
+    /// A stockade command with this test's `--root`.
+    pub fn sk<S: AsRef<str>>(&self, args: &[S]) -> Invocation<'_, 'e> {
+        Invocation::new(self, args.iter().map(|a| a.as_ref().to_string()).collect())
+    }
+
+    /// A bundle with a fresh busybox root filesystem whose process runs `args`.
+    pub fn bundle(&self, args: &[&str]) -> Result<Bundle, Fail> {
+        self.require_containers()?;
+        let dir = self.path("bundle");
+        Bundle::new(&dir, self.env, args).map_err(Fail::Fail)
+    }
+
+    /// `create --bundle B ID` (saving the bundle's config first); the outcome, success or not.
+    pub fn create(&self, id: &str, bundle: &Bundle) -> Result<Output, Fail> {
+        bundle.save()?;
+        self.track(id);
+        Ok(self
+            .sk(&["create", "--bundle", &bundle.dir.to_string_lossy(), id])
+            .run()?)
+    }
+
+    /// `create`, which must succeed.
+    pub fn create_ok(&self, id: &str, bundle: &Bundle) -> Result<Output, Fail> {
+        let out = self.create(id, bundle)?;
+        Ok(out.expect_ok()?)
+    }
+
+    /// `start ID`, which must succeed.
+    pub fn start_ok(&self, id: &str) -> Result<Output, Fail> {
+        Ok(self.sk(&["start", id]).run()?.expect_ok()?)
+    }
+
+    /// `create` then `start`; returns create's output (whose files are the container's stdio).
+    pub fn create_start(&self, id: &str, bundle: &Bundle) -> Result<Output, Fail> {
+        let out = self.create_ok(id, bundle)?;
+        self.start_ok(id)?;
+        Ok(out)
+    }
+
+    /// `state ID` parsed as JSON; the command must succeed.
+    pub fn state(&self, id: &str) -> Result<Value, Fail> {
+        let out = self.sk(&["state", id]).run()?.expect_ok()?;
+        serde_json::from_str(&out.stdout)
+            .map_err(|e| Fail::Fail(format!("state output is not JSON ({e}): {:?}", out.stdout)))
+    }
+
+    /// The `status` field of `state ID`.
+    pub fn status(&self, id: &str) -> Result<String, Fail> {
+        let st = self.state(id)?;
+        st.get("status")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Fail::Fail(format!("state has no string status: {st}")))
+    }
+
+    /// The `pid` field of `state ID`.
+    pub fn pid(&self, id: &str) -> Result<i32, Fail> {
+        let st = self.state(id)?;
+        st.get("pid")
+            .and_then(Value::as_i64)
+            .filter(|p| *p > 0)
+            .map(|p| p as i32)
+            .ok_or_else(|| Fail::Fail(format!("state has no positive pid: {st}")))
+    }
+
+    /// Polls `state` until the status is `want` (fails after STATUS_TIMEOUT).
+    pub fn wait_status(&self, id: &str, want: &str) -> Result<(), Fail> {
+        let deadline = Instant::now() + STATUS_TIMEOUT;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            last = self.status(id)?;
+            if last == want {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(Fail::Fail(format!(
+            "container {id} did not become {want} within {}s (last status {last:?})",
+            STATUS_TIMEOUT.as_secs()
+        )))
+    }
+
+    /// Polls until `cond` holds (fails with `what` after STATUS_TIMEOUT).
+    pub fn wait_until(&self, what: &str, mut cond: impl FnMut() -> bool) -> Result<(), Fail> {
+        let deadline = Instant::now() + STATUS_TIMEOUT;
+        while Instant::now() < deadline {
+            if cond() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(Fail::Fail(format!(
+            "gave up after {}s waiting for: {what}",
+            STATUS_TIMEOUT.as_secs()
+        )))
+    }
+
+    /// Entries under `--root`, ignoring dot-files (a runtime may keep a global lock there).
+    pub fn root_entries(&self) -> Vec<String> {
+        match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Fails unless `--root` holds nothing (for the id, or at all).
+    pub fn ensure_root_empty(&self, why: &str) -> Result<(), Fail> {
+        let entries = self.root_entries();
+        if entries.is_empty() {
+            Ok(())
+        } else {
+            Err(Fail::Fail(format!(
+                "{why}: --root {} still holds {entries:?}",
+                self.root.display()
+            )))
+        }
+    }
+
+    /// Force-deletes every container this test made, then removes the test's directory
+    /// unless something is still mounted under it. Returns notes on anything left behind.
+    pub fn cleanup(&self) -> Vec<String> {
+        if self.cleaned.swap(true, Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let mut notes = Vec::new();
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for entry in self.root_entries() {
+            if !ids.contains(&entry) {
+                ids.push(entry);
+            }
+        }
+        // Ids a test tried and the runtime refused (empty, `..`, with `/`) are not directories
+        // of --root; there is nothing to delete for them.
+        ids.retain(|id| !id.is_empty() && id != "." && id != ".." && !id.contains('/'));
+        for id in &ids {
+            match self.sk(&["delete", "--force", id.as_str()]).quiet().run() {
+                Ok(out) if out.exit.success() => {}
+                Ok(out) => {
+                    if self.root.join(id).exists() {
+                        notes.push(format!(
+                            "delete --force {id}: {}: {}",
+                            out.exit,
+                            out.stderr.trim()
+                        ))
+                    }
+                }
+                Err(e) => notes.push(format!("delete --force {id}: {e}")),
+            }
+        }
+        match host::mounts_under(&self.dir) {
+            Ok(m) if !m.is_empty() => {
+                notes.push(format!(
+                    "left {} in place: still mounted under it: {m:?}",
+                    self.dir.display()
+                ));
+                return notes;
+            }
+            _ => {}
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            notes.push(format!("removing {}: {e}", self.dir.display()));
+        }
+        notes
+    }
+}
+
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        for note in self.cleanup() {
+            println!("# cleanup: {note}");
+        }
+    }
+}
+
+/// Reads a file that a container or hook wrote, as text ("" if it does not exist).
+pub fn read_text(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
