@@ -1,42 +1,45 @@
 #!/usr/bin/env bash
-# stockade's main job, end to end: a real container from a busybox root filesystem made on
-# the spot from Debian's busybox-static, run in the foreground with `stockade run`.
-# Usage: scripts/demo.sh [COMMAND ARG...]   (default: a short tour of the container)
+# stockade's main job, end to end: a real container from a real image. The default image,
+# localhost/stockade/busybox:latest, is built here from Debian's busybox-static and
+# imported into stockade's image store on first use, so no network is needed; then
+# `stockade run --image … --rm` unpacks it into a root filesystem, writes the bundle, runs
+# the container in the foreground, exits with its status and removes everything.
+#
+#   scripts/demo.sh                      # a short tour of the container
+#   scripts/demo.sh sh -c 'id; hostname' # any command
+#   IMAGE=docker.io/library/alpine:3.20 scripts/demo.sh   # another image (pulled if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
     echo "demo: stockade creates jails (namespaces on Linux) and needs root; run it with sudo" >&2
     exit 1
 fi
-[ -x /bin/busybox ] || bash scripts/setup.sh
+command -v jq >/dev/null && [ -x /bin/busybox ] || bash scripts/setup.sh
 STOCKADE="${STOCKADE:-}"
 if [ -z "$STOCKADE" ]; then
     cargo build --release -q -p stockade
     STOCKADE="${CARGO_TARGET_DIR:-target}/release/stockade"
 fi
+IMAGE="${IMAGE:-localhost/stockade/busybox:latest}"
 
-work="$(mktemp -d /tmp/stockade-demo.XXXXXX)"
-id="demo-$$"
-cleanup() { "$STOCKADE" --root "$work/state" delete --force "$id" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-# A busybox root filesystem: the static binary and a link per applet.
-rootfs="$work/bundle/rootfs"
-mkdir -p "$rootfs"/{bin,etc,proc,sys,dev,tmp,root}
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
-echo 'root:x:0:' > "$rootfs/etc/group"
-
-# A FreeBSD-flavoured config (devfs, fdescfs) from `stockade spec`, adjusted for the demo:
-# the Linux backend maps devfs to a /dev with the standard devices and adds procfs.
-"$STOCKADE" spec --bundle "$work/bundle"
-if (($#)); then args=$(printf '%s\n' "$@" | jq -R . | jq -s .); else
-    args='["sh","-c","echo \"hello from $(hostname): $(uname -s) pid $$, uid $(id -u)\"; echo mounts:; cat /proc/mounts | cut -d\" \" -f1-3; echo processes:; ps"]'
+if [ "$IMAGE" = localhost/stockade/busybox:latest ] && ! "$STOCKADE" image inspect "$IMAGE" >/dev/null 2>&1; then
+    echo "demo: building $IMAGE from /bin/busybox (busybox-static) and importing it" >&2
+    work="$(mktemp -d /tmp/stockade-demo.XXXXXX)"
+    trap 'rm -rf "$work"' EXIT
+    r="$work/rootfs"
+    mkdir -p "$r"/{bin,etc,root,tmp,proc,sys,dev,run}
+    chmod 1777 "$r/tmp"
+    cp /bin/busybox "$r/bin/busybox"
+    for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -s busybox "$r/bin/$applet"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$r/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
+    tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$work/rootfs.tar" .
+    "$STOCKADE" image import --format rootfs --os linux --tag "$IMAGE" --env PATH=/bin:/sbin \
+        --cmd '["sh"]' "$work/rootfs.tar" >/dev/null
 fi
-jq --argjson args "$args" '.process.args = $args
-    | .hostname = "stockade-demo"
-    | .mounts += [{"destination": "/proc", "type": "procfs", "source": "proc"}]' \
-    "$work/bundle/config.json" > "$work/config.json" && mv "$work/config.json" "$work/bundle/config.json"
 
-"$STOCKADE" --root "$work/state" run --bundle "$work/bundle" "$id"
+if (($#)); then
+    exec "$STOCKADE" run --image "$IMAGE" --rm -- "$@"
+fi
+exec "$STOCKADE" run --image "$IMAGE" --rm -- sh -c \
+    'echo "hello from $(hostname): $(uname -s), pid $$, uid $(id -u)"; echo mounts:; cut -d" " -f1-3 /proc/mounts; echo processes:; ps'

@@ -7,7 +7,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # Debian packages. busybox-static gives the test and demo root filesystems; runc and crun
 # are the peers the lifecycle benchmark compares against; jq and iproute2 are used by scripts.
-DEBS=(busybox-static runc crun jq iproute2 python3-pip ca-certificates procps util-linux file time docker-registry skopeo umoci apache2-utils curl zstd xz-utils)
+DEBS=(busybox-static runc crun jq iproute2 python3-pip ca-certificates procps util-linux file time docker-registry skopeo umoci apache2-utils curl zstd xz-utils containerd podman conmon containernetworking-plugins zfs-fuse)
 missing=()
 for p in "${DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -19,6 +19,10 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+if ! command -v rustup >/dev/null 2>&1 || ! command -v cargo >/dev/null 2>&1; then
+    log "error: rustup and cargo are needed (Rust 1.87 or newer); install them from https://rustup.rs and run again"
+    exit 1
+fi
 # Rust: the toolchain comes with the machine; the FreeBSD target's standard library does not.
 if ! rustup target list --installed | grep -qx x86_64-unknown-freebsd; then
     log "adding the x86_64-unknown-freebsd Rust target"
@@ -30,7 +34,10 @@ rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup com
 # The FreeBSD linker: zig (from PyPI) driven by cargo-zigbuild.
 if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -c 'import ziglang' 2>/dev/null; then
     log "installing ziglang and cargo-zigbuild from PyPI"
-    python3 -m pip install --quiet --disable-pip-version-check ziglang cargo-zigbuild
+    # Debian 12's own Python refuses system-wide installs (PEP 668) unless told otherwise;
+    # these two packages only add the zig toolchain and a cargo subcommand.
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages ziglang cargo-zigbuild 2>/dev/null ||
+        python3 -m pip install --quiet --disable-pip-version-check ziglang cargo-zigbuild
 fi
 
 log "done"

@@ -81,6 +81,8 @@ pub enum Command {
     Features,
     /// Manage OCI images: pull, import, export, ls, inspect, tag, rm, prune.
     Image(crate::commands::image::ImageArgs),
+    /// Make bundles from images: root filesystems from the storage driver plus config.json.
+    Bundle(crate::commands::bundle::BundleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -206,8 +208,24 @@ pub struct RunArgs {
     /// Accepted for runc compatibility.
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    /// Container id.
-    pub id: String,
+    /// Run this image (pulled when missing) instead of a bundle.
+    #[arg(long, conflicts_with = "bundle")]
+    pub image: Option<String>,
+    /// With --image: remove the root filesystem and the bundle after the run.
+    #[arg(long, requires = "image")]
+    pub rm: bool,
+    /// With --image: the container id (default: a generated one).
+    #[arg(long, requires = "image", conflicts_with = "id")]
+    pub name: Option<String>,
+    /// With --image: where images and root filesystems are.
+    #[command(flatten)]
+    pub storage: crate::commands::bundle::StorageArgs,
+    /// Container id (required without --image).
+    #[arg(required_unless_present = "image")]
+    pub id: Option<String>,
+    /// With --image, after `--`: the command to run instead of the image's Cmd.
+    #[arg(last = true, requires = "image")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

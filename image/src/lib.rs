@@ -4,6 +4,7 @@
 //! The store ([`store::Store`]) is itself an OCI image layout; everything that adds to it
 //! (pull, import) writes blobs through a verifying writer and names images last.
 
+pub mod bundle;
 pub mod digest;
 pub mod export;
 pub mod import;
@@ -13,7 +14,9 @@ pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod storage;
 pub mod store;
+pub mod unpack;
 
 pub use digest::Digest;
 pub use platform::Platform;

@@ -8,12 +8,23 @@ use crate::config::SPEC_VERSION;
 use crate::mounts::{FLAG_OPTIONS, PROPAGATION_OPTIONS};
 
 /// Mount types the FreeBSD backend mounts.
-pub const FREEBSD_MOUNT_TYPES: &[&str] = &["nullfs", "bind", "rbind", "devfs", "fdescfs", "tmpfs", "procfs", "linprocfs", "linsysfs"];
+pub const FREEBSD_MOUNT_TYPES: &[&str] = &[
+    "nullfs",
+    "bind",
+    "rbind",
+    "devfs",
+    "fdescfs",
+    "tmpfs",
+    "procfs",
+    "linprocfs",
+    "linsysfs",
+];
 
 /// The features document.
 pub fn features() -> Value {
     let mut mount_options: Vec<&str> = FLAG_OPTIONS.to_vec();
     mount_options.extend(["bind", "rbind"]);
+    mount_options.push("tmpcopyup");
     if cfg!(target_os = "linux") {
         mount_options.extend(PROPAGATION_OPTIONS);
     }

@@ -39,7 +39,9 @@ impl Phase {
 
     /// This phase's hooks in `spec`, in order.
     pub fn hooks(self, spec: &oci_spec::runtime::Spec) -> Vec<Hook> {
-        let Some(h) = spec.hooks() else { return Vec::new() };
+        let Some(h) = spec.hooks() else {
+            return Vec::new();
+        };
         #[allow(deprecated)]
         let list = match self {
             Phase::Prestart => h.prestart(),
@@ -116,7 +118,10 @@ fn run_one(phase: Phase, index: usize, hook: &Hook, state: &[u8]) -> Result<(), 
         }
     }
     // Its own process group, so a timeout kills everything it started.
-    cmd.process_group(0).stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::piped());
+    cmd.process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|source| HookError::Spawn {
         phase: phase.as_str(),
         index,
@@ -135,7 +140,10 @@ fn run_one(phase: Phase, index: usize, hook: &Hook, state: &[u8]) -> Result<(), 
         }
         buf
     });
-    let deadline = hook.timeout().filter(|t| *t > 0).map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
+    let deadline = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
     let pgid = Pid::from_raw(child.id() as i32);
     let mut pause = Duration::from_millis(1);
     let status = loop {
@@ -191,7 +199,11 @@ mod tests {
     fn sh(script: &str, timeout: Option<i64>) -> Hook {
         let mut b = HookBuilder::default()
             .path("/bin/sh")
-            .args(vec!["hook-sh".to_string(), "-c".to_string(), script.to_string()])
+            .args(vec![
+                "hook-sh".to_string(),
+                "-c".to_string(),
+                script.to_string(),
+            ])
             .env(vec!["ONLY=this".to_string()]);
         if let Some(t) = timeout {
             b = b.timeout(t);
@@ -203,10 +215,21 @@ mod tests {
     fn hook_gets_state_on_stdin_argv0_and_only_its_env() {
         let d = tempfile::tempdir().unwrap();
         let out = d.path().join("out");
-        let script = format!("cat > {0}.stdin; echo \"$0\" > {0}.argv0; env > {0}.env", out.display());
+        let script = format!(
+            "cat > {0}.stdin; echo \"$0\" > {0}.argv0; env > {0}.env",
+            out.display()
+        );
         run(Phase::Prestart, &[sh(&script, None)], b"{\"id\":\"x\"}").unwrap();
-        assert_eq!(std::fs::read_to_string(format!("{}.stdin", out.display())).unwrap(), "{\"id\":\"x\"}");
-        assert_eq!(std::fs::read_to_string(format!("{}.argv0", out.display())).unwrap().trim(), "hook-sh");
+        assert_eq!(
+            std::fs::read_to_string(format!("{}.stdin", out.display())).unwrap(),
+            "{\"id\":\"x\"}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("{}.argv0", out.display()))
+                .unwrap()
+                .trim(),
+            "hook-sh"
+        );
         let env = std::fs::read_to_string(format!("{}.env", out.display())).unwrap();
         assert!(env.contains("ONLY=this"), "{env}");
         assert!(!env.contains("HOME="), "{env}");
@@ -214,8 +237,17 @@ mod tests {
 
     #[test]
     fn failure_names_phase_hook_status_and_stderr() {
-        let err = run(Phase::CreateRuntime, &[sh("echo boom >&2; exit 3", None)], b"{}").unwrap_err().to_string();
-        assert!(err.starts_with("createRuntime hook 0 (/bin/sh) exited with status 3"), "{err}");
+        let err = run(
+            Phase::CreateRuntime,
+            &[sh("echo boom >&2; exit 3", None)],
+            b"{}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("createRuntime hook 0 (/bin/sh) exited with status 3"),
+            "{err}"
+        );
         assert!(err.contains("boom"), "{err}");
     }
 
@@ -224,16 +256,27 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let marker = d.path().join("child-survived");
         let script = format!("(sleep 3; touch {}) & sleep 30", marker.display());
-        let err = run(Phase::Prestart, &[sh(&script, Some(1))], b"{}").unwrap_err().to_string();
-        assert!(err.contains("prestart hook 0") && err.contains("timed out after 1s"), "{err}");
+        let err = run(Phase::Prestart, &[sh(&script, Some(1))], b"{}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("prestart hook 0") && err.contains("timed out after 1s"),
+            "{err}"
+        );
         std::thread::sleep(Duration::from_secs(3));
         assert!(!marker.exists(), "the hook's child outlived the timeout");
     }
 
     #[test]
     fn missing_hook_binary_is_an_error_naming_it() {
-        let h = HookBuilder::default().path("/nonexistent/hook").build().unwrap();
+        let h = HookBuilder::default()
+            .path("/nonexistent/hook")
+            .build()
+            .unwrap();
         let err = run(Phase::Poststop, &[h], b"{}").unwrap_err().to_string();
-        assert!(err.contains("poststop hook 0 (/nonexistent/hook): could not run it"), "{err}");
+        assert!(
+            err.contains("poststop hook 0 (/nonexistent/hook): could not run it"),
+            "{err}"
+        );
     }
 }

@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::fcntl::{openat, OFlag};
+#[cfg(target_os = "linux")]
 use nix::sys::resource::setrlimit;
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, execve, setgid, setgroups, setuid, Gid, Uid};
@@ -69,13 +70,18 @@ pub fn receive(sync: &mut impl std::io::Read) -> std::io::Result<Option<(u8, Vec
         }
         len.push(b[0]);
         if len.len() > 10 {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad handshake length"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "bad handshake length",
+            ));
         }
     }
     let n: usize = std::str::from_utf8(&len)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad handshake length"))?;
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "bad handshake length")
+        })?;
     let mut payload = vec![0u8; n];
     sync.read_exact(&mut payload)?;
     Ok(Some((kind[0], payload)))
@@ -95,7 +101,11 @@ fn with_status(state: &[u8], status: &str) -> Vec<u8> {
 /// The init process's life after `spawn_init`: enter, hand over to create's hooks,
 /// createContainer hooks, enter the root, terminal, report, wait for start,
 /// startContainer hooks, exec. Never returns.
-pub fn container_init<P: Platform>(plan: &ContainerPlan, made: &crate::state::Resources, handoff: InitHandoff) -> ! {
+pub fn container_init<P: Platform>(
+    plan: &ContainerPlan,
+    made: &crate::state::Resources,
+    handoff: InitHandoff,
+) -> ! {
     let mut sync = std::fs::File::from(handoff.sync);
     let fail = |sync: &mut std::fs::File, e: String| -> ! {
         let _ = send(sync, SyncMessage::Error(&e));
@@ -126,11 +136,20 @@ pub fn container_init<P: Platform>(plan: &ContainerPlan, made: &crate::state::Re
             fail(&mut sync, e);
         }
     }
+    // Limits the process cannot have fail create, as they do with runc, not start.
+    if let Err(e) = apply_rlimits(&plan.process) {
+        fail(&mut sync, e);
+    }
     let _ = send(&mut sync, SyncMessage::Ready);
     drop(sync);
 
     // Blocks until `start` opens the fifo for reading.
-    let fifo = match openat(handoff.state_dir.as_fd(), START_FIFO, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+    let fifo = match openat(
+        handoff.state_dir.as_fd(),
+        START_FIFO,
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(fd) => std::fs::File::from(fd),
         Err(_) => std::process::exit(1),
     };
@@ -139,7 +158,11 @@ pub fn container_init<P: Platform>(plan: &ContainerPlan, made: &crate::state::Re
     if fifo.write_all(b"0").is_err() {
         std::process::exit(1);
     }
-    if let Err(e) = hooks::run(Phase::StartContainer, &plan.start_container_hooks, &with_status(&state, "created")) {
+    if let Err(e) = hooks::run(
+        Phase::StartContainer,
+        &plan.start_container_hooks,
+        &with_status(&state, "created"),
+    ) {
         let _ = fifo.write_all(e.to_string().as_bytes());
         std::process::exit(1);
     }
@@ -155,7 +178,10 @@ pub fn container_init<P: Platform>(plan: &ContainerPlan, made: &crate::state::Re
 /// Gives the process a terminal: a new pty opened inside the container, its master sent
 /// over the console socket (runc's protocol: SCM_RIGHTS, the slave's path as the payload),
 /// the slave made the controlling terminal of a new session and stdin/stdout/stderr.
-pub fn attach_terminal<P: Platform>(console: OwnedFd, size: Option<(u16, u16)>) -> Result<(), String> {
+pub fn attach_terminal<P: Platform>(
+    console: OwnedFd,
+    size: Option<(u16, u16)>,
+) -> Result<(), String> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let (master, slave_path) = P::open_pty().map_err(|e| e.to_string())?;
     let slave = nix::fcntl::open(&slave_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
@@ -208,11 +234,27 @@ pub fn exec_process<P: Platform>(process: &ProcessSpec, keep: Vec<OwnedFd>) -> S
 
 enum Never {}
 
-fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
+/// `process.rlimits`, applied to the calling process.
+fn apply_rlimits(p: &ProcessSpec) -> Result<(), String> {
     for r in &p.rlimits {
-        set_rlimit(r.resource, r.soft, r.hard)
-            .map_err(|e| format!("setting rlimit {}: {e}", r.resource))?;
+        set_rlimit(r.resource, r.soft, r.hard).map_err(|(name, e)| {
+            let hint = if e == nix::errno::Errno::EPERM {
+                "; raising a hard limit above the runtime's own needs privilege \
+                 (CAP_SYS_RESOURCE on Linux), and no limit may exceed the kernel's maximum"
+            } else {
+                ""
+            };
+            format!(
+                "process.rlimits {name} (soft {}, hard {}): {e}{hint}",
+                r.soft, r.hard
+            )
+        })?;
     }
+    Ok(())
+}
+
+fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
+    apply_rlimits(p)?;
     let groups: Vec<Gid> = p
         .additional_gids
         .iter()
@@ -256,8 +298,9 @@ fn cstring(b: &[u8]) -> Result<CString, String> {
     CString::new(b).map_err(|_| format!("{:?} contains a NUL byte", String::from_utf8_lossy(b)))
 }
 
+/// setrlimit(2); an error comes with the resource's name.
 #[cfg(target_os = "linux")]
-fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
+fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), (String, nix::errno::Errno)> {
     use nix::sys::resource::Resource;
     // The numbers come from process::RLIMITS, which only lists this platform's resources.
     let r: Resource = match resource as u32 {
@@ -277,31 +320,15 @@ fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
         x if x == nix::libc::RLIMIT_RTTIME => Resource::RLIMIT_RTTIME,
         x if x == nix::libc::RLIMIT_SIGPENDING => Resource::RLIMIT_SIGPENDING,
         x if x == nix::libc::RLIMIT_STACK => Resource::RLIMIT_STACK,
-        _ => return Err(nix::errno::Errno::EINVAL),
+        _ => return Err((format!("resource {resource}"), nix::errno::Errno::EINVAL)),
     };
-    setrlimit(r, soft, hard)
+    setrlimit(r, soft, hard).map_err(|e| (format!("{r:?}"), e))
 }
 
 #[cfg(target_os = "freebsd")]
-fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
-    use nix::sys::resource::Resource;
-    let r: Resource = match resource {
-        nix::libc::RLIMIT_AS => Resource::RLIMIT_AS,
-        nix::libc::RLIMIT_CORE => Resource::RLIMIT_CORE,
-        nix::libc::RLIMIT_CPU => Resource::RLIMIT_CPU,
-        nix::libc::RLIMIT_DATA => Resource::RLIMIT_DATA,
-        nix::libc::RLIMIT_FSIZE => Resource::RLIMIT_FSIZE,
-        nix::libc::RLIMIT_KQUEUES => Resource::RLIMIT_KQUEUES,
-        nix::libc::RLIMIT_MEMLOCK => Resource::RLIMIT_MEMLOCK,
-        nix::libc::RLIMIT_NOFILE => Resource::RLIMIT_NOFILE,
-        nix::libc::RLIMIT_NPROC => Resource::RLIMIT_NPROC,
-        nix::libc::RLIMIT_NPTS => Resource::RLIMIT_NPTS,
-        nix::libc::RLIMIT_RSS => Resource::RLIMIT_RSS,
-        nix::libc::RLIMIT_SBSIZE => Resource::RLIMIT_SBSIZE,
-        nix::libc::RLIMIT_STACK => Resource::RLIMIT_STACK,
-        nix::libc::RLIMIT_SWAP => Resource::RLIMIT_SWAP,
-        nix::libc::RLIMIT_UMTXP => Resource::RLIMIT_UMTXP,
-        _ => return Err(nix::errno::Errno::EINVAL),
-    };
-    setrlimit(r, soft, hard)
+fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), (String, nix::errno::Errno)> {
+    // nix lacks some FreeBSD limits (RLIMIT_UMTXP, RLIMIT_PIPEBUF); the backend's raw
+    // setrlimit(2) covers them all.
+    crate::platform::set_rlimit(resource, soft, hard)
+        .map_err(|e| (format!("resource {resource}"), e))
 }

@@ -13,4 +13,3 @@ pub mod mounts;
 pub mod platform;
 pub mod process;
 pub mod state;
-

@@ -14,6 +14,15 @@ pub fn tests() -> Vec<Test> {
         test!("cli", list_json_reports_each_container_with_id_and_status),
         test!("cli", list_quiet_prints_only_the_ids),
         test!("cli", spec_writes_a_config_valid_against_the_config_schema),
+        test!("cli", spec_refuses_to_overwrite_an_existing_config),
+        test!(
+            "cli",
+            explain_prints_the_jail_parameters_of_each_freebsd_example
+        ),
+        test!(
+            "cli",
+            explain_rejects_the_bad_freebsd_example_naming_the_field
+        ),
     ]
 }
 
@@ -155,5 +164,109 @@ fn spec_writes_a_config_valid_against_the_config_schema(ctx: &Ctx) -> TestResult
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| format!("config.json written by spec is not JSON ({e}): {text:?}"))?;
     schema::validate(&ctx.env.schema_dir, "config-schema.json", &v).map_err(Fail::Fail)?;
+    Ok(())
+}
+
+fn spec_refuses_to_overwrite_an_existing_config(ctx: &Ctx) -> TestResult {
+    let dir = ctx.path("specdir2");
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("config.json"), "mine").map_err(|e| e.to_string())?;
+    let out = ctx
+        .sk(&["spec", "--bundle", &dir.to_string_lossy()])
+        .run()?;
+    out.expect_failure("spec over an existing config.json")?;
+    out.expect_stderr_contains("already exists")?;
+    ensure_eq!(
+        read_text(&dir.join("config.json")),
+        "mine",
+        "config.json after a refused spec"
+    );
+    Ok(())
+}
+
+/// The runtime-spec's FreeBSD examples, next to the schemas.
+fn example(ctx: &Ctx, name: &str) -> Result<std::path::PathBuf, Fail> {
+    let src = ctx.env.schema_dir.join("../examples").join(name);
+    let dir = ctx.path(name.trim_end_matches(".json"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::copy(&src, dir.join("config.json")).map_err(|e| format!("{}: {e}", src.display()))?;
+    Ok(dir)
+}
+
+fn explain_prints_the_jail_parameters_of_each_freebsd_example(ctx: &Ctx) -> TestResult {
+    let expect: &[(&str, &[&str])] = &[
+        (
+            "config-good-freebsd-example.json",
+            &[
+                "persist;",
+                "host.hostname = \"slartibartfast\";",
+                "vnet = new;",
+                "enforce_statfs = 1;",
+                "allow.mount.tmpfs;",
+                "allow.raw_sockets;",
+                "devfs rule: unhide /dev/pf mode 700",
+            ],
+        ),
+        (
+            "config-good-freebsd-minimal.json",
+            &[
+                "persist;",
+                "ip4 = inherit;",
+                "ip6 = inherit;",
+                "sysvshm = new;",
+            ],
+        ),
+    ];
+    for (name, wanted) in expect {
+        let dir = example(ctx, name)?;
+        let out = ctx
+            .sk(&["explain", "--bundle", &dir.to_string_lossy(), "web1"])
+            .run()?
+            .expect_ok()?;
+        ensure!(
+            out.stdout.contains("\"web1\" {"),
+            "{name}: no jail block for web1 in {:?}",
+            out.stdout
+        );
+        for w in *wanted {
+            ensure!(
+                out.stdout.contains(w),
+                "{name}: explain lacks {w:?}: {:?}",
+                out.stdout
+            );
+        }
+        let json = ctx
+            .sk(&[
+                "explain",
+                "--format",
+                "json",
+                "--bundle",
+                &dir.to_string_lossy(),
+                "web1",
+            ])
+            .run()?
+            .expect_ok()?;
+        let v: Value =
+            serde_json::from_str(&json.stdout).map_err(|e| format!("{name}: explain json: {e}"))?;
+        ensure_eq!(v["jail"]["name"].as_str(), Some("web1"), "jail name");
+        ensure!(
+            v["jail"]["params"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty()),
+            "{name}: no params in {v}"
+        );
+    }
+    Ok(())
+}
+
+fn explain_rejects_the_bad_freebsd_example_naming_the_field(ctx: &Ctx) -> TestResult {
+    let dir = example(ctx, "config-bad-freebsd-vnet-disable.json")?;
+    let out = ctx
+        .sk(&["explain", "--bundle", &dir.to_string_lossy()])
+        .run()?;
+    out.expect_failure("explain of the bad example")?;
+    out.expect_stderr_contains(
+        "freebsd.jail.vnet: \"disable\" is not valid here; expected \"new\" or \"inherit\"",
+    )?;
     Ok(())
 }

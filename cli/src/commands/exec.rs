@@ -16,12 +16,18 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
     store.read(&id)?;
     let (process, rlimits) = match &a.process {
         Some(file) => {
-            let text = std::fs::read(file).with_context(|| format!("reading --process {}", file.display()))?;
-            let v: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("--process {}: not valid JSON", file.display()))?;
-            stockade_runtime::config::parse_process(v).with_context(|| format!("--process {}", file.display()))?
+            let text = std::fs::read(file)
+                .with_context(|| format!("reading --process {}", file.display()))?;
+            let v: serde_json::Value = serde_json::from_slice(&text)
+                .with_context(|| format!("--process {}: not valid JSON", file.display()))?;
+            stockade_runtime::config::parse_process(v)
+                .with_context(|| format!("--process {}", file.display()))?
         }
         None => {
-            anyhow::ensure!(!a.command.is_empty(), "exec needs a command to run, or --process FILE");
+            anyhow::ensure!(
+                !a.command.is_empty(),
+                "exec needs a command to run, or --process FILE"
+            );
             let (mut p, rlimits) = container::base_process(&store, &id)?;
             p.set_args(Some(a.command.clone()));
             p.set_terminal(Some(a.tty));
@@ -42,9 +48,16 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
                     Some((uid, gid)) => (uid, Some(gid)),
                     None => (u.as_str(), None),
                 };
-                user.set_uid(uid.parse().with_context(|| format!("--user {u:?}: expected UID[:GID] as numbers"))?);
+                user.set_uid(
+                    uid.parse()
+                        .with_context(|| format!("--user {u:?}: expected UID[:GID] as numbers"))?,
+                );
                 if let Some(g) = gid {
-                    user.set_gid(g.parse().with_context(|| format!("--user {u:?}: expected UID[:GID] as numbers"))?);
+                    user.set_gid(
+                        g.parse().with_context(|| {
+                            format!("--user {u:?}: expected UID[:GID] as numbers")
+                        })?,
+                    );
                 }
             }
             if !a.additional_gids.is_empty() {
@@ -71,6 +84,9 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
 }
 
 pub fn features() -> anyhow::Result<u8> {
-    println!("{}", serde_json::to_string_pretty(&stockade_runtime::features::features())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&stockade_runtime::features::features())?
+    );
     Ok(0)
 }

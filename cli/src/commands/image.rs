@@ -22,6 +22,20 @@ pub struct ImageArgs {
     pub command: ImageCommand,
 }
 
+/// `image prune`: where the layer chains to prune are kept.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Root of the dir driver's storage.
+    #[arg(long = "storage-root", default_value = super::bundle::DEFAULT_STORAGE_ROOT, env = "STOCKADE_STORAGE_ROOT")]
+    pub storage_root: PathBuf,
+    /// Storage driver; default: zfs when --zfs-dataset is given, else dir.
+    #[arg(long = "storage-driver", value_enum, env = "STOCKADE_STORAGE_DRIVER")]
+    pub storage_driver: Option<super::bundle::DriverKind>,
+    /// Parent dataset of the zfs driver.
+    #[arg(long = "zfs-dataset", env = "STOCKADE_ZFS_DATASET")]
+    pub zfs_dataset: Option<String>,
+}
+
 /// The `stockade image` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -41,8 +55,8 @@ pub enum ImageCommand {
     /// Remove image names, then the blobs no remaining image uses.
     #[command(alias = "remove")]
     Rm(RmArgs),
-    /// Remove blobs that no image references, and stale temporary files.
-    Prune,
+    /// Remove blobs and stored layer chains that no image references, and stale temporary files.
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -207,7 +221,7 @@ fn run_command(args: &ImageArgs) -> anyhow::Result<i32> {
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Tag(a) => tag(&store, a),
         ImageCommand::Rm(a) => rm(&store, a),
-        ImageCommand::Prune => prune(&store),
+        ImageCommand::Prune(a) => prune(&store, a),
     }
 }
 
@@ -477,7 +491,18 @@ fn rm(store: &Store, a: &RmArgs) -> anyhow::Result<i32> {
     Ok(if failed { 1 } else { 0 })
 }
 
-fn prune(store: &Store) -> anyhow::Result<i32> {
+fn prune(store: &Store, a: &PruneArgs) -> anyhow::Result<i32> {
+    // Layer chains first: they are derived from the images, which the blob prune keeps.
+    let storage = super::bundle::StorageArgs {
+        image_root: store.root().to_path_buf(),
+        storage_root: a.storage_root.clone(),
+        storage_driver: a.storage_driver,
+        zfs_dataset: a.zfs_dataset.clone(),
+    };
+    let driver = super::bundle::driver(&storage)?;
+    for chain in super::bundle::prune_storage(store, driver.as_ref())? {
+        println!("deleted layer chain {chain}");
+    }
     let report = store.prune()?;
     let bytes: u64 = report.removed.iter().map(|(_, s)| s).sum();
     for (d, _) in &report.removed {

@@ -117,7 +117,7 @@ pub fn ps(global: &GlobalArgs, a: &PsArgs) -> anyhow::Result<u8> {
 /// and exit with its status (128+signal when killed by one).
 pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     let store = store(global)?;
-    let id = ContainerId::parse(&a.id)?;
+    let id = ContainerId::parse(a.id.as_deref().unwrap_or_default())?;
     let opts = CreateOptions {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),

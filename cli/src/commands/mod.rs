@@ -1,9 +1,11 @@
 //! One short function per command; each calls the libraries and returns an exit code.
 
+pub mod bundle;
 mod exec;
 mod explain;
 pub mod image;
 mod lifecycle;
+mod run_image;
 mod spec;
 
 use crate::args::{Command, GlobalArgs};
@@ -30,7 +32,9 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Kill(a) => lifecycle::kill(global, &a),
         Command::Delete(a) => lifecycle::delete(global, &a),
         Command::List(a) => lifecycle::list(global, &a),
+        Command::Run(a) if a.image.is_some() => run_image::run(global, &a),
         Command::Run(a) => lifecycle::run(global, &a),
+        Command::Bundle(a) => bundle::run(&a),
         Command::Ps(a) => lifecycle::ps(global, &a),
         Command::Exec(a) => exec::exec(global, &a),
         Command::Features => exec::features(),

@@ -200,17 +200,23 @@ impl ContainerConfig {
 
 /// Parses a runtime-spec `process` object on its own (for `exec --process`), with the same
 /// rules as in config.json; paths in errors start at `process`.
-pub fn parse_process(value: Value) -> Result<(oci_spec::runtime::Process, Vec<Rlimit>), ConfigError> {
+pub fn parse_process(
+    value: Value,
+) -> Result<(oci_spec::runtime::Process, Vec<Rlimit>), ConfigError> {
     let mut root = Map::new();
     root.insert("process".into(), value);
     let rlimits = take_rlimits(&mut root)?;
     default_process_user(&mut root)?;
     let process = root.remove("process").unwrap_or(Value::Null);
-    let p: oci_spec::runtime::Process = serde_path_to_error::deserialize(process).map_err(|e| ConfigError::Shape {
-        path: format!("process.{}", e.path()),
-        message: e.into_inner().to_string(),
-    })?;
-    if p.args().as_ref().is_none_or(|a| a.is_empty() || a[0].is_empty()) {
+    let p: oci_spec::runtime::Process =
+        serde_path_to_error::deserialize(process).map_err(|e| ConfigError::Shape {
+            path: format!("process.{}", e.path()),
+            message: e.into_inner().to_string(),
+        })?;
+    if p.args()
+        .as_ref()
+        .is_none_or(|a| a.is_empty() || a[0].is_empty())
+    {
         return Err(ConfigError::Missing {
             path: "process.args".into(),
             expected: "at least one element: the program to run".into(),

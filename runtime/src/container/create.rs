@@ -12,8 +12,8 @@ use nix::unistd::{mkfifo, Pid};
 
 use super::ContainerError;
 use crate::config::ContainerConfig;
-use crate::id::ContainerId;
 use crate::hooks::{self, Phase};
+use crate::id::ContainerId;
 use crate::init::{receive, send, SyncMessage};
 use crate::jail::JailSpec;
 use crate::mounts::{parse_mounts, remove_mount_points};
@@ -186,22 +186,34 @@ fn make(
     })?;
 
     let prepared = Host::prepare_host(plan, &mut undo.made);
-    st.resources = undo.made.clone();
-    store.write(&st)?;
+    if undo.made != Resources::default() {
+        // Recorded at once, so a delete after a crash still finds what was made.
+        st.resources = undo.made.clone();
+        store.write(&st)?;
+    }
     prepared?;
 
     let console = match &opts.console_socket {
         Some(path) => Some(connect_console(path)?),
         None => None,
     };
-    let (parent_end, child_end) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|e| crate::platform::PlatformError::call("socketpair (create handshake)", e))?;
-    let state_dir: OwnedFd = nix::fcntl::open(&dir, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| ContainerError::Io {
-            op: "opening",
-            path: dir.clone(),
-            source: e.into(),
-        })?;
+    let (parent_end, child_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| crate::platform::PlatformError::call("socketpair (create handshake)", e))?;
+    let state_dir: OwnedFd = nix::fcntl::open(
+        &dir,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ContainerError::Io {
+        op: "opening",
+        path: dir.clone(),
+        source: e.into(),
+    })?;
     let pid = Host::spawn_init(
         plan,
         &undo.made,
@@ -215,17 +227,27 @@ fn make(
     st.pid = Some(pid);
     st.pid_start_time = Host::process_start_time(pid);
 
-    let mut sync = std::fs::File::from(parent_end);
+    let mut sync = std::io::BufReader::new(std::fs::File::from(parent_end));
     let init_failed = |message: String| ContainerError::InitFailed {
         id: plan.id.clone(),
         message,
     };
     // Until the init is prepared: the mount points it makes.
     await_init(&mut sync, b'P', &mut undo.made, &init_failed)?;
-    let state_json = serde_json::to_vec(&super::container_state_as(&st, Status::Creating)).unwrap_or_default();
-    hooks::run(Phase::Prestart, &Phase::Prestart.hooks(&cfg.spec), &state_json)?;
-    hooks::run(Phase::CreateRuntime, &Phase::CreateRuntime.hooks(&cfg.spec), &state_json)?;
-    send(&mut sync, SyncMessage::Go(&state_json)).map_err(|e| init_failed(format!("handshake: {e}")))?;
+    let state_json =
+        serde_json::to_vec(&super::container_state_as(&st, Status::Creating)).unwrap_or_default();
+    hooks::run(
+        Phase::Prestart,
+        &Phase::Prestart.hooks(&cfg.spec),
+        &state_json,
+    )?;
+    hooks::run(
+        Phase::CreateRuntime,
+        &Phase::CreateRuntime.hooks(&cfg.spec),
+        &state_json,
+    )?;
+    send(sync.get_mut(), SyncMessage::Go(&state_json))
+        .map_err(|e| init_failed(format!("handshake: {e}")))?;
     // Then createContainer hooks, entering the root, and the terminal.
     await_init(&mut sync, b'R', &mut undo.made, &init_failed)?;
 
@@ -240,7 +262,7 @@ fn make(
 
 /// Reads handshake messages until `until`, recording mount points.
 fn await_init(
-    sync: &mut std::fs::File,
+    sync: &mut std::io::BufReader<std::fs::File>,
     until: u8,
     made: &mut Resources,
     init_failed: &dyn Fn(String) -> ContainerError,
@@ -249,19 +271,32 @@ fn await_init(
         match receive(sync) {
             Ok(Some((b'M', path))) => {
                 use std::os::unix::ffi::OsStringExt;
-                made.mount_points.push(PathBuf::from(std::ffi::OsString::from_vec(path)));
+                made.mount_points
+                    .push(PathBuf::from(std::ffi::OsString::from_vec(path)));
             }
             Ok(Some((k, _))) if k == until => return Ok(()),
-            Ok(Some((b'E', msg))) => return Err(init_failed(String::from_utf8_lossy(&msg).into_owned())),
-            Ok(Some((k, _))) => return Err(init_failed(format!("unexpected handshake message {:?}", k as char))),
-            Ok(None) | Err(_) => return Err(init_failed("the init process exited while setting up the container".into())),
+            Ok(Some((b'E', msg))) => {
+                return Err(init_failed(String::from_utf8_lossy(&msg).into_owned()))
+            }
+            Ok(Some((k, _))) => {
+                return Err(init_failed(format!(
+                    "unexpected handshake message {:?}",
+                    k as char
+                )))
+            }
+            Ok(None) | Err(_) => {
+                return Err(init_failed(
+                    "the init process exited while setting up the container".into(),
+                ))
+            }
         }
     }
 }
 
 /// Connects to the caller's console socket, which will receive the pty master.
 fn connect_console(path: &Path) -> Result<OwnedFd, ContainerError> {
-    let stream = std::os::unix::net::UnixStream::connect(path).map_err(ContainerError::io("connecting to --console-socket", path))?;
+    let stream = std::os::unix::net::UnixStream::connect(path)
+        .map_err(ContainerError::io("connecting to --console-socket", path))?;
     Ok(stream.into())
 }
 

@@ -70,7 +70,8 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
     }
     let poststop = super::stored_hooks(store, id, Phase::Poststop);
     if !poststop.is_empty() {
-        let state = serde_json::to_vec(&super::container_state_as(&st, Status::Stopped)).unwrap_or_default();
+        let state = serde_json::to_vec(&super::container_state_as(&st, Status::Stopped))
+            .unwrap_or_default();
         if let Err(e) = hooks::run(Phase::Poststop, &poststop, &state) {
             tracing::warn!("deleting {id}: {e} (poststop hook failures do not stop delete)");
         }

@@ -26,16 +26,30 @@ pub struct ExecRequest {
 
 /// The container's own process settings (from the configuration copied at create), the base
 /// that `exec` flags modify, as runc does.
-pub fn base_process(store: &StateStore, id: &ContainerId) -> Result<(Process, Vec<Rlimit>), ContainerError> {
+pub fn base_process(
+    store: &StateStore,
+    id: &ContainerId,
+) -> Result<(Process, Vec<Rlimit>), ContainerError> {
     let file = store.dir(id).join(crate::state::CONFIG_COPY);
     let bytes = std::fs::read(&file).map_err(ContainerError::io("reading", &file))?;
-    let mut v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|source| crate::config::ConfigError::Json { file: file.clone(), source })?;
-    let process = v.get_mut("process").map(serde_json::Value::take).unwrap_or(serde_json::Value::Null);
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| crate::config::ConfigError::Json {
+            file: file.clone(),
+            source,
+        })?;
+    let process = v
+        .get_mut("process")
+        .map(serde_json::Value::take)
+        .unwrap_or(serde_json::Value::Null);
     Ok(crate::config::parse_process(process)?)
 }
 
 /// Starts the process in container `id`; returns its pid (a child of the caller).
-pub fn exec(store: &StateStore, id: &ContainerId, req: &ExecRequest) -> Result<i32, ContainerError> {
+pub fn exec(
+    store: &StateStore,
+    id: &ContainerId,
+    req: &ExecRequest,
+) -> Result<i32, ContainerError> {
     let st = {
         let _lock = store.lock(id)?;
         store.read(id)?
@@ -51,7 +65,12 @@ pub fn exec(store: &StateStore, id: &ContainerId, req: &ExecRequest) -> Result<i
     };
     let terminal = req.process.terminal().unwrap_or(false);
     match (terminal, &req.console_socket) {
-        (true, None) => return Err(ContainerError::Terminal("the process has a terminal but no --console-socket was given to receive the pty".into())),
+        (true, None) => {
+            return Err(ContainerError::Terminal(
+                "the process has a terminal but no --console-socket was given to receive the pty"
+                    .into(),
+            ))
+        }
         (false, Some(s)) => {
             return Err(ContainerError::Terminal(format!(
                 "--console-socket {} was given but the process has no terminal; use --tty",
@@ -61,11 +80,16 @@ pub fn exec(store: &StateStore, id: &ContainerId, req: &ExecRequest) -> Result<i
         _ => {}
     }
     let console: Option<OwnedFd> = match &req.console_socket {
-        Some(p) => Some(std::os::unix::net::UnixStream::connect(p).map_err(ContainerError::io("connecting to --console-socket", p))?.into()),
+        Some(p) => Some(
+            std::os::unix::net::UnixStream::connect(p)
+                .map_err(ContainerError::io("connecting to --console-socket", p))?
+                .into(),
+        ),
         None => None,
     };
     // Closed on exec: end-of-file with nothing written means the process is running.
-    let (mut report_read, report_write) = std::io::pipe().map_err(ContainerError::io("creating a pipe for", Path::new("exec")))?;
+    let (mut report_read, report_write) =
+        std::io::pipe().map_err(ContainerError::io("creating a pipe for", Path::new("exec")))?;
     let mut report_write = Some(report_write);
     let mut console = console;
     let p = &req.process;
@@ -76,18 +100,27 @@ pub fn exec(store: &StateStore, id: &ContainerId, req: &ExecRequest) -> Result<i
         init,
         Box::new(move || {
             use std::io::Write;
-            let Some(mut report) = report_write.take() else { return 1 };
+            let Some(mut report) = report_write.take() else {
+                return 1;
+            };
             let user = p.user();
             let spec = ProcessSpec::build(
                 Path::new("/"),
                 p.args().clone().unwrap_or_default(),
                 p.env().clone().unwrap_or_default(),
                 p.cwd().clone(),
-                (user.uid(), user.gid(), user.additional_gids().clone().unwrap_or_default(), user.umask()),
+                (
+                    user.uid(),
+                    user.gid(),
+                    user.additional_gids().clone().unwrap_or_default(),
+                    user.umask(),
+                ),
                 rlimits,
                 p.no_new_privileges().unwrap_or(false),
                 terminal,
-                p.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)),
+                p.console_size()
+                    .as_ref()
+                    .map(|b| (b.height() as u16, b.width() as u16)),
             );
             let spec = match spec {
                 Ok(s) => s,

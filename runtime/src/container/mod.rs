@@ -127,7 +127,11 @@ pub(crate) fn wait_gone(pid: i32, start_time: Option<u64>, timeout: std::time::D
 
 /// The hooks of `phase` from the configuration copied at create (later edits to the
 /// bundle have no effect). A copy that cannot be read yields no hooks, with a warning.
-pub(crate) fn stored_hooks(store: &StateStore, id: &ContainerId, phase: crate::hooks::Phase) -> Vec<oci_spec::runtime::Hook> {
+pub(crate) fn stored_hooks(
+    store: &StateStore,
+    id: &ContainerId,
+    phase: crate::hooks::Phase,
+) -> Vec<oci_spec::runtime::Hook> {
     let file = store.dir(id).join(crate::state::CONFIG_COPY);
     let hooks = std::fs::read(&file)
         .ok()

@@ -88,7 +88,8 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
     drop(lock);
     let poststart = super::stored_hooks(store, id, Phase::Poststart);
     if !poststart.is_empty() {
-        let state = serde_json::to_vec(&super::container_state_as(&st, Status::Running)).unwrap_or_default();
+        let state = serde_json::to_vec(&super::container_state_as(&st, Status::Running))
+            .unwrap_or_default();
         if let Err(e) = hooks::run(Phase::Poststart, &poststart, &state) {
             // As runc does (and callers expect): a failed poststart hook destroys the container.
             if let Err(d) = super::delete(store, id, true) {

@@ -54,7 +54,11 @@ pub fn container_state_as(st: &StoredState, status: Status) -> Snapshot {
         oci_version: crate::config::SPEC_VERSION.to_string(),
         id: st.id.as_str().to_string(),
         status,
-        pid: if status == Status::Stopped { None } else { st.pid },
+        pid: if status == Status::Stopped {
+            None
+        } else {
+            st.pid
+        },
         bundle: st.bundle.clone(),
         rootfs: st.rootfs.clone(),
         created: st.created.clone(),

@@ -18,6 +18,8 @@ use crate::process::ProcessSpec;
 use crate::state::Resources;
 
 #[cfg(target_os = "freebsd")]
+pub(crate) use freebsd::set_rlimit;
+#[cfg(target_os = "freebsd")]
 pub use freebsd::FreeBsd as Host;
 #[cfg(target_os = "linux")]
 pub use linux::Linux as Host;
@@ -121,7 +123,11 @@ pub trait Platform {
     fn set_controlling_tty(tty: std::os::fd::BorrowedFd<'_>) -> Result<(), PlatformError>;
 
     /// Sets a terminal's size.
-    fn set_winsize(tty: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), PlatformError>;
+    fn set_winsize(
+        tty: std::os::fd::BorrowedFd<'_>,
+        rows: u16,
+        cols: u16,
+    ) -> Result<(), PlatformError>;
 
     /// Starts a process inside the running container whose init is `init_pid` (for exec):
     /// a direct child of the caller, which runs `child` after joining the container (Linux:

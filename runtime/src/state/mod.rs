@@ -117,7 +117,9 @@ impl StateStore {
         serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path: file, source })
     }
 
-    /// Replaces `state.json` atomically: write a temporary file, fsync, rename.
+    /// Replaces `state.json` atomically: write a temporary file, rename it over. There is no
+    /// fsync: readers never see a partial file either way, and runtime state does not
+    /// outlive a reboot (it lives under /var/run), so durability would only cost time.
     pub fn write(&self, state: &StoredState) -> Result<(), StateError> {
         let dir = self.dir(&state.id);
         let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
@@ -128,7 +130,6 @@ impl StateStore {
         })?;
         let mut f = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
         f.write_all(&bytes).map_err(io("writing", &tmp))?;
-        f.sync_all().map_err(io("syncing", &tmp))?;
         std::fs::rename(&tmp, &file).map_err(io("replacing", &file))
     }
 

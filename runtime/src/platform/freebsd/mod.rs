@@ -5,11 +5,13 @@
 
 mod sys;
 
-use std::path::Path;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::unistd::chdir;
 
 use super::freebsd_plan::{self, fspath, HostInputs, Made, Step, JAIL_UPDATE};
@@ -193,6 +195,21 @@ fn create_step(step: &Step, root: &Path, made: &mut Resources) -> Result<(), Pla
     Ok(())
 }
 
+fn no_jail() -> PlatformError {
+    PlatformError::Call {
+        call: "jail_attach".into(),
+        detail: "create recorded no jail".into(),
+    }
+}
+
+/// Enters the container's jail: `jail_attach` (which also chroots to the jail's root),
+/// then `chdir("/")`.
+fn attach(made: &Resources) -> Result<(), PlatformError> {
+    let jid = made.jid.ok_or_else(no_jail)?;
+    sys::jail_attach(jid).map_err(|e| errno(format!("jail_attach({jid})"), e))?;
+    chdir("/").map_err(|e| errno("chdir / in the jail", e))
+}
+
 /// Whether jail `jid` is still the one create made (jids are reused once a jail is gone).
 fn still_ours(jid: i32, name: Option<&str>) -> Result<bool, PlatformError> {
     let now = sys::jail_name(jid).map_err(|f| failed(format!("jail_get name of jail {jid}"), f))?;
@@ -343,15 +360,53 @@ impl Platform for FreeBsd {
 
     fn enter(
         _plan: &ContainerPlan,
-        made: &Resources,
+        _made: &Resources,
         _report: &mut dyn FnMut(&Path),
     ) -> Result<(), PlatformError> {
-        let jid = made.jid.ok_or_else(|| PlatformError::Call {
-            call: "jail_attach".into(),
-            detail: "create recorded no jail".into(),
-        })?;
-        sys::jail_attach(jid).map_err(|e| errno(format!("jail_attach({jid})"), e))?;
-        chdir("/").map_err(|e| errno("chdir / in the jail", e))
+        // Mounts, the jail and its network were made on the host by `prepare_host`.
+        Ok(())
+    }
+
+    fn enter_root(_plan: &ContainerPlan, made: &Resources) -> Result<(), PlatformError> {
+        attach(made)
+    }
+
+    fn open_pty() -> Result<(OwnedFd, PathBuf), PlatformError> {
+        use nix::pty::{grantpt, posix_openpt, unlockpt};
+        let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+            .map_err(|e| errno("posix_openpt (inside the jail)", e))?;
+        grantpt(&master).map_err(|e| errno("grantpt", e))?;
+        unlockpt(&master).map_err(|e| errno("unlockpt", e))?;
+        let name = sys::ptsname(&master).map_err(|e| errno("ptsname", e))?;
+        Ok((master.into(), PathBuf::from(name)))
+    }
+
+    fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), PlatformError> {
+        sys::set_controlling_tty(tty).map_err(|e| errno("ioctl(TIOCSCTTY)", e))
+    }
+
+    fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), PlatformError> {
+        sys::set_winsize(tty, rows, cols).map_err(|e| errno("ioctl(TIOCSWINSZ)", e))
+    }
+
+    fn spawn_joined(
+        made: &Resources,
+        _init_pid: i32,
+        mut child: Box<dyn FnMut() -> isize + '_>,
+    ) -> Result<i32, PlatformError> {
+        // Checked before forking, so a missing jail is an error here, not an exit code.
+        made.jid.ok_or_else(no_jail)?;
+        match sys::fork().map_err(|e| errno("fork (exec into the jail)", e))? {
+            0 => {
+                if let Err(e) = attach(made) {
+                    eprintln!("stockade: exec: {e}");
+                    std::process::exit(1);
+                }
+                let code = child();
+                std::process::exit(i32::try_from(code).unwrap_or(1))
+            }
+            pid => Ok(pid),
+        }
     }
 
     fn before_exec(_process: &ProcessSpec) -> Result<(), PlatformError> {

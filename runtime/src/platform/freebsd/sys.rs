@@ -222,7 +222,7 @@ fn kinfo_procs(mib: &[c_int]) -> Result<Vec<kinfo_proc>, Errno> {
             Err(Errno::ENOMEM) => continue,
             Err(e) => return Err(e),
         }
-        if len % record != 0 {
+        if !len.is_multiple_of(record) {
             return Err(Errno::EINVAL);
         }
         // SAFETY: the kernel filled the first `len` bytes with `len / record` whole records
@@ -265,4 +265,31 @@ pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), Errno> {
     };
     // SAFETY: `rl` is a live, initialised struct the kernel only reads.
     Errno::result(unsafe { libc::setrlimit(resource, &rl) }).map(drop)
+}
+
+/// The path of the pseudo-terminal slave of `master` (ptsname(3)).
+pub fn ptsname(master: &nix::pty::PtyMaster) -> Result<String, Errno> {
+    // SAFETY: ptsname is unsafe only because it returns a static buffer that another
+    // thread could overwrite; stockade is single-threaded here and copies it at once.
+    unsafe { nix::pty::ptsname(master) }
+}
+
+/// ioctl(TIOCSCTTY): makes `tty` the controlling terminal of this session.
+pub fn set_controlling_tty(tty: std::os::fd::BorrowedFd<'_>) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: TIOCSCTTY takes no argument; the descriptor is borrowed and open.
+    Errno::result(unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY) }).map(drop)
+}
+
+/// ioctl(TIOCSWINSZ).
+pub fn set_winsize(tty: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: the pointer is to a live winsize the kernel only reads.
+    Errno::result(unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
 }

@@ -88,6 +88,11 @@ pub(super) fn translate(
             );
         }
         iov.extend(generic_flags(m, &mut ignored));
+        if m.type_name() == "tmpfs" && m.data.iter().any(|d| d == "tmpcopyup") {
+            // Podman adds runc's tmpcopyup to every --tmpfs; the FreeBSD backend mounts
+            // tmpfs empty.
+            note(&mut ignored, "tmpcopyup (the tmpfs starts empty)");
+        }
         for p in &m.propagation {
             note(&mut ignored, p);
         }
@@ -235,7 +240,7 @@ fn fs_options(
         }
         "tmpfs" => {
             let mut iov = base("tmpfs", source(m, "tmpfs"));
-            for d in &m.data {
+            for d in m.data.iter().filter(|d| *d != "tmpcopyup") {
                 iov.push(tmpfs_option(m, d)?);
             }
             Ok((iov, Vec::new()))

@@ -11,8 +11,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::fcntl::OFlag;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
@@ -161,10 +161,20 @@ impl Platform for Linux {
         umount2(".", MntFlags::MNT_DETACH).map_err(|e| call("detaching the old root", e))?;
         chdir("/").map_err(|e| call("chdir /", e))?;
         if plan.root_readonly {
-            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
-                .map_err(|e| call("remounting the root read-only", e))?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(|e| call("remounting the root read-only", e))?;
         }
-        if let Host::New { hostname, domainname } = &plan.jail.host {
+        if let Host::New {
+            hostname,
+            domainname,
+        } = &plan.jail.host
+        {
             if let Some(h) = hostname {
                 sethostname(h).map_err(|e| call(format!("sethostname {h:?}"), e))?;
             }
@@ -178,7 +188,8 @@ impl Platform for Linux {
 
     fn open_pty() -> Result<(OwnedFd, PathBuf), PlatformError> {
         use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-        let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| call("posix_openpt (/dev/ptmx inside the container)", e))?;
+        let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+            .map_err(|e| call("posix_openpt (/dev/ptmx inside the container)", e))?;
         grantpt(&master).map_err(|e| call("grantpt", e))?;
         unlockpt(&master).map_err(|e| call("unlockpt", e))?;
         let name = ptsname_r(&master).map_err(|e| call("ptsname", e))?;
@@ -193,7 +204,11 @@ impl Platform for Linux {
         sys::set_winsize(tty, rows, cols).map_err(|e| call("ioctl(TIOCSWINSZ)", e))
     }
 
-    fn spawn_joined(_made: &Resources, init_pid: i32, mut child: Box<dyn FnMut() -> isize + '_>) -> Result<i32, PlatformError> {
+    fn spawn_joined(
+        _made: &Resources,
+        init_pid: i32,
+        mut child: Box<dyn FnMut() -> isize + '_>,
+    ) -> Result<i32, PlatformError> {
         let open = |ns: &str| {
             let path = format!("/proc/{init_pid}/ns/{ns}");
             std::fs::File::open(&path).map_err(|e| PlatformError::Call {
@@ -203,7 +218,8 @@ impl Platform for Linux {
         };
         // This process's later children are born in the container's PID namespace.
         let pid_ns = open("pid")?;
-        setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|e| call("joining the container's PID namespace", e))?;
+        setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID)
+            .map_err(|e| call("joining the container's PID namespace", e))?;
         // The mount namespace last: joining it moves root and cwd to the container's root.
         let mut others = Vec::new();
         for (ns, flag) in [

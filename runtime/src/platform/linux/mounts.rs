@@ -4,7 +4,7 @@
 //! `linsysfs` → sysfs, `nullfs` → bind.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -101,6 +101,7 @@ pub fn mount_one(
     if m.type_name() == "fdescfs" {
         return link_fd(&target);
     }
+    let existed = std::fs::symlink_metadata(&target).is_ok();
     for made in create_mount_point(root, &target, file)? {
         // Only what lands on the root filesystem itself outlives the mount namespace.
         let parent_dev = made
@@ -112,8 +113,28 @@ pub fn mount_one(
         }
     }
     let flags = flags_of(m);
-    let data = m.data.join(",");
+    // `tmpcopyup` (runc's extension, which Podman adds to every tmpfs it asks for): the
+    // new tmpfs starts with a copy of what the directory it covers held.
+    let copy_up = m.type_name() == "tmpfs" && m.data.iter().any(|d| d == TMPCOPYUP);
+    let data = m
+        .data
+        .iter()
+        .filter(|d| !(copy_up && *d == TMPCOPYUP))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(",");
     let data = (!data.is_empty()).then_some(data.as_str());
+    // Kept open across the mount so the covered directory can still be read.
+    let covered = if copy_up {
+        Some(
+            std::fs::File::open(&target).map_err(|e| PlatformError::Call {
+                call: format!("opening {} for tmpcopyup", target.display()),
+                detail: e.to_string(),
+            })?,
+        )
+    } else {
+        None
+    };
     match &m.fs {
         FsType::Bind {
             source, recursive, ..
@@ -186,6 +207,16 @@ pub fn mount_one(
             if t == "devfs" {
                 populate_dev(&target)?;
             }
+            if let Some(dir) = &covered {
+                use std::os::fd::AsRawFd;
+                let from = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+                // A mount point made just now keeps the tmpfs's own mode (1777).
+                let keep_mode = !existed || m.data.iter().any(|d| d.starts_with("mode="));
+                copy_tree(&from, &target, keep_mode).map_err(|e| PlatformError::Call {
+                    call: format!("tmpcopyup of {} into its tmpfs", target.display()),
+                    detail: e.to_string(),
+                })?;
+            }
         }
     }
     if let Some(p) = propagation_of(m) {
@@ -199,6 +230,43 @@ pub fn mount_one(
                 e,
             )
         })?;
+    }
+    Ok(())
+}
+
+/// runc's mount option for a tmpfs that starts with the covered directory's contents.
+const TMPCOPYUP: &str = "tmpcopyup";
+
+/// Copies what the directory `from` holds into the existing directory `to`: directories,
+/// regular files, symlinks and special files, with their modes and owners. Nothing is
+/// followed through a symlink. Like runc, `to` itself takes `from`'s mode unless
+/// `keep_mode`.
+fn copy_tree(from: &Path, to: &Path, keep_mode: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let m = std::fs::symlink_metadata(&src)?;
+        let kind = m.file_type();
+        if kind.is_symlink() {
+            symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if kind.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst, false)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst)?;
+        } else {
+            let kind = SFlag::from_bits_truncate(m.mode() & SFlag::S_IFMT.bits());
+            mknod(&dst, kind, Mode::from_bits_truncate(m.mode()), m.rdev())?;
+        }
+        if !kind.is_symlink() {
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+        }
+        std::os::unix::fs::lchown(&dst, Some(m.uid()), Some(m.gid()))?;
+    }
+    if !keep_mode {
+        let mode = std::fs::metadata(from)?.mode() & 0o7777;
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))?;
     }
     Ok(())
 }
@@ -438,4 +506,40 @@ pub fn readonly_paths(root: &Path, paths: &[String]) -> Result<(), PlatformError
         .map_err(|e| call(format!("making {p} read-only"), e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn copy_tree_copies_files_dirs_links_and_modes() {
+        let from = tempfile::tempdir().unwrap();
+        let to = tempfile::tempdir().unwrap();
+        std::fs::create_dir(from.path().join("d")).unwrap();
+        std::fs::write(from.path().join("d/f"), "x").unwrap();
+        std::fs::set_permissions(
+            from.path().join("d/f"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("d/f", from.path().join("l")).unwrap();
+        std::fs::set_permissions(from.path(), std::fs::Permissions::from_mode(0o710)).unwrap();
+
+        copy_tree(from.path(), to.path(), false).unwrap();
+        assert_eq!(std::fs::read_to_string(to.path().join("d/f")).unwrap(), "x");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+        assert_eq!(mode(&to.path().join("d/f")), 0o640);
+        assert_eq!(
+            std::fs::read_link(to.path().join("l")).unwrap(),
+            Path::new("d/f")
+        );
+        assert_eq!(mode(to.path()), 0o710);
+
+        let fresh = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(fresh.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        copy_tree(from.path(), fresh.path(), true).unwrap();
+        assert_eq!(mode(fresh.path()), 0o1777);
+    }
 }

@@ -107,7 +107,12 @@ pub fn set_controlling_tty(tty: std::os::fd::BorrowedFd<'_>) -> nix::Result<()> 
 /// ioctl(TIOCSWINSZ).
 pub fn set_winsize(tty: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> nix::Result<()> {
     use std::os::fd::AsRawFd;
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: the pointer is to a live winsize the kernel only reads.
     let r = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     nix::errno::Errno::result(r).map(drop)

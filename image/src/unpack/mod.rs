@@ -1,0 +1,285 @@
+//! Applying image layers to a directory.
+//!
+//! A layer is a tar (plain, gzip or zstd) whose entries are written below the target and
+//! whose whiteouts (`.wh.NAME`, `.wh..wh..opq`) remove what lower layers wrote. Safety
+//! comes from never resolving a path through the filesystem namespace: every directory is
+//! reached from the target's descriptor one component at a time without following
+//! symlinks ([`fsops::Tree`]), so no entry, whatever earlier entries or layers planted, can
+//! touch anything outside the target. Absolute names and `..` are refused outright.
+//!
+//! Speed comes from doing less: a chain of layers is pre-scanned (decompressed once, in
+//! parallel, its diffID checked before anything is written) so that no file an upper layer
+//! removes or replaces is ever written; file contents go from the decompressed buffer
+//! straight to `write(2)`; owners, modes and times are set only when creation did not
+//! already give them; directory metadata is applied once, at the end.
+
+mod apply;
+mod compression;
+mod error;
+mod fsops;
+mod path;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::OnceLock;
+
+pub use compression::Compression;
+pub use error::UnpackError;
+
+use crate::digest::{Digest, Hasher};
+use apply::{DirMetas, LayerRun, Settings};
+use compression::Prefetch;
+use fsops::Tree;
+use scan::{check_diff_id, open_blob, scan, Scanned, Shadow};
+
+/// One layer to apply: its blob on disk and what the image says about it.
+#[derive(Debug, Clone)]
+pub struct LayerSource {
+    /// The blob's digest (the manifest's layer descriptor).
+    pub digest: Digest,
+    /// The descriptor's media type, which chooses the decompressor.
+    pub media_type: String,
+    /// Where the blob is.
+    pub path: PathBuf,
+    /// The image config's diffID for this layer: sha256 of the uncompressed tar.
+    pub diff_id: Digest,
+}
+
+/// How to unpack.
+#[derive(Debug, Clone)]
+pub struct UnpackOptions {
+    /// Set recorded owners. Default: when running as root (others may not chown).
+    pub same_owner: bool,
+    /// How many bytes of decompressed layers a chain may keep in memory between the
+    /// pre-scan and the write, instead of decompressing them again.
+    pub memory_limit: usize,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        UnpackOptions {
+            same_owner: nix::unistd::geteuid().is_root(),
+            memory_limit: 1 << 30,
+        }
+    }
+}
+
+/// What an unpack did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UnpackStats {
+    /// Regular files written.
+    pub files: usize,
+    /// Directory entries applied.
+    pub dirs: usize,
+    /// Symlinks made.
+    pub symlinks: usize,
+    /// Hard links made.
+    pub hardlinks: usize,
+    /// Device nodes and fifos made.
+    pub devices: usize,
+    /// Device nodes left out for lack of privilege.
+    pub devices_skipped: usize,
+    /// Whiteouts and opaque markers applied.
+    pub whiteouts: usize,
+    /// Entries not written because an upper layer removes or replaces them.
+    pub skipped: usize,
+    /// Extended attributes the filesystem refused.
+    pub xattrs_skipped: usize,
+    /// Bytes of file content written.
+    pub bytes: u64,
+}
+
+/// The process umask, read once. Reading it means setting it, so this happens before any
+/// thread of ours creates files, and is restored at once.
+fn process_umask() -> u32 {
+    static UMASK: OnceLock<u32> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        use nix::sys::stat::{umask, Mode};
+        let old = umask(Mode::from_bits_truncate(0o022));
+        umask(old);
+        // mode_t is u16 on FreeBSD and u32 on Linux.
+        #[allow(clippy::useless_conversion)]
+        u32::from(old.bits())
+    })
+}
+
+/// Opens a layer blob with its decoder, after checking that its first bytes match the
+/// media type.
+pub(crate) fn open_layer(layer: &LayerSource) -> Result<Box<dyn Read + Send>, UnpackError> {
+    let comp =
+        Compression::from_media_type(&layer.media_type).ok_or_else(|| UnpackError::MediaType {
+            layer: layer.digest.clone(),
+            media_type: layer.media_type.clone(),
+        })?;
+    let mut f = open_blob(layer)?;
+    let mut head = [0u8; 6];
+    let n = read_up_to(&mut f, &mut head).map_err(|source| UnpackError::Read {
+        layer: layer.digest.clone(),
+        source,
+    })?;
+    if n > 0 && !comp.matches(&head[..n]) {
+        return Err(UnpackError::Magic {
+            layer: layer.digest.clone(),
+            media_type: layer.media_type.clone(),
+            found: Compression::sniff(&head[..n]),
+        });
+    }
+    let raw = io::Cursor::new(head[..n].to_vec()).chain(f);
+    comp.decoder(raw).map_err(|source| UnpackError::Read {
+        layer: layer.digest.clone(),
+        source,
+    })
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// A reader that hashes what passes through.
+struct Hashing<R> {
+    inner: R,
+    hasher: Hasher,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Applies `layers` (lowest first) to the directory `target`, which must exist. It may
+/// already hold a tree (a parent layer's), which the layers are applied on top of.
+///
+/// On error the target is left partly written; callers unpack into a fresh directory
+/// and discard it on failure.
+pub fn unpack_layers(
+    target: &Path,
+    layers: &[LayerSource],
+    opts: &UnpackOptions,
+) -> Result<UnpackStats, UnpackError> {
+    let settings = Settings {
+        same_owner: opts.same_owner,
+        euid: nix::unistd::geteuid().as_raw(),
+        egid: nix::unistd::getegid().as_raw(),
+        umask: process_umask(),
+    };
+    let mut tree = Tree::open(target).map_err(|source| UnpackError::Open {
+        path: target.to_path_buf(),
+        source,
+    })?;
+    let mut stats = UnpackStats::default();
+    let mut dirs = DirMetas::default();
+    let mut buf = vec![0u8; 1 << 18];
+
+    // With one layer there is nothing to skip: stream it, decompressing ahead on a thread.
+    let scanned: Vec<Scanned> = if layers.len() > 1 {
+        scan_all(layers, opts.memory_limit)?
+    } else {
+        Vec::new()
+    };
+
+    for (i, layer) in layers.iter().enumerate() {
+        let shadow = if scanned.is_empty() {
+            Shadow::none()
+        } else {
+            Shadow {
+                uppers: scanned[i + 1..].iter().map(|s| &s.index).collect(),
+                protected: scanned[i..].iter().map(|s| &s.index).collect(),
+            }
+        };
+        let mut run = LayerRun {
+            tree: &mut tree,
+            settings: &settings,
+            shadow: &shadow,
+            dirs: &mut dirs,
+            stats: &mut stats,
+            layer: &layer.digest,
+            written: Default::default(),
+            buf: std::mem::take(&mut buf),
+        };
+        let read_err = |source| UnpackError::Read {
+            layer: layer.digest.clone(),
+            source,
+        };
+        match scanned.get(i).and_then(|s| s.data.as_deref()) {
+            Some(data) => {
+                // Already verified by the scan; the seekable reader skips unwritten
+                // contents without copying them.
+                let mut ar = tar::Archive::new(io::Cursor::new(data));
+                let entries = ar.entries_with_seek().map_err(read_err)?;
+                run.run(entries, Some(data))?;
+            }
+            None => {
+                let mut reader = Hashing {
+                    inner: Prefetch::spawn(open_layer(layer)?),
+                    hasher: Hasher::new(layer.diff_id.algorithm()),
+                };
+                {
+                    let mut ar = tar::Archive::new(&mut reader);
+                    let entries = ar.entries().map_err(read_err)?;
+                    run.run(entries, None)?;
+                }
+                io::copy(&mut reader, &mut io::sink()).map_err(read_err)?;
+                check_diff_id(layer, reader.hasher.finish())?;
+            }
+        }
+        buf = std::mem::take(&mut run.buf);
+    }
+    let top = layers.last().map(|l| l.digest.clone());
+    dirs.apply(&mut tree, &settings, &mut stats)
+        .map_err(|(entry, e)| match &top {
+            Some(d) => e.into_unpack(d, &entry),
+            None => UnpackError::Open {
+                path: target.join(entry),
+                source: io::Error::other("directory metadata"),
+            },
+        })?;
+    Ok(stats)
+}
+
+/// Scans every layer, as many at once as there are CPUs.
+fn scan_all(layers: &[LayerSource], memory_limit: usize) -> Result<Vec<Scanned>, UnpackError> {
+    let budget = AtomicUsize::new(memory_limit);
+    let width = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(1);
+    let mut out = Vec::with_capacity(layers.len());
+    for group in layers.chunks(width) {
+        let results: Vec<Result<Scanned, UnpackError>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = group
+                .iter()
+                .map(|l| sc.spawn(|| scan(l, &budget)))
+                .collect();
+            handles
+                .into_iter()
+                .zip(group)
+                .map(|(h, l)| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(UnpackError::Read {
+                            layer: l.digest.clone(),
+                            source: io::Error::other("the scan thread panicked"),
+                        })
+                    })
+                })
+                .collect()
+        });
+        for r in results {
+            out.push(r?);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# containerd integration tests: a private containerd (Debian's containerd 1.6) drives
+# stockade through its io.containerd.runc.v2 shim, the way it drives runc. `ctr run
+# --runc-binary <stockade> --runc-root <dir>` sets the shim's BinaryName and Root options
+# for each container, so nothing in the system's containerd configuration is touched.
+#
+#   STOCKADE=target/debug/stockade scripts/integration/containerd.sh
+#
+# Needs root, containerd (with ctr and containerd-shim-runc-v2), busybox-static, python3,
+# util-linux (script, findmnt): scripts/setup.sh installs them. The busybox image is built
+# here (scripts/integration/busybox-image.sh); nothing is pulled. Ends with
+# "N passed, N failed"; exits non-zero if anything failed. containerd, its shims, every
+# container, mount and temporary file go away on exit.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+STOCKADE=${STOCKADE:-${CARGO_TARGET_DIR:-target}/debug/stockade}
+STOCKADE=$(cd "$(dirname "$STOCKADE")" && pwd)/$(basename "$STOCKADE")
+[ -x "$STOCKADE" ] || { echo "containerd.sh: no stockade binary at $STOCKADE" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "containerd.sh: must run as root" >&2; exit 2; }
+for tool in containerd ctr containerd-shim-runc-v2 python3 script findmnt timeout; do
+    command -v "$tool" >/dev/null || { echo "containerd.sh: $tool is missing (run scripts/setup.sh)" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/stockade-containerd.XXXXXX)
+SOCK=$WORK/containerd.sock
+NS=stockade-test
+RUNTIME_ROOT=$WORK/runtime-root # the shim runs stockade with --root $RUNTIME_ROOT/$NS
+IMAGE=localhost/stockade/busybox:latest
+CONTAINERD_PID=
+IDS=(t-hello t-exit t-env t-stdin t-mnt t-d t-k t-tty t-tty2) # every container id used below
+# containerd 1.6's shims put their sockets in /run/containerd/s whatever the config says
+# (each shim removes its own); the directories go too if this run made them.
+HAD_RUN_CONTAINERD=$(ls -d /run/containerd 2>/dev/null)
+HAD_NS_CGROUP=$(ls -d /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS" 2>/dev/null)
+
+# Processes whose command line mentions the work directory: the shims (started with
+# -address $SOCK) and anything else this run left behind.
+our_pids() {
+    local d pid
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [ "$pid" = "$$" ] && continue
+        { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -qF -- "$WORK" && echo "$pid"
+    done
+}
+cleanup() {
+    local id p m
+    # Containers first (through stockade itself), so no shim waits on a live process.
+    if [ -d "$RUNTIME_ROOT/$NS" ]; then
+        for id in $("$STOCKADE" --root "$RUNTIME_ROOT/$NS" list -q 2>/dev/null); do
+            "$STOCKADE" --root "$RUNTIME_ROOT/$NS" delete --force "$id" >/dev/null 2>&1
+        done
+    fi
+    if [ -n "$CONTAINERD_PID" ]; then
+        kill "$CONTAINERD_PID" 2>/dev/null
+        wait "$CONTAINERD_PID" 2>/dev/null
+    fi
+    for p in $(our_pids); do kill -KILL "$p" 2>/dev/null; done
+    # Snapshot and rootfs mounts, deepest first.
+    for m in $(findmnt -rn -o TARGET | grep -F -- "$WORK" | sort -r); do umount -l "$m" 2>/dev/null; done
+    # ctr gives each container the cgroupsPath /<namespace>/<id> and the containerd side
+    # leaves an empty /<namespace> cgroup in every hierarchy (stockade makes none); it
+    # goes too if this run made it (rmdir fails on a cgroup in use).
+    if [ -z "$HAD_NS_CGROUP" ]; then
+        for m in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS"; do
+            [ -d "$m" ] || continue
+            rmdir "$m"/*/ 2>/dev/null
+            rmdir "$m" 2>/dev/null
+        done
+    fi
+    # A shim killed above could not remove its socket: /run/containerd/s/<sha256 of
+    # "<containerd address>/<namespace>/<id>">, for the ids this script uses.
+    for id in "${IDS[@]}"; do
+        rm -f "/run/containerd/s/$(printf '%s' "$SOCK/$NS/$id" | sha256sum | cut -c1-64)"
+    done
+    if [ -z "$HAD_RUN_CONTAINERD" ]; then
+        rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+not_ok() {
+    FAILED=$((FAILED + 1))
+    echo "not ok - $1"
+    [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /' | head -30
+    return 0
+}
+
+# ctr run forwards signals to the task, so a plain TERM from timeout may be ignored: -k.
+C() { timeout -k 5 60 ctr --address "$SOCK" --namespace "$NS" "$@"; }
+# ctr's I/O fifos go to --fifo-dir (default /run/containerd/fifo).
+RUN_OPTS=(--runtime io.containerd.runc.v2 --runc-binary "$STOCKADE" --runc-root "$RUNTIME_ROOT" --fifo-dir "$WORK/fifo")
+task_status() { C task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+wait_status() { # wait_status ID STATUS: up to 10 s
+    local i
+    for i in $(seq 1 100); do
+        [ "$(task_status "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# What stockade logged for the shim: the last lines of every bundle's log.json.
+shim_logs() { find "$WORK/state" -name log.json -exec tail -n 5 {} + 2>/dev/null | tail -n 15; }
+
+# ---------------------------------------------------------------------------------------
+# containerd with a private configuration, state and socket
+# ---------------------------------------------------------------------------------------
+mkdir -p "$RUNTIME_ROOT"
+cat >"$WORK/config.toml" <<EOF
+version = 2
+root = "$WORK/root"
+state = "$WORK/state"
+# Only what ctr needs: no CRI (it wants CNI and would probe the host), no tracing.
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "$SOCK"
+
+[ttrpc]
+  address = "$SOCK.ttrpc"
+
+[debug]
+  address = "$WORK/debug.sock"
+  level = "info"
+
+[metrics]
+  address = ""
+EOF
+containerd --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
+CONTAINERD_PID=$!
+for _ in $(seq 1 100); do
+    C version >/dev/null 2>&1 && break
+    sleep 0.1
+done
+C version >/dev/null 2>&1 || { echo "containerd.sh: containerd did not start" >&2; tail -20 "$WORK/containerd.log" >&2; exit 2; }
+
+# ---------------------------------------------------------------------------------------
+# The busybox image: built here, imported from an OCI archive
+# ---------------------------------------------------------------------------------------
+STOCKADE=$STOCKADE "$HERE/busybox-image.sh" "$WORK/busybox-oci.tar" "$IMAGE" \
+    || { echo "containerd.sh: building the busybox image failed" >&2; exit 2; }
+if out=$(C image import "$WORK/busybox-oci.tar" 2>&1) && C image ls -q | grep -qx "$IMAGE"; then
+    ok "ctr image import of the busybox OCI archive"
+else
+    not_ok "ctr image import of the busybox OCI archive" "$out"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+fi
+
+# ---------------------------------------------------------------------------------------
+# ctr run in the foreground
+# ---------------------------------------------------------------------------------------
+out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" t-hello echo hello 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$out" = hello ]; then
+    ok "ctr run --rm echo hello prints hello and exits 0"
+else
+    not_ok "ctr run --rm echo hello (exit $rc)" "$out
+$(shim_logs)"
+fi
+
+out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" t-exit sh -c 'echo failing; exit 7' 2>&1)
+rc=$?
+if [ "$rc" -eq 7 ] && [ "$out" = failing ]; then
+    ok "a non-zero exit status (7) comes back through ctr run"
+else
+    not_ok "a non-zero exit status comes back through ctr run (exit $rc)" "$out"
+fi
+
+out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" t-env sh -c 'echo "$PATH $(id -u) $$"; ls /proc/self >/dev/null && echo proc' 2>&1)
+if [ "$out" = "/bin 0 1
+proc" ]; then
+    ok "the process gets the image's env, uid 0, PID 1 and /proc"
+else
+    not_ok "process environment inside ctr run" "$out"
+fi
+
+# ctr forwards stdin's EOF (CloseIO) only once the task exists, so the input comes late.
+out=$( (sleep 2; printf 'from stdin\n') | C run --rm "${RUN_OPTS[@]}" "$IMAGE" t-stdin cat 2>&1)
+if [ "$out" = "from stdin" ]; then ok "stdin reaches the container (ctr run without -t)"; else not_ok "stdin reaches the container" "$out"; fi
+
+mkdir -p "$WORK/volume"
+echo from-host >"$WORK/volume/in"
+out=$(C run --rm "${RUN_OPTS[@]}" --read-only --mount "type=bind,src=$WORK/volume,dst=/data,options=rbind:rw" \
+    --env GREETING=hi --cwd /data "$IMAGE" t-mnt sh -c 'echo "$GREETING $(pwd) $(cat in)"; echo from-container >out; touch /x 2>/dev/null || echo read-only' 2>&1)
+if [ "$out" = "hi /data from-host
+read-only" ] && [ "$(cat "$WORK/volume/out" 2>&1)" = from-container ]; then
+    ok "ctr run --mount (a writable bind), --read-only, --env, --cwd"
+else
+    not_ok "ctr run --mount, --read-only, --env, --cwd" "$out"
+fi
+
+left=$(C container ls -q 2>&1; ls -A "$RUNTIME_ROOT/$NS" 2>&1)
+if [ -z "$left" ]; then ok "ctr run --rm leaves no container and no runtime state"; else not_ok "ctr run --rm leaves nothing behind" "$left"; fi
+
+# ---------------------------------------------------------------------------------------
+# A detached container: task ls, exec, kill, delete, container rm
+# ---------------------------------------------------------------------------------------
+LOOP='trap "echo got TERM; exit 0" TERM; echo started; while :; do sleep 1; done'
+out=$(C run -d "${RUN_OPTS[@]}" "$IMAGE" t-d sh -c "$LOOP" 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && wait_status t-d RUNNING; then
+    ok "ctr run -d, and ctr task ls shows the task RUNNING"
+else
+    not_ok "ctr run -d then task ls RUNNING (exit $rc)" "$out
+$(C task ls 2>&1)
+$(shim_logs)"
+fi
+
+pid=$(C task ls 2>/dev/null | awk '$1 == "t-d" { print $2 }')
+state=$("$STOCKADE" --root "$RUNTIME_ROOT/$NS" state t-d 2>&1)
+if grep -q '"status": *"running"' <<<"$state" && grep -q "\"pid\": *$pid\b" <<<"$state"; then
+    ok "the shim used stockade: stockade state under the runtime root agrees (pid $pid)"
+else
+    not_ok "stockade state under --runc-root/$NS" "$state"
+fi
+
+out=$(C task exec --fifo-dir "$WORK/fifo" --exec-id e1 t-d sh -c 'echo "exec beside $(cat /proc/1/comm)"; exit 3' 2>&1)
+rc=$?
+if [ "$rc" -eq 3 ] && [ "$out" = "exec beside sh" ]; then
+    ok "ctr task exec runs in the container and returns its status (3)"
+else
+    not_ok "ctr task exec (exit $rc)" "$out
+$(shim_logs)"
+fi
+
+out=$(C task exec --fifo-dir "$WORK/fifo" --exec-id e2 t-d sh -c 'ps -o pid,args | grep -c "while"' 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$out" -ge 1 ] 2>/dev/null; then
+    ok "a second exec (new exec id) sees the init's process tree"
+else
+    not_ok "a second ctr task exec (exit $rc)" "$out"
+fi
+
+out=$( (sleep 2; printf 'piped\n') | C task exec --fifo-dir "$WORK/fifo" --exec-id e3 t-d cat 2>&1)
+if [ "$out" = piped ]; then ok "ctr task exec passes stdin"; else not_ok "ctr task exec passes stdin" "$out"; fi
+
+out=$(C task ps t-d 2>&1)
+if [ "$(grep -cE '^[0-9]+' <<<"$out")" -ge 1 ] && grep -q "^$pid\b" <<<"$out"; then
+    ok "ctr task ps lists the container's processes"
+else
+    not_ok "ctr task ps" "$out"
+fi
+
+out=$(script -qec "timeout -k 5 60 ctr --address '$SOCK' --namespace '$NS' task exec -t --fifo-dir '$WORK/fifo' --exec-id e4 t-d sh -c 'tty; exit 6'" /dev/null </dev/null 2>&1 | tr -d '\r' | sed 's/\^@//g')
+rc=$(script -qec "timeout -k 5 60 ctr --address '$SOCK' --namespace '$NS' task exec -t --fifo-dir '$WORK/fifo' --exec-id e5 t-d sh -c 'test -t 0 && exit 6'" /dev/null </dev/null >/dev/null 2>&1; echo $?)
+if grep -qE '^/dev/pts/[0-9]+$' <<<"$out" && [ "$rc" -eq 6 ]; then
+    ok "ctr task exec -t: the exec gets its own pts (console socket) and returns its status"
+else
+    not_ok "ctr task exec -t (exit $rc)" "$out
+$(shim_logs)"
+fi
+
+out=$(C task kill t-d 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && wait_status t-d STOPPED; then
+    ok "ctr task kill (SIGTERM) stops the task"
+else
+    not_ok "ctr task kill (exit $rc)" "$out
+$(C task ls 2>&1)"
+fi
+
+out=$(C task delete t-d 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && ! C task ls -q 2>/dev/null | grep -qx t-d; then
+    ok "ctr task delete"
+else
+    not_ok "ctr task delete (exit $rc)" "$out"
+fi
+
+out=$(C container rm t-d 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && [ -z "$(C container ls -q 2>&1)" ]; then ok "ctr container rm"; else not_ok "ctr container rm (exit $rc)" "$out"; fi
+
+left=$(ls -A "$RUNTIME_ROOT/$NS" 2>&1)
+if [ -z "$left" ]; then ok "nothing is left under the runtime root"; else not_ok "nothing is left under the runtime root" "$left"; fi
+
+# SIGKILL to a process that ignores TERM (sleep as PID 1).
+C run -d "${RUN_OPTS[@]}" "$IMAGE" t-k sleep 1000 >/dev/null 2>&1
+wait_status t-k RUNNING
+out=$(C task kill -s SIGKILL t-k 2>&1)
+if wait_status t-k STOPPED && out=$(C task delete t-k 2>&1 && C container rm t-k 2>&1) \
+    && [ -z "$(C container ls -q 2>&1; ls -A "$RUNTIME_ROOT/$NS" 2>&1)" ]; then
+    ok "ctr task kill -s SIGKILL, task delete and container rm leave nothing"
+else
+    not_ok "SIGKILL then delete" "$out
+$(C task ls 2>&1)"
+fi
+
+# ---------------------------------------------------------------------------------------
+# A terminal: ctr run -t (console socket), with ctr itself on a pty
+# ---------------------------------------------------------------------------------------
+CTR_T="timeout -k 5 60 ctr --address '$SOCK' --namespace '$NS' run -t --rm --runtime io.containerd.runc.v2 --runc-binary '$STOCKADE' --runc-root '$RUNTIME_ROOT' --fifo-dir '$WORK/fifo' '$IMAGE'"
+on_pty() { # on_pty COMMAND: runs it with a pty as its terminal; output (without CRs) in $out, status in $rc
+    script -qec "$1" /dev/null </dev/null >"$WORK/pty.out" 2>&1
+    rc=$?
+    # script(1) turns its stdin's EOF into a VEOF on the pty, which the container's
+    # terminal echoes as "^@" (runc shows the same).
+    out=$(tr -d '\r' <"$WORK/pty.out" | sed 's/\^@//g')
+}
+on_pty "$CTR_T t-tty tty"
+if grep -qE '^/dev/pts/[0-9]+$' <<<"$out" && [ "$rc" -eq 0 ]; then
+    ok "ctr run -t: the process's stdin is a pts ($(grep -E '^/dev/pts' <<<"$out"))"
+else
+    not_ok "ctr run -t tty prints a pts path (exit $rc)" "$out
+$(shim_logs)"
+fi
+
+on_pty "$CTR_T t-tty2 sh -c 'test -t 0 && test -t 1 && exit 5'"
+if [ "$rc" -eq 5 ]; then
+    ok "ctr run -t: stdin and stdout are terminals, and the exit status (5) comes back"
+else
+    not_ok "ctr run -t exit status (exit $rc)" "$out"
+fi
+
+left=$(C container ls -q 2>&1; ls -A "$RUNTIME_ROOT/$NS" 2>&1)
+if [ -z "$left" ]; then ok "after every test no container and no runtime state is left"; else not_ok "nothing left at the end" "$left"; fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
