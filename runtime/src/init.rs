@@ -269,6 +269,11 @@ fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
     }
     chdir(&p.cwd).map_err(|e| format!("process.cwd {}: {e}", p.cwd.display()))?;
     P::before_exec(p).map_err(|e| e.to_string())?;
+    // The process starts with no signal blocked, whatever its creator held back (a
+    // foreground `run` blocks the signals it forwards).
+    nix::sys::signal::SigSet::empty()
+        .thread_set_mask()
+        .map_err(|e| format!("resetting the signal mask: {e}"))?;
     let program = cstring(p.program.as_os_str().as_bytes())?;
     let args = p
         .args

@@ -33,6 +33,10 @@ pub fn tests() -> Vec<Test> {
             "lifecycle",
             run_exits_with_128_plus_signal_when_the_process_is_killed
         ),
+        test!(
+            "lifecycle",
+            run_in_the_foreground_forwards_signals_to_the_container
+        ),
         test!("lifecycle", run_detach_returns_with_the_container_running),
         test!(
             "lifecycle",
@@ -226,6 +230,48 @@ fn run_exits_with_128_plus_signal_when_the_process_is_killed(ctx: &Ctx) -> TestR
         "exit status of run after SIGKILL"
     );
     Ok(())
+}
+
+fn run_in_the_foreground_forwards_signals_to_the_container(ctx: &Ctx) -> TestResult {
+    let b = ctx.bundle(&[
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done",
+    ])?;
+    b.save()?;
+    let id = ctx.id("fwd");
+    ctx.track(&id);
+    let run = ctx
+        .sk(&["run", "--bundle", &b.dir.to_string_lossy(), &id])
+        .spawn()?;
+    ctx.wait_until("the container to install its trap", || {
+        run.exited() || run.stdout_now().contains("ready")
+    })?;
+    ensure!(!run.exited(), "run exited early: {:?}", run.stderr_now());
+    // SIGTERM to `stockade run`, not to the container: it must reach the container's process.
+    nix_kill(run.pid(), libc::SIGTERM)?;
+    let out = run.wait()?;
+    ensure!(
+        out.stdout.contains("got-term"),
+        "the container did not see SIGTERM: {:?}",
+        out.stdout
+    );
+    ensure_eq!(out.exit, Exit::Code(3), "exit status of run");
+    ctx.ensure_root_empty("after run")?;
+    Ok(())
+}
+
+fn nix_kill(pid: i32, sig: i32) -> Result<(), String> {
+    // SAFETY: kill(2) with plain integers touches no memory.
+    let r = unsafe { libc::kill(pid, sig) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "kill({pid}, {sig}): {}",
+            std::io::Error::last_os_error()
+        ))
+    }
 }
 
 fn run_detach_returns_with_the_container_running(ctx: &Ctx) -> TestResult {

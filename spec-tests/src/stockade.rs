@@ -112,6 +112,27 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// The pid of the stockade process itself.
+    pub fn pid(&self) -> i32 {
+        self.running.pid
+    }
+
+    /// What it has written to stdout so far.
+    pub fn stdout_now(&self) -> String {
+        self.stdout_path
+            .as_deref()
+            .map(read_text)
+            .unwrap_or_default()
+    }
+
+    /// What it has written to stderr so far.
+    pub fn stderr_now(&self) -> String {
+        self.stderr_path
+            .as_deref()
+            .map(read_text)
+            .unwrap_or_default()
+    }
+
     pub fn exited(&self) -> bool {
         self.running.try_status().is_some()
     }

@@ -123,7 +123,22 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
     };
+    // In the foreground, signals meant for the container are held from here on and
+    // forwarded once it exists (the init resets its signal mask before exec).
+    let forwarded = if a.detach {
+        None
+    } else {
+        Some(block_forwarded_signals()?)
+    };
     let pid = container::create(&store, &id, &a.bundle, &opts)?;
+    if let Some(set) = forwarded {
+        // Started only now: create forks, which a process with threads should not do.
+        std::thread::spawn(move || loop {
+            if let Ok(sig) = set.wait() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            }
+        });
+    }
     if let Err(e) = container::start(&store, &id) {
         let _ = container::delete(&store, &id, true);
         return Err(e.into());
@@ -134,6 +149,27 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     let code = wait_exit_code(pid).with_context(|| format!("waiting for container {id}"))?;
     container::delete(&store, &id, true)?;
     Ok(code)
+}
+
+/// Blocks the signals a foreground `run` forwards to the container (as runc does): INT,
+/// TERM, HUP, QUIT, USR1, USR2 and WINCH.
+fn block_forwarded_signals() -> anyhow::Result<nix::sys::signal::SigSet> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
+        set.add(s);
+    }
+    set.thread_block()
+        .context("blocking signals to forward to the container")?;
+    Ok(set)
 }
 
 pub fn wait_exit_code(pid: i32) -> anyhow::Result<u8> {
