@@ -82,15 +82,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PASSED=0
-FAILED=0
-ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
-not_ok() {
-    FAILED=$((FAILED + 1))
-    echo "not ok - $1"
-    [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /' | head -30
-    return 0
-}
+# shellcheck source=tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 # ctr run forwards signals to the task, so a plain TERM from timeout may be ignored: -k.
 C() { timeout -k 5 60 ctr --address "$SOCK" --namespace "$NS" "$@"; }
