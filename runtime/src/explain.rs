@@ -13,6 +13,9 @@ pub struct Explanation {
     pub id: ContainerId,
     pub jail: JailSpec,
     pub config: ContainerConfig,
+    /// The FreeBSD backend's create steps (nmount, devfs rules, jail_set, ifconfig), or why
+    /// they cannot be planned yet (for example, no root filesystem at root.path).
+    pub freebsd_steps: Result<Vec<String>, String>,
 }
 
 /// Plans container `id` from `cfg`.
@@ -21,7 +24,29 @@ pub fn explain(cfg: &ContainerConfig, id: &ContainerId) -> Result<Explanation, J
         id: id.clone(),
         jail: JailSpec::from_config(cfg, id)?,
         config: cfg.clone(),
+        freebsd_steps: freebsd_steps(cfg, id),
     })
+}
+
+/// The FreeBSD create plan, with mount destinations resolved in the root as create would
+/// and the first devfs ruleset create would try (the real one is the first free one).
+fn freebsd_steps(cfg: &ContainerConfig, id: &ContainerId) -> Result<Vec<String>, String> {
+    use crate::platform::freebsd_plan::{create_plan, devfs_ruleset_candidates, HostInputs};
+    let plan = crate::container::plan(cfg, id, 0).map_err(|e| e.to_string())?;
+    let mount_targets = plan
+        .mounts
+        .iter()
+        .map(|m| crate::mounts::resolve_in_root(&plan.jail.path, &m.destination))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let host = HostInputs {
+        mount_targets,
+        devfs_ruleset: devfs_ruleset_candidates(plan.jail.name.as_str()).next(),
+    };
+    let created = create_plan(&plan, &host).map_err(|e| e.to_string())?;
+    let mut lines: Vec<String> = created.steps.iter().map(|s| s.to_string()).collect();
+    lines.extend(created.warnings.iter().map(|w| format!("(warning) {w}")));
+    Ok(lines)
 }
 
 fn mount_lines(cfg: &ContainerConfig) -> Vec<String> {
@@ -103,6 +128,15 @@ pub fn render_jail_conf(e: &Explanation) -> String {
             d.mode.map(|m| format!(" mode {m:o}")).unwrap_or_default()
         ));
     }
+    match &e.freebsd_steps {
+        Ok(steps) => {
+            out.push_str("# FreeBSD create steps, in order:\n");
+            for s in steps {
+                out.push_str(&format!("#   {s}\n"));
+            }
+        }
+        Err(why) => out.push_str(&format!("# FreeBSD create steps: not planned: {why}\n")),
+    }
     out.push_str("# process:\n");
     for l in process_lines(&e.config) {
         out.push_str(&format!("#   {l}\n"));
@@ -140,6 +174,72 @@ impl Explanation {
             "mounts": mount_lines(&self.config),
             "devices": self.config.devices.iter().map(|d| json!({"path": d.path, "mode": d.mode})).collect::<Vec<_>>(),
             "process": process_lines(&self.config),
+            "freebsdSteps": match &self.freebsd_steps {
+                Ok(steps) => json!(steps),
+                Err(why) => json!({"notPlanned": why}),
+            },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn example_bundle(with_rootfs: bool) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../reference/runtime-spec-v1.3.0/examples/config-good-freebsd-example.json"
+        );
+        std::fs::copy(example, d.path().join("config.json")).unwrap();
+        if with_rootfs {
+            std::fs::create_dir_all(d.path().join("rootfs/bin")).unwrap();
+            std::fs::write(d.path().join("rootfs/bin/sh"), b"#!").unwrap();
+            std::fs::set_permissions(
+                d.path().join("rootfs/bin/sh"),
+                std::fs::Permissions::from_mode(0o755),
+            )
+            .unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn explain_lists_the_freebsd_syscalls_create_would_make() {
+        let d = example_bundle(true);
+        let cfg = ContainerConfig::load(d.path()).unwrap();
+        let e = explain(&cfg, &ContainerId::parse("web1").unwrap()).unwrap();
+        let steps = e.freebsd_steps.clone().unwrap();
+        let devfs = steps
+            .iter()
+            .position(|s| s.starts_with("nmount(fstype=devfs"))
+            .unwrap();
+        let jail = steps
+            .iter()
+            .position(|s| s.starts_with("jail_set(name=\"web1\""))
+            .unwrap();
+        assert!(devfs < jail, "mounts are made before the jail: {steps:?}");
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("add path pf unhide mode 0700")),
+            "{steps:?}"
+        );
+        let text = render_jail_conf(&e);
+        assert!(text.contains("# FreeBSD create steps, in order:"), "{text}");
+    }
+
+    #[test]
+    fn explain_without_a_root_filesystem_says_why_the_steps_are_missing() {
+        let d = example_bundle(false);
+        let cfg = ContainerConfig::load(d.path()).unwrap();
+        let e = explain(&cfg, &ContainerId::parse("web1").unwrap()).unwrap();
+        let why = e.freebsd_steps.unwrap_err();
+        assert!(
+            why.contains("rootfs") && why.contains("not a directory"),
+            "{why}"
+        );
     }
 }

@@ -39,7 +39,7 @@ pub struct CreateOptions {
 pub fn plan(
     cfg: &ContainerConfig,
     id: &ContainerId,
-    opts: &CreateOptions,
+    preserve_fds: u32,
 ) -> Result<ContainerPlan, ContainerError> {
     let jail = JailSpec::from_config(cfg, id)?;
     if !cfg.root.is_dir() {
@@ -54,6 +54,29 @@ pub fn plan(
     }
     let mounts = parse_mounts(cfg)?;
     let process = ProcessSpec::from_config(cfg)?;
+    let listen_fds: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let plan = ContainerPlan {
+        id: id.clone(),
+        jail,
+        mounts,
+        process,
+        root_readonly: cfg.root_readonly,
+        devices: cfg.devices.clone(),
+        linux: cfg.spec.linux().clone(),
+        preserve_fds: preserve_fds.max(listen_fds),
+        create_container_hooks: Phase::CreateContainer.hooks(&cfg.spec),
+        start_container_hooks: Phase::StartContainer.hooks(&cfg.spec),
+    };
+    Host::check(&plan)?;
+    Ok(plan)
+}
+
+/// A terminal needs a console socket to hand its master to, and a console socket a
+/// terminal to hand over.
+pub fn check_console(process: &ProcessSpec, opts: &CreateOptions) -> Result<(), ContainerError> {
     match (process.terminal, &opts.console_socket) {
         (true, None) => {
             return Err(ContainerError::Terminal(
@@ -68,24 +91,7 @@ pub fn plan(
         }
         _ => {}
     }
-    let listen_fds: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let plan = ContainerPlan {
-        id: id.clone(),
-        jail,
-        mounts,
-        process,
-        root_readonly: cfg.root_readonly,
-        devices: cfg.devices.clone(),
-        linux: cfg.spec.linux().clone(),
-        preserve_fds: opts.preserve_fds.max(listen_fds),
-        create_container_hooks: Phase::CreateContainer.hooks(&cfg.spec),
-        start_container_hooks: Phase::StartContainer.hooks(&cfg.spec),
-    };
-    Host::check(&plan)?;
-    Ok(plan)
+    Ok(())
 }
 
 /// Undoes a create that failed midway: the init, what the platform made, mount points,
@@ -137,7 +143,8 @@ pub fn create(
     opts: &CreateOptions,
 ) -> Result<i32, ContainerError> {
     let cfg = ContainerConfig::load(bundle)?;
-    let plan = plan(&cfg, id, opts)?;
+    let plan = plan(&cfg, id, opts.preserve_fds)?;
+    check_console(&plan.process, opts)?;
     let lock = store.create(id)?;
     let mut undo = Undo {
         store,

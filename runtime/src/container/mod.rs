@@ -11,7 +11,7 @@ mod status;
 
 use std::path::Path;
 
-pub use create::{create, write_pid_file, CreateOptions};
+pub use create::{check_console, create, plan, write_pid_file, CreateOptions};
 pub use delete::delete;
 pub use error::ContainerError;
 pub use exec::{base_process, exec, ExecRequest};
