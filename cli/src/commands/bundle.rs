@@ -118,7 +118,7 @@ pub fn ensure_image(store: &Store, image: &str) -> anyhow::Result<ResolvedImage>
         eprintln!("{image} is not in the store; pulling {reference}");
         let opts = PullOptions {
             client: ClientOptions {
-                credentials: None,
+                credentials: super::image::default_credentials(&reference)?,
                 insecure: false,
             },
             platform: platform.clone(),

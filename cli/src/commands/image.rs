@@ -245,12 +245,26 @@ fn credentials(a: &PullArgs, reference: &Reference) -> anyhow::Result<Option<Cre
         }
         None => auth::default_auth_files(),
     };
+    credentials_from(&files, reference)
+}
+
+/// The first credentials for the reference's registry in `files` (Docker-style auth files).
+fn credentials_from(
+    files: &[PathBuf],
+    reference: &Reference,
+) -> anyhow::Result<Option<Credentials>> {
     for f in files {
-        if let Some(c) = auth::from_auth_file(&f, reference.registry())? {
+        if let Some(c) = auth::from_auth_file(f, reference.registry())? {
             return Ok(Some(c));
         }
     }
     Ok(None)
+}
+
+/// Credentials from the default auth files ($DOCKER_CONFIG/config.json,
+/// ~/.docker/config.json, …), as `image pull` uses them without --creds or --authfile.
+pub fn default_credentials(reference: &Reference) -> anyhow::Result<Option<Credentials>> {
+    credentials_from(&auth::default_auth_files(), reference)
 }
 
 fn pull(store: &Store, a: &PullArgs) -> anyhow::Result<i32> {

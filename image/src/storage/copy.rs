@@ -71,15 +71,45 @@ fn copy_dir(
             )
             .map_err(|e| StorageError::io("mknod", &d)(e.into()))?;
         }
-        finish(&d, &emd, !ft.is_symlink())?;
+        finish(&s, &d, &emd, !ft.is_symlink())?;
     }
-    finish(dst, &md, true)
+    finish(src, dst, &md, true)
 }
 
-fn finish(p: &Path, md: &fs::Metadata, chmod: bool) -> Result<(), StorageError> {
+/// Copies the extended attributes of `src` to `dst` (neither followed if a symlink). A
+/// destination filesystem without xattr support is not an error: the unpacker applies
+/// them "where the filesystem has them" too.
+fn copy_xattrs(src: &Path, dst: &Path) -> Result<(), StorageError> {
+    let names = match xattr::list(src) {
+        Ok(n) => n,
+        Err(e) if unsupported(&e) => return Ok(()),
+        Err(e) => return Err(StorageError::io("listing xattrs of", src)(e)),
+    };
+    for name in names {
+        let Some(value) =
+            xattr::get(src, &name).map_err(StorageError::io("reading xattrs of", src))?
+        else {
+            continue;
+        };
+        match xattr::set(dst, &name, &value) {
+            Ok(()) => {}
+            Err(e) if unsupported(&e) => return Ok(()),
+            Err(e) => return Err(StorageError::io("setting xattrs on", dst)(e)),
+        }
+    }
+    Ok(())
+}
+
+fn unsupported(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EOPNOTSUPP) || e.kind() == std::io::ErrorKind::Unsupported
+}
+
+fn finish(src: &Path, p: &Path, md: &fs::Metadata, chmod: bool) -> Result<(), StorageError> {
     if nix::unistd::geteuid().is_root() {
         lchown(p, Some(md.uid()), Some(md.gid())).map_err(StorageError::io("chown", p))?;
     }
+    // After chown, which clears security.capability.
+    copy_xattrs(src, p)?;
     if chmod {
         fs::set_permissions(p, fs::Permissions::from_mode(md.mode() & 0o7777))
             .map_err(StorageError::io("chmod", p))?;
@@ -93,4 +123,48 @@ fn finish(p: &Path, md: &fs::Metadata, chmod: bool) -> Result<(), StorageError> 
         UtimensatFlags::NoFollowSymlink,
     )
     .map_err(|e| StorageError::io("setting times", p)(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_keeps_contents_modes_links_and_xattrs() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::create_dir_all(src.join("dir")).unwrap();
+        fs::write(src.join("dir/file"), b"data").unwrap();
+        fs::set_permissions(src.join("dir/file"), fs::Permissions::from_mode(0o4750)).unwrap();
+        fs::hard_link(src.join("dir/file"), src.join("hard")).unwrap();
+        symlink("dir/file", src.join("link")).unwrap();
+        let xattrs = xattr::set(src.join("dir/file"), "user.stockade", b"v1").is_ok();
+        let dst = d.path().join("dst");
+        copy_tree(&src, &dst).unwrap();
+        assert_eq!(fs::read(dst.join("dir/file")).unwrap(), b"data");
+        assert_eq!(
+            fs::metadata(dst.join("dir/file")).unwrap().mode() & 0o7777,
+            0o4750
+        );
+        assert_eq!(
+            fs::metadata(dst.join("hard")).unwrap().ino(),
+            fs::metadata(dst.join("dir/file")).unwrap().ino()
+        );
+        assert_eq!(
+            fs::read_link(dst.join("link")).unwrap(),
+            Path::new("dir/file")
+        );
+        if xattrs {
+            assert_eq!(
+                xattr::get(dst.join("dir/file"), "user.stockade")
+                    .unwrap()
+                    .as_deref(),
+                Some(&b"v1"[..])
+            );
+        } else {
+            eprintln!(
+                "skipped the xattr check: the test directory's filesystem has no user xattrs"
+            );
+        }
+    }
 }
