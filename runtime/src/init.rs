@@ -170,7 +170,7 @@ pub fn container_init<P: Platform>(
         let _ = fifo.write_all(e.to_string().as_bytes());
         std::process::exit(1);
     }
-    let err = exec_process::<P>(&plan.process, Vec::new());
+    let err = exec_process::<P>(&plan.process);
     let _ = fifo.write_all(err.as_bytes());
     std::process::exit(127);
 }
@@ -220,15 +220,10 @@ fn dup_onto(fd: &OwnedFd, target: i32) -> nix::Result<()> {
 }
 
 /// Applies `process` to the calling process and execs it; returns only the error text.
-/// `keep` lists descriptors (besides 0-2 and preserved ones) the caller still needs; they
-/// must already be close-on-exec.
-pub fn exec_process<P: Platform>(process: &ProcessSpec, keep: Vec<OwnedFd>) -> String {
+pub fn exec_process<P: Platform>(process: &ProcessSpec) -> String {
     match apply_and_exec::<P>(process) {
         Ok(never) => match never {},
-        Err(e) => {
-            drop(keep);
-            e
-        }
+        Err(e) => e,
     }
 }
 

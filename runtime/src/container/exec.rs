@@ -139,7 +139,7 @@ pub fn exec(
                 let _ = report.write_all(e.to_string().as_bytes());
                 return 1;
             }
-            let err = exec_process::<Host>(&spec, Vec::new());
+            let err = exec_process::<Host>(&spec);
             let _ = report.write_all(err.as_bytes());
             127
         }),

@@ -9,8 +9,6 @@ mod exec;
 mod start;
 mod status;
 
-use std::path::Path;
-
 pub use create::{check_console, create, plan, write_pid_file, CreateOptions};
 pub use delete::delete;
 pub use error::ContainerError;
@@ -149,11 +147,6 @@ pub(crate) fn stored_hooks(
             Vec::new()
         }
     }
-}
-
-/// Resolves a bundle argument to an absolute path.
-pub fn absolute_bundle(bundle: &Path) -> std::io::Result<std::path::PathBuf> {
-    std::path::absolute(bundle)
 }
 
 #[cfg(test)]
