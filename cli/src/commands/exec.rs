@@ -1,4 +1,4 @@
-//! `exec` and `features`.
+//! `exec`: run another process in a running container.
 
 use anyhow::Context;
 use stockade_runtime::container::{self, ExecRequest};
@@ -81,12 +81,4 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     super::lifecycle::wait_exit_code(pid)
-}
-
-pub fn features() -> anyhow::Result<u8> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&stockade_runtime::features::features())?
-    );
-    Ok(0)
 }

@@ -3,6 +3,7 @@
 pub mod bundle;
 mod exec;
 mod explain;
+mod features;
 pub mod image;
 mod lifecycle;
 mod run_image;
@@ -37,6 +38,6 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Bundle(a) => bundle::run(&a),
         Command::Ps(a) => lifecycle::ps(global, &a),
         Command::Exec(a) => exec::exec(global, &a),
-        Command::Features => exec::features(),
+        Command::Features => features::run(),
     }
 }
