@@ -9,6 +9,7 @@ pub mod digest;
 pub mod export;
 pub mod import;
 pub mod layout;
+pub mod magic;
 pub mod manifest;
 pub mod platform;
 pub mod progress;

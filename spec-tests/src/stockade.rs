@@ -87,19 +87,18 @@ impl Output {
 
     /// Re-reads the stdout file (a container may have written to it since).
     pub fn stdout_now(&self) -> String {
-        self.stdout_path
-            .as_deref()
-            .map(read_text)
-            .unwrap_or_default()
+        read_optional(self.stdout_path.as_deref())
     }
 
     /// Re-reads the stderr file.
     pub fn stderr_now(&self) -> String {
-        self.stderr_path
-            .as_deref()
-            .map(read_text)
-            .unwrap_or_default()
+        read_optional(self.stderr_path.as_deref())
     }
+}
+
+/// The text of a captured stream's file, empty when the stream was not captured.
+fn read_optional(path: Option<&std::path::Path>) -> String {
+    path.map(read_text).unwrap_or_default()
 }
 
 /// A command started with `spawn`, not yet waited for.

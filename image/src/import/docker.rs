@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use super::oci::config_platform;
 use super::{io_err, open_tar, store_name, Compression, ImportError, ImportOptions};
 use crate::digest::{Algorithm, Digest};
-use crate::manifest::{self, Descriptor, Manifest};
+use crate::manifest::{self, Descriptor};
 
 const SMALL_MEMBER: u64 = 1 << 20;
 use crate::store::{Store, StoredImage};
@@ -170,19 +170,8 @@ fn build_image(
         };
         layers.push(Descriptor::new(media_type, digest, size));
     }
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(manifest::OCI_MANIFEST.to_string()),
-        config: Descriptor::new(manifest::OCI_CONFIG, config_digest.clone(), config_size),
-        layers,
-        annotations: None,
-    };
-    let bytes = serde_json::to_vec(&manifest).map_err(|e| ImportError::Invalid {
-        path: path.to_path_buf(),
-        detail: format!("encoding the manifest: {e}"),
-    })?;
-    let digest = store.put_bytes(&bytes, None)?;
-    let mut desc = Descriptor::new(manifest::OCI_MANIFEST, digest, bytes.len() as u64);
+    let config = Descriptor::new(manifest::OCI_CONFIG, config_digest.clone(), config_size);
+    let mut desc = super::put_manifest(store, config, layers, path)?;
     desc.platform = config_platform(store, &config_digest);
     Ok(desc)
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 pub use rootfs::RootfsConfig;
 
 use crate::layout::LayoutError;
+use crate::magic::{self, read_up_to, Magic};
 use crate::manifest::ManifestError;
 use crate::platform::Platform;
 use crate::reference::{Reference, ReferenceError};
@@ -122,6 +123,30 @@ pub fn import(
     }
 }
 
+/// Writes an OCI image manifest for `config` and `layers` into the store; returns its
+/// descriptor (without platform). `source` is the file being imported, for errors.
+pub(crate) fn put_manifest(
+    store: &Store,
+    config: crate::manifest::Descriptor,
+    layers: Vec<crate::manifest::Descriptor>,
+    source: &Path,
+) -> Result<crate::manifest::Descriptor, ImportError> {
+    use crate::manifest::{Descriptor, Manifest, OCI_MANIFEST};
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_string()),
+        config,
+        layers,
+        annotations: None,
+    };
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| ImportError::Invalid {
+        path: source.to_path_buf(),
+        detail: format!("encoding the manifest: {e}"),
+    })?;
+    let digest = store.put_bytes(&bytes, None)?;
+    Ok(Descriptor::new(OCI_MANIFEST, digest, bytes.len() as u64))
+}
+
 /// Compression of a stream, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -134,20 +159,17 @@ pub enum Compression {
 impl Compression {
     /// Sniffs the magic number.
     pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-            Compression::Xz
-        } else {
-            Compression::None
+        match magic::sniff(head) {
+            Magic::Gzip => Compression::Gzip,
+            Magic::Zstd => Compression::Zstd,
+            Magic::Xz => Compression::Xz,
+            Magic::Bzip2 | Magic::Other => Compression::None,
         }
     }
 
     /// Sniffs the first bytes of a file.
     pub fn of_file(path: &Path) -> Result<Compression, ImportError> {
-        let mut head = [0u8; 6];
+        let mut head = [0u8; magic::MAGIC_LEN];
         let mut f = File::open(path).map_err(io_err(path))?;
         let n = read_up_to(&mut f, &mut head).map_err(io_err(path))?;
         Ok(Compression::sniff(&head[..n]))
@@ -162,17 +184,6 @@ impl Compression {
             Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(r)),
         })
     }
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Opens a possibly compressed tar file for reading.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::{io_err, Compression, ImportError, ImportOptions};
 use crate::digest::{Algorithm, Digest, Hasher};
-use crate::manifest::{self, Descriptor, Manifest};
+use crate::manifest::{self, Descriptor};
 use crate::platform::Platform;
 use crate::store::{Store, StoredImage};
 
@@ -201,23 +201,12 @@ pub(super) fn import(
         detail: format!("encoding the config: {e}"),
     })?;
     let config_digest = store.put_bytes(&config_bytes, None)?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(manifest::OCI_MANIFEST.to_string()),
-        config: Descriptor::new(
-            manifest::OCI_CONFIG,
-            config_digest,
-            config_bytes.len() as u64,
-        ),
-        layers: vec![layer],
-        annotations: None,
-    };
-    let bytes = serde_json::to_vec(&manifest).map_err(|e| ImportError::Invalid {
-        path: path.to_path_buf(),
-        detail: format!("encoding the manifest: {e}"),
-    })?;
-    let digest = store.put_bytes(&bytes, None)?;
-    let mut descriptor = Descriptor::new(manifest::OCI_MANIFEST, digest, bytes.len() as u64);
+    let config = Descriptor::new(
+        manifest::OCI_CONFIG,
+        config_digest,
+        config_bytes.len() as u64,
+    );
+    let mut descriptor = super::put_manifest(store, config, vec![layer], path)?;
     descriptor.platform = Some(Platform::new(
         &opts.rootfs.os,
         &opts.rootfs.architecture,
@@ -231,7 +220,7 @@ pub(super) fn import(
 mod tests {
     use super::*;
     use crate::import::{ImportFormat, ImportOptions};
-    use crate::manifest::Parsed;
+    use crate::manifest::{Manifest, Parsed};
 
     fn rootfs_tar() -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());

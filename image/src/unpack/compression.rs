@@ -34,16 +34,12 @@ impl Compression {
 
     /// What the first bytes of a blob look like, for error messages and checking.
     pub fn sniff(head: &[u8]) -> &'static str {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            "gzip"
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            "zstd"
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            "xz"
-        } else if head.starts_with(b"BZh") {
-            "bzip2"
-        } else {
-            "tar"
+        match crate::magic::sniff(head) {
+            crate::magic::Magic::Gzip => "gzip",
+            crate::magic::Magic::Zstd => "zstd",
+            crate::magic::Magic::Xz => "xz",
+            crate::magic::Magic::Bzip2 => "bzip2",
+            crate::magic::Magic::Other => "tar",
         }
     }
 

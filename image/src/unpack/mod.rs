@@ -31,6 +31,7 @@ pub use compression::Compression;
 pub use error::UnpackError;
 
 use crate::digest::{Digest, Hasher};
+use crate::magic::read_up_to;
 use apply::{DirMetas, LayerRun, Settings};
 use compression::Prefetch;
 use fsops::Tree;
@@ -133,17 +134,6 @@ pub(crate) fn open_layer(layer: &LayerSource) -> Result<Box<dyn Read + Send>, Un
         layer: layer.digest.clone(),
         source,
     })
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// A reader that hashes what passes through.
