@@ -157,11 +157,8 @@ impl Explanation {
                     ParamValue::Int(i) => json!(i),
                     ParamValue::Str(s) => json!(s),
                     ParamValue::JailSys(m) => json!(m.as_str()),
-                    ParamValue::Ip4(a) => {
-                        json!(a.iter().map(|x| x.to_string()).collect::<Vec<_>>())
-                    }
-                    ParamValue::Ip6(a) => {
-                        json!(a.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+                    v @ (ParamValue::Ip4(_) | ParamValue::Ip6(_)) => {
+                        json!(v.addresses().unwrap_or_default())
                     }
                 };
                 json!({"name": p.name, "kernelName": p.kernel_name(), "value": value})

@@ -29,13 +29,12 @@ fn line(p: &JailParam) -> String {
         ParamValue::Int(i) => format!("{} = {i};", p.name),
         ParamValue::Str(s) => format!("{} = {};", p.name, quote(s)),
         ParamValue::JailSys(m) => format!("{} = {m};", p.name),
-        ParamValue::Ip4(a) => {
-            let v: Vec<String> = a.iter().map(|x| x.to_string()).collect();
-            format!("{} = {};", p.name, v.join(", "))
-        }
-        ParamValue::Ip6(a) => {
-            let v: Vec<String> = a.iter().map(|x| x.to_string()).collect();
-            format!("{} = {};", p.name, v.join(", "))
+        v @ (ParamValue::Ip4(_) | ParamValue::Ip6(_)) => {
+            format!(
+                "{} = {};",
+                p.name,
+                v.addresses().unwrap_or_default().join(", ")
+            )
         }
     }
 }

@@ -32,6 +32,18 @@ pub struct JailParam {
     pub value: ParamValue,
 }
 
+impl ParamValue {
+    /// The addresses of an `ip4.addr`/`ip6.addr` value in their usual text form, primary
+    /// first; `None` for every other kind of value.
+    pub fn addresses(&self) -> Option<Vec<String>> {
+        match self {
+            ParamValue::Ip4(a) => Some(a.iter().map(|x| x.to_string()).collect()),
+            ParamValue::Ip6(a) => Some(a.iter().map(|x| x.to_string()).collect()),
+            _ => None,
+        }
+    }
+}
+
 impl JailParam {
     fn new(name: impl Into<String>, value: ParamValue) -> Self {
         JailParam {

@@ -441,22 +441,9 @@ fn param_text(p: &JailParam) -> String {
         ParamValue::Int(i) => format!("{}={i}", p.name),
         ParamValue::Str(s) => format!("{}={s:?}", p.name),
         ParamValue::JailSys(m) => format!("{}={}({})", p.name, m.as_str(), m.jailsys()),
-        ParamValue::Ip4(a) => format!(
-            "{}={}",
-            p.name,
-            a.iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        ParamValue::Ip6(a) => format!(
-            "{}={}",
-            p.name,
-            a.iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
+        v @ (ParamValue::Ip4(_) | ParamValue::Ip6(_)) => {
+            format!("{}={}", p.name, v.addresses().unwrap_or_default().join(","))
+        }
     }
 }
 
