@@ -98,6 +98,20 @@ wait_status() { # wait_status ID STATUS: up to 10 s
     done
     return 1
 }
+# ctr -t on a terminal of its own: script(1) gives it a pty. script runs the command with
+# $SHELL -c, so the shell is fixed here: with dash (what an unset SHELL means, as under
+# CI) the command is a child in the pty's foreground process group, with bash it is
+# exec'd. timeout must stay in that foreground group (--foreground): by default it moves
+# into a process group of its own, and ctr, putting the pty into raw mode from a
+# background group, would be stopped by SIGTTOU and hang until the timeout.
+PTY_CTR="timeout --foreground -k 5 60 ctr --address '$SOCK' --namespace '$NS'"
+on_pty() { # on_pty COMMAND: runs it with a pty as its terminal; output (without CRs) in $out, status in $rc
+    SHELL=/bin/sh script -qec "$1" /dev/null </dev/null >"$WORK/pty.out" 2>&1
+    rc=$?
+    # script(1) turns its stdin's EOF into a VEOF on the pty, which the container's
+    # terminal echoes as "^@" (runc shows the same).
+    out=$(tr -d '\r' <"$WORK/pty.out" | sed 's/\^@//g')
+}
 # What stockade logged for the shim: the last lines of every bundle's log.json.
 shim_logs() { find "$WORK/state" -name log.json -exec tail -n 5 {} + 2>/dev/null | tail -n 15; }
 
@@ -241,8 +255,10 @@ else
     not_ok "ctr task ps" "$out"
 fi
 
-out=$(script -qec "timeout -k 5 60 ctr --address '$SOCK' --namespace '$NS' task exec -t --fifo-dir '$WORK/fifo' --exec-id e4 t-d sh -c 'tty; exit 6'" /dev/null </dev/null 2>&1 | tr -d '\r' | sed 's/\^@//g')
-rc=$(script -qec "timeout -k 5 60 ctr --address '$SOCK' --namespace '$NS' task exec -t --fifo-dir '$WORK/fifo' --exec-id e5 t-d sh -c 'test -t 0 && exit 6'" /dev/null </dev/null >/dev/null 2>&1; echo $?)
+on_pty "$PTY_CTR task exec -t --fifo-dir '$WORK/fifo' --exec-id e4 t-d sh -c 'tty; exit 6'"
+tty_out=$out
+on_pty "$PTY_CTR task exec -t --fifo-dir '$WORK/fifo' --exec-id e5 t-d sh -c 'test -t 0 && exit 6'"
+out=$tty_out
 if grep -qE '^/dev/pts/[0-9]+$' <<<"$out" && [ "$rc" -eq 6 ]; then
     ok "ctr task exec -t: the exec gets its own pts (console socket) and returns its status"
 else
@@ -289,14 +305,7 @@ fi
 # ---------------------------------------------------------------------------------------
 # A terminal: ctr run -t (console socket), with ctr itself on a pty
 # ---------------------------------------------------------------------------------------
-CTR_T="timeout -k 5 60 ctr --address '$SOCK' --namespace '$NS' run -t --rm --runtime io.containerd.runc.v2 --runc-binary '$STOCKADE' --runc-root '$RUNTIME_ROOT' --fifo-dir '$WORK/fifo' '$IMAGE'"
-on_pty() { # on_pty COMMAND: runs it with a pty as its terminal; output (without CRs) in $out, status in $rc
-    script -qec "$1" /dev/null </dev/null >"$WORK/pty.out" 2>&1
-    rc=$?
-    # script(1) turns its stdin's EOF into a VEOF on the pty, which the container's
-    # terminal echoes as "^@" (runc shows the same).
-    out=$(tr -d '\r' <"$WORK/pty.out" | sed 's/\^@//g')
-}
+CTR_T="$PTY_CTR run -t --rm --runtime io.containerd.runc.v2 --runc-binary '$STOCKADE' --runc-root '$RUNTIME_ROOT' --fifo-dir '$WORK/fifo' '$IMAGE'"
 on_pty "$CTR_T t-tty tty"
 if grep -qE '^/dev/pts/[0-9]+$' <<<"$out" && [ "$rc" -eq 0 ]; then
     ok "ctr run -t: the process's stdin is a pts ($(grep -E '^/dev/pts' <<<"$out"))"
