@@ -3,6 +3,9 @@
 # Idempotent: every step checks before it acts, so a second run costs seconds.
 set -euo pipefail
 
+# shellcheck source=lib/cargo-path.sh
+source "$(dirname "$0")/lib/cargo-path.sh"
+
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # Debian packages. busybox-static gives the test and demo root filesystems; runc and crun

@@ -3,6 +3,9 @@
 # binary, unit tests, the black-box spec-tests, and the real-client integration scripts.
 # Ends with one plain "N passed, N failed" line summing every test that ran.
 set -uo pipefail
+
+# shellcheck source=lib/cargo-path.sh
+source "$(dirname "$0")/lib/cargo-path.sh"
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
