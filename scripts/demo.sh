@@ -10,6 +10,8 @@
 #   IMAGE=docker.io/library/alpine:3.20 scripts/demo.sh   # another image (pulled if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/cargo-path.sh
+source scripts/lib/cargo-path.sh
 if [ "$(id -u)" != 0 ]; then
     echo "demo: stockade creates jails (namespaces on Linux) and needs root; run it with sudo" >&2
     exit 1
