@@ -220,6 +220,9 @@ pub struct RunArgs {
     /// With --image: where images and root filesystems are.
     #[command(flatten)]
     pub storage: crate::commands::bundle::StorageArgs,
+    /// With --image: how to pull it when it is not in the store.
+    #[command(flatten)]
+    pub registry: crate::commands::registry_args::RegistryArgs,
     /// Container id (required without --image).
     #[arg(required_unless_present = "image")]
     pub id: Option<String>,

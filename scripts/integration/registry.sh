@@ -151,6 +151,7 @@ cat > "$WORK/proxy.py" <<'PY'
 
 --token            demand bearer tokens (RFC 6750) issued by its own /token endpoint
 --token-creds U:P  and demand basic credentials at that endpoint
+--refresh-token T  and accept the OAuth2 form POST (grant_type=refresh_token) with T there
 --drop-after N     cut the connection after N bytes of the first full GET of each blob
 --no-range         ignore Range headers (answer 200 with the whole blob)
 Every request is logged to --log as: METHOD PATH range=… auth=… status=…
@@ -162,6 +163,7 @@ ap.add_argument("--port", type=int, required=True)
 ap.add_argument("--backend", type=int, required=True)
 ap.add_argument("--token", action="store_true")
 ap.add_argument("--token-creds")
+ap.add_argument("--refresh-token")
 ap.add_argument("--drop-after", type=int, default=0)
 ap.add_argument("--no-range", action="store_true")
 ap.add_argument("--log", required=True)
@@ -186,6 +188,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):
+        url = urllib.parse.urlparse(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0)).decode()
+        form = urllib.parse.parse_qs(body)
+        one = lambda k: form.get(k, [""])[0]
+        if url.path != "/token" or not args.refresh_token:
+            log("POST %s status=404" % self.path)
+            return self.reply(404)
+        if one("grant_type") != "refresh_token" or one("refresh_token") != args.refresh_token:
+            log("POST /token denied grant=%s" % one("grant_type"))
+            return self.reply(401, b'{"details":"invalid refresh token"}')
+        tok = secrets.token_hex(16)
+        with LOCK:
+            TOKENS.add(tok)
+        log("POST /token grant=refresh_token scope=%s service=%s" % (one("scope"), one("service")))
+        return self.reply(200, json.dumps({"access_token": tok, "expires_in": 300}).encode(),
+                          [("Content-Type", "application/json")])
 
     def do_GET(self):
         auth = self.headers.get("Authorization", "")
@@ -512,6 +532,65 @@ if [ "$(tail -1 <<<"$out")" = "$DIGEST_APP" ] && grep -q 'GET /token scope=.* au
     ok "bearer token: credentials sent to the token endpoint"
 else
     not_ok "bearer token: credentials sent to the token endpoint" "$out"
+fi
+
+# Credential helpers (credHelpers, credsStore) and identity tokens, as `docker login` leaves
+# them. The helper is a script on PATH that answers only for the auth registry.
+mkdir -p "$WORK/helpers"
+cat >"$WORK/helpers/docker-credential-stockadetest" <<EOF
+#!/bin/sh
+[ "\$1" = get ] || exit 9
+read -r server
+echo "\$server" >>"$WORK/helper-calls"
+if [ "\$server" = "$AUTH" ]; then
+    printf '{"ServerURL":"%s","Username":"tester","Secret":"s3cret"}' "\$server"
+else
+    echo 'credentials not found in native keychain'; exit 1
+fi
+EOF
+printf '#!/bin/sh\necho "keychain is locked" >&2\nexit 2\n' >"$WORK/helpers/docker-credential-locked"
+chmod +x "$WORK/helpers/"docker-credential-*
+HP="$WORK/helpers:$PATH"
+printf '{"credHelpers":{"%s":"stockadetest"}}' "$AUTH" >"$WORK/credhelpers.json"
+printf '{"credsStore":"stockadetest","auths":{"%s":{}}}' "$AUTH" >"$WORK/credsstore.json"
+printf '{"credsStore":"locked"}' >"$WORK/locked.json"
+check "credential helper: credHelpers entry runs docker-credential-<name> get" \
+    env PATH="$HP" "$STOCKADE" image --image-root "$WORK/store-helper1" pull -q --authfile "$WORK/credhelpers.json" "$AUTH/test/private:v1"
+check "credential helper: credsStore behind an empty auths entry" \
+    env PATH="$HP" "$STOCKADE" image --image-root "$WORK/store-helper2" pull -q --authfile "$WORK/credsstore.json" "$AUTH/test/private:v1"
+if [ "$(sort -u "$WORK/helper-calls" 2>/dev/null)" = "$AUTH" ]; then
+    ok "credential helper: given the registry host on stdin"
+else
+    not_ok "credential helper: given the registry host on stdin" "$(cat "$WORK/helper-calls" 2>&1)"
+fi
+S "$WORK/store-helper3" ls >/dev/null
+expect_failure "credential helper: a failing helper is named with what it said" "$WORK/store-helper3" \
+    'docker-credential-locked failed.*keychain is locked' \
+    env PATH="$HP" "$STOCKADE" image --image-root "$WORK/store-helper3" pull --authfile "$WORK/locked.json" "$AUTH/test/private:v1"
+expect_failure "credential helper: a missing helper is an error, not anonymous access" "$WORK/store-helper3" \
+    'docker-credential-locked is not installed' \
+    S "$WORK/store-helper3" pull --authfile "$WORK/locked.json" "$AUTH/test/private:v1"
+start_proxy refresh "$PORT_open" --token --refresh-token rt-s3cret
+TOKR=127.0.0.1:$PORT_refresh
+printf '{"auths":{"%s":{"identitytoken":"rt-s3cret"}}}' "$TOKR" >"$WORK/identity.json"
+out=$(S "$WORK/store-identity" pull --authfile "$WORK/identity.json" "$TOKR/test/app:v1" 2>&1)
+if [ "$(tail -1 <<<"$out")" = "$DIGEST_APP" ] \
+    && grep -q 'POST /token grant=refresh_token scope=repository:test/app:pull service=stockade-test' "$WORK/proxy-refresh.log"; then
+    ok "identity token: exchanged at the realm by an OAuth2 refresh_token POST"
+else
+    not_ok "identity token: exchanged by a refresh_token POST" "$out / $(cat "$WORK/proxy-refresh.log")"
+fi
+# The commands that pull on demand take the same options as `image pull`.
+SB=$WORK/store-bundle
+S "$SB" ls >/dev/null
+expect_failure "bundle prepare --image: pulls on demand, refused without credentials" "$SB" 'requires credentials' \
+    env HOME="$WORK/nohome" "$STOCKADE" bundle --image-root "$SB" --storage-root "$WORK/storage-bundle" prepare --image "$AUTH/test/private:v1"
+out=$(env HOME="$WORK/nohome" "$STOCKADE" bundle --image-root "$SB" --storage-root "$WORK/storage-bundle" \
+    prepare --image "$AUTH/test/private:v1" --creds tester:s3cret 2>&1)
+if grep -qE '^sha256:[0-9a-f]{64}$' <<<"$(tail -1 <<<"$out")" && S "$SB" ls | grep -q "test/private:v1"; then
+    ok "bundle prepare --image --creds: pulled with the credentials and unpacked"
+else
+    not_ok "bundle prepare --image --creds" "$out"
 fi
 
 # ---------------------------------------------------------------------------------------

@@ -23,7 +23,26 @@ pub fn tests() -> Vec<Test> {
             "cli",
             explain_rejects_the_bad_freebsd_example_naming_the_field
         ),
+        test!("cli", run_refuses_registry_options_without_an_image),
     ]
+}
+
+/// `--creds`, `--platform`, `--authfile` and `--insecure` say how to pull an image; on a
+/// plain bundle run they would be silently meaningless, so they are refused.
+fn run_refuses_registry_options_without_an_image(ctx: &Ctx) -> TestResult {
+    for flags in [
+        &["--creds", "u:p"][..],
+        &["--platform", "freebsd/amd64"][..],
+        &["--insecure"][..],
+    ] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--bundle", "/nonexistent", "regopts"]);
+        let out = ctx.sk(&args).run()?;
+        out.expect_failure(&format!("run {}", flags.join(" ")))?;
+        out.expect_stderr_contains("go with --image")?;
+    }
+    Ok(())
 }
 
 fn version_prints_name_commit_and_spec_lines(ctx: &Ctx) -> TestResult {

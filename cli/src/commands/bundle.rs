@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use stockade_image::bundle::{self, BundleOptions, ResolvedImage};
-use stockade_image::registry::{self, ClientOptions, PullOptions};
+use stockade_image::registry::{self, PullOptions};
 use stockade_image::storage::dir::DirDriver;
 use stockade_image::storage::zfs::{SystemZfs, ZfsDriver};
 use stockade_image::storage::{chain_ids, StorageDriver, StorageError};
 use stockade_image::store::{Store, DEFAULT_IMAGE_ROOT};
 use stockade_image::{Platform, Reference};
+
+use super::registry_args::RegistryArgs;
 
 /// Default root of the dir driver's storage (and of the bundles `run --image` writes).
 pub const DEFAULT_STORAGE_ROOT: &str = "/var/db/stockade/storage";
@@ -60,6 +62,8 @@ pub enum BundleCommand {
         /// The image (pulled when it is not in the store).
         #[arg(long)]
         image: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// Name of the root filesystem in storage (default: from DIR).
         #[arg(long)]
         name: Option<String>,
@@ -75,6 +79,8 @@ pub enum BundleCommand {
         /// The image (pulled when it is not in the store).
         #[arg(long)]
         image: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Remove a root filesystem made by `bundle create --name ID` or `run --image`.
     Rm {
@@ -110,23 +116,26 @@ pub fn driver(s: &StorageArgs) -> anyhow::Result<Box<dyn StorageDriver>> {
     })
 }
 
-/// Finds `image` in the store, pulling it first when it is not there.
-pub fn ensure_image(store: &Store, image: &str) -> anyhow::Result<ResolvedImage> {
-    let platform = Platform::host();
+/// Finds `image` in the store, pulling it first when it is not there, with `registry`'s
+/// credentials and platform.
+pub fn ensure_image(
+    store: &Store,
+    image: &str,
+    registry: &RegistryArgs,
+) -> anyhow::Result<ResolvedImage> {
+    let (platform, platform_explicit) = registry.platform()?;
     if store.resolve(image).is_err() {
         let reference: Reference = image.parse()?;
         eprintln!("{image} is not in the store; pulling {reference}");
         let opts = PullOptions {
-            client: ClientOptions {
-                credentials: super::image::default_credentials(&reference)?,
-                insecure: false,
-            },
+            client: registry.client_options(&reference)?,
             platform: platform.clone(),
-            platform_explicit: false,
+            platform_explicit,
             jobs: 4,
             progress: false,
         };
-        registry::pull(store, &reference, &opts)?;
+        let report = registry::pull(store, &reference, &opts)?;
+        super::image::warn_platform_mismatch(&report, &platform);
     }
     Ok(bundle::resolve(store, image, &platform)?)
 }
@@ -169,11 +178,12 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
     match &a.command {
         BundleCommand::Create {
             image,
+            registry,
             name,
             dir,
             command,
         } => {
-            let resolved = ensure_image(&store, image)?;
+            let resolved = ensure_image(&store, image, registry)?;
             let id = match name {
                 Some(n) => n.clone(),
                 None => default_name(dir)?,
@@ -189,8 +199,8 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
             );
             println!("{id}");
         }
-        BundleCommand::Prepare { image } => {
-            let resolved = ensure_image(&store, image)?;
+        BundleCommand::Prepare { image, registry } => {
+            let resolved = ensure_image(&store, image, registry)?;
             let p = driver.prepare(&resolved.layers)?;
             println!("{}", p.chain);
         }

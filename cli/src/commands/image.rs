@@ -8,7 +8,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use stockade_image::export::{self, ExportFormat};
 use stockade_image::import::{self, ImportFormat, ImportOptions, RootfsConfig};
 use stockade_image::manifest::{Parsed, REF_NAME_ANNOTATION};
-use stockade_image::registry::{self, auth, ClientOptions, Credentials, PullOptions};
+use stockade_image::registry::{self, PullOptions, PullReport};
+
+use super::registry_args::RegistryArgs;
 use stockade_image::store::{Store, StoredImage, DEFAULT_IMAGE_ROOT};
 use stockade_image::{Platform, Reference};
 
@@ -63,18 +65,8 @@ pub enum ImageCommand {
 pub struct PullArgs {
     /// Image reference: [registry[:port]/]repository[:tag][@sha256:…].
     pub reference: String,
-    /// Platform to select from a multi-platform image: os/arch[/variant]. Default: this host's.
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// Registry credentials as user:password.
-    #[arg(long)]
-    pub creds: Option<String>,
-    /// A Docker-style config.json (or containers auth.json) whose `auths` to use.
-    #[arg(long)]
-    pub authfile: Option<PathBuf>,
-    /// Use plain HTTP for this registry (always done for localhost and loopback addresses).
-    #[arg(long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Blobs to download at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
@@ -225,68 +217,29 @@ fn run_command(args: &ImageArgs) -> anyhow::Result<i32> {
     }
 }
 
-fn platform_arg(value: Option<&str>) -> anyhow::Result<(Platform, bool)> {
-    match value {
-        Some(p) => Ok((p.parse()?, true)),
-        None => Ok((Platform::host(), false)),
+/// A single-platform image for another platform is pulled (its config says what it is),
+/// with a warning.
+pub fn warn_platform_mismatch(report: &PullReport, wanted: &Platform) {
+    if let Some(p) = &report.platform_mismatch {
+        eprintln!(
+            "warning: {} is a single-platform image for {p}, not {wanted}",
+            report.name
+        );
     }
-}
-
-fn credentials(a: &PullArgs, reference: &Reference) -> anyhow::Result<Option<Credentials>> {
-    if let Some(c) = &a.creds {
-        return Ok(Some(Credentials::from_flag(c)?));
-    }
-    let files = match &a.authfile {
-        Some(f) => {
-            if !f.exists() {
-                bail!("auth file {} does not exist", f.display());
-            }
-            vec![f.clone()]
-        }
-        None => auth::default_auth_files(),
-    };
-    credentials_from(&files, reference)
-}
-
-/// The first credentials for the reference's registry in `files` (Docker-style auth files).
-fn credentials_from(
-    files: &[PathBuf],
-    reference: &Reference,
-) -> anyhow::Result<Option<Credentials>> {
-    for f in files {
-        if let Some(c) = auth::from_auth_file(f, reference.registry())? {
-            return Ok(Some(c));
-        }
-    }
-    Ok(None)
-}
-
-/// Credentials from the default auth files ($DOCKER_CONFIG/config.json,
-/// ~/.docker/config.json, …), as `image pull` uses them without --creds or --authfile.
-pub fn default_credentials(reference: &Reference) -> anyhow::Result<Option<Credentials>> {
-    credentials_from(&auth::default_auth_files(), reference)
 }
 
 fn pull(store: &Store, a: &PullArgs) -> anyhow::Result<i32> {
     let reference: Reference = a.reference.parse()?;
-    let (platform, platform_explicit) = platform_arg(a.platform.as_deref())?;
+    let (platform, platform_explicit) = a.registry.platform()?;
     let opts = PullOptions {
-        client: ClientOptions {
-            credentials: credentials(a, &reference)?,
-            insecure: a.insecure,
-        },
+        client: a.registry.client_options(&reference)?,
         platform,
         platform_explicit,
         jobs: usize::from(a.jobs),
         progress: !a.quiet,
     };
     let report = registry::pull(store, &reference, &opts)?;
-    if let Some(p) = &report.platform_mismatch {
-        eprintln!(
-            "warning: {} is a single-platform image for {p}, not {}",
-            report.name, opts.platform
-        );
-    }
+    warn_platform_mismatch(&report, &opts.platform);
     if a.quiet {
         println!("{}", report.descriptor.digest);
     } else {
@@ -343,7 +296,10 @@ fn import_cmd(store: &Store, a: &ImportArgs) -> anyhow::Result<i32> {
         rootfs.workdir = a.workdir.clone();
     }
     rootfs.user = a.user.clone();
-    let (platform, _) = platform_arg(a.platform.as_deref())?;
+    let platform = match &a.platform {
+        Some(p) => p.parse()?,
+        None => Platform::host(),
+    };
     let opts = ImportOptions {
         format: match a.format {
             ImportFormatArg::Auto => ImportFormat::Auto,

@@ -6,6 +6,7 @@ mod explain;
 mod features;
 pub mod image;
 mod lifecycle;
+pub mod registry_args;
 mod run_image;
 mod spec;
 
@@ -34,6 +35,9 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Delete(a) => lifecycle::delete(global, &a),
         Command::List(a) => lifecycle::list(global, &a),
         Command::Run(a) if a.image.is_some() => run_image::run(global, &a),
+        Command::Run(a) if a.registry.any() => anyhow::bail!(
+            "run: --platform, --creds, --authfile and --insecure go with --image (they say how to pull it)"
+        ),
         Command::Run(a) => lifecycle::run(global, &a),
         Command::Bundle(a) => bundle::run(&a),
         Command::Ps(a) => lifecycle::ps(global, &a),

@@ -19,7 +19,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     let store = Store::open(&a.storage.image_root)
         .with_context(|| format!("opening the image store {}", a.storage.image_root.display()))?;
     let driver = driver(&a.storage)?;
-    let resolved = ensure_image(&store, image)?;
+    let resolved = ensure_image(&store, image, &a.registry)?;
     let id = match (&a.name, &a.id) {
         (Some(n), _) | (None, Some(n)) => n.clone(),
         (None, None) => generated_id(),
@@ -41,6 +41,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         name: None,
         command: Vec::new(),
         storage: a.storage.clone(),
+        registry: Default::default(),
         detach: a.detach,
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),

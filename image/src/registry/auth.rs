@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
+use super::cred_helper::{self, HelperError};
+
 /// A user name and password (or identity token) for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -39,6 +41,12 @@ pub enum CredentialsError {
     },
     #[error("auth file {path}: entry for {registry:?} has an `auth` value that is not base64 of user:password")]
     Entry { path: PathBuf, registry: String },
+    #[error("auth file {path}: credentials for {registry}: {source}")]
+    Helper {
+        path: PathBuf,
+        registry: String,
+        source: Box<HelperError>,
+    },
 }
 
 impl Credentials {
@@ -51,6 +59,12 @@ impl Credentials {
             }),
             _ => Err(CredentialsError::Flag),
         }
+    }
+
+    /// The identity token (an OAuth2 refresh token), when these credentials are one rather
+    /// than a password: Docker's convention is the user name `<token>`.
+    pub fn identity_token(&self) -> Option<&str> {
+        (self.username == IDENTITY_TOKEN_USER).then_some(self.password.as_str())
     }
 
     /// The value of an `Authorization: Basic …` header.
@@ -67,6 +81,12 @@ impl Credentials {
 struct AuthFile {
     #[serde(default)]
     auths: BTreeMap<String, AuthEntry>,
+    /// Per-registry credential helpers: registry → helper name.
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: BTreeMap<String, String>,
+    /// The credential helper that holds every registry's credentials.
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -77,15 +97,33 @@ struct AuthEntry {
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    /// An OAuth2 refresh token that `docker login` stores for some registries.
+    #[serde(default)]
+    identitytoken: Option<String>,
 }
 
-/// Looks up `registry` (as in a reference: `docker.io`, `host:port`) in the `auths` map of
-/// a Docker or containers `config.json`/`auth.json`. Keys may be bare hosts or URLs
-/// (`https://host/v1/`); Docker Hub's key is `https://index.docker.io/v1/`. A missing
-/// file gives `Ok(None)`.
+/// The user name Docker pairs with an identity token (the secret is then the token).
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
+/// Looks up `registry` (as in a reference: `docker.io`, `host:port`) in a Docker or
+/// containers `config.json`/`auth.json`, as Docker does: a `credHelpers` entry for the
+/// registry, then its `auths` entry (`identitytoken`, `auth` or `username`/`password`),
+/// then the `credsStore` helper. Keys may be bare hosts or URLs (`https://host/v1/`);
+/// Docker Hub's key is `https://index.docker.io/v1/`. A missing file gives `Ok(None)`.
 pub fn from_auth_file(
     path: &Path,
     registry: &str,
+) -> Result<Option<Credentials>, CredentialsError> {
+    lookup(path, registry, &cred_helper::get)
+}
+
+/// How a credential helper is asked: `(helper name, server URL)`.
+type HelperGet<'a> = dyn Fn(&str, &str) -> Result<Option<Credentials>, HelperError> + 'a;
+
+fn lookup(
+    path: &Path,
+    registry: &str,
+    helper_get: &HelperGet<'_>,
 ) -> Result<Option<Credentials>, CredentialsError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -107,33 +145,71 @@ pub fn from_auth_file(
     } else {
         &[registry]
     };
-    for (key, entry) in &file.auths {
+    let matches = |key: &str| {
         let host = key
             .trim_start_matches("https://")
             .trim_start_matches("http://")
             .split('/')
             .next()
             .unwrap_or(key);
-        if !wanted.contains(&host) {
-            continue;
+        wanted.contains(&host)
+    };
+    // What Docker hands a helper: the Hub's historical URL, or the registry host.
+    let server = if registry == "docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        registry
+    };
+    let ask = |helper: &str| {
+        helper_get(helper, server).map_err(|source| CredentialsError::Helper {
+            path: path.to_path_buf(),
+            registry: registry.to_string(),
+            source: Box::new(source),
+        })
+    };
+    if let Some((_, helper)) = file.cred_helpers.iter().find(|(k, _)| matches(k)) {
+        return ask(helper);
+    }
+    for (key, entry) in file.auths.iter().filter(|(k, _)| matches(k)) {
+        if let Some(c) = entry_credentials(path, key, entry)? {
+            return Ok(Some(c));
         }
-        if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
-            let bad = || CredentialsError::Entry {
-                path: path.to_path_buf(),
-                registry: key.clone(),
-            };
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth.trim())
-                .map_err(|_| bad())?;
-            let text = String::from_utf8(decoded).map_err(|_| bad())?;
-            return Credentials::from_flag(&text).map(Some).map_err(|_| bad());
-        }
-        if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
-            return Ok(Some(Credentials {
-                username: u.clone(),
-                password: p.clone(),
-            }));
-        }
+    }
+    match file.creds_store.as_deref().filter(|s| !s.is_empty()) {
+        Some(store) => ask(store),
+        None => Ok(None),
+    }
+}
+
+/// The credentials an `auths` entry holds itself; `None` for an empty entry (`{}`, which
+/// `docker login` writes when a helper keeps the secret).
+fn entry_credentials(
+    path: &Path,
+    key: &str,
+    entry: &AuthEntry,
+) -> Result<Option<Credentials>, CredentialsError> {
+    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credentials {
+            username: IDENTITY_TOKEN_USER.to_string(),
+            password: token.to_string(),
+        }));
+    }
+    if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+        let bad = || CredentialsError::Entry {
+            path: path.to_path_buf(),
+            registry: key.to_string(),
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| bad())?;
+        let text = String::from_utf8(decoded).map_err(|_| bad())?;
+        return Credentials::from_flag(&text).map(Some).map_err(|_| bad());
+    }
+    if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
+        return Ok(Some(Credentials {
+            username: u.clone(),
+            password: p.clone(),
+        }));
     }
     Ok(None)
 }
@@ -343,6 +419,65 @@ mod tests {
         ));
         assert!(from_auth_file(&dir.path().join("absent.json"), "x")
             .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn cred_helpers_then_auths_then_creds_store_as_docker_orders_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"credsStore":"desktop",
+                "credHelpers":{"ghcr.io":"gh","broken.example":"broken"},
+                "auths":{
+                  "ghcr.io":{"auth":"aWdub3JlZDp4"},
+                  "quay.io":{"auth":"cTpw"},
+                  "https://index.docker.io/v1/":{},
+                  "id.example":{"auth":"dTpw","identitytoken":"refresh-1"}}}"#,
+        )
+        .unwrap();
+        let calls = std::cell::RefCell::new(Vec::new());
+        let fake = |helper: &str, server: &str| {
+            calls.borrow_mut().push(format!("{helper} {server}"));
+            match helper {
+                "broken" => Err(HelperError::NotFound {
+                    program: "docker-credential-broken".into(),
+                }),
+                _ => Ok(Some(Credentials {
+                    username: format!("{helper}-user"),
+                    password: "pw".into(),
+                })),
+            }
+        };
+        let c = lookup(&path, "ghcr.io", &fake).unwrap().unwrap();
+        assert_eq!(c.username, "gh-user", "credHelpers wins over auths");
+        let c = lookup(&path, "quay.io", &fake).unwrap().unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("q", "p"));
+        let c = lookup(&path, "docker.io", &fake).unwrap().unwrap();
+        assert_eq!(
+            c.username, "desktop-user",
+            "an empty auths entry falls to credsStore"
+        );
+        let c = lookup(&path, "id.example", &fake).unwrap().unwrap();
+        assert_eq!(c.identity_token(), Some("refresh-1"));
+        assert_eq!(
+            *calls.borrow(),
+            ["gh ghcr.io", "desktop https://index.docker.io/v1/"],
+            "helpers get the registry host, or the Hub's v1 URL"
+        );
+        let e = lookup(&path, "broken.example", &fake)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config.json")
+                && e.contains("broken.example")
+                && e.contains("not installed"),
+            "{e}"
+        );
+        assert!(Credentials::from_flag("u:p")
+            .unwrap()
+            .identity_token()
             .is_none());
     }
 

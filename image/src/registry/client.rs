@@ -141,7 +141,12 @@ impl Client {
             return self.fetch_token(bearer).map(Some);
         }
         if challenges.iter().any(|c| c.scheme == "basic") {
-            return Ok(self.credentials.as_ref().map(Credentials::basic_header));
+            // An identity token is only good at a token endpoint, never as a password.
+            return Ok(self
+                .credentials
+                .as_ref()
+                .filter(|c| c.identity_token().is_none())
+                .map(Credentials::basic_header));
         }
         Ok(None)
     }
@@ -161,29 +166,55 @@ impl Client {
             });
         }
         let realm_is_local = realm_host_is_loopback(realm);
-        let mut url = format!("{realm}{}", if realm.contains('?') { "&" } else { "?" });
-        if let Some(service) = challenge.param("service") {
-            url.push_str(&format!("service={}&", auth::query_escape(service)));
-        }
+        // Credentials go over plain HTTP only where we would talk plain HTTP anyway.
+        let credentials = self
+            .credentials
+            .as_ref()
+            .filter(|_| !plain || realm_is_local || self.allow_plain_http);
         let scope = format!("repository:{}:pull", self.repository);
-        url.push_str(&format!("scope={}", auth::query_escape(&scope)));
-        let mut req = self.agent.get(&url);
-        if let Some(c) = &self.credentials {
-            // Credentials go over plain HTTP only where we would talk plain HTTP anyway.
-            if !plain || realm_is_local || self.allow_plain_http {
-                req = req.header("Authorization", c.basic_header());
-            }
-        }
         let token_err = |detail: String| RegistryError::Token {
             registry: self.registry.clone(),
             detail,
         };
-        let mut resp = req
-            .call()
-            .map_err(|e| token_err(format!("GET {realm}: {e}")))?;
+        let (method, mut resp) = match credentials.and_then(Credentials::identity_token) {
+            // An identity token is an OAuth2 refresh token: it is exchanged at the realm
+            // by a form POST (distribution's token spec, "OAuth2 token" flow).
+            Some(refresh_token) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "stockade"),
+                    ("refresh_token", refresh_token),
+                    ("scope", scope.as_str()),
+                ];
+                if let Some(service) = challenge.param("service") {
+                    form.push(("service", service));
+                }
+                let resp = self
+                    .agent
+                    .post(realm)
+                    .send_form(form)
+                    .map_err(|e| token_err(format!("POST {realm}: {e}")))?;
+                ("POST", resp)
+            }
+            None => {
+                let mut url = format!("{realm}{}", if realm.contains('?') { "&" } else { "?" });
+                if let Some(service) = challenge.param("service") {
+                    url.push_str(&format!("service={}&", auth::query_escape(service)));
+                }
+                url.push_str(&format!("scope={}", auth::query_escape(&scope)));
+                let mut req = self.agent.get(&url);
+                if let Some(c) = credentials {
+                    req = req.header("Authorization", c.basic_header());
+                }
+                let resp = req
+                    .call()
+                    .map_err(|e| token_err(format!("GET {realm}: {e}")))?;
+                ("GET", resp)
+            }
+        };
         let status = resp.status().as_u16();
         if status != 200 {
-            return Err(token_err(format!("GET {realm}: HTTP {status}")));
+            return Err(token_err(format!("{method} {realm}: HTTP {status}")));
         }
         let body = resp
             .body_mut()
@@ -539,6 +570,21 @@ mod tests {
                         if head.is_empty() {
                             break;
                         }
+                        // A request body (a token POST's form) follows the head, after
+                        // a blank line.
+                        let length = head.lines().find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        });
+                        if let Some(n) = length.filter(|n| *n > 0) {
+                            let mut body = vec![0; n];
+                            if reader.read_exact(&mut body).is_err() {
+                                break;
+                            }
+                            head.push_str("\r\n");
+                            head.push_str(&String::from_utf8_lossy(&body));
+                        }
                         log.lock().unwrap().push(head.clone());
                         let (bytes, cut) = answer(&head);
                         let n = cut.unwrap_or(bytes.len());
@@ -720,6 +766,60 @@ mod tests {
         assert!(
             matches!(anonymous, RegistryError::Token { .. }),
             "{anonymous}"
+        );
+    }
+
+    #[test]
+    fn an_identity_token_is_exchanged_by_a_form_post_and_never_sent_as_a_password() {
+        let manifest = br#"{"schemaVersion":2}"#.to_vec();
+        let port = Arc::new(Mutex::new(String::new()));
+        let port_in = Arc::clone(&port);
+        let (addr, seen) = serve(move |req| {
+            let lower = req.to_ascii_lowercase();
+            if req.starts_with("POST /token") {
+                let ok = req.contains("grant_type=refresh_token")
+                    && req.contains("refresh_token=rt-1")
+                    && !lower.contains("authorization:");
+                let (status, body): (&str, &[u8]) = if ok {
+                    ("200 OK", br#"{"access_token":"acc"}"#)
+                } else {
+                    ("400 Bad Request", b"")
+                };
+                return (response(status, &[], body), None);
+            }
+            if lower.contains("authorization: bearer acc") {
+                let ct = [("Content-Type", OCI_MANIFEST_TYPE.to_string())];
+                return (response("200 OK", &ct, &manifest), None);
+            }
+            let realm = format!("http://{}/token", port_in.lock().unwrap());
+            let challenge = format!(r#"Bearer realm="{realm}",service="svc""#);
+            let h = [("WWW-Authenticate", challenge)];
+            (response("401 Unauthorized", &h, b""), None)
+        });
+        *port.lock().unwrap() = addr.clone();
+        let reference: Reference = format!("{addr}/test/app:v1").parse().unwrap();
+        let opts = ClientOptions {
+            credentials: Some(Credentials {
+                username: auth::IDENTITY_TOKEN_USER.into(),
+                password: "rt-1".into(),
+            }),
+            insecure: false,
+        };
+        let got = Client::new(&reference, opts)
+            .manifest("v1", "test")
+            .unwrap();
+        assert_eq!(got.bytes, br#"{"schemaVersion":2}"#);
+        let post = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|h| h.starts_with("POST /token"))
+            .cloned()
+            .expect("the token endpoint was posted to");
+        assert!(post.contains("service=svc"), "{post}");
+        assert!(
+            post.contains("scope=repository%3Atest%2Fapp%3Apull"),
+            "{post}"
         );
     }
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod cred_helper;
 pub mod pull;
 
 pub use auth::Credentials;
@@ -25,7 +26,7 @@ pub enum RegistryError {
     },
     #[error(
         "{registry}/{repository}: access denied ({url}); {}",
-        if *had_credentials { "the credentials were refused" } else { "the registry requires credentials: use --creds user:password or an auths entry in the auth file" }
+        if *had_credentials { "the credentials were refused" } else { "the registry requires credentials: use --creds user:password, or an auth file entry (auths, credHelpers or credsStore)" }
     )]
     Unauthorized {
         registry: String,
