@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod id;
 pub mod init;
 pub mod jail;
+pub mod limits;
 pub mod mounts;
 pub mod platform;
 pub mod process;

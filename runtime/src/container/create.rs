@@ -54,6 +54,11 @@ pub fn plan(
     }
     let mounts = parse_mounts(cfg)?;
     let process = ProcessSpec::from_config(cfg)?;
+    let resources = cfg.spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let (limits, unenforced) = crate::limits::from_resources(resources)?;
+    if let Some(w) = unenforced {
+        tracing::warn!("{w}");
+    }
     let listen_fds: u32 = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -64,6 +69,7 @@ pub fn plan(
         mounts,
         process,
         root_readonly: cfg.root_readonly,
+        limits,
         devices: cfg.devices.clone(),
         linux: cfg.spec.linux().clone(),
         preserve_fds: preserve_fds.max(listen_fds),

@@ -18,6 +18,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
     #[error(transparent)]
+    Limits(#[from] crate::limits::LimitsError),
+    #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error(transparent)]
     Platform(#[from] crate::platform::PlatformError),

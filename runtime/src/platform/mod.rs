@@ -57,6 +57,8 @@ pub struct ContainerPlan {
     pub mounts: Vec<MountSpec>,
     pub process: ProcessSpec,
     pub root_readonly: bool,
+    /// What `linux.resources` limits (rctl rules on FreeBSD, cgroups on Linux).
+    pub limits: crate::limits::ResourceLimits,
     /// `freebsd.devices`.
     pub devices: Vec<crate::config::DeviceRule>,
     /// The Linux part of the configuration (namespaces by path, devices, masked and

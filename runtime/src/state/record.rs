@@ -64,6 +64,13 @@ pub struct Resources {
     /// FreeBSD: (parent jail, previous children.max) when create had to raise it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raised_children_max: Option<(String, i32)>,
+    /// FreeBSD: rctl rules added for the jail (`jail:NAME:memoryuse:deny=N`), removed on
+    /// delete so they never apply to a later jail of the same name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rctl_rules: Vec<String>,
+    /// Linux: cgroup directories created for the container's limits, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroups: Vec<PathBuf>,
 }
 
 /// `state.json`.

@@ -287,8 +287,9 @@ fn check_warnings(plan: &ContainerPlan) -> Vec<String> {
     }
     if let Some(linux) = &plan.linux {
         let mut ignored = Vec::new();
-        if linux.resources().is_some() || linux.cgroups_path().is_some() {
-            ignored.push("cgroups");
+        // linux.resources is enforced through rctl (crate::limits names what is not).
+        if linux.cgroups_path().is_some() {
+            ignored.push("cgroupsPath (resource limits are rctl rules on the jail)");
         }
         if linux.seccomp().is_some() {
             ignored.push("seccomp");

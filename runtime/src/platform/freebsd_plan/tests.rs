@@ -55,6 +55,11 @@ fn fixture(config: Value, id: &str) -> Fixture {
         mounts,
         process: ProcessSpec::from_config(&cfg).unwrap(),
         root_readonly: cfg.root_readonly,
+        limits: crate::limits::from_resources(
+            cfg.spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
+        )
+        .unwrap()
+        .0,
         devices: cfg.devices.clone(),
         linux: cfg.spec.linux().clone(),
         preserve_fds: 0,

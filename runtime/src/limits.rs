@@ -1,0 +1,252 @@
+//! Resource limits: the part of `linux.resources` both backends enforce — memory,
+//! memory plus swap, process count and CPU bandwidth — decided once here. FreeBSD applies
+//! them as rctl(8) rules on the jail (`memoryuse`, `swapuse`, `maxproc`, `pcpu`); Linux as
+//! cgroup limits (v1 or v2). Everything else in `linux.resources` is named in a warning.
+//!
+//! containerd, CRI-O and Podman send `linux.resources` on FreeBSD too (their spec
+//! generators are shared with Linux), which is why it is the input here.
+
+use oci_spec::runtime::LinuxResources;
+
+/// The CPU scheduler's period when `cpu.period` is not given (the kernel's and runc's).
+pub const DEFAULT_CPU_PERIOD: u64 = 100_000;
+
+/// A `linux.resources` value stockade cannot enforce.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LimitsError {
+    #[error("linux.resources.{field}: {value} is not valid here; expected {expected}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// CPU bandwidth: `quota` microseconds of CPU time per `period` microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuQuota {
+    pub quota: u64,
+    pub period: u64,
+}
+
+impl CpuQuota {
+    /// The quota as a percentage of one CPU, rounded up (rctl's `pcpu`): 50000/100000 is
+    /// 50, two CPUs' worth is 200.
+    pub fn percent(&self) -> u64 {
+        (self.quota.saturating_mul(100)).div_ceil(self.period)
+    }
+}
+
+/// The limits to enforce; `None` means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// `memory.limit`: bytes of memory.
+    pub memory: Option<u64>,
+    /// `memory.swap`: bytes of memory plus swap (runtime-spec's meaning), at least
+    /// `memory`.
+    pub memory_and_swap: Option<u64>,
+    /// `pids.limit`: processes (threads count on Linux).
+    pub pids: Option<u64>,
+    /// `cpu.quota` and `cpu.period`.
+    pub cpu: Option<CpuQuota>,
+}
+
+impl ResourceLimits {
+    /// Whether there is nothing to enforce.
+    pub fn is_empty(&self) -> bool {
+        *self == ResourceLimits::default()
+    }
+
+    /// Swap beyond memory, in bytes: `memory.swap - memory.limit` (rctl's `swapuse`,
+    /// cgroup v2's `memory.swap.max`).
+    pub fn swap_only(&self) -> Option<u64> {
+        Some(self.memory_and_swap?.saturating_sub(self.memory?))
+    }
+}
+
+/// A limit in the spec's signed form: absent, 0 or negative mean none (-1 is "unlimited"
+/// in the spec; 0 is what Go callers send for "unset").
+fn positive(v: Option<i64>) -> Option<u64> {
+    v.and_then(|v| u64::try_from(v).ok()).filter(|v| *v > 0)
+}
+
+/// The enforced limits of `resources`, and one warning naming every field that is set but
+/// not enforced. Values that make no sense are errors.
+pub fn from_resources(
+    resources: Option<&LinuxResources>,
+) -> Result<(ResourceLimits, Option<String>), LimitsError> {
+    let Some(r) = resources else {
+        return Ok((ResourceLimits::default(), None));
+    };
+    let mut limits = ResourceLimits::default();
+    let mut ignored: Vec<&str> = Vec::new();
+
+    if let Some(m) = r.memory() {
+        limits.memory = positive(m.limit());
+        limits.memory_and_swap = positive(m.swap());
+        if let (Some(mem), Some(both)) = (limits.memory, limits.memory_and_swap) {
+            if both < mem {
+                return Err(LimitsError::Invalid {
+                    field: "memory.swap",
+                    value: both.to_string(),
+                    expected: "memory plus swap in bytes, at least memory.limit (or -1 for unlimited swap)",
+                });
+            }
+        }
+        if limits.memory_and_swap.is_some() && limits.memory.is_none() {
+            return Err(LimitsError::Invalid {
+                field: "memory.swap",
+                value: limits.memory_and_swap.unwrap_or_default().to_string(),
+                expected: "to be set together with memory.limit",
+            });
+        }
+        for (set, name) in [
+            (positive(m.reservation()).is_some(), "memory.reservation"),
+            (positive(m.kernel()).is_some(), "memory.kernel"),
+            (positive(m.kernel_tcp()).is_some(), "memory.kernelTCP"),
+            (m.swappiness().is_some(), "memory.swappiness"),
+            (m.disable_oom_killer() == Some(true), "memory.disableOOMKiller"),
+        ] {
+            if set {
+                ignored.push(name);
+            }
+        }
+    }
+    if let Some(p) = r.pids() {
+        limits.pids = positive(Some(p.limit()));
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(quota) = positive(c.quota()) {
+            let period = c.period().unwrap_or(DEFAULT_CPU_PERIOD);
+            if !(1_000..=1_000_000).contains(&period) {
+                return Err(LimitsError::Invalid {
+                    field: "cpu.period",
+                    value: period.to_string(),
+                    expected: "microseconds from 1000 to 1000000",
+                });
+            }
+            if quota < 1_000 {
+                return Err(LimitsError::Invalid {
+                    field: "cpu.quota",
+                    value: quota.to_string(),
+                    expected: "at least 1000 microseconds per period (or -1 for unlimited)",
+                });
+            }
+            limits.cpu = Some(CpuQuota { quota, period });
+        }
+        for (set, name) in [
+            (c.shares().is_some_and(|s| s > 0), "cpu.shares"),
+            (c.burst().is_some_and(|b| b > 0), "cpu.burst"),
+            (c.idle().is_some_and(|i| i != 0), "cpu.idle"),
+            (positive(c.realtime_runtime()).is_some(), "cpu.realtimeRuntime"),
+            (c.cpus().as_deref().is_some_and(|s| !s.is_empty()), "cpu.cpus"),
+            (c.mems().as_deref().is_some_and(|s| !s.is_empty()), "cpu.mems"),
+        ] {
+            if set {
+                ignored.push(name);
+            }
+        }
+    }
+    if r.block_io().is_some() {
+        ignored.push("blockIO");
+    }
+    if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
+        ignored.push("hugepageLimits");
+    }
+    if r.network().is_some() {
+        ignored.push("network");
+    }
+    if r.rdma().as_ref().is_some_and(|h| !h.is_empty()) {
+        ignored.push("rdma");
+    }
+    if r.unified().as_ref().is_some_and(|h| !h.is_empty()) {
+        ignored.push("unified");
+    }
+    // Device rules are what every containerd and Podman config carries (deny all, then
+    // the default devices); the device nodes made are the enforcement stockade has.
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        ignored.push("devices (the device nodes created are what the container gets)");
+    }
+    let warning = (!ignored.is_empty()).then(|| {
+        format!(
+            "linux.resources.{} not enforced (stockade enforces memory.limit, memory.swap, pids.limit, cpu.quota/period)",
+            ignored.join(", linux.resources.")
+        )
+    });
+    Ok((limits, warning))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<(ResourceLimits, Option<String>), LimitsError> {
+        let r: LinuxResources = serde_json::from_str(json).unwrap();
+        from_resources(Some(&r))
+    }
+
+    #[test]
+    fn enforced_fields_become_limits() {
+        let (l, w) = parse(
+            r#"{"memory":{"limit":67108864,"swap":134217728},"pids":{"limit":32},
+                "cpu":{"quota":50000,"period":100000}}"#,
+        )
+        .unwrap();
+        assert_eq!(l.memory, Some(64 << 20));
+        assert_eq!(l.memory_and_swap, Some(128 << 20));
+        assert_eq!(l.swap_only(), Some(64 << 20));
+        assert_eq!(l.pids, Some(32));
+        assert_eq!(l.cpu.map(|c| c.percent()), Some(50));
+        assert_eq!(w, None);
+    }
+
+    #[test]
+    fn unlimited_and_unset_values_are_no_limit() {
+        let (l, _) = parse(
+            r#"{"memory":{"limit":-1,"swap":-1},"pids":{"limit":0},"cpu":{"quota":-1}}"#,
+        )
+        .unwrap();
+        assert!(l.is_empty(), "{l:?}");
+        assert!(from_resources(None).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn cpu_percent_rounds_up_and_defaults_the_period() {
+        let (l, _) = parse(r#"{"cpu":{"quota":150001}}"#).unwrap();
+        assert_eq!(
+            l.cpu,
+            Some(CpuQuota {
+                quota: 150_001,
+                period: DEFAULT_CPU_PERIOD
+            })
+        );
+        assert_eq!(l.cpu.map(|c| c.percent()), Some(151));
+    }
+
+    #[test]
+    fn contradictory_values_are_errors_naming_the_field() {
+        for (json, field) in [
+            (r#"{"memory":{"limit":2000000,"swap":1000000}}"#, "memory.swap"),
+            (r#"{"memory":{"swap":1000000}}"#, "memory.swap"),
+            (r#"{"cpu":{"quota":50000,"period":10}}"#, "cpu.period"),
+            (r#"{"cpu":{"quota":10}}"#, "cpu.quota"),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(e.contains(&format!("linux.resources.{field}")), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_enforced_is_named_in_one_warning() {
+        let (l, w) = parse(
+            r#"{"devices":[{"allow":false,"access":"rwm"}],"cpu":{"shares":1024},
+                "memory":{"reservation":1000},"blockIO":{"weight":10}}"#,
+        )
+        .unwrap();
+        assert!(l.is_empty());
+        let w = w.unwrap();
+        for name in ["cpu.shares", "memory.reservation", "blockIO", "devices"] {
+            assert!(w.contains(&format!("linux.resources.{name}")), "{w}");
+        }
+    }
+}
