@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use crate::config::freebsd::{ALLOW_FLAGS, JAIL_MOUNTABLE_FS};
 use crate::config::SPEC_VERSION;
 use crate::mounts::{FLAG_OPTIONS, PROPAGATION_OPTIONS};
+use crate::platform::freebsd_plan::rctl;
 
 /// Mount types the FreeBSD backend mounts.
 pub const FREEBSD_MOUNT_TYPES: &[&str] = &[
@@ -29,6 +30,11 @@ pub fn features() -> Value {
         mount_options.extend(PROPAGATION_OPTIONS);
     }
     mount_options.sort_unstable();
+    // The linux.resources fields the jail backend enforces, each with its rctl(8) resource.
+    let rctl: serde_json::Map<String, Value> = rctl::RESOURCES
+        .iter()
+        .map(|(field, resource)| (format!("linux.resources.{field}"), json!(resource)))
+        .collect();
     let annotations = [
         crate::config::PARENT_JAIL,
         "org.freebsd.jail.vnet",
@@ -62,6 +68,7 @@ pub fn features() -> Value {
             },
             "mountTypes": FREEBSD_MOUNT_TYPES,
             "devices": true,
+            "rctl": rctl,
             "rlimits": ["RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_KQUEUES", "RLIMIT_MEMLOCK", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_NPTS", "RLIMIT_PIPEBUF", "RLIMIT_RSS", "RLIMIT_SBSIZE", "RLIMIT_STACK", "RLIMIT_SWAP", "RLIMIT_UMTXP", "RLIMIT_VMEM"],
         },
     });
@@ -78,4 +85,28 @@ pub fn features() -> Value {
         });
     }
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freebsd_names_the_rctl_resource_of_each_enforced_limit() {
+        let doc = features();
+        let rctl = doc["freebsd"]["rctl"].as_object().unwrap();
+        let pairs: Vec<(&str, &str)> = rctl
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+            .collect();
+        for want in [
+            ("linux.resources.memory.limit", "memoryuse"),
+            ("linux.resources.memory.swap", "swapuse"),
+            ("linux.resources.pids.limit", "maxproc"),
+            ("linux.resources.cpu.quota", "pcpu"),
+        ] {
+            assert!(pairs.contains(&want), "{want:?} not in {rctl:?}");
+        }
+        assert_eq!(pairs.len(), 4);
+    }
 }

@@ -57,8 +57,9 @@ impl ResourceLimits {
         *self == ResourceLimits::default()
     }
 
-    /// Swap beyond memory, in bytes: `memory.swap - memory.limit` (rctl's `swapuse`,
-    /// cgroup v2's `memory.swap.max`).
+    /// Swap beyond memory, in bytes: `memory.swap - memory.limit` (cgroup v2's
+    /// `memory.swap.max`). rctl's `swapuse` takes `memory_and_swap` as it is: the kernel
+    /// charges it for every reservation of anonymous memory, resident or swapped out.
     pub fn swap_only(&self) -> Option<u64> {
         Some(self.memory_and_swap?.saturating_sub(self.memory?))
     }
@@ -105,7 +106,10 @@ pub fn from_resources(
             (positive(m.kernel()).is_some(), "memory.kernel"),
             (positive(m.kernel_tcp()).is_some(), "memory.kernelTCP"),
             (m.swappiness().is_some(), "memory.swappiness"),
-            (m.disable_oom_killer() == Some(true), "memory.disableOOMKiller"),
+            (
+                m.disable_oom_killer() == Some(true),
+                "memory.disableOOMKiller",
+            ),
         ] {
             if set {
                 ignored.push(name);
@@ -138,9 +142,18 @@ pub fn from_resources(
             (c.shares().is_some_and(|s| s > 0), "cpu.shares"),
             (c.burst().is_some_and(|b| b > 0), "cpu.burst"),
             (c.idle().is_some_and(|i| i != 0), "cpu.idle"),
-            (positive(c.realtime_runtime()).is_some(), "cpu.realtimeRuntime"),
-            (c.cpus().as_deref().is_some_and(|s| !s.is_empty()), "cpu.cpus"),
-            (c.mems().as_deref().is_some_and(|s| !s.is_empty()), "cpu.mems"),
+            (
+                positive(c.realtime_runtime()).is_some(),
+                "cpu.realtimeRuntime",
+            ),
+            (
+                c.cpus().as_deref().is_some_and(|s| !s.is_empty()),
+                "cpu.cpus",
+            ),
+            (
+                c.mems().as_deref().is_some_and(|s| !s.is_empty()),
+                "cpu.mems",
+            ),
         ] {
             if set {
                 ignored.push(name);
@@ -202,10 +215,9 @@ mod tests {
 
     #[test]
     fn unlimited_and_unset_values_are_no_limit() {
-        let (l, _) = parse(
-            r#"{"memory":{"limit":-1,"swap":-1},"pids":{"limit":0},"cpu":{"quota":-1}}"#,
-        )
-        .unwrap();
+        let (l, _) =
+            parse(r#"{"memory":{"limit":-1,"swap":-1},"pids":{"limit":0},"cpu":{"quota":-1}}"#)
+                .unwrap();
         assert!(l.is_empty(), "{l:?}");
         assert!(from_resources(None).unwrap().0.is_empty());
     }
@@ -226,13 +238,19 @@ mod tests {
     #[test]
     fn contradictory_values_are_errors_naming_the_field() {
         for (json, field) in [
-            (r#"{"memory":{"limit":2000000,"swap":1000000}}"#, "memory.swap"),
+            (
+                r#"{"memory":{"limit":2000000,"swap":1000000}}"#,
+                "memory.swap",
+            ),
             (r#"{"memory":{"swap":1000000}}"#, "memory.swap"),
             (r#"{"cpu":{"quota":50000,"period":10}}"#, "cpu.period"),
             (r#"{"cpu":{"quota":10}}"#, "cpu.quota"),
         ] {
             let e = parse(json).unwrap_err().to_string();
-            assert!(e.contains(&format!("linux.resources.{field}")), "{json}: {e}");
+            assert!(
+                e.contains(&format!("linux.resources.{field}")),
+                "{json}: {e}"
+            );
         }
     }
 

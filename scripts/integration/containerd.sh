@@ -28,7 +28,7 @@ NS=stockade-test
 RUNTIME_ROOT=$WORK/runtime-root # the shim runs stockade with --root $RUNTIME_ROOT/$NS
 IMAGE=localhost/stockade/busybox:latest
 CONTAINERD_PID=
-IDS=(t-hello t-exit t-env t-stdin t-mnt t-d t-k t-tty t-tty2) # every container id used below
+IDS=(t-hello t-exit t-env t-stdin t-mnt t-d t-k t-lim t-tty t-tty2) # every container id used below
 # containerd 1.6's shims put their sockets in /run/containerd/s whatever the config says
 # (each shim removes its own); the directories go too if this run made them.
 HAD_RUN_CONTAINERD=$(ls -d /run/containerd 2>/dev/null)
@@ -59,9 +59,10 @@ cleanup() {
     for p in $(our_pids); do kill -KILL "$p" 2>/dev/null; done
     # Snapshot and rootfs mounts, deepest first.
     for m in $(findmnt -rn -o TARGET | grep -F -- "$WORK" | sort -r); do umount -l "$m" 2>/dev/null; done
-    # ctr gives each container the cgroupsPath /<namespace>/<id> and the containerd side
-    # leaves an empty /<namespace> cgroup in every hierarchy (stockade makes none); it
-    # goes too if this run made it (rmdir fails on a cgroup in use).
+    # ctr gives each container the cgroupsPath /<namespace>/<id>; the containerd side
+    # leaves an empty /<namespace> cgroup in every hierarchy, and stockade leaves it in
+    # those it made a container's limits in. It goes too if this run made it (rmdir fails
+    # on a cgroup in use).
     if [ -z "$HAD_NS_CGROUP" ]; then
         for m in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS"; do
             [ -d "$m" ] || continue
@@ -300,6 +301,30 @@ if wait_status t-k STOPPED && out=$(C task delete t-k 2>&1 && C container rm t-k
 else
     not_ok "SIGKILL then delete" "$out
 $(C task ls 2>&1)"
+fi
+
+# Resource limits: ctr's --memory-limit and --cpus arrive as linux.resources with the
+# cgroupsPath /<namespace>/<id>, and stockade enforces them in that cgroup.
+C run -d "${RUN_OPTS[@]}" --memory-limit 67108864 --cpus 0.5 "$IMAGE" t-lim sleep 1000 >/dev/null 2>&1
+wait_status t-lim RUNNING
+lim_pid=$(C task ls 2>/dev/null | awk '$1 == "t-lim" { print $2 }')
+memcg=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' "/proc/$lim_pid/cgroup" 2>/dev/null)
+cpucg=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3 }' "/proc/$lim_pid/cgroup" 2>/dev/null)
+mem=$(cat "/sys/fs/cgroup/memory$memcg/memory.limit_in_bytes" 2>/dev/null)
+quota=$(cat "/sys/fs/cgroup/cpu$cpucg/cpu.cfs_quota_us" 2>/dev/null)
+if [ "$memcg" = "/$NS/t-lim" ] && [ "$mem" = 67108864 ] && [ "$quota" = 50000 ]; then
+    ok "ctr run --memory-limit --cpus: enforced in the cgroup at the cgroupsPath ctr gives"
+else
+    not_ok "ctr run --memory-limit --cpus" "pid=$lim_pid memory=$memcg:$mem cpu=$cpucg:$quota"
+fi
+C task kill -s SIGKILL t-lim >/dev/null 2>&1
+wait_status t-lim STOPPED
+C task delete t-lim >/dev/null 2>&1
+C container rm t-lim >/dev/null 2>&1
+if [ -n "$memcg" ] && [ ! -e "/sys/fs/cgroup/memory$memcg" ] && [ ! -e "/sys/fs/cgroup/cpu$cpucg" ]; then
+    ok "ctr task delete removes the container's cgroups"
+else
+    not_ok "ctr task delete removes the container's cgroups" "memory$memcg cpu$cpucg"
 fi
 
 # ---------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //! stockade-spec-tests [--stockade PATH] [--group G[,G…]] [--filter SUBSTR] [--list]
 //!                     [--busybox PATH] [--schema-dir DIR]
 //! ```
-//! Groups: lifecycle, errors, state, process, mounts, cli, parallel (issue 3; alias `core`)
+//! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
 //! and hooks, terminal, exec, ps, features (issue 4; alias `extras`). Default: all.
 
 #[macro_use]
@@ -24,6 +24,7 @@ mod errors;
 mod exec;
 mod hooks;
 mod lifecycle;
+mod limits;
 mod mounts;
 mod parallel;
 mod process;
@@ -46,6 +47,7 @@ const CORE_GROUPS: &[&str] = &[
     "mounts",
     "cli",
     "parallel",
+    "limits",
 ];
 /// Issue 4 groups, selected together with `--group extras`.
 const EXTRA_GROUPS: &[&str] = &["hooks", "terminal", "exec", "ps", "features"];
@@ -59,6 +61,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(mounts::tests());
     v.extend(cli::tests());
     v.extend(parallel::tests());
+    v.extend(limits::tests());
     v.extend(hooks::tests());
     v.extend(terminal::tests());
     v.extend(exec::tests());
@@ -79,7 +82,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
 [--filter SUBSTR]... [--list] [--busybox PATH] [--schema-dir DIR]
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
-                    (alias core) hooks terminal exec ps features (alias extras); default all
+                    limits (alias core) hooks terminal exec ps features (alias extras); default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit
   --busybox PATH    static busybox for the root filesystems (default $BUSYBOX, else /bin/busybox)

@@ -54,7 +54,11 @@ pub fn plan(
     }
     let mounts = parse_mounts(cfg)?;
     let process = ProcessSpec::from_config(cfg)?;
-    let resources = cfg.spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let resources = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
     let (limits, unenforced) = crate::limits::from_resources(resources)?;
     if let Some(w) = unenforced {
         tracing::warn!("{w}");

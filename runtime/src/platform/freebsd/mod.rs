@@ -43,6 +43,20 @@ fn errno(call: impl Into<String>, e: Errno) -> PlatformError {
     PlatformError::call(call, e)
 }
 
+/// A failed `rctl_add_rule`/`rctl_remove_rule` of `rule`. ENOSYS is what every rctl call
+/// returns while racct is off (`kern.racct.enable=0`, GENERIC's default).
+fn rctl_failed(call: &str, rule: &str, e: Errno) -> PlatformError {
+    PlatformError::Call {
+        call: format!("{call}({rule:?})"),
+        detail: if e == Errno::ENOSYS {
+            "resource limits need RACCT/RCTL: set kern.racct.enable=1 in /boot/loader.conf and reboot"
+                .into()
+        } else {
+            e.desc().to_string()
+        },
+    }
+}
+
 /// Runs a host command (ifconfig, devfs); a failure carries its stderr.
 fn run(argv: &[String]) -> Result<String, PlatformError> {
     let line = argv.join(" ");
@@ -175,6 +189,10 @@ fn create_step(step: &Step, root: &Path, made: &mut Resources) -> Result<(), Pla
             made.jid = Some(jid);
             made.jail_name = Some(name);
         }
+        Step::RctlAddRule { rule } => {
+            sys::rctl_add_rule(rule).map_err(|e| rctl_failed("rctl_add_rule", rule, e))?;
+            made.rctl_rules.push(rule.clone());
+        }
         Step::Ifconfig { made: record, .. } => {
             run(&step.command().unwrap_or_default())?;
             match record {
@@ -264,6 +282,13 @@ fn destroy_step(step: &Step, ours: bool) -> Result<(), PlatformError> {
                 }
             }
         }
+        Step::RctlRemoveRule { filter } => match sys::rctl_remove_rule(filter) {
+            Ok(()) => {}
+            // ESRCH: no rule matches (removed already). ENOSYS: racct is off, so no rule
+            // can exist (rules live in the kernel and do not survive a reboot).
+            Err(Errno::ESRCH | Errno::ENOSYS) => {}
+            Err(e) => return Err(rctl_failed("rctl_remove_rule", filter, e)),
+        },
         Step::Ifconfig { .. } | Step::DevfsDelset { .. } => {
             run(&step.command().unwrap_or_default())?;
         }

@@ -7,7 +7,7 @@ use std::mem::size_of;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use libc::{c_int, c_uint, iovec, kinfo_proc};
+use libc::{c_char, c_int, c_uint, iovec, kinfo_proc, size_t};
 use nix::errno::Errno;
 
 use crate::platform::freebsd_plan::ERRMSG_LEN;
@@ -143,6 +143,50 @@ pub fn jail_name(jid: i32) -> Result<Option<String>, Failure> {
 /// `nmount(2)`.
 pub fn nmount(pairs: &mut [Pair], flags: c_int) -> Result<(), Failure> {
     iov_call(libc::nmount, pairs, flags).map(drop)
+}
+
+/// The rctl(2) calls, which libc does not declare: sys/rctl.h's prototypes (libc.so.7).
+mod ffi {
+    use libc::{c_char, c_int, size_t};
+
+    extern "C" {
+        pub fn rctl_add_rule(
+            inbufp: *const c_char,
+            inbuflen: size_t,
+            outbufp: *mut c_char,
+            outbuflen: size_t,
+        ) -> c_int;
+        pub fn rctl_remove_rule(
+            inbufp: *const c_char,
+            inbuflen: size_t,
+            outbufp: *mut c_char,
+            outbuflen: size_t,
+        ) -> c_int;
+    }
+}
+
+type RctlCall = unsafe extern "C" fn(*const c_char, size_t, *mut c_char, size_t) -> c_int;
+
+/// Calls an rctl(2) call that takes a rule or filter and writes nothing back: the
+/// NUL-terminated text, its length with the NUL, and no output buffer (NULL, 0).
+fn rctl_call(call: RctlCall, rule: &str) -> Result<(), Errno> {
+    let rule = CString::new(rule).map_err(|_| Errno::EINVAL)?;
+    let inbuf = rule.as_bytes_with_nul();
+    // SAFETY: `inbuf` is a NUL-terminated buffer of exactly `inbuf.len()` bytes that lives
+    // until the call returns and that the kernel only reads; the output buffer is NULL with
+    // length 0, which these calls accept (they write no output).
+    let r = unsafe { call(inbuf.as_ptr().cast(), inbuf.len(), std::ptr::null_mut(), 0) };
+    Errno::result(r).map(drop)
+}
+
+/// `rctl_add_rule(2)` of `rule` (`subject:id:resource:action=amount`).
+pub fn rctl_add_rule(rule: &str) -> Result<(), Errno> {
+    rctl_call(ffi::rctl_add_rule, rule)
+}
+
+/// `rctl_remove_rule(2)`: removes every rule matching `filter`; ESRCH when none does.
+pub fn rctl_remove_rule(filter: &str) -> Result<(), Errno> {
+    rctl_call(ffi::rctl_remove_rule, filter)
 }
 
 /// `unmount(2)`.

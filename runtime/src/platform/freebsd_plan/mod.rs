@@ -8,11 +8,14 @@
 //! 3. mount points created, then `root.readonly`'s read-only nullfs of the root onto itself;
 //! 4. the container's devfs ruleset for `freebsd.devices`, then every mount (`nmount(2)`);
 //! 5. `jail_set(JAIL_CREATE)` with `persist`;
-//! 6. `vnetInterfaces` moved in (`ifconfig IF vnet JAIL`).
+//! 6. one rctl(8) rule per `linux.resources` limit (`rctl_add_rule(2)`, see [`rctl`]);
+//! 7. `vnetInterfaces` moved in (`ifconfig IF vnet JAIL`).
 //!
-//! Delete undoes exactly what [`Resources`] records, in reverse.
+//! Delete undoes exactly what [`Resources`] records, in reverse, except that the rctl rules
+//! go after `jail_remove`: they name the jail, not its jid.
 
 mod mounts;
+pub mod rctl;
 #[cfg(test)]
 mod tests;
 
@@ -78,6 +81,9 @@ pub enum Step {
     /// `jail_set(iov, niov, flags)` with the parameters' exact encodings and an `errmsg`
     /// buffer; records the returned jid and the name.
     JailSet { params: Vec<JailParam>, flags: i32 },
+    /// `rctl_add_rule(2)` of `rule` (`jail:NAME:RESOURCE:deny=AMOUNT`, NUL-terminated, no
+    /// output buffer); records `rule` in `rctl_rules` once it is added.
+    RctlAddRule { rule: String },
     /// `/sbin/ifconfig <args…>`; records `made` when it succeeds.
     Ifconfig {
         args: Vec<String>,
@@ -93,6 +99,11 @@ pub enum Step {
     /// process has `ki_jid == jid`, so the unmounts that follow do not meet EBUSY. Jids are
     /// reused, so the executor first checks (`jail_get`) that `jid` is still called `name`.
     JailRemove { jid: i32, name: Option<String> },
+    /// Delete only: `rctl_remove_rule(2)` of `filter` (a recorded rule without `=AMOUNT`),
+    /// after `jail_remove`. Rules name the jail, so left behind they would apply to the
+    /// next jail of that name. No rule matching (ESRCH) and racct off (ENOSYS: no rule can
+    /// exist) count as done.
+    RctlRemoveRule { filter: String },
     /// `unmount(path, force ? MNT_FORCE : 0)`. With `force` false the executor retries a
     /// busy file system with MNT_FORCE once the jail's processes had their chance to exit.
     Unmount { path: PathBuf, force: bool },
@@ -255,6 +266,13 @@ pub fn create_plan(plan: &ContainerPlan, host: &HostInputs) -> Result<CreatePlan
         params: jail.params(),
         flags: JAIL_CREATE,
     });
+    // The rules come after jail_set, not before (rctl takes rules for a name with no jail
+    // yet): JAIL_CREATE fails when the name is taken, so a rule added, and later removed by
+    // filter, never belongs to another jail. They come before the vnet interfaces so that a
+    // kernel without racct (ENOSYS, the likely failure) stops create before host
+    // interfaces are moved in. Either way no process is in the jail yet (the init attaches
+    // later), so the limits hold from its first instruction.
+    steps.extend(rctl::add_steps(plan)?);
 
     if let Network::Vnet { interfaces } = &jail.network {
         for interface in interfaces {
@@ -276,6 +294,7 @@ pub fn check(plan: &ContainerPlan) -> Result<Vec<String>, PlatformError> {
     };
     let mut warnings = check_warnings(plan);
     mounts::translate(plan, &host, &mut warnings)?;
+    rctl::add_steps(plan)?;
     Ok(warnings)
 }
 
@@ -341,6 +360,11 @@ pub fn destroy_plan(made: &Resources) -> Vec<Step> {
         steps.push(Step::JailRemove {
             jid,
             name: made.jail_name.clone(),
+        });
+    }
+    for rule in made.rctl_rules.iter().rev() {
+        steps.push(Step::RctlRemoveRule {
+            filter: rctl::filter(rule).to_string(),
         });
     }
     for (interface, address) in made.interface_aliases.iter().rev() {
@@ -505,6 +529,8 @@ impl fmt::Display for Step {
                     jail_flags_text(*flags)
                 )
             }
+            Step::RctlAddRule { rule } => write!(f, "rctl_add_rule({rule:?})"),
+            Step::RctlRemoveRule { filter } => write!(f, "rctl_remove_rule({filter:?})"),
             Step::JailRemove { jid, name } => match name {
                 Some(n) => write!(f, "jail_get(jid={jid} name) == {n:?}: jail_remove({jid})"),
                 None => write!(f, "jail_remove({jid})"),

@@ -56,7 +56,10 @@ fn fixture(config: Value, id: &str) -> Fixture {
         process: ProcessSpec::from_config(&cfg).unwrap(),
         root_readonly: cfg.root_readonly,
         limits: crate::limits::from_resources(
-            cfg.spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
+            cfg.spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref()),
         )
         .unwrap()
         .0,
@@ -107,6 +110,7 @@ fn simulate(steps: &[Step]) -> Resources {
                         v => panic!("name is {v:?}"),
                     });
             }
+            Step::RctlAddRule { rule } => made.rctl_rules.push(rule.clone()),
             Step::Ifconfig {
                 made: Some(Made::InterfaceAlias { interface, address }),
                 ..
@@ -409,4 +413,127 @@ fn delete_of_a_create_that_failed_before_jail_set_only_unmounts() {
         "unmount(/r/dev/fd, 0)\nunmount(/r/dev, 0)\n"
     );
     assert!(destroy_plan(&Resources::default()).is_empty());
+}
+
+/// The fixture's limits: 64 MiB of memory, 128 MiB of memory plus swap, 32 processes,
+/// half a CPU.
+fn limits_config(extra: Value) -> Value {
+    let mut v = config(json!({
+        "linux": {"resources": {
+            "memory": {"limit": 67108864, "swap": 134217728},
+            "pids": {"limit": 32},
+            "cpu": {"quota": 50000, "period": 100000}
+        }}
+    }));
+    if let (Value::Object(d), Value::Object(e)) = (&mut v, extra) {
+        d.extend(e);
+    }
+    v
+}
+
+#[test]
+fn resource_limits_are_rctl_rules_added_after_jail_set_and_removed_after_jail_remove() {
+    let f = fixture(
+        limits_config(json!({
+            "freebsd": {"jail": {"vnet": "new", "vnetInterfaces": ["epair0b"]}}
+        })),
+        "lim1",
+    );
+    assert_golden("limits", &rendered(&f));
+}
+
+#[test]
+fn rctl_rules_name_the_full_name_of_a_nested_jail() {
+    let f = fixture(
+        limits_config(json!({"annotations": {"org.freebsd.parentJail": "pod1"}})),
+        "lim2",
+    );
+    let text = render(&create_plan(&f.plan, &f.host).unwrap().steps);
+    assert!(
+        text.contains("rctl_add_rule(\"jail:pod1.lim2:memoryuse:deny=67108864\")\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_plan_without_limits_has_no_rctl_steps() {
+    let f = fixture(
+        config(json!({"linux": {"resources": {"memory": {"limit": -1}, "cpu": {"shares": 1024}}}})),
+        "nolim",
+    );
+    assert!(f.plan.limits.is_empty());
+    let created = create_plan(&f.plan, &f.host).unwrap();
+    assert!(
+        !created
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::RctlAddRule { .. })),
+        "{}",
+        render(&created.steps)
+    );
+    let destroy = destroy_plan(&simulate(&created.steps));
+    assert!(!destroy
+        .iter()
+        .any(|s| matches!(s, Step::RctlRemoveRule { .. })));
+}
+
+#[test]
+fn only_the_limits_that_are_set_become_rules() {
+    let f = fixture(
+        config(json!({"linux": {"resources": {"pids": {"limit": 100}}}})),
+        "pids",
+    );
+    let rules: Vec<String> = create_plan(&f.plan, &f.host)
+        .unwrap()
+        .steps
+        .into_iter()
+        .filter_map(|s| match s {
+            Step::RctlAddRule { rule } => Some(rule),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rules, ["jail:pids:maxproc:deny=100"]);
+}
+
+#[test]
+fn recorded_rctl_rules_are_removed_by_filter_in_reverse_after_jail_remove() {
+    let made = Resources {
+        jid: Some(9),
+        jail_name: Some("c1".into()),
+        rctl_rules: vec![
+            "jail:c1:memoryuse:deny=67108864".into(),
+            "jail:c1:maxproc:deny=32".into(),
+        ],
+        ..Resources::default()
+    };
+    assert_eq!(
+        render(&destroy_plan(&made)),
+        "jail_get(jid=9 name) == \"c1\": jail_remove(9)\n\
+         rctl_remove_rule(\"jail:c1:maxproc:deny\")\n\
+         rctl_remove_rule(\"jail:c1:memoryuse:deny\")\n"
+    );
+}
+
+#[test]
+fn a_parent_jail_name_with_a_colon_cannot_carry_limits() {
+    let f = fixture(
+        limits_config(json!({"annotations": {"org.freebsd.parentJail": "a:b"}})),
+        "lim3",
+    );
+    let err = create_plan(&f.plan, &f.host).unwrap_err().to_string();
+    assert!(err.contains("\"a:b.lim3\"") && err.contains("':'"), "{err}");
+    assert_eq!(check(&f.plan).unwrap_err().to_string(), err);
+}
+
+#[test]
+fn a_cpu_quota_beyond_what_pcpu_holds_is_refused() {
+    let f = fixture(
+        config(json!({"linux": {"resources": {"cpu": {"quota": i64::MAX, "period": 1000}}}})),
+        "cpu",
+    );
+    let err = create_plan(&f.plan, &f.host).unwrap_err().to_string();
+    assert!(
+        err.contains("linux.resources.cpu.quota") && err.contains("pcpu"),
+        "{err}"
+    );
 }

@@ -2,12 +2,13 @@
 //! UTS, network and IPC as the jail model says), `pivot_root` into the root, processes
 //! found through `/proc`. Used for development, CI and Linux users.
 
+mod cgroups;
 mod mounts;
 mod namespaces;
 mod procfs;
 mod sys;
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -32,12 +33,6 @@ fn call(what: impl Into<String>, e: nix::errno::Errno) -> PlatformError {
 fn warn_unapplied(plan: &ContainerPlan) {
     let mut ignored = Vec::new();
     if let Some(l) = &plan.linux {
-        if l.resources().is_some() {
-            ignored.push("linux.resources (cgroups)");
-        }
-        if l.cgroups_path().is_some() {
-            ignored.push("linux.cgroupsPath");
-        }
         if l.seccomp().is_some() {
             ignored.push("linux.seccomp");
         }
@@ -53,7 +48,7 @@ fn warn_unapplied(plan: &ContainerPlan) {
     }
     if !ignored.is_empty() {
         tracing::warn!(
-            "not applied by stockade (no cgroups, seccomp, AppArmor or SELinux support): {}",
+            "not applied by stockade (no seccomp, AppArmor or SELinux support): {}",
             ignored.join(", ")
         );
     }
@@ -65,6 +60,7 @@ impl Platform for Linux {
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         namespaces::plan(plan)?;
         mounts::check(&plan.mounts)?;
+        cgroups::check(plan)?;
         warn_unapplied(plan);
         if !plan.devices.is_empty() {
             tracing::warn!("freebsd.devices has no effect on Linux; use linux.devices");
@@ -72,9 +68,9 @@ impl Platform for Linux {
         Ok(())
     }
 
-    fn prepare_host(_plan: &ContainerPlan, _made: &mut Resources) -> Result<(), PlatformError> {
-        // Everything lives in the container's own namespaces and dies with them.
-        Ok(())
+    fn prepare_host(plan: &ContainerPlan, made: &mut Resources) -> Result<(), PlatformError> {
+        // Everything else lives in the container's own namespaces and dies with them.
+        cgroups::create(plan, &mut made.cgroups)
     }
 
     fn spawn_init(
@@ -83,16 +79,54 @@ impl Platform for Linux {
         handoff: InitHandoff,
     ) -> Result<i32, PlatformError> {
         let ns = namespaces::plan(plan)?;
+        let mut flags = ns.clone_flags;
+        // A cgroup namespace is rooted at the cgroup its creator is in, so with limits it
+        // is made only once the init is in the container's cgroups: then the container
+        // sees its own cgroup (and limits) as its root, as runc arranges.
+        let late_cgroupns = !made.cgroups.is_empty() && flags.contains(CloneFlags::CLONE_NEWCGROUP);
+        if late_cgroupns {
+            flags.remove(CloneFlags::CLONE_NEWCGROUP);
+        }
+        // The parent writes one byte once the init is in its cgroups; EOF means it never
+        // will be (create is failing).
+        let (joined_r, joined_w) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| call("pipe (cgroup hand-over)", e))?;
+        let joined_w_raw = joined_w.as_raw_fd();
+        let mut joined_r = Some(joined_r);
         let mut handoff = Some(handoff);
         let child = sys::clone_child(
-            ns.clone_flags,
+            flags,
             Box::new(move || {
                 // The closure runs once, in the child; the handoff is always there.
                 let Some(h) = handoff.take() else { return 1 };
+                let Some(r) = joined_r.take() else { return 1 };
+                sys::close_fd(joined_w_raw);
+                let mut byte = [0u8; 1];
+                if !matches!(nix::unistd::read(&r, &mut byte), Ok(1)) {
+                    return 1;
+                }
+                drop(r);
+                if late_cgroupns {
+                    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+                        let mut sync = std::fs::File::from(h.sync);
+                        let _ = crate::init::send(
+                            &mut sync,
+                            crate::init::SyncMessage::Error(&format!(
+                                "unshare(CLONE_NEWCGROUP) after joining the container's cgroups: {e}"
+                            )),
+                        );
+                        return 1;
+                    }
+                }
                 crate::init::container_init::<Linux>(plan, made, h)
             }),
         )
+        // The read end went with the closure, which clone_child has dropped here.
         .map_err(|e| call("clone (new namespaces for the init process)", e))?;
+        // Limits hold before the init runs anything: it waits for this byte.
+        cgroups::join(&made.cgroups, child.as_raw())?;
+        nix::unistd::write(&joined_w, b"j").map_err(|e| call("write (cgroup hand-over)", e))?;
+        drop(joined_w);
         Ok(child.as_raw())
     }
 
@@ -205,7 +239,7 @@ impl Platform for Linux {
     }
 
     fn spawn_joined(
-        _made: &Resources,
+        made: &Resources,
         init_pid: i32,
         mut child: Box<dyn FnMut() -> isize + '_>,
     ) -> Result<i32, PlatformError> {
@@ -232,6 +266,12 @@ impl Platform for Linux {
             others.push((ns, flag, open(ns)?));
         }
         let pid = sys::fork_child(Box::new(move || {
+            // Into the container's cgroups while the host's /sys/fs/cgroup is still the
+            // one mounted here.
+            if let Err(e) = cgroups::join(&made.cgroups, 0) {
+                eprintln!("stockade: exec: {e}");
+                return 1;
+            }
             for (ns, flag, f) in &others {
                 if let Err(e) = setns(f.as_fd(), *flag) {
                     eprintln!("stockade: exec: joining the container's {ns} namespace: {e}");
@@ -260,8 +300,8 @@ impl Platform for Linux {
         sys::cloexec_from(first).map_err(|e| call("close_range(CLOSE_RANGE_CLOEXEC)", e))
     }
 
-    fn destroy(_made: &Resources) -> Vec<PlatformError> {
-        Vec::new()
+    fn destroy(made: &Resources) -> Vec<PlatformError> {
+        cgroups::remove(&made.cgroups)
     }
 
     fn container_pids(_made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {

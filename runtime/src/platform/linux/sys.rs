@@ -48,6 +48,13 @@ pub fn cloexec_from(first: i32) -> nix::Result<()> {
     Ok(())
 }
 
+/// Closes descriptor `fd` in a child that inherited it without owning it (the cloned
+/// init's copy of a pipe end its parent keeps).
+pub fn close_fd(fd: i32) {
+    // SAFETY: close(2) of a plain number; the child has no other owner of this copy.
+    unsafe { libc::close(fd) };
+}
+
 /// setdomainname(2), which nix does not wrap.
 pub fn set_domainname(name: &str) -> nix::Result<()> {
     // SAFETY: the pointer and length describe `name`'s bytes, which outlive the call.

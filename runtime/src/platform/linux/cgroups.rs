@@ -1,0 +1,455 @@
+//! The Linux side of [`ResourceLimits`]: one cgroup per container in each hierarchy that
+//! carries a needed controller — cgroup v1 (`memory`, `pids`, `cpu` hierarchies) or v2
+//! (the unified hierarchy with the controller enabled down the path) — with the limits
+//! written before the init process is moved in, so nothing in the container ever runs
+//! unlimited. Only a container with limits gets cgroups; delete removes the leaf cgroups
+//! create made (their parents may be shared by other containers and stay).
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::super::{ContainerPlan, PlatformError};
+use crate::limits::ResourceLimits;
+
+/// How long delete waits for a cgroup's last processes to go before giving up on it.
+const RMDIR_WAIT: Duration = Duration::from_secs(3);
+
+/// A cgroup controller stockade writes limits to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Controller {
+    Memory,
+    Pids,
+    Cpu,
+}
+
+impl Controller {
+    fn name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Pids => "pids",
+            Controller::Cpu => "cpu",
+        }
+    }
+
+    /// The field whose limit needs this controller, for messages.
+    fn field(self) -> &'static str {
+        match self {
+            Controller::Memory => "linux.resources.memory.limit",
+            Controller::Pids => "linux.resources.pids.limit",
+            Controller::Cpu => "linux.resources.cpu.quota",
+        }
+    }
+}
+
+/// Where a controller is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hierarchy {
+    mount: PathBuf,
+    v2: bool,
+}
+
+/// One cgroup to make: its directory and the files to write, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cgroup {
+    hierarchy: Hierarchy,
+    dir: PathBuf,
+    controllers: Vec<Controller>,
+    /// `(file, value, optional)`: an optional file that does not exist (swap accounting
+    /// turned off) is a warning, not an error.
+    writes: Vec<(&'static str, String, bool)>,
+}
+
+/// The container's cgroup path inside each hierarchy: `linux.cgroupsPath` when it is a
+/// path, else `/stockade/<id>`. systemd's `slice:prefix:name` form needs systemd, which
+/// stockade does not talk to; it is named in a warning and the default is used.
+fn relative_path(id: &str, cgroups_path: Option<&Path>) -> Result<PathBuf, PlatformError> {
+    let default = PathBuf::from("stockade").join(id);
+    let Some(given) = cgroups_path.filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(default);
+    };
+    let text = given.to_string_lossy();
+    if !text.starts_with('/') && text.matches(':').count() == 2 {
+        tracing::warn!(
+            "linux.cgroupsPath {text:?} is a systemd unit path; stockade manages cgroups directly and uses /{}",
+            default.display()
+        );
+        return Ok(default);
+    }
+    let mut out = PathBuf::new();
+    for c in given.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(PlatformError::Call {
+                    call: format!("linux.cgroupsPath {text:?}"),
+                    detail: "\"..\" is not allowed; expected a path inside the cgroup hierarchy"
+                        .into(),
+                })
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(PlatformError::Call {
+            call: format!("linux.cgroupsPath {text:?}"),
+            detail:
+                "the hierarchy's root cannot hold a container's limits; expected a path below it"
+                    .into(),
+        });
+    }
+    Ok(out)
+}
+
+/// The cgroup mounts of this process's mount namespace: v1 mounts by controller, and the
+/// v2 mount, from `/proc/self/mountinfo`.
+fn hierarchies(mountinfo: &str) -> (Vec<(String, PathBuf)>, Option<PathBuf>) {
+    let mut v1 = Vec::new();
+    let mut v2 = None;
+    for line in mountinfo.lines() {
+        // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS"
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut l = left.split(' ');
+        let Some(mount) = l.nth(4) else { continue };
+        let mount = PathBuf::from(unescape(mount));
+        let mut r = right.split(' ');
+        match (r.next(), r.nth(1)) {
+            (Some("cgroup"), Some(opts)) => {
+                for o in opts.split(',') {
+                    v1.push((o.to_string(), mount.clone()));
+                }
+            }
+            (Some("cgroup2"), _) => v2 = v2.or(Some(mount)),
+            _ => {}
+        }
+    }
+    (v1, v2)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The hierarchy that carries `c`: its v1 mount, else the v2 mount when the controller is
+/// available there (listed in the root's `cgroup.controllers`).
+fn hierarchy_for(
+    c: Controller,
+    v1: &[(String, PathBuf)],
+    v2: Option<&Path>,
+) -> Result<Hierarchy, PlatformError> {
+    if let Some((_, mount)) = v1.iter().find(|(o, _)| o == c.name()) {
+        return Ok(Hierarchy {
+            mount: mount.clone(),
+            v2: false,
+        });
+    }
+    if let Some(mount) = v2 {
+        let listed = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+        if listed.split_whitespace().any(|n| n == c.name()) {
+            return Ok(Hierarchy {
+                mount: mount.to_path_buf(),
+                v2: true,
+            });
+        }
+    }
+    Err(PlatformError::Unsupported {
+        what: c.field().into(),
+        os: "this Linux host",
+        hint: format!(
+            "no mounted cgroup hierarchy has the {} controller; mount it (or remove the limit)",
+            c.name()
+        ),
+    })
+}
+
+/// The cgroups `limits` need, with their writes. Empty when there are no limits.
+fn plan_cgroups(plan: &ContainerPlan) -> Result<Vec<Cgroup>, PlatformError> {
+    let limits: &ResourceLimits = &plan.limits;
+    if limits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cgroups_path = plan
+        .linux
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_deref());
+    let rel = relative_path(plan.id.as_str(), cgroups_path)?;
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").map_err(|e| PlatformError::Call {
+            call: "reading /proc/self/mountinfo".into(),
+            detail: e.to_string(),
+        })?;
+    let (v1, v2) = hierarchies(&mountinfo);
+    let mut cgroups: Vec<Cgroup> = Vec::new();
+    let mut add = |c: Controller, writes: Vec<(&'static str, String, bool)>| {
+        let h = hierarchy_for(c, &v1, v2.as_deref())?;
+        match cgroups.iter_mut().find(|g| g.hierarchy == h) {
+            Some(g) => {
+                g.controllers.push(c);
+                g.writes.extend(writes);
+            }
+            None => cgroups.push(Cgroup {
+                dir: h.mount.join(&rel),
+                hierarchy: h,
+                controllers: vec![c],
+                writes,
+            }),
+        }
+        Ok::<(), PlatformError>(())
+    };
+    if let Some(mem) = limits.memory {
+        let v2 = hierarchy_for(Controller::Memory, &v1, v2.as_deref())?.v2;
+        let mut w = vec![(
+            if v2 {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            },
+            mem.to_string(),
+            false,
+        )];
+        if let (Some(both), Some(swap)) = (limits.memory_and_swap, limits.swap_only()) {
+            w.push(if v2 {
+                ("memory.swap.max", swap.to_string(), true)
+            } else {
+                ("memory.memsw.limit_in_bytes", both.to_string(), true)
+            });
+        }
+        add(Controller::Memory, w)?;
+    }
+    if let Some(pids) = limits.pids {
+        add(
+            Controller::Pids,
+            vec![("pids.max", pids.to_string(), false)],
+        )?;
+    }
+    if let Some(cpu) = limits.cpu {
+        let v2 = hierarchy_for(Controller::Cpu, &v1, v2.as_deref())?.v2;
+        let w = if v2 {
+            vec![("cpu.max", format!("{} {}", cpu.quota, cpu.period), false)]
+        } else {
+            vec![
+                ("cpu.cfs_period_us", cpu.period.to_string(), false),
+                ("cpu.cfs_quota_us", cpu.quota.to_string(), false),
+            ]
+        };
+        add(Controller::Cpu, w)?;
+    }
+    Ok(cgroups)
+}
+
+/// Checks, before anything is made, that every limit has a hierarchy to go to.
+pub fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
+    plan_cgroups(plan).map(|_| ())
+}
+
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> PlatformError {
+    move |e| PlatformError::Call {
+        call: what,
+        detail: e.to_string(),
+    }
+}
+
+/// Makes the container's cgroups and writes its limits; each leaf is recorded in `made`
+/// as soon as it exists, so a failure midway is undone by [`remove`].
+pub fn create(plan: &ContainerPlan, made: &mut Vec<PathBuf>) -> Result<(), PlatformError> {
+    for g in plan_cgroups(plan)? {
+        if g.hierarchy.v2 {
+            enable_v2_controllers(&g)?;
+        }
+        match fs::create_dir(&g.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let parent = g.dir.parent().unwrap_or(&g.hierarchy.mount);
+                fs::create_dir_all(parent)
+                    .map_err(io_err(format!("creating cgroup {}", parent.display())))?;
+                fs::create_dir(&g.dir)
+                    .map_err(io_err(format!("creating cgroup {}", g.dir.display())))?;
+            }
+            // Left by a container that had this path before: taken over when empty.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let procs = fs::read_to_string(g.dir.join("cgroup.procs")).unwrap_or_default();
+                if !procs.trim().is_empty() {
+                    return Err(PlatformError::Call {
+                        call: format!("creating cgroup {}", g.dir.display()),
+                        detail: "it exists and has processes in it (another container's?)".into(),
+                    });
+                }
+            }
+            Err(e) => return Err(io_err(format!("creating cgroup {}", g.dir.display()))(e)),
+        }
+        made.push(g.dir.clone());
+        for (file, value, optional) in &g.writes {
+            let path = g.dir.join(file);
+            if *optional && !path.exists() {
+                tracing::warn!(
+                    "linux.resources.memory.swap not enforced: the kernel has no swap accounting ({} is missing)",
+                    path.display()
+                );
+                continue;
+            }
+            fs::write(&path, value)
+                .map_err(io_err(format!("writing {value} to {}", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// cgroup v2 only lets a cgroup use a controller its parent enabled for its children:
+/// `+name` is written to `cgroup.subtree_control` from the hierarchy's root down to the
+/// container's parent cgroup.
+fn enable_v2_controllers(g: &Cgroup) -> Result<(), PlatformError> {
+    let names: Vec<String> = g
+        .controllers
+        .iter()
+        .map(|c| format!("+{}", c.name()))
+        .collect();
+    let rel = g.dir.strip_prefix(&g.hierarchy.mount).unwrap_or(&g.dir);
+    let mut dir = g.hierarchy.mount.clone();
+    for part in rel.parent().into_iter().flat_map(Path::components) {
+        let file = dir.join("cgroup.subtree_control");
+        let enabled = fs::read_to_string(&file).unwrap_or_default();
+        for n in &names {
+            if !enabled.split_whitespace().any(|e| format!("+{e}") == *n) {
+                fs::write(&file, n)
+                    .map_err(io_err(format!("writing {n} to {}", file.display())))?;
+            }
+        }
+        dir.push(part);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(format!("creating cgroup {}", dir.display()))(e)),
+        }
+    }
+    let file = dir.join("cgroup.subtree_control");
+    let enabled = fs::read_to_string(&file).unwrap_or_default();
+    for n in &names {
+        if !enabled.split_whitespace().any(|e| format!("+{e}") == *n) {
+            fs::write(&file, n).map_err(io_err(format!("writing {n} to {}", file.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves process `pid` (0: the caller) into each of the container's cgroups.
+pub fn join(cgroups: &[PathBuf], pid: i32) -> Result<(), PlatformError> {
+    for dir in cgroups {
+        let file = dir.join("cgroup.procs");
+        fs::write(&file, pid.to_string())
+            .map_err(io_err(format!("moving pid {pid} into {}", file.display())))?;
+    }
+    Ok(())
+}
+
+/// Removes the container's cgroups, innermost first. Processes that were just killed may
+/// still be leaving, so a busy cgroup is retried for a moment.
+pub fn remove(cgroups: &[PathBuf]) -> Vec<PlatformError> {
+    let mut failures = Vec::new();
+    for dir in cgroups.iter().rev() {
+        let deadline = Instant::now() + RMDIR_WAIT;
+        loop {
+            match fs::remove_dir(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == ErrorKind::NotFound => break,
+                Err(e)
+                    if e.raw_os_error() == Some(nix::libc::EBUSY) && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    failures.push(io_err(format!("removing cgroup {}", dir.display()))(e));
+                    break;
+                }
+            }
+        }
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+30 24 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+33 30 0:29 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct
+35 30 0:31 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+36 30 0:32 / /sys/fs/cgroup/my\\040dir rw - cgroup cgroup rw,name=x
+";
+
+    #[test]
+    fn mountinfo_gives_v1_mounts_by_controller_and_the_v2_mount() {
+        let (v1, v2) = hierarchies(HYBRID);
+        let find = |c: &str| v1.iter().find(|(o, _)| o == c).map(|(_, m)| m.clone());
+        assert_eq!(find("memory"), Some(PathBuf::from("/sys/fs/cgroup/memory")));
+        assert_eq!(
+            find("cpu"),
+            Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert_eq!(find("pids"), Some(PathBuf::from("/sys/fs/cgroup/pids")));
+        assert_eq!(find("name=x"), Some(PathBuf::from("/sys/fs/cgroup/my dir")));
+        assert_eq!(v2, Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        let h = hierarchy_for(Controller::Pids, &v1, v2.as_deref()).unwrap();
+        assert_eq!(
+            h,
+            Hierarchy {
+                mount: "/sys/fs/cgroup/pids".into(),
+                v2: false
+            }
+        );
+        let e = hierarchy_for(Controller::Memory, &[], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("linux.resources.memory.limit") && e.contains("memory controller"),
+            "{e}"
+        );
+    }
+
+    fn rel(p: Option<&str>) -> Result<PathBuf, PlatformError> {
+        relative_path("c1", p.map(Path::new))
+    }
+
+    #[test]
+    fn cgroups_path_is_taken_as_a_path_below_the_hierarchy_root() {
+        assert_eq!(rel(None).unwrap(), PathBuf::from("stockade/c1"));
+        assert_eq!(rel(Some("")).unwrap(), PathBuf::from("stockade/c1"));
+        assert_eq!(rel(Some("/ns/c1")).unwrap(), PathBuf::from("ns/c1"));
+        assert_eq!(rel(Some("rel/x")).unwrap(), PathBuf::from("rel/x"));
+        assert_eq!(
+            rel(Some("machine.slice:libpod:c1")).unwrap(),
+            PathBuf::from("stockade/c1"),
+            "systemd form: the default path"
+        );
+        for bad in ["/a/../../etc", "/"] {
+            let e = rel(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("linux.cgroupsPath"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape("a\\040b\\134c"), "a b\\c");
+        assert_eq!(unescape("plain"), "plain");
+        assert_eq!(unescape("end\\04"), "end\\04");
+    }
+}
