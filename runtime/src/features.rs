@@ -76,7 +76,8 @@ pub fn features() -> Value {
         doc["linux"] = json!({
             "namespaces": ["mount", "pid", "uts", "ipc", "network", "cgroup"],
             "capabilities": [],
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
+            // cgroupfs only (no systemd): the resource limits of crate::limits.
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "seccomp": {"enabled": false},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},

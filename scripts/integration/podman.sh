@@ -304,6 +304,13 @@ if [ "$mem_limit" = $((48 << 20)) ] && [ "$pids_limit" = 100 ] && [[ $mem_path =
 else
     not_ok "podman run --memory --pids-limit" "pid=$lim_pid memory=$mem_path:$mem_limit pids=$pids_path:$pids_limit $out"
 fi
+out=$(P exec p-lim cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>&1)
+if [ "$out" = "$((48 << 20))
+100" ]; then
+    ok "inside, Podman's /sys/fs/cgroup mount shows the container's own cgroups and limits"
+else
+    not_ok "inside, Podman's /sys/fs/cgroup mount shows the container's own cgroups and limits" "$out"
+fi
 P rm -f -t 0 p-lim >/dev/null 2>&1
 if [ -n "$mem_path" ] && [ ! -d "/sys/fs/cgroup/memory$mem_path" ] && [ ! -d "/sys/fs/cgroup/pids$pids_path" ]; then
     ok "podman rm: the container's cgroups are removed"

@@ -145,6 +145,10 @@ fn limits_hold_for_init_and_exec_and_go_away_on_delete(ctx: &Ctx) -> TestResult 
     if let Some(ns) = b.config["linux"]["namespaces"].as_array_mut() {
         ns.push(json!({ "type": "cgroup" }));
     }
+    b.add_mount(json!({
+        "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+        "options": ["nosuid", "noexec", "nodev", "ro"]
+    }));
     b.save()?;
     let created = ctx.create_ok(&id, &b)?;
     ctx.note(format!("create stderr: {:?}", created.stderr));
@@ -195,6 +199,24 @@ fn limits_hold_for_init_and_exec_and_go_away_on_delete(ctx: &Ctx) -> TestResult 
         .run()?
         .expect_ok()?
         .stdout;
+    // A mount of type cgroup shows the container its own cgroups, limits at the top.
+    let mounted = ctx
+        .sk(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.max \
+             /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null",
+        ])
+        .run()?
+        .stdout;
+    let values: Vec<&str> = mounted.lines().map(str::trim).collect();
+    ensure_eq!(
+        values,
+        vec![MEMORY.to_string().as_str(), "64"],
+        "memory and pids limits read inside at /sys/fs/cgroup"
+    );
     for controller in ["memory", "pids", "cpu"] {
         let line = inside.lines().find(|l| {
             l.split(':')

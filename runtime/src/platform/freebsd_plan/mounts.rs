@@ -262,7 +262,7 @@ fn fs_options(
                 "sysfs" => Some("linsysfs"),
                 "devpts" => Some("a devfs mount at /dev: FreeBSD's ptys live in devfs"),
                 "mqueue" => Some("nothing stockade mounts (FreeBSD's mqueuefs is not supported)"),
-                "cgroup" | "cgroup2" => Some("nothing: FreeBSD has no cgroups (see rctl(8))"),
+                "cgroup" | "cgroup2" => Some("nothing: FreeBSD has no cgroups; linux.resources limits become rctl(8) rules on the jail"),
                 _ => None,
             };
             let expected = match hint {

@@ -383,6 +383,167 @@ pub fn remove(cgroups: &[PathBuf]) -> Vec<PlatformError> {
     failures
 }
 
+/// The init's cgroups as host directories, for mounts of type `cgroup`/`cgroup2`: per v1
+/// hierarchy (named as its mount point is, `memory`, `cpu,cpuacct`), and v2's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupView {
+    v1: Vec<(String, PathBuf)>,
+    v2: Option<PathBuf>,
+}
+
+/// The view the init mounts: decided by the parent before clone (the init, in a fresh
+/// cgroup namespace, can no longer see absolute cgroup paths), read by the init, which
+/// starts as a copy of the parent's memory.
+static VIEW: std::sync::Mutex<Option<CgroupView>> = std::sync::Mutex::new(None);
+
+/// Records the view for the init about to be cloned.
+pub fn set_view(view: CgroupView) {
+    if let Ok(mut g) = VIEW.lock() {
+        *g = Some(view);
+    }
+}
+
+/// The init's cgroup in each hierarchy: the one create made for it (`made`), else the
+/// caller's own, which the init inherits.
+pub fn view_for_init(made: &[PathBuf]) -> Result<CgroupView, PlatformError> {
+    let read = |p: &str| {
+        fs::read_to_string(p).map_err(|e| PlatformError::Call {
+            call: format!("reading {p}"),
+            detail: e.to_string(),
+        })
+    };
+    Ok(view_from(
+        &read("/proc/self/mountinfo")?,
+        &read("/proc/self/cgroup")?,
+        made,
+    ))
+}
+
+fn view_from(mountinfo: &str, own: &str, made: &[PathBuf]) -> CgroupView {
+    let (v1, v2) = hierarchies(mountinfo);
+    // `/proc/self/cgroup`: "ID:controller,list:path"; v2 is "0::path".
+    let own_path = |controllers: &[&str]| {
+        own.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, list, path) = (f.next()?, f.next()?, f.next()?);
+            let matches = if controllers.is_empty() {
+                list.is_empty()
+            } else {
+                list.split(',').any(|c| controllers.contains(&c))
+            };
+            matches.then(|| path.trim_start_matches('/').to_string())
+        })
+    };
+    let host_dir = |mount: &Path, controllers: &[&str]| {
+        made.iter()
+            .find(|d| d.starts_with(mount))
+            .cloned()
+            .or_else(|| own_path(controllers).map(|p| mount.join(p)))
+    };
+    let mut mounts: Vec<PathBuf> = Vec::new();
+    for (_, m) in &v1 {
+        if !mounts.contains(m) {
+            mounts.push(m.clone());
+        }
+    }
+    let mut view = CgroupView::default();
+    for m in mounts {
+        let options: Vec<&str> = v1
+            .iter()
+            .filter(|(_, mm)| *mm == m)
+            .map(|(o, _)| o.as_str())
+            .filter(|o| *o != "rw" && *o != "ro")
+            .collect();
+        let name = m
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let (false, Some(dir)) = (name.is_empty(), host_dir(&m, &options)) {
+            view.v1.push((name, dir));
+        }
+    }
+    view.v2 = v2.and_then(|m| host_dir(&m, &[]));
+    view
+}
+
+/// Mounts the container's own cgroups at `target` for a mount of type `fstype`, read-only,
+/// as runc does: `cgroup` on a host with v1 hierarchies is a tmpfs with each hierarchy's
+/// container cgroup bound under its name (and a link per controller of a combined one,
+/// `cpu` → `cpu,cpuacct`); otherwise (`cgroup2`, or a v2-only host) the container's v2
+/// cgroup is bound at `target`. Either way the container sees its limits at the top.
+pub fn mount_view(target: &Path, fstype: &str) -> Result<(), PlatformError> {
+    use nix::mount::{mount, MsFlags};
+    let view = VIEW
+        .lock()
+        .ok()
+        .and_then(|g| g.clone())
+        .ok_or_else(|| PlatformError::Call {
+            call: format!("mounting {fstype} on {}", target.display()),
+            detail: "the init's cgroups were not decided before clone".into(),
+        })?;
+    let guard = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let bind_ro = |from: &Path, to: &Path| -> Result<(), PlatformError> {
+        mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| {
+            PlatformError::call(
+                format!("bind mount of {} on {}", from.display(), to.display()),
+                e,
+            )
+        })?;
+        mount(
+            None::<&str>,
+            to,
+            None::<&str>,
+            guard | MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+            None::<&str>,
+        )
+        .map_err(|e| PlatformError::call(format!("remounting {} read-only", to.display()), e))
+    };
+    if fstype == "cgroup" && !view.v1.is_empty() {
+        mount(
+            Some("cgroup"),
+            target,
+            Some("tmpfs"),
+            guard,
+            Some("mode=755"),
+        )
+        .map_err(|e| PlatformError::call(format!("mounting tmpfs on {}", target.display()), e))?;
+        for (name, dir) in &view.v1 {
+            let to = target.join(name);
+            fs::create_dir(&to).map_err(io_err(format!("creating {}", to.display())))?;
+            bind_ro(dir, &to)?;
+            if name.contains(',') {
+                for part in name.split(',') {
+                    let link = target.join(part);
+                    if fs::symlink_metadata(&link).is_err() {
+                        std::os::unix::fs::symlink(name, &link)
+                            .map_err(io_err(format!("linking {} to {name}", link.display())))?;
+                    }
+                }
+            }
+        }
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            guard | MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT,
+            Some("mode=755"),
+        )
+        .map_err(|e| {
+            PlatformError::call(format!("remounting {} read-only", target.display()), e)
+        })?;
+        return Ok(());
+    }
+    match &view.v2 {
+        Some(dir) => bind_ro(dir, target),
+        None => Err(PlatformError::Unsupported {
+            what: format!("a mount of type {fstype} on {}", target.display()),
+            os: "this Linux host",
+            hint: "it has no cgroup2 hierarchy mounted; use type cgroup for the v1 hierarchies"
+                .into(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +605,32 @@ mod tests {
             let e = rel(Some(bad)).unwrap_err().to_string();
             assert!(e.contains("linux.cgroupsPath"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_view_is_the_made_cgroup_else_the_callers_own() {
+        let own = "5:pids:/user.slice\n4:memory:/process_api/x\n2:cpu:/\n1:name=systemd:/init.scope\n0::/\n";
+        let made = [PathBuf::from("/sys/fs/cgroup/memory/ns/c1")];
+        let v = view_from(HYBRID, own, &made);
+        assert_eq!(
+            v.v1,
+            vec![
+                (
+                    "memory".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/memory/ns/c1")
+                ),
+                (
+                    "cpu,cpuacct".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/")
+                ),
+                (
+                    "pids".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/pids/user.slice")
+                ),
+            ],
+            "name=x has no line in /proc/self/cgroup, so it is left out"
+        );
+        assert_eq!(v.v2, Some(PathBuf::from("/sys/fs/cgroup/unified/")));
     }
 
     #[test]

@@ -79,6 +79,13 @@ impl Platform for Linux {
         handoff: InitHandoff,
     ) -> Result<i32, PlatformError> {
         let ns = namespaces::plan(plan)?;
+        if plan
+            .mounts
+            .iter()
+            .any(|m| matches!(m.type_name(), "cgroup" | "cgroup2"))
+        {
+            cgroups::set_view(cgroups::view_for_init(&made.cgroups)?);
+        }
         let mut flags = ns.clone_flags;
         // A cgroup namespace is rooted at the cgroup its creator is in, so with limits it
         // is made only once the init is in the container's cgroups: then the container

@@ -169,30 +169,22 @@ pub fn mount_one(
                 })?;
             }
         }
+        FsType::Named(t) if t == "cgroup" || t == "cgroup2" => {
+            super::cgroups::mount_view(&target, t)?;
+        }
         FsType::Named(t) => {
             let (fstype, source) = match t.as_str() {
                 "procfs" | "linprocfs" | "proc" => ("proc", "proc"),
                 "linsysfs" | "sysfs" => ("sysfs", "sysfs"),
-                "cgroup" | "cgroup2" => ("cgroup2", "cgroup2"),
                 "devfs" => ("tmpfs", "tmpfs"),
                 other => (other, m.source.as_deref().unwrap_or(other)),
             };
             let mut flags = flags;
             let mut data = data.map(str::to_string);
-            match t.as_str() {
-                // cgroups are never writable from inside (issue: no cgroup management).
-                "cgroup" | "cgroup2" => {
-                    flags |= MsFlags::MS_RDONLY
-                        | MsFlags::MS_NOSUID
-                        | MsFlags::MS_NODEV
-                        | MsFlags::MS_NOEXEC
-                }
-                "devfs" => {
-                    // devfs rulesets have no Linux meaning; the standard device set is made below.
-                    flags |= MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
-                    data = Some("mode=755".into());
-                }
-                _ => {}
+            if t == "devfs" {
+                // devfs rulesets have no Linux meaning; the standard device set is made below.
+                flags |= MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+                data = Some("mode=755".into());
             }
             mount(Some(source), &target, Some(fstype), flags, data.as_deref()).map_err(|e| {
                 call(
