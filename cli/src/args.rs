@@ -123,7 +123,7 @@ pub struct CreateArgs {
     /// AF_UNIX socket that receives the pty master when process.terminal is set.
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
-    /// Accepted for runc compatibility; pidfds are not passed.
+    /// AF_UNIX socket that receives a pidfd of the init process (runc 1.2's protocol).
     #[arg(long = "pidfd-socket")]
     pub pidfd_socket: Option<PathBuf>,
     /// Pass this many extra file descriptors (3, 4, …) to the container process.
@@ -199,6 +199,9 @@ pub struct RunArgs {
     /// AF_UNIX socket that receives the pty master when process.terminal is set.
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// AF_UNIX socket that receives a pidfd of the init process (runc 1.2's protocol).
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Pass this many extra file descriptors to the container process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
@@ -248,6 +251,9 @@ pub struct ExecArgs {
     /// AF_UNIX socket that receives the pty master.
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// AF_UNIX socket that receives a pidfd of the process (runc 1.2's protocol).
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Working directory inside the container.
     #[arg(long)]
     pub cwd: Option<String>,

@@ -27,6 +27,7 @@ mod lifecycle;
 mod limits;
 mod mounts;
 mod parallel;
+mod pidfd;
 mod process;
 mod ps_features;
 mod state;
@@ -55,6 +56,7 @@ const EXTRA_GROUPS: &[&str] = &["hooks", "terminal", "exec", "ps", "features"];
 fn all_tests() -> Vec<Test> {
     let mut v = Vec::new();
     v.extend(lifecycle::tests());
+    v.extend(pidfd::tests());
     v.extend(errors::tests());
     v.extend(state::tests());
     v.extend(process::tests());

@@ -72,6 +72,7 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
         rlimits,
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
+        pidfd_socket: a.pidfd_socket.clone(),
     };
     let pid = container::exec(&store, &id, &req)?;
     if let Some(pid_file) = &a.pid_file {

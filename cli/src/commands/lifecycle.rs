@@ -22,6 +22,7 @@ pub fn create(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<u8> {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
+        pidfd_socket: a.pidfd_socket.clone(),
     };
     container::create(&store(global)?, &id, &a.bundle, &opts)?;
     Ok(0)
@@ -122,6 +123,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
+        pidfd_socket: a.pidfd_socket.clone(),
     };
     // In the foreground, signals meant for the container are held from here on and
     // forwarded once it exists (the init resets its signal mask before exec).

@@ -45,6 +45,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         detach: a.detach,
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
+        pidfd_socket: a.pidfd_socket.clone(),
         preserve_fds: a.preserve_fds,
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,

@@ -32,6 +32,8 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     /// Extra descriptors passed to the process.
     pub preserve_fds: u32,
+    /// AF_UNIX socket receiving a pidfd of the init (`--pidfd-socket`).
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// Plans container `id` from the bundle, checking everything that can be checked before
@@ -164,6 +166,9 @@ pub fn create(
         armed: true,
     };
     let pid = make(store, &lock, &cfg, &plan, opts, &mut undo)?;
+    if let Some(socket) = &opts.pidfd_socket {
+        super::pidfd::send(socket, pid, super::pidfd::INIT)?;
+    }
     undo.armed = false;
     Ok(pid)
 }

@@ -22,6 +22,8 @@ pub struct ExecRequest {
     pub rlimits: Vec<Rlimit>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// AF_UNIX socket receiving a pidfd of the process (`--pidfd-socket`).
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// The container's own process settings (from the configuration copied at create), the base
@@ -152,6 +154,15 @@ pub fn exec(
             id: id.clone(),
             message: format!("exec: {message}"),
         });
+    }
+    if let Some(socket) = &req.pidfd_socket {
+        if let Err(e) = super::pidfd::send(socket, pid, super::pidfd::EXEC) {
+            // The caller asked for a handle it will not get: the process must not run on.
+            let child = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(child, None);
+            return Err(e);
+        }
     }
     Ok(pid)
 }

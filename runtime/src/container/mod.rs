@@ -6,6 +6,7 @@ mod create;
 mod delete;
 mod error;
 mod exec;
+mod pidfd;
 mod start;
 mod status;
 

@@ -153,6 +153,9 @@ pub trait Platform {
     /// The host pids of every process in the container whose init is `init_pid`.
     fn container_pids(made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError>;
 
+    /// A descriptor referring to process `pid` itself (a pidfd), for `--pidfd-socket`.
+    fn process_handle(pid: i32) -> Result<OwnedFd, PlatformError>;
+
     /// An opaque start time of `pid`, or `None` when there is no such live process (a
     /// zombie counts as gone).
     fn process_start_time(pid: i32) -> Option<u64>;

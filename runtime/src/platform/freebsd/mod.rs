@@ -481,6 +481,16 @@ impl Platform for FreeBsd {
         Ok(pids)
     }
 
+    fn process_handle(pid: i32) -> Result<OwnedFd, PlatformError> {
+        // FreeBSD's process descriptors come only from pdfork(2); there is no way to open
+        // one for an existing pid.
+        Err(PlatformError::Unsupported {
+            what: format!("--pidfd-socket (a descriptor for pid {pid})"),
+            os: "FreeBSD",
+            hint: "FreeBSD has no pidfd_open; omit --pidfd-socket".into(),
+        })
+    }
+
     fn process_start_time(pid: i32) -> Option<u64> {
         let k = sys::process(pid)?;
         if k.ki_stat == libc::SZOMB {

@@ -317,6 +317,10 @@ impl Platform for Linux {
             .unwrap_or_default())
     }
 
+    fn process_handle(pid: i32) -> Result<OwnedFd, PlatformError> {
+        sys::pidfd_open(pid).map_err(|e| call(format!("pidfd_open({pid})"), e))
+    }
+
     fn process_start_time(pid: i32) -> Option<u64> {
         procfs::start_time(pid)
     }

@@ -55,6 +55,16 @@ pub fn close_fd(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
+/// pidfd_open(2) (Linux 5.3), which nix does not wrap; the descriptor is close-on-exec.
+pub fn pidfd_open(pid: i32) -> nix::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags (0) and returns a new descriptor or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = nix::errno::Errno::result(r)?;
+    // SAFETY: on success the kernel returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// setdomainname(2), which nix does not wrap.
 pub fn set_domainname(name: &str) -> nix::Result<()> {
     // SAFETY: the pointer and length describe `name`'s bytes, which outlive the call.
