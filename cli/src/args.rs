@@ -77,6 +77,8 @@ pub enum Command {
     Exec(ExecArgs),
     /// List the host pids of a container's processes.
     Ps(PsArgs),
+    /// Change a created or running container's resource limits (memory, swap, pids, CPU).
+    Update(crate::commands::update::UpdateArgs),
     /// Print the runtime's features as JSON (runtime-spec features-schema).
     Features,
     /// Manage OCI images: pull, import, export, ls, inspect, tag, rm, prune.

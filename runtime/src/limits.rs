@@ -23,7 +23,7 @@ pub enum LimitsError {
 }
 
 /// CPU bandwidth: `quota` microseconds of CPU time per `period` microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CpuQuota {
     pub quota: u64,
     pub period: u64,
@@ -38,7 +38,8 @@ impl CpuQuota {
 }
 
 /// The limits to enforce; `None` means unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ResourceLimits {
     /// `memory.limit`: bytes of memory.
     pub memory: Option<u64>,
@@ -55,6 +56,46 @@ impl ResourceLimits {
     /// Whether there is nothing to enforce.
     pub fn is_empty(&self) -> bool {
         *self == ResourceLimits::default()
+    }
+
+    /// Checks that the limits make sense together.
+    pub fn validate(&self) -> Result<(), LimitsError> {
+        if let Some(both) = self.memory_and_swap {
+            match self.memory {
+                None => {
+                    return Err(LimitsError::Invalid {
+                        field: "memory.swap",
+                        value: both.to_string(),
+                        expected: "to be set together with memory.limit",
+                    })
+                }
+                Some(mem) if both < mem => {
+                    return Err(LimitsError::Invalid {
+                        field: "memory.swap",
+                        value: both.to_string(),
+                        expected: "memory plus swap in bytes, at least memory.limit (or -1 for unlimited swap)",
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(CpuQuota { quota, period }) = self.cpu {
+            if !(1_000..=1_000_000).contains(&period) {
+                return Err(LimitsError::Invalid {
+                    field: "cpu.period",
+                    value: period.to_string(),
+                    expected: "microseconds from 1000 to 1000000",
+                });
+            }
+            if quota < 1_000 {
+                return Err(LimitsError::Invalid {
+                    field: "cpu.quota",
+                    value: quota.to_string(),
+                    expected: "at least 1000 microseconds per period (or -1 for unlimited)",
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Swap beyond memory, in bytes: `memory.swap - memory.limit` (cgroup v2's
@@ -76,30 +117,28 @@ fn positive(v: Option<i64>) -> Option<u64> {
 pub fn from_resources(
     resources: Option<&LinuxResources>,
 ) -> Result<(ResourceLimits, Option<String>), LimitsError> {
-    let Some(r) = resources else {
-        return Ok((ResourceLimits::default(), None));
-    };
-    let mut limits = ResourceLimits::default();
+    match resources {
+        Some(r) => update(ResourceLimits::default(), r),
+        None => Ok((ResourceLimits::default(), None)),
+    }
+}
+
+/// `current` with what `r` sets replaced (`update`): a field `r` gives replaces the
+/// current limit (`-1`/`0` lift it), a field it leaves out keeps it. The result is checked
+/// as a whole; the warning names what `r` sets that is not enforced.
+pub fn update(
+    current: ResourceLimits,
+    r: &LinuxResources,
+) -> Result<(ResourceLimits, Option<String>), LimitsError> {
+    let mut limits = current;
     let mut ignored: Vec<&str> = Vec::new();
 
     if let Some(m) = r.memory() {
-        limits.memory = positive(m.limit());
-        limits.memory_and_swap = positive(m.swap());
-        if let (Some(mem), Some(both)) = (limits.memory, limits.memory_and_swap) {
-            if both < mem {
-                return Err(LimitsError::Invalid {
-                    field: "memory.swap",
-                    value: both.to_string(),
-                    expected: "memory plus swap in bytes, at least memory.limit (or -1 for unlimited swap)",
-                });
-            }
+        if m.limit().is_some() {
+            limits.memory = positive(m.limit());
         }
-        if limits.memory_and_swap.is_some() && limits.memory.is_none() {
-            return Err(LimitsError::Invalid {
-                field: "memory.swap",
-                value: limits.memory_and_swap.unwrap_or_default().to_string(),
-                expected: "to be set together with memory.limit",
-            });
+        if m.swap().is_some() {
+            limits.memory_and_swap = positive(m.swap());
         }
         for (set, name) in [
             (positive(m.reservation()).is_some(), "memory.reservation"),
@@ -120,23 +159,14 @@ pub fn from_resources(
         limits.pids = positive(Some(p.limit()));
     }
     if let Some(c) = r.cpu() {
-        if let Some(quota) = positive(c.quota()) {
-            let period = c.period().unwrap_or(DEFAULT_CPU_PERIOD);
-            if !(1_000..=1_000_000).contains(&period) {
-                return Err(LimitsError::Invalid {
-                    field: "cpu.period",
-                    value: period.to_string(),
-                    expected: "microseconds from 1000 to 1000000",
-                });
-            }
-            if quota < 1_000 {
-                return Err(LimitsError::Invalid {
-                    field: "cpu.quota",
-                    value: quota.to_string(),
-                    expected: "at least 1000 microseconds per period (or -1 for unlimited)",
-                });
-            }
-            limits.cpu = Some(CpuQuota { quota, period });
+        let period = c
+            .period()
+            .or(limits.cpu.map(|q| q.period))
+            .unwrap_or(DEFAULT_CPU_PERIOD);
+        if c.quota().is_some() {
+            limits.cpu = positive(c.quota()).map(|quota| CpuQuota { quota, period });
+        } else if let Some(q) = &mut limits.cpu {
+            q.period = period;
         }
         for (set, name) in [
             (c.shares().is_some_and(|s| s > 0), "cpu.shares"),
@@ -160,6 +190,7 @@ pub fn from_resources(
             }
         }
     }
+    limits.validate()?;
     if r.block_io().is_some() {
         ignored.push("blockIO");
     }
@@ -252,6 +283,39 @@ mod tests {
                 "{json}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn update_replaces_what_it_gives_and_keeps_the_rest() {
+        let (current, _) = parse(
+            r#"{"memory":{"limit":67108864,"swap":134217728},"pids":{"limit":32},
+                "cpu":{"quota":50000,"period":100000}}"#,
+        )
+        .unwrap();
+        let upd = |json: &str| {
+            let r: LinuxResources = serde_json::from_str(json).unwrap();
+            update(current, &r)
+        };
+        let (l, _) = upd(r#"{"pids":{"limit":-1}}"#).unwrap();
+        assert_eq!(
+            (l.pids, l.memory),
+            (None, Some(64 << 20)),
+            "pids lifted, memory kept"
+        );
+        let (l, _) = upd(r#"{"memory":{"limit":100663296}}"#).unwrap();
+        assert_eq!(l.memory, Some(96 << 20));
+        assert_eq!(l.memory_and_swap, Some(128 << 20), "swap kept");
+        let (l, _) = upd(r#"{"cpu":{"period":200000}}"#).unwrap();
+        assert_eq!(l.cpu.map(|c| (c.quota, c.period)), Some((50_000, 200_000)));
+        let (l, _) = upd(r#"{"cpu":{"quota":-1}}"#).unwrap();
+        assert_eq!(l.cpu, None);
+        let e = upd(r#"{"memory":{"limit":268435456}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("linux.resources.memory.swap"),
+            "memory above the kept swap: {e}"
+        );
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub fn tests() -> Vec<Test> {
         test!("limits", a_pids_limit_stops_forks_beyond_it),
         test!(
             "limits",
+            update_changes_adds_and_lifts_limits_of_a_live_container
+        ),
+        test!(
+            "limits",
             contradictory_or_unplaceable_limits_fail_create_leaving_nothing
         ),
     ]
@@ -349,5 +353,114 @@ fn contradictory_or_unplaceable_limits_fail_create_leaving_nothing(ctx: &Ctx) ->
         out.expect_stderr_contains(field)?;
         ctx.ensure_root_empty(&format!("after the refused create naming {field}"))?;
     }
+    Ok(())
+}
+
+/// The pids and memory limits of `pid`'s cgroups as the host sees them (`None`: the
+/// process is in no cgroup stockade made for that controller).
+#[cfg(target_os = "linux")]
+fn pids_and_memory(pid: i32, id: &str) -> Result<(Option<String>, Option<String>), Fail> {
+    let read = |controller: &str, v1: &str, v2: &str| -> Result<Option<String>, Fail> {
+        let (dir, is_v2) = cgroup_dir_of(pid, controller)?;
+        if !dir.contains(id) {
+            return Ok(None);
+        }
+        let file = if is_v2 { v2 } else { v1 };
+        Ok(Some(
+            read_text(std::path::Path::new(&format!("{dir}/{file}")))
+                .trim()
+                .to_string(),
+        ))
+    };
+    Ok((
+        read("pids", "pids.max", "pids.max")?,
+        read("memory", "memory.limit_in_bytes", "memory.max")?,
+    ))
+}
+
+#[cfg(target_os = "linux")]
+fn update_changes_adds_and_lifts_limits_of_a_live_container(ctx: &Ctx) -> TestResult {
+    // Created without limits: update makes the cgroups and moves the processes in.
+    let mut b = ctx.bundle(&["sleep", "1000"])?;
+    let id = ctx.id("update");
+    b.config["linux"]["cgroupsPath"] = json!(format!("/stockade-spec/{id}"));
+    b.save()?;
+    ctx.create_start(&id, &b)?;
+    let init = ctx.pid(&id)?;
+    ensure_eq!(
+        pids_and_memory(init, &id)?,
+        (None, None),
+        "limits before update"
+    );
+    ctx.sk(&["update", "--pids-limit", "50", "--memory", "64m", &id])
+        .run()?
+        .expect_ok()?;
+    ensure_eq!(
+        pids_and_memory(init, &id)?,
+        (Some("50".into()), Some(MEMORY.to_string())),
+        "limits after update --pids-limit 50 --memory 64m"
+    );
+    // As containerd sends it: linux.resources on stdin. Fields not given stay.
+    ctx.sk(&["update", "--resources", "-", &id])
+        .stdin_bytes(br#"{"memory":{"limit":134217728}}"#)
+        .run()?
+        .expect_ok()?;
+    ensure_eq!(
+        pids_and_memory(init, &id)?,
+        (Some("50".into()), Some((128u64 << 20).to_string())),
+        "limits after update --resources - with a new memory limit"
+    );
+    // -1 lifts a limit.
+    ctx.sk(&["update", "--pids-limit", "-1", &id])
+        .run()?
+        .expect_ok()?;
+    let (pids, _) = pids_and_memory(init, &id)?;
+    ensure_eq!(
+        pids.as_deref(),
+        Some("max"),
+        "pids.max after --pids-limit -1"
+    );
+    // A contradiction is refused and changes nothing.
+    let out = ctx.sk(&["update", "--memory-swap", "1m", &id]).run()?;
+    out.expect_failure("update with memory+swap below memory")?;
+    out.expect_stderr_contains("linux.resources.memory.swap")?;
+    ensure_eq!(
+        pids_and_memory(init, &id)?.1,
+        Some((128u64 << 20).to_string()),
+        "memory limit after a refused update"
+    );
+    let state = ctx.sk(&["state", &id]).run()?.expect_ok()?.stdout;
+    ensure!(
+        state.contains("\"running\""),
+        "still running after updates: {state}"
+    );
+    ctx.sk(&["kill", &id, "KILL"]).run()?.expect_ok()?;
+    ctx.wait_status(&id, "stopped")?;
+    let out = ctx.sk(&["update", "--pids-limit", "5", &id]).run()?;
+    out.expect_failure("update of a stopped container")?;
+    out.expect_stderr_contains("stopped")?;
+    ctx.sk(&["delete", &id]).run()?.expect_ok()?;
+    remove_spec_parents();
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn update_changes_adds_and_lifts_limits_of_a_live_container(ctx: &Ctx) -> TestResult {
+    let b = ctx.bundle(&["sleep", "1000"])?;
+    let id = ctx.id("update");
+    ctx.create_start(&id, &b)?;
+    ctx.sk(&["update", "--pids-limit", "50", &id])
+        .run()?
+        .expect_ok()?;
+    let rules = std::process::Command::new("/usr/bin/rctl")
+        .arg(format!("jail:{id}"))
+        .output()
+        .map_err(|e| format!("rctl: {e}"))?;
+    let rules = String::from_utf8_lossy(&rules.stdout).to_string();
+    ensure!(
+        rules.contains(&format!("jail:{id}:maxproc:deny=50")),
+        "rctl: {rules}"
+    );
+    ctx.sk(&["delete", "--force", &id]).run()?.expect_ok()?;
     Ok(())
 }

@@ -9,6 +9,7 @@ mod lifecycle;
 pub mod registry_args;
 mod run_image;
 mod spec;
+pub mod update;
 
 use crate::args::{Command, GlobalArgs};
 
@@ -41,6 +42,7 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Run(a) => lifecycle::run(global, &a),
         Command::Bundle(a) => bundle::run(&a),
         Command::Ps(a) => lifecycle::ps(global, &a),
+        Command::Update(a) => update::run(global, &a),
         Command::Exec(a) => exec::exec(global, &a),
         Command::Features => features::run(),
     }

@@ -194,6 +194,7 @@ fn make(
         owner: owner(),
         annotations: cfg.annotations.clone(),
         resources: Resources::default(),
+        limits: plan.limits,
     };
     store.write(&st)?;
     // The configuration as it was at create: later edits to the bundle have no effect.

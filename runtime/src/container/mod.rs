@@ -9,6 +9,7 @@ mod exec;
 mod pidfd;
 mod start;
 mod status;
+mod update;
 
 pub use create::{check_console, create, plan, write_pid_file, CreateOptions};
 pub use delete::delete;
@@ -16,6 +17,7 @@ pub use error::ContainerError;
 pub use exec::{base_process, exec, ExecRequest};
 pub use start::start;
 pub use status::{container_state, container_state_as, live_status, Snapshot};
+pub use update::update;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;

@@ -72,6 +72,17 @@ pub struct ContainerPlan {
     pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
 }
 
+/// An `update` of a live container's resource limits.
+#[derive(Debug, Clone)]
+pub struct LimitsChange<'a> {
+    pub id: &'a ContainerId,
+    /// `linux.cgroupsPath` as create saw it.
+    pub cgroups_path: Option<&'a std::path::Path>,
+    pub before: crate::limits::ResourceLimits,
+    pub after: crate::limits::ResourceLimits,
+    pub init_pid: i32,
+}
+
 /// What the init process is handed when it has entered the container.
 #[derive(Debug)]
 pub struct InitHandoff {
@@ -146,6 +157,11 @@ pub trait Platform {
     /// Marks every descriptor from `first` up close-on-exec, so the container process gets
     /// only 0-2 and the preserved ones.
     fn cloexec_from(first: i32) -> Result<(), PlatformError>;
+
+    /// Changes a live container's resource limits (FreeBSD: its rctl rules; Linux: its
+    /// cgroups, made when a controller is limited for the first time, with every process
+    /// moved in). What it makes or removes is recorded in `made` as it goes.
+    fn update_limits(made: &mut Resources, change: &LimitsChange<'_>) -> Result<(), PlatformError>;
 
     /// Undoes everything in `made`, in reverse order, as far as it can; returns what failed.
     fn destroy(made: &Resources) -> Vec<PlatformError>;

@@ -1,5 +1,6 @@
 //! What `state.json` holds.
 
+use crate::limits::ResourceLimits;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -97,6 +98,9 @@ pub struct StoredState {
     pub annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub resources: Resources,
+    /// The resource limits in force: create's, as `update` has changed them since.
+    #[serde(default, skip_serializing_if = "ResourceLimits::is_empty")]
+    pub limits: ResourceLimits,
 }
 
 /// The container id as stored (serialised as a plain string).

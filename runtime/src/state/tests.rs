@@ -13,6 +13,7 @@ fn state(id: &ContainerId) -> StoredState {
         owner: "root".into(),
         annotations: Default::default(),
         resources: Resources::default(),
+        limits: Default::default(),
     }
 }
 

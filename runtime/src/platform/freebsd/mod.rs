@@ -14,7 +14,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::unistd::chdir;
 
-use super::freebsd_plan::{self, fspath, HostInputs, Made, Step, JAIL_UPDATE};
+use super::freebsd_plan::{self, fspath, rctl, HostInputs, Made, Step, JAIL_UPDATE};
 use super::{ContainerPlan, InitHandoff, Platform, PlatformError};
 use crate::mounts::{create_mount_point, resolve_in_root};
 use crate::process::ProcessSpec;
@@ -441,6 +441,35 @@ impl Platform for FreeBsd {
 
     fn cloexec_from(first: i32) -> Result<(), PlatformError> {
         sys::cloexec_from(first).map_err(|e| errno("close_range(CLOSE_RANGE_CLOEXEC)", e))
+    }
+
+    fn update_limits(
+        made: &mut Resources,
+        change: &crate::platform::LimitsChange<'_>,
+    ) -> Result<(), PlatformError> {
+        let name = made.jail_name.clone().ok_or_else(no_jail)?;
+        for step in rctl::update_steps(&name, &made.rctl_rules, &change.after)? {
+            match &step {
+                Step::RctlRemoveRule { filter } => {
+                    match sys::rctl_remove_rule(filter) {
+                        Ok(()) | Err(Errno::ESRCH) => {}
+                        Err(e) => return Err(rctl_failed("rctl_remove_rule", filter, e)),
+                    }
+                    made.rctl_rules.retain(|r| rctl::filter(r) != filter);
+                }
+                Step::RctlAddRule { rule } => {
+                    sys::rctl_add_rule(rule).map_err(|e| rctl_failed("rctl_add_rule", rule, e))?;
+                    made.rctl_rules.push(rule.clone());
+                }
+                other => {
+                    return Err(PlatformError::Call {
+                        call: other.to_string(),
+                        detail: "not a step of a limits update".into(),
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     fn destroy(made: &Resources) -> Vec<PlatformError> {

@@ -4,6 +4,7 @@
 //! (docs/freebsd-backend.md, "Resource limits").
 
 use super::Step;
+use crate::limits::ResourceLimits;
 use crate::platform::{ContainerPlan, PlatformError};
 
 /// The rctl resource that enforces each `linux.resources` field, in the order the rules
@@ -28,11 +29,17 @@ pub const MAX_PCPU: u64 = i64::MAX as u64 / 1_000_000;
 /// swap-only amount would be 0 for the common `memory.swap == memory.limit` ("no swap"),
 /// and a jail with `swapuse:deny=0` cannot even exec its init.
 pub fn add_steps(plan: &ContainerPlan) -> Result<Vec<Step>, PlatformError> {
-    let limits = &plan.limits;
+    Ok(rules(plan.jail.name.as_str(), &plan.limits)?
+        .into_iter()
+        .map(|rule| Step::RctlAddRule { rule })
+        .collect())
+}
+
+/// The rules for `limits` on jail `name`, in the order of [`RESOURCES`].
+fn rules(name: &str, limits: &ResourceLimits) -> Result<Vec<String>, PlatformError> {
     if limits.is_empty() {
         return Ok(Vec::new());
     }
-    let name = plan.jail.name.as_str();
     // Container ids have no ':', but a parent jail's name may.
     if name.contains(':') {
         return Err(PlatformError::Unsupported {
@@ -56,11 +63,34 @@ pub fn add_steps(plan: &ContainerPlan) -> Result<Vec<Step>, PlatformError> {
         .iter()
         .zip(amounts)
         .filter_map(|((_, resource), amount)| {
-            Some(Step::RctlAddRule {
-                rule: format!("jail:{name}:{resource}:deny={}", amount?),
-            })
+            Some(format!("jail:{name}:{resource}:deny={}", amount?))
         })
         .collect())
+}
+
+/// `update` of a live jail's limits: the rules in force (`current`) that `limits` no
+/// longer has are removed, then the new ones added. A changed amount is a removal and an
+/// addition, since two rules for one resource would both hold.
+pub fn update_steps(
+    name: &str,
+    current: &[String],
+    limits: &ResourceLimits,
+) -> Result<Vec<Step>, PlatformError> {
+    let wanted = rules(name, limits)?;
+    let mut steps: Vec<Step> = current
+        .iter()
+        .filter(|r| !wanted.contains(r))
+        .map(|r| Step::RctlRemoveRule {
+            filter: filter(r).to_string(),
+        })
+        .collect();
+    steps.extend(
+        wanted
+            .into_iter()
+            .filter(|r| !current.contains(r))
+            .map(|rule| Step::RctlAddRule { rule }),
+    );
+    Ok(steps)
 }
 
 /// The filter that removes `rule`: the rule without its `=AMOUNT` (the amount is digits,

@@ -537,3 +537,41 @@ fn a_cpu_quota_beyond_what_pcpu_holds_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn an_update_removes_the_rules_that_change_or_go_and_adds_the_new_ones() {
+    use crate::limits::{CpuQuota, ResourceLimits};
+    let current = [
+        "jail:c1:memoryuse:deny=67108864".to_string(),
+        "jail:c1:maxproc:deny=32".to_string(),
+    ];
+    let after = ResourceLimits {
+        memory: Some(128 << 20),
+        cpu: Some(CpuQuota {
+            quota: 50_000,
+            period: 100_000,
+        }),
+        ..ResourceLimits::default()
+    };
+    let steps = rctl::update_steps("c1", &current, &after).unwrap();
+    assert_eq!(
+        render(&steps),
+        "rctl_remove_rule(\"jail:c1:memoryuse:deny\")\n\
+         rctl_remove_rule(\"jail:c1:maxproc:deny\")\n\
+         rctl_add_rule(\"jail:c1:memoryuse:deny=134217728\")\n\
+         rctl_add_rule(\"jail:c1:pcpu:deny=50\")\n"
+    );
+    assert!(
+        rctl::update_steps(
+            "c1",
+            &current[..1],
+            &ResourceLimits {
+                memory: Some(64 << 20),
+                ..ResourceLimits::default()
+            }
+        )
+        .unwrap()
+        .is_empty(),
+        "an unchanged rule is left alone"
+    );
+}

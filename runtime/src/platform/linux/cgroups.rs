@@ -179,17 +179,21 @@ fn hierarchy_for(
     })
 }
 
-/// The cgroups `limits` need, with their writes. Empty when there are no limits.
-fn plan_cgroups(plan: &ContainerPlan) -> Result<Vec<Cgroup>, PlatformError> {
-    let limits: &ResourceLimits = &plan.limits;
-    if limits.is_empty() {
+/// The cgroups `limits` need, with their writes, for container `id` (see
+/// [`relative_path`]). With `lifted`, the limits in force before an update: a controller
+/// limited there but not in `limits` is kept and set back to unlimited. Empty when there
+/// is nothing to limit.
+fn plan_cgroups(
+    id: &str,
+    cgroups_path: Option<&Path>,
+    limits: &ResourceLimits,
+    lifted: Option<&ResourceLimits>,
+) -> Result<Vec<Cgroup>, PlatformError> {
+    let before = lifted.copied().unwrap_or_default();
+    if limits.is_empty() && before.is_empty() {
         return Ok(Vec::new());
     }
-    let cgroups_path = plan
-        .linux
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_deref());
-    let rel = relative_path(plan.id.as_str(), cgroups_path)?;
+    let rel = relative_path(id, cgroups_path)?;
     let mountinfo =
         fs::read_to_string("/proc/self/mountinfo").map_err(|e| PlatformError::Call {
             call: "reading /proc/self/mountinfo".into(),
@@ -197,66 +201,105 @@ fn plan_cgroups(plan: &ContainerPlan) -> Result<Vec<Cgroup>, PlatformError> {
         })?;
     let (v1, v2) = hierarchies(&mountinfo);
     let mut cgroups: Vec<Cgroup> = Vec::new();
-    let mut add = |c: Controller, writes: Vec<(&'static str, String, bool)>| {
+    let mut add = |c: Controller| -> Result<bool, PlatformError> {
         let h = hierarchy_for(c, &v1, v2.as_deref())?;
+        let is_v2 = h.v2;
         match cgroups.iter_mut().find(|g| g.hierarchy == h) {
-            Some(g) => {
-                g.controllers.push(c);
-                g.writes.extend(writes);
-            }
+            Some(g) => g.controllers.push(c),
             None => cgroups.push(Cgroup {
                 dir: h.mount.join(&rel),
                 hierarchy: h,
                 controllers: vec![c],
-                writes,
+                writes: Vec::new(),
             }),
         }
-        Ok::<(), PlatformError>(())
+        Ok(is_v2)
     };
-    if let Some(mem) = limits.memory {
-        let v2 = hierarchy_for(Controller::Memory, &v1, v2.as_deref())?.v2;
-        let mut w = vec![(
-            if v2 {
-                "memory.max"
+    let mut writes: Vec<(Controller, &'static str, String, bool)> = Vec::new();
+    let num = |v: Option<u64>, unlimited: &str| v.map_or(unlimited.to_string(), |v| v.to_string());
+    if limits.memory.is_some() || before.memory.is_some() {
+        let v2 = add(Controller::Memory)?;
+        if v2 {
+            writes.push((
+                Controller::Memory,
+                "memory.max",
+                num(limits.memory, "max"),
+                false,
+            ));
+        } else {
+            writes.push((
+                Controller::Memory,
+                "memory.limit_in_bytes",
+                num(limits.memory, "-1"),
+                false,
+            ));
+        }
+        if limits.memory_and_swap.is_some() || before.memory_and_swap.is_some() {
+            writes.push(if v2 {
+                (
+                    Controller::Memory,
+                    "memory.swap.max",
+                    num(limits.swap_only(), "max"),
+                    true,
+                )
             } else {
-                "memory.limit_in_bytes"
-            },
-            mem.to_string(),
-            false,
-        )];
-        if let (Some(both), Some(swap)) = (limits.memory_and_swap, limits.swap_only()) {
-            w.push(if v2 {
-                ("memory.swap.max", swap.to_string(), true)
-            } else {
-                ("memory.memsw.limit_in_bytes", both.to_string(), true)
+                (
+                    Controller::Memory,
+                    "memory.memsw.limit_in_bytes",
+                    num(limits.memory_and_swap, "-1"),
+                    true,
+                )
             });
         }
-        add(Controller::Memory, w)?;
     }
-    if let Some(pids) = limits.pids {
-        add(
-            Controller::Pids,
-            vec![("pids.max", pids.to_string(), false)],
-        )?;
+    if limits.pids.is_some() || before.pids.is_some() {
+        add(Controller::Pids)?;
+        writes.push((Controller::Pids, "pids.max", num(limits.pids, "max"), false));
     }
-    if let Some(cpu) = limits.cpu {
-        let v2 = hierarchy_for(Controller::Cpu, &v1, v2.as_deref())?.v2;
-        let w = if v2 {
-            vec![("cpu.max", format!("{} {}", cpu.quota, cpu.period), false)]
-        } else {
-            vec![
-                ("cpu.cfs_period_us", cpu.period.to_string(), false),
-                ("cpu.cfs_quota_us", cpu.quota.to_string(), false),
-            ]
-        };
-        add(Controller::Cpu, w)?;
+    if limits.cpu.is_some() || before.cpu.is_some() {
+        let v2 = add(Controller::Cpu)?;
+        match (limits.cpu, v2) {
+            (Some(cpu), true) => writes.push((
+                Controller::Cpu,
+                "cpu.max",
+                format!("{} {}", cpu.quota, cpu.period),
+                false,
+            )),
+            (None, true) => writes.push((Controller::Cpu, "cpu.max", "max".into(), false)),
+            (Some(cpu), false) => {
+                writes.push((
+                    Controller::Cpu,
+                    "cpu.cfs_period_us",
+                    cpu.period.to_string(),
+                    false,
+                ));
+                writes.push((
+                    Controller::Cpu,
+                    "cpu.cfs_quota_us",
+                    cpu.quota.to_string(),
+                    false,
+                ));
+            }
+            (None, false) => writes.push((Controller::Cpu, "cpu.cfs_quota_us", "-1".into(), false)),
+        }
+    }
+    for (c, file, value, optional) in writes {
+        if let Some(g) = cgroups.iter_mut().find(|g| g.controllers.contains(&c)) {
+            g.writes.push((file, value, optional));
+        }
     }
     Ok(cgroups)
 }
 
 /// Checks, before anything is made, that every limit has a hierarchy to go to.
 pub fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
-    plan_cgroups(plan).map(|_| ())
+    plan_cgroups(plan.id.as_str(), cgroups_path(plan), &plan.limits, None).map(|_| ())
+}
+
+fn cgroups_path(plan: &ContainerPlan) -> Option<&Path> {
+    plan.linux
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_deref())
 }
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> PlatformError {
@@ -269,12 +312,43 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> PlatformError {
 /// Makes the container's cgroups and writes its limits; each leaf is recorded in `made`
 /// as soon as it exists, so a failure midway is undone by [`remove`].
 pub fn create(plan: &ContainerPlan, made: &mut Vec<PathBuf>) -> Result<(), PlatformError> {
-    for g in plan_cgroups(plan)? {
+    let cgroups = plan_cgroups(plan.id.as_str(), cgroups_path(plan), &plan.limits, None)?;
+    apply(cgroups, made)
+}
+
+/// Changes a live container's limits from `before` to `limits`: cgroups a newly limited
+/// controller needs are made (and recorded in `made`), every file is written, and every
+/// process in `pids` is moved into each of the container's cgroups.
+pub fn update(
+    id: &str,
+    cgroups_path: Option<&Path>,
+    before: &ResourceLimits,
+    limits: &ResourceLimits,
+    made: &mut Vec<PathBuf>,
+    pids: &[i32],
+) -> Result<(), PlatformError> {
+    apply(plan_cgroups(id, cgroups_path, limits, Some(before))?, made)?;
+    for pid in pids {
+        match join(made, *pid) {
+            Ok(()) => {}
+            // Gone since it was listed: nothing to move.
+            Err(_) if !Path::new(&format!("/proc/{pid}")).exists() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformError> {
+    for g in cgroups {
         if g.hierarchy.v2 {
             enable_v2_controllers(&g)?;
         }
+        let ours = made.contains(&g.dir);
         match fs::create_dir(&g.dir) {
             Ok(()) => {}
+            // The container's own, from create or an earlier update.
+            Err(e) if ours && e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 let parent = g.dir.parent().unwrap_or(&g.hierarchy.mount);
                 fs::create_dir_all(parent)
@@ -294,18 +368,47 @@ pub fn create(plan: &ContainerPlan, made: &mut Vec<PathBuf>) -> Result<(), Platf
             }
             Err(e) => return Err(io_err(format!("creating cgroup {}", g.dir.display()))(e)),
         }
-        made.push(g.dir.clone());
-        for (file, value, optional) in &g.writes {
+        if !ours {
+            made.push(g.dir.clone());
+        }
+        let writes: Vec<_> = g
+            .writes
+            .iter()
+            .filter(|(file, _, optional)| {
+                let present = !*optional || g.dir.join(file).exists();
+                if !present {
+                    tracing::warn!(
+                        "linux.resources.memory.swap not enforced: the kernel has no swap accounting ({} is missing)",
+                        g.dir.join(file).display()
+                    );
+                }
+                present
+            })
+            .collect();
+        let write = |(file, value, _): &(&str, String, bool)| {
             let path = g.dir.join(file);
-            if *optional && !path.exists() {
-                tracing::warn!(
-                    "linux.resources.memory.swap not enforced: the kernel has no swap accounting ({} is missing)",
-                    path.display()
-                );
-                continue;
+            fs::write(&path, value).map_err(|e| (path, value.clone(), e))
+        };
+        let mut i = 0;
+        while i < writes.len() {
+            match write(writes[i]) {
+                Ok(()) => i += 1,
+                // v1 keeps memory.limit_in_bytes <= memory.memsw.limit_in_bytes at every
+                // step, so raising both needs the second written first.
+                Err((_, _, e))
+                    if e.raw_os_error() == Some(nix::libc::EINVAL) && i + 1 < writes.len() =>
+                {
+                    write(writes[i + 1])
+                        .and_then(|()| write(writes[i]))
+                        .map_err(|(path, value, e)| {
+                            io_err(format!("writing {value} to {}", path.display()))(e)
+                        })?;
+                    i += 2;
+                }
+                Err((path, value, e)) => {
+                    return Err(io_err(format!("writing {value} to {}", path.display()))(e))
+                }
             }
-            fs::write(&path, value)
-                .map_err(io_err(format!("writing {value} to {}", path.display())))?;
         }
     }
     Ok(())

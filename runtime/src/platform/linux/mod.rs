@@ -307,6 +307,24 @@ impl Platform for Linux {
         sys::cloexec_from(first).map_err(|e| call("close_range(CLOSE_RANGE_CLOEXEC)", e))
     }
 
+    fn update_limits(
+        made: &mut Resources,
+        change: &super::LimitsChange<'_>,
+    ) -> Result<(), PlatformError> {
+        let mut pids = procfs::pids_in_namespace_of(change.init_pid);
+        if !pids.contains(&change.init_pid) {
+            pids.push(change.init_pid);
+        }
+        cgroups::update(
+            change.id.as_str(),
+            change.cgroups_path,
+            &change.before,
+            &change.after,
+            &mut made.cgroups,
+            &pids,
+        )
+    }
+
     fn destroy(made: &Resources) -> Vec<PlatformError> {
         cgroups::remove(&made.cgroups)
     }
