@@ -224,6 +224,10 @@ pub fn update(
 mod tests {
     use super::*;
 
+    /// One of each enforced limit: 64 MiB, 128 MiB memory+swap, 32 processes, half a CPU.
+    const ALL_FOUR: &str = r#"{"memory":{"limit":67108864,"swap":134217728},
+        "pids":{"limit":32},"cpu":{"quota":50000,"period":100000}}"#;
+
     fn parse(json: &str) -> Result<(ResourceLimits, Option<String>), LimitsError> {
         let r: LinuxResources = serde_json::from_str(json).unwrap();
         from_resources(Some(&r))
@@ -231,11 +235,7 @@ mod tests {
 
     #[test]
     fn enforced_fields_become_limits() {
-        let (l, w) = parse(
-            r#"{"memory":{"limit":67108864,"swap":134217728},"pids":{"limit":32},
-                "cpu":{"quota":50000,"period":100000}}"#,
-        )
-        .unwrap();
+        let (l, w) = parse(ALL_FOUR).unwrap();
         assert_eq!(l.memory, Some(64 << 20));
         assert_eq!(l.memory_and_swap, Some(128 << 20));
         assert_eq!(l.swap_only(), Some(64 << 20));
@@ -287,11 +287,7 @@ mod tests {
 
     #[test]
     fn update_replaces_what_it_gives_and_keeps_the_rest() {
-        let (current, _) = parse(
-            r#"{"memory":{"limit":67108864,"swap":134217728},"pids":{"limit":32},
-                "cpu":{"quota":50000,"period":100000}}"#,
-        )
-        .unwrap();
+        let (current, _) = parse(ALL_FOUR).unwrap();
         let upd = |json: &str| {
             let r: LinuxResources = serde_json::from_str(json).unwrap();
             update(current, &r)

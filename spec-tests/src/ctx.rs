@@ -161,6 +161,20 @@ impl<'e> Ctx<'e> {
     }
 
     /// `state ID` parsed as JSON; the command must succeed.
+    /// `exec --detach` of `args` in `id`; returns the pid from its pid file. (Only the
+    /// Linux checks of host-side state need the pid.)
+    #[cfg(target_os = "linux")]
+    pub fn exec_detached(&self, id: &str, args: &[&str]) -> Result<i32, Fail> {
+        let pid_file = self.path(&format!("exec-{}.pid", args.join("_").replace('/', "_")));
+        let pid_arg = pid_file.to_string_lossy().into_owned();
+        let mut argv = vec!["exec", "--detach", "--pid-file", pid_arg.as_str(), id];
+        argv.extend_from_slice(args);
+        self.sk(&argv).run()?.expect_ok()?;
+        read_text(&pid_file)
+            .parse()
+            .map_err(|e| Fail::Fail(format!("exec pid file {}: {e}", pid_file.display())))
+    }
+
     pub fn state(&self, id: &str) -> Result<Value, Fail> {
         let out = self.sk(&["state", id]).run()?.expect_ok()?;
         serde_json::from_str(&out.stdout)

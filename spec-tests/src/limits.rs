@@ -179,21 +179,7 @@ fn limits_hold_for_init_and_exec_and_go_away_on_delete(ctx: &Ctx) -> TestResult 
         created.stderr
     );
     ctx.start_ok(&id)?;
-    let pid_file = ctx.path("limits-exec.pid");
-    ctx.sk(&[
-        "exec",
-        "--detach",
-        "--pid-file",
-        &pid_file.to_string_lossy(),
-        &id,
-        "sleep",
-        "999",
-    ])
-    .run()?
-    .expect_ok()?;
-    let exec_pid: i32 = read_text(&pid_file)
-        .parse()
-        .map_err(|e| format!("exec pid file: {e}"))?;
+    let exec_pid = ctx.exec_detached(&id, &["sleep", "999"])?;
     let (_, exec_dirs) = limits_of(exec_pid)?;
     ensure_eq!(exec_dirs, dirs, "cgroups of an exec'd process");
     // The cgroup namespace is rooted at the container's own cgroups, for the init and
