@@ -308,11 +308,11 @@ fi
 C run -d "${RUN_OPTS[@]}" --memory-limit 67108864 --cpus 0.5 "$IMAGE" t-lim sleep 1000 >/dev/null 2>&1
 wait_status t-lim RUNNING
 lim_pid=$(C task ls 2>/dev/null | awk '$1 == "t-lim" { print $2 }')
-memcg=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' "/proc/$lim_pid/cgroup" 2>/dev/null)
-cpucg=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3 }' "/proc/$lim_pid/cgroup" 2>/dev/null)
-mem=$(cat "/sys/fs/cgroup/memory$memcg/memory.limit_in_bytes" 2>/dev/null)
-quota=$(cat "/sys/fs/cgroup/cpu$cpucg/cpu.cfs_quota_us" 2>/dev/null)
-if [ "$memcg" = "/$NS/t-lim" ] && [ "$mem" = 67108864 ] && [ "$quota" = 50000 ]; then
+memcg=$(cgroup_dir "$lim_pid" memory)
+cpucg=$(cgroup_dir "$lim_pid" cpu)
+mem=$(cgroup_limit "$memcg" memory.limit_in_bytes memory.max)
+quota=$(cgroup_limit "$cpucg" cpu.cfs_quota_us cpu.max)
+if [[ $memcg == */$NS/t-lim ]] && [ "$mem" = 67108864 ] && [ "$quota" = 50000 ]; then
     ok "ctr run --memory-limit --cpus: enforced in the cgroup at the cgroupsPath ctr gives"
 else
     not_ok "ctr run --memory-limit --cpus" "pid=$lim_pid memory=$memcg:$mem cpu=$cpucg:$quota"
@@ -321,10 +321,10 @@ C task kill -s SIGKILL t-lim >/dev/null 2>&1
 wait_status t-lim STOPPED
 C task delete t-lim >/dev/null 2>&1
 C container rm t-lim >/dev/null 2>&1
-if [ -n "$memcg" ] && [ ! -e "/sys/fs/cgroup/memory$memcg" ] && [ ! -e "/sys/fs/cgroup/cpu$cpucg" ]; then
+if [ -n "$memcg" ] && [ ! -e "$memcg" ] && [ ! -e "$cpucg" ]; then
     ok "ctr task delete removes the container's cgroups"
 else
-    not_ok "ctr task delete removes the container's cgroups" "memory$memcg cpu$cpucg"
+    not_ok "ctr task delete removes the container's cgroups" "$memcg $cpucg"
 fi
 
 # ---------------------------------------------------------------------------------------

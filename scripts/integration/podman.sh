@@ -295,16 +295,17 @@ if [ "$rc" -eq 0 ] && [ -z "$(P ps -aq 2>&1)" ]; then ok "podman rm -f of a runn
 # cgroupsPath under libpod_parent, and stockade enforces them in cgroups.
 out=$(P run -d --name p-lim --memory 48m --pids-limit 100 "$IMAGE" sleep 1000 2>&1)
 lim_pid=$(P inspect -f '{{.State.Pid}}' p-lim 2>/dev/null)
-mem_path=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' "/proc/$lim_pid/cgroup" 2>/dev/null)
-pids_path=$(awk -F: '$2 ~ /(^|,)pids(,|$)/ { print $3 }' "/proc/$lim_pid/cgroup" 2>/dev/null)
-mem_limit=$(cat "/sys/fs/cgroup/memory$mem_path/memory.limit_in_bytes" 2>/dev/null)
-pids_limit=$(cat "/sys/fs/cgroup/pids$pids_path/pids.max" 2>/dev/null)
-if [ "$mem_limit" = $((48 << 20)) ] && [ "$pids_limit" = 100 ] && [[ $mem_path == /libpod_parent/* ]]; then
+mem_path=$(cgroup_dir "$lim_pid" memory)
+pids_path=$(cgroup_dir "$lim_pid" pids)
+mem_limit=$(cgroup_limit "$mem_path" memory.limit_in_bytes memory.max)
+pids_limit=$(cgroup_limit "$pids_path" pids.max pids.max)
+if [ "$mem_limit" = $((48 << 20)) ] && [ "$pids_limit" = 100 ] && [[ $mem_path == */libpod_parent/* ]]; then
     ok "podman run --memory --pids-limit: enforced in the container's cgroups ($mem_path)"
 else
     not_ok "podman run --memory --pids-limit" "pid=$lim_pid memory=$mem_path:$mem_limit pids=$pids_path:$pids_limit $out"
 fi
-out=$(P exec p-lim cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>&1)
+out=$(P exec p-lim sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max \
+    /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null' 2>&1)
 if [ "$out" = "$((48 << 20))
 100" ]; then
     ok "inside, Podman's /sys/fs/cgroup mount shows the container's own cgroups and limits"
@@ -312,10 +313,10 @@ else
     not_ok "inside, Podman's /sys/fs/cgroup mount shows the container's own cgroups and limits" "$out"
 fi
 P rm -f -t 0 p-lim >/dev/null 2>&1
-if [ -n "$mem_path" ] && [ ! -d "/sys/fs/cgroup/memory$mem_path" ] && [ ! -d "/sys/fs/cgroup/pids$pids_path" ]; then
+if [ -n "$mem_path" ] && [ ! -d "$mem_path" ] && [ ! -d "$pids_path" ]; then
     ok "podman rm: the container's cgroups are removed"
 else
-    not_ok "podman rm: the container's cgroups are removed" "memory$mem_path pids$pids_path"
+    not_ok "podman rm: the container's cgroups are removed" "$mem_path $pids_path"
 fi
 out=$(P run --rm --pids-limit 8 "$IMAGE" sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & done; echo done' 2>&1)
 if grep -qi "fork" <<<"$out"; then

@@ -10,3 +10,27 @@ not_ok() {
     [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /' | head -30
     return 0
 }
+
+# cgroup_dir PID CONTROLLER: the host directory of PID's cgroup for CONTROLLER — in the
+# v1 hierarchy that carries it, else in the v2 hierarchy.
+cgroup_dir() {
+    local pid=$1 c=$2 mnt
+    mnt=$(awk -v c="$c" '{
+        for (i = 1; i <= NF; i++) if ($i == "-") break
+        if ($(i + 1) == "cgroup") { n = split($(i + 3), o, ","); for (j = 1; j <= n; j++) if (o[j] == c) { print $5; exit } }
+    }' /proc/self/mountinfo)
+    if [ -n "$mnt" ]; then
+        awk -F: -v c="$c" '{ n = split($2, o, ","); for (j = 1; j <= n; j++) if (o[j] == c) print $3 }' "/proc/$pid/cgroup" 2>/dev/null \
+            | head -1 | sed "s|^|$mnt|"
+        return
+    fi
+    mnt=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") break; if ($(i + 1) == "cgroup2") { print $5; exit } }' /proc/self/mountinfo)
+    [ -n "$mnt" ] && sed -n 's|^0::||p' "/proc/$pid/cgroup" 2>/dev/null | sed "s|^|$mnt|"
+}
+# cgroup_limit DIR V1FILE V2FILE: the first word of whichever of the two files DIR has.
+cgroup_limit() {
+    local f
+    for f in "$1/$2" "$1/$3"; do
+        [ -f "$f" ] && { read -r v _ <"$f"; echo "$v"; return; }
+    done
+}
