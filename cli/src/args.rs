@@ -228,6 +228,9 @@ pub struct RunArgs {
     /// With --image: how to pull it when it is not in the store.
     #[command(flatten)]
     pub registry: crate::commands::registry_args::RegistryArgs,
+    /// With --image: the container's resource limits.
+    #[command(flatten)]
+    pub limits: crate::commands::limit_args::LimitArgs,
     /// Container id (required without --image).
     #[arg(required_unless_present = "image")]
     pub id: Option<String>,

@@ -140,7 +140,7 @@ if [ -x /bin/busybox ]; then
     R=$TMP/bbroot
     mkdir -p "$R/bin" "$R/etc" "$R/tmp" "$R/proc" "$R/sys" "$R/dev" "$R/home/nobody"
     cp /bin/busybox "$R/bin/busybox"
-    for applet in sh echo id cat ls pwd; do ln -s busybox "$R/bin/$applet"; done
+    for applet in sh echo id cat ls pwd sleep; do ln -s busybox "$R/bin/$applet"; done
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home/nobody:/bin/false\n' >"$R/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$R/etc/group"
     tar --numeric-owner --owner=0 --group=0 -C "$R" -czf "$TMP/bb.tar.gz" .
@@ -152,6 +152,17 @@ if [ -x /bin/busybox ]; then
     out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --rm --name e2e -- sh -c 'echo "$(id -u) $(pwd)"; exit 7' 2>&1); rc=$?
     if [ "$out" = "0 /" ] && [ $rc = 7 ]; then ok "run --image -- CMD runs CMD and exits with its status"; else bad "run --image -- CMD runs CMD and exits with its status" "rc=$rc out=$out"; fi
     check "--rm removed the rootfs and the bundle" bash -c "[ ! -e '$ST/containers/e2e' ] && [ ! -e '$ST/bundles/e2e' ]"
+    out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --rm --name lim --pids-limit 8 -- \
+        sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & done; echo started' 2>&1)
+    if grep -qi fork <<<"$out"; then ok "run --image --pids-limit 8: forks beyond the limit fail"; else bad "run --image --pids-limit 8" "$out"; fi
+    out=$("$STOCKADE" bundle "${RA[@]}" create --image localhost/unpack/busybox:1 --name limb --memory 64m --cpus 0.5 "$TMP/limb" 2>&1)
+    res=$(jq -c -S '.linux.resources' "$TMP/limb/config.json" 2>&1)
+    if [ "$res" = '{"cpu":{"period":100000,"quota":50000},"memory":{"limit":67108864}}' ]; then
+        ok "bundle create --memory --cpus: the limits are the bundle's linux.resources"
+    else
+        bad "bundle create --memory --cpus" "$out $res"
+    fi
+    "$STOCKADE" bundle "${RA[@]}" rm limb >/dev/null 2>&1
     out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --name kept -- echo kept 2>&1); rc=$?
     check "without --rm the rootfs and bundle stay" bash -c "[ $rc = 0 ] && [ -d '$ST/containers/kept/bin' ] && [ -f '$ST/bundles/kept/config.json' ]"
     out=$(S run --bundle "$ST/bundles/kept" kept2 2>&1); rc=$?

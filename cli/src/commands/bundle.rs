@@ -13,6 +13,7 @@ use stockade_image::storage::{chain_ids, StorageDriver, StorageError};
 use stockade_image::store::{Store, DEFAULT_IMAGE_ROOT};
 use stockade_image::{Platform, Reference};
 
+use super::limit_args::LimitArgs;
 use super::registry_args::RegistryArgs;
 
 /// Default root of the dir driver's storage (and of the bundles `run --image` writes).
@@ -64,6 +65,8 @@ pub enum BundleCommand {
         image: String,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Name of the root filesystem in storage (default: from DIR).
         #[arg(long)]
         name: Option<String>,
@@ -147,7 +150,10 @@ pub fn create_bundle(
     id: &str,
     dir: &Path,
     command: Option<Vec<String>>,
+    limits: &LimitArgs,
 ) -> anyhow::Result<PathBuf> {
+    // Checked before a root filesystem exists to be cleaned up.
+    let resources = limits.resources()?;
     // An image already in storage costs just the rootfs (one `zfs clone` with the zfs
     // driver): the top chainID follows from the diffIDs, so try it before preparing.
     let diff_ids: Vec<_> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
@@ -161,8 +167,14 @@ pub fn create_bundle(
         Some(Err(e)) => return Err(e.into()),
     };
     let base = stockade_runtime::config::default_freebsd_config();
-    let made = bundle::make_config(base, image, &rootfs, &BundleOptions { command })
-        .and_then(|config| bundle::write_bundle(dir, &config));
+    let made = bundle::make_config(base, image, &rootfs, &BundleOptions { command }).and_then(
+        |mut config| {
+            if let Some(r) = &resources {
+                config["linux"]["resources"] = r.clone();
+            }
+            bundle::write_bundle(dir, &config)
+        },
+    );
     if let Err(e) = made {
         let _ = driver.remove_rootfs(id);
         return Err(e.into());
@@ -179,6 +191,7 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
         BundleCommand::Create {
             image,
             registry,
+            limits,
             name,
             dir,
             command,
@@ -189,7 +202,7 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
                 None => default_name(dir)?,
             };
             let cmd = (!command.is_empty()).then(|| command.clone());
-            let rootfs = create_bundle(driver.as_ref(), &resolved, &id, dir, cmd)?;
+            let rootfs = create_bundle(driver.as_ref(), &resolved, &id, dir, cmd, limits)?;
             eprintln!(
                 "bundle {} for {} (rootfs {} on {})",
                 dir.display(),

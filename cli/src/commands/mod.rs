@@ -6,6 +6,7 @@ mod explain;
 mod features;
 pub mod image;
 mod lifecycle;
+pub mod limit_args;
 pub mod registry_args;
 mod run_image;
 mod spec;
@@ -38,6 +39,9 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Run(a) if a.image.is_some() => run_image::run(global, &a),
         Command::Run(a) if a.registry.any() => anyhow::bail!(
             "run: --platform, --creds, --authfile and --insecure go with --image (they say how to pull it)"
+        ),
+        Command::Run(a) if a.limits.any() => anyhow::bail!(
+            "run: --memory, --memory-swap, --pids-limit and --cpus go with --image; a bundle's limits are its config.json's linux.resources"
         ),
         Command::Run(a) => lifecycle::run(global, &a),
         Command::Bundle(a) => bundle::run(&a),

@@ -32,7 +32,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         );
     }
     let cmd = (!a.command.is_empty()).then(|| a.command.clone());
-    create_bundle(driver.as_ref(), &resolved, &id, &bundle_dir, cmd)?;
+    create_bundle(driver.as_ref(), &resolved, &id, &bundle_dir, cmd, &a.limits)?;
     let inner = RunArgs {
         bundle: bundle_dir.clone(),
         id: Some(id.clone()),
@@ -42,6 +42,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         command: Vec::new(),
         storage: a.storage.clone(),
         registry: Default::default(),
+        limits: Default::default(),
         detach: a.detach,
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),

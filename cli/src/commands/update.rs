@@ -13,6 +13,7 @@ use stockade_runtime::container;
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
 
+use super::limit_args::parse_bytes;
 use crate::args::GlobalArgs;
 
 /// Arguments of `stockade update`.
@@ -55,29 +56,6 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
-/// Bytes from `N`, `Nk`, `Nm`, `Ng` (binary multiples, as runc takes them) or `-1`.
-fn bytes(flag: &str, value: &str) -> anyhow::Result<i64> {
-    let v = value.trim().to_ascii_lowercase();
-    if v == "-1" {
-        return Ok(-1);
-    }
-    let digits = v.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &v[digits.len()..];
-    let shift = match unit {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => bail!("--{flag} {value:?}: expected bytes with an optional k, m or g suffix, or -1"),
-    };
-    let n: i64 = digits.parse().with_context(|| {
-        format!("--{flag} {value:?}: expected bytes with an optional k, m or g suffix, or -1")
-    })?;
-    n.checked_mul(1 << shift)
-        .filter(|b| *b >= 0)
-        .with_context(|| format!("--{flag} {value:?} is out of range"))
-}
-
 /// The `linux.resources` object the file and flags describe together.
 fn resources(a: &UpdateArgs) -> anyhow::Result<LinuxResources> {
     let mut v: Value = match &a.resources {
@@ -116,13 +94,16 @@ fn resources(a: &UpdateArgs) -> anyhow::Result<LinuxResources> {
         node[key] = value;
     };
     if let Some(m) = &a.memory {
-        set("memory/limit", json!(bytes("memory", m)?));
+        set("memory/limit", json!(parse_bytes("memory", m)?));
     }
     if let Some(m) = &a.memory_swap {
-        set("memory/swap", json!(bytes("memory-swap", m)?));
+        set("memory/swap", json!(parse_bytes("memory-swap", m)?));
     }
     if let Some(m) = &a.memory_reservation {
-        set("memory/reservation", json!(bytes("memory-reservation", m)?));
+        set(
+            "memory/reservation",
+            json!(parse_bytes("memory-reservation", m)?),
+        );
     }
     if let Some(p) = a.pids_limit {
         set("pids/limit", json!(p));
@@ -157,22 +138,4 @@ pub fn run(global: &GlobalArgs, a: &UpdateArgs) -> anyhow::Result<u8> {
         tracing::warn!("{w}");
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_values_take_runc_suffixes() {
-        assert_eq!(bytes("memory", "1048576").unwrap(), 1 << 20);
-        assert_eq!(bytes("memory", "64m").unwrap(), 64 << 20);
-        assert_eq!(bytes("memory", "2G").unwrap(), 2 << 30);
-        assert_eq!(bytes("memory", "512k").unwrap(), 512 << 10);
-        assert_eq!(bytes("memory", "-1").unwrap(), -1);
-        for bad in ["", "ten", "5x", "-5", "99999999999999g"] {
-            let e = bytes("memory", bad).unwrap_err().to_string();
-            assert!(e.contains("--memory"), "{bad}: {e}");
-        }
-    }
 }
