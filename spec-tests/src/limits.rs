@@ -68,6 +68,26 @@ fn cgroup_mounts() -> Vec<(String, String)> {
     out
 }
 
+/// Skips unless the host has `controllers` mounted (v1, or enabled in the v2 root), as
+/// stockade needs them to enforce the limits these tests set.
+#[cfg(target_os = "linux")]
+fn require_controllers(controllers: &[&str]) -> Result<(), Fail> {
+    let mounts = cgroup_mounts();
+    let v2 = mounts
+        .iter()
+        .find(|(c, _)| c == "unified")
+        .map(|(_, m)| read_text(std::path::Path::new(&format!("{m}/cgroup.controllers"))))
+        .unwrap_or_default();
+    for c in controllers {
+        if !mounts.iter().any(|(o, _)| o == c) && !v2.split_whitespace().any(|x| x == *c) {
+            return Err(Fail::Skip(format!(
+                "this host has no {c} cgroup controller mounted"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The host directory of `pid`'s cgroup for `controller`: (directory, is v2).
 #[cfg(target_os = "linux")]
 fn cgroup_dir_of(pid: i32, controller: &str) -> Result<(String, bool), Fail> {
@@ -141,6 +161,7 @@ fn limits_of(pid: i32) -> Result<(Vec<String>, Vec<String>), Fail> {
 
 #[cfg(target_os = "linux")]
 fn limits_hold_for_init_and_exec_and_go_away_on_delete(ctx: &Ctx) -> TestResult {
+    require_controllers(&["memory", "pids", "cpu"])?;
     let mut b = ctx.bundle(&["sleep", "1000"])?;
     let id = ctx.id("limits");
     let cgroups_path = format!("/stockade-spec/{id}");
@@ -283,6 +304,8 @@ fn limits_hold_for_init_and_exec_and_go_away_on_delete(_ctx: &Ctx) -> TestResult
 }
 
 fn a_pids_limit_stops_forks_beyond_it(ctx: &Ctx) -> TestResult {
+    #[cfg(target_os = "linux")]
+    require_controllers(&["pids"])?;
     // Twelve background sleeps under a limit of eight processes: some forks must fail,
     // and the shell says so.
     let mut b = ctx.bundle(&[
@@ -366,6 +389,7 @@ fn pids_and_memory(pid: i32, id: &str) -> Result<(Option<String>, Option<String>
 
 #[cfg(target_os = "linux")]
 fn update_changes_adds_and_lifts_limits_of_a_live_container(ctx: &Ctx) -> TestResult {
+    require_controllers(&["memory", "pids"])?;
     // Created without limits: update makes the cgroups and moves the processes in.
     let mut b = ctx.bundle(&["sleep", "1000"])?;
     let id = ctx.id("update");
