@@ -136,6 +136,10 @@ pub fn update(
     if let Some(m) = r.memory() {
         if m.limit().is_some() {
             limits.memory = positive(m.limit());
+            // Memory+swap means nothing without a memory limit: lifting one lifts both.
+            if limits.memory.is_none() && m.swap().is_none() {
+                limits.memory_and_swap = None;
+            }
         }
         if m.swap().is_some() {
             limits.memory_and_swap = positive(m.swap());
@@ -305,6 +309,12 @@ mod tests {
         assert_eq!(l.cpu.map(|c| (c.quota, c.period)), Some((50_000, 200_000)));
         let (l, _) = upd(r#"{"cpu":{"quota":-1}}"#).unwrap();
         assert_eq!(l.cpu, None);
+        let (l, _) = upd(r#"{"memory":{"limit":-1}}"#).unwrap();
+        assert_eq!(
+            (l.memory, l.memory_and_swap),
+            (None, None),
+            "lifting memory lifts swap"
+        );
         let e = upd(r#"{"memory":{"limit":268435456}}"#)
             .unwrap_err()
             .to_string();

@@ -160,7 +160,6 @@ impl<'e> Ctx<'e> {
         Ok(out)
     }
 
-    /// `state ID` parsed as JSON; the command must succeed.
     /// `exec --detach` of `args` in `id`; returns the pid from its pid file. (Only the
     /// Linux checks of host-side state need the pid.)
     #[cfg(target_os = "linux")]
@@ -175,6 +174,7 @@ impl<'e> Ctx<'e> {
             .map_err(|e| Fail::Fail(format!("exec pid file {}: {e}", pid_file.display())))
     }
 
+    /// `state ID` parsed as JSON; the command must succeed.
     pub fn state(&self, id: &str) -> Result<Value, Fail> {
         let out = self.sk(&["state", id]).run()?.expect_ok()?;
         serde_json::from_str(&out.stdout)

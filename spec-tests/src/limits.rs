@@ -228,6 +228,14 @@ fn limits_hold_for_init_and_exec_and_go_away_on_delete(ctx: &Ctx) -> TestResult 
         vec![MEMORY.to_string().as_str(), "64"],
         "memory and pids limits read inside at /sys/fs/cgroup"
     );
+    // v2: one "0::PATH" line.
+    if let Some(line) = inside.lines().find(|l| l.starts_with("0::")) {
+        let v1_too = inside.lines().any(|l| !l.starts_with("0::"));
+        ensure!(
+            v1_too || line == "0::/",
+            "inside the container its v2 cgroup is not the namespace root: {inside}"
+        );
+    }
     for controller in ["memory", "pids", "cpu"] {
         let line = inside.lines().find(|l| {
             l.split(':')
@@ -325,6 +333,10 @@ fn a_pids_limit_stops_forks_beyond_it(ctx: &Ctx) -> TestResult {
         stderr.contains("fork") || stderr.contains("Resource temporarily unavailable"),
         "forks beyond pids.limit 8 were not refused; stderr: {stderr:?}"
     );
+    ensure!(
+        !out.stdout_now().contains("started 12"),
+        "all twelve forks succeeded under pids.limit 8"
+    );
     ctx.sk(&["delete", &id]).run()?.expect_ok()?;
     remove_spec_parents();
     Ok(())
@@ -390,18 +402,15 @@ fn pids_and_memory(pid: i32, id: &str) -> Result<(Option<String>, Option<String>
 #[cfg(target_os = "linux")]
 fn update_changes_adds_and_lifts_limits_of_a_live_container(ctx: &Ctx) -> TestResult {
     require_controllers(&["memory", "pids"])?;
-    // Created without limits: update makes the cgroups and moves the processes in.
+    // Created without limits: update makes the cgroups and moves every process in.
     let mut b = ctx.bundle(&["sleep", "1000"])?;
     let id = ctx.id("update");
     b.config["linux"]["cgroupsPath"] = json!(format!("/stockade-spec/{id}"));
     b.save()?;
     ctx.create_start(&id, &b)?;
     let init = ctx.pid(&id)?;
-    ensure_eq!(
-        pids_and_memory(init, &id)?,
-        (None, None),
-        "limits before update"
-    );
+    let second = ctx.exec_detached(&id, &["sleep", "998"])?;
+    ensure_eq!(pids_and_memory(init, &id)?, (None, None), "limits before update");
     ctx.sk(&["update", "--pids-limit", "50", "--memory", "64m", &id])
         .run()?
         .expect_ok()?;
@@ -409,6 +418,11 @@ fn update_changes_adds_and_lifts_limits_of_a_live_container(ctx: &Ctx) -> TestRe
         pids_and_memory(init, &id)?,
         (Some("50".into()), Some(MEMORY.to_string())),
         "limits after update --pids-limit 50 --memory 64m"
+    );
+    ensure_eq!(
+        pids_and_memory(second, &id)?,
+        (Some("50".into()), Some(MEMORY.to_string())),
+        "limits of an exec'd process moved in by update"
     );
     // As containerd sends it: linux.resources on stdin. Fields not given stay.
     ctx.sk(&["update", "--resources", "-", &id])

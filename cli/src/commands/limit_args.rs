@@ -58,6 +58,10 @@ impl LimitArgs {
             r["cpu"]["quota"] = json!((c * PERIOD).round() as i64);
             r["cpu"]["period"] = json!(PERIOD as u64);
         }
+        // The same checks create makes, before anything is written.
+        let parsed: oci_spec::runtime::LinuxResources = serde_json::from_value(r.clone())
+            .context("the limit flags do not make a valid linux.resources object")?;
+        stockade_runtime::limits::from_resources(Some(&parsed))?;
         Ok(Some(r))
     }
 }
@@ -120,5 +124,12 @@ mod tests {
             ..LimitArgs::default()
         };
         assert!(bad.resources().unwrap_err().to_string().contains("--cpus"));
+        let swap_below = LimitArgs {
+            memory: Some("64m".into()),
+            memory_swap: Some("32m".into()),
+            ..LimitArgs::default()
+        };
+        let e = swap_below.resources().unwrap_err().to_string();
+        assert!(e.contains("linux.resources.memory.swap"), "{e}");
     }
 }

@@ -107,8 +107,9 @@ pub const IDENTITY_TOKEN_USER: &str = "<token>";
 
 /// Looks up `registry` (as in a reference: `docker.io`, `host:port`) in a Docker or
 /// containers `config.json`/`auth.json`, as Docker does: a `credHelpers` entry for the
-/// registry, then its `auths` entry (`identitytoken`, `auth` or `username`/`password`),
-/// then the `credsStore` helper. Keys may be bare hosts or URLs (`https://host/v1/`);
+/// registry, else the `credsStore` helper when there is one (Docker then ignores what
+/// `auths` holds), else the registry's `auths` entry (`identitytoken`, `auth` or
+/// `username`/`password`). Keys may be bare hosts or URLs (`https://host/v1/`);
 /// Docker Hub's key is `https://index.docker.io/v1/`. A missing file gives `Ok(None)`.
 pub fn from_auth_file(
     path: &Path,
@@ -170,15 +171,15 @@ fn lookup(
     if let Some((_, helper)) = file.cred_helpers.iter().find(|(k, _)| matches(k)) {
         return ask(helper);
     }
+    if let Some(store) = file.creds_store.as_deref().filter(|s| !s.is_empty()) {
+        return ask(store);
+    }
     for (key, entry) in file.auths.iter().filter(|(k, _)| matches(k)) {
         if let Some(c) = entry_credentials(path, key, entry)? {
             return Ok(Some(c));
         }
     }
-    match file.creds_store.as_deref().filter(|s| !s.is_empty()) {
-        Some(store) => ask(store),
-        None => Ok(None),
-    }
+    Ok(None)
 }
 
 /// The credentials an `auths` entry holds itself; `None` for an empty entry (`{}`, which
@@ -423,18 +424,24 @@ mod tests {
     }
 
     #[test]
-    fn cred_helpers_then_auths_then_creds_store_as_docker_orders_them() {
+    fn cred_helpers_then_creds_store_else_auths_as_docker_orders_them() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
+        let with_store = dir.path().join("store.json");
         std::fs::write(
-            &path,
+            &with_store,
             r#"{"credsStore":"desktop",
                 "credHelpers":{"ghcr.io":"gh","broken.example":"broken"},
                 "auths":{
                   "ghcr.io":{"auth":"aWdub3JlZDp4"},
-                  "quay.io":{"auth":"cTpw"},
-                  "https://index.docker.io/v1/":{},
-                  "id.example":{"auth":"dTpw","identitytoken":"refresh-1"}}}"#,
+                  "quay.io":{"auth":"c3RhbGU6eA=="},
+                  "https://index.docker.io/v1/":{}}}"#,
+        )
+        .unwrap();
+        let plain = dir.path().join("plain.json");
+        std::fs::write(
+            &plain,
+            r#"{"auths":{"quay.io":{"auth":"cTpw"},
+                "id.example":{"auth":"dTpw","identitytoken":"refresh-1"}}}"#,
         )
         .unwrap();
         let calls = std::cell::RefCell::new(Vec::new());
@@ -450,29 +457,32 @@ mod tests {
                 })),
             }
         };
-        let c = lookup(&path, "ghcr.io", &fake).unwrap().unwrap();
-        assert_eq!(c.username, "gh-user", "credHelpers wins over auths");
-        let c = lookup(&path, "quay.io", &fake).unwrap().unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("q", "p"));
-        let c = lookup(&path, "docker.io", &fake).unwrap().unwrap();
+        let user =
+            |path: &Path, registry: &str| lookup(path, registry, &fake).unwrap().unwrap().username;
+        assert_eq!(user(&with_store, "ghcr.io"), "gh-user", "credHelpers first");
         assert_eq!(
-            c.username, "desktop-user",
-            "an empty auths entry falls to credsStore"
+            user(&with_store, "quay.io"),
+            "desktop-user",
+            "with a credsStore, a stale auths entry is ignored (as Docker does)"
         );
-        let c = lookup(&path, "id.example", &fake).unwrap().unwrap();
+        assert_eq!(user(&with_store, "docker.io"), "desktop-user");
+        assert_eq!(user(&plain, "quay.io"), "q", "without helpers, auths");
+        let c = lookup(&plain, "id.example", &fake).unwrap().unwrap();
         assert_eq!(c.identity_token(), Some("refresh-1"));
         assert_eq!(
             *calls.borrow(),
-            ["gh ghcr.io", "desktop https://index.docker.io/v1/"],
+            [
+                "gh ghcr.io",
+                "desktop quay.io",
+                "desktop https://index.docker.io/v1/"
+            ],
             "helpers get the registry host, or the Hub's v1 URL"
         );
-        let e = lookup(&path, "broken.example", &fake)
+        let e = lookup(&with_store, "broken.example", &fake)
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("config.json")
-                && e.contains("broken.example")
-                && e.contains("not installed"),
+            e.contains("store.json") && e.contains("broken.example") && e.contains("not installed"),
             "{e}"
         );
         assert!(Credentials::from_flag("u:p")

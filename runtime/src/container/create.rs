@@ -157,6 +157,7 @@ pub fn create(
     let cfg = ContainerConfig::load(bundle)?;
     let plan = plan(&cfg, id, opts.preserve_fds)?;
     check_console(&plan.process, opts)?;
+    super::pidfd::check(opts.pidfd_socket.as_deref())?;
     let lock = store.create(id)?;
     let mut undo = Undo {
         store,

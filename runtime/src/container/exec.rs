@@ -65,6 +65,7 @@ pub fn exec(
             expected: "only a running container can run more processes",
         });
     };
+    super::pidfd::check(req.pidfd_socket.as_deref())?;
     let terminal = req.process.terminal().unwrap_or(false);
     match (terminal, &req.console_socket) {
         (true, None) => {

@@ -14,6 +14,20 @@ pub const INIT: &str = "standard";
 /// The payload naming a process started by `exec`.
 pub const EXEC: &str = "setns";
 
+/// Refuses `--pidfd-socket` up front where the kernel cannot open a descriptor for an
+/// existing process, so nothing is made first.
+pub fn check(socket: Option<&Path>) -> Result<(), ContainerError> {
+    match socket {
+        Some(s) if !Host::PROCESS_HANDLES => Err(crate::platform::PlatformError::Unsupported {
+            what: format!("--pidfd-socket {}", s.display()),
+            os: Host::OS,
+            hint: "it has no pidfd_open(2); omit --pidfd-socket".into(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Opens a handle on `pid` and sends it over the socket at `socket`.
 pub fn send(socket: &Path, pid: i32, kind: &str) -> Result<(), ContainerError> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};

@@ -99,6 +99,10 @@ pub trait Platform {
     /// The kernel's name, for messages.
     const OS: &'static str;
 
+    /// Whether [`Platform::process_handle`] can open a descriptor for an existing process
+    /// (`--pidfd-socket`), checked before anything is made.
+    const PROCESS_HANDLES: bool;
+
     /// Checks what this platform cannot do before anything is made.
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError>;
 

@@ -335,6 +335,8 @@ fn destroy_step(step: &Step, ours: bool) -> Result<(), PlatformError> {
 
 impl Platform for FreeBsd {
     const OS: &'static str = "FreeBSD";
+    // pdfork(2) is the only source of process descriptors.
+    const PROCESS_HANDLES: bool = false;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         for w in freebsd_plan::check(plan)? {
@@ -459,6 +461,9 @@ impl Platform for FreeBsd {
                 }
                 Step::RctlAddRule { rule } => {
                     sys::rctl_add_rule(rule).map_err(|e| rctl_failed("rctl_add_rule", rule, e))?;
+                    // The kernel replaced any rule with the same filter.
+                    made.rctl_rules
+                        .retain(|r| rctl::filter(r) != rctl::filter(rule));
                     made.rctl_rules.push(rule.clone());
                 }
                 other => {

@@ -68,9 +68,10 @@ fn rules(name: &str, limits: &ResourceLimits) -> Result<Vec<String>, PlatformErr
         .collect())
 }
 
-/// `update` of a live jail's limits: the rules in force (`current`) that `limits` no
-/// longer has are removed, then the new ones added. A changed amount is a removal and an
-/// addition, since two rules for one resource would both hold.
+/// `update` of a live jail's limits: rules for resources `limits` no longer limits are
+/// removed; new and changed ones are added. A changed amount is only an addition: the
+/// kernel's `rctl_rule_add` replaces a deny rule for the same subject and resource, so the
+/// jail is never without the limit in between.
 pub fn update_steps(
     name: &str,
     current: &[String],
@@ -79,7 +80,7 @@ pub fn update_steps(
     let wanted = rules(name, limits)?;
     let mut steps: Vec<Step> = current
         .iter()
-        .filter(|r| !wanted.contains(r))
+        .filter(|r| !wanted.iter().any(|w| filter(w) == filter(r)))
         .map(|r| Step::RctlRemoveRule {
             filter: filter(r).to_string(),
         })

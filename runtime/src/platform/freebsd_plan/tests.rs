@@ -539,7 +539,7 @@ fn a_cpu_quota_beyond_what_pcpu_holds_is_refused() {
 }
 
 #[test]
-fn an_update_removes_the_rules_that_change_or_go_and_adds_the_new_ones() {
+fn an_update_removes_the_rules_that_go_and_adds_new_and_changed_ones() {
     use crate::limits::{CpuQuota, ResourceLimits};
     let current = [
         "jail:c1:memoryuse:deny=67108864".to_string(),
@@ -556,10 +556,10 @@ fn an_update_removes_the_rules_that_change_or_go_and_adds_the_new_ones() {
     let steps = rctl::update_steps("c1", &current, &after).unwrap();
     assert_eq!(
         render(&steps),
-        "rctl_remove_rule(\"jail:c1:memoryuse:deny\")\n\
-         rctl_remove_rule(\"jail:c1:maxproc:deny\")\n\
+        "rctl_remove_rule(\"jail:c1:maxproc:deny\")\n\
          rctl_add_rule(\"jail:c1:memoryuse:deny=134217728\")\n\
-         rctl_add_rule(\"jail:c1:pcpu:deny=50\")\n"
+         rctl_add_rule(\"jail:c1:pcpu:deny=50\")\n",
+        "a changed amount is only re-added (the kernel replaces the rule); a lifted one is removed"
     );
     assert!(
         rctl::update_steps(

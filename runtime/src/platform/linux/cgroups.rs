@@ -1,9 +1,12 @@
-//! The Linux side of [`ResourceLimits`]: one cgroup per container in each hierarchy that
-//! carries a needed controller — cgroup v1 (`memory`, `pids`, `cpu` hierarchies) or v2
-//! (the unified hierarchy with the controller enabled down the path) — with the limits
-//! written before the init process is moved in, so nothing in the container ever runs
-//! unlimited. Only a container with limits gets cgroups; delete removes the leaf cgroups
-//! create made (their parents may be shared by other containers and stay).
+//! The Linux side of [`ResourceLimits`]: a container with limits gets its own cgroup in
+//! each hierarchy that carries a limited controller — cgroup v1 (`memory`, `pids`, `cpu`
+//! hierarchies) or v2 (the unified hierarchy with the controller enabled down the path) —
+//! with the limits written before the init process is moved in, so nothing in the container
+//! ever runs unlimited. A container without limits gets no cgroups: moving a process into a
+//! cgroup costs an RCU grace period (about 10 ms here), which would double the cost of a
+//! container's whole lifecycle. `update` makes the cgroups a newly limited controller needs
+//! and moves the container's processes in until none is left outside. Delete removes the
+//! leaf cgroups create and update made, and the default parent once it is empty.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -183,9 +186,9 @@ fn hierarchy_for(
 }
 
 /// The cgroups `limits` need, with their writes, for container `id` (see
-/// [`relative_path`]). With `lifted`, the limits in force before an update: a controller
-/// limited there but not in `limits` is kept and set back to unlimited. Empty when there
-/// is nothing to limit.
+/// [`relative_path`]): one per hierarchy carrying a limited controller. With `lifted`, the
+/// limits in force before an update: a controller limited there but not in `limits` keeps
+/// its cgroup and is set back to unlimited. Empty without limits.
 fn plan_cgroups(
     id: &str,
     cgroups_path: Option<&Path>,
@@ -193,9 +196,6 @@ fn plan_cgroups(
     lifted: Option<&ResourceLimits>,
 ) -> Result<Vec<Cgroup>, PlatformError> {
     let before = lifted.copied().unwrap_or_default();
-    if limits.is_empty() && before.is_empty() {
-        return Ok(Vec::new());
-    }
     let rel = relative_path(id, cgroups_path)?;
     let mountinfo =
         fs::read_to_string("/proc/self/mountinfo").map_err(|e| PlatformError::Call {
@@ -204,24 +204,34 @@ fn plan_cgroups(
         })?;
     let (v1, v2) = hierarchies(&mountinfo);
     let mut cgroups: Vec<Cgroup> = Vec::new();
-    let mut add = |c: Controller| -> Result<bool, PlatformError> {
-        let h = hierarchy_for(c, &v1, v2.as_deref())?;
-        let is_v2 = h.v2;
-        match cgroups.iter_mut().find(|g| g.hierarchy == h) {
-            Some(g) => g.controllers.push(c),
-            None => cgroups.push(Cgroup {
-                dir: h.mount.join(&rel),
-                hierarchy: h,
-                controllers: vec![c],
-                writes: Vec::new(),
-            }),
-        }
-        Ok(is_v2)
-    };
+    // `involved`: limited now or before; `needed`: limited now, so a host without the
+    // controller is an error.
+    let mut add =
+        |c: Controller, involved: bool, needed: bool| -> Result<Option<bool>, PlatformError> {
+            if !involved {
+                return Ok(None);
+            }
+            let h = match hierarchy_for(c, &v1, v2.as_deref()) {
+                Ok(h) => h,
+                Err(e) if needed => return Err(e),
+                Err(_) => return Ok(None),
+            };
+            let is_v2 = h.v2;
+            match cgroups.iter_mut().find(|g| g.hierarchy == h) {
+                Some(g) => g.controllers.push(c),
+                None => cgroups.push(Cgroup {
+                    dir: h.mount.join(&rel),
+                    hierarchy: h,
+                    controllers: vec![c],
+                    writes: Vec::new(),
+                }),
+            }
+            Ok(Some(is_v2))
+        };
     let mut writes: Vec<(Controller, &'static str, String, bool)> = Vec::new();
     let num = |v: Option<u64>, unlimited: &str| v.map_or(unlimited.to_string(), |v| v.to_string());
-    if limits.memory.is_some() || before.memory.is_some() {
-        let v2 = add(Controller::Memory)?;
+    let memory = limits.memory.is_some() || before.memory.is_some();
+    if let Some(v2) = add(Controller::Memory, memory, limits.memory.is_some())? {
         if v2 {
             writes.push((
                 Controller::Memory,
@@ -255,12 +265,12 @@ fn plan_cgroups(
             });
         }
     }
-    if limits.pids.is_some() || before.pids.is_some() {
-        add(Controller::Pids)?;
+    let pids = limits.pids.is_some() || before.pids.is_some();
+    if add(Controller::Pids, pids, limits.pids.is_some())?.is_some() {
         writes.push((Controller::Pids, "pids.max", num(limits.pids, "max"), false));
     }
-    if limits.cpu.is_some() || before.cpu.is_some() {
-        let v2 = add(Controller::Cpu)?;
+    let cpu = limits.cpu.is_some() || before.cpu.is_some();
+    if let Some(v2) = add(Controller::Cpu, cpu, limits.cpu.is_some())? {
         match (limits.cpu, v2) {
             (Some(cpu), true) => writes.push((
                 Controller::Cpu,
@@ -319,27 +329,63 @@ pub fn create(plan: &ContainerPlan, made: &mut Vec<PathBuf>) -> Result<(), Platf
     apply(cgroups, made)
 }
 
-/// Changes a live container's limits from `before` to `limits`: cgroups a newly limited
-/// controller needs are made (and recorded in `made`), every file is written, and every
-/// process in `pids` is moved into each of the container's cgroups.
+/// How many passes `update` makes moving processes into new cgroups before it gives up on
+/// a container that forks faster than they can be moved.
+const MIGRATE_PASSES: usize = 100;
+
+/// Changes a live container's limits from `before` to `limits`. Cgroups a newly limited
+/// controller needs are made (and recorded in `made`), their files written, and then the
+/// container's processes (`pids()` lists them) are moved in, pass after pass, until a pass
+/// finds none outside: a process forked by one already moved is born inside, so only
+/// stragglers of the previous listing remain to move.
 pub fn update(
     id: &str,
     cgroups_path: Option<&Path>,
     before: &ResourceLimits,
     limits: &ResourceLimits,
     made: &mut Vec<PathBuf>,
-    pids: &[i32],
+    pids: &dyn Fn() -> Vec<i32>,
 ) -> Result<(), PlatformError> {
-    apply(plan_cgroups(id, cgroups_path, limits, Some(before))?, made)?;
-    for pid in pids {
-        match join(made, *pid) {
-            Ok(()) => {}
-            // Gone since it was listed: nothing to move.
-            Err(_) if !Path::new(&format!("/proc/{pid}")).exists() => {}
-            Err(e) => return Err(e),
+    let cgroups = plan_cgroups(id, cgroups_path, limits, Some(before))?;
+    let new: Vec<PathBuf> = cgroups
+        .iter()
+        .map(|g| g.dir.clone())
+        .filter(|d| !made.contains(d))
+        .collect();
+    apply(cgroups, made)?;
+    if new.is_empty() {
+        return Ok(());
+    }
+    for _ in 0..MIGRATE_PASSES {
+        let mut moved = 0;
+        for dir in &new {
+            let inside = fs::read_to_string(dir.join("cgroup.procs")).map_err(io_err(format!(
+                "reading {}",
+                dir.join("cgroup.procs").display()
+            )))?;
+            let inside: Vec<i32> = inside
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            for pid in pids().into_iter().filter(|p| !inside.contains(p)) {
+                match join(std::slice::from_ref(dir), pid) {
+                    Ok(()) => moved += 1,
+                    // Exited since it was listed: nothing to move.
+                    Err(_) if !Path::new(&format!("/proc/{pid}")).exists() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if moved == 0 {
+            return Ok(());
         }
     }
-    Ok(())
+    Err(PlatformError::Call {
+        call: format!("moving the processes of {id} into {}", new[0].display()),
+        detail: format!(
+            "still forking faster than they can be moved after {MIGRATE_PASSES} passes"
+        ),
+    })
 }
 
 fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformError> {
@@ -352,23 +398,10 @@ fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformEr
             Ok(()) => {}
             // The container's own, from create or an earlier update.
             Err(e) if ours && e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                let parent = g.dir.parent().unwrap_or(&g.hierarchy.mount);
-                fs::create_dir_all(parent)
-                    .map_err(io_err(format!("creating cgroup {}", parent.display())))?;
-                fs::create_dir(&g.dir)
-                    .map_err(io_err(format!("creating cgroup {}", g.dir.display())))?;
-            }
-            // Left by a container that had this path before: taken over when empty.
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let procs = fs::read_to_string(g.dir.join("cgroup.procs")).unwrap_or_default();
-                if !procs.trim().is_empty() {
-                    return Err(PlatformError::Call {
-                        call: format!("creating cgroup {}", g.dir.display()),
-                        detail: "it exists and has processes in it (another container's?)".into(),
-                    });
-                }
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => create_with_parents(&g)?,
+            // Left by a container of this name that was never deleted (a crash): taken
+            // over only when it is an empty leaf, so no other cgroup is ever adopted.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => check_abandoned(&g.dir)?,
             Err(e) => return Err(io_err(format!("creating cgroup {}", g.dir.display()))(e)),
         }
         if !ours {
@@ -399,7 +432,11 @@ fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformEr
                 // v1 keeps memory.limit_in_bytes <= memory.memsw.limit_in_bytes at every
                 // step, so raising both needs the second written first.
                 Err((_, _, e))
-                    if e.raw_os_error() == Some(nix::libc::EINVAL) && i + 1 < writes.len() =>
+                    if e.raw_os_error() == Some(nix::libc::EINVAL)
+                        && writes[i].0 == "memory.limit_in_bytes"
+                        && writes
+                            .get(i + 1)
+                            .is_some_and(|w| w.0 == "memory.memsw.limit_in_bytes") =>
                 {
                     write(writes[i + 1])
                         .and_then(|()| write(writes[i]))
@@ -413,6 +450,48 @@ fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformEr
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Creates `g.dir` and its missing parents. A delete may remove the shared default parent
+/// (`/stockade`) in between when it empties it, so that race is retried.
+fn create_with_parents(g: &Cgroup) -> Result<(), PlatformError> {
+    let parent = g.dir.parent().unwrap_or(&g.hierarchy.mount);
+    let mut tries = 0;
+    loop {
+        fs::create_dir_all(parent)
+            .map_err(io_err(format!("creating cgroup {}", parent.display())))?;
+        match fs::create_dir(&g.dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound && tries < 5 => tries += 1,
+            r => return r.map_err(io_err(format!("creating cgroup {}", g.dir.display()))),
+        }
+    }
+}
+
+/// An existing cgroup directory that create may adopt: no process in it and no child
+/// cgroup under it. Anything else — a slice, a pod, a running container — is refused.
+fn check_abandoned(dir: &Path) -> Result<(), PlatformError> {
+    let refuse = |why: String| {
+        PlatformError::Call {
+        call: format!("creating cgroup {}", dir.display()),
+        detail: format!("{why}; stockade makes each container a cgroup of its own (choose another linux.cgroupsPath)"),
+    }
+    };
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).map_err(|e| {
+        refuse(format!(
+            "it exists and its cgroup.procs cannot be read ({e})"
+        ))
+    })?;
+    if !procs.trim().is_empty() {
+        return Err(refuse("it exists and has processes in it".into()));
+    }
+    let children = fs::read_dir(dir)
+        .map_err(|e| refuse(format!("it exists and cannot be listed ({e})")))?
+        .filter_map(Result::ok)
+        .any(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+    if children {
+        return Err(refuse("it exists and has cgroups below it".into()));
     }
     Ok(())
 }
@@ -464,8 +543,13 @@ pub fn join(cgroups: &[PathBuf], pid: i32) -> Result<(), PlatformError> {
     Ok(())
 }
 
+/// The parent stockade uses when `linux.cgroupsPath` is not given; removed with its last
+/// container so no empty cgroups pile up.
+const DEFAULT_PARENT: &str = "stockade";
+
 /// Removes the container's cgroups, innermost first. Processes that were just killed may
-/// still be leaving, so a busy cgroup is retried for a moment.
+/// still be leaving, so a busy cgroup is retried for a moment. The default parent goes
+/// too once empty (an rmdir that fails because another container is in it is fine).
 pub fn remove(cgroups: &[PathBuf]) -> Vec<PlatformError> {
     let mut failures = Vec::new();
     for dir in cgroups.iter().rev() {
@@ -484,6 +568,12 @@ pub fn remove(cgroups: &[PathBuf]) -> Vec<PlatformError> {
                     break;
                 }
             }
+        }
+        if let Some(parent) = dir
+            .parent()
+            .filter(|p| p.file_name().is_some_and(|n| n == DEFAULT_PARENT))
+        {
+            let _ = fs::remove_dir(parent);
         }
     }
     failures
@@ -509,8 +599,8 @@ pub fn set_view(view: CgroupView) {
     }
 }
 
-/// The init's cgroup in each hierarchy: the one create made for it (`made`), else the
-/// caller's own, which the init inherits.
+/// The init's cgroups: those create made for it (`made`), one per hierarchy. Hierarchies
+/// without one are left out of the container's view: what is there is the caller's.
 pub fn view_for_init(made: &[PathBuf]) -> Result<CgroupView, PlatformError> {
     let read = |p: &str| {
         fs::read_to_string(p).map_err(|e| PlatformError::Call {
@@ -518,34 +608,12 @@ pub fn view_for_init(made: &[PathBuf]) -> Result<CgroupView, PlatformError> {
             detail: e.to_string(),
         })
     };
-    Ok(view_from(
-        &read("/proc/self/mountinfo")?,
-        &read("/proc/self/cgroup")?,
-        made,
-    ))
+    Ok(view_from(&read("/proc/self/mountinfo")?, made))
 }
 
-fn view_from(mountinfo: &str, own: &str, made: &[PathBuf]) -> CgroupView {
+fn view_from(mountinfo: &str, made: &[PathBuf]) -> CgroupView {
     let (v1, v2) = hierarchies(mountinfo);
-    // `/proc/self/cgroup`: "ID:controller,list:path"; v2 is "0::path".
-    let own_path = |controllers: &[&str]| {
-        own.lines().find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, list, path) = (f.next()?, f.next()?, f.next()?);
-            let matches = if controllers.is_empty() {
-                list.is_empty()
-            } else {
-                list.split(',').any(|c| controllers.contains(&c))
-            };
-            matches.then(|| path.trim_start_matches('/').to_string())
-        })
-    };
-    let host_dir = |mount: &Path, controllers: &[&str]| {
-        made.iter()
-            .find(|d| d.starts_with(mount))
-            .cloned()
-            .or_else(|| own_path(controllers).map(|p| mount.join(p)))
-    };
+    let host_dir = |mount: &Path| made.iter().find(|d| d.starts_with(mount)).cloned();
     let mut mounts: Vec<PathBuf> = Vec::new();
     for (_, m) in &v1 {
         if !mounts.contains(m) {
@@ -554,21 +622,15 @@ fn view_from(mountinfo: &str, own: &str, made: &[PathBuf]) -> CgroupView {
     }
     let mut view = CgroupView::default();
     for m in mounts {
-        let options: Vec<&str> = v1
-            .iter()
-            .filter(|(_, mm)| *mm == m)
-            .map(|(o, _)| o.as_str())
-            .filter(|o| *o != "rw" && *o != "ro")
-            .collect();
         let name = m
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if let (false, Some(dir)) = (name.is_empty(), host_dir(&m, &options)) {
+        if let (false, Some(dir)) = (name.is_empty(), host_dir(&m)) {
             view.v1.push((name, dir));
         }
     }
-    view.v2 = v2.and_then(|m| host_dir(&m, &[]));
+    view.v2 = v2.and_then(|m| host_dir(&m));
     view
 }
 
@@ -641,11 +703,20 @@ pub fn mount_view(target: &Path, fstype: &str) -> Result<(), PlatformError> {
     }
     match &view.v2 {
         Some(dir) => bind_ro(dir, target),
-        None => Err(PlatformError::Unsupported {
-            what: format!("a mount of type {fstype} on {}", target.display()),
-            os: "this Linux host",
-            hint: "it has no cgroup2 hierarchy mounted; use type cgroup for the v1 hierarchies"
-                .into(),
+        // No cgroup of its own (the host has none of the controllers): an empty directory,
+        // rather than a view of the caller's cgroups.
+        None => mount(
+            Some("cgroup"),
+            target,
+            Some("tmpfs"),
+            guard | MsFlags::MS_RDONLY,
+            Some("mode=755"),
+        )
+        .map_err(|e| {
+            PlatformError::call(
+                format!("mounting an empty tmpfs on {}", target.display()),
+                e,
+            )
         }),
     }
 }
@@ -714,10 +785,12 @@ mod tests {
     }
 
     #[test]
-    fn the_view_is_the_made_cgroup_else_the_callers_own() {
-        let own = "5:pids:/user.slice\n4:memory:/process_api/x\n2:cpu:/\n1:name=systemd:/init.scope\n0::/\n";
-        let made = [PathBuf::from("/sys/fs/cgroup/memory/ns/c1")];
-        let v = view_from(HYBRID, own, &made);
+    fn the_view_is_the_cgroups_create_made_and_nothing_else() {
+        let made = [
+            PathBuf::from("/sys/fs/cgroup/memory/ns/c1"),
+            PathBuf::from("/sys/fs/cgroup/pids/ns/c1"),
+        ];
+        let v = view_from(HYBRID, &made);
         assert_eq!(
             v.v1,
             vec![
@@ -726,17 +799,14 @@ mod tests {
                     PathBuf::from("/sys/fs/cgroup/memory/ns/c1")
                 ),
                 (
-                    "cpu,cpuacct".to_string(),
-                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/")
-                ),
-                (
                     "pids".to_string(),
-                    PathBuf::from("/sys/fs/cgroup/pids/user.slice")
+                    PathBuf::from("/sys/fs/cgroup/pids/ns/c1")
                 ),
             ],
-            "name=x has no line in /proc/self/cgroup, so it is left out"
+            "hierarchies without a cgroup of the container's are left out"
         );
-        assert_eq!(v.v2, Some(PathBuf::from("/sys/fs/cgroup/unified/")));
+        assert_eq!(v.v2, None);
+        assert_eq!(view_from(HYBRID, &[]), CgroupView::default());
     }
 
     #[test]

@@ -56,6 +56,7 @@ fn warn_unapplied(plan: &ContainerPlan) {
 
 impl Platform for Linux {
     const OS: &'static str = "Linux";
+    const PROCESS_HANDLES: bool = true;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         namespaces::plan(plan)?;
@@ -131,7 +132,12 @@ impl Platform for Linux {
         // The read end went with the closure, which clone_child has dropped here.
         .map_err(|e| call("clone (new namespaces for the init process)", e))?;
         // Limits hold before the init runs anything: it waits for this byte.
-        cgroups::join(&made.cgroups, child.as_raw())?;
+        if let Err(e) = cgroups::join(&made.cgroups, child.as_raw()) {
+            // It exits on the pipe's end-of-file; reaped here since its pid is not returned.
+            drop(joined_w);
+            let _ = nix::sys::wait::waitpid(child, None);
+            return Err(e);
+        }
         nix::unistd::write(&joined_w, b"j").map_err(|e| call("write (cgroup hand-over)", e))?;
         drop(joined_w);
         Ok(child.as_raw())
@@ -311,10 +317,14 @@ impl Platform for Linux {
         made: &mut Resources,
         change: &super::LimitsChange<'_>,
     ) -> Result<(), PlatformError> {
-        let mut pids = procfs::pids_in_namespace_of(change.init_pid);
-        if !pids.contains(&change.init_pid) {
-            pids.push(change.init_pid);
-        }
+        let init = change.init_pid;
+        let pids = move || {
+            let mut pids = procfs::pids_in_namespace_of(init);
+            if !pids.contains(&init) {
+                pids.push(init);
+            }
+            pids
+        };
         cgroups::update(
             change.id.as_str(),
             change.cgroups_path,
