@@ -410,7 +410,11 @@ fn update_changes_adds_and_lifts_limits_of_a_live_container(ctx: &Ctx) -> TestRe
     ctx.create_start(&id, &b)?;
     let init = ctx.pid(&id)?;
     let second = ctx.exec_detached(&id, &["sleep", "998"])?;
-    ensure_eq!(pids_and_memory(init, &id)?, (None, None), "limits before update");
+    ensure_eq!(
+        pids_and_memory(init, &id)?,
+        (None, None),
+        "limits before update"
+    );
     ctx.sk(&["update", "--pids-limit", "50", "--memory", "64m", &id])
         .run()?
         .expect_ok()?;
