@@ -236,6 +236,10 @@ impl Client {
             repository: self.repository.clone(),
             url: url.to_string(),
             had_credentials: self.credentials.is_some(),
+            identity_token: self
+                .credentials
+                .as_ref()
+                .is_some_and(|c| c.identity_token().is_some()),
         }
     }
 
@@ -820,6 +824,44 @@ mod tests {
         assert!(
             post.contains("scope=repository%3Atest%2Fapp%3Apull"),
             "{post}"
+        );
+    }
+
+    #[test]
+    fn an_identity_token_is_not_offered_to_a_basic_challenge_and_the_error_says_so() {
+        let (addr, seen) = serve(|_| {
+            let h = [("WWW-Authenticate", r#"Basic realm="r""#.to_string())];
+            (response("401 Unauthorized", &h, b""), None)
+        });
+        let reference: Reference = format!("{addr}/test/app:v1").parse().unwrap();
+        let opts = ClientOptions {
+            credentials: Some(Credentials {
+                username: auth::IDENTITY_TOKEN_USER.into(),
+                password: "rt-1".into(),
+            }),
+            insecure: false,
+        };
+        let e = Client::new(&reference, opts)
+            .manifest("v1", "test")
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RegistryError::Unauthorized {
+                    identity_token: true,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("identity token"), "{e}");
+        assert!(
+            !seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|h| h.to_ascii_lowercase().contains("authorization:")),
+            "the token was never sent as a password"
         );
     }
 

@@ -26,13 +26,21 @@ pub enum RegistryError {
     },
     #[error(
         "{registry}/{repository}: access denied ({url}); {}",
-        if *had_credentials { "the credentials were refused" } else { "the registry requires credentials: use --creds user:password, or an auth file entry (auths, credHelpers or credsStore)" }
+        if *identity_token {
+            "the identity token was refused, or the registry asked for Basic credentials, which an identity token cannot answer (use --creds user:password)"
+        } else if *had_credentials {
+            "the credentials were refused"
+        } else {
+            "the registry requires credentials: use --creds user:password, or an auth file entry (auths, credHelpers or credsStore)"
+        }
     )]
     Unauthorized {
         registry: String,
         repository: String,
         url: String,
         had_credentials: bool,
+        /// The credentials were an identity token (an OAuth2 refresh token).
+        identity_token: bool,
     },
     #[error("getting a token for {registry}: {detail}")]
     Token { registry: String, detail: String },
