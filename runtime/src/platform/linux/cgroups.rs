@@ -196,6 +196,10 @@ fn plan_cgroups(
     lifted: Option<&ResourceLimits>,
 ) -> Result<Vec<Cgroup>, PlatformError> {
     let before = lifted.copied().unwrap_or_default();
+    // The common case, on every create: nothing to read or make.
+    if limits.is_empty() && before.is_empty() {
+        return Ok(Vec::new());
+    }
     let rel = relative_path(id, cgroups_path)?;
     let mountinfo =
         fs::read_to_string("/proc/self/mountinfo").map_err(|e| PlatformError::Call {
@@ -358,6 +362,7 @@ pub fn update(
     }
     for _ in 0..MIGRATE_PASSES {
         let mut moved = 0;
+        let listed = pids();
         for dir in &new {
             let inside = fs::read_to_string(dir.join("cgroup.procs")).map_err(io_err(format!(
                 "reading {}",
@@ -367,7 +372,7 @@ pub fn update(
                 .lines()
                 .filter_map(|l| l.trim().parse().ok())
                 .collect();
-            for pid in pids().into_iter().filter(|p| !inside.contains(p)) {
+            for &pid in listed.iter().filter(|p| !inside.contains(p)) {
                 match join(std::slice::from_ref(dir), pid) {
                     Ok(()) => moved += 1,
                     // Exited since it was listed: nothing to move.
