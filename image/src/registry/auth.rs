@@ -61,6 +61,14 @@ impl Credentials {
         }
     }
 
+    /// Credentials that are an identity token (an OAuth2 refresh token), in Docker's form.
+    pub fn identity(token: &str) -> Credentials {
+        Credentials {
+            username: IDENTITY_TOKEN_USER.to_string(),
+            password: token.to_string(),
+        }
+    }
+
     /// The identity token (an OAuth2 refresh token), when these credentials are one rather
     /// than a password: Docker's convention is the user name `<token>`.
     pub fn identity_token(&self) -> Option<&str> {
@@ -103,7 +111,7 @@ struct AuthEntry {
 }
 
 /// The user name Docker pairs with an identity token (the secret is then the token).
-pub const IDENTITY_TOKEN_USER: &str = "<token>";
+const IDENTITY_TOKEN_USER: &str = "<token>";
 
 /// Looks up `registry` (as in a reference: `docker.io`, `host:port`) in a Docker or
 /// containers `config.json`/`auth.json`, as Docker does: a `credHelpers` entry for the
@@ -190,10 +198,7 @@ fn entry_credentials(
     entry: &AuthEntry,
 ) -> Result<Option<Credentials>, CredentialsError> {
     if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
-        return Ok(Some(Credentials {
-            username: IDENTITY_TOKEN_USER.to_string(),
-            password: token.to_string(),
-        }));
+        return Ok(Some(Credentials::identity(token)));
     }
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let bad = || CredentialsError::Entry {

@@ -603,6 +603,16 @@ mod tests {
         (addr, seen)
     }
 
+    /// The first request `serve` logged whose head starts with `start`.
+    fn first_request(seen: &Mutex<Vec<String>>, start: &str) -> String {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .find(|h| h.starts_with(start))
+            .cloned()
+            .unwrap_or_else(|| panic!("no request starting {start:?} was made"))
+    }
+
     fn response(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
         let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
         for (k, v) in headers {
@@ -751,13 +761,7 @@ mod tests {
             .manifest("v1", "test")
             .unwrap();
         assert_eq!(got.bytes, br#"{"schemaVersion":2}"#);
-        let token_request = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|h| h.starts_with("GET /token?"))
-            .cloned()
-            .expect("the token endpoint was asked");
+        let token_request = first_request(&seen, "GET /token?");
         assert!(token_request.contains("service=svc"), "{token_request}");
         assert!(
             token_request.contains("scope=repository%3Atest%2Fapp%3Apull"),
@@ -803,23 +807,14 @@ mod tests {
         *port.lock().unwrap() = addr.clone();
         let reference: Reference = format!("{addr}/test/app:v1").parse().unwrap();
         let opts = ClientOptions {
-            credentials: Some(Credentials {
-                username: auth::IDENTITY_TOKEN_USER.into(),
-                password: "rt-1".into(),
-            }),
+            credentials: Some(Credentials::identity("rt-1")),
             insecure: false,
         };
         let got = Client::new(&reference, opts)
             .manifest("v1", "test")
             .unwrap();
         assert_eq!(got.bytes, br#"{"schemaVersion":2}"#);
-        let post = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|h| h.starts_with("POST /token"))
-            .cloned()
-            .expect("the token endpoint was posted to");
+        let post = first_request(&seen, "POST /token");
         assert!(post.contains("service=svc"), "{post}");
         assert!(
             post.contains("scope=repository%3Atest%2Fapp%3Apull"),
@@ -835,10 +830,7 @@ mod tests {
         });
         let reference: Reference = format!("{addr}/test/app:v1").parse().unwrap();
         let opts = ClientOptions {
-            credentials: Some(Credentials {
-                username: auth::IDENTITY_TOKEN_USER.into(),
-                password: "rt-1".into(),
-            }),
+            credentials: Some(Credentials::identity("rt-1")),
             insecure: false,
         };
         let e = Client::new(&reference, opts)
