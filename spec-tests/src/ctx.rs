@@ -174,6 +174,20 @@ impl<'e> Ctx<'e> {
             .map_err(|e| Fail::Fail(format!("exec pid file {}: {e}", pid_file.display())))
     }
 
+    /// Creates and starts a container `name` from `b`, waits until it has stopped, and
+    /// returns what it printed on stdout, and its id. Both streams go into the notes.
+    pub fn run_to_stop(&self, name: &str, b: &Bundle) -> Result<(String, String), Fail> {
+        let id = self.id(name);
+        let out = self.create_start(&id, b)?;
+        self.wait_status(&id, "stopped")?;
+        let text = out.stdout_now();
+        self.note(format!(
+            "container stdout: {text:?}; stderr: {:?}",
+            out.stderr_now()
+        ));
+        Ok((text, id))
+    }
+
     /// `state ID` parsed as JSON; the command must succeed.
     pub fn state(&self, id: &str) -> Result<Value, Fail> {
         let out = self.sk(&["state", id]).run()?.expect_ok()?;

@@ -303,43 +303,27 @@ fn check_pid_file(ctx: &Ctx, path: &std::path::Path, id: &str) -> TestResult {
     Ok(())
 }
 
-fn pid_file_holds_state_pid_without_trailing_newline(ctx: &Ctx) -> TestResult {
+/// `COMMAND --bundle B --pid-file P ID` (create, or run --detach) with a sleeping init, then
+/// the pid file's checks.
+fn pid_file_of(ctx: &Ctx, name: &str, command: &[&str]) -> TestResult {
     let b = ctx.bundle(&["sleep", "1000"])?;
     b.save()?;
-    let id = ctx.id("pidfile");
+    let id = ctx.id(name);
     ctx.track(&id);
     let pid_file = ctx.path("pid");
-    ctx.sk(&[
-        "create",
-        "--bundle",
-        &b.dir.to_string_lossy(),
-        "--pid-file",
-        &pid_file.to_string_lossy(),
-        &id,
-    ])
-    .run()?
-    .expect_ok()?;
+    let (bundle, pid_arg) = (b.dir.to_string_lossy(), pid_file.to_string_lossy());
+    let mut args = command.to_vec();
+    args.extend(["--bundle", &bundle, "--pid-file", &pid_arg, &id]);
+    ctx.sk(&args).run()?.expect_ok()?;
     check_pid_file(ctx, &pid_file, &id)
 }
 
+fn pid_file_holds_state_pid_without_trailing_newline(ctx: &Ctx) -> TestResult {
+    pid_file_of(ctx, "pidfile", &["create"])
+}
+
 fn run_detach_pid_file_holds_state_pid_without_trailing_newline(ctx: &Ctx) -> TestResult {
-    let b = ctx.bundle(&["sleep", "1000"])?;
-    b.save()?;
-    let id = ctx.id("runpid");
-    ctx.track(&id);
-    let pid_file = ctx.path("pid");
-    ctx.sk(&[
-        "run",
-        "--detach",
-        "--bundle",
-        &b.dir.to_string_lossy(),
-        "--pid-file",
-        &pid_file.to_string_lossy(),
-        &id,
-    ])
-    .run()?
-    .expect_ok()?;
-    check_pid_file(ctx, &pid_file, &id)
+    pid_file_of(ctx, "runpid", &["run", "--detach"])
 }
 
 fn kill_of_created_container_signals_its_init(ctx: &Ctx) -> TestResult {

@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use crate::bundle::Bundle;
 use crate::ctx::{read_text, Ctx};
 use crate::harness::{Fail, Test, TestResult};
 use crate::host;
@@ -60,22 +59,9 @@ fn find_mount<'a>(mounts: &'a [MountLine], target: &str) -> Option<&'a MountLine
     mounts.iter().rev().find(|m| m.target == target)
 }
 
-/// Runs the bundle to completion, returning (stdout, id).
-fn run_to_stop(ctx: &Ctx, name: &str, b: &Bundle) -> Result<(String, String), Fail> {
-    let id = ctx.id(name);
-    let out = ctx.create_start(&id, b)?;
-    ctx.wait_status(&id, "stopped")?;
-    let text = out.stdout_now();
-    ctx.note(format!(
-        "container stdout: {text:?}; stderr: {:?}",
-        out.stderr_now()
-    ));
-    Ok((text, id))
-}
-
 fn default_proc_devpts_and_sysfs_mounts_are_visible(ctx: &Ctx) -> TestResult {
     let b = ctx.bundle(&["cat", "/proc/mounts"])?;
-    let (text, _) = run_to_stop(ctx, "defmounts", &b)?;
+    let (text, _) = ctx.run_to_stop("defmounts", &b)?;
     let mounts = parse_mounts(&text);
     for (target, fstype) in [
         ("/proc", "proc"),
@@ -108,7 +94,7 @@ fn tmpfs_mount_is_mounted_with_its_options(ctx: &Ctx) -> TestResult {
         "destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
         "options": ["nosuid", "nodev", "size=1m", "mode=700"]
     }));
-    let (text, _) = run_to_stop(ctx, "tmpfs", &b)?;
+    let (text, _) = ctx.run_to_stop("tmpfs", &b)?;
     let mounts = parse_mounts(&text);
     let m = find_mount(&mounts, "/scratch").ok_or("/scratch is not mounted inside")?;
     ensure_eq!(m.fstype.as_str(), "tmpfs", "type of /scratch");
@@ -141,7 +127,7 @@ fn missing_mount_point_is_created_and_removed_on_delete(ctx: &Ctx) -> TestResult
     b.add_mount(json!({
         "destination": "/made/bind/file", "type": "bind", "source": file.to_string_lossy(), "options": ["bind"]
     }));
-    let (text, id) = run_to_stop(ctx, "mkpoint", &b)?;
+    let (text, id) = ctx.run_to_stop("mkpoint", &b)?;
     let mounts = parse_mounts(&text);
     for target in ["/made/by/runtime", "/made/bind/dir", "/made/bind/file"] {
         ensure!(
@@ -180,7 +166,7 @@ fn bind_mount_of_host_directory_is_readable_and_writable(ctx: &Ctx) -> TestResul
         "destination": "/hostdir", "type": "bind", "source": dir.to_string_lossy(),
         "options": ["rbind", "rw"]
     }));
-    let (text, _) = run_to_stop(ctx, "bind", &b)?;
+    let (text, _) = ctx.run_to_stop("bind", &b)?;
     ensure!(
         text.contains("from-the-host"),
         "the container cannot read the bind mount: {text:?}"
@@ -204,7 +190,7 @@ fn readonly_bind_mount_rejects_writes(ctx: &Ctx) -> TestResult {
         "destination": "/ro", "type": "bind", "source": dir.to_string_lossy(),
         "options": ["bind", "ro"]
     }));
-    let (text, _) = run_to_stop(ctx, "robind", &b)?;
+    let (text, _) = ctx.run_to_stop("robind", &b)?;
     ensure!(
         text.contains("from-the-host"),
         "cannot read the read-only bind mount: {text:?}"
@@ -235,7 +221,7 @@ fn bind_mount_of_a_single_file(ctx: &Ctx) -> TestResult {
         "destination": "/etc/bound-file", "type": "bind", "source": file.to_string_lossy(),
         "options": ["bind", "ro"]
     }));
-    let (text, _) = run_to_stop(ctx, "filebind", &b)?;
+    let (text, _) = ctx.run_to_stop("filebind", &b)?;
     ensure_eq!(text.trim(), "single-file-content", "the bound file inside");
     Ok(())
 }
@@ -251,7 +237,7 @@ fn readonly_root_rejects_writes(ctx: &Ctx) -> TestResult {
     b.add_mount(json!({
         "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]
     }));
-    let (text, _) = run_to_stop(ctx, "roroot", &b)?;
+    let (text, _) = ctx.run_to_stop("roroot", &b)?;
     ensure!(
         text.contains("ROOT-REFUSED") && !text.contains("ROOT-WRITABLE"),
         "writing to the read-only root succeeded: {text:?}"
@@ -320,7 +306,7 @@ fn mount_destination_dotdot_is_clamped_at_the_root(ctx: &Ctx) -> TestResult {
     b.add_mount(json!({
         "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]
     }));
-    let result = run_to_stop(ctx, "dotdot", &b);
+    let result = ctx.run_to_stop("dotdot", &b);
     let host_path = std::path::Path::new("/").join(&name);
     let escaped = host_path.exists();
     if escaped {
@@ -351,7 +337,7 @@ fn masked_paths_hide_their_contents(ctx: &Ctx) -> TestResult {
     std::fs::write(b.rootfs.join("secret-dir/inside"), "x").map_err(|e| e.to_string())?;
     b.config["linux"]["maskedPaths"] =
         json!(["/etc/secret-file", "/secret-dir", "/does/not/exist"]);
-    let (text, _) = run_to_stop(ctx, "masked", &b)?;
+    let (text, _) = ctx.run_to_stop("masked", &b)?;
     ensure!(
         text.contains("file=[]"),
         "the masked file is readable: {text:?}"
@@ -374,7 +360,7 @@ fn readonly_paths_reject_writes(ctx: &Ctx) -> TestResult {
     std::fs::write(b.rootfs.join("ro-path/in"), "readable\n").map_err(|e| e.to_string())?;
     std::fs::create_dir(b.rootfs.join("rw-path")).map_err(|e| e.to_string())?;
     b.config["linux"]["readonlyPaths"] = json!(["/ro-path"]);
-    let (text, _) = run_to_stop(ctx, "ropaths", &b)?;
+    let (text, _) = ctx.run_to_stop("ropaths", &b)?;
     ensure!(
         text.contains("readable"),
         "the read-only path is not readable: {text:?}"
@@ -405,7 +391,7 @@ fn linux_devices_are_created(ctx: &Ctx) -> TestResult {
         "path": "/dev/spec-null", "type": "c", "major": 1, "minor": 3,
         "fileMode": 0o666, "uid": 0, "gid": 0
     }]);
-    let (text, _) = run_to_stop(ctx, "devices", &b)?;
+    let (text, _) = ctx.run_to_stop("devices", &b)?;
     let ls = text.lines().next().unwrap_or_default();
     ensure!(
         ls.starts_with("crw-rw-rw-"),

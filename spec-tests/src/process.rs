@@ -29,15 +29,7 @@ pub fn tests() -> Vec<Test> {
 
 /// Runs the bundle to completion and returns what the process printed on stdout.
 fn output_of(ctx: &Ctx, name: &str, b: &Bundle) -> Result<String, crate::harness::Fail> {
-    let id = ctx.id(name);
-    let out = ctx.create_start(&id, b)?;
-    ctx.wait_status(&id, "stopped")?;
-    let text = out.stdout_now();
-    ctx.note(format!(
-        "container stdout: {text:?}; stderr: {:?}",
-        out.stderr_now()
-    ));
-    Ok(text)
+    ctx.run_to_stop(name, b).map(|(text, _)| text)
 }
 
 /// The value of a `Key:` line of /proc/self/status as printed by the container.
