@@ -14,13 +14,11 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-STOCKADE=${STOCKADE:-${CARGO_TARGET_DIR:-target}/debug/stockade}
-STOCKADE=$(cd "$(dirname "$STOCKADE")" && pwd)/$(basename "$STOCKADE")
-[ -x "$STOCKADE" ] || { echo "containerd.sh: no stockade binary at $STOCKADE" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "containerd.sh: must run as root" >&2; exit 2; }
-for tool in containerd ctr containerd-shim-runc-v2 python3 script findmnt timeout; do
-    command -v "$tool" >/dev/null || { echo "containerd.sh: $tool is missing (run scripts/setup.sh)" >&2; exit 2; }
-done
+# shellcheck source=tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+stockade_binary containerd.sh
+need_root containerd.sh
+need_tools containerd.sh containerd ctr containerd-shim-runc-v2 python3 script findmnt timeout
 
 WORK=$(mktemp -d /tmp/stockade-containerd.XXXXXX)
 SOCK=$WORK/containerd.sock
@@ -83,8 +81,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=tap.sh
-source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 # ctr run forwards signals to the task, so a plain TERM from timeout may be ignored: -k.
 C() { timeout -k 5 60 ctr --address "$SOCK" --namespace "$NS" "$@"; }

@@ -14,13 +14,11 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-STOCKADE=${STOCKADE:-${CARGO_TARGET_DIR:-target}/debug/stockade}
-STOCKADE=$(cd "$(dirname "$STOCKADE")" && pwd)/$(basename "$STOCKADE")
-[ -x "$STOCKADE" ] || { echo "podman.sh: no stockade binary at $STOCKADE" >&2; exit 2; }
-[ "$(id -u)" -eq 0 ] || { echo "podman.sh: must run as root" >&2; exit 2; }
-for tool in podman conmon python3 script findmnt timeout; do
-    command -v "$tool" >/dev/null || { echo "podman.sh: $tool is missing (run scripts/setup.sh)" >&2; exit 2; }
-done
+# shellcheck source=tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+stockade_binary podman.sh
+need_root podman.sh
+need_tools podman.sh podman conmon python3 script findmnt timeout
 
 WORK=$(mktemp -d /tmp/stockade-podman.XXXXXX)
 # stockade's state stays in its default root: Podman gives the runtime no --root when it
@@ -69,8 +67,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=tap.sh
-source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 # ---------------------------------------------------------------------------------------
 # Private configuration (docs/integration.md explains each setting)

@@ -11,12 +11,10 @@
 # non-zero if anything failed. Every registry, proxy and temporary file goes away on exit.
 set -uo pipefail
 
-STOCKADE=${STOCKADE:-target/debug/stockade}
-STOCKADE=$(cd "$(dirname "$STOCKADE")" && pwd)/$(basename "$STOCKADE")
-[ -x "$STOCKADE" ] || { echo "registry.sh: no stockade binary at $STOCKADE" >&2; exit 2; }
-for tool in docker-registry skopeo umoci htpasswd python3 curl zstd xz sha256sum; do
-    command -v "$tool" >/dev/null || { echo "registry.sh: $tool is missing (run scripts/setup.sh)" >&2; exit 2; }
-done
+# shellcheck source=tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+stockade_binary registry.sh
+need_tools registry.sh docker-registry skopeo umoci htpasswd python3 curl zstd xz sha256sum
 
 WORK=$(mktemp -d /tmp/stockade-registry.XXXXXX)
 PIDS=()
@@ -29,13 +27,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=tap.sh
-source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
-check() { # check NAME COMMAND...: passes when the command succeeds
-    local name=$1 out
-    shift
-    if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
-}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() { # wait_http URL: until it answers at all
@@ -597,22 +588,23 @@ fi
 # Dropped connections: resume with Range, or start over when ranges are ignored
 # ---------------------------------------------------------------------------------------
 BIG_DIGEST=$(registry_digest "$OPEN/test/big:v1")
+# dropped_pull PROXY STATUS NAME: a pull of the big image through proxy PROXY (started
+# with --drop-after 2500000) gets the image, retries from byte 2500000 with a Range
+# request the server answers with STATUS, and leaves a clean store.
+dropped_pull() {
+    local proxy=$1 status=$2 name=$3 port_var=PORT_$1 out
+    out=$(S "$WORK/store-$proxy" pull "127.0.0.1:${!port_var}/test/big:v1" 2>&1)
+    if [ "$(tail -1 <<<"$out")" = "$BIG_DIGEST" ] && grep -q "range=bytes=2500000- .*status=$status" "$WORK/proxy-$proxy.log" \
+        && [ -z "$(store_problems "$WORK/store-$proxy")" ]; then
+        ok "$name"
+    else
+        not_ok "$name" "$out / $(cat "$WORK/proxy-$proxy.log")"
+    fi
+}
 start_proxy drop "$PORT_open" --drop-after 2500000
-out=$(S "$WORK/store-drop" pull "127.0.0.1:$PORT_drop/test/big:v1" 2>&1)
-if [ "$(tail -1 <<<"$out")" = "$BIG_DIGEST" ] && grep -q 'range=bytes=2500000- .*status=206' "$WORK/proxy-drop.log" \
-    && [ -z "$(store_problems "$WORK/store-drop")" ]; then
-    ok "connection dropped mid-blob: resumed with Range and verified"
-else
-    not_ok "connection dropped mid-blob: resumed with Range" "$out / $(cat "$WORK/proxy-drop.log")"
-fi
+dropped_pull drop 206 "connection dropped mid-blob: resumed with Range and verified"
 start_proxy norange "$PORT_open" --drop-after 2500000 --no-range
-out=$(S "$WORK/store-norange" pull "127.0.0.1:$PORT_norange/test/big:v1" 2>&1)
-if [ "$(tail -1 <<<"$out")" = "$BIG_DIGEST" ] && grep -q 'range=bytes=2500000- .*status=200' "$WORK/proxy-norange.log" \
-    && [ -z "$(store_problems "$WORK/store-norange")" ]; then
-    ok "connection dropped, server ignores Range: download starts over and verifies"
-else
-    not_ok "connection dropped, server ignores Range" "$out / $(cat "$WORK/proxy-norange.log")"
-fi
+dropped_pull norange 200 "connection dropped, server ignores Range: download starts over and verifies"
 
 # ---------------------------------------------------------------------------------------
 # Concurrency: parallel pulls into one store, with prunes running alongside

@@ -1,6 +1,7 @@
 # TAP-style reporting shared by the integration scripts: `ok NAME`, `not_ok NAME [DETAIL]`
-# (DETAIL shown as `#` lines), and the counts for the closing "N passed, N failed" line.
-# Sourced, not run.
+# (DETAIL shown as `#` lines), `check NAME COMMAND...`, and the counts for the closing
+# "N passed, N failed" line; also what every script checks first (`stockade_binary`,
+# `need_root`, `need_tools`). Sourced, not run.
 PASSED=0
 FAILED=0
 ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
@@ -9,6 +10,29 @@ not_ok() {
     echo "not ok - $1"
     [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /' | head -30
     return 0
+}
+check() { # check NAME COMMAND...: passes when the command succeeds
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
+}
+
+# stockade_binary SCRIPT: $STOCKADE made absolute (default: the debug build under
+# $CARGO_TARGET_DIR, else target/); exits 2 when there is no binary there.
+stockade_binary() {
+    STOCKADE=${STOCKADE:-${CARGO_TARGET_DIR:-target}/debug/stockade}
+    [ -x "$STOCKADE" ] || { echo "$1: no stockade binary at $STOCKADE" >&2; exit 2; }
+    STOCKADE=$(cd "$(dirname "$STOCKADE")" && pwd)/$(basename "$STOCKADE")
+}
+need_root() { # need_root SCRIPT
+    [ "$(id -u)" -eq 0 ] || { echo "$1: must run as root" >&2; exit 2; }
+}
+need_tools() { # need_tools SCRIPT TOOL...
+    local script=$1 tool
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$script: $tool is missing (run scripts/setup.sh)" >&2; exit 2; }
+    done
 }
 
 # cgroup_dir PID CONTROLLER: the host directory of PID's cgroup for CONTROLLER — in the

@@ -14,10 +14,10 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-STOCKADE=${STOCKADE:-${CARGO_TARGET_DIR:-target}/debug/stockade}
-[ -x "$STOCKADE" ] || { echo "unpack.sh: no stockade binary at $STOCKADE" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "unpack.sh: must run as root" >&2; exit 2; }
-STOCKADE=$(realpath "$STOCKADE")
+# shellcheck source=tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+stockade_binary unpack.sh
+need_root unpack.sh
 
 TMP=$(mktemp -d /tmp/stockade-unpack.XXXXXX)
 POOL=stkunpack$$
@@ -35,14 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PASS=0 FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && sed 's/^/    /' <<<"$2"; }
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    local out
-    if out=$("$@" 2>&1); then ok "$name"; else bad "$name" "$out"; fi
-}
 
 STORE=$TMP/store
 ST=$TMP/storage
@@ -91,7 +83,7 @@ out=$(S bundle --image-root "$STORE" --storage-root "$ST" create --image localho
 if [ $? -ne 0 ] && grep -q 'escape/stockade-unpack-pwned' <<<"$out" && grep -q symlink <<<"$out"; then
     ok "a write through a planted symlink is refused, naming the entry"
 else
-    bad "a write through a planted symlink is refused, naming the entry" "$out"
+    not_ok "a write through a planted symlink is refused, naming the entry" "$out"
 fi
 check "nothing was written outside the storage" test ! -e /tmp/stockade-unpack-pwned
 check "no half-unpacked chain is left behind" bash -c "[ -z \"\$(ls -A '$ST/chains' | grep -v '^[0-9a-f]\{64\}$')\" ] && [ ! -e '$ST/containers/evil' ]"
@@ -148,37 +140,37 @@ if [ -x /bin/busybox ]; then
         --env PATH=/bin --cmd '["sh","-c","echo image default command"]' "$TMP/bb.tar.gz" >/dev/null
     RA=(--image-root "$STORE" --storage-root "$ST" --storage-driver dir)
     out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --rm 2>&1)
-    if [ "$out" = "image default command" ]; then ok "run --image runs the image's Cmd"; else bad "run --image runs the image's Cmd" "$out"; fi
+    if [ "$out" = "image default command" ]; then ok "run --image runs the image's Cmd"; else not_ok "run --image runs the image's Cmd" "$out"; fi
     out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --rm --name e2e -- sh -c 'echo "$(id -u) $(pwd)"; exit 7' 2>&1); rc=$?
-    if [ "$out" = "0 /" ] && [ $rc = 7 ]; then ok "run --image -- CMD runs CMD and exits with its status"; else bad "run --image -- CMD runs CMD and exits with its status" "rc=$rc out=$out"; fi
+    if [ "$out" = "0 /" ] && [ $rc = 7 ]; then ok "run --image -- CMD runs CMD and exits with its status"; else not_ok "run --image -- CMD runs CMD and exits with its status" "rc=$rc out=$out"; fi
     check "--rm removed the rootfs and the bundle" bash -c "[ ! -e '$ST/containers/e2e' ] && [ ! -e '$ST/bundles/e2e' ]"
     out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --rm --name lim --pids-limit 8 -- \
         sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & done; echo started' 2>&1)
-    if grep -qi fork <<<"$out"; then ok "run --image --pids-limit 8: forks beyond the limit fail"; else bad "run --image --pids-limit 8" "$out"; fi
+    if grep -qi fork <<<"$out"; then ok "run --image --pids-limit 8: forks beyond the limit fail"; else not_ok "run --image --pids-limit 8" "$out"; fi
     out=$("$STOCKADE" bundle "${RA[@]}" create --image localhost/unpack/busybox:1 --name limb --memory 64m --cpus 0.5 "$TMP/limb" 2>&1)
     res=$(jq -c -S '.linux.resources' "$TMP/limb/config.json" 2>&1)
     if [ "$res" = '{"cpu":{"period":100000,"quota":50000},"memory":{"limit":67108864}}' ]; then
         ok "bundle create --memory --cpus: the limits are the bundle's linux.resources"
     else
-        bad "bundle create --memory --cpus" "$out $res"
+        not_ok "bundle create --memory --cpus" "$out $res"
     fi
     "$STOCKADE" bundle "${RA[@]}" rm limb >/dev/null 2>&1
     out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --name kept -- echo kept 2>&1); rc=$?
     check "without --rm the rootfs and bundle stay" bash -c "[ $rc = 0 ] && [ -d '$ST/containers/kept/bin' ] && [ -f '$ST/bundles/kept/config.json' ]"
     out=$(S run --bundle "$ST/bundles/kept" kept2 2>&1); rc=$?
-    if [ "$out" = kept ] && [ $rc = 0 ]; then ok "run --bundle B ID still runs a bundle"; else bad "run --bundle B ID still runs a bundle" "rc=$rc out=$out"; fi
+    if [ "$out" = kept ] && [ $rc = 0 ]; then ok "run --bundle B ID still runs a bundle"; else not_ok "run --bundle B ID still runs a bundle" "rc=$rc out=$out"; fi
     "$STOCKADE" bundle "${RA[@]}" rm kept >/dev/null
     if [ -z "$zfs_skip" ]; then
         out=$(S run --image localhost/unpack/busybox:1 --image-root "$STORE" --storage-root "$ST" --zfs-dataset "$POOL/stockade" --rm --name zr -- echo on zfs 2>&1); rc=$?
         if [ "$out" = "on zfs" ] && [ $rc = 0 ] && ! zfs list "$POOL/stockade/containers/zr" >/dev/null 2>&1; then
             ok "run --image --rm on the zfs driver"
         else
-            bad "run --image --rm on the zfs driver" "rc=$rc out=$out"
+            not_ok "run --image --rm on the zfs driver" "rc=$rc out=$out"
         fi
     fi
 else
     echo "# SKIP run --image: /bin/busybox is missing (Debian package busybox-static)"
 fi
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
