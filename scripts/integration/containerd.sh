@@ -32,16 +32,6 @@ IDS=(t-hello t-exit t-env t-stdin t-mnt t-d t-k t-lim t-tty t-tty2) # every cont
 HAD_RUN_CONTAINERD=$(ls -d /run/containerd 2>/dev/null)
 HAD_NS_CGROUP=$(ls -d /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS" 2>/dev/null)
 
-# Processes whose command line mentions the work directory: the shims (started with
-# -address $SOCK) and anything else this run left behind.
-our_pids() {
-    local d pid
-    for d in /proc/[0-9]*; do
-        pid=${d#/proc/}
-        [ "$pid" = "$$" ] && continue
-        { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -qF -- "$WORK" && echo "$pid"
-    done
-}
 cleanup() {
     local id p m
     # Containers first (through stockade itself), so no shim waits on a live process.
@@ -54,7 +44,7 @@ cleanup() {
         kill "$CONTAINERD_PID" 2>/dev/null
         wait "$CONTAINERD_PID" 2>/dev/null
     fi
-    for p in $(our_pids); do kill -KILL "$p" 2>/dev/null; done
+    for p in $(pids_mentioning "$WORK"); do kill -KILL "$p" 2>/dev/null; done
     # Snapshot and rootfs mounts, deepest first.
     for m in $(findmnt -rn -o TARGET | grep -F -- "$WORK" | sort -r); do umount -l "$m" 2>/dev/null; done
     # ctr gives each container the cgroupsPath /<namespace>/<id>; the containerd side

@@ -32,14 +32,6 @@ IMAGE=localhost/stockade/busybox:latest
 GLOBAL=()
 HAD_LIBPOD_PARENT=$(ls -d /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent 2>/dev/null)
 
-our_pids() { # processes whose command line mentions the work directory (conmon, podman)
-    local d pid
-    for d in /proc/[0-9]*; do
-        pid=${d#/proc/}
-        [ "$pid" = "$$" ] && continue
-        { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -qF -- "$WORK" && echo "$pid"
-    done
-}
 our_containers() { # every container id this run's Podman made, from its event log
     [ -f "$WORK/events.log" ] && grep -o '"ID":"[0-9a-f]\{64\}"' "$WORK/events.log" | cut -d'"' -f4 | sort -u
 }
@@ -51,7 +43,7 @@ cleanup() {
     for id in $(our_containers); do
         "$STOCKADE" --root "$RUNTIME_ROOT" delete --force "$id" >/dev/null 2>&1
     done
-    for p in $(our_pids); do kill -KILL "$p" 2>/dev/null; done
+    for p in $(pids_mentioning "$WORK"); do kill -KILL "$p" 2>/dev/null; done
     for m in $(findmnt -rn -o TARGET | grep -F -- "$WORK" | sort -r); do umount -l "$m" 2>/dev/null; done
     # The cgroupfs manager puts conmon in <controller>/libpod_parent/conmon; remove those
     # cgroups if this run made them (rmdir fails on a cgroup still in use).

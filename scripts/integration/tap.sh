@@ -24,6 +24,16 @@ stockade_binary() {
     [ -x "$STOCKADE" ] || { echo "$1: no stockade binary at $STOCKADE" >&2; exit 2; }
     STOCKADE=$(cd "$(dirname "$STOCKADE")" && pwd)/$(basename "$STOCKADE")
 }
+# pids_mentioning TEXT: processes (but this shell) whose command line mentions TEXT — a
+# run's work directory, which its shims, conmon and podman processes all carry.
+pids_mentioning() {
+    local d pid
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [ "$pid" = "$$" ] && continue
+        { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -qF -- "$1" && echo "$pid"
+    done
+}
 need_root() { # need_root SCRIPT
     [ "$(id -u)" -eq 0 ] || { echo "$1: must run as root" >&2; exit 2; }
 }
