@@ -32,13 +32,7 @@ pub fn base_process(
     store: &StateStore,
     id: &ContainerId,
 ) -> Result<(Process, Vec<Rlimit>), ContainerError> {
-    let file = store.dir(id).join(crate::state::CONFIG_COPY);
-    let bytes = std::fs::read(&file).map_err(ContainerError::io("reading", &file))?;
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|source| crate::config::ConfigError::Json {
-            file: file.clone(),
-            source,
-        })?;
+    let mut v = super::stored_config(store, id)?;
     let process = v
         .get_mut("process")
         .map(serde_json::Value::take)

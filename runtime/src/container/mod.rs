@@ -126,17 +126,32 @@ pub(crate) fn wait_gone(pid: i32, start_time: Option<u64>, timeout: std::time::D
     }
 }
 
-/// The hooks of `phase` from the configuration copied at create (later edits to the
-/// bundle have no effect). A copy that cannot be read yields no hooks, with a warning.
+/// The configuration copied at create, as JSON: what exec, update and the hooks of later
+/// phases go by (later edits to the bundle have no effect).
+pub(crate) fn stored_config(
+    store: &StateStore,
+    id: &ContainerId,
+) -> Result<serde_json::Value, ContainerError> {
+    let file = store.dir(id).join(crate::state::CONFIG_COPY);
+    let bytes = std::fs::read(&file).map_err(ContainerError::io("reading", &file))?;
+    serde_json::from_slice(&bytes).map_err(|source| {
+        crate::config::ConfigError::Json {
+            file: file.clone(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// The hooks of `phase` from the configuration copied at create. A copy that cannot be
+/// read yields no hooks; hooks that cannot be parsed yield none, with a warning.
 pub(crate) fn stored_hooks(
     store: &StateStore,
     id: &ContainerId,
     phase: crate::hooks::Phase,
 ) -> Vec<oci_spec::runtime::Hook> {
-    let file = store.dir(id).join(crate::state::CONFIG_COPY);
-    let hooks = std::fs::read(&file)
+    let hooks = stored_config(store, id)
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v.get("hooks").cloned())
         .map(serde_json::from_value::<oci_spec::runtime::Hooks>);
     match hooks {
@@ -146,6 +161,7 @@ pub(crate) fn stored_hooks(
             spec.map(|s| phase.hooks(&s)).unwrap_or_default()
         }
         Some(Err(e)) => {
+            let file = store.dir(id).join(crate::state::CONFIG_COPY);
             tracing::warn!("{}: reading {} hooks: {e}", file.display(), phase.as_str());
             Vec::new()
         }

@@ -8,7 +8,7 @@ use super::ContainerError;
 use crate::id::ContainerId;
 use crate::limits;
 use crate::platform::{Host, LimitsChange, Platform};
-use crate::state::{StateStore, Status, CONFIG_COPY};
+use crate::state::{StateStore, Status};
 
 /// Applies `resources` to container `id`: the fields it sets replace the limits in force,
 /// the rest stay. Returns the warning naming what it sets that is not enforced.
@@ -52,14 +52,8 @@ fn stored_cgroups_path(
     store: &StateStore,
     id: &ContainerId,
 ) -> Result<Option<std::path::PathBuf>, ContainerError> {
-    let file = store.dir(id).join(CONFIG_COPY);
-    let bytes = std::fs::read(&file).map_err(ContainerError::io("reading", &file))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|source| crate::config::ConfigError::Json {
-            file: file.clone(),
-            source,
-        })?;
-    Ok(v.pointer("/linux/cgroupsPath")
+    Ok(super::stored_config(store, id)?
+        .pointer("/linux/cgroupsPath")
         .and_then(serde_json::Value::as_str)
         .filter(|p| !p.is_empty())
         .map(std::path::PathBuf::from))
