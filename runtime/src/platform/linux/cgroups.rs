@@ -505,22 +505,22 @@ fn check_abandoned(dir: &Path) -> Result<(), PlatformError> {
 /// `+name` is written to `cgroup.subtree_control` from the hierarchy's root down to the
 /// container's parent cgroup.
 fn enable_v2_controllers(g: &Cgroup) -> Result<(), PlatformError> {
-    let names: Vec<String> = g
-        .controllers
-        .iter()
-        .map(|c| format!("+{}", c.name()))
-        .collect();
-    let rel = g.dir.strip_prefix(&g.hierarchy.mount).unwrap_or(&g.dir);
-    let mut dir = g.hierarchy.mount.clone();
-    for part in rel.parent().into_iter().flat_map(Path::components) {
+    let enable = |dir: &Path| -> Result<(), PlatformError> {
         let file = dir.join("cgroup.subtree_control");
         let enabled = fs::read_to_string(&file).unwrap_or_default();
-        for n in &names {
-            if !enabled.split_whitespace().any(|e| format!("+{e}") == *n) {
-                fs::write(&file, n)
+        for c in &g.controllers {
+            if !enabled.split_whitespace().any(|e| e == c.name()) {
+                let n = format!("+{}", c.name());
+                fs::write(&file, &n)
                     .map_err(io_err(format!("writing {n} to {}", file.display())))?;
             }
         }
+        Ok(())
+    };
+    let rel = g.dir.strip_prefix(&g.hierarchy.mount).unwrap_or(&g.dir);
+    let mut dir = g.hierarchy.mount.clone();
+    for part in rel.parent().into_iter().flat_map(Path::components) {
+        enable(&dir)?;
         dir.push(part);
         match fs::create_dir(&dir) {
             Ok(()) => {}
@@ -528,14 +528,7 @@ fn enable_v2_controllers(g: &Cgroup) -> Result<(), PlatformError> {
             Err(e) => return Err(io_err(format!("creating cgroup {}", dir.display()))(e)),
         }
     }
-    let file = dir.join("cgroup.subtree_control");
-    let enabled = fs::read_to_string(&file).unwrap_or_default();
-    for n in &names {
-        if !enabled.split_whitespace().any(|e| format!("+{e}") == *n) {
-            fs::write(&file, n).map_err(io_err(format!("writing {n} to {}", file.display())))?;
-        }
-    }
-    Ok(())
+    enable(&dir)
 }
 
 /// Moves process `pid` (0: the caller) into each of the container's cgroups.
