@@ -296,10 +296,7 @@ fn import_cmd(store: &Store, a: &ImportArgs) -> anyhow::Result<i32> {
         rootfs.workdir = a.workdir.clone();
     }
     rootfs.user = a.user.clone();
-    let platform = match &a.platform {
-        Some(p) => p.parse()?,
-        None => Platform::host(),
-    };
+    let (platform, _) = super::registry_args::platform_flag(a.platform.as_deref())?;
     let opts = ImportOptions {
         format: match a.format {
             ImportFormatArg::Auto => ImportFormat::Auto,

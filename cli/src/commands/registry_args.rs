@@ -26,6 +26,14 @@ pub struct RegistryArgs {
     pub insecure: bool,
 }
 
+/// A `--platform os/arch[/variant]` value, and whether one was given (else the host's).
+pub fn platform_flag(value: Option<&str>) -> anyhow::Result<(Platform, bool)> {
+    match value {
+        Some(p) => Ok((p.parse()?, true)),
+        None => Ok((Platform::host(), false)),
+    }
+}
+
 impl RegistryArgs {
     /// Whether any option was given (they mean nothing without an image to pull).
     pub fn any(&self) -> bool {
@@ -34,10 +42,7 @@ impl RegistryArgs {
 
     /// The platform asked for, and whether it was asked for (else the host's).
     pub fn platform(&self) -> anyhow::Result<(Platform, bool)> {
-        match &self.platform {
-            Some(p) => Ok((p.parse()?, true)),
-            None => Ok((Platform::host(), false)),
-        }
+        platform_flag(self.platform.as_deref())
     }
 
     /// Connection settings for `reference`'s registry: `--creds`, else the first auth
