@@ -31,7 +31,10 @@ pub fn explain(cfg: &ContainerConfig, id: &ContainerId) -> Result<Explanation, J
 /// The FreeBSD create plan, with mount destinations resolved in the root as create would
 /// and the first devfs ruleset create would try (the real one is the first free one).
 fn freebsd_steps(cfg: &ContainerConfig, id: &ContainerId) -> Result<Vec<String>, String> {
-    use crate::platform::freebsd_plan::{create_plan, devfs_ruleset_candidates, HostInputs};
+    use crate::platform::freebsd_plan::{
+        create_plan, dev_base_ruleset, devfs_ruleset_candidates, flatten_default_ruleset,
+        HostInputs,
+    };
     let plan = crate::container::plan(cfg, id, 0).map_err(|e| e.to_string())?;
     let mount_targets = plan
         .mounts
@@ -42,6 +45,12 @@ fn freebsd_steps(cfg: &ContainerConfig, id: &ContainerId) -> Result<Vec<String>,
     let host = HostInputs {
         mount_targets,
         devfs_ruleset: devfs_ruleset_candidates(plan.jail.name.as_str()).next(),
+        // The base ruleset as a freshly booted FreeBSD 14 has it; create reads the host's.
+        devfs_base_rules: if plan.devices.is_empty() {
+            Vec::new()
+        } else {
+            flatten_default_ruleset(dev_base_ruleset(&plan)).map_err(|e| e.to_string())?
+        },
     };
     let created = create_plan(&plan, &host).map_err(|e| e.to_string())?;
     let mut lines: Vec<String> = created.steps.iter().map(|s| s.to_string()).collect();

@@ -250,10 +250,14 @@ fn apply_rlimits(p: &ProcessSpec) -> Result<(), String> {
 
 fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
     apply_rlimits(p)?;
-    let groups: Vec<Gid> = p
-        .additional_gids
-        .iter()
-        .map(|g| Gid::from_raw(*g))
+    // On FreeBSD up to 14 the effective gid is cr_groups[0] (sys/sys/ucred.h), which
+    // setgroups fills from its first entry and setgid then overwrites: the gid goes first so
+    // no additional group is lost (correct on 15 too, where cr_gid is apart).
+    let first = cfg!(target_os = "freebsd").then_some(p.gid);
+    let groups: Vec<Gid> = first
+        .into_iter()
+        .chain(p.additional_gids.iter().copied())
+        .map(Gid::from_raw)
         .collect();
     setgroups(&groups)
         .map_err(|e| format!("setting additional groups {:?}: {e}", p.additional_gids))?;

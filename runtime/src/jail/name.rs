@@ -74,9 +74,19 @@ impl fmt::Display for JailName {
     }
 }
 
+/// Whether the kernel would read `s` as a number: on create kern_jail.c runs
+/// `strtoul(name, &p, 10)` and refuses a name it parses completely, and strtoul takes
+/// leading white space and a sign, so "-1" and "+5" count as numbers.
+fn reads_as_number(s: &str) -> bool {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn escape(id: &str) -> String {
-    if id.bytes().all(|b| b.is_ascii_digit()) {
-        return format!("+n{id}");
+    if reads_as_number(id) {
+        // '+' is escaped below as well, so "+n" followed by the escaped id stays unique.
+        return format!("+n{}", id.replace('+', "+p"));
     }
     let mut out = String::with_capacity(id.len());
     for c in id.chars() {
@@ -117,6 +127,24 @@ mod tests {
             assert!(!name(id).contains('.'), "{id}");
         }
         assert!(!name("007").bytes().all(|b| b.is_ascii_digit()));
+    }
+
+    #[test]
+    fn signed_numbers_are_escaped_as_strtoul_reads_them() {
+        // The kernel refuses any name strtoul(3) parses completely, sign included.
+        assert_eq!(name("-1"), "+n-1");
+        assert_eq!(name("-007"), "+n-007");
+        assert_eq!(name("+1"), "+n+p1");
+        for id in ["-1", "+1", "-", "1-", "-a", "--1"] {
+            let n = name(id);
+            assert!(!reads_as_number(&n), "{id} -> {n}");
+            assert!(
+                !crate::platform::freebsd::model::strtoul_parses_fully(&n),
+                "{id} -> {n}"
+            );
+        }
+        assert!(reads_as_number("-1") && reads_as_number("+12") && !reads_as_number("-"));
+        assert_ne!(name("-1"), name("+n-1"));
     }
 
     #[test]

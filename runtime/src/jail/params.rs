@@ -45,7 +45,7 @@ impl ParamValue {
 }
 
 impl JailParam {
-    fn new(name: impl Into<String>, value: ParamValue) -> Self {
+    pub fn new(name: impl Into<String>, value: ParamValue) -> Self {
         JailParam {
             name: name.into(),
             value,

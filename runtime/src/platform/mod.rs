@@ -3,8 +3,7 @@
 //! (running everything end to end on Linux). Nothing above this module knows which kernel
 //! it is on.
 
-#[cfg(target_os = "freebsd")]
-mod freebsd;
+pub mod freebsd;
 pub mod freebsd_plan;
 #[cfg(target_os = "linux")]
 mod linux;

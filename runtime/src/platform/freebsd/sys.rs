@@ -10,31 +10,15 @@ use std::path::Path;
 use libc::{c_char, c_int, c_uint, iovec, kinfo_proc, size_t};
 use nix::errno::Errno;
 
+use super::kernel::{JailInfo, KernelError as Failure};
 use crate::platform::freebsd_plan::ERRMSG_LEN;
 
-/// A failed call: its errno and the kernel's `errmsg` text (empty when it gave none).
-#[derive(Debug)]
-pub struct Failure {
-    pub errno: Errno,
-    pub errmsg: String,
-}
+/// `JAIL_DYING` (sys/sys/jail.h): jail_get finds dying jails too.
+const JAIL_DYING: c_int = 0x08;
 
-impl Failure {
-    fn errno(errno: Errno) -> Self {
-        Failure {
-            errno,
-            errmsg: String::new(),
-        }
-    }
-
-    /// "kernel text (errno text)", or just the errno text.
-    pub fn detail(&self) -> String {
-        if self.errmsg.is_empty() {
-            self.errno.desc().to_string()
-        } else {
-            format!("{} ({})", self.errmsg, self.errno.desc())
-        }
-    }
+/// A failed call with only an errno.
+fn failure(errno: Errno) -> Failure {
+    Failure::errno(errno)
 }
 
 /// An iovec pair: the name (NUL-terminated) and the value buffer, `None` for (NULL, 0).
@@ -66,7 +50,7 @@ fn iov_call(call: IovCall, pairs: &mut [Pair], flags: c_int) -> Result<c_int, Fa
     }
     iov.push(entry(&mut errmsg_name));
     iov.push(entry(&mut errmsg));
-    let niov = c_uint::try_from(iov.len()).map_err(|_| Failure::errno(Errno::E2BIG))?;
+    let niov = c_uint::try_from(iov.len()).map_err(|_| failure(Errno::E2BIG))?;
     // SAFETY: every iov_base is NULL with length 0 or points into a Vec owned by this frame
     // (`pairs`, `errmsg_name`, `errmsg`) with iov_len its exact length; none of them is
     // touched, moved or dropped until the call returns, and the kernel writes at most
@@ -77,7 +61,7 @@ fn iov_call(call: IovCall, pairs: &mut [Pair], flags: c_int) -> Result<c_int, Fa
         let errmsg = CStr::from_bytes_until_nul(&errmsg)
             .map(|m| m.to_string_lossy().into_owned())
             .unwrap_or_default();
-        return Err(Failure { errno, errmsg });
+        return Err(Failure::with_msg(errno, errmsg));
     }
     for (i, (_, value)) in pairs.iter_mut().enumerate() {
         if let Some(v) = value {
@@ -97,7 +81,7 @@ pub fn jail_set(pairs: &mut [Pair], flags: c_int) -> Result<i32, Failure> {
 fn jail_get_ints(key: Pair, names: &[&str]) -> Result<Vec<i32>, Failure> {
     let mut pairs = vec![key];
     for n in names {
-        let name = CString::new(*n).map_err(|_| Failure::errno(Errno::EINVAL))?;
+        let name = CString::new(*n).map_err(|_| failure(Errno::EINVAL))?;
         pairs.push((name.into_bytes_with_nul(), Some(vec![0u8; 4])));
     }
     iov_call(libc::jail_get, &mut pairs, 0)?;
@@ -107,14 +91,14 @@ fn jail_get_ints(key: Pair, names: &[&str]) -> Result<Vec<i32>, Failure> {
             let b = v.as_deref().unwrap_or_default();
             <[u8; 4]>::try_from(b)
                 .map(i32::from_ne_bytes)
-                .map_err(|_| Failure::errno(Errno::EINVAL))
+                .map_err(|_| failure(Errno::EINVAL))
         })
         .collect()
 }
 
 /// `(children.max, children.cur)` of the jail called `name`.
 pub fn children(name: &str) -> Result<(i32, i32), Failure> {
-    let name = CString::new(name).map_err(|_| Failure::errno(Errno::EINVAL))?;
+    let name = CString::new(name).map_err(|_| failure(Errno::EINVAL))?;
     let v = jail_get_ints(
         (b"name\0".to_vec(), Some(name.into_bytes_with_nul())),
         &["children.max", "children.cur"],
@@ -122,22 +106,63 @@ pub fn children(name: &str) -> Result<(i32, i32), Failure> {
     Ok((v[0], v[1]))
 }
 
-/// The name of jail `jid`, `None` when there is no such (live) jail.
-pub fn jail_name(jid: i32) -> Result<Option<String>, Failure> {
+/// `jail_get` of `key` reading `jid`, `name` and `dying`; `None` for ENOENT.
+fn jail_info(key: Pair, flags: c_int) -> Result<Option<JailInfo>, Failure> {
     let mut pairs = vec![
-        (b"jid\0".to_vec(), Some(jid.to_ne_bytes().to_vec())),
+        key,
+        (b"jid\0".to_vec(), Some(vec![0u8; 4])),
         // MAXHOSTNAMELEN: the longest full name plus its NUL.
         (b"name\0".to_vec(), Some(vec![0u8; 256])),
+        (b"dying\0".to_vec(), Some(vec![0u8; 4])),
     ];
-    match iov_call(libc::jail_get, &mut pairs, 0) {
+    match iov_call(libc::jail_get, &mut pairs, flags) {
         Ok(_) => {}
-        Err(f) if f.errno == Errno::ENOENT => return Ok(None),
+        Err(f) if f.code() == Some(Errno::ENOENT) => return Ok(None),
         Err(f) => return Err(f),
     }
-    let name = pairs[1].1.as_deref().unwrap_or_default();
-    Ok(CStr::from_bytes_until_nul(name)
-        .ok()
-        .map(|n| n.to_string_lossy().into_owned()))
+    let int = |v: &Option<Vec<u8>>| {
+        <[u8; 4]>::try_from(v.as_deref().unwrap_or_default())
+            .map(i32::from_ne_bytes)
+            .map_err(|_| failure(Errno::EINVAL))
+    };
+    let name = CStr::from_bytes_until_nul(pairs[2].1.as_deref().unwrap_or_default())
+        .map(|n| n.to_string_lossy().into_owned())
+        .map_err(|_| failure(Errno::EINVAL))?;
+    Ok(Some(JailInfo {
+        jid: int(&pairs[1].1)?,
+        name,
+        dying: int(&pairs[3].1)? != 0,
+    }))
+}
+
+/// Jail `jid` (`dying`: found even while dying), `None` when there is none.
+pub fn jail_by_jid(jid: i32, dying: bool) -> Result<Option<JailInfo>, Failure> {
+    let flags = if dying { JAIL_DYING } else { 0 };
+    jail_info((b"jid\0".to_vec(), Some(jid.to_ne_bytes().to_vec())), flags)
+}
+
+/// The live jail called `name`, `None` when there is none.
+pub fn jail_by_name(name: &str) -> Result<Option<JailInfo>, Failure> {
+    let name = CString::new(name).map_err(|_| failure(Errno::EINVAL))?;
+    jail_info((b"name\0".to_vec(), Some(name.into_bytes_with_nul())), 0)
+}
+
+/// How many dying jails are below the jail called `parent`: every jail is walked with
+/// `lastjid` and `JAIL_DYING` (jail_get returns the next jid after `lastjid`).
+pub fn dying_children(parent: &str) -> Result<u32, Failure> {
+    let prefix = format!("{parent}.");
+    let mut last = 0i32;
+    let mut count = 0;
+    while let Some(j) = jail_info(
+        (b"lastjid\0".to_vec(), Some(last.to_ne_bytes().to_vec())),
+        JAIL_DYING,
+    )? {
+        if j.dying && j.name.starts_with(&prefix) {
+            count += 1;
+        }
+        last = j.jid;
+    }
+    Ok(count)
 }
 
 /// `nmount(2)`.
@@ -151,6 +176,12 @@ mod ffi {
 
     extern "C" {
         pub fn rctl_add_rule(
+            inbufp: *const c_char,
+            inbuflen: size_t,
+            outbufp: *mut c_char,
+            outbuflen: size_t,
+        ) -> c_int;
+        pub fn rctl_get_racct(
             inbufp: *const c_char,
             inbuflen: size_t,
             outbufp: *mut c_char,
@@ -189,12 +220,33 @@ pub fn rctl_remove_rule(filter: &str) -> Result<(), Errno> {
     rctl_call(ffi::rctl_remove_rule, filter)
 }
 
+/// `rctl_get_racct(2)` of `filter` (`jail:NAME`): the usage as `resource=amount,…`.
+pub fn rctl_get_racct(filter: &str) -> Result<String, Errno> {
+    let filter = CString::new(filter).map_err(|_| Errno::EINVAL)?;
+    let inbuf = filter.as_bytes_with_nul();
+    let mut out = vec![0u8; 4096];
+    // SAFETY: `inbuf` is NUL-terminated and lives until the call returns; `out` is a
+    // buffer of exactly `out.len()` bytes that the kernel writes at most that much into.
+    let r = unsafe {
+        ffi::rctl_get_racct(
+            inbuf.as_ptr().cast(),
+            inbuf.len(),
+            out.as_mut_ptr().cast(),
+            out.len(),
+        )
+    };
+    Errno::result(r)?;
+    Ok(CStr::from_bytes_until_nul(&out)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default())
+}
+
 /// `unmount(2)`.
 pub fn unmount(path: &Path, flags: c_int) -> Result<(), Failure> {
-    let p = CString::new(path.as_os_str().as_bytes()).map_err(|_| Failure::errno(Errno::EINVAL))?;
+    let p = CString::new(path.as_os_str().as_bytes()).map_err(|_| failure(Errno::EINVAL))?;
     // SAFETY: `p` is a NUL-terminated string that outlives the call.
     let r = unsafe { libc::unmount(p.as_ptr(), flags) };
-    Errno::result(r).map(drop).map_err(Failure::errno)
+    Errno::result(r).map(drop).map_err(failure)
 }
 
 /// `jail_attach(2)`: the calling process enters jail `jid` (chroot to its root included).

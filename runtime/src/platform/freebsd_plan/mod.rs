@@ -45,6 +45,24 @@ pub const DEVFS: &str = "/sbin/devfs";
 /// The lowest devfs ruleset number stockade allocates. /etc/defaults/devfs.rules uses 1-4
 /// and administrators conventionally number their own sets in the tens or hundreds.
 pub const FIRST_DEVFS_RULESET: u16 = 1000;
+/// The ruleset jail(8) gives a jail's /dev when none is configured (`devfsrules_jail`).
+pub const DEFAULT_DEVFS_RULESET: u16 = 4;
+/// How deep `add include` chains are expanded when flattening a ruleset; devfs itself
+/// follows only `vfs.devfs.rule_depth` (1) levels, so deeper chains are refused.
+pub const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// nmount/unmount flags (sys/sys/mount.h).
+pub const MNT_RDONLY: i32 = 0x0000_0001;
+/// See [`MNT_RDONLY`].
+pub const MNT_NOEXEC: i32 = 0x0000_0004;
+/// See [`MNT_RDONLY`].
+pub const MNT_NOSUID: i32 = 0x0000_0008;
+/// See [`MNT_RDONLY`].
+pub const MNT_FORCE: i32 = 0x0008_0000;
+/// See [`MNT_RDONLY`].
+pub const MNT_NOSYMFOLLOW: i32 = 0x0040_0000;
+/// See [`MNT_RDONLY`].
+pub const MNT_NOATIME: i32 = 0x1000_0000;
 
 /// One `(name, value)` pair of an `nmount(2)` iovec: the name NUL-terminated, the value as
 /// the exact bytes sent (NUL-terminated strings), `None` for a flag option (NULL, 0).
@@ -98,7 +116,12 @@ pub enum Step {
     /// and its descendants, without waiting; the executor then waits (briefly) until no
     /// process has `ki_jid == jid`, so the unmounts that follow do not meet EBUSY. Jids are
     /// reused, so the executor first checks (`jail_get`) that `jid` is still called `name`.
-    JailRemove { jid: i32, name: Option<String> },
+    /// With no jid recorded (create died between jail_set and its record) the live jail
+    /// called `name` is the one.
+    JailRemove {
+        jid: Option<i32>,
+        name: Option<String>,
+    },
     /// Delete only: `rctl_remove_rule(2)` of `filter` (a recorded rule without `=AMOUNT`),
     /// after `jail_remove`. Rules name the jail, so left behind they would apply to the
     /// next jail of that name. No rule matching (ESRCH) and racct off (ENOSYS: no rule can
@@ -155,6 +178,40 @@ pub struct HostInputs {
     /// The devfs ruleset allocated for `freebsd.devices` (see [`devfs_ruleset_candidates`]);
     /// required when there are devices.
     pub devfs_ruleset: Option<u16>,
+    /// The rules of the /dev mount's base ruleset with every include expanded
+    /// ([`flatten_ruleset`]), each as the words after `devfs rule add`; the container's
+    /// ruleset starts with them when there are devices.
+    pub devfs_base_rules: Vec<Vec<String>>,
+}
+
+/// The base ruleset of the container's /dev: the `/dev` devfs mount's `ruleset=N`, else
+/// jail(8)'s default 4. The executor flattens it into [`HostInputs::devfs_base_rules`].
+pub fn dev_base_ruleset(plan: &ContainerPlan) -> u16 {
+    plan.mounts
+        .iter()
+        .find(|m| {
+            m.type_name() == "devfs"
+                && m.destination
+                    .components()
+                    .eq(Path::new("/dev").components())
+        })
+        .and_then(mounts::explicit_ruleset)
+        .unwrap_or(DEFAULT_DEVFS_RULESET)
+}
+
+/// [`flatten_ruleset`] of `base` as a freshly booted FreeBSD 14 has it
+/// (/etc/defaults/devfs.rules), for plans made without a host (`check`, `explain`).
+pub fn flatten_default_ruleset(base: u16) -> Result<Vec<Vec<String>>, PlatformError> {
+    let defaults = super::freebsd::model::default_rulesets();
+    if base == 0 {
+        return Ok(Vec::new());
+    }
+    flatten_ruleset(base, &mut |n| {
+        Ok(defaults
+            .get(&n)
+            .map(|rules| rules.iter().map(|r| r.show()).collect())
+            .unwrap_or_default())
+    })
 }
 
 /// The create plan, and the warnings to log once for what FreeBSD ignores.
@@ -258,12 +315,19 @@ pub fn create_plan(plan: &ContainerPlan, host: &HostInputs) -> Result<CreatePlan
         steps.extend(m.devfs_rules);
         steps.push(Step::Nmount {
             iov: m.iov,
-            flags: 0,
+            flags: m.flags,
         });
     }
 
+    let mut params = jail.params();
+    // Inside a jail every devfs mount uses the jail's devfs_ruleset (devfs_vfsops.c "jails
+    // enforce their ruleset"); without it (0) jailed root could mount a full /dev.
+    params.push(JailParam::new(
+        "devfs_ruleset",
+        ParamValue::Int(i32::from(mounts::dev_ruleset(plan, host))),
+    ));
     steps.push(Step::JailSet {
-        params: jail.params(),
+        params,
         flags: JAIL_CREATE,
     });
     // The rules come after jail_set, not before (rctl takes rules for a name with no jail
@@ -291,6 +355,7 @@ pub fn check(plan: &ContainerPlan) -> Result<Vec<String>, PlatformError> {
     let host = HostInputs {
         mount_targets: plan.mounts.iter().map(|m| m.destination.clone()).collect(),
         devfs_ruleset: Some(FIRST_DEVFS_RULESET),
+        devfs_base_rules: Vec::new(),
     };
     let mut warnings = check_warnings(plan);
     mounts::translate(plan, &host, &mut warnings)?;
@@ -357,8 +422,10 @@ pub fn destroy_plan(made: &Resources) -> Vec<Step> {
                 jid,
             });
         }
+    }
+    if made.jid.is_some() || made.jail_name.is_some() {
         steps.push(Step::JailRemove {
-            jid,
+            jid: made.jid,
             name: made.jail_name.clone(),
         });
     }
@@ -482,6 +549,81 @@ fn option_text((name, value): &MountOption) -> String {
     }
 }
 
+/// nmount flags by name (`0` for none).
+pub fn mount_flags_text(flags: i32) -> String {
+    let names: Vec<&str> = [
+        (MNT_RDONLY, "MNT_RDONLY"),
+        (MNT_NOEXEC, "MNT_NOEXEC"),
+        (MNT_NOSUID, "MNT_NOSUID"),
+        (MNT_NOSYMFOLLOW, "MNT_NOSYMFOLLOW"),
+        (MNT_NOATIME, "MNT_NOATIME"),
+        (MNT_FORCE, "MNT_FORCE"),
+    ]
+    .iter()
+    .filter(|(bit, _)| flags & bit != 0)
+    .map(|(_, n)| *n)
+    .collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// Expands ruleset `base` into the rules it applies, every `include` replaced by the
+/// included ruleset's own rules, recursively: devfs follows includes only
+/// `vfs.devfs.rule_depth` (1) levels deep (sys/fs/devfs/devfs_rule.c devfs_rule_run), so a
+/// container ruleset that did `add include 4` would skip 4's own includes of 1, 2 and 3
+/// and hide nothing. `show(n)` returns ruleset n as `devfs rule -s n show` prints it.
+/// An include with a condition (`path X include N`) cannot be flattened and is refused.
+pub fn flatten_ruleset(
+    base: u16,
+    show: &mut dyn FnMut(u16) -> Result<Vec<String>, PlatformError>,
+) -> Result<Vec<Vec<String>>, PlatformError> {
+    fn walk(
+        set: u16,
+        stack: &mut Vec<u16>,
+        show: &mut dyn FnMut(u16) -> Result<Vec<String>, PlatformError>,
+        out: &mut Vec<Vec<String>>,
+    ) -> Result<(), PlatformError> {
+        let top = stack.first().copied().unwrap_or(set);
+        let refuse = move |detail: String| PlatformError::Call {
+            call: format!("flattening devfs ruleset {top}"),
+            detail,
+        };
+        if stack.contains(&set) || stack.len() >= MAX_INCLUDE_DEPTH {
+            return Err(refuse(format!(
+                "include chain {stack:?} -> {set} loops or is too deep"
+            )));
+        }
+        stack.push(set);
+        for line in show(set)? {
+            // "NUMBER word…": the rule number first (sbin/devfs/rule.c rulespec_outfp).
+            let words: Vec<String> = line.split_whitespace().skip(1).map(String::from).collect();
+            match words.iter().position(|w| w == "include") {
+                Some(0) if words.len() == 2 => {
+                    let n = words[1]
+                        .parse::<u16>()
+                        .map_err(|_| refuse(format!("ruleset {set}: bad include in {line:?}")))?;
+                    walk(n, stack, show, out)?;
+                }
+                Some(_) => {
+                    return Err(refuse(format!(
+                        "ruleset {set}: a conditional include cannot be flattened: {line:?}"
+                    )))
+                }
+                None if !words.is_empty() => out.push(words),
+                None => {}
+            }
+        }
+        stack.pop();
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(base, &mut Vec::new(), show, &mut out)?;
+    Ok(out)
+}
+
 fn jail_flags_text(flags: i32) -> String {
     let mut names = Vec::new();
     if flags & JAIL_CREATE != 0 {
@@ -516,8 +658,9 @@ impl fmt::Display for Step {
                 let opts: Vec<String> = iov.iter().map(option_text).collect();
                 write!(
                     f,
-                    "nmount({} errmsg[{ERRMSG_LEN}], {flags})",
-                    opts.join(" ")
+                    "nmount({} errmsg[{ERRMSG_LEN}], {})",
+                    opts.join(" "),
+                    mount_flags_text(*flags)
                 )
             }
             Step::JailSet { params, flags } => {
@@ -531,9 +674,13 @@ impl fmt::Display for Step {
             }
             Step::RctlAddRule { rule } => write!(f, "rctl_add_rule({rule:?})"),
             Step::RctlRemoveRule { filter } => write!(f, "rctl_remove_rule({filter:?})"),
-            Step::JailRemove { jid, name } => match name {
-                Some(n) => write!(f, "jail_get(jid={jid} name) == {n:?}: jail_remove({jid})"),
-                None => write!(f, "jail_remove({jid})"),
+            Step::JailRemove { jid, name } => match (jid, name) {
+                (Some(jid), Some(n)) => {
+                    write!(f, "jail_get(jid={jid} name) == {n:?}: jail_remove({jid})")
+                }
+                (Some(jid), None) => write!(f, "jail_remove({jid})"),
+                (None, Some(n)) => write!(f, "jail_get(name={n:?} jid): jail_remove(jid)"),
+                (None, None) => Ok(()),
             },
             Step::Unmount { path, force } => write!(
                 f,
@@ -543,7 +690,8 @@ impl fmt::Display for Step {
             ),
             Step::RestoreChildrenMax { parent, previous } => write!(
                 f,
-                "jail_set(name={parent:?} children.max=max({previous},children.cur), JAIL_UPDATE)"
+                "jail_set(name={parent:?} children.max=max({previous},children.cur-dying), \
+                 JAIL_UPDATE)"
             ),
             Step::Ifconfig { .. }
             | Step::ReclaimInterface { .. }

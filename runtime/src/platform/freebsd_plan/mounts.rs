@@ -16,17 +16,66 @@ use crate::platform::{ContainerPlan, PlatformError};
 pub(super) struct Translated {
     pub devfs_rules: Vec<Step>,
     pub iov: Vec<MountOption>,
+    /// nmount's flags argument.
+    pub flags: i32,
 }
 
-/// Generic flags FreeBSD has, as (the nmount flag option, its opposite). The last of a pair
-/// wins; only the `no`/`ro` side is ever sent, the other is the default.
-const GENERIC: &[(&str, &str)] = &[
-    ("ro", "rw"),
-    ("nosuid", "suid"),
-    ("noexec", "exec"),
-    ("noatime", "atime"),
-    ("nosymfollow", "symfollow"),
+/// Generic flags FreeBSD has, as (the flag, its opposite, how nmount takes it). The last
+/// of a pair wins; only the `no`/`ro` side is ever sent, the other is the default.
+/// vfs_mount.c `global_opts` has only ro, rw, nosuid and noexec; any other option must be
+/// in the file system's own list (tmpfs's has no atime, devfs's only from, export and
+/// ruleset), so noatime and nosymfollow go in the flags argument.
+const GENERIC: &[(&str, &str, Generic)] = &[
+    ("ro", "rw", Generic::Option),
+    ("nosuid", "suid", Generic::Option),
+    ("noexec", "exec", Generic::Option),
+    ("noatime", "atime", Generic::Flag(super::MNT_NOATIME)),
+    (
+        "nosymfollow",
+        "symfollow",
+        Generic::Flag(super::MNT_NOSYMFOLLOW),
+    ),
 ];
+
+#[derive(Clone, Copy)]
+enum Generic {
+    /// A flag option in the iovec (name, NULL).
+    Option,
+    /// A bit of nmount's flags.
+    Flag(i32),
+}
+
+/// The ruleset of the container's /dev: the one allocated for `freebsd.devices`, else the
+/// `/dev` devfs mount's `ruleset=N`, else jail(8)'s default, 4. It is also the jail's
+/// `devfs_ruleset`.
+pub(super) fn dev_ruleset(plan: &ContainerPlan, host: &HostInputs) -> u16 {
+    if !plan.devices.is_empty() {
+        if let Some(own) = host.devfs_ruleset {
+            return own;
+        }
+    }
+    plan.mounts
+        .iter()
+        .find(|m| is_dev(m))
+        .and_then(explicit_ruleset)
+        .unwrap_or(super::DEFAULT_DEVFS_RULESET)
+}
+
+fn is_dev(m: &MountSpec) -> bool {
+    m.type_name() == "devfs"
+        && m.destination
+            .components()
+            .eq(Path::new("/dev").components())
+}
+
+/// A devfs mount's `ruleset=N`, when valid.
+pub(super) fn explicit_ruleset(m: &MountSpec) -> Option<u16> {
+    m.data.iter().rev().find_map(|d| {
+        d.strip_prefix("ruleset=")
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u16>().ok())
+    })
+}
 
 /// tmpfs options with a value (vfs_filteropt list in sys/fs/tmpfs/tmpfs_vfsops.c).
 const TMPFS_VALUES: &[&str] = &[
@@ -53,12 +102,7 @@ pub(super) fn translate(
     host: &HostInputs,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Translated>, PlatformError> {
-    let dev_mount = plan.mounts.iter().position(|m| {
-        m.type_name() == "devfs"
-            && m.destination
-                .components()
-                .eq(Path::new("/dev").components())
-    });
+    let dev_mount = plan.mounts.iter().position(is_dev);
     if !plan.devices.is_empty() && dev_mount.is_none() {
         return Err(PlatformError::Unsupported {
             what: "freebsd.devices without a devfs mount at /dev".into(),
@@ -77,7 +121,7 @@ pub(super) fn translate(
         } else {
             None
         };
-        let (mut iov, devfs_rules) = fs_options(m, target, devices, host.devfs_ruleset)?;
+        let (mut iov, devfs_rules) = fs_options(m, target, devices, host)?;
         if let FsType::Bind {
             recursive: true, ..
         } = m.fs
@@ -87,7 +131,8 @@ pub(super) fn translate(
                 "rbind (nullfs does not show mounts below its source)",
             );
         }
-        iov.extend(generic_flags(m, &mut ignored));
+        let (generic, flags) = generic_flags(m, &mut ignored);
+        iov.extend(generic);
         if m.type_name() == "tmpfs" && m.data.iter().any(|d| d == "tmpcopyup") {
             // Podman adds runc's tmpcopyup to every --tmpfs; the FreeBSD backend mounts
             // tmpfs empty.
@@ -96,7 +141,11 @@ pub(super) fn translate(
         for p in &m.propagation {
             note(&mut ignored, p);
         }
-        out.push(Translated { devfs_rules, iov });
+        out.push(Translated {
+            devfs_rules,
+            iov,
+            flags,
+        });
     }
     if !ignored.is_empty() {
         warnings.push(format!(
@@ -122,24 +171,30 @@ fn invalid(m: &MountSpec, field: &'static str, value: &str, expected: String) ->
     })
 }
 
-/// The generic flags as nmount flag options (name, NULL value); the rest are noted.
-fn generic_flags(m: &MountSpec, ignored: &mut Vec<String>) -> Vec<MountOption> {
+/// The generic flags: those nmount takes as options (name, NULL value), and the bits of
+/// its flags argument; the rest are noted.
+fn generic_flags(m: &MountSpec, ignored: &mut Vec<String>) -> (Vec<MountOption>, i32) {
     for f in &m.flags {
-        if !GENERIC.iter().any(|(on, off)| f == on || f == off) {
+        if !GENERIC.iter().any(|(on, off, _)| f == on || f == off) {
             note(ignored, f);
         }
     }
-    GENERIC
-        .iter()
-        .filter(|(on, off)| {
-            m.flags
-                .iter()
-                .rev()
-                .find(|f| f == on || f == off)
-                .is_some_and(|f| f == on)
-        })
-        .map(|(on, _)| (on.to_string(), None))
-        .collect()
+    let mut options = Vec::new();
+    let mut flags = 0;
+    for (on, off, how) in GENERIC {
+        let set = m
+            .flags
+            .iter()
+            .rev()
+            .find(|f| f == on || f == off)
+            .is_some_and(|f| f == on);
+        match (set, how) {
+            (true, Generic::Option) => options.push((on.to_string(), None)),
+            (true, Generic::Flag(bit)) => flags |= bit,
+            (false, _) => {}
+        }
+    }
+    (options, flags)
 }
 
 /// fstype, fspath, from and the file-system specific options; plus, for the `/dev` devfs
@@ -148,7 +203,7 @@ fn fs_options(
     m: &MountSpec,
     target: &Path,
     devices: Option<&[DeviceRule]>,
-    allocated: Option<u16>,
+    host: &HostInputs,
 ) -> Result<(Vec<MountOption>, Vec<Step>), PlatformError> {
     let base = |fstype: &str, from: Option<Vec<u8>>| -> Vec<MountOption> {
         vec![
@@ -202,9 +257,9 @@ fn fs_options(
             }
             let mut iov = base("devfs", source(m, "devfs"));
             let mut rules = Vec::new();
-            match (devices, allocated) {
+            match (devices, host.devfs_ruleset) {
                 (Some(devices), Some(own)) => {
-                    rules = devfs_rules(own, ruleset, devices);
+                    rules = devfs_rules(own, &host.devfs_base_rules, devices);
                     iov.push(("ruleset".into(), cstr(own.to_string().as_bytes())));
                 }
                 (Some(_), None) => {
@@ -214,9 +269,10 @@ fn fs_options(
                     })
                 }
                 (None, _) => {
-                    if let Some(n) = ruleset {
-                        iov.push(("ruleset".into(), cstr(n.to_string().as_bytes())));
-                    }
+                    // Without a ruleset the host-side mount would show every device: use
+                    // jail(8)'s default.
+                    let n = ruleset.unwrap_or(super::DEFAULT_DEVFS_RULESET);
+                    iov.push(("ruleset".into(), cstr(n.to_string().as_bytes())));
                 }
             }
             Ok((iov, rules))
@@ -313,17 +369,17 @@ fn tmpfs_option(m: &MountSpec, d: &str) -> Result<MountOption, PlatformError> {
     Ok((key.to_string(), cstr(value.as_bytes())))
 }
 
-/// The container's devfs ruleset: the mount's own ruleset included first (so everything it
-/// hides stays hidden), then one rule per device that unhides it and sets its mode. Rules
-/// run in order, so the later unhide wins. A ruleset, unlike `devfs -m DIR rule apply`,
-/// also covers device nodes created after the mount (cloning devices such as tun or bpf).
-fn devfs_rules(own: u16, base: Option<u16>, devices: &[DeviceRule]) -> Vec<Step> {
+/// The container's devfs ruleset: the base ruleset's rules flattened first (so everything
+/// it hides stays hidden; an `include` would be followed only one level deep), then one
+/// rule per device that unhides it and sets its mode. Rules run in order, so the later
+/// unhide wins. A ruleset, unlike `devfs -m DIR rule apply`, also covers device nodes
+/// created after the mount (cloning devices such as tun or bpf).
+fn devfs_rules(own: u16, base: &[Vec<String>], devices: &[DeviceRule]) -> Vec<Step> {
     let mut rules = Vec::new();
-    if let Some(b) = base.filter(|b| *b != 0) {
-        rules.push(Step::DevfsRule {
-            ruleset: own,
-            rule: vec!["add".into(), "include".into(), b.to_string()],
-        });
+    for words in base {
+        let mut rule = vec!["add".to_string()];
+        rule.extend(words.iter().cloned());
+        rules.push(Step::DevfsRule { ruleset: own, rule });
     }
     for d in devices {
         let mut rule = vec!["add".into(), "path".into(), d.path.clone(), "unhide".into()];

@@ -48,6 +48,7 @@ fn fixture(config: Value, id: &str) -> Fixture {
             .collect(),
         devfs_ruleset: (!cfg.devices.is_empty())
             .then(|| devfs_ruleset_candidates(jail.name.as_str()).next().unwrap()),
+        devfs_base_rules: Vec::new(),
     };
     let plan = ContainerPlan {
         id,
@@ -69,6 +70,10 @@ fn fixture(config: Value, id: &str) -> Fixture {
         create_container_hooks: Vec::new(),
         start_container_hooks: Vec::new(),
     };
+    let mut host = host;
+    if !plan.devices.is_empty() {
+        host.devfs_base_rules = flatten_default_ruleset(dev_base_ruleset(&plan)).unwrap();
+    }
     Fixture { bundle, plan, host }
 }
 
@@ -84,46 +89,17 @@ fn config(extra: Value) -> Value {
     v
 }
 
-/// What the executor would record if every create step succeeded, with jid 7, a parent
-/// whose children.max was 1 and full.
-fn simulate(steps: &[Step]) -> Resources {
-    let mut made = Resources::default();
-    for s in steps {
-        match s {
-            Step::RaiseChildrenMax { parent, .. } => {
-                made.raised_children_max = Some((parent.clone(), 1))
-            }
-            Step::MountPoint { target, .. } => made.mount_points.push(target.clone()),
-            Step::Nmount { iov, .. } => made.mounts.push(fspath(iov).unwrap()),
-            Step::DevfsRule { ruleset, .. } => {
-                if !made.devfs_rulesets.contains(ruleset) {
-                    made.devfs_rulesets.push(*ruleset)
-                }
-            }
-            Step::JailSet { params, .. } => {
-                made.jid = Some(7);
-                made.jail_name = params
-                    .iter()
-                    .find(|p| p.name == "name")
-                    .map(|p| match &p.value {
-                        ParamValue::Str(s) => s.clone(),
-                        v => panic!("name is {v:?}"),
-                    });
-            }
-            Step::RctlAddRule { rule } => made.rctl_rules.push(rule.clone()),
-            Step::Ifconfig {
-                made: Some(Made::InterfaceAlias { interface, address }),
-                ..
-            } => made
-                .interface_aliases
-                .push((interface.clone(), address.clone())),
-            Step::Ifconfig {
-                made: Some(Made::VnetInterface(i)),
-                ..
-            } => made.vnet_interfaces.push(i.clone()),
-            other => panic!("not a create step: {other}"),
-        }
+/// What the real executor records when it runs the plan against the model kernel (a
+/// parent jail, when the plan has one, whose children.max was 0).
+fn execute(f: &Fixture) -> Resources {
+    use crate::platform::freebsd::{executor, model::ModelKernel};
+    let mut k = ModelKernel::new();
+    if let Some(parent) = &f.plan.jail.parent {
+        k.add_host_jail(parent, 0);
     }
+    let mut made = Resources::default();
+    executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {})
+        .unwrap_or_else(|e| panic!("the model kernel refused the plan: {e}"));
     made
 }
 
@@ -138,7 +114,7 @@ fn check_kernel_encoding(steps: &[Step]) {
                 table.check(params);
             }
             Step::Nmount { iov, flags } => {
-                assert_eq!(*flags, 0);
+                assert_eq!(*flags & !(MNT_NOATIME | MNT_NOSYMFOLLOW), 0, "{s}");
                 assert!(iov.len() >= 2, "{s}");
                 for name in ["fstype", "fspath"] {
                     let (_, v) = iov
@@ -165,7 +141,7 @@ fn check_kernel_encoding(steps: &[Step]) {
 fn rendered(f: &Fixture) -> String {
     let created = create_plan(&f.plan, &f.host).unwrap();
     check_kernel_encoding(&created.steps);
-    let made = simulate(&created.steps);
+    let made = execute(f);
     let destroy = destroy_plan(&made);
     let mut text = String::from("# create\n");
     text += &render(&created.steps);
@@ -174,7 +150,7 @@ fn rendered(f: &Fixture) -> String {
         text += w;
         text += "\n";
     }
-    text += "# delete (jid 7)\n";
+    text += "# delete (as the executor recorded it against the model)\n";
     text += &render(&destroy);
     let bundle = f.bundle.path().display().to_string();
     text.replace(&bundle, "$BUNDLE")
@@ -266,7 +242,7 @@ fn addresses_on_an_interface_plan_aliases_and_tmpfs_options() {
 }
 
 #[test]
-fn devices_get_a_ruleset_that_includes_the_mounts_own_and_is_deleted_after_unmount() {
+fn devices_get_a_ruleset_that_flattens_the_mounts_own_and_is_deleted_after_unmount() {
     let f = fixture(
         config(json!({
             "mounts": [{"destination": "/dev", "type": "devfs", "options": ["ruleset=4"]}],
@@ -278,9 +254,13 @@ fn devices_get_a_ruleset_that_includes_the_mounts_own_and_is_deleted_after_unmou
     let n = f.host.devfs_ruleset.unwrap();
     assert!(n >= FIRST_DEVFS_RULESET);
     let text = render(&created.steps);
+    // Ruleset 4 flattened: its includes of 1, 2 and 3 expanded, no include left (devfs
+    // would follow it only one level deep).
+    assert!(!text.contains("include"), "{text}");
     let include = text
-        .find(&format!("/sbin/devfs rule -s {n} add include 4\n"))
+        .find(&format!("/sbin/devfs rule -s {n} add hide\n"))
         .unwrap();
+    assert!(text.contains(&format!("/sbin/devfs rule -s {n} add path fuse unhide\n")));
     let pf = text
         .find(&format!(
             "/sbin/devfs rule -s {n} add path pf unhide mode 0700\n"
@@ -292,7 +272,7 @@ fn devices_get_a_ruleset_that_includes_the_mounts_own_and_is_deleted_after_unmou
     let mount = text.find("fstype=devfs").unwrap();
     assert!(include < pf && pf < tun && tun < mount, "{text}");
     assert!(text.contains(&format!("ruleset={n} errmsg")), "{text}");
-    let destroy = render(&destroy_plan(&simulate(&created.steps)));
+    let destroy = render(&destroy_plan(&execute(&f)));
     let unmount = destroy.find("unmount(").unwrap();
     let delset = destroy
         .find(&format!("/sbin/devfs rule -s {n} delset"))
@@ -471,7 +451,7 @@ fn a_plan_without_limits_has_no_rctl_steps() {
         "{}",
         render(&created.steps)
     );
-    let destroy = destroy_plan(&simulate(&created.steps));
+    let destroy = destroy_plan(&execute(&f));
     assert!(!destroy
         .iter()
         .any(|s| matches!(s, Step::RctlRemoveRule { .. })));

@@ -1,0 +1,319 @@
+//! The FreeBSD platform: [`Platform`] on the real kernel. Everything the executor does
+//! goes through [`HostKernel`], the seam's implementation on `sys`; terminals and process
+//! handles, which no plan covers, call `sys` directly.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+
+use super::executor;
+use super::kernel::{Forked, JailInfo, Kernel, KernelError, ProcInfo};
+use super::sys;
+use crate::jail::JailParam;
+use crate::platform::freebsd_plan;
+use crate::platform::{ContainerPlan, InitHandoff, Platform, PlatformError};
+use crate::process::ProcessSpec;
+use crate::state::Resources;
+
+/// The FreeBSD jail backend.
+pub struct FreeBsd;
+
+/// Sets resource limit `resource` (a FreeBSD RLIMIT_* number from `process::RLIMITS`) of
+/// the calling process; for `init::set_rlimit`, since nix lacks some FreeBSD limits.
+pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
+    sys::set_rlimit(resource, soft, hard)
+}
+
+fn errno(call: impl Into<String>, e: Errno) -> PlatformError {
+    PlatformError::call(call, e)
+}
+
+/// Runs a host command (ifconfig, devfs) by absolute path with an empty environment; a
+/// failure carries its stderr.
+fn run(argv: &[String]) -> Result<String, KernelError> {
+    let (prog, args) = argv
+        .split_first()
+        .ok_or(KernelError::errno(Errno::EINVAL))?;
+    let out = Command::new(prog)
+        .args(args)
+        .env_clear()
+        .output()
+        .map_err(|e| KernelError::Command {
+            status: format!("running {prog}"),
+            stderr: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(KernelError::Command {
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn devfs(ruleset: Option<u16>, rest: &[&str]) -> Result<String, KernelError> {
+    let mut argv = vec![freebsd_plan::DEVFS.to_string(), "rule".into()];
+    if let Some(n) = ruleset {
+        argv.extend(["-s".to_string(), n.to_string()]);
+    }
+    argv.extend(rest.iter().map(|s| s.to_string()));
+    run(&argv)
+}
+
+/// The real kernel behind the seam.
+pub struct HostKernel;
+
+impl Kernel for HostKernel {
+    fn jail_set(&mut self, params: &[JailParam], flags: i32) -> Result<i32, KernelError> {
+        let mut pairs: Vec<sys::Pair> = params
+            .iter()
+            .map(|p| (p.name_bytes(), p.value_bytes()))
+            .collect();
+        sys::jail_set(&mut pairs, flags)
+    }
+
+    fn jail_by_jid(&mut self, jid: i32, dying: bool) -> Result<Option<JailInfo>, KernelError> {
+        sys::jail_by_jid(jid, dying)
+    }
+
+    fn jail_by_name(&mut self, name: &str) -> Result<Option<JailInfo>, KernelError> {
+        sys::jail_by_name(name)
+    }
+
+    fn children(&mut self, name: &str) -> Result<(i32, i32), KernelError> {
+        sys::children(name)
+    }
+
+    fn dying_children(&mut self, name: &str) -> Result<u32, KernelError> {
+        sys::dying_children(name)
+    }
+
+    fn jail_attach(&mut self, jid: i32) -> Result<(), KernelError> {
+        sys::jail_attach(jid).map_err(KernelError::errno)?;
+        nix::unistd::chdir("/").map_err(KernelError::errno)
+    }
+
+    fn jail_remove(&mut self, jid: i32) -> Result<(), KernelError> {
+        sys::jail_remove(jid).map_err(KernelError::errno)
+    }
+
+    fn nmount(&mut self, iov: &[(String, Option<Vec<u8>>)], flags: i32) -> Result<(), KernelError> {
+        let mut pairs: Vec<sys::Pair> = iov
+            .iter()
+            .map(|(n, v)| (format!("{n}\0").into_bytes(), v.clone()))
+            .collect();
+        sys::nmount(&mut pairs, flags)
+    }
+
+    fn unmount(&mut self, path: &Path, flags: i32) -> Result<(), KernelError> {
+        sys::unmount(path, flags)
+    }
+
+    fn devfs_showsets(&mut self) -> Result<Vec<u16>, KernelError> {
+        Ok(devfs(None, &["showsets"])?
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect())
+    }
+
+    fn devfs_show(&mut self, ruleset: u16) -> Result<Vec<String>, KernelError> {
+        Ok(devfs(Some(ruleset), &["show"])?
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    fn devfs_add(&mut self, ruleset: u16, rule: &[String]) -> Result<(), KernelError> {
+        let mut words = vec!["add"];
+        words.extend(rule.iter().map(String::as_str));
+        devfs(Some(ruleset), &words).map(drop)
+    }
+
+    fn devfs_delset(&mut self, ruleset: u16) -> Result<(), KernelError> {
+        devfs(Some(ruleset), &["delset"]).map(drop)
+    }
+
+    fn rctl_add_rule(&mut self, rule: &str) -> Result<(), KernelError> {
+        sys::rctl_add_rule(rule).map_err(KernelError::errno)
+    }
+
+    fn rctl_remove_rule(&mut self, filter: &str) -> Result<(), KernelError> {
+        sys::rctl_remove_rule(filter).map_err(KernelError::errno)
+    }
+
+    fn rctl_usage(&mut self, filter: &str) -> Result<Vec<(String, u64)>, KernelError> {
+        let text = sys::rctl_get_racct(filter).map_err(KernelError::errno)?;
+        Ok(text
+            .split(',')
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect())
+    }
+
+    fn ifconfig(&mut self, args: &[String]) -> Result<(), KernelError> {
+        let mut argv = vec![freebsd_plan::IFCONFIG.to_string()];
+        argv.extend(args.iter().cloned());
+        run(&argv).map(drop)
+    }
+
+    fn processes(&mut self) -> Result<Vec<ProcInfo>, KernelError> {
+        let procs = sys::all_processes().map_err(KernelError::errno)?;
+        Ok(procs.iter().map(proc_info).collect())
+    }
+
+    fn fork(&mut self) -> Result<Forked, KernelError> {
+        match sys::fork().map_err(KernelError::errno)? {
+            0 => Ok(Forked::Child),
+            pid => Ok(Forked::Parent(pid)),
+        }
+    }
+}
+
+fn proc_info(k: &libc::kinfo_proc) -> ProcInfo {
+    let secs = u64::try_from(k.ki_start.tv_sec).unwrap_or(0);
+    let micros = u64::try_from(k.ki_start.tv_usec).unwrap_or(0);
+    ProcInfo {
+        pid: k.ki_pid,
+        jid: k.ki_jid,
+        zombie: k.ki_stat == libc::SZOMB,
+        start: secs * 1_000_000 + micros,
+    }
+}
+
+impl Platform for FreeBsd {
+    const OS: &'static str = "FreeBSD";
+    // pdfork(2) is the only source of process descriptors.
+    const PROCESS_HANDLES: bool = false;
+
+    fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
+        for w in freebsd_plan::check(plan)? {
+            tracing::warn!("{w}");
+        }
+        Ok(())
+    }
+
+    fn prepare_host(plan: &ContainerPlan, made: &mut Resources) -> Result<(), PlatformError> {
+        // The warnings were logged by `check`.
+        executor::prepare_host(&mut HostKernel, plan, made, &mut |_| {})
+    }
+
+    fn spawn_init(
+        plan: &ContainerPlan,
+        made: &Resources,
+        handoff: InitHandoff,
+    ) -> Result<i32, PlatformError> {
+        let mut handoff = Some(handoff);
+        let pid = executor::spawn(
+            &mut HostKernel,
+            "the init process",
+            &mut |_| match handoff.take() {
+                Some(h) => crate::init::container_init::<FreeBsd>(plan, made, h),
+                None => 1,
+            },
+        )?;
+        // The child has its own copies; the parent's would keep the handshake open.
+        drop(handoff);
+        Ok(pid)
+    }
+
+    fn enter(
+        _plan: &ContainerPlan,
+        _made: &Resources,
+        _report: &mut dyn FnMut(&Path),
+    ) -> Result<(), PlatformError> {
+        // Mounts, the jail and its network were made on the host by `prepare_host`.
+        Ok(())
+    }
+
+    fn enter_root(_plan: &ContainerPlan, made: &Resources) -> Result<(), PlatformError> {
+        executor::attach(&mut HostKernel, made)
+    }
+
+    fn open_pty() -> Result<(OwnedFd, PathBuf), PlatformError> {
+        use nix::pty::{grantpt, posix_openpt, unlockpt};
+        let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+            .map_err(|e| errno("posix_openpt (inside the jail)", e))?;
+        grantpt(&master).map_err(|e| errno("grantpt", e))?;
+        unlockpt(&master).map_err(|e| errno("unlockpt", e))?;
+        let name = sys::ptsname(&master).map_err(|e| errno("ptsname", e))?;
+        Ok((master.into(), PathBuf::from(name)))
+    }
+
+    fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), PlatformError> {
+        sys::set_controlling_tty(tty).map_err(|e| errno("ioctl(TIOCSCTTY)", e))
+    }
+
+    fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), PlatformError> {
+        sys::set_winsize(tty, rows, cols).map_err(|e| errno("ioctl(TIOCSWINSZ)", e))
+    }
+
+    fn spawn_joined(
+        made: &Resources,
+        _init_pid: i32,
+        mut child: Box<dyn FnMut() -> isize + '_>,
+    ) -> Result<i32, PlatformError> {
+        // Checked before forking, so a missing jail is an error here, not an exit code.
+        if made.jid.is_none() {
+            return Err(PlatformError::Call {
+                call: "jail_attach".into(),
+                detail: "create recorded no jail".into(),
+            });
+        }
+        executor::spawn(&mut HostKernel, "exec into the jail", &mut |k| {
+            if let Err(e) = executor::attach(k, made) {
+                eprintln!("stockade: exec: {e}");
+                return 1;
+            }
+            i32::try_from(child()).unwrap_or(1)
+        })
+    }
+
+    fn before_exec(_process: &ProcessSpec) -> Result<(), PlatformError> {
+        // noNewPrivileges is Linux-only; `check` warned about it.
+        Ok(())
+    }
+
+    fn cloexec_from(first: i32) -> Result<(), PlatformError> {
+        sys::cloexec_from(first).map_err(|e| errno("close_range(CLOSE_RANGE_CLOEXEC)", e))
+    }
+
+    fn update_limits(
+        made: &mut Resources,
+        change: &crate::platform::LimitsChange<'_>,
+    ) -> Result<(), PlatformError> {
+        executor::update_limits(&mut HostKernel, made, &change.after)
+    }
+
+    fn destroy(made: &Resources) -> Vec<PlatformError> {
+        executor::destroy(&mut HostKernel, made)
+    }
+
+    fn container_pids(made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {
+        executor::container_pids(&mut HostKernel, made, init_pid)
+    }
+
+    fn process_handle(pid: i32) -> Result<OwnedFd, PlatformError> {
+        // FreeBSD's process descriptors come only from pdfork(2); there is no way to open
+        // one for an existing pid.
+        Err(PlatformError::Unsupported {
+            what: format!("--pidfd-socket (a descriptor for pid {pid})"),
+            os: "FreeBSD",
+            hint: "FreeBSD has no pidfd_open; omit --pidfd-socket".into(),
+        })
+    }
+
+    fn process_start_time(pid: i32) -> Option<u64> {
+        let k = sys::process(pid)?;
+        if k.ki_stat == libc::SZOMB {
+            return None;
+        }
+        let secs = u64::try_from(k.ki_start.tv_sec).ok()?;
+        let micros = u64::try_from(k.ki_start.tv_usec).ok()?;
+        Some(secs * 1_000_000 + micros)
+    }
+}

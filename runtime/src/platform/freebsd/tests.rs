@@ -1,0 +1,1 @@
+//! Tests of the FreeBSD executor against the model kernel.
