@@ -1,1 +1,439 @@
-//! Tests of the FreeBSD executor against the model kernel.
+//! The FreeBSD executor run against the model kernel: the whole lifecycle, every kernel
+//! call failing in turn, a SIGKILL after every call followed by `delete --force` from the
+//! recorded state, limits, nesting, vnet, and what /dev shows. Every test name contains
+//! `freebsd_executor` (`cargo test -p stockade-runtime freebsd_executor`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::executor;
+use super::kernel::Kernel;
+use super::model::ModelKernel;
+use crate::config::ContainerConfig;
+use crate::id::ContainerId;
+use crate::jail::{JailParam, JailSpec, ParamValue};
+use crate::mounts::parse_mounts;
+use crate::platform::freebsd_plan::{JAIL_CREATE, MNT_NOATIME};
+use crate::platform::ContainerPlan;
+use crate::process::ProcessSpec;
+use crate::state::Resources;
+
+struct Fixture {
+    _bundle: tempfile::TempDir,
+    plan: ContainerPlan,
+}
+
+fn fixture(extra: Value, id: &str) -> Fixture {
+    let bundle = tempfile::tempdir().unwrap();
+    let b = bundle.path();
+    std::fs::create_dir_all(b.join("rootfs/bin")).unwrap();
+    std::fs::write(b.join("rootfs/bin/sh"), b"#!").unwrap();
+    std::fs::set_permissions(
+        b.join("rootfs/bin/sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::create_dir(b.join("data")).unwrap();
+    let mut config = json!({
+        "ociVersion": "1.3.0",
+        "root": {"path": "rootfs"},
+        "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+        "mounts": [
+            {"destination": "/dev", "type": "devfs", "source": "devfs"},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+             "options": ["noatime", "nosuid", "size=1m"]},
+            {"destination": "/data", "type": "nullfs", "source": b.join("data"),
+             "options": ["ro"]}
+        ]
+    });
+    if let (Value::Object(d), Value::Object(e)) = (&mut config, extra) {
+        d.extend(e);
+    }
+    let cfg = ContainerConfig::from_value(config, b).unwrap();
+    let id = ContainerId::parse(id).unwrap();
+    let plan = ContainerPlan {
+        jail: JailSpec::from_config(&cfg, &id).unwrap(),
+        id,
+        mounts: parse_mounts(&cfg).unwrap(),
+        process: ProcessSpec::from_config(&cfg).unwrap(),
+        root_readonly: cfg.root_readonly,
+        limits: crate::limits::from_resources(
+            cfg.spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref()),
+        )
+        .unwrap()
+        .0,
+        devices: cfg.devices.clone(),
+        linux: cfg.spec.linux().clone(),
+        preserve_fds: 0,
+        create_container_hooks: Vec::new(),
+        start_container_hooks: Vec::new(),
+    };
+    Fixture {
+        _bundle: bundle,
+        plan,
+    }
+}
+
+fn limits() -> Value {
+    json!({"linux": {"resources": {"memory": {"limit": 67108864}, "pids": {"limit": 32}}}})
+}
+
+fn create(k: &mut ModelKernel, f: &Fixture) -> Resources {
+    let mut made = Resources::default();
+    executor::prepare_host(k, &f.plan, &mut made, &mut |_| {}).unwrap();
+    made
+}
+
+fn assert_clean(k: &ModelKernel) {
+    if let Err(e) = k.is_clean() {
+        panic!("{e}\n{k:#?}");
+    }
+}
+
+#[test]
+fn freebsd_executor_create_start_exec_kill_delete_leaves_the_model_empty() {
+    let f = fixture(limits(), "life1");
+    let mut k = ModelKernel::new();
+    let made = create(&mut k, &f);
+    let jid = made.jid.unwrap();
+    assert_eq!(k.jails[&jid].name, "life1");
+    assert_eq!(k.rctl_rules.len(), 2);
+    // start: the init forks on the host and attaches.
+    let init = executor::spawn(&mut k, "init", &mut |_| unreachable!()).unwrap();
+    assert_eq!(
+        executor::container_pids(&mut k, &made, Some(init)).unwrap(),
+        [init]
+    );
+    let host = k.current;
+    k.current = init;
+    executor::attach(&mut k, &made).unwrap();
+    k.current = host;
+    // exec: a second process joins.
+    let exec = executor::spawn(&mut k, "exec", &mut |_| unreachable!()).unwrap();
+    k.current = exec;
+    executor::attach(&mut k, &made).unwrap();
+    k.current = host;
+    let mut pids = executor::container_pids(&mut k, &made, Some(init)).unwrap();
+    pids.sort();
+    assert_eq!(pids, [init, exec]);
+    assert_eq!(k.procs[&init].jid, jid);
+    let usage = k.rctl_usage("jail:life1").unwrap();
+    assert!(usage.contains(&("maxproc".to_string(), 2)), "{usage:?}");
+    // kill --all, then delete.
+    for pid in executor::container_pids(&mut k, &made, Some(init)).unwrap() {
+        k.kill(pid).unwrap();
+    }
+    assert!(executor::container_pids(&mut k, &made, Some(init))
+        .unwrap()
+        .is_empty());
+    k.reap();
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_delete_of_a_running_container_kills_and_unmounts() {
+    let f = fixture(json!({}), "busy1");
+    let mut k = ModelKernel::new();
+    let made = create(&mut k, &f);
+    let init = executor::spawn(&mut k, "init", &mut |_| unreachable!()).unwrap();
+    k.current = init;
+    executor::attach(&mut k, &made).unwrap();
+    k.current = 100;
+    // A live process in the jail keeps its mounts busy; jail_remove kills it first.
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(k.procs[&init].zombie);
+    assert_clean(&k);
+}
+
+fn every_call_count(extra: &Value, id: &str, parent: bool) -> usize {
+    let f = fixture(extra.clone(), id);
+    let mut k = ModelKernel::new();
+    if parent {
+        k.add_host_jail("pod9", 0);
+    }
+    k.fail_call(usize::MAX);
+    create(&mut k, &f);
+    k.calls()
+}
+
+fn config_with_everything() -> Value {
+    json!({
+        "linux": {"resources": {"memory": {"limit": 67108864}, "pids": {"limit": 32}}},
+        "annotations": {"org.freebsd.parentJail": "pod9"},
+        "freebsd": {"devices": [{"path": "pf"}]}
+    })
+}
+
+#[test]
+fn freebsd_executor_each_kernel_call_failing_in_turn_leaves_nothing_behind() {
+    let extra = config_with_everything();
+    let calls = every_call_count(&extra, "fail1", true);
+    assert!(calls > 30, "only {calls} calls");
+    for n in 0..calls {
+        let f = fixture(extra.clone(), "fail1");
+        let mut k = ModelKernel::new();
+        k.add_host_jail("pod9", 0);
+        k.fail_call(n);
+        let mut made = Resources::default();
+        let r = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {});
+        assert!(r.is_err(), "call {n} failed but create succeeded");
+        k.clear_faults();
+        let errors = executor::destroy(&mut k, &made);
+        assert!(errors.is_empty(), "call {n}: {errors:?}");
+        assert_clean(&k);
+        assert_eq!(
+            k.jails[&1].children_max, 0,
+            "call {n}: children.max not restored"
+        );
+        // What is recorded is exactly what the model holds: nothing half-recorded.
+        assert!(made.jid.is_none() || made.jail_name.is_some(), "call {n}");
+    }
+}
+
+#[test]
+fn freebsd_executor_abort_after_each_call_then_force_delete_from_the_record_leaves_nothing() {
+    let extra = config_with_everything();
+    let calls = every_call_count(&extra, "kill1", true);
+    for n in 0..calls {
+        let f = fixture(extra.clone(), "kill1");
+        let mut k = ModelKernel::new();
+        k.add_host_jail("pod9", 0);
+        k.abort_after_call(n);
+        let mut made = Resources::default();
+        // What state.json holds when the SIGKILL comes: the last journaled record.
+        let mut journaled = Resources::default();
+        let r = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |m| journaled = m.clone());
+        assert!(r.is_err(), "abort after call {n} but create succeeded");
+        k.clear_faults();
+        let errors = executor::destroy(&mut k, &journaled);
+        assert!(errors.is_empty(), "abort after call {n}: {errors:?}");
+        if let Err(e) = k.is_clean() {
+            panic!("abort after call {n} ({}): {e}", k.log[n]);
+        }
+        assert_eq!(k.jails[&1].children_max, 0, "abort after call {n}");
+    }
+}
+
+#[test]
+fn freebsd_executor_update_of_limits_replaces_deny_rules_and_removes_dropped_ones() {
+    let f = fixture(limits(), "upd1");
+    let mut k = ModelKernel::new();
+    let mut made = create(&mut k, &f);
+    let after = crate::limits::from_resources(Some(
+        &serde_json::from_value(json!({"memory": {"limit": 134217728}})).unwrap(),
+    ))
+    .unwrap()
+    .0;
+    executor::update_limits(&mut k, &mut made, &after).unwrap();
+    assert_eq!(k.rctl_rules, ["jail:upd1:memoryuse:deny=134217728"]);
+    assert_eq!(made.rctl_rules, k.rctl_rules);
+    // The kernel itself replaces a deny rule for the same subject and resource.
+    k.rctl_add_rule("jail:upd1:memoryuse:deny=1").unwrap();
+    assert_eq!(k.rctl_rules, ["jail:upd1:memoryuse:deny=1"]);
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_racct_off_is_a_clear_error_and_leaves_nothing() {
+    let f = fixture(limits(), "racct1");
+    let mut k = ModelKernel::new();
+    k.racct = false;
+    let mut made = Resources::default();
+    let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("kern.racct.enable=1"), "{e}");
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_nested_jail_raises_the_parents_children_max_and_restores_it() {
+    let f = fixture(
+        json!({"annotations": {"org.freebsd.parentJail": "pod1"}}),
+        "inner",
+    );
+    let mut k = ModelKernel::new();
+    let parent = k.add_host_jail("pod1", 0);
+    let made = create(&mut k, &f);
+    assert_eq!(k.jails[&parent].children_max, 1);
+    assert_eq!(made.raised_children_max, Some(("pod1".to_string(), 0)));
+    assert_eq!(k.jails[&made.jid.unwrap()].name, "pod1.inner");
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_eq!(k.jails[&parent].children_max, 0);
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_children_max_restore_discounts_dying_children() {
+    let f = fixture(
+        json!({"annotations": {"org.freebsd.parentJail": "pod1"}}),
+        "dying1",
+    );
+    let mut k = ModelKernel::new();
+    let parent = k.add_host_jail("pod1", 0);
+    let made = create(&mut k, &f);
+    // The removed jail lingers dying (a socket in TIME_WAIT) and children.cur counts it.
+    k.linger_on_remove = true;
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_eq!(k.children("pod1").unwrap(), (0, 1));
+    assert_eq!(k.jails[&parent].children_max, 0, "restore kept the raise");
+    k.release_dying();
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_vnet_interfaces_move_in_and_come_back() {
+    let f = fixture(
+        json!({"freebsd": {"jail": {"vnet": "new", "vnetInterfaces": ["epair1b"]}}}),
+        "vnet1",
+    );
+    if !matches!(f.plan.jail.network, crate::jail::Network::Vnet { .. }) {
+        panic!("fixture is not vnet: {:?}", f.plan.jail.network);
+    }
+    let mut k = ModelKernel::new();
+    let made = create(&mut k, &f);
+    let jid = made.jid.unwrap();
+    assert_eq!(k.interfaces["epair1b"].1, jid);
+    assert_eq!(made.vnet_interfaces, ["epair1b"]);
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_eq!(k.interfaces["epair1b"].1, 0);
+    assert_clean(&k);
+}
+
+/// Nodes ruleset 1 hides that 2, 3 and 4 never unhide.
+const NEVER_IN_A_JAIL: &[&str] = &[
+    "mem", "kmem", "io", "ada0", "ada0p1", "da0", "bpf0", "devctl", "pci", "console",
+];
+
+#[test]
+fn freebsd_executor_default_dev_shows_only_ruleset_4s_nodes_and_sets_devfs_ruleset() {
+    let f = fixture(json!({}), "dev1");
+    let mut k = ModelKernel::new();
+    let made = create(&mut k, &f);
+    let dev = f.plan.jail.path.join("dev");
+    let visible = k.visible_devices(&dev).unwrap();
+    for hidden in NEVER_IN_A_JAIL.iter().chain(&["pf"]) {
+        assert!(
+            !visible.iter().any(|v| v == hidden),
+            "{hidden} visible: {visible:?}"
+        );
+    }
+    for shown in [
+        "null", "zero", "random", "urandom", "pts/0", "fd/0", "stdin", "fuse", "zfs",
+    ] {
+        assert!(
+            visible.iter().any(|v| v == shown),
+            "{shown} hidden: {visible:?}"
+        );
+    }
+    // The jail's own devfs_ruleset is the one of its /dev: jailed root cannot mount more.
+    assert_eq!(k.jails[&made.jid.unwrap()].devfs_ruleset, 4);
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_devices_are_unhidden_on_top_of_the_flattened_base_ruleset() {
+    let f = fixture(
+        json!({"freebsd": {"devices": [{"path": "pf", "mode": 384}, {"path": "tun*"}]}}),
+        "dev2",
+    );
+    let mut k = ModelKernel::new();
+    let made = create(&mut k, &f);
+    let own = made.devfs_rulesets[0];
+    let dev = f.plan.jail.path.join("dev");
+    let visible = k.visible_devices(&dev).unwrap();
+    for hidden in NEVER_IN_A_JAIL {
+        assert!(
+            !visible.iter().any(|v| v == hidden),
+            "{hidden} visible: {visible:?}"
+        );
+    }
+    for shown in ["pf", "tun0", "null", "pts/0", "fuse"] {
+        assert!(
+            visible.iter().any(|v| v == shown),
+            "{shown} hidden: {visible:?}"
+        );
+    }
+    assert_eq!(k.jails[&made.jid.unwrap()].devfs_ruleset, i32::from(own));
+    assert!(k.rulesets[&own].iter().all(|r| r.include.is_none()));
+    // What the old plan did, `add include 4`, shows the kernel's rule_depth at work:
+    // ruleset 4's own includes are skipped and almost nothing is hidden.
+    k.devfs_add(7, &["include".to_string(), "4".to_string()])
+        .unwrap();
+    let naive = super::model::devfs::visible(&k.rulesets, 7, k.rule_depth);
+    assert!(naive.iter().any(|v| v == "kmem"), "{naive:?}");
+    k.devfs_delset(7).unwrap();
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_noatime_is_an_nmount_flag_which_tmpfs_takes_and_an_option_it_refuses() {
+    let f = fixture(json!({}), "atime1");
+    let mut k = ModelKernel::new();
+    let made = create(&mut k, &f);
+    let tmp = k
+        .mounts
+        .iter()
+        .find(|m| m.fstype == "tmpfs")
+        .unwrap()
+        .clone();
+    assert_ne!(tmp.flags & MNT_NOATIME, 0);
+    assert!(!tmp.options.iter().any(|(n, _)| n == "noatime"));
+    // vfs_mount.c global_opts plus tmpfs_opts: noatime as an option is EINVAL.
+    let mut iov: Vec<(String, Option<Vec<u8>>)> = vec![
+        ("fstype".into(), Some(b"tmpfs\0".to_vec())),
+        ("fspath".into(), Some(b"/mnt\0".to_vec())),
+        ("noatime".into(), None),
+    ];
+    let e = k.nmount(&iov, 0).unwrap_err();
+    assert_eq!(e.code(), Some(nix::errno::Errno::EINVAL), "{e}");
+    iov.pop();
+    k.nmount(&iov, MNT_NOATIME).unwrap();
+    k.unmount(Path::new("/mnt"), 0).unwrap();
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_a_signed_numeric_id_gets_a_name_the_kernel_accepts() {
+    let f = fixture(json!({}), "-1");
+    let mut k = ModelKernel::new();
+    let made = create(&mut k, &f);
+    assert_eq!(made.jail_name.as_deref(), Some("+n-1"));
+    // The name unescaped is what kern_jail.c refuses.
+    let e = k
+        .jail_set(
+            &[
+                JailParam::new("name", ParamValue::Str("-1".into())),
+                JailParam::new("persist", ParamValue::Bool(true)),
+            ],
+            JAIL_CREATE,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("name cannot be numeric"), "{e}");
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_a_taken_name_is_eexist_and_the_other_jail_survives_delete() {
+    let f = fixture(json!({}), "twice");
+    let mut k = ModelKernel::new();
+    let first = create(&mut k, &f);
+    let mut made = Resources::default();
+    let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("already exists"), "{e}");
+    // The failed create's delete must not remove the first container's jail.
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(k.jails.contains_key(&first.jid.unwrap()));
+    assert!(executor::destroy(&mut k, &first).is_empty());
+    assert_clean(&k);
+}

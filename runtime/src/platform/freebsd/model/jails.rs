@@ -303,7 +303,7 @@ fn update(
 /// dying and every process in them is killed, without waiting (kern_jail.c
 /// sys_jail_remove, prison_remove, prison_deref_kill).
 pub fn remove(k: &mut ModelKernel, jid: i32) -> Result<(), KernelError> {
-    if !k.jails.get(&jid).is_some_and(|j| !j.dying) {
+    if k.jails.get(&jid).is_none_or(|j| j.dying) {
         return Err(KernelError::errno(Errno::EINVAL));
     }
     let mut doomed = vec![jid];

@@ -5,7 +5,7 @@
 //! without effect ([`ModelKernel::fail_call`]), or takes effect and then "kills" the caller
 //! ([`ModelKernel::abort_after_call`]), as a SIGKILL between a call and its record would.
 
-mod devfs;
+pub mod devfs;
 mod jails;
 mod mounts;
 mod rctl;
@@ -434,9 +434,9 @@ fn ifconfig(k: &mut ModelKernel, args: &[String]) -> Result<(), KernelError> {
             } else if let Some(i) = aliases.iter().position(|a| a == addr) {
                 aliases.remove(i);
             } else {
-                return Err(fail(format!(
-                    "ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address"
-                )));
+                return Err(fail(
+                    "ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address".into(),
+                ));
             }
             Ok(())
         }

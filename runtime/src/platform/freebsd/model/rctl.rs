@@ -70,7 +70,9 @@ fn parse(s: &str, filter: bool) -> Result<Rule<'_>, KernelError> {
     if !known(subject, SUBJECTS) || !known(resource, RESOURCES) {
         return Err(einval());
     }
-    if !(filter && action.is_empty()) && !ACTIONS.contains(&action) && !action.starts_with("sig") {
+    let action_ok =
+        (filter && action.is_empty()) || ACTIONS.contains(&action) || action.starts_with("sig");
+    if !action_ok {
         return Err(einval());
     }
     let amount = match amount {
