@@ -238,6 +238,41 @@ mod tests {
     }
 
     #[test]
+    fn explain_shows_flattened_devfs_rules_mount_flags_an_escaped_name_and_devfs_ruleset() {
+        let d = example_bundle(true);
+        let config = serde_json::json!({
+            "ociVersion": "1.3.0",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "mounts": [
+                {"destination": "/dev", "type": "devfs", "source": "devfs"},
+                {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["noatime", "size=1m"]}
+            ],
+            "freebsd": {"devices": [{"path": "pf"}]}
+        });
+        std::fs::write(d.path().join("config.json"), config.to_string()).unwrap();
+        let cfg = ContainerConfig::load(d.path()).unwrap();
+        let e = explain(&cfg, &ContainerId::parse("-1").unwrap()).unwrap();
+        let steps = e.freebsd_steps.clone().unwrap();
+        let has = |needle: &str| steps.iter().any(|s| s.contains(needle));
+        // Ruleset 4 flattened (its includes of 1, 2, 3 expanded), then the device.
+        assert!(!has(" include "), "{steps:?}");
+        assert!(
+            has(" add hide") && has(" add path zero unhide"),
+            "{steps:?}"
+        );
+        assert!(has(" add path pf unhide"), "{steps:?}");
+        let tmpfs = steps.iter().find(|s| s.contains("fstype=tmpfs")).unwrap();
+        assert!(tmpfs.ends_with(", MNT_NOATIME)"), "{tmpfs}");
+        assert!(!tmpfs.contains(" noatime"), "{tmpfs}");
+        let jail = steps.iter().find(|s| s.starts_with("jail_set(")).unwrap();
+        assert!(jail.starts_with("jail_set(name=\"+n-1\""), "{jail}");
+        assert!(jail.contains(" devfs_ruleset="), "{jail}");
+        assert!(!jail.contains("devfs_ruleset=0 "), "{jail}");
+    }
+
+    #[test]
     fn explain_without_a_root_filesystem_says_why_the_steps_are_missing() {
         let d = example_bundle(false);
         let cfg = ContainerConfig::load(d.path()).unwrap();
