@@ -209,7 +209,16 @@ fn make(
         source: e.into(),
     })?;
 
-    let prepared = Host::prepare_host(plan, &mut undo.made);
+    let prepared = Host::prepare_host(plan, &mut undo.made, &mut |made| {
+        // Persisted before each kernel call, so a delete after a SIGKILL finds it.
+        st.resources = made.clone();
+        store
+            .write(&st)
+            .map_err(|e| crate::platform::PlatformError::Call {
+                call: "recording what create made in state.json".into(),
+                detail: e.to_string(),
+            })
+    });
     if undo.made != Resources::default() {
         // Recorded at once, so a delete after a crash still finds what was made.
         st.resources = undo.made.clone();

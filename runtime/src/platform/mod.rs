@@ -106,9 +106,15 @@ pub trait Platform {
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError>;
 
     /// Host-side work before the init process exists (FreeBSD: mounts, the jail, network;
-    /// Linux: nothing). Each thing made is recorded in `made` at once, so a failure midway
-    /// is undone by [`Platform::destroy`].
-    fn prepare_host(plan: &ContainerPlan, made: &mut Resources) -> Result<(), PlatformError>;
+    /// Linux: cgroups). Each thing made is recorded in `made` at once, so a failure midway
+    /// is undone by [`Platform::destroy`]. FreeBSD records each thing *before* making it
+    /// and calls `journal` with the record, which the caller persists: a SIGKILL at any
+    /// instant then leaves only what `delete --force` undoes. A journal error stops create.
+    fn prepare_host(
+        plan: &ContainerPlan,
+        made: &mut Resources,
+        journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
+    ) -> Result<(), PlatformError>;
 
     /// Starts the init process as a direct child of the caller. The child enters the
     /// container and then runs `crate::init::container_init`; it never returns here.

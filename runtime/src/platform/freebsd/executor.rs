@@ -80,12 +80,12 @@ fn set_children_max<K: Kernel>(k: &mut K, parent: &str, max: i32) -> Result<(), 
 
 /// Looks up what the plan needs from the host, plans, and executes the create steps.
 /// `journal` is called with what is recorded before every call that may make something,
-/// so the caller can persist it.
+/// so the caller can persist it; its error stops create.
 pub fn prepare_host<K: Kernel>(
     k: &mut K,
     plan: &ContainerPlan,
     made: &mut Resources,
-    journal: &mut dyn FnMut(&Resources),
+    journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
 ) -> Result<(), PlatformError> {
     let root = plan.jail.path.as_path();
     let mount_targets = plan
@@ -139,7 +139,7 @@ fn create_step<K: Kernel>(
     step: &Step,
     root: &Path,
     made: &mut Resources,
-    journal: &mut dyn FnMut(&Resources),
+    journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
 ) -> Result<(), PlatformError> {
     match step {
         Step::RaiseChildrenMax { parent, at_least } => {
@@ -151,7 +151,7 @@ fn create_step<K: Kernel>(
             );
             if max < wanted {
                 made.raised_children_max = Some((parent.clone(), max));
-                journal(made);
+                journal(made)?;
                 if let Err(e) = set_children_max(k, parent, wanted) {
                     made.raised_children_max = None;
                     return Err(e);
@@ -161,13 +161,13 @@ fn create_step<K: Kernel>(
         Step::MountPoint { target, file } => {
             made.mount_points
                 .extend(create_mount_point(root, target, *file)?);
-            journal(made);
+            journal(made)?;
         }
         Step::DevfsRule { ruleset, rule } => {
             // Recorded first: a set left half-filled by a failing rule is still deleted.
             if !made.devfs_rulesets.contains(ruleset) {
                 made.devfs_rulesets.push(*ruleset);
-                journal(made);
+                journal(made)?;
             }
             let words = rule.strip_prefix(&["add".to_string()]).unwrap_or(rule);
             k.devfs_add(*ruleset, words)
@@ -176,7 +176,7 @@ fn create_step<K: Kernel>(
         Step::Nmount { iov, flags } => {
             let path = freebsd_plan::fspath(iov).unwrap_or_default();
             made.mounts.push(path.clone());
-            journal(made);
+            journal(made)?;
             if let Err(e) = k.nmount(iov, *flags) {
                 made.mounts.pop();
                 let fstype = iov
@@ -194,11 +194,11 @@ fn create_step<K: Kernel>(
             // The name first: a create killed before the jid is recorded is still found.
             let name = jail_name(params);
             made.jail_name = Some(name.clone());
-            journal(made);
+            journal(made)?;
             match k.jail_set(params, *flags) {
                 Ok(jid) => {
                     made.jid = Some(jid);
-                    journal(made);
+                    journal(made)?;
                 }
                 Err(e) => {
                     made.jail_name = None;
@@ -208,7 +208,7 @@ fn create_step<K: Kernel>(
         }
         Step::RctlAddRule { rule } => {
             made.rctl_rules.push(rule.clone());
-            journal(made);
+            journal(made)?;
             if let Err(e) = k.rctl_add_rule(rule) {
                 made.rctl_rules.pop();
                 return Err(rctl_failed("rctl_add_rule", rule, e));
@@ -222,7 +222,7 @@ fn create_step<K: Kernel>(
                 Some(Made::VnetInterface(i)) => made.vnet_interfaces.push(i.clone()),
                 None => {}
             }
-            journal(made);
+            journal(made)?;
             if let Err(e) = k.ifconfig(args) {
                 match record {
                     Some(Made::InterfaceAlias { .. }) => {

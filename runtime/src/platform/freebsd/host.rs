@@ -197,9 +197,13 @@ impl Platform for FreeBsd {
         Ok(())
     }
 
-    fn prepare_host(plan: &ContainerPlan, made: &mut Resources) -> Result<(), PlatformError> {
+    fn prepare_host(
+        plan: &ContainerPlan,
+        made: &mut Resources,
+        journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
+    ) -> Result<(), PlatformError> {
         // The warnings were logged by `check`.
-        executor::prepare_host(&mut HostKernel, plan, made, &mut |_| {})
+        executor::prepare_host(&mut HostKernel, plan, made, journal)
     }
 
     fn spawn_init(

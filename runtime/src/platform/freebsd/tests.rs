@@ -85,7 +85,7 @@ fn limits() -> Value {
 
 fn create(k: &mut ModelKernel, f: &Fixture) -> Resources {
     let mut made = Resources::default();
-    executor::prepare_host(k, &f.plan, &mut made, &mut |_| {}).unwrap();
+    executor::prepare_host(k, &f.plan, &mut made, &mut |_| Ok(())).unwrap();
     made
 }
 
@@ -181,7 +181,7 @@ fn freebsd_executor_each_kernel_call_failing_in_turn_leaves_nothing_behind() {
         k.add_host_jail("pod9", 0);
         k.fail_call(n);
         let mut made = Resources::default();
-        let r = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {});
+        let r = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| Ok(()));
         assert!(r.is_err(), "call {n} failed but create succeeded");
         k.clear_faults();
         let errors = executor::destroy(&mut k, &made);
@@ -208,7 +208,10 @@ fn freebsd_executor_abort_after_each_call_then_force_delete_from_the_record_leav
         let mut made = Resources::default();
         // What state.json holds when the SIGKILL comes: the last journaled record.
         let mut journaled = Resources::default();
-        let r = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |m| journaled = m.clone());
+        let r = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |m| {
+            journaled = m.clone();
+            Ok(())
+        });
         assert!(r.is_err(), "abort after call {n} but create succeeded");
         k.clear_faults();
         let errors = executor::destroy(&mut k, &journaled);
@@ -246,7 +249,7 @@ fn freebsd_executor_racct_off_is_a_clear_error_and_leaves_nothing() {
     let mut k = ModelKernel::new();
     k.racct = false;
     let mut made = Resources::default();
-    let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {}).unwrap_err();
+    let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| Ok(())).unwrap_err();
     assert!(e.to_string().contains("kern.racct.enable=1"), "{e}");
     assert!(executor::destroy(&mut k, &made).is_empty());
     assert_clean(&k);
@@ -429,11 +432,35 @@ fn freebsd_executor_a_taken_name_is_eexist_and_the_other_jail_survives_delete() 
     let mut k = ModelKernel::new();
     let first = create(&mut k, &f);
     let mut made = Resources::default();
-    let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {}).unwrap_err();
+    let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| Ok(())).unwrap_err();
     assert!(e.to_string().contains("already exists"), "{e}");
     // The failed create's delete must not remove the first container's jail.
     assert!(executor::destroy(&mut k, &made).is_empty());
     assert!(k.jails.contains_key(&first.jid.unwrap()));
     assert!(executor::destroy(&mut k, &first).is_empty());
+    assert_clean(&k);
+}
+
+#[test]
+fn freebsd_executor_a_failing_journal_stops_create_before_the_next_call() {
+    let f = fixture(limits(), "journal1");
+    let mut k = ModelKernel::new();
+    let mut made = Resources::default();
+    let mut writes = 0;
+    let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {
+        writes += 1;
+        if writes == 3 {
+            Err(crate::platform::PlatformError::Call {
+                call: "recording".into(),
+                detail: "disk full".into(),
+            })
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("disk full"), "{e}");
+    // Nothing was made that the record does not hold: delete from it leaves nothing.
+    assert!(executor::destroy(&mut k, &made).is_empty());
     assert_clean(&k);
 }

@@ -98,7 +98,7 @@ fn execute(f: &Fixture) -> Resources {
         k.add_host_jail(parent, 0);
     }
     let mut made = Resources::default();
-    executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {})
+    executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| Ok(()))
         .unwrap_or_else(|e| panic!("the model kernel refused the plan: {e}"));
     made
 }

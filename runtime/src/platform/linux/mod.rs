@@ -69,7 +69,11 @@ impl Platform for Linux {
         Ok(())
     }
 
-    fn prepare_host(plan: &ContainerPlan, made: &mut Resources) -> Result<(), PlatformError> {
+    fn prepare_host(
+        plan: &ContainerPlan,
+        made: &mut Resources,
+        _journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
+    ) -> Result<(), PlatformError> {
         // Everything else lives in the container's own namespaces and dies with them.
         cgroups::create(plan, &mut made.cgroups)
     }
