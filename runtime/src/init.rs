@@ -248,15 +248,22 @@ fn apply_rlimits(p: &ProcessSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// The list passed to setgroups(2) before setgid(`gid`). With `gid_first` (FreeBSD) the gid
+/// leads: up to FreeBSD 14 the effective gid is cr_groups[0] (sys/sys/ucred.h), which
+/// setgroups fills from its first entry and setgid then overwrites, so the first
+/// additional group would be lost; on 15, where cr_gid is apart, the list is still right.
+pub(crate) fn setgroups_list(gid: u32, additional: &[u32], gid_first: bool) -> Vec<u32> {
+    gid_first
+        .then_some(gid)
+        .into_iter()
+        .chain(additional.iter().copied())
+        .collect()
+}
+
 fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
     apply_rlimits(p)?;
-    // On FreeBSD up to 14 the effective gid is cr_groups[0] (sys/sys/ucred.h), which
-    // setgroups fills from its first entry and setgid then overwrites: the gid goes first so
-    // no additional group is lost (correct on 15 too, where cr_gid is apart).
-    let first = cfg!(target_os = "freebsd").then_some(p.gid);
-    let groups: Vec<Gid> = first
+    let groups: Vec<Gid> = setgroups_list(p.gid, &p.additional_gids, cfg!(target_os = "freebsd"))
         .into_iter()
-        .chain(p.additional_gids.iter().copied())
         .map(Gid::from_raw)
         .collect();
     setgroups(&groups)

@@ -464,3 +464,23 @@ fn freebsd_executor_a_failing_journal_stops_create_before_the_next_call() {
     assert!(executor::destroy(&mut k, &made).is_empty());
     assert_clean(&k);
 }
+
+#[test]
+fn freebsd_executor_init_groups_keep_every_additional_gid_on_freebsd() {
+    use super::model::Cred;
+    let (gid, additional) = (1000, [5, 20, 30]);
+    // What init does: setgroups(list), then setgid(gid).
+    let run = |gid_first: bool| {
+        let mut c = Cred::default();
+        c.setgroups(&crate::init::setgroups_list(gid, &additional, gid_first));
+        c.setgid(gid);
+        c
+    };
+    let freebsd = run(true);
+    assert_eq!(freebsd.groups[0], gid);
+    for g in additional {
+        assert!(freebsd.member_of(g), "{g} lost: {freebsd:?}");
+    }
+    // Without the gid first, setgid overwrites the first additional group.
+    assert!(!run(false).member_of(5));
+}

@@ -16,6 +16,8 @@ pub struct DevfsRule {
     pub path: Option<String>,
     /// Some(true) hide, Some(false) unhide.
     pub hide: Option<bool>,
+    pub user: Option<String>,
+    pub group: Option<String>,
     pub mode: Option<u32>,
     pub include: Option<u16>,
 }
@@ -34,6 +36,12 @@ impl DevfsRule {
             Some(true) => s += " hide",
             Some(false) => s += " unhide",
             None => {}
+        }
+        if let Some(u) = &self.user {
+            s += &format!(" user {u}");
+        }
+        if let Some(g) = &self.group {
+            s += &format!(" group {g}");
         }
         if let Some(m) = self.mode {
             s += &format!(" mode {m:o}");
@@ -71,6 +79,8 @@ pub fn parse(words: &[String]) -> Result<DevfsRule, KernelError> {
                 r.dev_type = Some(t);
             }
             "path" => r.path = Some(arg("path")?),
+            "user" => r.user = Some(arg("user")?),
+            "group" => r.group = Some(arg("group")?),
             "hide" => r.hide = Some(true),
             "unhide" => r.hide = Some(false),
             "mode" => {

@@ -5,6 +5,7 @@
 //! without effect ([`ModelKernel::fail_call`]), or takes effect and then "kills" the caller
 //! ([`ModelKernel::abort_after_call`]), as a SIGKILL between a call and its record would.
 
+mod cred;
 pub mod devfs;
 mod jails;
 mod mounts;
@@ -15,6 +16,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 
+pub use cred::Cred;
 pub use devfs::{default_rulesets, DevfsRule, DEFAULT_DEVICES};
 pub use jails::{strtoul_parses_fully, Jail};
 pub use mounts::Mount;
