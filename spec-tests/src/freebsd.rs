@@ -192,7 +192,9 @@ fn a_running_jail_has_its_devfs_ruleset_limits_exec_ps_and_kill_all(ctx: &Ctx) -
     } else {
         ctx.note("kern.racct.enable is 0: limits not checked");
     }
-    ctx.exec_detached(&id, &["/rescue/sleep", "1000"])?;
+    ctx.sk(&["exec", "--detach", &id, "/rescue/sleep", "1000"])
+        .run()?
+        .expect_ok()?;
     let ps = ctx
         .sk(&["ps", "--format", "json", &id])
         .run()?

@@ -62,6 +62,11 @@ pub struct Resources {
     /// FreeBSD: devfs rulesets created for `freebsd.devices`.
     #[serde(default)]
     pub devfs_rulesets: Vec<u16>,
+    /// FreeBSD: the fsid (`FSID:v0:v1`, statfs(2) right after nmount) of each of `mounts`,
+    /// by path, in mount order: delete unmounts by fsid (MNT_BYFSID), so a path the
+    /// container has since redirected with a symlink can never unmount a host file system.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_fsids: Vec<(PathBuf, String)>,
     /// FreeBSD: (parent jail, previous children.max) when create had to raise it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raised_children_max: Option<(String, i32)>,

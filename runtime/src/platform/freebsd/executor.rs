@@ -12,7 +12,9 @@ use nix::errno::Errno;
 use super::kernel::{Forked, Kernel, KernelError};
 use crate::jail::{JailParam, ParamValue};
 use crate::mounts::{create_mount_point, resolve_in_root};
-use crate::platform::freebsd_plan::{self, rctl, HostInputs, Made, Step, JAIL_UPDATE, MNT_FORCE};
+use crate::platform::freebsd_plan::{
+    self, rctl, HostInputs, Made, Step, JAIL_UPDATE, MNT_BYFSID, MNT_FORCE,
+};
 use crate::platform::{ContainerPlan, PlatformError};
 use crate::state::Resources;
 
@@ -189,6 +191,12 @@ fn create_step<K: Kernel>(
                     .unwrap_or_default();
                 return Err(failed(format!("nmount {fstype} on {}", path.display()), e));
             }
+            // Nothing runs in the jail yet, so the path still leads to the new mount.
+            let fsid = k
+                .fsid(&path)
+                .map_err(|e| failed(format!("statfs {}", path.display()), e))?;
+            made.mount_fsids.push((path, fsid));
+            journal(made)?;
         }
         Step::JailSet { params, flags } => {
             // The name first: a create killed before the jid is recorded is still found.
@@ -378,15 +386,23 @@ fn destroy_step<K: Kernel>(k: &mut K, step: &Step) -> Result<(), PlatformError> 
             k.devfs_delset(*ruleset)
                 .map_err(|e| failed(step.to_string(), e))?;
         }
-        Step::Unmount { path, force } => {
-            let flags = if *force { MNT_FORCE } else { 0 };
-            match k.unmount(path, flags) {
+        Step::Unmount { path, fsid, force } => {
+            let (target, by) = match fsid {
+                Some(id) => (Path::new(id.as_str()), MNT_BYFSID),
+                None => {
+                    tracing::warn!(path = %path.display(), "no fsid recorded (create was killed right after mounting); unmounting by path");
+                    (path.as_path(), 0)
+                }
+            };
+            let flags = by | if *force { MNT_FORCE } else { 0 };
+            match k.unmount(target, flags) {
                 Ok(()) => {}
-                // Not (or no longer) a mount point, or the path is gone: nothing to undo.
+                // No such file system (any more), not a mount point, or the path is gone:
+                // nothing to undo.
                 Err(e) if matches!(e.code(), Some(Errno::EINVAL | Errno::ENOENT)) => {}
                 Err(e) if e.code() == Some(Errno::EBUSY) && !force => {
                     tracing::warn!(path = %path.display(), "busy after the jail was removed; unmounting with MNT_FORCE");
-                    k.unmount(path, MNT_FORCE).map_err(|e| {
+                    k.unmount(target, by | MNT_FORCE).map_err(|e| {
                         failed(format!("unmount {} (MNT_FORCE)", path.display()), e)
                     })?;
                 }

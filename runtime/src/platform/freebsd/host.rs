@@ -112,6 +112,11 @@ impl Kernel for HostKernel {
         sys::unmount(path, flags)
     }
 
+    fn fsid(&mut self, path: &Path) -> Result<String, KernelError> {
+        let [a, b] = sys::fsid(path)?;
+        Ok(format!("FSID:{a}:{b}"))
+    }
+
     fn devfs_showsets(&mut self) -> Result<Vec<u16>, KernelError> {
         Ok(devfs(None, &["showsets"])?
             .split_whitespace()

@@ -102,8 +102,10 @@ pub trait Kernel {
     fn jail_remove(&mut self, jid: i32) -> Result<(), KernelError>;
     /// `nmount(2)` of `iov` ((name, NUL-terminated value or `None`) pairs) with `flags`.
     fn nmount(&mut self, iov: &[(String, Option<Vec<u8>>)], flags: i32) -> Result<(), KernelError>;
-    /// `unmount(2)`.
+    /// `unmount(2)`; with `MNT_BYFSID` in `flags`, `path` is `FSID:v0:v1`.
     fn unmount(&mut self, path: &Path, flags: i32) -> Result<(), KernelError>;
+    /// The fsid of the file system `path` is on, as `FSID:v0:v1` (statfs(2) `f_fsid`).
+    fn fsid(&mut self, path: &Path) -> Result<String, KernelError>;
     /// The rulesets in use (`devfs rule showsets`).
     fn devfs_showsets(&mut self) -> Result<Vec<u16>, KernelError>;
     /// The rules of `ruleset` as `devfs rule -s N show` prints them, one a line, each

@@ -249,6 +249,21 @@ pub fn unmount(path: &Path, flags: c_int) -> Result<(), Failure> {
     Errno::result(r).map(drop).map_err(failure)
 }
 
+/// `statfs(2)` of `path`: its file system's `f_fsid`.
+pub fn fsid(path: &Path) -> Result<[i32; 2], Failure> {
+    let p = CString::new(path.as_os_str().as_bytes()).map_err(|_| failure(Errno::EINVAL))?;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `p` is NUL-terminated and outlives the call; `st` has room for one struct
+    // statfs, which the kernel fills completely on success.
+    let r = unsafe { libc::statfs(p.as_ptr(), st.as_mut_ptr()) };
+    Errno::result(r).map_err(failure)?;
+    // SAFETY: statfs succeeded, so the kernel initialised the whole struct; libc's fsid_t
+    // (private field) is sys/mount.h's `struct fsid { int32_t val[2]; }`, #[repr(C)], so
+    // it has exactly the layout of [i32; 2].
+    let val = unsafe { std::mem::transmute::<libc::fsid_t, [i32; 2]>(st.assume_init().f_fsid) };
+    Ok(val)
+}
+
 /// `jail_attach(2)`: the calling process enters jail `jid` (chroot to its root included).
 pub fn jail_attach(jid: i32) -> Result<(), Errno> {
     // SAFETY: takes an integer; no memory is shared with the kernel.

@@ -484,3 +484,32 @@ fn freebsd_executor_init_groups_keep_every_additional_gid_on_freebsd() {
     // Without the gid first, setgid overwrites the first additional group.
     assert!(!run(false).member_of(5));
 }
+
+#[test]
+fn freebsd_executor_delete_unmounts_by_fsid_so_a_redirected_path_never_unmounts_another_fs() {
+    use crate::platform::freebsd_plan::MNT_BYFSID;
+    let f = fixture(json!({}), "fsid1");
+    let mut k = ModelKernel::new();
+    let made = create(&mut k, &f);
+    assert_eq!(made.mount_fsids.len(), made.mounts.len());
+    // Our tmpfs goes away and something else ends up at its path (as when the container
+    // swaps the directory for a symlink to a host mount point): delete must leave it.
+    let tmp = f.plan.jail.path.join("tmp");
+    let ours = k.mounts.iter().position(|m| m.path == tmp).unwrap();
+    let fsid = k.mounts[ours].fsid.clone();
+    k.unmount(Path::new(&fsid), MNT_BYFSID).unwrap();
+    let iov: Vec<(String, Option<Vec<u8>>)> = vec![
+        ("fstype".into(), Some(b"tmpfs\0".to_vec())),
+        (
+            "fspath".into(),
+            Some(format!("{}\0", tmp.display()).into_bytes()),
+        ),
+    ];
+    k.nmount(&iov, 0).unwrap();
+    let other = k.mounts.last().unwrap().fsid.clone();
+    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_eq!(k.mounts.len(), 1, "{:?}", k.mounts);
+    assert_eq!(k.mounts[0].fsid, other);
+    k.unmount(&tmp, 0).unwrap();
+    assert_clean(&k);
+}

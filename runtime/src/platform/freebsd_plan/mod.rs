@@ -61,6 +61,8 @@ pub const MNT_NOSUID: i32 = 0x0000_0008;
 pub const MNT_FORCE: i32 = 0x0008_0000;
 /// See [`MNT_RDONLY`].
 pub const MNT_NOSYMFOLLOW: i32 = 0x0040_0000;
+/// unmount(2) names the file system by its fsid, `FSID:v0:v1`, not by a path.
+pub const MNT_BYFSID: i32 = 0x0800_0000;
 /// See [`MNT_RDONLY`].
 pub const MNT_NOATIME: i32 = 0x1000_0000;
 
@@ -127,9 +129,16 @@ pub enum Step {
     /// next jail of that name. No rule matching (ESRCH) and racct off (ENOSYS: no rule can
     /// exist) count as done.
     RctlRemoveRule { filter: String },
-    /// `unmount(path, force ? MNT_FORCE : 0)`. With `force` false the executor retries a
-    /// busy file system with MNT_FORCE once the jail's processes had their chance to exit.
-    Unmount { path: PathBuf, force: bool },
+    /// `unmount(fsid, MNT_BYFSID | (force ? MNT_FORCE : 0))` of the file system mounted on
+    /// `path`: by its recorded fsid, so no path is resolved in a tree the container could
+    /// have changed; by `path` only when create was killed before it recorded the fsid.
+    /// With `force` false the executor retries a busy file system with MNT_FORCE once the
+    /// jail's processes had their chance to exit.
+    Unmount {
+        path: PathBuf,
+        fsid: Option<String>,
+        force: bool,
+    },
     /// `/sbin/devfs rule -s <ruleset> delset`.
     DevfsDelset { ruleset: u16 },
     /// `jail_set(JAIL_UPDATE)` of the parent's `children.max` back to `previous`, but never
@@ -450,9 +459,15 @@ pub fn destroy_plan(made: &Resources) -> Vec<Step> {
             }),
         }
     }
+    let mut fsids = made.mount_fsids.clone();
     for path in made.mounts.iter().rev() {
+        let fsid = fsids
+            .iter()
+            .rposition(|(p, _)| p == path)
+            .map(|i| fsids.remove(i).1);
         steps.push(Step::Unmount {
             path: path.clone(),
+            fsid,
             force: false,
         });
     }
@@ -682,12 +697,20 @@ impl fmt::Display for Step {
                 (None, Some(n)) => write!(f, "jail_get(name={n:?} jid): jail_remove(jid)"),
                 (None, None) => Ok(()),
             },
-            Step::Unmount { path, force } => write!(
-                f,
-                "unmount({}, {})",
-                path.display(),
-                if *force { "MNT_FORCE" } else { "0" }
-            ),
+            Step::Unmount { path, fsid, force } => match fsid {
+                Some(id) => write!(
+                    f,
+                    "unmount({id}, MNT_BYFSID{}) of {}",
+                    if *force { "|MNT_FORCE" } else { "" },
+                    path.display()
+                ),
+                None => write!(
+                    f,
+                    "unmount({}, {})",
+                    path.display(),
+                    if *force { "MNT_FORCE" } else { "0" }
+                ),
+            },
             Step::RestoreChildrenMax { parent, previous } => write!(
                 f,
                 "jail_set(name={parent:?} children.max=max({previous},children.cur-dying), \

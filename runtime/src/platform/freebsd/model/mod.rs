@@ -40,6 +40,7 @@ pub struct ModelKernel {
     /// prison0's `children.max` (JAIL_MAX, sys/sys/jail.h).
     pub prison0_children_max: i32,
     pub mounts: Vec<Mount>,
+    next_fsid: u32,
     /// devfs rulesets by number (sys/fs/devfs/devfs_rule.c keeps them in the kernel).
     pub rulesets: BTreeMap<u16, Vec<DevfsRule>>,
     /// `vfs.devfs.rule_depth` (devfs_devs.c, default 1).
@@ -92,6 +93,7 @@ impl ModelKernel {
             next_jid: 1,
             prison0_children_max: 999_999,
             mounts: Vec::new(),
+            next_fsid: 1,
             rulesets: default_rulesets(),
             rule_depth: 1,
             racct: true,
@@ -321,6 +323,12 @@ impl Kernel for ModelKernel {
     fn unmount(&mut self, path: &Path, flags: i32) -> Result<(), KernelError> {
         self.enter("unmount")?;
         let r = mounts::unmount(self, path, flags);
+        self.leave(r)
+    }
+
+    fn fsid(&mut self, path: &Path) -> Result<String, KernelError> {
+        self.enter("statfs")?;
+        let r = Ok(mounts::fsid(self, path));
         self.leave(r)
     }
 

@@ -8,12 +8,17 @@ use nix::errno::Errno;
 use super::ModelKernel;
 use crate::platform::freebsd::kernel::KernelError;
 use crate::platform::freebsd_plan::{
-    MNT_FORCE, MNT_NOATIME, MNT_NOEXEC, MNT_NOSUID, MNT_NOSYMFOLLOW, MNT_RDONLY,
+    MNT_BYFSID, MNT_FORCE, MNT_NOATIME, MNT_NOEXEC, MNT_NOSUID, MNT_NOSYMFOLLOW, MNT_RDONLY,
 };
+
+/// The host's root file system, on which every path no mount covers lies.
+pub const ROOT_FSID: &str = "FSID:1:0";
 
 /// One mounted file system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// `FSID:v0:v1`, unique among mounts (vfs_getnewfsid).
+    pub fsid: String,
     pub fstype: String,
     pub path: PathBuf,
     pub from: Option<String>,
@@ -143,7 +148,9 @@ pub fn nmount(
     if options.iter().any(|(n, _)| n == "noexec") {
         flags |= MNT_NOEXEC;
     }
+    k.next_fsid += 1;
     k.mounts.push(Mount {
+        fsid: format!("FSID:{}:0", k.next_fsid),
         fstype,
         path: PathBuf::from(fspath),
         from,
@@ -157,10 +164,30 @@ pub fn nmount(
 /// `unmount(2)`: EINVAL when `path` is not a mount point; EBUSY while another mount is
 /// stacked below it (dounmount: mnt_uppers / covered vnodes) or, without MNT_FORCE, while
 /// a live process has its root below it (a jail's processes hold its root vnode).
+/// With MNT_BYFSID, `path` is `FSID:v0:v1` (sys_unmount: sscanf "FSID:%d:%d", EINVAL when
+/// it does not parse, ENOENT when no mount has it).
 pub fn unmount(k: &mut ModelKernel, path: &Path, flags: i32) -> Result<(), KernelError> {
-    let Some(i) = k.mounts.iter().rposition(|m| m.path == path) else {
+    if flags & !(MNT_FORCE | MNT_BYFSID) != 0 {
+        return Err(KernelError::errno(Errno::EINVAL));
+    }
+    let found = if flags & MNT_BYFSID != 0 {
+        let id = path.to_str().unwrap_or_default();
+        let parsed = id.strip_prefix("FSID:").and_then(|r| r.split_once(':'));
+        if !parsed.is_some_and(|(a, b)| a.parse::<i32>().is_ok() && b.parse::<i32>().is_ok()) {
+            return Err(KernelError::errno(Errno::EINVAL));
+        }
+        match k.mounts.iter().rposition(|m| m.fsid == id) {
+            Some(i) => Some(i),
+            None => return Err(KernelError::errno(Errno::ENOENT)),
+        }
+    } else {
+        k.mounts.iter().rposition(|m| m.path == path)
+    };
+    let Some(i) = found else {
         return Err(KernelError::errno(Errno::EINVAL));
     };
+    let path = k.mounts[i].path.clone();
+    let path = path.as_path();
     if k.mounts[i + 1..]
         .iter()
         .any(|m| m.path.starts_with(path) && m.path != path)
@@ -178,4 +205,14 @@ pub fn unmount(k: &mut ModelKernel, path: &Path, flags: i32) -> Result<(), Kerne
     }
     k.mounts.remove(i);
     Ok(())
+}
+
+/// statfs(2) `f_fsid` of `path`: the topmost mount whose mount point is `path` or one of
+/// its ancestors; the root file system when none is.
+pub fn fsid(k: &ModelKernel, path: &Path) -> String {
+    k.mounts
+        .iter()
+        .rev()
+        .find(|m| path.starts_with(&m.path))
+        .map_or_else(|| ROOT_FSID.to_string(), |m| m.fsid.clone())
 }
