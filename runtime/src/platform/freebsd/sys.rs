@@ -106,15 +106,26 @@ pub fn children(name: &str) -> Result<(i32, i32), Failure> {
     Ok((v[0], v[1]))
 }
 
-/// `jail_get` of `key` reading `jid`, `name` and `dying`; `None` for ENOENT.
+/// `jail_get` of `key` reading `jid`, `dying` and, unless the key is the name itself (an
+/// option may appear only once), `name`; `None` for ENOENT.
 fn jail_info(key: Pair, flags: c_int) -> Result<Option<JailInfo>, Failure> {
+    let known_name = (key.0 == b"name\0")
+        .then(|| {
+            key.1
+                .as_deref()
+                .and_then(|v| CStr::from_bytes_until_nul(v).ok())
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .flatten();
     let mut pairs = vec![
         key,
         (b"jid\0".to_vec(), Some(vec![0u8; 4])),
-        // MAXHOSTNAMELEN: the longest full name plus its NUL.
-        (b"name\0".to_vec(), Some(vec![0u8; 256])),
         (b"dying\0".to_vec(), Some(vec![0u8; 4])),
     ];
+    if known_name.is_none() {
+        // MAXHOSTNAMELEN: the longest full name plus its NUL.
+        pairs.push((b"name\0".to_vec(), Some(vec![0u8; 256])));
+    }
     match iov_call(libc::jail_get, &mut pairs, flags) {
         Ok(_) => {}
         Err(f) if f.code() == Some(Errno::ENOENT) => return Ok(None),
@@ -125,13 +136,16 @@ fn jail_info(key: Pair, flags: c_int) -> Result<Option<JailInfo>, Failure> {
             .map(i32::from_ne_bytes)
             .map_err(|_| failure(Errno::EINVAL))
     };
-    let name = CStr::from_bytes_until_nul(pairs[2].1.as_deref().unwrap_or_default())
-        .map(|n| n.to_string_lossy().into_owned())
-        .map_err(|_| failure(Errno::EINVAL))?;
+    let name = match known_name {
+        Some(n) => n,
+        None => CStr::from_bytes_until_nul(pairs[3].1.as_deref().unwrap_or_default())
+            .map(|n| n.to_string_lossy().into_owned())
+            .map_err(|_| failure(Errno::EINVAL))?,
+    };
     Ok(Some(JailInfo {
         jid: int(&pairs[1].1)?,
         name,
-        dying: int(&pairs[3].1)? != 0,
+        dying: int(&pairs[2].1)? != 0,
     }))
 }
 

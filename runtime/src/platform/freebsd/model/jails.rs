@@ -26,6 +26,8 @@ pub struct Jail {
     pub dying: bool,
     pub vnet: bool,
     pub children_max: i32,
+    /// `enforce_statfs`: never below the parent's.
+    pub enforce_statfs: i32,
     /// `devfs_ruleset` (pr_devfs_rsnum): what every devfs mount made inside must use.
     pub devfs_ruleset: i32,
     /// Every other parameter as last set.
@@ -177,24 +179,44 @@ fn int(v: Option<&&ParamValue>) -> Result<Option<i32>, KernelError> {
     }
 }
 
-/// children.max must stay below the parent's (kern_jail.c: "children.max" greater than or
-/// equal to the parent's is EPERM); devfs_ruleset is 0..65535.
+/// The final checks of kern_jail_set ("Do final error checking before setting anything"):
+/// children.max at or above the parent's is EPERM; enforce_statfs outside 0..2 is EINVAL
+/// and below the parent's EPERM; devfs_ruleset outside 0..65535 is EINVAL.
 fn check_limits(
     k: &ModelKernel,
     parent: Option<i32>,
     p: &BTreeMap<&str, &ParamValue>,
-) -> Result<(Option<i32>, Option<i32>), KernelError> {
+) -> Result<Limits, KernelError> {
     let childmax = int(p.get("children.max"))?;
     if let Some(c) = childmax {
-        if c < 0 || c >= children_max_of(k, parent) {
-            return Err(msg(Errno::EPERM, "children.max exceeds the parent's limit"));
+        if c >= children_max_of(k, parent) {
+            return Err(KernelError::errno(Errno::EPERM));
+        }
+    }
+    let enforce = int(p.get("enforce_statfs"))?;
+    if let Some(e) = enforce {
+        if !(0..=2).contains(&e) {
+            return Err(KernelError::errno(Errno::EINVAL));
+        }
+        if e < parent.map_or(0, |pj| k.jails[&pj].enforce_statfs) {
+            return Err(KernelError::errno(Errno::EPERM));
         }
     }
     let rsnum = int(p.get("devfs_ruleset"))?;
     if rsnum.is_some_and(|r| !(0..=65535).contains(&r)) {
-        return Err(msg(Errno::EINVAL, "invalid devfs_ruleset"));
+        return Err(KernelError::errno(Errno::EINVAL));
     }
-    Ok((childmax, rsnum))
+    Ok(Limits {
+        childmax,
+        enforce,
+        rsnum,
+    })
+}
+
+struct Limits {
+    childmax: Option<i32>,
+    enforce: Option<i32>,
+    rsnum: Option<i32>,
 }
 
 fn create(
@@ -220,12 +242,15 @@ fn create(
     if full.len() > 255 {
         return Err(msg(Errno::ENAMETOOLONG, "name too long"));
     }
-    // Every ancestor's children.cur (dying children included) must be below its max.
-    let mut up = parent;
+    // The *caller's* jail and its ancestors (not the new jail's parent) must each have
+    // children.cur (dying children included) below children.max: kern_jail.c walks
+    // `for (tpr = mypr; tpr != NULL; tpr = tpr->pr_parent)`, "prison limit exceeded". A
+    // host process is in prison0, whose limit is JAIL_MAX.
+    let mut up = Some(k.proc_jid(k.current)).filter(|j| *j != 0);
     loop {
         let (cur, max) = match up {
             Some(a) => (child_count(k, a), k.jails[&a].children_max),
-            None => (k.jails.values().count() as i32, k.prison0_children_max),
+            None => (k.jails.len() as i32, k.prison0_children_max),
         };
         if cur >= max {
             return Err(msg(Errno::EPERM, "prison limit exceeded"));
@@ -235,7 +260,7 @@ fn create(
             None => break,
         }
     }
-    let (childmax, rsnum) = check_limits(k, parent, p)?;
+    let limits = check_limits(k, parent, p)?;
     let persist = matches!(p.get("persist"), Some(ParamValue::Bool(true)));
     let vnet = matches!(
         p.get("vnet"),
@@ -260,8 +285,13 @@ fn create(
         persist,
         dying: false,
         vnet,
-        children_max: childmax.unwrap_or(0),
-        devfs_ruleset: rsnum.unwrap_or(inherited_rs),
+        children_max: limits.childmax.unwrap_or(0),
+        // A new jail starts with its parent's enforce_statfs, 2 at the top level
+        // (jail_default_enforce_statfs).
+        enforce_statfs: limits
+            .enforce
+            .unwrap_or_else(|| parent.map_or(2, |pj| k.jails[&pj].enforce_statfs)),
+        devfs_ruleset: limits.rsnum.unwrap_or(inherited_rs),
         params: p
             .iter()
             .map(|(n, v)| (n.to_string(), (*v).clone()))
@@ -282,12 +312,15 @@ fn update(
     p: &BTreeMap<&str, &ParamValue>,
 ) -> Result<i32, KernelError> {
     let parent = k.jails[&jid].parent;
-    let (childmax, rsnum) = check_limits(k, parent, p)?;
+    let limits = check_limits(k, parent, p)?;
     let j = k.jails.get_mut(&jid).expect("found above");
-    if let Some(c) = childmax {
+    if let Some(c) = limits.childmax {
         j.children_max = c;
     }
-    if let Some(r) = rsnum {
+    if let Some(e) = limits.enforce {
+        j.enforce_statfs = e;
+    }
+    if let Some(r) = limits.rsnum {
         j.devfs_ruleset = r;
     }
     if let Some(ParamValue::Bool(b)) = p.get("persist") {
@@ -352,6 +385,7 @@ pub fn add_host_jail(k: &mut ModelKernel, name: &str, children_max: i32) -> i32 
             dying: false,
             vnet: false,
             children_max,
+            enforce_statfs: 2,
             devfs_ruleset: 4,
             params: BTreeMap::new(),
             preexisting: true,

@@ -10,6 +10,8 @@ pub mod devfs;
 mod jails;
 mod mounts;
 mod rctl;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::Path;
