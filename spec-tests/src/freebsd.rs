@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::bundle::Bundle;
-use crate::ctx::{read_text, Ctx};
+use crate::ctx::{read_text, Ctx, STATUS_TIMEOUT};
 use crate::harness::{Fail, Test, TestResult};
 
 pub fn tests() -> Vec<Test> {
@@ -23,6 +23,11 @@ pub fn tests() -> Vec<Test> {
         test!(
             "freebsd",
             a_running_jail_has_its_devfs_ruleset_limits_exec_ps_and_kill_all
+        ),
+        test!("freebsd", hooks_run_in_order_around_a_jailed_process),
+        test!(
+            "freebsd",
+            a_terminal_in_the_jail_arrives_over_the_console_socket
         ),
     ]
 }
@@ -221,5 +226,100 @@ fn a_running_jail_has_its_devfs_ruleset_limits_exec_ps_and_kill_all(ctx: &Ctx) -
         !Path::new(&b.rootfs).join("rescue/sh").exists(),
         "the /rescue nullfs is still mounted in the root after delete"
     );
+    Ok(())
+}
+
+fn hooks_run_in_order_around_a_jailed_process(ctx: &Ctx) -> TestResult {
+    let mut b = bundle(ctx, "echo process >> /hooklog/order")?;
+    let log = ctx.path("hooklog");
+    std::fs::create_dir(&log).map_err(|e| format!("mkdir {}: {e}", log.display()))?;
+    std::fs::create_dir_all(b.rootfs.join("hooklog")).map_err(|e| format!("mkdir: {e}"))?;
+    b.config["mounts"]
+        .as_array_mut()
+        .ok_or("no mounts")?
+        .push(json!({"destination": "/hooklog", "type": "nullfs",
+                     "source": log.to_string_lossy()}));
+    let host_hook = |phase: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c",
+               format!("cat > {0}/{phase}.json; echo {phase} >> {0}/order", log.display())]})
+    };
+    b.config["hooks"] = json!({
+        "prestart": [host_hook("prestart")],
+        "createRuntime": [host_hook("createRuntime")],
+        "createContainer": [host_hook("createContainer")],
+        // Inside the jail, after jail_attach: the jail's own tools.
+        "startContainer": [{"path": "/rescue/sh",
+                            "args": ["sh", "-c", "echo startContainer >> /hooklog/order"]}],
+        "poststart": [host_hook("poststart")],
+        "poststop": [host_hook("poststop")]
+    });
+    b.save()?;
+    let (_, id) = ctx.run_to_stop("hooks", &b)?;
+    ctx.sk(&["delete", &id]).run()?.expect_ok()?;
+    let order: Vec<String> = read_text(&log.join("order"))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ensure_eq!(order.len(), 7, "entries in {order:?}");
+    ensure_eq!(
+        order[..4].to_vec(),
+        vec![
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer"
+        ],
+        "first four"
+    );
+    let mut middle = order[4..6].to_vec();
+    middle.sort();
+    ensure_eq!(middle, vec!["poststart", "process"], "then, in any order");
+    ensure_eq!(order[6].as_str(), "poststop", "last");
+    let state: Value = serde_json::from_str(&read_text(&log.join("createRuntime.json")))
+        .map_err(|e| format!("createRuntime got no state JSON: {e}"))?;
+    ensure_eq!(
+        state["id"].as_str(),
+        Some(id.as_str()),
+        "state id on the hook's stdin"
+    );
+    Ok(())
+}
+
+fn a_terminal_in_the_jail_arrives_over_the_console_socket(ctx: &Ctx) -> TestResult {
+    use crate::terminal::{accept_within, console_socket, read_master, recv_fd};
+    let mut b = bundle(ctx, "tty; echo hello-from-the-jail")?;
+    b.config["process"]["terminal"] = json!(true);
+    b.save()?;
+    let id = ctx.id("tty");
+    let (listener, sock) = console_socket(ctx)?;
+    ctx.track(&id);
+    let pending = ctx
+        .sk(&[
+            "create",
+            "--bundle",
+            &b.dir.to_string_lossy(),
+            "--console-socket",
+            &sock.to_string_lossy(),
+            &id,
+        ])
+        .spawn()?;
+    let received =
+        accept_within(&listener, STATUS_TIMEOUT).and_then(|s| recv_fd(&s, STATUS_TIMEOUT));
+    pending.wait()?.expect_ok()?;
+    let (master, _) = received?;
+    ctx.start_ok(&id)?;
+    let text = read_master(master, STATUS_TIMEOUT)?;
+    ctx.wait_status(&id, "stopped")?;
+    ensure!(
+        text.contains("hello-from-the-jail"),
+        "the pty did not carry the output: {text:?}"
+    );
+    ensure!(
+        text.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("/dev/pts/")),
+        "stdin is not the jail's pts: {text:?}"
+    );
+    ctx.sk(&["delete", &id]).run()?.expect_ok()?;
     Ok(())
 }
