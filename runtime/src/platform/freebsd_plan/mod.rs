@@ -14,17 +14,21 @@
 //! Delete undoes exactly what [`Resources`] records, in reverse, except that the rctl rules
 //! go after `jail_remove`: they name the jail, not its jid.
 
+mod devfs;
 mod mounts;
 pub mod rctl;
+mod render;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+pub use devfs::{dev_base_ruleset, flatten_default_ruleset, flatten_ruleset};
+pub use render::{mount_flags_text, render};
 
 use super::{ContainerPlan, PlatformError};
 use crate::jail::{JailParam, Network, ParamValue};
@@ -191,36 +195,6 @@ pub struct HostInputs {
     /// ([`flatten_ruleset`]), each as the words after `devfs rule add`; the container's
     /// ruleset starts with them when there are devices.
     pub devfs_base_rules: Vec<Vec<String>>,
-}
-
-/// The base ruleset of the container's /dev: the `/dev` devfs mount's `ruleset=N`, else
-/// jail(8)'s default 4. The executor flattens it into [`HostInputs::devfs_base_rules`].
-pub fn dev_base_ruleset(plan: &ContainerPlan) -> u16 {
-    plan.mounts
-        .iter()
-        .find(|m| {
-            m.type_name() == "devfs"
-                && m.destination
-                    .components()
-                    .eq(Path::new("/dev").components())
-        })
-        .and_then(mounts::explicit_ruleset)
-        .unwrap_or(DEFAULT_DEVFS_RULESET)
-}
-
-/// [`flatten_ruleset`] of `base` as a freshly booted FreeBSD 14 has it
-/// (/etc/defaults/devfs.rules), for plans made without a host (`check`, `explain`).
-pub fn flatten_default_ruleset(base: u16) -> Result<Vec<Vec<String>>, PlatformError> {
-    let defaults = super::freebsd::model::default_rulesets();
-    if base == 0 {
-        return Ok(Vec::new());
-    }
-    flatten_ruleset(base, &mut |n| {
-        Ok(defaults
-            .get(&n)
-            .map(|rules| rules.iter().map(|r| r.show()).collect())
-            .unwrap_or_default())
-    })
 }
 
 /// The create plan, and the warnings to log once for what FreeBSD ignores.
@@ -539,192 +513,4 @@ pub fn fspath(iov: &[MountOption]) -> Option<PathBuf> {
         let v = v.strip_suffix(&[0]).unwrap_or(v);
         Some(PathBuf::from(std::ffi::OsStr::from_bytes(v)))
     })
-}
-
-/// A readable rendering of a parameter value, for plans and messages.
-fn param_text(p: &JailParam) -> String {
-    match &p.value {
-        ParamValue::Bool(_) => p.kernel_name(),
-        ParamValue::Int(i) => format!("{}={i}", p.name),
-        ParamValue::Str(s) => format!("{}={s:?}", p.name),
-        ParamValue::JailSys(m) => format!("{}={}({})", p.name, m.as_str(), m.jailsys()),
-        v @ (ParamValue::Ip4(_) | ParamValue::Ip6(_)) => {
-            format!("{}={}", p.name, v.addresses().unwrap_or_default().join(","))
-        }
-    }
-}
-
-fn option_text((name, value): &MountOption) -> String {
-    match value {
-        None => name.clone(),
-        Some(v) => {
-            let v = v.strip_suffix(&[0]).unwrap_or(v);
-            format!("{name}={}", String::from_utf8_lossy(v))
-        }
-    }
-}
-
-/// nmount flags by name (`0` for none).
-pub fn mount_flags_text(flags: i32) -> String {
-    let names: Vec<&str> = [
-        (MNT_RDONLY, "MNT_RDONLY"),
-        (MNT_NOEXEC, "MNT_NOEXEC"),
-        (MNT_NOSUID, "MNT_NOSUID"),
-        (MNT_NOSYMFOLLOW, "MNT_NOSYMFOLLOW"),
-        (MNT_NOATIME, "MNT_NOATIME"),
-        (MNT_FORCE, "MNT_FORCE"),
-    ]
-    .iter()
-    .filter(|(bit, _)| flags & bit != 0)
-    .map(|(_, n)| *n)
-    .collect();
-    if names.is_empty() {
-        "0".into()
-    } else {
-        names.join("|")
-    }
-}
-
-/// Expands ruleset `base` into the rules it applies, every `include` replaced by the
-/// included ruleset's own rules, recursively: devfs follows includes only
-/// `vfs.devfs.rule_depth` (1) levels deep (sys/fs/devfs/devfs_rule.c devfs_rule_run), so a
-/// container ruleset that did `add include 4` would skip 4's own includes of 1, 2 and 3
-/// and hide nothing. `show(n)` returns ruleset n as `devfs rule -s n show` prints it.
-/// An include with a condition (`path X include N`) cannot be flattened and is refused.
-pub fn flatten_ruleset(
-    base: u16,
-    show: &mut dyn FnMut(u16) -> Result<Vec<String>, PlatformError>,
-) -> Result<Vec<Vec<String>>, PlatformError> {
-    fn walk(
-        set: u16,
-        stack: &mut Vec<u16>,
-        show: &mut dyn FnMut(u16) -> Result<Vec<String>, PlatformError>,
-        out: &mut Vec<Vec<String>>,
-    ) -> Result<(), PlatformError> {
-        let top = stack.first().copied().unwrap_or(set);
-        let refuse = move |detail: String| PlatformError::Call {
-            call: format!("flattening devfs ruleset {top}"),
-            detail,
-        };
-        if stack.contains(&set) || stack.len() >= MAX_INCLUDE_DEPTH {
-            return Err(refuse(format!(
-                "include chain {stack:?} -> {set} loops or is too deep"
-            )));
-        }
-        stack.push(set);
-        for line in show(set)? {
-            // "NUMBER word…": the rule number first (sbin/devfs/rule.c rulespec_outfp).
-            let words: Vec<String> = line.split_whitespace().skip(1).map(String::from).collect();
-            match words.iter().position(|w| w == "include") {
-                Some(0) if words.len() == 2 => {
-                    let n = words[1]
-                        .parse::<u16>()
-                        .map_err(|_| refuse(format!("ruleset {set}: bad include in {line:?}")))?;
-                    walk(n, stack, show, out)?;
-                }
-                Some(_) => {
-                    return Err(refuse(format!(
-                        "ruleset {set}: a conditional include cannot be flattened: {line:?}"
-                    )))
-                }
-                None if !words.is_empty() => out.push(words),
-                None => {}
-            }
-        }
-        stack.pop();
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(base, &mut Vec::new(), show, &mut out)?;
-    Ok(out)
-}
-
-fn jail_flags_text(flags: i32) -> String {
-    let mut names = Vec::new();
-    if flags & JAIL_CREATE != 0 {
-        names.push("JAIL_CREATE");
-    }
-    if flags & JAIL_UPDATE != 0 {
-        names.push("JAIL_UPDATE");
-    }
-    names.join("|")
-}
-
-/// One line per step: the call and its arguments as the kernel or the command gets them.
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(argv) = self.command() {
-            return f.write_str(&argv.join(" "));
-        }
-        match self {
-            Step::RaiseChildrenMax { parent, at_least } => write!(
-                f,
-                "jail_get(name={parent:?} children.max children.cur); if full: \
-                 jail_set(name={parent:?} children.max=max(cur+1,{}), JAIL_UPDATE)",
-                at_least + 1
-            ),
-            Step::MountPoint { target, file } => write!(
-                f,
-                "mount point {} ({})",
-                target.display(),
-                if *file { "file" } else { "directory" }
-            ),
-            Step::Nmount { iov, flags } => {
-                let opts: Vec<String> = iov.iter().map(option_text).collect();
-                write!(
-                    f,
-                    "nmount({} errmsg[{ERRMSG_LEN}], {})",
-                    opts.join(" "),
-                    mount_flags_text(*flags)
-                )
-            }
-            Step::JailSet { params, flags } => {
-                let ps: Vec<String> = params.iter().map(param_text).collect();
-                write!(
-                    f,
-                    "jail_set({} errmsg[{ERRMSG_LEN}], {})",
-                    ps.join(" "),
-                    jail_flags_text(*flags)
-                )
-            }
-            Step::RctlAddRule { rule } => write!(f, "rctl_add_rule({rule:?})"),
-            Step::RctlRemoveRule { filter } => write!(f, "rctl_remove_rule({filter:?})"),
-            Step::JailRemove { jid, name } => match (jid, name) {
-                (Some(jid), Some(n)) => {
-                    write!(f, "jail_get(jid={jid} name) == {n:?}: jail_remove({jid})")
-                }
-                (Some(jid), None) => write!(f, "jail_remove({jid})"),
-                (None, Some(n)) => write!(f, "jail_get(name={n:?} jid): jail_remove(jid)"),
-                (None, None) => Ok(()),
-            },
-            Step::Unmount { path, fsid, force } => match fsid {
-                Some(id) => write!(
-                    f,
-                    "unmount({id}, MNT_BYFSID{}) of {}",
-                    if *force { "|MNT_FORCE" } else { "" },
-                    path.display()
-                ),
-                None => write!(
-                    f,
-                    "unmount({}, {})",
-                    path.display(),
-                    if *force { "MNT_FORCE" } else { "0" }
-                ),
-            },
-            Step::RestoreChildrenMax { parent, previous } => write!(
-                f,
-                "jail_set(name={parent:?} children.max=max({previous},children.cur-dying), \
-                 JAIL_UPDATE)"
-            ),
-            Step::Ifconfig { .. }
-            | Step::ReclaimInterface { .. }
-            | Step::DevfsRule { .. }
-            | Step::DevfsDelset { .. } => Ok(()),
-        }
-    }
-}
-
-/// The plan as text, one step a line.
-pub fn render(steps: &[Step]) -> String {
-    steps.iter().map(|s| format!("{s}\n")).collect()
 }

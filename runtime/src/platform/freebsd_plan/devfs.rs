@@ -1,0 +1,92 @@
+//! The container's devfs ruleset: which base ruleset its /dev starts from, and that
+//! ruleset flattened, since devfs follows `include` only `vfs.devfs.rule_depth` (1) levels
+//! deep.
+
+use std::path::Path;
+
+use super::{mounts, DEFAULT_DEVFS_RULESET, MAX_INCLUDE_DEPTH};
+use crate::platform::{ContainerPlan, PlatformError};
+
+/// The base ruleset of the container's /dev: the `/dev` devfs mount's `ruleset=N`, else
+/// jail(8)'s default 4. The executor flattens it into [`HostInputs::devfs_base_rules`].
+pub fn dev_base_ruleset(plan: &ContainerPlan) -> u16 {
+    plan.mounts
+        .iter()
+        .find(|m| {
+            m.type_name() == "devfs"
+                && m.destination
+                    .components()
+                    .eq(Path::new("/dev").components())
+        })
+        .and_then(mounts::explicit_ruleset)
+        .unwrap_or(DEFAULT_DEVFS_RULESET)
+}
+
+/// [`flatten_ruleset`] of `base` as a freshly booted FreeBSD 14 has it
+/// (/etc/defaults/devfs.rules), for plans made without a host (`check`, `explain`).
+pub fn flatten_default_ruleset(base: u16) -> Result<Vec<Vec<String>>, PlatformError> {
+    let defaults = crate::platform::freebsd::model::default_rulesets();
+    if base == 0 {
+        return Ok(Vec::new());
+    }
+    flatten_ruleset(base, &mut |n| {
+        Ok(defaults
+            .get(&n)
+            .map(|rules| rules.iter().map(|r| r.show()).collect())
+            .unwrap_or_default())
+    })
+}
+
+/// Expands ruleset `base` into the rules it applies, every `include` replaced by the
+/// included ruleset's own rules, recursively: devfs follows includes only
+/// `vfs.devfs.rule_depth` (1) levels deep (sys/fs/devfs/devfs_rule.c devfs_rule_run), so a
+/// container ruleset that did `add include 4` would skip 4's own includes of 1, 2 and 3
+/// and hide nothing. `show(n)` returns ruleset n as `devfs rule -s n show` prints it.
+/// An include with a condition (`path X include N`) cannot be flattened and is refused.
+pub fn flatten_ruleset(
+    base: u16,
+    show: &mut dyn FnMut(u16) -> Result<Vec<String>, PlatformError>,
+) -> Result<Vec<Vec<String>>, PlatformError> {
+    fn walk(
+        set: u16,
+        stack: &mut Vec<u16>,
+        show: &mut dyn FnMut(u16) -> Result<Vec<String>, PlatformError>,
+        out: &mut Vec<Vec<String>>,
+    ) -> Result<(), PlatformError> {
+        let top = stack.first().copied().unwrap_or(set);
+        let refuse = move |detail: String| PlatformError::Call {
+            call: format!("flattening devfs ruleset {top}"),
+            detail,
+        };
+        if stack.contains(&set) || stack.len() >= MAX_INCLUDE_DEPTH {
+            return Err(refuse(format!(
+                "include chain {stack:?} -> {set} loops or is too deep"
+            )));
+        }
+        stack.push(set);
+        for line in show(set)? {
+            // "NUMBER word…": the rule number first (sbin/devfs/rule.c rulespec_outfp).
+            let words: Vec<String> = line.split_whitespace().skip(1).map(String::from).collect();
+            match words.iter().position(|w| w == "include") {
+                Some(0) if words.len() == 2 => {
+                    let n = words[1]
+                        .parse::<u16>()
+                        .map_err(|_| refuse(format!("ruleset {set}: bad include in {line:?}")))?;
+                    walk(n, stack, show, out)?;
+                }
+                Some(_) => {
+                    return Err(refuse(format!(
+                        "ruleset {set}: a conditional include cannot be flattened: {line:?}"
+                    )))
+                }
+                None if !words.is_empty() => out.push(words),
+                None => {}
+            }
+        }
+        stack.pop();
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(base, &mut Vec::new(), show, &mut out)?;
+    Ok(out)
+}
