@@ -42,11 +42,8 @@ fn rctl_failed(call: &str, rule: &str, e: KernelError) -> PlatformError {
     }
 }
 
-/// The first free devfs ruleset for jail `name` (`devfs rule showsets` lists those in use).
-fn allocate_devfs_ruleset<K: Kernel>(k: &mut K, name: &str) -> Result<u16, PlatformError> {
-    let used = k
-        .devfs_showsets()
-        .map_err(|e| failed("devfs rule showsets", e))?;
+/// The first free devfs ruleset for jail `name`, given the rulesets in `used`.
+fn allocate_devfs_ruleset(used: &[u16], name: &str) -> Result<u16, PlatformError> {
     freebsd_plan::devfs_ruleset_candidates(name)
         .find(|n| !used.contains(n))
         .ok_or_else(|| PlatformError::Call {
@@ -95,11 +92,26 @@ pub fn prepare_host<K: Kernel>(
         .iter()
         .map(|m| resolve_in_root(root, &m.destination))
         .collect::<Result<Vec<_>, _>>()?;
+    let used = k
+        .devfs_showsets()
+        .map_err(|e| failed("devfs rule showsets", e))?;
+    let base = freebsd_plan::dev_base_ruleset(plan);
+    // The ruleset /dev (and the jail's devfs_ruleset) relies on must exist: devfs applies
+    // a missing one as empty, which shows every device (a host whose /etc/rc.d/devfs has
+    // not loaded /etc/defaults/devfs.rules has no ruleset 4).
+    if base != 0 && !used.contains(&base) {
+        return Err(PlatformError::Unsupported {
+            what: format!("devfs ruleset {base} for the container's /dev"),
+            os: "FreeBSD",
+            hint: "it is not loaded on this host (devfs rule showsets); `service devfs \
+                   restart` loads /etc/defaults/devfs.rules and /etc/devfs.rules"
+                .into(),
+        });
+    }
     let (devfs_ruleset, devfs_base_rules) = if plan.devices.is_empty() {
         (None, Vec::new())
     } else {
-        let own = allocate_devfs_ruleset(k, plan.jail.name.as_str())?;
-        let base = freebsd_plan::dev_base_ruleset(plan);
+        let own = allocate_devfs_ruleset(&used, plan.jail.name.as_str())?;
         let rules = if base == 0 {
             Vec::new()
         } else {

@@ -567,3 +567,17 @@ fn freebsd_executor_delete_unmounts_by_fsid_so_a_redirected_path_never_unmounts_
     k.unmount(&tmp, 0).unwrap();
     assert_clean(&k);
 }
+
+#[test]
+fn freebsd_executor_a_dev_ruleset_the_host_has_not_loaded_is_refused_before_anything() {
+    let f = fixture(json!({}), "norules");
+    let mut k = ModelKernel::new();
+    // As on a host where /etc/rc.d/devfs never loaded /etc/defaults/devfs.rules: a devfs
+    // mount with ruleset 4 would then show every device.
+    k.rulesets.clear();
+    let mut made = Resources::default();
+    let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| Ok(())).unwrap_err();
+    assert!(e.to_string().contains("devfs ruleset 4"), "{e}");
+    assert_eq!(made, Resources::default());
+    assert!(k.mounts.is_empty() && k.jails.is_empty());
+}
