@@ -10,7 +10,9 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 
 use super::executor;
-use super::kernel::{Forked, JailInfo, Kernel, KernelError, ProcInfo};
+use super::kernel::{
+    fsid_text, parse_racct, parse_showsets, Forked, JailInfo, Kernel, KernelError, ProcInfo,
+};
 use super::sys;
 use crate::jail::JailParam;
 use crate::platform::freebsd_plan;
@@ -113,15 +115,11 @@ impl Kernel for HostKernel {
     }
 
     fn fsid(&mut self, path: &Path) -> Result<String, KernelError> {
-        let [a, b] = sys::fsid(path)?;
-        Ok(format!("FSID:{a}:{b}"))
+        Ok(fsid_text(sys::fsid(path)?))
     }
 
     fn devfs_showsets(&mut self) -> Result<Vec<u16>, KernelError> {
-        Ok(devfs(None, &["showsets"])?
-            .split_whitespace()
-            .filter_map(|n| n.parse().ok())
-            .collect())
+        parse_showsets(&devfs(None, &["showsets"])?)
     }
 
     fn devfs_show(&mut self, ruleset: u16) -> Result<Vec<String>, KernelError> {
@@ -150,14 +148,7 @@ impl Kernel for HostKernel {
     }
 
     fn rctl_usage(&mut self, filter: &str) -> Result<Vec<(String, u64)>, KernelError> {
-        let text = sys::rctl_get_racct(filter).map_err(KernelError::errno)?;
-        Ok(text
-            .split(',')
-            .filter_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                Some((k.to_string(), v.parse().ok()?))
-            })
-            .collect())
+        parse_racct(&sys::rctl_get_racct(filter).map_err(KernelError::errno)?)
     }
 
     fn ifconfig(&mut self, args: &[String]) -> Result<(), KernelError> {

@@ -128,3 +128,67 @@ pub trait Kernel {
     /// `fork(2)`.
     fn fork(&mut self) -> Result<Forked, KernelError>;
 }
+
+/// `devfs rule showsets` output: one ruleset number a line. Anything else is an error, never
+/// skipped: a set missed here could be allocated again and get another container's rules.
+pub fn parse_showsets(text: &str) -> Result<Vec<u16>, KernelError> {
+    text.split_whitespace()
+        .map(|n| {
+            n.parse::<u16>().map_err(|_| KernelError::Command {
+                status: "devfs rule showsets".into(),
+                stderr: format!("unexpected output {}", stockade_quote::quote(n)),
+            })
+        })
+        .collect()
+}
+
+/// `rctl_get_racct(2)` output: `resource=amount` pairs separated by commas.
+pub fn parse_racct(text: &str) -> Result<Vec<(String, u64)>, KernelError> {
+    text.trim_end_matches(['\0', '\n'])
+        .split(',')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            kv.split_once('=')
+                .and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+                .ok_or_else(|| {
+                    KernelError::with_msg(
+                        Errno::EINVAL,
+                        format!("rctl_get_racct returned {}", stockade_quote::quote(kv)),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// statfs(2) `f_fsid` as unmount(2) with MNT_BYFSID takes it.
+pub fn fsid_text([a, b]: [i32; 2]) -> String {
+    format!("FSID:{a}:{b}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn showsets_are_numbers_and_anything_else_is_an_error() {
+        assert_eq!(parse_showsets("1\n2\n4\n1000\n").unwrap(), [1, 2, 4, 1000]);
+        assert_eq!(parse_showsets("").unwrap(), Vec::<u16>::new());
+        assert!(parse_showsets("1\nruleset 2\n").is_err());
+        assert!(parse_showsets("70000").is_err());
+    }
+
+    #[test]
+    fn racct_pairs_parse_strictly() {
+        assert_eq!(
+            parse_racct("cputime=0,maxproc=2,pcpu=0\0").unwrap(),
+            [
+                ("cputime".to_string(), 0),
+                ("maxproc".to_string(), 2),
+                ("pcpu".to_string(), 0)
+            ]
+        );
+        assert!(parse_racct("maxproc").is_err());
+        assert!(parse_racct("maxproc=-1").is_err());
+        assert_eq!(fsid_text([-5, 7]), "FSID:-5:7");
+    }
+}
