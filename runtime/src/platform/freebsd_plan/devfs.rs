@@ -66,7 +66,17 @@ pub fn flatten_ruleset(
         stack.push(set);
         for line in show(set)? {
             // "NUMBER word…": the rule number first (sbin/devfs/rule.c rulespec_outfp).
-            let words: Vec<String> = line.split_whitespace().skip(1).map(String::from).collect();
+            let mut tokens = line.split_whitespace();
+            match tokens.next() {
+                None => continue,
+                Some(n) if n.bytes().all(|b| b.is_ascii_digit()) => {}
+                Some(_) => {
+                    return Err(refuse(format!(
+                        "ruleset {set}: a line without a rule number: {line:?}"
+                    )))
+                }
+            }
+            let words: Vec<String> = tokens.map(String::from).collect();
             match words.iter().position(|w| w == "include") {
                 Some(0) if words.len() == 2 => {
                     let n = words[1]
@@ -80,7 +90,7 @@ pub fn flatten_ruleset(
                     )))
                 }
                 None if !words.is_empty() => out.push(words),
-                None => {}
+                None => return Err(refuse(format!("ruleset {set}: an empty rule: {line:?}"))),
             }
         }
         stack.pop();
@@ -89,4 +99,57 @@ pub fn flatten_ruleset(
     let mut out = Vec::new();
     walk(base, &mut Vec::new(), show, &mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show_of<'a>(
+        sets: &'a [(u16, &'a [&'a str])],
+    ) -> impl FnMut(u16) -> Result<Vec<String>, PlatformError> + 'a {
+        move |n| {
+            Ok(sets
+                .iter()
+                .find(|(s, _)| *s == n)
+                .map(|(_, l)| l.iter().map(|x| x.to_string()).collect())
+                .unwrap_or_default())
+        }
+    }
+
+    #[test]
+    fn includes_are_expanded_in_place_and_bad_output_is_refused() {
+        let sets: &[(u16, &[&str])] = &[
+            (1, &["100 hide"]),
+            (2, &["100 path null unhide"]),
+            (
+                4,
+                &["100 include 1", "200 include 2", "300 path fuse unhide"],
+            ),
+            (7, &["100 path x include 1"]),
+            (8, &["100 include 9"]),
+            (9, &["100 include 8"]),
+            (10, &["hide"]),
+        ];
+        let mut show = show_of(sets);
+        let flat = flatten_ruleset(4, &mut show).unwrap();
+        assert_eq!(
+            flat,
+            [
+                vec!["hide"],
+                vec!["path", "null", "unhide"],
+                vec!["path", "fuse", "unhide"]
+            ]
+        );
+        for bad in [7, 8, 10] {
+            assert!(flatten_ruleset(bad, &mut show).is_err(), "{bad}");
+        }
+        assert_eq!(
+            flatten_default_ruleset(0).unwrap(),
+            Vec::<Vec<String>>::new()
+        );
+        let four = flatten_default_ruleset(4).unwrap();
+        assert_eq!(four[0], ["hide"]);
+        assert!(four.iter().all(|r| !r.contains(&"include".to_string())));
+    }
 }
