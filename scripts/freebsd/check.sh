@@ -22,9 +22,10 @@ fi
 
 export ASSUME_ALWAYS_YES=yes
 export CARGO_TERM_COLOR=never
-for p in rust jq; do
-    pkg info -e "$p" || pkg install -y "$p"
-done
+# A cargo already on PATH (rustup) is used as it is; otherwise pkg's rust, which must be
+# at least the workspace's rust-version.
+command -v cargo >/dev/null 2>&1 || pkg install -y rust
+pkg info -e jq || pkg install -y jq
 
 # Kernel modules the containers use; a missing one is reported, not fatal.
 for m in nullfs tmpfs fdescfs; do
