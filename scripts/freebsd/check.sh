@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs stockade's checks on a FreeBSD 14 host, as root, in one command:
 #   scripts/freebsd/check.sh
-# 1. installs what is needed with pkg (rust, jq), 2. builds, 3. runs the unit tests
+# 1. installs what is needed with pkg (rust, unless cargo is on PATH), 2. builds, 3. runs the unit tests
 # (including the executor against the model kernel), 4. runs the spec-tests FreeBSD
 # profile (--group freebsd: bundles from `stockade spec` with the host's /rescue as the
 # container's tools) against real jails, 5. a Podman smoke test when podman is installed.
@@ -25,7 +25,6 @@ export CARGO_TERM_COLOR=never
 # A cargo already on PATH (rustup) is used as it is; otherwise pkg's rust, which must be
 # at least the workspace's rust-version.
 command -v cargo >/dev/null 2>&1 || pkg install -y rust
-pkg info -e jq || pkg install -y jq
 
 # Kernel modules the containers use; a missing one is reported, not fatal.
 for m in nullfs tmpfs fdescfs; do
