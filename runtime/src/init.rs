@@ -26,8 +26,11 @@ use crate::state::START_FIFO;
 
 /// One message of the create handshake.
 pub enum SyncMessage<'a> {
-    /// Init → create: a mount point the init created on the root filesystem.
-    MountPoint(&'a std::path::Path),
+    /// Create → init: the init's pid is recorded in the state; it may start making things.
+    Recorded,
+    /// Init → create: what the init created on the root filesystem (JSON of
+    /// [`crate::mounts::Created`]).
+    MountPoint(&'a [u8]),
     /// Init → create: set up inside; prestart and createRuntime hooks may run now.
     Prepared,
     /// Create → init: hooks done; go on, with the state JSON for createContainer and
@@ -42,7 +45,8 @@ pub enum SyncMessage<'a> {
 /// Writes one handshake message: a kind byte, the payload length and `:`, the payload.
 pub fn send(sync: &mut impl Write, msg: SyncMessage<'_>) -> std::io::Result<()> {
     let (kind, payload): (u8, &[u8]) = match msg {
-        SyncMessage::MountPoint(p) => (b'M', p.as_os_str().as_bytes()),
+        SyncMessage::Recorded => (b'W', b""),
+        SyncMessage::MountPoint(p) => (b'M', p),
         SyncMessage::Prepared => (b'P', b""),
         SyncMessage::Go(state) => (b'G', state),
         SyncMessage::Ready => (b'R', b""),
@@ -104,15 +108,29 @@ fn with_status(state: &[u8], status: &str) -> Vec<u8> {
 pub fn container_init<P: Platform>(
     plan: &ContainerPlan,
     made: &crate::state::Resources,
-    handoff: InitHandoff,
+    mut handoff: InitHandoff,
 ) -> ! {
+    handoff.close_inherited();
     let mut sync = std::fs::File::from(handoff.sync);
     let fail = |sync: &mut std::fs::File, e: String| -> ! {
         let _ = send(sync, SyncMessage::Error(&e));
         std::process::exit(1);
     };
+    crate::fault::point("init:before-recorded");
+    // Nothing is made before create has recorded this process in the state: a create
+    // killed before that leaves an init that sees end-of-file here and exits, having made
+    // nothing that delete would not know of.
+    match receive(&mut sync) {
+        Ok(Some((b'W', _))) => {}
+        _ => std::process::exit(1),
+    }
     let entered = P::enter(plan, made, &mut |p| {
-        let _ = send(&mut sync, SyncMessage::MountPoint(p));
+        let record = match crate::mounts::Created::observe(p) {
+            Ok(r) => serde_json::to_vec(&r).unwrap_or_default(),
+            // Gone again already: nothing to record.
+            Err(_) => return,
+        };
+        let _ = send(&mut sync, SyncMessage::MountPoint(&record));
     });
     if let Err(e) = entered {
         fail(&mut sync, e.to_string());

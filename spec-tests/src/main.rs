@@ -7,7 +7,8 @@
 //!                     [--busybox PATH] [--schema-dir DIR]
 //! ```
 //! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
-//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`). Default: all.
+//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), crash and hostile
+//! (issue 11; alias `safety`). Default: all.
 
 #[macro_use]
 mod harness;
@@ -20,9 +21,11 @@ mod schema;
 mod stockade;
 
 mod cli;
+mod crash;
 mod errors;
 mod exec;
 mod hooks;
+mod hostile;
 mod lifecycle;
 mod limits;
 mod mounts;
@@ -52,6 +55,8 @@ const CORE_GROUPS: &[&str] = &[
 ];
 /// Issue 4 groups, selected together with `--group extras`.
 const EXTRA_GROUPS: &[&str] = &["hooks", "terminal", "exec", "ps", "features"];
+/// Issue 11 (runtime safety) groups, selected together with `--group safety`.
+const SAFETY_GROUPS: &[&str] = &["crash", "hostile"];
 
 fn all_tests() -> Vec<Test> {
     let mut v = Vec::new();
@@ -68,6 +73,8 @@ fn all_tests() -> Vec<Test> {
     v.extend(terminal::tests());
     v.extend(exec::tests());
     v.extend(ps_features::tests());
+    v.extend(hostile::tests());
+    v.extend(crash::tests());
     v
 }
 
@@ -84,7 +91,8 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
 [--filter SUBSTR]... [--list] [--busybox PATH] [--schema-dir DIR]
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
-                    limits (alias core) hooks terminal exec ps features (alias extras); default all
+                    limits (alias core) hooks terminal exec ps features (alias extras)
+                    crash hostile (alias safety); default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit
   --busybox PATH    static busybox for the root filesystems (default $BUSYBOX, else /bin/busybox)
@@ -124,7 +132,13 @@ fn parse_args() -> Result<Options, String> {
                         "extras" | "issue4" => {
                             o.groups.extend(EXTRA_GROUPS.iter().map(|s| s.to_string()))
                         }
-                        g if CORE_GROUPS.contains(&g) || EXTRA_GROUPS.contains(&g) => {
+                        "safety" | "issue11" => {
+                            o.groups.extend(SAFETY_GROUPS.iter().map(|s| s.to_string()))
+                        }
+                        g if CORE_GROUPS.contains(&g)
+                            || EXTRA_GROUPS.contains(&g)
+                            || SAFETY_GROUPS.contains(&g) =>
+                        {
                             o.groups.push(g.to_string())
                         }
                         g => return Err(format!("unknown group {g:?}\n{USAGE}")),

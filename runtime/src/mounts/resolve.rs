@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use super::created::Created;
 use super::MountError;
 
 /// The most symlinks followed for one path (the kernel's MAXSYMLINKS is 32 on FreeBSD, 40
@@ -87,13 +88,13 @@ fn components(p: &Path) -> VecDeque<OsString> {
 }
 
 /// Creates what is missing of `target` (already resolved, under `root`): directories, and
-/// for a file mount an empty file as the last component. Returns what was created,
-/// outermost first, so that delete can remove exactly that in reverse.
+/// for a file mount an empty file as the last component. Returns what was created with
+/// its identity, outermost first, so that delete can remove exactly that in reverse.
 pub fn create_mount_point(
     root: &Path,
     target: &Path,
     file: bool,
-) -> Result<Vec<PathBuf>, MountError> {
+) -> Result<Vec<Created>, MountError> {
     let rel = target.strip_prefix(root).map_err(|_| MountError::Escapes {
         path: target.to_path_buf(),
         root: root.to_path_buf(),
@@ -128,7 +129,11 @@ pub fn create_mount_point(
                     path: cur.clone(),
                     source,
                 })?;
-                created.push(cur.clone());
+                created.push(Created::observe(&cur).map_err(|source| MountError::Io {
+                    op: "inspecting the mount point just created",
+                    path: cur.clone(),
+                    source,
+                })?);
             }
             Err(source) => {
                 return Err(MountError::Io {
@@ -140,36 +145,6 @@ pub fn create_mount_point(
         }
     }
     Ok(created)
-}
-
-/// Removes mount points that create made, innermost first; entries already gone are
-/// fine, a directory that is no longer empty is left in place (it holds someone's files).
-pub fn remove_mount_points(created: &[PathBuf]) -> Vec<MountError> {
-    let mut errors = Vec::new();
-    for p in created.iter().rev() {
-        let r = match std::fs::symlink_metadata(p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir(p),
-            Ok(_) => std::fs::remove_file(p),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e)
-                if e.raw_os_error() == Some(libc::ENOTEMPTY)
-                    || e.raw_os_error() == Some(libc::EEXIST) =>
-            {
-                tracing::warn!(path = %p.display(), "mount point made by create is not empty; leaving it");
-            }
-            Err(source) => errors.push(MountError::Io {
-                op: "removing mount point",
-                path: p.clone(),
-                source,
-            }),
-        }
-    }
-    errors
 }
 
 #[cfg(test)]
@@ -259,14 +234,12 @@ mod tests {
         let root = d.path();
         std::fs::create_dir(root.join("existing")).unwrap();
         let made = create_mount_point(root, &root.join("existing/a/b"), false).unwrap();
-        assert_eq!(
-            made,
-            vec![root.join("existing/a"), root.join("existing/a/b")]
-        );
+        let paths: Vec<_> = made.iter().map(|m| m.path.clone()).collect();
+        assert_eq!(paths, vec![root.join("existing/a"), root.join("existing/a/b")]);
         let file = create_mount_point(root, &root.join("etc/hosts"), true).unwrap();
         assert!(root.join("etc/hosts").is_file());
-        assert!(remove_mount_points(&made).is_empty());
-        assert!(remove_mount_points(&file).is_empty());
+        assert!(crate::mounts::remove_created_under(root, &made).is_empty());
+        assert!(crate::mounts::remove_created_under(root, &file).is_empty());
         assert!(root.join("existing").is_dir());
         assert!(!root.join("existing/a").exists() && !root.join("etc").exists());
     }

@@ -92,6 +92,23 @@ pub struct InitHandoff {
     pub sync: OwnedFd,
     /// The connected `--console-socket`, when the process has a terminal.
     pub console: Option<OwnedFd>,
+    /// Descriptors of the creating process the child inherits without owning (the state
+    /// lock, create's end of the handshake). The child closes its copies before anything
+    /// else ([`InitHandoff::close_inherited`]): a copy of the lock would keep it held after
+    /// create dies, and a copy of create's end would keep the handshake open, so the init
+    /// would wait forever instead of seeing end-of-file.
+    pub inherited: Vec<std::os::fd::RawFd>,
+}
+
+impl InitHandoff {
+    /// In the child: closes the inherited copies (once; later calls do nothing).
+    pub fn close_inherited(&mut self) {
+        for fd in std::mem::take(&mut self.inherited) {
+            // The child's own copy of a number the parent still owns: closing it here only
+            // drops the child's reference to the open file.
+            let _ = nix::unistd::close(fd);
+        }
+    }
 }
 
 /// The operations a kernel backend provides.

@@ -93,7 +93,7 @@ fn simulate(steps: &[Step]) -> Resources {
             Step::RaiseChildrenMax { parent, .. } => {
                 made.raised_children_max = Some((parent.clone(), 1))
             }
-            Step::MountPoint { target, .. } => made.mount_points.push(target.clone()),
+            Step::MountPoint { target, .. } => made.mount_points.push(target.clone().into()),
             Step::Nmount { iov, .. } => made.mounts.push(fspath(iov).unwrap()),
             Step::DevfsRule { ruleset, .. } => {
                 if !made.devfs_rulesets.contains(ruleset) {

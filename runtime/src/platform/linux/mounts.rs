@@ -105,11 +105,12 @@ pub fn mount_one(
     for made in create_mount_point(root, &target, file)? {
         // Only what lands on the root filesystem itself outlives the mount namespace.
         let parent_dev = made
+            .path
             .parent()
             .and_then(|p| std::fs::metadata(p).ok())
             .map(|m| m.dev());
         if parent_dev == Some(root_dev) {
-            report(&made);
+            report(&made.path);
         }
     }
     let flags = flags_of(m);
@@ -306,7 +307,7 @@ pub fn default_devices(
 ) -> Result<(), PlatformError> {
     let dev = resolve_in_root(root, Path::new("/dev"))?;
     for made in create_mount_point(root, &dev, false)? {
-        report(&made);
+        report(&made.path);
     }
     let on_root = std::fs::metadata(&dev)
         .map(|m| m.dev() == root_dev)
