@@ -28,7 +28,10 @@ use crate::state::START_FIFO;
 pub enum SyncMessage<'a> {
     /// Create → init: the init's pid is recorded in the state; it may start making things.
     Recorded,
-    /// Init → create: what the init created on the root filesystem (JSON of
+    /// Init → create: a path on the root filesystem the init is about to make; the init
+    /// waits for [`SyncMessage::Recorded`] before making it.
+    Intent(&'a std::path::Path),
+    /// Init → create: what the init made on the root filesystem (JSON of
     /// [`crate::mounts::Created`]).
     MountPoint(&'a [u8]),
     /// Init → create: set up inside; prestart and createRuntime hooks may run now.
@@ -46,6 +49,7 @@ pub enum SyncMessage<'a> {
 pub fn send(sync: &mut impl Write, msg: SyncMessage<'_>) -> std::io::Result<()> {
     let (kind, payload): (u8, &[u8]) = match msg {
         SyncMessage::Recorded => (b'W', b""),
+        SyncMessage::Intent(p) => (b'I', p.as_os_str().as_bytes()),
         SyncMessage::MountPoint(p) => (b'M', p),
         SyncMessage::Prepared => (b'P', b""),
         SyncMessage::Go(state) => (b'G', state),
@@ -91,6 +95,29 @@ pub fn receive(sync: &mut impl std::io::Read) -> std::io::Result<Option<(u8, Vec
     Ok(Some((kind[0], payload)))
 }
 
+/// Reports an object of the root filesystem to create: before it exists, as an intent,
+/// waiting until create has recorded it (a create that died means end-of-file: the init
+/// exits before making anything unrecorded); after, with its identity.
+fn report_made(sync: &mut std::fs::File, p: &std::path::Path) {
+    match crate::mounts::Created::observe(p) {
+        Ok(r) => {
+            let record = serde_json::to_vec(&r).unwrap_or_default();
+            let _ = send(sync, SyncMessage::MountPoint(&record));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if send(sync, SyncMessage::Intent(p)).is_err() {
+                std::process::exit(1);
+            }
+            match receive(sync) {
+                Ok(Some((b'W', _))) => {}
+                _ => std::process::exit(1),
+            }
+        }
+        // Not a kind create makes (it is about to fail on it): nothing to record.
+        Err(_) => {}
+    }
+}
+
 /// Replaces the `status` of a state JSON document.
 fn with_status(state: &[u8], status: &str) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(state) {
@@ -124,14 +151,7 @@ pub fn container_init<P: Platform>(
         Ok(Some((b'W', _))) => {}
         _ => std::process::exit(1),
     }
-    let entered = P::enter(plan, made, &mut |p| {
-        let record = match crate::mounts::Created::observe(p) {
-            Ok(r) => serde_json::to_vec(&r).unwrap_or_default(),
-            // Gone again already: nothing to record.
-            Err(_) => return,
-        };
-        let _ = send(&mut sync, SyncMessage::MountPoint(&record));
-    });
+    let entered = P::enter(plan, made, &mut |p| report_made(&mut sync, p));
     if let Err(e) = entered {
         fail(&mut sync, e.to_string());
     }

@@ -65,6 +65,7 @@ const CREATE_STEPS: &[&str] = &[
     "create:after-prepare",
     "create:after-clone",
     "create:after-pid",
+    "create:after-intent",
     "create:after-mount-point",
     "create:after-prepared",
     "create:after-hooks",
@@ -100,7 +101,7 @@ fn command(name: &str) -> Command {
             setup: Setup::Nothing,
             steps: &[
                 "create:after-clone",
-                "create:after-mount-point",
+                "create:after-intent",
                 "create:after-ready",
                 "run:after-create",
                 "run:after-start",
@@ -319,15 +320,30 @@ fn trial(ctx: &Ctx, cmd: &Command, kill: &Kill) -> Result<bool, String> {
             left.push(format!("init process {}", p.pid));
         }
     }
+    // The kernel kills the rest of a pid namespace once its init is gone, not at once.
     if let Some(ns) = ns {
-        let pids = host::pids_in_namespace(&ns);
-        if !pids.is_empty() {
-            left.push(format!("processes {pids:?} in the container's pid namespace"));
+        if ctx
+            .wait_until("the container's pid namespace to empty", || {
+                host::pids_in_namespace(&ns).is_empty()
+            })
+            .is_err()
+        {
+            left.push(format!(
+                "processes in the container's pid namespace: {}",
+                describe(&host::pids_in_namespace(&ns))
+            ));
         }
     }
-    let procs = host::processes_using(&b.dir);
-    if !procs.is_empty() {
-        left.push(format!("processes rooted in the bundle: {procs:?}"));
+    if ctx
+        .wait_until("no process rooted in the bundle", || {
+            host::processes_using(&b.dir).is_empty()
+        })
+        .is_err()
+    {
+        left.push(format!(
+            "processes rooted in the bundle: {:?}",
+            host::processes_using(&b.dir)
+        ));
     }
     for cg in cgroups_named(&id) {
         left.push(format!("cgroup {}", cg.display()));
@@ -362,6 +378,19 @@ fn dress(ctx: &Ctx, b: &mut Bundle) -> Result<(), String> {
         "source": file.to_string_lossy(), "options": ["bind", "ro"]}));
     b.config["linux"]["resources"] = json!({"pids": {"limit": 100}});
     b.save()
+}
+
+/// `pid (comm) state` of each pid, for a message.
+fn describe(pids: &[i32]) -> String {
+    pids.iter()
+        .map(|p| {
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next().unwrap_or("?").to_string();
+            format!("{p} ({}) {state}", comm.trim())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every path under `root` (not following links).

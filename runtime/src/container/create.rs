@@ -17,7 +17,7 @@ use crate::id::ContainerId;
 use crate::init::{receive, send, SyncMessage};
 use crate::jail::JailSpec;
 use crate::fault;
-use crate::mounts::{parse_mounts, remove_created_under};
+use crate::mounts::{parse_mounts, remove_created_under, Created};
 use crate::platform::{ContainerPlan, Host, InitHandoff, Platform};
 use crate::process::ProcessSpec;
 use crate::state::{
@@ -304,9 +304,10 @@ fn make(
     Ok(pid)
 }
 
-/// Reads handshake messages until `until`, recording each thing the init made in the
-/// state as it arrives (a create killed now leaves nothing delete does not know of, but
-/// for what the init made since the last message).
+/// Reads handshake messages until `until`. Each thing the init is about to make on the
+/// root filesystem is recorded in the state before the init may make it (it waits for the
+/// answer), and its identity once made: a create killed at any instant leaves nothing
+/// that delete does not know of.
 fn await_init(
     sync: &mut std::io::BufReader<std::fs::File>,
     until: u8,
@@ -317,15 +318,37 @@ fn await_init(
 ) -> Result<(), ContainerError> {
     loop {
         match receive(sync) {
-            Ok(Some((b'M', record))) => {
-                let record: crate::mounts::Created = serde_json::from_slice(&record)
-                    .map_err(|e| init_failed(format!("handshake: bad mount point record: {e}")))?;
-                made.mount_points.push(record);
+            Ok(Some((b'I', path))) => {
+                use std::os::unix::ffi::OsStrExt;
+                let path = Path::new(std::ffi::OsStr::from_bytes(&path));
+                made.mount_points.push(Created::intent(path));
                 st.resources = made.clone();
                 store.write(st)?;
+                fault::point("create:after-intent");
+                send(sync.get_mut(), SyncMessage::Recorded)
+                    .map_err(|e| init_failed(format!("handshake: {e}")))?;
+            }
+            Ok(Some((b'M', record))) => {
+                let record: Created = serde_json::from_slice(&record)
+                    .map_err(|e| init_failed(format!("handshake: bad mount point record: {e}")))?;
+                // The intent becomes the record with identity (written with the next
+                // state; until then the intent covers it).
+                match made
+                    .mount_points
+                    .iter_mut()
+                    .rev()
+                    .find(|m| m.intended && m.path == record.path)
+                {
+                    Some(m) => *m = record,
+                    None => made.mount_points.push(record),
+                }
                 fault::point("create:after-mount-point");
             }
-            Ok(Some((k, _))) if k == until => return Ok(()),
+            Ok(Some((k, _))) if k == until => {
+                st.resources = made.clone();
+                store.write(st)?;
+                return Ok(());
+            }
             Ok(Some((b'E', msg))) => {
                 return Err(init_failed(String::from_utf8_lossy(&msg).into_owned()))
             }

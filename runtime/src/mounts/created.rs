@@ -47,6 +47,15 @@ pub struct Created {
     pub path: PathBuf,
     #[serde(flatten)]
     pub identity: Option<Identity>,
+    /// Recorded just before it was made (no identity yet): create died between making
+    /// and recording it, before any container process ran. Delete removes it if it is
+    /// an empty directory or file, a device node or a symlink, never following it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub intended: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The two forms `mountPoints` entries have had in `state.json`.
@@ -57,6 +66,8 @@ enum StoredCreated {
         path: PathBuf,
         #[serde(flatten)]
         identity: Option<Identity>,
+        #[serde(default)]
+        intended: bool,
     },
     Legacy(PathBuf),
 }
@@ -64,10 +75,19 @@ enum StoredCreated {
 impl From<StoredCreated> for Created {
     fn from(s: StoredCreated) -> Created {
         match s {
-            StoredCreated::Record { path, identity } => Created { path, identity },
+            StoredCreated::Record {
+                path,
+                identity,
+                intended,
+            } => Created {
+                path,
+                identity,
+                intended,
+            },
             StoredCreated::Legacy(path) => Created {
                 path,
                 identity: None,
+                intended: false,
             },
         }
     }
@@ -79,6 +99,7 @@ impl From<PathBuf> for Created {
         Created {
             path,
             identity: None,
+            intended: false,
         }
     }
 }
@@ -90,6 +111,15 @@ impl From<&str> for Created {
 }
 
 impl Created {
+    /// A record of `path` about to be made.
+    pub fn intent(path: &Path) -> Created {
+        Created {
+            path: path.to_path_buf(),
+            identity: None,
+            intended: true,
+        }
+    }
+
     /// Records `path` as it is now (just made, before any container process exists),
     /// without following a symlink in its last component.
     pub fn observe(path: &Path) -> std::io::Result<Created> {
@@ -111,6 +141,7 @@ impl Created {
         };
         Ok(Created {
             path: path.to_path_buf(),
+            intended: false,
             identity: Some(Identity {
                 kind,
                 dev: m.dev(),

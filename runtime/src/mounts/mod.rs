@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 pub use created::{Created, CreatedKind, Identity};
 pub use remove::{open_root, remove_created, remove_created_under, Warning as RemovalWarning};
-pub use resolve::{create_mount_point, resolve_in_root, MAX_SYMLINKS};
+pub use resolve::{
+    create_mount_point, create_mount_point_reporting, resolve_in_root, MAX_SYMLINKS,
+};
 
 use crate::config::ContainerConfig;
 use stockade_quote::{quote, quote_os};

@@ -153,6 +153,12 @@ fn remove_one(root: BorrowedFd<'_>, root_path: &Path, r: &Created) -> Result<(),
             }
             id.kind
         }
+        // Recorded just before create made it and died: no container process has run
+        // since, so what is there is create's (still only if empty, never followed).
+        None if r.intended => match found {
+            Some(k) => k,
+            None => return Err(warn(&r.path, "not a kind of object create makes")),
+        },
         // A record from before identities were kept: only an empty directory is safe.
         None if found == Some(CreatedKind::Dir) => CreatedKind::Dir,
         None => {

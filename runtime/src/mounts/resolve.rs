@@ -95,6 +95,31 @@ pub fn create_mount_point(
     target: &Path,
     file: bool,
 ) -> Result<Vec<Created>, MountError> {
+    create_reporting(root, target, file, None, &mut |_| {})
+}
+
+/// [`create_mount_point`] that calls `report` for each object it makes on the file system
+/// whose device is `root_dev` (what outlives a mount namespace): once just before making
+/// it, while the path does not exist yet (an intent, so that a crash between making and
+/// recording still leaves a record), and once just after.
+pub fn create_mount_point_reporting(
+    root: &Path,
+    target: &Path,
+    file: bool,
+    root_dev: u64,
+    report: &mut dyn FnMut(&Path),
+) -> Result<Vec<Created>, MountError> {
+    create_reporting(root, target, file, Some(root_dev), report)
+}
+
+fn create_reporting(
+    root: &Path,
+    target: &Path,
+    file: bool,
+    root_dev: Option<u64>,
+    report: &mut dyn FnMut(&Path),
+) -> Result<Vec<Created>, MountError> {
+    use std::os::unix::fs::MetadataExt;
     let rel = target.strip_prefix(root).map_err(|_| MountError::Escapes {
         path: target.to_path_buf(),
         root: root.to_path_buf(),
@@ -115,6 +140,14 @@ pub fn create_mount_point(
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let reported = root_dev.is_some_and(|dev| {
+                    cur.parent()
+                        .and_then(|p| std::fs::metadata(p).ok())
+                        .is_some_and(|m| m.dev() == dev)
+                });
+                if reported {
+                    report(&cur);
+                }
                 let made = if last && file {
                     std::fs::OpenOptions::new()
                         .write(true)
@@ -134,6 +167,9 @@ pub fn create_mount_point(
                     path: cur.clone(),
                     source,
                 })?);
+                if reported {
+                    report(&cur);
+                }
             }
             Err(source) => {
                 return Err(MountError::Io {

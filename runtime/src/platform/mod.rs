@@ -139,7 +139,8 @@ pub trait Platform {
     /// In the init process, before createContainer hooks: set up what must exist inside
     /// the container's namespaces while the host's paths are still visible (Linux: joined
     /// namespaces, mounts, devices; FreeBSD: nothing, mounts are made on the host). Mount
-    /// points made here are reported through `report`.
+    /// points, device nodes and links made on the root filesystem are reported through `report`
+    /// twice: just before each is made (its path does not exist yet) and just after.
     fn enter(
         plan: &ContainerPlan,
         made: &Resources,
