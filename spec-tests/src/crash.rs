@@ -202,7 +202,9 @@ fn has_fault_hook(ctx: &Ctx) -> Result<bool, Fail> {
 fn crash_suite(ctx: &Ctx, cmd: &Command) -> TestResult {
     ctx.require_containers()?;
     if host::mounts_under(&ctx.dir).is_err() {
-        return Err(Fail::Skip("needs the Linux host's /proc to check for leftovers".into()));
+        return Err(Fail::Skip(
+            "needs the Linux host's /proc to check for leftovers".into(),
+        ));
     }
     if !has_fault_hook(ctx)? {
         return Err(Fail::Skip(
@@ -250,7 +252,10 @@ fn crash_suite(ctx: &Ctx, cmd: &Command) -> TestResult {
         started.elapsed().as_secs_f64()
     );
     let mounts = host::mounts_under(&ctx.dir).map_err(Fail::Skip)?;
-    ensure!(mounts.is_empty(), "host mounts left under the test directory: {mounts:?}");
+    ensure!(
+        mounts.is_empty(),
+        "host mounts left under the test directory: {mounts:?}"
+    );
     ensure!(
         problems.is_empty(),
         "{} of {n} trials of {} left something behind:\n{}",
@@ -275,14 +280,25 @@ fn trial(ctx: &Ctx, cmd: &Command, kill: &Kill) -> Result<bool, String> {
     ctx.track(&id);
     let bundle = b.dir.to_string_lossy().into_owned();
     if cmd.setup != Setup::Nothing {
-        let out = ctx.sk(&["create", "--bundle", &bundle, &id]).quiet().run()?;
+        let out = ctx
+            .sk(&["create", "--bundle", &bundle, &id])
+            .quiet()
+            .run()?;
         if !out.ok() {
-            return Err(format!("setting up: create: {}: {}", out.exit, out.stderr.trim()));
+            return Err(format!(
+                "setting up: create: {}: {}",
+                out.exit,
+                out.stderr.trim()
+            ));
         }
         if cmd.setup == Setup::Running {
             let out = ctx.sk(&["start", &id]).quiet().run()?;
             if !out.ok() {
-                return Err(format!("setting up: start: {}: {}", out.exit, out.stderr.trim()));
+                return Err(format!(
+                    "setting up: start: {}: {}",
+                    out.exit,
+                    out.stderr.trim()
+                ));
             }
         }
     }
@@ -306,10 +322,14 @@ fn trial(ctx: &Ctx, cmd: &Command, kill: &Kill) -> Result<bool, String> {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["pid"].as_i64())
         .and_then(|p| host::proc_id(p as i32));
-    let ns = init.and_then(|p| host::pid_namespace(p.pid));
+    let ns = init.and_then(|p| pid_namespace(p.pid));
     let out = ctx.sk(&["delete", "--force", &id]).quiet().run()?;
     if !out.ok() {
-        return Err(format!("delete --force: {}: {}", out.exit, out.stderr.trim()));
+        return Err(format!(
+            "delete --force: {}: {}",
+            out.exit,
+            out.stderr.trim()
+        ));
     }
     let mut left = Vec::new();
     if ctx.root.join(&id).exists() {
@@ -324,13 +344,13 @@ fn trial(ctx: &Ctx, cmd: &Command, kill: &Kill) -> Result<bool, String> {
     if let Some(ns) = ns {
         if ctx
             .wait_until("the container's pid namespace to empty", || {
-                host::pids_in_namespace(&ns).is_empty()
+                pids_in_namespace(&ns).is_empty()
             })
             .is_err()
         {
             left.push(format!(
                 "processes in the container's pid namespace: {}",
-                describe(&host::pids_in_namespace(&ns))
+                describe(&pids_in_namespace(&ns))
             ));
         }
     }
@@ -372,12 +392,27 @@ fn trial(ctx: &Ctx, cmd: &Command, kill: &Kill) -> Result<bool, String> {
 /// mount point) and a limit, so that there is a cgroup to leak.
 fn dress(ctx: &Ctx, b: &mut Bundle) -> Result<(), String> {
     let file = ctx.path("bindfile");
-    std::fs::write(&file, b"host file\n").map_err(|e| format!("writing {}: {e}", file.display()))?;
+    std::fs::write(&file, b"host file\n")
+        .map_err(|e| format!("writing {}: {e}", file.display()))?;
     b.add_mount(json!({"destination": "/crash/a/b", "type": "tmpfs", "source": "tmpfs"}));
     b.add_mount(json!({"destination": "/etc/crash-file", "type": "bind",
         "source": file.to_string_lossy(), "options": ["bind", "ro"]}));
     b.config["linux"]["resources"] = json!({"pids": {"limit": 100}});
     b.save()
+}
+
+#[cfg(target_os = "linux")]
+use host::{pid_namespace, pids_in_namespace};
+
+/// Other systems: the suite skips before it gets here (no /proc mount table).
+#[cfg(not(target_os = "linux"))]
+fn pid_namespace(_pid: i32) -> Option<String> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pids_in_namespace(_ns: &str) -> Vec<i32> {
+    Vec::new()
 }
 
 /// `pid (comm) state` of each pid, for a message.
@@ -386,7 +421,14 @@ fn describe(pids: &[i32]) -> String {
         .map(|p| {
             let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
             let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next().unwrap_or("?").to_string();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .to_string();
             format!("{p} ({}) {state}", comm.trim())
         })
         .collect::<Vec<_>>()

@@ -20,13 +20,31 @@ use crate::harness::{Fail, Test, TestResult};
 
 pub fn tests() -> Vec<Test> {
     vec![
-        test!("hostile", directory_mount_points_replaced_by_symlinks_to_host_dirs_are_left),
-        test!("hostile", file_mount_points_replaced_by_symlinks_to_host_files_are_left),
-        test!("hostile", a_parent_replaced_by_a_symlink_is_not_followed_by_delete),
-        test!("hostile", a_mount_point_covered_by_a_bind_mount_is_left_mounted_and_full),
+        test!(
+            "hostile",
+            directory_mount_points_replaced_by_symlinks_to_host_dirs_are_left
+        ),
+        test!(
+            "hostile",
+            file_mount_points_replaced_by_symlinks_to_host_files_are_left
+        ),
+        test!(
+            "hostile",
+            a_parent_replaced_by_a_symlink_is_not_followed_by_delete
+        ),
+        test!(
+            "hostile",
+            a_mount_point_covered_by_a_bind_mount_is_left_mounted_and_full
+        ),
         test!("hostile", untouched_mount_points_are_removed_by_delete),
-        test!("hostile", hook_timeouts_that_are_not_positive_are_refused_with_their_path),
-        test!("hostile", ten_megabyte_values_give_errors_under_one_kilobyte),
+        test!(
+            "hostile",
+            hook_timeouts_that_are_not_positive_are_refused_with_their_path
+        ),
+        test!(
+            "hostile",
+            ten_megabyte_values_give_errors_under_one_kilobyte
+        ),
         test!("hostile", nul_and_bidi_characters_in_errors_are_escaped),
     ]
 }
@@ -66,13 +84,21 @@ fn intact(h: &HostPaths) -> Result<(), Fail> {
         "the host directory {} lost its file",
         h.full_dir.display()
     );
-    ensure!(h.empty_dir.is_dir(), "the empty host directory {} was removed", h.empty_dir.display());
+    ensure!(
+        h.empty_dir.is_dir(),
+        "the empty host directory {} was removed",
+        h.empty_dir.display()
+    );
     ensure!(
         std::fs::read(&h.full_file).ok().as_deref() == Some(&b"precious"[..]),
         "the host file {} was removed or changed",
         h.full_file.display()
     );
-    ensure!(h.empty_file.is_file(), "the empty host file {} was removed", h.empty_file.display());
+    ensure!(
+        h.empty_file.is_file(),
+        "the empty host file {} was removed",
+        h.empty_file.display()
+    );
     Ok(())
 }
 
@@ -93,7 +119,10 @@ fn created(ctx: &Ctx, b: &Bundle) -> Result<String, Fail> {
 
 fn delete_force(ctx: &Ctx, id: &str) -> Result<String, Fail> {
     let out = ctx.sk(&["delete", "--force", id]).run()?.expect_ok()?;
-    ensure!(!ctx.root.join(id).exists(), "state of {id} left after delete --force");
+    ensure!(
+        !ctx.root.join(id).exists(),
+        "state of {id} left after delete --force"
+    );
     Ok(out.stderr)
 }
 
@@ -132,7 +161,10 @@ fn file_mount_points_replaced_by_symlinks_to_host_files_are_left(ctx: &Ctx) -> T
         std::fs::read(&src).ok().as_deref() == Some(&b"source"[..]),
         "the bind source was changed"
     );
-    ensure!(log.contains("hostile-full"), "delete did not say what it left: {log:?}");
+    ensure!(
+        log.contains("hostile-full"),
+        "delete did not say what it left: {log:?}"
+    );
     Ok(())
 }
 
@@ -146,9 +178,20 @@ fn a_parent_replaced_by_a_symlink_is_not_followed_by_delete(ctx: &Ctx) -> TestRe
     let id = created(ctx, &b)?;
     plant(&b.rootfs.join("hostile"), &h.empty_dir)?;
     let log = delete_force(ctx, &id)?;
-    ensure!(mirror.is_dir(), "delete followed a planted parent link and removed {}", mirror.display());
-    ensure!(h.empty_dir.join("p").is_dir(), "delete removed the host's {}/p", h.empty_dir.display());
-    ensure!(log.contains("replaced"), "delete did not say what it left: {log:?}");
+    ensure!(
+        mirror.is_dir(),
+        "delete followed a planted parent link and removed {}",
+        mirror.display()
+    );
+    ensure!(
+        h.empty_dir.join("p").is_dir(),
+        "delete removed the host's {}/p",
+        h.empty_dir.display()
+    );
+    ensure!(
+        log.contains("replaced"),
+        "delete did not say what it left: {log:?}"
+    );
     Ok(())
 }
 
@@ -173,8 +216,14 @@ fn a_mount_point_covered_by_a_bind_mount_is_left_mounted_and_full(ctx: &Ctx) -> 
     let _ = std::process::Command::new("umount").arg(&target).status();
     let log = log?;
     intact(&h)?;
-    ensure!(!still.is_empty(), "delete unmounted a mount it did not make");
-    ensure!(log.contains("hostile/m"), "delete did not say what it left: {log:?}");
+    ensure!(
+        !still.is_empty(),
+        "delete unmounted a mount it did not make"
+    );
+    ensure!(
+        log.contains("hostile/m"),
+        "delete did not say what it left: {log:?}"
+    );
     Ok(())
 }
 
@@ -191,10 +240,19 @@ fn untouched_mount_points_are_removed_by_delete(ctx: &Ctx) -> TestResult {
     b.add_mount(json!({"destination": "/etc/made-file", "type": "bind",
         "source": src.to_string_lossy(), "options": ["bind"]}));
     let id = created(ctx, &b)?;
-    ensure!(b.rootfs.join("made/a/b").is_dir(), "create made no /made/a/b on the root filesystem");
+    ensure!(
+        b.rootfs.join("made/a/b").is_dir(),
+        "create made no /made/a/b on the root filesystem"
+    );
     let log = delete_force(ctx, &id)?;
-    ensure!(!b.rootfs.join("made").exists(), "delete left /made: {log:?}");
-    ensure!(!b.rootfs.join("etc/made-file").exists(), "delete left /etc/made-file: {log:?}");
+    ensure!(
+        !b.rootfs.join("made").exists(),
+        "delete left /made: {log:?}"
+    );
+    ensure!(
+        !b.rootfs.join("etc/made-file").exists(),
+        "delete left /etc/made-file: {log:?}"
+    );
     Ok(())
 }
 
@@ -207,25 +265,43 @@ fn hook_timeouts_that_are_not_positive_are_refused_with_their_path(ctx: &Ctx) ->
         let out = ctx.create(&id, &b)?;
         out.expect_failure(&format!("create with a hook timeout of {t}"))?;
         out.expect_stderr_contains("hooks.createRuntime[1].timeout")?;
-        ensure!(!ctx.root.join(&id).exists(), "a refused create left its state");
+        ensure!(
+            !ctx.root.join(&id).exists(),
+            "a refused create left its state"
+        );
     }
     Ok(())
 }
 
+/// Puts a hostile value into a bundle's config.
+type SetField<'a> = Box<dyn Fn(&mut Bundle) + 'a>;
+
 /// A 10 MB value in each of several fields: each error is under 1 KiB and names the field.
 fn ten_megabyte_values_give_errors_under_one_kilobyte(ctx: &Ctx) -> TestResult {
     let big = "x".repeat(10 << 20);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Bundle)>)> = vec![
-        ("process.cwd", Box::new(|b: &mut Bundle| b.config["process"]["cwd"] = json!(big.clone()))),
-        ("mounts[", Box::new(|b: &mut Bundle| {
-            b.add_mount(json!({"destination": big.clone(), "type": "tmpfs", "source": "tmpfs"}))
-        })),
-        ("process.args[1]", Box::new(|b: &mut Bundle| {
-            b.config["process"]["args"] = json!(["true", format!("{big}\u{0}")])
-        })),
-        ("hooks.prestart[0].path", Box::new(|b: &mut Bundle| {
-            b.config["hooks"] = json!({"prestart": [{"path": big.clone()}]})
-        })),
+    let cases: Vec<(&str, SetField)> = vec![
+        (
+            "process.cwd",
+            Box::new(|b: &mut Bundle| b.config["process"]["cwd"] = json!(big.clone())),
+        ),
+        (
+            "mounts[",
+            Box::new(|b: &mut Bundle| {
+                b.add_mount(json!({"destination": big.clone(), "type": "tmpfs", "source": "tmpfs"}))
+            }),
+        ),
+        (
+            "process.args[1]",
+            Box::new(|b: &mut Bundle| {
+                b.config["process"]["args"] = json!(["true", format!("{big}\u{0}")])
+            }),
+        ),
+        (
+            "hooks.prestart[0].path",
+            Box::new(|b: &mut Bundle| {
+                b.config["hooks"] = json!({"prestart": [{"path": big.clone()}]})
+            }),
+        ),
     ];
     let mut sizes = Vec::new();
     for (field, set) in cases {
@@ -240,16 +316,26 @@ fn ten_megabyte_values_give_errors_under_one_kilobyte(ctx: &Ctx) -> TestResult {
             out.stderr.len(),
             out.stderr.chars().take(300).collect::<String>()
         );
-        ensure!(out.stderr.contains(field), "{field}: the error does not name it: {:?}", out.stderr);
+        ensure!(
+            out.stderr.contains(field),
+            "{field}: the error does not name it: {:?}",
+            out.stderr
+        );
         sizes.push(format!("{field} {} bytes", out.stderr.len()));
     }
-    println!("# hostile: error sizes for 10 MB values: {}", sizes.join(", "));
+    println!(
+        "# hostile: error sizes for 10 MB values: {}",
+        sizes.join(", ")
+    );
     Ok(())
 }
 
 fn nul_and_bidi_characters_in_errors_are_escaped(ctx: &Ctx) -> TestResult {
     let cases = [
-        ("process.args[1]", json!({"args": ["true", "a\u{0}\u{202e}b"]})),
+        (
+            "process.args[1]",
+            json!({"args": ["true", "a\u{0}\u{202e}b"]}),
+        ),
         ("process.cwd", json!({"cwd": "\u{202e}relative\u{1b}[31m"})),
     ];
     for (field, process) in cases {

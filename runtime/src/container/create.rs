@@ -12,11 +12,11 @@ use nix::unistd::{mkfifo, Pid};
 
 use super::ContainerError;
 use crate::config::ContainerConfig;
+use crate::fault;
 use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
 use crate::init::{receive, send, SyncMessage};
 use crate::jail::JailSpec;
-use crate::fault;
 use crate::mounts::{parse_mounts, remove_created_under, Created};
 use crate::platform::{ContainerPlan, Host, InitHandoff, Platform};
 use crate::process::ProcessSpec;
@@ -274,7 +274,14 @@ fn make(
     send(sync.get_mut(), SyncMessage::Recorded)
         .map_err(|e| init_failed(format!("handshake: {e}")))?;
     // Until the init is prepared: the mount points it makes, each recorded at once.
-    await_init(&mut sync, b'P', store, &mut st, &mut undo.made, &init_failed)?;
+    await_init(
+        &mut sync,
+        b'P',
+        store,
+        &mut st,
+        &mut undo.made,
+        &init_failed,
+    )?;
     fault::point("create:after-prepared");
     let state_json =
         serde_json::to_vec(&super::container_state_as(&st, Status::Creating)).unwrap_or_default();
@@ -292,7 +299,14 @@ fn make(
     send(sync.get_mut(), SyncMessage::Go(&state_json))
         .map_err(|e| init_failed(format!("handshake: {e}")))?;
     // Then createContainer hooks, entering the root, and the terminal.
-    await_init(&mut sync, b'R', store, &mut st, &mut undo.made, &init_failed)?;
+    await_init(
+        &mut sync,
+        b'R',
+        store,
+        &mut st,
+        &mut undo.made,
+        &init_failed,
+    )?;
     fault::point("create:after-ready");
 
     st.status = Status::Created;

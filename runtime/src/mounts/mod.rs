@@ -333,7 +333,11 @@ mod tests {
         let err = parse_one(0, Path::new(&long), None, None, &[], Path::new("/"))
             .unwrap_err()
             .to_string();
-        assert!(err.len() < 400 && !err.contains('\u{202e}'), "{}", err.len());
+        assert!(
+            err.len() < 400 && !err.contains('\u{202e}'),
+            "{}",
+            err.len()
+        );
         let err = parse(None, None, &[]).unwrap_err().to_string();
         assert!(
             err.contains("mounts[0].type") && err.contains("bind"),

@@ -84,7 +84,12 @@ pub fn remove_created_under(root_path: &Path, records: &[Created]) -> Vec<Warnin
         Err(Errno::ENOENT) => Vec::new(),
         Err(e) => records
             .iter()
-            .map(|r| warn(&r.path, format!("opening the root {}: {e}", quote_os(root_path))))
+            .map(|r| {
+                warn(
+                    &r.path,
+                    format!("opening the root {}: {e}", quote_os(root_path)),
+                )
+            })
             .collect(),
     }
 }
@@ -97,7 +102,12 @@ fn remove_one(root: BorrowedFd<'_>, root_path: &Path, r: &Created) -> Result<(),
     for c in rel.components() {
         match c {
             Component::Normal(n) => names.push(n),
-            _ => return Err(warn(&r.path, "the recorded path is not a plain path below the root")),
+            _ => {
+                return Err(warn(
+                    &r.path,
+                    "the recorded path is not a plain path below the root",
+                ))
+            }
         }
     }
     let Some((last, parents)) = names.split_last() else {

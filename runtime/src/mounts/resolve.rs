@@ -271,7 +271,10 @@ mod tests {
         std::fs::create_dir(root.join("existing")).unwrap();
         let made = create_mount_point(root, &root.join("existing/a/b"), false).unwrap();
         let paths: Vec<_> = made.iter().map(|m| m.path.clone()).collect();
-        assert_eq!(paths, vec![root.join("existing/a"), root.join("existing/a/b")]);
+        assert_eq!(
+            paths,
+            vec![root.join("existing/a"), root.join("existing/a/b")]
+        );
         let file = create_mount_point(root, &root.join("etc/hosts"), true).unwrap();
         assert!(root.join("etc/hosts").is_file());
         assert!(crate::mounts::remove_created_under(root, &made).is_empty());

@@ -66,7 +66,10 @@ fn a_mount_point_replaced_by_a_symlink_to_the_host_is_left() {
     let w = remove(&f, &all);
     assert_eq!(w.len(), 4, "{w:?}");
     assert!(w.iter().all(|w| w.reason.contains("no longer")), "{w:?}");
-    assert_eq!(std::fs::read(f.host.join("full/keep")).unwrap(), b"precious");
+    assert_eq!(
+        std::fs::read(f.host.join("full/keep")).unwrap(),
+        b"precious"
+    );
     assert_eq!(std::fs::read(f.host.join("file")).unwrap(), b"precious");
     assert!(f.host.join("emptydir").is_dir() && f.host.join("emptyfile").is_file());
     // The planted links are the container's; they stay too.
@@ -81,9 +84,13 @@ fn a_parent_replaced_by_a_symlink_is_not_followed() {
     std::fs::rename(f.root.join("p"), f.root.join("p.old")).unwrap();
     symlink(f.host.join("full"), f.root.join("p")).unwrap();
     let w = remove(&f, &made);
-    assert!(f.host.join("full/q").is_dir(), "followed a planted parent link");
     assert!(
-        w.iter().any(|w| w.reason.contains("parent directory was replaced")),
+        f.host.join("full/q").is_dir(),
+        "followed a planted parent link"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.reason.contains("parent directory was replaced")),
         "{w:?}"
     );
 }
@@ -102,9 +109,15 @@ fn changed_contents_and_other_inodes_are_left() {
     std::fs::rename(f.root.join("s.tmp"), f.root.join("s")).unwrap();
     let w = remove(&f, &[file, dir, swapped].concat());
     assert_eq!(w.len(), 3, "{w:?}");
-    assert!(w.iter().any(|w| w.reason.contains("holds 19 bytes")), "{w:?}");
+    assert!(
+        w.iter().any(|w| w.reason.contains("holds 19 bytes")),
+        "{w:?}"
+    );
     assert!(w.iter().any(|w| w.reason.contains("not empty")), "{w:?}");
-    assert!(w.iter().any(|w| w.reason.contains("another inode")), "{w:?}");
+    assert!(
+        w.iter().any(|w| w.reason.contains("another inode")),
+        "{w:?}"
+    );
     assert!(f.root.join("etc/resolv.conf").is_file() && f.root.join("d/data").is_file());
 }
 
@@ -121,7 +134,10 @@ fn records_without_identity_only_remove_empty_directories() {
     let w = remove(&f, &made);
     assert!(!f.root.join("olddir").exists());
     assert!(f.root.join("oldfile").exists());
-    assert!(f.host.join("emptydir").is_dir(), "removed a path outside the root");
+    assert!(
+        f.host.join("emptydir").is_dir(),
+        "removed a path outside the root"
+    );
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(w.iter().any(|w| w.reason.contains("not under")), "{w:?}");
 }
