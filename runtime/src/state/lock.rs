@@ -58,26 +58,31 @@ impl StateLock {
                 }
                 Err(e) => return Err(io("opening lock", &path)(e)),
             };
-            let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(l) => l,
-                Err((mut file, Errno::EWOULDBLOCK)) => {
-                    if Instant::now() >= deadline {
-                        return Err(StateError::Busy {
-                            id: id.clone(),
-                            holder: holder_of(&mut file),
-                            seconds: wait.as_secs(),
-                        });
+            // The same open file is retried (not reopened), so a waiter never recreates
+            // the lock file of a directory a delete is removing.
+            let mut file = file;
+            let mut lock = loop {
+                match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                    Ok(l) => break l,
+                    Err((mut f, Errno::EWOULDBLOCK)) => {
+                        if Instant::now() >= deadline {
+                            return Err(StateError::Busy {
+                                id: id.clone(),
+                                holder: holder_of(&mut f),
+                                seconds: wait.as_secs(),
+                            });
+                        }
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(Duration::from_millis(50));
+                        file = f;
                     }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                    continue;
-                }
-                Err((_, errno)) => {
-                    return Err(StateError::Io {
-                        op: "locking",
-                        path: path.clone(),
-                        source: errno.into(),
-                    })
+                    Err((_, errno)) => {
+                        return Err(StateError::Io {
+                            op: "locking",
+                            path: path.clone(),
+                            source: errno.into(),
+                        })
+                    }
                 }
             };
             // A delete may have removed the directory while this command waited: the lock
