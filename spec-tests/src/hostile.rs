@@ -173,11 +173,25 @@ fn a_parent_replaced_by_a_symlink_is_not_followed_by_delete(ctx: &Ctx) -> TestRe
     // The host directory mirrors what create made below the parent: an empty p/q.
     let mirror = h.empty_dir.join("p/q");
     std::fs::create_dir_all(&mirror).map_err(io("mkdir", &mirror))?;
+    // And a file mount point below a parent that becomes a link to a host directory
+    // holding a non-empty file of the same name.
+    let host_file = h.full_dir.join("f");
+    std::fs::write(&host_file, b"precious").map_err(io("write", &host_file))?;
+    let src = ctx.path("bind-source");
+    std::fs::write(&src, b"source").map_err(io("write", &src))?;
     let mut b = ctx.bundle(&["sleep", "1000"])?;
     b.add_mount(json!({"destination": "/hostile/p/q", "type": "tmpfs", "source": "tmpfs"}));
+    b.add_mount(json!({"destination": "/hostile2/f", "type": "bind",
+        "source": src.to_string_lossy(), "options": ["bind"]}));
     let id = created(ctx, &b)?;
     plant(&b.rootfs.join("hostile"), &h.empty_dir)?;
+    plant(&b.rootfs.join("hostile2"), &h.full_dir)?;
     let log = delete_force(ctx, &id)?;
+    ensure!(
+        std::fs::read(&host_file).ok().as_deref() == Some(&b"precious"[..]),
+        "delete followed a planted parent link and unlinked the host file {}",
+        host_file.display()
+    );
     ensure!(
         mirror.is_dir(),
         "delete followed a planted parent link and removed {}",
@@ -202,18 +216,10 @@ fn a_mount_point_covered_by_a_bind_mount_is_left_mounted_and_full(ctx: &Ctx) -> 
     b.add_mount(json!({"destination": "/hostile/m", "type": "tmpfs", "source": "tmpfs"}));
     let id = created(ctx, &b)?;
     let target = b.rootfs.join("hostile/m");
-    let status = std::process::Command::new("mount")
-        .arg("--bind")
-        .arg(&h.full_dir)
-        .arg(&target)
-        .status()
-        .map_err(|e| Fail::Skip(format!("running mount(8): {e}")))?;
-    if !status.success() {
-        return Err(Fail::Skip(format!("mount --bind failed: {status}")));
-    }
+    bind_mount(&h.full_dir, &target)?;
     let log = delete_force(ctx, &id);
     let still = crate::host::mounts_under(&target).unwrap_or_default();
-    let _ = std::process::Command::new("umount").arg(&target).status();
+    unmount(&target);
     let log = log?;
     intact(&h)?;
     ensure!(
@@ -225,6 +231,45 @@ fn a_mount_point_covered_by_a_bind_mount_is_left_mounted_and_full(ctx: &Ctx) -> 
         "delete did not say what it left: {log:?}"
     );
     Ok(())
+}
+
+/// mount(2) with MS_BIND, as a process with the right would (not mount(8): the harness
+/// reaps every child itself).
+#[cfg(target_os = "linux")]
+fn bind_mount(source: &Path, target: &Path) -> Result<(), Fail> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|e| Fail::Fail(e.to_string()))
+    };
+    let (src, dst) = (c(source)?, c(target)?);
+    // SAFETY: both pointers are to NUL-terminated strings that outlive the call; the other
+    // arguments are null or plain flags.
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(Fail::Skip(format!(
+            "bind mount onto {}: {}",
+            target.display(),
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn unmount(target: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    if let Ok(dst) = std::ffi::CString::new(target.as_os_str().as_bytes()) {
+        // SAFETY: a NUL-terminated path that outlives the call.
+        unsafe { libc::umount2(dst.as_ptr(), libc::MNT_DETACH) };
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
