@@ -147,3 +147,42 @@ fn warnings_quote_hostile_names() {
     let w = warn(Path::new("/r/\u{202e}evil\nname"), "x").to_string();
     assert!(!w.contains('\u{202e}') && !w.contains('\n'), "{w}");
 }
+
+/// Records without identity (an intent, an old state file) are only as safe as the walk:
+/// a parent replaced by a link to the host must stop it.
+#[test]
+fn records_without_identity_are_not_reached_through_planted_links() {
+    let f = fixture();
+    std::fs::create_dir_all(f.host.join("emptydir/x")).unwrap();
+    std::fs::write(f.host.join("emptyfile2"), b"").unwrap();
+    symlink(f.host.join("emptydir"), f.root.join("p")).unwrap();
+    symlink(&f.host, f.root.join("h")).unwrap();
+    let made = vec![
+        Created::intent(&f.root.join("p/x")),
+        Created::from(f.root.join("p/x")),
+        Created::intent(&f.root.join("h/emptyfile2")),
+    ];
+    let w = remove(&f, &made);
+    assert!(f.host.join("emptydir/x").is_dir(), "followed a planted link");
+    assert!(f.host.join("emptyfile2").is_file(), "followed a planted link");
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(w.iter().all(|w| w.reason.contains("replaced")), "{w:?}");
+}
+
+#[test]
+fn an_intent_removes_what_create_was_about_to_make() {
+    let f = fixture();
+    std::fs::create_dir_all(f.root.join("i/d")).unwrap();
+    std::fs::write(f.root.join("i/file"), b"").unwrap();
+    symlink("/proc/self/fd", f.root.join("i/fd")).unwrap();
+    std::fs::write(f.root.join("i/full"), b"data").unwrap();
+    let made: Vec<Created> = ["i", "i/d", "i/file", "i/fd", "i/full"]
+        .iter()
+        .map(|p| Created::intent(&f.root.join(p)))
+        .collect();
+    let w = remove(&f, &made);
+    assert!(!f.root.join("i/d").exists() && !f.root.join("i/file").exists());
+    assert!(!f.root.join("i/fd").is_symlink());
+    assert!(f.root.join("i/full").is_file(), "unlinked a file with data");
+    assert_eq!(w.len(), 2, "{w:?}"); // i/full holds data, so i is not empty
+}
