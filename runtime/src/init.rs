@@ -333,7 +333,7 @@ fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
 }
 
 fn cstring(b: &[u8]) -> Result<CString, String> {
-    CString::new(b).map_err(|_| format!("{:?} contains a NUL byte", String::from_utf8_lossy(b)))
+    CString::new(b).map_err(|_| format!("{} contains a NUL byte", stockade_quote::quote(b)))
 }
 
 /// setrlimit(2); an error comes with the resource's name.

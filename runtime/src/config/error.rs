@@ -16,9 +16,9 @@ pub enum ConfigError {
         file: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{path}: {message}")]
+    #[error("{}: {}", clip(.path), clip(.message))]
     Shape { path: String, message: String },
-    #[error("{path}: {value} is not valid here; expected {expected}")]
+    #[error("{}: {value} is not valid here; expected {expected}", clip(.path))]
     InvalidValue {
         path: String,
         value: String,
@@ -60,6 +60,12 @@ impl ConfigError {
             reason: reason.into(),
         }
     }
+}
+
+/// A path or message that may carry a value from the configuration (a map key, serde's
+/// echo of a wrong value): escaped and bounded as [`bounded`] does, without quotes added.
+fn clip(s: &str) -> String {
+    bounded(s)
 }
 
 /// A value's debug form as a message shows it: Debug escapes control characters, this also

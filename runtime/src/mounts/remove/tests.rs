@@ -163,8 +163,14 @@ fn records_without_identity_are_not_reached_through_planted_links() {
         Created::intent(&f.root.join("h/emptyfile2")),
     ];
     let w = remove(&f, &made);
-    assert!(f.host.join("emptydir/x").is_dir(), "followed a planted link");
-    assert!(f.host.join("emptyfile2").is_file(), "followed a planted link");
+    assert!(
+        f.host.join("emptydir/x").is_dir(),
+        "followed a planted link"
+    );
+    assert!(
+        f.host.join("emptyfile2").is_file(),
+        "followed a planted link"
+    );
     assert_eq!(w.len(), 3, "{w:?}");
     assert!(w.iter().all(|w| w.reason.contains("replaced")), "{w:?}");
 }
