@@ -398,6 +398,7 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default()
     ));
-    std::fs::write(&tmp, pid.to_string()).map_err(ContainerError::io("writing pid file", &tmp))?;
+    // Errors name the pid file asked for, not the temporary one.
+    std::fs::write(&tmp, pid.to_string()).map_err(ContainerError::io("writing pid file", &path))?;
     std::fs::rename(&tmp, &path).map_err(ContainerError::io("writing pid file", &path))
 }

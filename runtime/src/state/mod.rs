@@ -137,8 +137,9 @@ impl StateStore {
             path: file.clone(),
             source,
         })?;
-        let mut f = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
-        f.write_all(&bytes).map_err(io("writing", &tmp))?;
+        // Errors name state.json, the file the user knows, not the temporary one.
+        let mut f = std::fs::File::create(&tmp).map_err(io("writing", &file))?;
+        f.write_all(&bytes).map_err(io("writing", &file))?;
         std::fs::rename(&tmp, &file).map_err(io("replacing", &file))
     }
 
