@@ -84,7 +84,7 @@ fn create_start_kill_argv(verb: &'static str) -> fn(&str, &str) -> Vec<String> {
         "kill" => |id, _| strings(&["kill", id, "KILL"]),
         "delete" => |id, _| strings(&["delete", "--force", id]),
         "exec" => |id, _| strings(&["exec", id, "true"]),
-        _ => |id, _| strings(&["update", "--pids-limit", "50", id]),
+        _ => |id, _| strings(&["update", "--pids-limit", "50", "--memory", "64m", id]),
     }
 }
 

@@ -577,6 +577,39 @@ pub fn remove(cgroups: &[PathBuf]) -> Vec<PlatformError> {
     failures
 }
 
+/// `made` and the same cgroup path in the other v1 hierarchies of the controllers stockade
+/// limits: an `update` killed after making the cgroup of a newly limited controller, before
+/// the state recorded it, leaves one there, which delete removes with the rest (rmdir
+/// only ever removes an empty cgroup).
+pub fn with_siblings(made: &[PathBuf]) -> Vec<PathBuf> {
+    let mut all = made.to_vec();
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return all;
+    };
+    let (v1, _) = hierarchies(&info);
+    let limited: Vec<&PathBuf> = v1
+        .iter()
+        .filter(|(c, _)| matches!(c.as_str(), "memory" | "pids" | "cpu"))
+        .map(|(_, m)| m)
+        .collect();
+    for dir in made {
+        let Some(rel) = v1
+            .iter()
+            .find_map(|(_, m)| dir.strip_prefix(m).ok())
+            .filter(|r| !r.as_os_str().is_empty())
+        else {
+            continue;
+        };
+        for m in &limited {
+            let sibling = m.join(rel);
+            if !all.contains(&sibling) && sibling.is_dir() {
+                all.push(sibling);
+            }
+        }
+    }
+    all
+}
+
 /// The init's cgroups as host directories, for mounts of type `cgroup`/`cgroup2`: per v1
 /// hierarchy (named as its mount point is, `memory`, `cpu,cpuacct`), and v2's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -337,7 +337,7 @@ impl Platform for Linux {
     }
 
     fn destroy(made: &Resources) -> Vec<PlatformError> {
-        cgroups::remove(&made.cgroups)
+        cgroups::remove(&cgroups::with_siblings(&made.cgroups))
     }
 
     fn container_pids(_made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {
