@@ -81,6 +81,20 @@ pub struct LimitsChange<'a> {
     pub before: crate::limits::ResourceLimits,
     pub after: crate::limits::ResourceLimits,
     pub init_pid: i32,
+    /// Records durably, before it is made, each host object the update is about to make
+    /// (Linux: a cgroup directory), so that an update killed midway leaves nothing that
+    /// delete does not know of.
+    pub intend: Intend<'a>,
+}
+
+/// The recorder of [`LimitsChange::intend`].
+#[derive(Clone, Copy)]
+pub struct Intend<'a>(pub &'a dyn Fn(&std::path::Path) -> Result<(), PlatformError>);
+
+impl std::fmt::Debug for Intend<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Intend(..)")
+    }
 }
 
 /// What the init process is handed when it has entered the container.

@@ -333,11 +333,12 @@ impl Platform for Linux {
             &change.after,
             &mut made.cgroups,
             &pids,
+            change.intend.0,
         )
     }
 
     fn destroy(made: &Resources) -> Vec<PlatformError> {
-        cgroups::remove(&cgroups::with_siblings(&made.cgroups))
+        cgroups::remove(&made.cgroups)
     }
 
     fn container_pids(_made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {
