@@ -368,6 +368,13 @@ fn trial(ctx: &Ctx, cmd: &Command, kill: &Kill) -> Result<bool, String> {
             host::processes_using(&b.dir)
         ));
     }
+    let mentioning = processes_mentioning(&id);
+    if !mentioning.is_empty() {
+        left.push(format!(
+            "processes naming the id: {}",
+            describe(&mentioning)
+        ));
+    }
     for cg in cgroups_named(&id) {
         left.push(format!("cgroup {}", cg.display()));
     }
@@ -418,6 +425,20 @@ fn pid_namespace(_pid: i32) -> Option<String> {
 #[cfg(not(target_os = "linux"))]
 fn pids_in_namespace(_ns: &str) -> Vec<i32> {
     Vec::new()
+}
+
+/// Live processes whose command line names `id` (a stockade command still running).
+fn processes_mentioning(id: &str) -> Vec<i32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let alive = host::proc_id(*pid).is_some_and(host::alive);
+            alive && cmdline.split(|b| *b == 0).any(|arg| arg == id.as_bytes())
+        })
+        .collect()
 }
 
 /// `pid (comm) state` of each pid, for a message.
