@@ -58,14 +58,14 @@ impl Phase {
 /// How a hook failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("{phase} hook {index} ({path}): could not run it: {source}")]
+    #[error("{phase} hook {index} ({}): could not run it: {source}", stockade_quote::quote_os(.path))]
     Spawn {
         phase: &'static str,
         index: usize,
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{phase} hook {index} ({path}) {status}{stderr}")]
+    #[error("{phase} hook {index} ({}) {status}{stderr}", stockade_quote::quote_os(.path))]
     Failed {
         phase: &'static str,
         index: usize,
@@ -73,7 +73,7 @@ pub enum HookError {
         status: String,
         stderr: String,
     },
-    #[error("{phase} hook {index} ({path}) timed out after {seconds}s and was killed with its process group{stderr}")]
+    #[error("{phase} hook {index} ({}) timed out after {seconds}s and was killed with its process group{stderr}", stockade_quote::quote_os(.path))]
     Timeout {
         phase: &'static str,
         index: usize,
@@ -91,7 +91,12 @@ fn tail(stderr: &[u8]) -> String {
         return String::new();
     }
     let start = lines.len().saturating_sub(5);
-    format!("; stderr: {}", lines[start..].join(" | "))
+    // Bounded and escaped: a hook may print anything, at any length.
+    let text = lines[start..].join(" | ");
+    format!(
+        "; stderr: {}",
+        stockade_quote::quote(&text).max_chars(4 * stockade_quote::MAX_CHARS)
+    )
 }
 
 /// Runs `phase`'s hooks in order with `state` (the state JSON) on stdin; stops at the first
@@ -245,10 +250,26 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.starts_with("createRuntime hook 0 (/bin/sh) exited with status 3"),
+            err.starts_with("createRuntime hook 0 (\"/bin/sh\") exited with status 3"),
             "{err}"
         );
         assert!(err.contains("boom"), "{err}");
+        // A hook's stderr is bounded and escaped in the message.
+        let err = run(
+            Phase::CreateRuntime,
+            &[sh(
+                "printf '\\342\\200\\256' >&2; head -c 100000 /dev/zero | tr '\\0' x >&2; exit 1",
+                None,
+            )],
+            b"{}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.len() < 2000 && !err.contains('\u{202e}'),
+            "{}",
+            err.len()
+        );
     }
 
     #[test]
@@ -275,7 +296,7 @@ mod tests {
             .unwrap();
         let err = run(Phase::Poststop, &[h], b"{}").unwrap_err().to_string();
         assert!(
-            err.contains("poststop hook 0 (/nonexistent/hook): could not run it"),
+            err.contains("poststop hook 0 (\"/nonexistent/hook\"): could not run it"),
             "{err}"
         );
     }

@@ -12,7 +12,7 @@ pub struct ContainerId(String);
 
 /// Why a string is not a container id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid container id {id:?}: {reason}; ids are 1 to 255 letters, digits, '_', '.', '+' or '-', and not \".\" or \"..\"")]
+#[error("invalid container id {}: {reason}; ids are 1 to 255 letters, digits, '_', '.', '+' or '-', and not \".\" or \"..\"", stockade_quote::quote(.id))]
 pub struct InvalidId {
     pub id: String,
     pub reason: &'static str,

@@ -26,8 +26,14 @@ use crate::state::START_FIFO;
 
 /// One message of the create handshake.
 pub enum SyncMessage<'a> {
-    /// Init → create: a mount point the init created on the root filesystem.
-    MountPoint(&'a std::path::Path),
+    /// Create → init: the init's pid is recorded in the state; it may start making things.
+    Recorded,
+    /// Init → create: a path on the root filesystem the init is about to make; the init
+    /// waits for [`SyncMessage::Recorded`] before making it.
+    Intent(&'a std::path::Path),
+    /// Init → create: what the init made on the root filesystem (JSON of
+    /// [`crate::mounts::Created`]).
+    MountPoint(&'a [u8]),
     /// Init → create: set up inside; prestart and createRuntime hooks may run now.
     Prepared,
     /// Create → init: hooks done; go on, with the state JSON for createContainer and
@@ -42,7 +48,9 @@ pub enum SyncMessage<'a> {
 /// Writes one handshake message: a kind byte, the payload length and `:`, the payload.
 pub fn send(sync: &mut impl Write, msg: SyncMessage<'_>) -> std::io::Result<()> {
     let (kind, payload): (u8, &[u8]) = match msg {
-        SyncMessage::MountPoint(p) => (b'M', p.as_os_str().as_bytes()),
+        SyncMessage::Recorded => (b'W', b""),
+        SyncMessage::Intent(p) => (b'I', p.as_os_str().as_bytes()),
+        SyncMessage::MountPoint(p) => (b'M', p),
         SyncMessage::Prepared => (b'P', b""),
         SyncMessage::Go(state) => (b'G', state),
         SyncMessage::Ready => (b'R', b""),
@@ -87,6 +95,29 @@ pub fn receive(sync: &mut impl std::io::Read) -> std::io::Result<Option<(u8, Vec
     Ok(Some((kind[0], payload)))
 }
 
+/// Reports an object of the root filesystem to create: before it exists, as an intent,
+/// waiting until create has recorded it (a create that died means end-of-file: the init
+/// exits before making anything unrecorded); after, with its identity.
+fn report_made(sync: &mut std::fs::File, p: &std::path::Path) {
+    match crate::mounts::Created::observe(p) {
+        Ok(r) => {
+            let record = serde_json::to_vec(&r).unwrap_or_default();
+            let _ = send(sync, SyncMessage::MountPoint(&record));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if send(sync, SyncMessage::Intent(p)).is_err() {
+                std::process::exit(1);
+            }
+            match receive(sync) {
+                Ok(Some((b'W', _))) => {}
+                _ => std::process::exit(1),
+            }
+        }
+        // Not a kind create makes (it is about to fail on it): nothing to record.
+        Err(_) => {}
+    }
+}
+
 /// Replaces the `status` of a state JSON document.
 fn with_status(state: &[u8], status: &str) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(state) {
@@ -104,16 +135,23 @@ fn with_status(state: &[u8], status: &str) -> Vec<u8> {
 pub fn container_init<P: Platform>(
     plan: &ContainerPlan,
     made: &crate::state::Resources,
-    handoff: InitHandoff,
+    mut handoff: InitHandoff,
 ) -> ! {
+    handoff.close_inherited();
     let mut sync = std::fs::File::from(handoff.sync);
     let fail = |sync: &mut std::fs::File, e: String| -> ! {
         let _ = send(sync, SyncMessage::Error(&e));
         std::process::exit(1);
     };
-    let entered = P::enter(plan, made, &mut |p| {
-        let _ = send(&mut sync, SyncMessage::MountPoint(p));
-    });
+    crate::fault::point("init:before-recorded");
+    // Nothing is made before create has recorded this process in the state: a create
+    // killed before that leaves an init that sees end-of-file here and exits, having made
+    // nothing that delete would not know of.
+    match receive(&mut sync) {
+        Ok(Some((b'W', _))) => {}
+        _ => std::process::exit(1),
+    }
+    let entered = P::enter(plan, made, &mut |p| report_made(&mut sync, p));
     if let Err(e) = entered {
         fail(&mut sync, e.to_string());
     }
@@ -306,7 +344,7 @@ fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
 }
 
 fn cstring(b: &[u8]) -> Result<CString, String> {
-    CString::new(b).map_err(|_| format!("{:?} contains a NUL byte", String::from_utf8_lossy(b)))
+    CString::new(b).map_err(|_| format!("{} contains a NUL byte", stockade_quote::quote(b)))
 }
 
 /// setrlimit(2); an error comes with the resource's name.

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod container;
 pub mod explain;
+pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod id;

@@ -13,10 +13,10 @@ use crate::mounts::{resolve_in_root, MountError};
 pub enum ProcessError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("process.args[0]: {program:?} was not found in the container's PATH ({path}); expected an executable inside the root filesystem")]
+    #[error("process.args[0]: {} was not found in the container's PATH ({}); expected an executable inside the root filesystem", stockade_quote::quote(.program), stockade_quote::quote(.path))]
     NotFound { program: String, path: String },
     #[error(
-        "process.args[0]: {program} (inside the container) is {what}; expected an executable file"
+        "process.args[0]: {} (inside the container) is {what}; expected an executable file", stockade_quote::quote_os(.program)
     )]
     NotExecutable {
         program: PathBuf,
@@ -30,7 +30,7 @@ pub enum ProcessError {
     },
     #[error("resolving process.args[0]: {0}")]
     Resolve(#[from] MountError),
-    #[error("process.env[{index}]: {value:?} is not valid here; expected KEY=VALUE")]
+    #[error("process.env[{index}]: {} is not valid here; expected KEY=VALUE", stockade_quote::quote(.value))]
     BadEnv { index: usize, value: String },
 }
 

@@ -7,8 +7,9 @@
 //!                     [--busybox PATH] [--schema-dir DIR]
 //! ```
 //! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
-//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), and freebsd (the
-//! FreeBSD profile: jail checks run only on FreeBSD, skipped elsewhere). Default: all.
+//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), crash and hostile
+//! (issue 11; alias `safety`), and freebsd (the FreeBSD profile: jail checks run only on
+//! FreeBSD, skipped elsewhere). Default: all.
 
 #[macro_use]
 mod harness;
@@ -21,10 +22,12 @@ mod schema;
 mod stockade;
 
 mod cli;
+mod crash;
 mod errors;
 mod exec;
 mod freebsd;
 mod hooks;
+mod hostile;
 mod lifecycle;
 mod limits;
 mod mounts;
@@ -56,6 +59,8 @@ const CORE_GROUPS: &[&str] = &[
 const EXTRA_GROUPS: &[&str] = &["hooks", "terminal", "exec", "ps", "features"];
 /// The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
 const FREEBSD_GROUPS: &[&str] = &["freebsd"];
+/// Issue 11 (runtime safety) groups, selected together with `--group safety`.
+const SAFETY_GROUPS: &[&str] = &["crash", "hostile"];
 
 fn all_tests() -> Vec<Test> {
     let mut v = Vec::new();
@@ -73,6 +78,8 @@ fn all_tests() -> Vec<Test> {
     v.extend(exec::tests());
     v.extend(ps_features::tests());
     v.extend(freebsd::tests());
+    v.extend(hostile::tests());
+    v.extend(crash::tests());
     v
 }
 
@@ -91,6 +98,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
                     limits (alias core) hooks terminal exec ps features (alias extras)
                     freebsd (the FreeBSD profile); default all
+                    crash hostile (alias safety); default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit
   --busybox PATH    static busybox for the root filesystems (default $BUSYBOX, else /bin/busybox)
@@ -130,8 +138,12 @@ fn parse_args() -> Result<Options, String> {
                         "extras" | "issue4" => {
                             o.groups.extend(EXTRA_GROUPS.iter().map(|s| s.to_string()))
                         }
+                        "safety" | "issue11" => {
+                            o.groups.extend(SAFETY_GROUPS.iter().map(|s| s.to_string()))
+                        }
                         g if CORE_GROUPS.contains(&g)
                             || EXTRA_GROUPS.contains(&g)
+                            || SAFETY_GROUPS.contains(&g)
                             || FREEBSD_GROUPS.contains(&g) =>
                         {
                             o.groups.push(g.to_string())

@@ -23,6 +23,7 @@ pub struct Invocation<'c, 'e> {
     stderr: Option<Io>,
     extra_fds: Vec<OwnedFd>,
     cwd: Option<PathBuf>,
+    env: Vec<(String, String)>,
     timeout: Duration,
     quiet: bool,
 }
@@ -176,6 +177,7 @@ impl<'c, 'e> Invocation<'c, 'e> {
             stderr: None,
             extra_fds: Vec::new(),
             cwd: None,
+            env: Vec::new(),
             timeout: CMD_TIMEOUT,
             quiet: false,
         }
@@ -205,6 +207,12 @@ impl<'c, 'e> Invocation<'c, 'e> {
     /// An extra fd for the command: the first becomes fd 3, the next 4, ….
     pub fn extra_fd(mut self, fd: OwnedFd) -> Self {
         self.extra_fds.push(fd);
+        self
+    }
+
+    /// An extra environment variable for the command (e.g. `STOCKADE_FAULT`).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -254,7 +262,9 @@ impl<'c, 'e> Invocation<'c, 'e> {
         let running = procs::spawn(procs::Spec {
             program: ctx.env.stockade.clone(),
             args: argv,
-            env: vec![(HOST_ENV_MARKER.to_string(), "leaked".to_string())],
+            env: std::iter::once((HOST_ENV_MARKER.to_string(), "leaked".to_string()))
+                .chain(self.env)
+                .collect(),
             cwd: self.cwd,
             stdin: self.stdin,
             stdout,

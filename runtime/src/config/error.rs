@@ -16,9 +16,9 @@ pub enum ConfigError {
         file: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{path}: {message}")]
+    #[error("{}: {}", clip(.path), clip(.message))]
     Shape { path: String, message: String },
-    #[error("{path}: {value} is not valid here; expected {expected}")]
+    #[error("{}: {value} is not valid here; expected {expected}", clip(.path))]
     InvalidValue {
         path: String,
         value: String,
@@ -43,7 +43,7 @@ impl ConfigError {
     ) -> Self {
         ConfigError::InvalidValue {
             path: path.into(),
-            value: format!("{value:?}"),
+            value: bounded(&format!("{value:?}")),
             expected: expected.into(),
         }
     }
@@ -59,5 +59,45 @@ impl ConfigError {
             other: other.into(),
             reason: reason.into(),
         }
+    }
+}
+
+/// A path or message that may carry a value from the configuration (a map key, serde's
+/// echo of a wrong value): escaped and bounded as [`bounded`] does, without quotes added.
+fn clip(s: &str) -> String {
+    bounded(s)
+}
+
+/// A value's debug form as a message shows it: Debug escapes control characters, this also
+/// escapes bidi and invisible format characters and cuts what is longer than
+/// [`stockade_quote::MAX_CHARS`] characters, naming the full length.
+fn bounded(debug: &str) -> String {
+    let total = debug.chars().count();
+    let mut out = String::new();
+    for c in debug.chars().take(stockade_quote::MAX_CHARS) {
+        if matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+        {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    if total > stockade_quote::MAX_CHARS {
+        out.push_str(&format!("… ({} bytes in all)", debug.len()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn invalid_values_are_bounded_and_escaped() {
+        let long = "x".repeat(10 << 20);
+        let e = super::ConfigError::invalid("process.cwd", &long, "an absolute path").to_string();
+        assert!(e.len() < 400 && e.contains("bytes in all"), "{}", e.len());
+        let e = super::ConfigError::invalid("hostname", "a\u{202e}b\u{0}", "x").to_string();
+        assert!(!e.contains('\u{202e}') && !e.contains('\0'), "{e}");
+        assert!(e.contains("\\u{202e}"), "{e}");
     }
 }

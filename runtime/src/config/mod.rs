@@ -12,6 +12,7 @@ pub mod freebsd;
 mod json;
 mod rules;
 mod template;
+mod validate;
 mod version;
 
 use std::collections::BTreeMap;
@@ -117,6 +118,7 @@ impl ContainerConfig {
                 path: e.path().to_string(),
                 message: e.into_inner().to_string(),
             })?;
+        validate::check(&spec)?;
 
         let root_cfg = spec.root().as_ref().ok_or_else(|| ConfigError::Missing {
             path: "root".into(),

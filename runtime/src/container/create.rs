@@ -1,7 +1,7 @@
 //! `create`: validate everything, then make the state directory, the host-side resources
 //! and the init process, which waits on the start fifo. Any failure undoes all of it.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -12,11 +12,12 @@ use nix::unistd::{mkfifo, Pid};
 
 use super::ContainerError;
 use crate::config::ContainerConfig;
+use crate::fault;
 use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
 use crate::init::{receive, send, SyncMessage};
 use crate::jail::JailSpec;
-use crate::mounts::{parse_mounts, remove_mount_points};
+use crate::mounts::{parse_mounts, remove_created_under, Created};
 use crate::platform::{ContainerPlan, Host, InitHandoff, Platform};
 use crate::process::ProcessSpec;
 use crate::state::{
@@ -111,6 +112,7 @@ pub fn check_console(process: &ProcessSpec, opts: &CreateOptions) -> Result<(), 
 struct Undo<'a> {
     store: &'a StateStore,
     id: &'a ContainerId,
+    root: &'a Path,
     made: Resources,
     init: Option<i32>,
     armed: bool,
@@ -128,8 +130,8 @@ impl Drop for Undo<'_> {
         for e in Host::destroy(&self.made) {
             tracing::error!("undoing create of {}: {e}", self.id);
         }
-        for e in remove_mount_points(&self.made.mount_points) {
-            tracing::error!("undoing create of {}: {e}", self.id);
+        for w in remove_created_under(self.root, &self.made.mount_points) {
+            tracing::warn!("undoing create of {}: {w}", self.id);
         }
         if let Err(e) = self.store.remove(self.id) {
             tracing::error!("undoing create of {}: {e}", self.id);
@@ -158,10 +160,13 @@ pub fn create(
     let plan = plan(&cfg, id, opts.preserve_fds)?;
     check_console(&plan.process, opts)?;
     super::pidfd::check(opts.pidfd_socket.as_deref())?;
+    fault::point("create:before-lock");
     let lock = store.create(id)?;
+    fault::point("create:after-lock");
     let mut undo = Undo {
         store,
         id,
+        root: &cfg.root,
         made: Resources::default(),
         init: None,
         armed: true,
@@ -171,6 +176,7 @@ pub fn create(
         super::pidfd::send(socket, pid, super::pidfd::INIT)?;
     }
     undo.armed = false;
+    fault::point("create:done");
     Ok(pid)
 }
 
@@ -198,6 +204,7 @@ fn make(
         limits: plan.limits,
     };
     store.write(&st)?;
+    fault::point("create:after-state");
     // The configuration as it was at create: later edits to the bundle have no effect.
     let copy = dir.join(CONFIG_COPY);
     std::fs::copy(cfg.bundle.join(crate::config::CONFIG_FILE), &copy)
@@ -209,6 +216,7 @@ fn make(
         source: e.into(),
     })?;
 
+    fault::point("create:before-prepare");
     let prepared = Host::prepare_host(plan, &mut undo.made, &mut |made| {
         // Persisted before each kernel call, so a delete after a SIGKILL finds it.
         st.resources = made.clone();
@@ -225,6 +233,7 @@ fn make(
         store.write(&st)?;
     }
     prepared?;
+    fault::point("create:after-prepare");
 
     let console = match &opts.console_socket {
         Some(path) => Some(connect_console(path)?),
@@ -254,19 +263,35 @@ fn make(
             state_dir,
             sync: child_end,
             console,
+            inherited: vec![lock.as_raw_fd(), parent_end.as_raw_fd()],
         },
     )?;
     undo.init = Some(pid);
+    fault::point("create:after-clone");
+    // Recorded before the init may make anything or wait on anything: from here on a
+    // delete finds the init (by pid and start time) and kills it.
     st.pid = Some(pid);
     st.pid_start_time = Host::process_start_time(pid);
+    store.write(&st)?;
+    fault::point("create:after-pid");
 
     let mut sync = std::io::BufReader::new(std::fs::File::from(parent_end));
     let init_failed = |message: String| ContainerError::InitFailed {
         id: plan.id.clone(),
         message,
     };
-    // Until the init is prepared: the mount points it makes.
-    await_init(&mut sync, b'P', &mut undo.made, &init_failed)?;
+    send(sync.get_mut(), SyncMessage::Recorded)
+        .map_err(|e| init_failed(format!("handshake: {e}")))?;
+    // Until the init is prepared: the mount points it makes, each recorded at once.
+    await_init(
+        &mut sync,
+        b'P',
+        store,
+        &mut st,
+        &mut undo.made,
+        &init_failed,
+    )?;
+    fault::point("create:after-prepared");
     let state_json =
         serde_json::to_vec(&super::container_state_as(&st, Status::Creating)).unwrap_or_default();
     hooks::run(
@@ -279,10 +304,19 @@ fn make(
         &Phase::CreateRuntime.hooks(&cfg.spec),
         &state_json,
     )?;
+    fault::point("create:after-hooks");
     send(sync.get_mut(), SyncMessage::Go(&state_json))
         .map_err(|e| init_failed(format!("handshake: {e}")))?;
     // Then createContainer hooks, entering the root, and the terminal.
-    await_init(&mut sync, b'R', &mut undo.made, &init_failed)?;
+    await_init(
+        &mut sync,
+        b'R',
+        store,
+        &mut st,
+        &mut undo.made,
+        &init_failed,
+    )?;
+    fault::point("create:after-ready");
 
     st.status = Status::Created;
     st.resources = undo.made.clone();
@@ -293,21 +327,51 @@ fn make(
     Ok(pid)
 }
 
-/// Reads handshake messages until `until`, recording mount points.
+/// Reads handshake messages until `until`. Each thing the init is about to make on the
+/// root filesystem is recorded in the state before the init may make it (it waits for the
+/// answer), and its identity once made: a create killed at any instant leaves nothing
+/// that delete does not know of.
 fn await_init(
     sync: &mut std::io::BufReader<std::fs::File>,
     until: u8,
+    store: &StateStore,
+    st: &mut StoredState,
     made: &mut Resources,
     init_failed: &dyn Fn(String) -> ContainerError,
 ) -> Result<(), ContainerError> {
     loop {
         match receive(sync) {
-            Ok(Some((b'M', path))) => {
-                use std::os::unix::ffi::OsStringExt;
-                made.mount_points
-                    .push(PathBuf::from(std::ffi::OsString::from_vec(path)));
+            Ok(Some((b'I', path))) => {
+                use std::os::unix::ffi::OsStrExt;
+                let path = Path::new(std::ffi::OsStr::from_bytes(&path));
+                made.mount_points.push(Created::intent(path));
+                st.resources = made.clone();
+                store.write(st)?;
+                fault::point("create:after-intent");
+                send(sync.get_mut(), SyncMessage::Recorded)
+                    .map_err(|e| init_failed(format!("handshake: {e}")))?;
             }
-            Ok(Some((k, _))) if k == until => return Ok(()),
+            Ok(Some((b'M', record))) => {
+                let record: Created = serde_json::from_slice(&record)
+                    .map_err(|e| init_failed(format!("handshake: bad mount point record: {e}")))?;
+                // The intent becomes the record with identity (written with the next
+                // state; until then the intent covers it).
+                match made
+                    .mount_points
+                    .iter_mut()
+                    .rev()
+                    .find(|m| m.intended && m.path == record.path)
+                {
+                    Some(m) => *m = record,
+                    None => made.mount_points.push(record),
+                }
+                fault::point("create:after-mount-point");
+            }
+            Ok(Some((k, _))) if k == until => {
+                st.resources = made.clone();
+                store.write(st)?;
+                return Ok(());
+            }
             Ok(Some((b'E', msg))) => {
                 return Err(init_failed(String::from_utf8_lossy(&msg).into_owned()))
             }
@@ -343,6 +407,7 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default()
     ));
-    std::fs::write(&tmp, pid.to_string()).map_err(ContainerError::io("writing pid file", &tmp))?;
+    // Errors name the pid file asked for, not the temporary one.
+    std::fs::write(&tmp, pid.to_string()).map_err(ContainerError::io("writing pid file", &path))?;
     std::fs::rename(&tmp, &path).map_err(ContainerError::io("writing pid file", &path))
 }

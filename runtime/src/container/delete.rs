@@ -1,4 +1,8 @@
 //! `delete`: stop whatever is left, undo what create made, remove the state.
+//!
+//! Crash safety: every step can be cut short by SIGKILL and done again by the next delete.
+//! The state is removed last, so a delete killed midway leaves a container that a second
+//! `delete --force` finishes.
 
 use std::time::Duration;
 
@@ -6,9 +10,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{can_delete, live_status, wait_gone, ContainerError};
+use crate::fault;
 use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
-use crate::mounts::remove_mount_points;
+use crate::mounts::remove_created_under;
 use crate::platform::{Host, Platform};
 use crate::state::{StateError, StateStore, Status};
 
@@ -16,16 +21,21 @@ use crate::state::{StateError, StateStore, Status};
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// Deletes container `id`. A created container is killed and deleted; a running one only
-/// with `force`; with `force`, an unknown id is not an error.
+/// with `force`; with `force`, an unknown id is not an error. A container left `creating`
+/// by a create that died is deleted like a created one: its init is killed by pid and
+/// start time, recorded before the init could make or wait on anything.
 pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), ContainerError> {
+    fault::point("delete:before-lock");
     let _lock = match store.lock(id) {
         Ok(l) => l,
         Err(StateError::NotFound(_)) if force => return Ok(()),
         Err(e) => return Err(e.into()),
     };
+    fault::point("delete:after-lock");
     let st = match store.read(id) {
         Ok(st) => st,
-        // A create that died before writing any state: nothing but the directory exists.
+        // A create that died before writing any state (or a delete that died after
+        // removing it): nothing but the directory exists.
         Err(StateError::NotFound(_)) => {
             store.remove(id)?;
             return Ok(());
@@ -59,15 +69,19 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
             }
         }
     }
+    fault::point("delete:after-kill");
     let mut failures = Host::destroy(&st.resources);
-    let mount_failures = remove_mount_points(&st.resources.mount_points);
+    fault::point("delete:after-destroy");
     if let Some(first) = failures.drain(..).next() {
         // Keep the state so that delete can be retried once the cause is fixed.
         return Err(first.into());
     }
-    for e in mount_failures {
-        tracing::warn!("deleting {id}: {e}");
+    // What create made on the root filesystem goes only while it is still what create
+    // made; anything the container replaced or filled is left, and said so.
+    for w in remove_created_under(&st.rootfs, &st.resources.mount_points) {
+        tracing::warn!("deleting {id}: {w}");
     }
+    fault::point("delete:after-mount-points");
     let poststop = super::stored_hooks(store, id, Phase::Poststop);
     if !poststop.is_empty() {
         let state = serde_json::to_vec(&super::container_state_as(&st, Status::Stopped))
@@ -76,6 +90,7 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
             tracing::warn!("deleting {id}: {e} (poststop hook failures do not stop delete)");
         }
     }
+    fault::point("delete:before-remove");
     store.remove(id)?;
     Ok(())
 }

@@ -40,7 +40,7 @@ pub enum ContainerError {
         errno: nix::errno::Errno,
     },
     #[error(
-        "{0:?} is not a signal; expected a number such as 15 or a name such as TERM or SIGKILL"
+        "{} is not a signal; expected a number such as 15 or a name such as TERM or SIGKILL", stockade_quote::quote(.0)
     )]
     BadSignal(String),
     #[error("container {id}: the init process failed: {message}")]

@@ -7,7 +7,7 @@ use super::status::live_status;
 use super::ContainerError;
 use crate::id::ContainerId;
 use crate::limits;
-use crate::platform::{Host, LimitsChange, Platform};
+use crate::platform::{Host, Intend, LimitsChange, Platform, PlatformError};
 use crate::state::{StateStore, Status};
 
 /// Applies `resources` to container `id`: the fields it sets replace the limits in force,
@@ -18,6 +18,7 @@ pub fn update(
     resources: &LinuxResources,
 ) -> Result<Option<String>, ContainerError> {
     let _lock = store.lock(id)?;
+    crate::fault::point("update:after-lock");
     let mut st = store.read(id)?;
     let status = live_status(&st);
     let (Status::Created | Status::Running, Some(init_pid)) = (status, st.pid) else {
@@ -30,17 +31,32 @@ pub fn update(
     };
     let (after, unenforced) = limits::update(st.limits, resources)?;
     let cgroups_path = stored_cgroups_path(store, id)?;
+    // What the update is about to make is written to the state first (a killed update
+    // leaves it recorded); the final write below replaces it with what was made.
+    let journal = std::cell::RefCell::new(st.clone());
+    let intend = |path: &std::path::Path| {
+        let mut j = journal.borrow_mut();
+        if !j.resources.cgroups.iter().any(|c| c == path) {
+            j.resources.cgroups.push(path.to_path_buf());
+        }
+        store.write(&j).map_err(|e| PlatformError::Call {
+            call: "recording the update in the state".into(),
+            detail: e.to_string(),
+        })
+    };
     let change = LimitsChange {
         id,
         cgroups_path: cgroups_path.as_deref(),
         before: st.limits,
         after,
         init_pid,
+        intend: Intend(&intend),
     };
     let applied = Host::update_limits(&mut st.resources, &change);
     if applied.is_ok() {
         st.limits = after;
     }
+    crate::fault::point("update:before-state");
     // What was made or removed is recorded either way, so delete undoes it.
     store.write(&st)?;
     applied?;

@@ -15,7 +15,7 @@ pub enum JailError {
     #[error(transparent)]
     Name(#[from] JailNameError),
     #[error(
-        "root.path: {path} is {len} bytes long; the kernel takes jail paths of at most 1023 bytes"
+        "root.path: {} is {len} bytes long; the kernel takes jail paths of at most 1023 bytes", stockade_quote::quote_os(.path)
     )]
     PathTooLong {
         path: std::path::PathBuf,

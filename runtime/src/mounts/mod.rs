@@ -2,35 +2,42 @@
 //! each destination inside the root. Each backend turns the specs into its own calls
 //! (FreeBSD `nmount(2)` option lists, Linux `mount(2)` arguments).
 
+mod created;
+mod remove;
 mod resolve;
 
 use std::path::{Path, PathBuf};
 
-pub use resolve::{create_mount_point, remove_mount_points, resolve_in_root, MAX_SYMLINKS};
+pub use created::{Created, CreatedKind, Identity};
+pub use remove::{open_root, remove_created, remove_created_under, Warning as RemovalWarning};
+pub use resolve::{
+    create_mount_point, create_mount_point_reporting, resolve_in_root, MAX_SYMLINKS,
+};
 
 use crate::config::ContainerConfig;
+use stockade_quote::{quote, quote_os};
 
 /// Why a mount cannot be planned or made.
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
-    #[error("mounts[{index}].{field}: {value:?} is not valid here; expected {expected}")]
+    #[error("mounts[{index}].{field}: {} is not valid here; expected {expected}", quote(.value))]
     Invalid {
         index: usize,
         field: &'static str,
         value: String,
         expected: String,
     },
-    #[error("mounts[{index}]: source {source_path} of a bind mount: {error}")]
+    #[error("mounts[{index}]: source {} of a bind mount: {error}", quote_os(.source_path))]
     Source {
         index: usize,
         source_path: PathBuf,
         error: std::io::Error,
     },
-    #[error("resolving {path} inside {root}: too many symbolic links (more than {MAX_SYMLINKS}; a loop?)")]
+    #[error("resolving {} inside {}: too many symbolic links (more than {MAX_SYMLINKS}; a loop?)", quote_os(.path), quote_os(.root))]
     SymlinkLoop { path: PathBuf, root: PathBuf },
-    #[error("{path} is not inside the container root {root}")]
+    #[error("{} is not inside the container root {}", quote_os(.path), quote_os(.root))]
     Escapes { path: PathBuf, root: PathBuf },
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {}: {source}", quote_os(.path))]
     Io {
         op: &'static str,
         path: PathBuf,
@@ -322,6 +329,15 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("mounts[3].destination: \"rel\""), "{err}");
+        let long = format!("\u{202e}rel{}", "x".repeat(1 << 20));
+        let err = parse_one(0, Path::new(&long), None, None, &[], Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.len() < 400 && !err.contains('\u{202e}'),
+            "{}",
+            err.len()
+        );
         let err = parse(None, None, &[]).unwrap_err().to_string();
         assert!(
             err.contains("mounts[0].type") && err.contains("bind"),

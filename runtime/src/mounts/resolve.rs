@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use super::created::Created;
 use super::MountError;
 
 /// The most symlinks followed for one path (the kernel's MAXSYMLINKS is 32 on FreeBSD, 40
@@ -87,13 +88,38 @@ fn components(p: &Path) -> VecDeque<OsString> {
 }
 
 /// Creates what is missing of `target` (already resolved, under `root`): directories, and
-/// for a file mount an empty file as the last component. Returns what was created,
-/// outermost first, so that delete can remove exactly that in reverse.
+/// for a file mount an empty file as the last component. Returns what was created with
+/// its identity, outermost first, so that delete can remove exactly that in reverse.
 pub fn create_mount_point(
     root: &Path,
     target: &Path,
     file: bool,
-) -> Result<Vec<PathBuf>, MountError> {
+) -> Result<Vec<Created>, MountError> {
+    create_reporting(root, target, file, None, &mut |_| {})
+}
+
+/// [`create_mount_point`] that calls `report` for each object it makes on the file system
+/// whose device is `root_dev` (what outlives a mount namespace): once just before making
+/// it, while the path does not exist yet (an intent, so that a crash between making and
+/// recording still leaves a record), and once just after.
+pub fn create_mount_point_reporting(
+    root: &Path,
+    target: &Path,
+    file: bool,
+    root_dev: u64,
+    report: &mut dyn FnMut(&Path),
+) -> Result<Vec<Created>, MountError> {
+    create_reporting(root, target, file, Some(root_dev), report)
+}
+
+fn create_reporting(
+    root: &Path,
+    target: &Path,
+    file: bool,
+    root_dev: Option<u64>,
+    report: &mut dyn FnMut(&Path),
+) -> Result<Vec<Created>, MountError> {
+    use std::os::unix::fs::MetadataExt;
     let rel = target.strip_prefix(root).map_err(|_| MountError::Escapes {
         path: target.to_path_buf(),
         root: root.to_path_buf(),
@@ -114,6 +140,14 @@ pub fn create_mount_point(
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let reported = root_dev.is_some_and(|dev| {
+                    cur.parent()
+                        .and_then(|p| std::fs::metadata(p).ok())
+                        .is_some_and(|m| m.dev() == dev)
+                });
+                if reported {
+                    report(&cur);
+                }
                 let made = if last && file {
                     std::fs::OpenOptions::new()
                         .write(true)
@@ -128,7 +162,14 @@ pub fn create_mount_point(
                     path: cur.clone(),
                     source,
                 })?;
-                created.push(cur.clone());
+                created.push(Created::observe(&cur).map_err(|source| MountError::Io {
+                    op: "inspecting the mount point just created",
+                    path: cur.clone(),
+                    source,
+                })?);
+                if reported {
+                    report(&cur);
+                }
             }
             Err(source) => {
                 return Err(MountError::Io {
@@ -140,36 +181,6 @@ pub fn create_mount_point(
         }
     }
     Ok(created)
-}
-
-/// Removes mount points that create made, innermost first; entries already gone are
-/// fine, a directory that is no longer empty is left in place (it holds someone's files).
-pub fn remove_mount_points(created: &[PathBuf]) -> Vec<MountError> {
-    let mut errors = Vec::new();
-    for p in created.iter().rev() {
-        let r = match std::fs::symlink_metadata(p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir(p),
-            Ok(_) => std::fs::remove_file(p),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e)
-                if e.raw_os_error() == Some(libc::ENOTEMPTY)
-                    || e.raw_os_error() == Some(libc::EEXIST) =>
-            {
-                tracing::warn!(path = %p.display(), "mount point made by create is not empty; leaving it");
-            }
-            Err(source) => errors.push(MountError::Io {
-                op: "removing mount point",
-                path: p.clone(),
-                source,
-            }),
-        }
-    }
-    errors
 }
 
 #[cfg(test)]
@@ -259,14 +270,15 @@ mod tests {
         let root = d.path();
         std::fs::create_dir(root.join("existing")).unwrap();
         let made = create_mount_point(root, &root.join("existing/a/b"), false).unwrap();
+        let paths: Vec<_> = made.iter().map(|m| m.path.clone()).collect();
         assert_eq!(
-            made,
+            paths,
             vec![root.join("existing/a"), root.join("existing/a/b")]
         );
         let file = create_mount_point(root, &root.join("etc/hosts"), true).unwrap();
         assert!(root.join("etc/hosts").is_file());
-        assert!(remove_mount_points(&made).is_empty());
-        assert!(remove_mount_points(&file).is_empty());
+        assert!(crate::mounts::remove_created_under(root, &made).is_empty());
+        assert!(crate::mounts::remove_created_under(root, &file).is_empty());
         assert!(root.join("existing").is_dir());
         assert!(!root.join("existing/a").exists() && !root.join("etc").exists());
     }

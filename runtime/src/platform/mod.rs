@@ -80,6 +80,20 @@ pub struct LimitsChange<'a> {
     pub before: crate::limits::ResourceLimits,
     pub after: crate::limits::ResourceLimits,
     pub init_pid: i32,
+    /// Records durably, before it is made, each host object the update is about to make
+    /// (Linux: a cgroup directory), so that an update killed midway leaves nothing that
+    /// delete does not know of.
+    pub intend: Intend<'a>,
+}
+
+/// The recorder of [`LimitsChange::intend`].
+#[derive(Clone, Copy)]
+pub struct Intend<'a>(pub &'a dyn Fn(&std::path::Path) -> Result<(), PlatformError>);
+
+impl std::fmt::Debug for Intend<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Intend(..)")
+    }
 }
 
 /// What the init process is handed when it has entered the container.
@@ -91,6 +105,23 @@ pub struct InitHandoff {
     pub sync: OwnedFd,
     /// The connected `--console-socket`, when the process has a terminal.
     pub console: Option<OwnedFd>,
+    /// Descriptors of the creating process the child inherits without owning (the state
+    /// lock, create's end of the handshake). The child closes its copies before anything
+    /// else ([`InitHandoff::close_inherited`]): a copy of the lock would keep it held after
+    /// create dies, and a copy of create's end would keep the handshake open, so the init
+    /// would wait forever instead of seeing end-of-file.
+    pub inherited: Vec<std::os::fd::RawFd>,
+}
+
+impl InitHandoff {
+    /// In the child: closes the inherited copies (once; later calls do nothing).
+    pub fn close_inherited(&mut self) {
+        for fd in std::mem::take(&mut self.inherited) {
+            // The child's own copy of a number the parent still owns: closing it here only
+            // drops the child's reference to the open file.
+            let _ = nix::unistd::close(fd);
+        }
+    }
 }
 
 /// The operations a kernel backend provides.
@@ -127,7 +158,8 @@ pub trait Platform {
     /// In the init process, before createContainer hooks: set up what must exist inside
     /// the container's namespaces while the host's paths are still visible (Linux: joined
     /// namespaces, mounts, devices; FreeBSD: nothing, mounts are made on the host). Mount
-    /// points made here are reported through `report`.
+    /// points, device nodes and links made on the root filesystem are reported through `report`
+    /// twice: just before each is made (its path does not exist yet) and just after.
     fn enter(
         plan: &ContainerPlan,
         made: &Resources,

@@ -7,7 +7,7 @@ mod record;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use lock::StateLock;
+pub use lock::{StateLock, LOCK_WAIT};
 pub use record::{Resources, Status, StoredState};
 
 use crate::id::ContainerId;
@@ -30,6 +30,13 @@ pub enum StateError {
         op: &'static str,
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("container {id} is busy: another stockade command{} has held its lock for {seconds}s; \
+             try again when it has finished, or kill that process", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Busy {
+        id: ContainerId,
+        holder: Option<u32>,
+        seconds: u64,
     },
     #[error("{path}: corrupt state: {source}")]
     Corrupt {
@@ -95,10 +102,12 @@ impl StateStore {
         })
     }
 
-    /// Locks an existing container's directory (waiting for other commands on the same id).
+    /// Locks an existing container's directory (waiting, up to [`LOCK_WAIT`], for other
+    /// commands on the same id). A directory without its lock file (a create killed right
+    /// after making it) is locked all the same, so that delete can remove it.
     pub fn lock(&self, id: &ContainerId) -> Result<StateLock, StateError> {
         let dir = self.dir(id);
-        if !dir.join(LOCK_FILE).exists() {
+        if !dir.is_dir() {
             return Err(StateError::NotFound(id.clone()));
         }
         StateLock::acquire(&dir, id)
@@ -128,8 +137,9 @@ impl StateStore {
             path: file.clone(),
             source,
         })?;
-        let mut f = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
-        f.write_all(&bytes).map_err(io("writing", &tmp))?;
+        // Errors name state.json, the file the user knows, not the temporary one.
+        let mut f = std::fs::File::create(&tmp).map_err(io("writing", &file))?;
+        f.write_all(&bytes).map_err(io("writing", &file))?;
         std::fs::rename(&tmp, &file).map_err(io("replacing", &file))
     }
 
@@ -149,9 +159,18 @@ impl StateStore {
         Ok(ids)
     }
 
-    /// Removes container `id`'s directory (its lock is held by the caller).
+    /// Removes container `id`'s directory (its lock is held by the caller): `state.json`
+    /// first, so a removal cut short leaves a directory that `list` ignores and the next
+    /// delete finishes.
     pub fn remove(&self, id: &ContainerId) -> Result<(), StateError> {
         let dir = self.dir(id);
+        let file = dir.join(STATE_FILE);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("removing", &file)(e)),
+        }
+        crate::fault::point("delete:after-state-file");
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -50,9 +50,10 @@ pub struct Resources {
     /// with the container's mount namespace).
     #[serde(default)]
     pub mounts: Vec<PathBuf>,
-    /// Files and directories created as mount points, outermost first.
+    /// Files, directories, device nodes and links created on the root filesystem (mount
+    /// points, default devices), outermost first, each with its identity when made.
     #[serde(default)]
-    pub mount_points: Vec<PathBuf>,
+    pub mount_points: Vec<crate::mounts::Created>,
     /// FreeBSD: (interface, address) aliases added for `freebsd.jail.interface`.
     #[serde(default)]
     pub interface_aliases: Vec<(String, String)>,

@@ -96,3 +96,36 @@ fn a_lock_on_a_deleted_container_reports_it_gone() {
     let r = t.join().unwrap();
     assert!(matches!(r, Err(StateError::NotFound(_))), "{r:?}");
 }
+
+#[test]
+fn a_lock_held_too_long_fails_naming_the_holder() {
+    let d = tempfile::tempdir().unwrap();
+    let store = StateStore::open(d.path()).unwrap();
+    let id = ContainerId::parse("busy").unwrap();
+    let _held = store.create(&id).unwrap();
+    // flock conflicts between descriptors, so a second acquire in this process waits too.
+    let err = super::lock::StateLock::acquire_within(
+        &store.dir(&id),
+        &id,
+        std::time::Duration::from_millis(50),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("container busy is busy"), "{err}");
+    assert!(
+        err.contains(&format!("(pid {})", std::process::id())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_directory_without_its_lock_file_can_still_be_locked_and_removed() {
+    let d = tempfile::tempdir().unwrap();
+    let store = StateStore::open(d.path()).unwrap();
+    let id = ContainerId::parse("half").unwrap();
+    // What a create killed between mkdir and opening the lock leaves.
+    std::fs::create_dir(store.dir(&id)).unwrap();
+    let _l = store.lock(&id).unwrap();
+    store.remove(&id).unwrap();
+    assert!(!store.dir(&id).exists());
+}

@@ -330,7 +330,10 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> PlatformError {
 /// as soon as it exists, so a failure midway is undone by [`remove`].
 pub fn create(plan: &ContainerPlan, made: &mut Vec<PathBuf>) -> Result<(), PlatformError> {
     let cgroups = plan_cgroups(plan.id.as_str(), cgroups_path(plan), &plan.limits, None)?;
-    apply(cgroups, made)
+    // create writes the state with `made` right after this returns. A create killed in
+    // between leaves an empty cgroup that no state names (known gap: prepare_host has no
+    // recorder yet); the next container of this name adopts it (`check_abandoned`).
+    apply(cgroups, made, &|_| Ok(()))
 }
 
 /// How many passes `update` makes moving processes into new cgroups before it gives up on
@@ -349,6 +352,7 @@ pub fn update(
     limits: &ResourceLimits,
     made: &mut Vec<PathBuf>,
     pids: &dyn Fn() -> Vec<i32>,
+    intend: &dyn Fn(&Path) -> Result<(), PlatformError>,
 ) -> Result<(), PlatformError> {
     let cgroups = plan_cgroups(id, cgroups_path, limits, Some(before))?;
     let new: Vec<PathBuf> = cgroups
@@ -356,7 +360,7 @@ pub fn update(
         .map(|g| g.dir.clone())
         .filter(|d| !made.contains(d))
         .collect();
-    apply(cgroups, made)?;
+    apply(cgroups, made, intend)?;
     if new.is_empty() {
         return Ok(());
     }
@@ -393,12 +397,19 @@ pub fn update(
     })
 }
 
-fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformError> {
+fn apply(
+    cgroups: Vec<Cgroup>,
+    made: &mut Vec<PathBuf>,
+    intend: &dyn Fn(&Path) -> Result<(), PlatformError>,
+) -> Result<(), PlatformError> {
     for g in cgroups {
         if g.hierarchy.v2 {
             enable_v2_controllers(&g)?;
         }
         let ours = made.contains(&g.dir);
+        if !ours {
+            intend(&g.dir)?;
+        }
         match fs::create_dir(&g.dir) {
             Ok(()) => {}
             // The container's own, from create or an earlier update.

@@ -110,7 +110,8 @@ impl Platform for Linux {
             flags,
             Box::new(move || {
                 // The closure runs once, in the child; the handoff is always there.
-                let Some(h) = handoff.take() else { return 1 };
+                let Some(mut h) = handoff.take() else { return 1 };
+                h.close_inherited();
                 let Some(r) = joined_r.take() else { return 1 };
                 sys::close_fd(joined_w_raw);
                 let mut byte = [0u8; 1];
@@ -336,6 +337,7 @@ impl Platform for Linux {
             &change.after,
             &mut made.cgroups,
             &pids,
+            change.intend.0,
         )
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
-use crate::mounts::{create_mount_point, resolve_in_root, FsType, MountSpec};
+use crate::mounts::{create_mount_point_reporting, resolve_in_root, FsType, MountSpec};
 use crate::platform::PlatformError;
 
 /// File system types the Linux backend mounts (besides bind mounts).
@@ -102,16 +102,8 @@ pub fn mount_one(
         return link_fd(&target);
     }
     let existed = std::fs::symlink_metadata(&target).is_ok();
-    for made in create_mount_point(root, &target, file)? {
-        // Only what lands on the root filesystem itself outlives the mount namespace.
-        let parent_dev = made
-            .parent()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map(|m| m.dev());
-        if parent_dev == Some(root_dev) {
-            report(&made);
-        }
-    }
+    // Only what lands on the root filesystem itself outlives the mount namespace.
+    create_mount_point_reporting(root, &target, file, root_dev, report)?;
     let flags = flags_of(m);
     // `tmpcopyup` (runc's extension, which Podman adds to every tmpfs it asks for): the
     // new tmpfs starts with a copy of what the directory it covers held.
@@ -305,15 +297,17 @@ pub fn default_devices(
     report: &mut dyn FnMut(&Path),
 ) -> Result<(), PlatformError> {
     let dev = resolve_in_root(root, Path::new("/dev"))?;
-    for made in create_mount_point(root, &dev, false)? {
-        report(&made);
-    }
+    create_mount_point_reporting(root, &dev, false, root_dev, report)?;
     let on_root = std::fs::metadata(&dev)
         .map(|m| m.dev() == root_dev)
         .unwrap_or(false);
     for (name, major, minor) in DEFAULT_DEVICES {
         let path = dev.join(name);
         if std::fs::symlink_metadata(&path).is_err() {
+            // Reported before (an intent) and after it is made, as mount points are.
+            if on_root {
+                report(&path);
+            }
             make_device(&path, SFlag::S_IFCHR, *major, *minor, 0o666, 0, 0)?;
             if on_root {
                 report(&path);
@@ -337,6 +331,9 @@ pub fn default_devices(
     for (link, to) in links {
         let path = dev.join(link);
         if std::fs::symlink_metadata(&path).is_err() {
+            if on_root {
+                report(&path);
+            }
             symlink_if_missing(to, &path)?;
             if on_root {
                 report(&path);
