@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use stockade_image::export::{self, ExportFormat};
 use stockade_image::import::{self, ImportFormat, ImportOptions, RootfsConfig};
 use stockade_image::manifest::{Parsed, REF_NAME_ANNOTATION};
+use stockade_image::provision::Provisioner;
 use stockade_image::registry::{self, PullOptions, PullReport};
 
 use super::registry_args::RegistryArgs;
@@ -465,9 +466,11 @@ fn prune(store: &Store, a: &PruneArgs) -> anyhow::Result<i32> {
         storage_root: a.storage_root.clone(),
         storage_driver: a.storage_driver,
         zfs_dataset: a.zfs_dataset.clone(),
+        unpack: Default::default(),
     };
     let driver = super::bundle::driver(&storage)?;
-    for chain in super::bundle::prune_storage(store, driver.as_ref())? {
+    let prov = Provisioner::new(store, &storage.storage_root, driver.as_ref())?;
+    for chain in prov.prune()? {
         println!("deleted layer chain {chain}");
     }
     let report = store.prune()?;

@@ -5,6 +5,8 @@
 
 mod copy;
 pub mod dir;
+pub mod stale;
+pub mod users;
 pub mod zfs;
 
 use std::io;

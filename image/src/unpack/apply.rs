@@ -24,6 +24,8 @@ use super::error::{EntryError, UnpackError};
 use super::fsops::{clear_dir, dir_flags, is_enoent, kind, lstat_at, remove_all_at, Tree};
 use super::path::{normalize, whiteout, Whiteout};
 use super::scan::Shadow;
+use super::sparse::write_sparse;
+use super::Budget;
 use super::UnpackStats;
 
 /// Ownership, mode, time and extended attributes of an entry.
@@ -237,6 +239,10 @@ pub(crate) struct LayerRun<'a, 's> {
     pub dirs: &'a mut DirMetas,
     pub stats: &'a mut UnpackStats,
     pub layer: &'a Digest,
+    /// The image's bounds.
+    pub budget: &'a Budget,
+    /// Whether this pass counts entries (a chain's scan counted them already).
+    pub count_entries: bool,
     /// Paths written by this layer: whiteouts and opaque markers apply to lower layers
     /// only, so they must not remove these. Ordered, so a subtree is one range.
     pub written: BTreeSet<PathBuf>,
@@ -258,7 +264,15 @@ impl LayerRun<'_, '_> {
             })?;
             let raw = entry.path_bytes().into_owned();
             let shown = String::from_utf8_lossy(&raw).into_owned();
-            self.entry(&mut entry, data)
+            let counted = if self.count_entries {
+                self.budget.count_entry(self.layer)
+            } else {
+                Ok(())
+            };
+            counted
+                .and_then(|()| self.budget.check_entry(&entry))
+                .and_then(|()| self.budget.check_pax(&mut entry))
+                .and_then(|()| self.entry(&mut entry, data))
                 .map_err(|e| e.into_unpack(self.layer, &shown))?;
         }
         Ok(())
@@ -304,6 +318,10 @@ impl LayerRun<'_, '_> {
         match et {
             EntryType::Directory => self.directory(&parent, &name, &rel, meta)?,
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                if et == EntryType::GNUSparse {
+                    // Before the file exists: a refused file is not left behind.
+                    self.budget.count_sparse(self.layer, entry.size())?;
+                }
                 let (dirfd_owned_replaced, fd) = {
                     let dir = self.tree.dir(&parent, true)?;
                     create_exclusive(dir, &name, |d, n| {
@@ -337,6 +355,9 @@ impl LayerRun<'_, '_> {
                         })?;
                         f.write_all(body)
                             .map_err(|e| EntryError::Fs("writing", e))?;
+                    }
+                    (_, EntryType::GNUSparse) => {
+                        write_sparse(entry, &mut f, &mut self.buf, size)?;
                     }
                     _ => loop {
                         let n = entry
