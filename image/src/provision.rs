@@ -306,3 +306,7 @@ pub fn remove_container(
         Err(e) => Err(io("removing", &record)(e)),
     }
 }
+
+#[cfg(test)]
+#[path = "provision_tests.rs"]
+mod tests;
