@@ -173,7 +173,13 @@ impl StorageDriver for DirDriver {
                 continue;
             }
             // Container root filesystems are copies, so no container needs a chain.
-            remove_tree(&ent.path()).map_err(StorageError::io("removing", ent.path()))?;
+            // Renamed out of the way first: a crash halfway through the removal must not
+            // leave a partial tree under a chain's name, where it would pass for whole.
+            // Under the temporary name, the next prune finishes it.
+            let doomed = dir.join(format!(".tmp-{name}-rm{}", std::process::id()));
+            fs::rename(ent.path(), &doomed).map_err(StorageError::io("renaming", ent.path()))?;
+            crate::fault::point("prune:chain-renamed");
+            remove_tree(&doomed).map_err(StorageError::io("removing", &doomed))?;
             removed.push(d);
         }
         Ok(removed)
