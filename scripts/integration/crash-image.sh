@@ -27,10 +27,11 @@ export TREECMP=$HERE/treecmp.py
 TRIALS=${TRIALS:-20}
 TMP=$(mktemp -d /tmp/stockade-crash-image.XXXXXX)
 cleanup() {
-    local id
+    local id pid
     for id in $("$STOCKADE" --root "$TMP/run" list -q 2>/dev/null); do
         timeout 20 "$STOCKADE" --root "$TMP/run" delete --force "$id" >/dev/null 2>&1
     done
+    for pid in $(pids_mentioning "$TMP/run"); do kill -KILL "$pid" 2>/dev/null; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -117,6 +118,21 @@ point_for() {
     if [ "$n" -lt "${#points[@]}" ]; then echo "${points[$n]}"; else echo "timed:$timed"; fi
 }
 
+# scrub ID: after a trial that left something, removes it by force (killing what still
+# runs under the id: an orphaned init, a blocked delete), so the next trial starts clean.
+# The trial has been counted as not clean already.
+scrub() {
+    local id=$1 pid
+    for pid in $(pids_mentioning "--name $id --") $(pids_mentioning "delete --force $id"); do
+        kill -KILL "$pid" 2>/dev/null
+    done
+    timeout 10 "$STOCKADE" --root "$TMP/run" delete --force "$id" >/dev/null 2>&1
+    rm -rf "${TMP:?}/run/$id" "$TMP/st/bundles/$id" "$TMP/st/containers/$id" "$TMP/st/provisions/$id.json"
+}
+
+# add TEXT: appends a non-empty finding to the trial's $out, one per line.
+add() { if [ -n "$1" ]; then out+="$1"$'\n'; fi; }
+
 # report NAME CLEAN DETAILS: the per-command line and its TAP result.
 report() {
     echo "# $1: $TRIALS trials / $2 clean ($((SECONDS - STARTED)) s)"
@@ -134,10 +150,10 @@ for ((i = 0; i < TRIALS; i++)); do
     kill_at "$p" image --image-root "$TMP/imp" import --format oci-dir --tag localhost/crash/imp:1 "$TMP/layout"
     S image --image-root "$TMP/imp" rm localhost/crash/imp:1 >/dev/null 2>&1
     S image --image-root "$TMP/imp" prune --storage-root "$TMP/imp-st" >/dev/null 2>&1
-    out=$(leftovers "$TMP/imp-st" "$TMP/imp" deep; [ -z "$(ls "$TMP/imp/blobs/sha256")" ] || echo "blobs left after rm and prune")
-    S image --image-root "$TMP/imp" import --format oci-dir --tag localhost/crash/imp:1 "$TMP/layout" >/dev/null 2>&1 || out+=$'\nimport failed after the crash'
+    out=; add "$(leftovers "$TMP/imp-st" "$TMP/imp" deep; [ -z "$(ls "$TMP/imp/blobs/sha256")" ] || echo "blobs left after rm and prune")"
+    S image --image-root "$TMP/imp" import --format oci-dir --tag localhost/crash/imp:1 "$TMP/layout" >/dev/null 2>&1 || add "import failed after the crash"
     S image --image-root "$TMP/imp" rm localhost/crash/imp:1 >/dev/null 2>&1
-    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"$'\n'; fi
+    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"; fi
 done
 report "image import" "$clean" "$details"
 
@@ -148,10 +164,10 @@ for ((i = 0; i < TRIALS; i++)); do
     st=$TMP/prep$i
     kill_at "$p" bundle --storage-root "$st" prepare --image "$MULTI"
     S bundle --storage-root "$st" prune >/dev/null 2>&1
-    out=$(leftovers "$st" "" deep)
-    S bundle --storage-root "$st" prepare --image "$MULTI" >/dev/null 2>&1 || out+=$'\nprepare failed after the crash'
-    out+=$(leftovers "$st")
-    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"$'\n'; fi
+    out=; add "$(leftovers "$st" "" deep)"
+    S bundle --storage-root "$st" prepare --image "$MULTI" >/dev/null 2>&1 || add "prepare failed after the crash"
+    add "$(leftovers "$st")"
+    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"; fi
     rm -rf "$st"
 done
 report "bundle prepare" "$clean" "$details"
@@ -165,12 +181,12 @@ for ((i = 0; i < TRIALS; i++)); do
     S bundle --storage-root "$st" rm b >/dev/null 2>&1
     S bundle --storage-root "$st" prune >/dev/null 2>&1
     rm -rf "$TMP/b$i" # the bundle directory is the caller's
-    out=$(leftovers "$st" "" deep)
-    S bundle --storage-root "$st" create --image "$MULTI" --name b "$TMP/b$i" >/dev/null 2>&1 || out+=$'\ncreate failed after the crash'
+    out=; add "$(leftovers "$st" "" deep)"
+    S bundle --storage-root "$st" create --image "$MULTI" --name b "$TMP/b$i" >/dev/null 2>&1 || add "create failed after the crash"
     S bundle --storage-root "$st" rm b >/dev/null 2>&1
     rm -rf "$TMP/b$i"
-    out+=$(leftovers "$st")
-    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"$'\n'; fi
+    add "$(leftovers "$st")"
+    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"; fi
     rm -rf "$st"
 done
 report "bundle create" "$clean" "$details"
@@ -182,11 +198,12 @@ clean=0 details=
 for ((i = 0; i < TRIALS; i++)); do
     p=$(point_for "$i" 400 "${RUN_POINTS[@]}" run-image:after-run delete:rootfs-removed delete:bundle-removed)
     kill_at "$p" run --image "$BB" --rm --name rm$i -- true
-    S delete --force rm$i >/dev/null 2>&1
-    out=$(leftovers "$TMP/st" "" deep)
-    S run --image "$BB" --rm --name rm$i -- true >/dev/null 2>&1 || out+=$'\nthe same name failed after clean-up'
-    out+=$(leftovers "$TMP/st")
-    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"$'\n'; fi
+    out=
+    d=$(S delete --force rm$i 2>&1) || add "delete --force rm$i: ${d:-timed out}"
+    add "$(leftovers "$TMP/st" "" deep)"
+    S run --image "$BB" --rm --name rm$i -- true >/dev/null 2>&1 || add "the same name failed after clean-up"
+    add "$(leftovers "$TMP/st")"
+    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"; scrub rm$i; fi
 done
 report "run --image --rm" "$clean" "$details"
 
@@ -202,15 +219,16 @@ for ((i = 0; i < TRIALS; i++)); do
         ;;
     *) kill_at "$p" run --image "$BB" -d --name d$i -- sleep 30 ;;
     esac
-    S delete --force d$i >/dev/null 2>&1
-    out=$(leftovers "$TMP/st" "" deep)
+    out=
+    d=$(S delete --force d$i 2>&1) || add "delete --force d$i: ${d:-timed out}"
+    add "$(leftovers "$TMP/st" "" deep)"
     if S run --image "$BB" -d --name d$i -- sleep 30 >/dev/null 2>&1; then
-        S delete --force d$i >/dev/null 2>&1 || out+=$'\ndelete --force failed'
+        S delete --force d$i >/dev/null 2>&1 || add "delete --force failed"
     else
-        out+=$'\nthe same name failed after clean-up'
+        add "the same name failed after clean-up"
     fi
-    out+=$(leftovers "$TMP/st")
-    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"$'\n'; fi
+    add "$(leftovers "$TMP/st")"
+    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"; scrub d$i; fi
 done
 report "run --image -d + delete" "$clean" "$details"
 
@@ -229,11 +247,11 @@ for ((i = 0; i < TRIALS; i++)); do
         kill_at "$p" bundle --storage-root "$st" prune
     fi
     S image prune --storage-root "$st" >/dev/null 2>&1
-    out=$(leftovers "$st" "" deep; [ -z "$(ls "$st/chains")" ] || echo "a chain no image needs was kept")
-    S image import --format oci-dir --tag "$MULTI" "$TMP/layout" >/dev/null 2>&1 || out+=$'\nre-import failed'
-    S bundle --storage-root "$st" prepare --image "$MULTI" >/dev/null 2>&1 || out+=$'\nprepare failed after the crash'
-    out+=$(leftovers "$st")
-    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"$'\n'; fi
+    out=; add "$(leftovers "$st" "" deep; [ -z "$(ls "$st/chains")" ] || echo "a chain no image needs was kept")"
+    S image import --format oci-dir --tag "$MULTI" "$TMP/layout" >/dev/null 2>&1 || add "re-import failed"
+    S bundle --storage-root "$st" prepare --image "$MULTI" >/dev/null 2>&1 || add "prepare failed after the crash"
+    add "$(leftovers "$st")"
+    if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"; fi
     rm -rf "$st"
 done
 report "image rm/prune" "$clean" "$details"
