@@ -39,9 +39,9 @@ pub enum StoreError {
     Lock { path: PathBuf, source: nix::Error },
     #[error(transparent)]
     Verify(#[from] VerifyError),
-    #[error("no image named {query:?} in the store {root}; `stockade image ls` lists them")]
+    #[error("no image named {} in the store {}; `stockade image ls` lists them", stockade_quote::quote(query), root.display())]
     NotFound { query: String, root: PathBuf },
-    #[error("image name {name:?} is not usable as an OCI ref.name; expected a reference such as registry/repo:tag")]
+    #[error("image name {} is not usable as an OCI ref.name; expected a reference such as registry/repo:tag", stockade_quote::quote(name))]
     BadName { name: String },
 }
 

@@ -414,7 +414,7 @@ impl LayerRun<'_, '_> {
                         if is_enoent(&e) {
                             EntryError::Unsafe(format!(
                                 "hard link target {} does not exist",
-                                target.display()
+                                stockade_quote::quote_os(&target)
                             ))
                         } else {
                             e
@@ -424,13 +424,13 @@ impl LayerRun<'_, '_> {
                     None => {
                         return Err(EntryError::Unsafe(format!(
                             "hard link target {} does not exist",
-                            target.display()
+                            stockade_quote::quote_os(&target)
                         )))
                     }
                     Some(st) if kind(&st) == SFlag::S_IFDIR => {
                         return Err(EntryError::Unsafe(format!(
                             "hard link target {} is a directory",
-                            target.display()
+                            stockade_quote::quote_os(&target)
                         )))
                     }
                     Some(_) => {}

@@ -115,10 +115,13 @@ fn not_a_dir(e: Errno, parent: BorrowedFd<'_>, name: &OsStr, walked: &Path) -> E
             if link {
                 EntryError::Unsafe(format!(
                     "{} is a symlink; a layer may not write through a symlink",
-                    walked.display()
+                    stockade_quote::quote_os(walked)
                 ))
             } else {
-                EntryError::Unsafe(format!("{} is not a directory", walked.display()))
+                EntryError::Unsafe(format!(
+                    "{} is not a directory",
+                    stockade_quote::quote_os(walked)
+                ))
             }
         }
         e => EntryError::fs("opening a parent directory")(e),
