@@ -220,6 +220,8 @@ impl<'a> Provisioner<'a> {
         fault::point("prune:keep-computed");
         let removed = self.driver.prune(&keep)?;
         remove_stale_records(&self.storage_root.join(PROVISIONS_DIR))?;
+        // Interrupted rewrites of image-roots.json.
+        remove_stale_records(&self.storage_root)?;
         Ok(removed)
     }
 }
@@ -248,7 +250,7 @@ fn record_path(storage_root: &Path, id: &str) -> PathBuf {
     storage_root.join(PROVISIONS_DIR).join(format!("{id}.json"))
 }
 
-/// Temporary files of interrupted record writes (`.NAME.PID.tmp`), once old.
+/// Temporary files of interrupted atomic writes (`.NAME.PID.tmp`) in `dir`, once old.
 fn remove_stale_records(dir: &Path) -> Result<(), ProvisionError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,

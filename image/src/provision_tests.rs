@@ -155,3 +155,31 @@ fn prune_removes_abandoned_unpacks_but_not_live_ones() {
     p.prune().unwrap();
     assert!(!live.exists());
 }
+
+#[test]
+fn prune_removes_old_record_temporaries_and_keeps_fresh_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let storage = t.path().join("storage");
+    let driver = DirDriver::new(&storage).unwrap();
+    let store = Store::open(&t.path().join("images")).unwrap();
+    let p = Provisioner::new(&store, &storage, &driver).unwrap();
+    fs::create_dir_all(storage.join(PROVISIONS_DIR)).unwrap();
+    let old = storage.join(PROVISIONS_DIR).join(".c1.json.77.tmp");
+    let old_roots = storage.join(".image-roots.json.78.tmp");
+    let fresh = storage.join(PROVISIONS_DIR).join(".c2.json.79.tmp");
+    for f in [&old, &old_roots, &fresh] {
+        fs::write(f, b"{").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for f in [&old, &old_roots] {
+        fs::File::options()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+    p.prune().unwrap();
+    assert!(!old.exists() && !old_roots.exists());
+    assert!(fresh.exists(), "a write may be in progress");
+}
