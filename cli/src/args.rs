@@ -169,7 +169,7 @@ pub struct DeleteArgs {
     pub force: bool,
     /// For a container made by `run --image`: where its bundle and root filesystem are.
     #[command(flatten)]
-    pub storage: crate::commands::bundle::StorageArgs,
+    pub storage: crate::commands::bundle::StorageLocation,
     /// Container id.
     pub id: String,
 }

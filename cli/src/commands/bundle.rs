@@ -50,6 +50,35 @@ pub struct StorageArgs {
     pub unpack: UnpackArgs,
 }
 
+/// Where a storage root is and which driver it has: for the commands that remove from it
+/// and unpack nothing (`image prune`, `delete`).
+#[derive(Debug, Clone, Args)]
+pub struct StorageLocation {
+    /// Root of the dir driver's layer chains and container root filesystems, and of the
+    /// bundles `run --image` writes.
+    #[arg(long = "storage-root", default_value = DEFAULT_STORAGE_ROOT, env = "STOCKADE_STORAGE_ROOT")]
+    pub storage_root: PathBuf,
+    /// Storage driver; default: zfs when --zfs-dataset is given, else dir.
+    #[arg(long = "storage-driver", value_enum, env = "STOCKADE_STORAGE_DRIVER")]
+    pub storage_driver: Option<DriverKind>,
+    /// Parent dataset of the zfs driver (e.g. pool/stockade).
+    #[arg(long = "zfs-dataset", env = "STOCKADE_ZFS_DATASET")]
+    pub zfs_dataset: Option<String>,
+}
+
+impl StorageLocation {
+    /// The full storage options, with `image_root` and the default bounds.
+    pub fn storage_args(&self, image_root: &Path) -> StorageArgs {
+        StorageArgs {
+            image_root: image_root.to_path_buf(),
+            storage_root: self.storage_root.clone(),
+            storage_driver: self.storage_driver,
+            zfs_dataset: self.zfs_dataset.clone(),
+            unpack: UnpackArgs::default(),
+        }
+    }
+}
+
 /// Bounds on what an image may unpack to (docs/storage.md, "Bounds on images").
 #[derive(Debug, Clone, Args)]
 pub struct UnpackArgs {

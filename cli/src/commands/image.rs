@@ -26,18 +26,7 @@ pub struct ImageArgs {
 }
 
 /// `image prune`: where the layer chains to prune are kept.
-#[derive(Debug, Args)]
-pub struct PruneArgs {
-    /// Root of the dir driver's storage.
-    #[arg(long = "storage-root", default_value = super::bundle::DEFAULT_STORAGE_ROOT, env = "STOCKADE_STORAGE_ROOT")]
-    pub storage_root: PathBuf,
-    /// Storage driver; default: zfs when --zfs-dataset is given, else dir.
-    #[arg(long = "storage-driver", value_enum, env = "STOCKADE_STORAGE_DRIVER")]
-    pub storage_driver: Option<super::bundle::DriverKind>,
-    /// Parent dataset of the zfs driver.
-    #[arg(long = "zfs-dataset", env = "STOCKADE_ZFS_DATASET")]
-    pub zfs_dataset: Option<String>,
-}
+pub type PruneArgs = super::bundle::StorageLocation;
 
 /// The `stockade image` subcommands.
 #[derive(Debug, Subcommand)]
@@ -461,13 +450,7 @@ fn rm(store: &Store, a: &RmArgs) -> anyhow::Result<i32> {
 
 fn prune(store: &Store, a: &PruneArgs) -> anyhow::Result<i32> {
     // Layer chains first: they are derived from the images, which the blob prune keeps.
-    let storage = super::bundle::StorageArgs {
-        image_root: store.root().to_path_buf(),
-        storage_root: a.storage_root.clone(),
-        storage_driver: a.storage_driver,
-        zfs_dataset: a.zfs_dataset.clone(),
-        unpack: Default::default(),
-    };
+    let storage = a.storage_args(store.root());
     let driver = super::bundle::driver(&storage)?;
     let prov = Provisioner::new(store, &storage.storage_root, driver.as_ref())?;
     for chain in prov.prune()? {

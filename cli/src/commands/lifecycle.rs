@@ -2,9 +2,11 @@
 //! `stockade_runtime::container`.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::Context;
 use stockade_image::provision;
+use stockade_image::store::DEFAULT_IMAGE_ROOT;
 use stockade_runtime::container::{self, container_state, CreateOptions};
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
@@ -62,7 +64,7 @@ pub fn delete(global: &GlobalArgs, a: &DeleteArgs) -> anyhow::Result<u8> {
         Err(e) => return Err(e.into()),
     }
     if provisioned {
-        let driver = super::bundle::driver(&a.storage)?;
+        let driver = super::bundle::driver(&a.storage.storage_args(Path::new(DEFAULT_IMAGE_ROOT)))?;
         provision::remove_container(&a.storage.storage_root, driver.as_ref(), &a.id)
             .with_context(|| format!("removing the bundle and root filesystem of {}", a.id))?;
     }
