@@ -18,6 +18,7 @@ mod compression;
 mod error;
 mod fsops;
 mod limits;
+mod meta;
 mod path;
 mod scan;
 mod sparse;
@@ -37,11 +38,12 @@ pub use limits::{BadSize, SizeLimit, UnpackLimits, AUTO_FLOOR, AUTO_RATIO};
 
 use crate::digest::{Digest, Hasher};
 use crate::magic::read_up_to;
-use apply::{DirMetas, LayerRun, Settings};
+use apply::LayerRun;
 use compression::Prefetch;
 use fsops::Tree;
 pub(crate) use limits::Budget;
 use limits::Counted;
+use meta::{DirMetas, Settings};
 use scan::{check_diff_id, open_blob, scan, Scanned, Shadow};
 
 /// One layer to apply: its blob on disk and what the image says about it.
