@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::bundle::{self, BundleError, BundleOptions, ResolvedImage};
 use crate::digest::Digest;
 use crate::fault;
+use crate::manifest::Parsed;
 use crate::platform::Platform;
 use crate::remove::remove_tree;
 use crate::storage::{chain_ids, check_id, stale, users, Prepared, StorageDriver, StorageError};
@@ -233,14 +234,25 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The chains the images of `store` need (for the host platform, as run and bundle
-/// create choose by default).
+/// The chains the images of `store` need: of a plain manifest, and of every platform an
+/// index lists (a store may hold an image for another platform, run with `--platform`).
+/// An image that does not resolve (a platform whose manifest was not pulled) needs none.
 fn needed_chains(store: &Store) -> Result<Vec<Digest>, ProvisionError> {
     let mut keep = Vec::new();
     for img in store.images()? {
-        if let Ok(r) = bundle::resolve(store, &img.name, &Platform::host()) {
-            let diff: Vec<_> = r.layers.iter().map(|l| l.diff_id.clone()).collect();
-            keep.extend(chain_ids(&diff));
+        let platforms = match store.read_manifest(&img.descriptor) {
+            Ok((_, Parsed::Index(ix))) => ix
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.clone())
+                .collect(),
+            _ => vec![Platform::host()],
+        };
+        for p in platforms {
+            if let Ok(r) = bundle::resolve(store, &img.name, &p) {
+                let diff: Vec<_> = r.layers.iter().map(|l| l.diff_id.clone()).collect();
+                keep.extend(chain_ids(&diff));
+            }
         }
     }
     Ok(keep)

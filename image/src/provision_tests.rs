@@ -5,12 +5,18 @@ use std::fs;
 use serde_json::json;
 
 use super::*;
-use crate::manifest::{Descriptor, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
+use crate::manifest::{Descriptor, OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST};
 use crate::storage::dir::DirDriver;
 use crate::storage::stale::lock_dir;
 
 /// Stores `name` in `store`: one plain-tar layer holding the file `file`.
 fn add_image(store: &Store, name: &str, file: &str) {
+    let desc = add_manifest(store, file);
+    store.set_ref(name, &desc).unwrap();
+}
+
+/// Stores a manifest of one plain-tar layer holding the file `file`; returns its descriptor.
+fn add_manifest(store: &Store, file: &str) -> Descriptor {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
@@ -35,12 +41,7 @@ fn add_image(store: &Store, name: &str, file: &str) {
     })
     .to_string();
     let md = store.put_bytes(manifest.as_bytes(), None).unwrap();
-    store
-        .set_ref(
-            name,
-            &Descriptor::new(OCI_MANIFEST, md, manifest.len() as u64),
-        )
-        .unwrap();
+    Descriptor::new(OCI_MANIFEST, md, manifest.len() as u64)
 }
 
 fn chain_of(store: &Store, name: &str) -> Digest {
@@ -87,6 +88,43 @@ fn prune_of_either_store_keeps_the_chains_of_the_other() {
     fs::remove_dir_all(t.path().join("b")).unwrap();
     assert_eq!(pa.prune().unwrap(), vec![cb]);
     assert_eq!(users::read(&storage).unwrap().len(), 1);
+}
+
+#[test]
+fn prune_keeps_the_chains_of_every_platform_of_an_index() {
+    let t = tempfile::tempdir().unwrap();
+    let storage = t.path().join("storage");
+    let driver = DirDriver::new(&storage).unwrap();
+    let store = Store::open(&t.path().join("images")).unwrap();
+    let other = Platform::new("linux", "arm64", Some("v8"));
+    let mut here = add_manifest(&store, "for-this-host");
+    here.platform = Some(Platform::host());
+    let mut there = add_manifest(&store, "for-arm64");
+    there.platform = Some(other.clone());
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [here, there],
+    })
+    .to_string();
+    let id = store.put_bytes(index.as_bytes(), None).unwrap();
+    store
+        .set_ref(
+            "example.com/multi:1",
+            &Descriptor::new(OCI_INDEX, id, index.len() as u64),
+        )
+        .unwrap();
+    let p = Provisioner::new(&store, &storage, &driver).unwrap();
+    for platform in [Platform::host(), other] {
+        let r = bundle::resolve(&store, "example.com/multi:1", &platform).unwrap();
+        p.prepare(&r).unwrap();
+    }
+    assert_eq!(fs::read_dir(storage.join("chains")).unwrap().count(), 2);
+    assert_eq!(
+        p.prune().unwrap(),
+        vec![],
+        "run --platform's chain stays too"
+    );
 }
 
 #[test]
