@@ -167,6 +167,9 @@ pub struct DeleteArgs {
     /// Kill a running container first; an unknown id is not an error.
     #[arg(short, long)]
     pub force: bool,
+    /// For a container made by `run --image`: where its bundle and root filesystem are.
+    #[command(flatten)]
+    pub storage: crate::commands::bundle::StorageLocation,
     /// Container id.
     pub id: String,
 }

@@ -52,7 +52,10 @@ pub enum BundleError {
     #[error("image {image} has no Entrypoint or Cmd; give a command")]
     NoCommand { image: String },
     /// `User` names someone the image's own files do not know.
-    #[error("user {user:?}: {reason} in the image's /etc/passwd and /etc/group")]
+    #[error(
+        "user {}: {reason} in the image's /etc/passwd and /etc/group",
+        stockade_quote::quote(user)
+    )]
     User { user: String, reason: String },
     /// Writing the bundle failed.
     #[error("writing {path}: {source}")]

@@ -11,13 +11,23 @@ use sha2::{Digest as _, Sha256, Sha512};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DigestError {
     /// The algorithm part is not one we can verify.
-    #[error("digest {digest:?}: unsupported algorithm {algorithm:?}; accepted: sha256, sha512")]
+    #[error(
+        "digest {}: unsupported algorithm {}; accepted: sha256, sha512",
+        stockade_quote::quote(digest),
+        stockade_quote::quote(algorithm)
+    )]
     Algorithm { digest: String, algorithm: String },
     /// The encoded part has the wrong length or characters.
-    #[error("digest {digest:?}: expected {expected} lowercase hex characters after the algorithm")]
+    #[error(
+        "digest {}: expected {expected} lowercase hex characters after the algorithm",
+        stockade_quote::quote(digest)
+    )]
     Encoded { digest: String, expected: usize },
     /// No `algorithm:` prefix.
-    #[error("digest {digest:?}: expected the form sha256:<64 hex characters>")]
+    #[error(
+        "digest {}: expected the form sha256:<64 hex characters>",
+        stockade_quote::quote(digest)
+    )]
     Form { digest: String },
 }
 

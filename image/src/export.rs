@@ -30,7 +30,7 @@ pub enum ExportError {
     Io { path: PathBuf, source: io::Error },
     #[error("stored blob {0}")]
     Corrupt(VerifyError),
-    #[error("ref name {name:?} is not valid in an OCI layout; expected letters, digits and -._:@+ separated by /")]
+    #[error("ref name {} is not valid in an OCI layout; expected letters, digits and -._:@+ separated by /", stockade_quote::quote(name))]
     BadName { name: String },
     #[error("{path} exists and is not an OCI image layout; refusing to write into it")]
     NotALayout { path: PathBuf },

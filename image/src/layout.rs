@@ -18,7 +18,10 @@ pub const LAYOUT_VERSION_JSON: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
 pub enum LayoutError {
     #[error("{path}: not an OCI image layout (no readable oci-layout file): {source}")]
     NotALayout { path: PathBuf, source: io::Error },
-    #[error("{path}: unsupported imageLayoutVersion {version:?}; accepted: 1.x")]
+    #[error(
+        "{path}: unsupported imageLayoutVersion {}; accepted: 1.x",
+        stockade_quote::quote(version)
+    )]
     Version { path: PathBuf, version: String },
     #[error("{path}: invalid JSON: {source}")]
     Json {

@@ -7,14 +7,17 @@
 pub mod bundle;
 pub mod digest;
 pub mod export;
+pub mod fault;
 pub mod import;
 pub mod layout;
 pub mod magic;
 pub mod manifest;
 pub mod platform;
 pub mod progress;
+pub mod provision;
 pub mod reference;
 pub mod registry;
+pub mod remove;
 pub mod storage;
 pub mod store;
 pub mod unpack;

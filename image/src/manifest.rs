@@ -120,7 +120,7 @@ pub enum Parsed {
 /// Why manifest bytes could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest {what}: media type {media_type:?} is not supported; accepted: OCI image manifest and index, Docker v2 schema 2 manifest and manifest list")]
+    #[error("manifest {what}: media type {} is not supported; accepted: OCI image manifest and index, Docker v2 schema 2 manifest and manifest list", stockade_quote::quote(media_type))]
     MediaType { what: String, media_type: String },
     #[error("manifest {what}: Docker v2 schema 1 manifests are not supported (the image must be re-pushed with schema 2 or OCI)")]
     Schema1 { what: String },

@@ -30,7 +30,7 @@ pub struct Platform {
 
 /// Why a `--platform` value is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("platform {value:?} is invalid; expected os/architecture[/variant], e.g. freebsd/amd64 or linux/arm64/v8")]
+#[error("platform {} is invalid; expected os/architecture[/variant], e.g. freebsd/amd64 or linux/arm64/v8", stockade_quote::quote(value))]
 pub struct PlatformParseError {
     pub value: String,
 }

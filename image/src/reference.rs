@@ -22,7 +22,11 @@ const MAX_TAG_LEN: usize = 128;
 pub enum ReferenceError {
     #[error("image reference is empty; expected [registry[:port]/]repository[:tag][@digest]")]
     Empty,
-    #[error("image reference {reference:?}: registry {registry:?} is not a valid host[:port]")]
+    #[error(
+        "image reference {}: registry {} is not a valid host[:port]",
+        stockade_quote::quote(reference),
+        stockade_quote::quote(registry)
+    )]
     Registry { reference: String, registry: String },
     #[error(
         "image reference {reference:?}: repository component {component:?} is invalid; \
@@ -37,12 +41,15 @@ pub enum ReferenceError {
          [A-Za-z0-9_.-] and does not start with '.' or '-'"
     )]
     Tag { reference: String, tag: String },
-    #[error("image reference {reference:?}: {source}")]
+    #[error("image reference {}: {source}", stockade_quote::quote(reference))]
     Digest {
         reference: String,
         source: DigestError,
     },
-    #[error("image reference {reference:?}: repository name is longer than 255 characters")]
+    #[error(
+        "image reference {}: repository name is longer than 255 characters",
+        stockade_quote::quote(reference)
+    )]
     TooLong { reference: String },
 }
 

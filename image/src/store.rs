@@ -39,9 +39,13 @@ pub enum StoreError {
     Lock { path: PathBuf, source: nix::Error },
     #[error(transparent)]
     Verify(#[from] VerifyError),
-    #[error("no image named {query:?} in the store {root}; `stockade image ls` lists them")]
+    /// Writing a blob's content failed (disk full, say): named by its digest, not by the
+    /// temporary file it was going to.
+    #[error("storing blob {blob}: {source}")]
+    Blob { blob: String, source: io::Error },
+    #[error("no image named {} in the store {}; `stockade image ls` lists them", stockade_quote::quote(query), root.display())]
     NotFound { query: String, root: PathBuf },
-    #[error("image name {name:?} is not usable as an OCI ref.name; expected a reference such as registry/repo:tag")]
+    #[error("image name {} is not usable as an OCI ref.name; expected a reference such as registry/repo:tag", stockade_quote::quote(name))]
     BadName { name: String },
 }
 
@@ -205,7 +209,9 @@ impl Store {
         if let Some((d, size)) = expected {
             w.limit(d, size);
         }
-        w.write_all(bytes).map_err(io_err(&w.path))?;
+        if let Err(e) = w.write_all(bytes) {
+            return Err(w.error(e));
+        }
         let (digest, _) = w.commit(expected)?;
         Ok(digest)
     }
@@ -256,6 +262,7 @@ impl Store {
         let _lock = self.lock("index.lock", FlockArg::LockExclusive)?;
         let mut index = self.layout.read_index()?;
         let out = f(&mut index)?;
+        crate::fault::point("store:before-index-write");
         layout::write_json(&self.root().join(layout::INDEX_FILE), &index)?;
         Ok(out)
     }
@@ -341,6 +348,7 @@ impl Store {
                 }
                 let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 fs::remove_file(&path).map_err(io_err(&path))?;
+                crate::fault::point("store:prune-blob-removed");
                 if let Ok(d) = format!("{}:{name}", alg.name()).parse::<Digest>() {
                     report.removed.push((d, size));
                 }
@@ -415,6 +423,16 @@ impl BlobWriter<'_> {
         &self.path
     }
 
+    /// An error of writing this blob, named by the digest it is promised to have when that
+    /// is known (the temporary file means nothing to the user).
+    pub fn error(&self, source: io::Error) -> StoreError {
+        let blob = match &self.limit {
+            Some((d, _)) => d.to_string(),
+            None => format!("(new, in {})", self.path.display()),
+        };
+        StoreError::Blob { blob, source }
+    }
+
     /// Discards what was written (a download that must start over).
     pub fn reset(&mut self) -> io::Result<()> {
         let Some(out) = self.out.take() else {
@@ -444,10 +462,11 @@ impl BlobWriter<'_> {
             });
         };
         let (buf, digest, size) = out.finish();
-        let file = buf.into_inner().map_err(|e| StoreError::Io {
-            path: path.clone(),
-            source: e.into_error(),
-        })?;
+        let named = |source: io::Error| StoreError::Blob {
+            blob: digest.to_string(),
+            source,
+        };
+        let file = buf.into_inner().map_err(|e| named(e.into_error()))?;
         if let Some((want, want_size)) = expected {
             if size != want_size {
                 return Err(VerifyError::Size {
@@ -470,12 +489,14 @@ impl BlobWriter<'_> {
             // Someone else stored the same content meanwhile; ours is redundant.
             return Ok((digest, size));
         }
-        file.sync_all().map_err(io_err(&path))?;
+        file.sync_all().map_err(named)?;
         drop(file);
         if let Some(dir) = target.parent() {
             fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
-        fs::rename(&path, &target).map_err(io_err(&target))?;
+        crate::fault::point("store:blob-synced");
+        fs::rename(&path, &target).map_err(named)?;
+        crate::fault::point("store:blob-committed");
         Ok((digest, size))
     }
 }
@@ -525,10 +546,7 @@ pub fn copy_blob(
         if let Some(v) = e.get_ref().and_then(|i| i.downcast_ref::<VerifyError>()) {
             return Err(v.clone().into());
         }
-        return Err(StoreError::Io {
-            path: w.path().to_path_buf(),
-            source: e,
-        });
+        return Err(w.error(e));
     }
     w.commit(Some((&expected.digest, expected.size)))?;
     Ok(())

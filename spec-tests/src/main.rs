@@ -7,9 +7,9 @@
 //!                     [--busybox PATH] [--schema-dir DIR]
 //! ```
 //! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
-//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), crash and hostile
-//! (issue 11; alias `safety`), and freebsd (the FreeBSD profile: jail checks run only on
-//! FreeBSD, skipped elsewhere). Default: all.
+//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), crash, hostile and
+//! images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
+//! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere). Default: all.
 
 #[macro_use]
 mod harness;
@@ -28,6 +28,7 @@ mod exec;
 mod freebsd;
 mod hooks;
 mod hostile;
+mod images;
 mod lifecycle;
 mod limits;
 mod mounts;
@@ -44,23 +45,29 @@ use std::process::ExitCode;
 use ctx::Env;
 use harness::Test;
 
-/// Issue 3 (lifecycle) groups, selected together with `--group core`.
-const CORE_GROUPS: &[&str] = &[
-    "lifecycle",
-    "errors",
-    "state",
-    "process",
-    "mounts",
-    "cli",
-    "parallel",
-    "limits",
+/// Every group, under the aliases that select it with its siblings (the issue it came from).
+const GROUP_SETS: &[(&[&str], &[&str])] = &[
+    (
+        &["core", "issue3"],
+        &[
+            "lifecycle",
+            "errors",
+            "state",
+            "process",
+            "mounts",
+            "cli",
+            "parallel",
+            "limits",
+        ],
+    ),
+    (
+        &["extras", "issue4"],
+        &["hooks", "terminal", "exec", "ps", "features"],
+    ),
+    (&["safety", "issue11"], &["crash", "hostile", "images"]),
+    // The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
+    (&["freebsd-profile", "issue12"], &["freebsd"]),
 ];
-/// Issue 4 groups, selected together with `--group extras`.
-const EXTRA_GROUPS: &[&str] = &["hooks", "terminal", "exec", "ps", "features"];
-/// The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
-const FREEBSD_GROUPS: &[&str] = &["freebsd"];
-/// Issue 11 (runtime safety) groups, selected together with `--group safety`.
-const SAFETY_GROUPS: &[&str] = &["crash", "hostile"];
 
 fn all_tests() -> Vec<Test> {
     let mut v = Vec::new();
@@ -80,6 +87,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(freebsd::tests());
     v.extend(hostile::tests());
     v.extend(crash::tests());
+    v.extend(images::tests());
     v
 }
 
@@ -97,8 +105,8 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
                     limits (alias core) hooks terminal exec ps features (alias extras)
-                    freebsd (the FreeBSD profile); default all
-                    crash hostile (alias safety); default all
+                    crash hostile images (alias safety) freebsd (alias freebsd-profile: the
+                    FreeBSD profile); default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit
   --busybox PATH    static busybox for the root filesystems (default $BUSYBOX, else /bin/busybox)
@@ -132,20 +140,14 @@ fn parse_args() -> Result<Options, String> {
             "--group" => {
                 for g in value("--group")?.split(',').filter(|g| !g.is_empty()) {
                     match g {
-                        "core" | "issue3" => {
-                            o.groups.extend(CORE_GROUPS.iter().map(|s| s.to_string()))
+                        g if GROUP_SETS.iter().any(|(aliases, _)| aliases.contains(&g)) => {
+                            for (aliases, groups) in GROUP_SETS {
+                                if aliases.contains(&g) {
+                                    o.groups.extend(groups.iter().map(|s| s.to_string()))
+                                }
+                            }
                         }
-                        "extras" | "issue4" => {
-                            o.groups.extend(EXTRA_GROUPS.iter().map(|s| s.to_string()))
-                        }
-                        "safety" | "issue11" => {
-                            o.groups.extend(SAFETY_GROUPS.iter().map(|s| s.to_string()))
-                        }
-                        g if CORE_GROUPS.contains(&g)
-                            || EXTRA_GROUPS.contains(&g)
-                            || SAFETY_GROUPS.contains(&g)
-                            || FREEBSD_GROUPS.contains(&g) =>
-                        {
+                        g if GROUP_SETS.iter().any(|(_, groups)| groups.contains(&g)) => {
                             o.groups.push(g.to_string())
                         }
                         g => return Err(format!("unknown group {g:?}\n{USAGE}")),

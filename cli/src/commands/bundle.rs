@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use stockade_image::bundle::{self, BundleOptions, ResolvedImage};
+use stockade_image::provision::Provisioner;
 use stockade_image::registry::{self, PullOptions};
 use stockade_image::storage::dir::DirDriver;
 use stockade_image::storage::zfs::{SystemZfs, ZfsDriver};
-use stockade_image::storage::{chain_ids, StorageDriver, StorageError};
+use stockade_image::storage::StorageDriver;
 use stockade_image::store::{Store, DEFAULT_IMAGE_ROOT};
-use stockade_image::{Platform, Reference};
+use stockade_image::unpack::{SizeLimit, UnpackLimits};
+use stockade_image::Reference;
 
 use super::limit_args::LimitArgs;
 use super::registry_args::RegistryArgs;
@@ -44,6 +46,102 @@ pub struct StorageArgs {
     /// Parent dataset of the zfs driver (e.g. pool/stockade).
     #[arg(long = "zfs-dataset", env = "STOCKADE_ZFS_DATASET")]
     pub zfs_dataset: Option<String>,
+    #[command(flatten)]
+    pub unpack: UnpackArgs,
+}
+
+/// Where a storage root is and which driver it has: for the commands that remove from it
+/// and unpack nothing (`image prune`, `delete`).
+#[derive(Debug, Clone, Args)]
+pub struct StorageLocation {
+    /// Root of the dir driver's layer chains and container root filesystems, and of the
+    /// bundles `run --image` writes.
+    #[arg(long = "storage-root", default_value = DEFAULT_STORAGE_ROOT, env = "STOCKADE_STORAGE_ROOT")]
+    pub storage_root: PathBuf,
+    /// Storage driver; default: zfs when --zfs-dataset is given, else dir.
+    #[arg(long = "storage-driver", value_enum, env = "STOCKADE_STORAGE_DRIVER")]
+    pub storage_driver: Option<DriverKind>,
+    /// Parent dataset of the zfs driver (e.g. pool/stockade).
+    #[arg(long = "zfs-dataset", env = "STOCKADE_ZFS_DATASET")]
+    pub zfs_dataset: Option<String>,
+}
+
+impl StorageLocation {
+    /// The full storage options, with `image_root` and the default bounds.
+    pub fn storage_args(&self, image_root: &Path) -> StorageArgs {
+        StorageArgs {
+            image_root: image_root.to_path_buf(),
+            storage_root: self.storage_root.clone(),
+            storage_driver: self.storage_driver,
+            zfs_dataset: self.zfs_dataset.clone(),
+            unpack: UnpackArgs::default(),
+        }
+    }
+}
+
+/// Bounds on what an image may unpack to (docs/storage.md, "Bounds on images").
+#[derive(Debug, Clone, Args)]
+pub struct UnpackArgs {
+    /// Most bytes an image's layers may expand to together: `auto` (8x their compressed
+    /// size, at least 1 GiB) or a size (suffixes k, m, g, t).
+    #[arg(
+        long = "max-unpacked-size",
+        default_value = "auto",
+        env = "STOCKADE_MAX_UNPACKED_SIZE"
+    )]
+    pub max_unpacked_size: SizeLimit,
+    /// Most bytes the sparse files of an image may declare together (their apparent
+    /// size): `auto` (as for --max-unpacked-size) or a size.
+    #[arg(
+        long = "max-sparse-size",
+        default_value = "auto",
+        env = "STOCKADE_MAX_SPARSE_SIZE"
+    )]
+    pub max_sparse_size: SizeLimit,
+    /// Most entries (files, directories, links…) of an image's layers together.
+    #[arg(long = "max-entries", default_value_t = UnpackLimits::default().max_entries, env = "STOCKADE_MAX_ENTRIES")]
+    pub max_entries: u64,
+    /// Most components of a path in a layer.
+    #[arg(long = "max-path-depth", default_value_t = UnpackLimits::default().max_depth, env = "STOCKADE_MAX_PATH_DEPTH")]
+    pub max_path_depth: usize,
+    /// Most bytes of one entry's long name, long link target or pax header (suffixes k, m).
+    #[arg(long = "max-header-size", default_value = "1m", value_parser = parse_bytes, env = "STOCKADE_MAX_HEADER_SIZE")]
+    pub max_header_size: u64,
+}
+
+impl Default for UnpackArgs {
+    fn default() -> Self {
+        let d = UnpackLimits::default();
+        UnpackArgs {
+            max_unpacked_size: d.max_bytes,
+            max_sparse_size: d.max_sparse_bytes,
+            max_entries: d.max_entries,
+            max_path_depth: d.max_depth,
+            max_header_size: d.max_header_bytes,
+        }
+    }
+}
+
+impl UnpackArgs {
+    /// The bounds these flags give.
+    pub fn limits(&self) -> UnpackLimits {
+        UnpackLimits {
+            max_bytes: self.max_unpacked_size,
+            max_sparse_bytes: self.max_sparse_size,
+            max_entries: self.max_entries,
+            max_depth: self.max_path_depth,
+            max_header_bytes: self.max_header_size,
+        }
+    }
+}
+
+/// A byte count (no `auto`).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    match s.parse::<SizeLimit>() {
+        Ok(SizeLimit::Bytes(b)) => Ok(b),
+        Ok(SizeLimit::Auto) => Err("a number of bytes is needed here, not auto".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Arguments of `stockade bundle`.
@@ -90,7 +188,8 @@ pub enum BundleCommand {
         /// Its name.
         id: String,
     },
-    /// Remove stored layer chains that no image in the store uses.
+    /// Remove stored layer chains that no image of any store using this storage root
+    /// needs, and temporaries that crashes left.
     Prune,
 }
 
@@ -102,7 +201,9 @@ pub fn driver(s: &StorageArgs) -> anyhow::Result<Box<dyn StorageDriver>> {
         DriverKind::Dir
     });
     Ok(match kind {
-        DriverKind::Dir => Box::new(DirDriver::new(&s.storage_root)?),
+        DriverKind::Dir => {
+            Box::new(DirDriver::new(&s.storage_root)?.with_limits(s.unpack.limits()))
+        }
         DriverKind::Zfs => {
             let ds = s
                 .zfs_dataset
@@ -110,11 +211,10 @@ pub fn driver(s: &StorageArgs) -> anyhow::Result<Box<dyn StorageDriver>> {
                 .context("--storage-driver zfs needs --zfs-dataset POOL/NAME")?;
             // Container clones are mounted under the storage root, so their path is
             // known without asking zfs.
-            Box::new(ZfsDriver::new(
-                ds,
-                Some(s.storage_root.join("zfs")),
-                SystemZfs,
-            ))
+            Box::new(
+                ZfsDriver::new(ds, Some(s.storage_root.join("zfs")), SystemZfs)
+                    .with_limits(s.unpack.limits()),
+            )
         }
     })
 }
@@ -143,43 +243,16 @@ pub fn ensure_image(
     Ok(bundle::resolve(store, image, &platform)?)
 }
 
-/// Makes the root filesystem `id` for `image` and writes the bundle in `dir`.
-pub fn create_bundle(
-    driver: &dyn StorageDriver,
-    image: &ResolvedImage,
-    id: &str,
-    dir: &Path,
-    command: Option<Vec<String>>,
+/// The base `config.json` and resource limits of a bundle for `limits`' flags.
+pub fn bundle_base(
     limits: &LimitArgs,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<(serde_json::Value, Option<serde_json::Value>)> {
     // Checked before a root filesystem exists to be cleaned up.
     let resources = limits.resources()?;
-    // An image already in storage costs just the rootfs (one `zfs clone` with the zfs
-    // driver): the top chainID follows from the diffIDs, so try it before preparing.
-    let diff_ids: Vec<_> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
-    let known = chain_ids(&diff_ids).pop();
-    let rootfs = match known.map(|c| driver.create_rootfs(&c, id)) {
-        Some(Ok(rootfs)) => rootfs,
-        Some(Err(StorageError::NoChain { .. })) | None => {
-            let prepared = driver.prepare(&image.layers)?;
-            driver.create_rootfs(&prepared.chain, id)?
-        }
-        Some(Err(e)) => return Err(e.into()),
-    };
-    let base = stockade_runtime::config::default_freebsd_config();
-    let made = bundle::make_config(base, image, &rootfs, &BundleOptions { command }).and_then(
-        |mut config| {
-            if let Some(r) = &resources {
-                config["linux"]["resources"] = r.clone();
-            }
-            bundle::write_bundle(dir, &config)
-        },
-    );
-    if let Err(e) = made {
-        let _ = driver.remove_rootfs(id);
-        return Err(e.into());
-    }
-    Ok(rootfs)
+    Ok((
+        stockade_runtime::config::default_freebsd_config(),
+        resources,
+    ))
 }
 
 /// Runs `stockade bundle …`.
@@ -187,6 +260,7 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
     let store = Store::open(&a.storage.image_root)
         .with_context(|| format!("opening the image store {}", a.storage.image_root.display()))?;
     let driver = driver(&a.storage)?;
+    let prov = Provisioner::new(&store, &a.storage.storage_root, driver.as_ref())?;
     match &a.command {
         BundleCommand::Create {
             image,
@@ -201,8 +275,16 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
                 Some(n) => n.clone(),
                 None => default_name(dir)?,
             };
-            let cmd = (!command.is_empty()).then(|| command.clone());
-            let rootfs = create_bundle(driver.as_ref(), &resolved, &id, dir, cmd, limits)?;
+            let command = (!command.is_empty()).then(|| command.clone());
+            let (base, resources) = bundle_base(limits)?;
+            let rootfs = prov.create_bundle(
+                &resolved,
+                &id,
+                dir,
+                base,
+                &BundleOptions { command },
+                resources.as_ref(),
+            )?;
             eprintln!(
                 "bundle {} for {} (rootfs {} on {})",
                 dir.display(),
@@ -214,33 +296,17 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
         }
         BundleCommand::Prepare { image, registry } => {
             let resolved = ensure_image(&store, image, registry)?;
-            let p = driver.prepare(&resolved.layers)?;
+            let p = prov.prepare(&resolved)?;
             println!("{}", p.chain);
         }
         BundleCommand::Rm { id } => driver.remove_rootfs(id)?,
         BundleCommand::Prune => {
-            for c in prune_storage(&store, driver.as_ref())? {
+            for c in prov.prune()? {
                 println!("{c}");
             }
         }
     }
     Ok(0)
-}
-
-/// Removes the stored layer chains that no image in `store` uses; returns their chainIDs.
-pub fn prune_storage(store: &Store, driver: &dyn StorageDriver) -> anyhow::Result<Vec<String>> {
-    let mut keep = Vec::new();
-    for img in store.images()? {
-        if let Ok(r) = bundle::resolve(store, &img.name, &Platform::host()) {
-            let diff: Vec<_> = r.layers.iter().map(|l| l.diff_id.clone()).collect();
-            keep.extend(chain_ids(&diff));
-        }
-    }
-    Ok(driver
-        .prune(&keep)?
-        .into_iter()
-        .map(|c| c.to_string())
-        .collect())
 }
 
 /// A storage name for a bundle directory: its last component, made name-safe.

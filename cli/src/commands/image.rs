@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use stockade_image::export::{self, ExportFormat};
 use stockade_image::import::{self, ImportFormat, ImportOptions, RootfsConfig};
 use stockade_image::manifest::{Parsed, REF_NAME_ANNOTATION};
+use stockade_image::provision::Provisioner;
 use stockade_image::registry::{self, PullOptions, PullReport};
 
 use super::registry_args::RegistryArgs;
@@ -25,18 +26,7 @@ pub struct ImageArgs {
 }
 
 /// `image prune`: where the layer chains to prune are kept.
-#[derive(Debug, Args)]
-pub struct PruneArgs {
-    /// Root of the dir driver's storage.
-    #[arg(long = "storage-root", default_value = super::bundle::DEFAULT_STORAGE_ROOT, env = "STOCKADE_STORAGE_ROOT")]
-    pub storage_root: PathBuf,
-    /// Storage driver; default: zfs when --zfs-dataset is given, else dir.
-    #[arg(long = "storage-driver", value_enum, env = "STOCKADE_STORAGE_DRIVER")]
-    pub storage_driver: Option<super::bundle::DriverKind>,
-    /// Parent dataset of the zfs driver.
-    #[arg(long = "zfs-dataset", env = "STOCKADE_ZFS_DATASET")]
-    pub zfs_dataset: Option<String>,
-}
+pub type PruneArgs = super::bundle::StorageLocation;
 
 /// The `stockade image` subcommands.
 #[derive(Debug, Subcommand)]
@@ -460,14 +450,10 @@ fn rm(store: &Store, a: &RmArgs) -> anyhow::Result<i32> {
 
 fn prune(store: &Store, a: &PruneArgs) -> anyhow::Result<i32> {
     // Layer chains first: they are derived from the images, which the blob prune keeps.
-    let storage = super::bundle::StorageArgs {
-        image_root: store.root().to_path_buf(),
-        storage_root: a.storage_root.clone(),
-        storage_driver: a.storage_driver,
-        zfs_dataset: a.zfs_dataset.clone(),
-    };
+    let storage = a.storage_args(store.root());
     let driver = super::bundle::driver(&storage)?;
-    for chain in super::bundle::prune_storage(store, driver.as_ref())? {
+    let prov = Provisioner::new(store, &storage.storage_root, driver.as_ref())?;
+    for chain in prov.prune()? {
         println!("deleted layer chain {chain}");
     }
     let report = store.prune()?;

@@ -2,8 +2,11 @@
 //! `stockade_runtime::container`.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::Context;
+use stockade_image::provision;
+use stockade_image::store::DEFAULT_IMAGE_ROOT;
 use stockade_runtime::container::{self, container_state, CreateOptions};
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
@@ -47,13 +50,23 @@ pub fn kill(global: &GlobalArgs, a: &KillArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// `delete`: the runtime's container, then, for a container `run --image` made, its
+/// bundle and root filesystem (also when a crash stopped `run --image` before the
+/// runtime had the container).
 pub fn delete(global: &GlobalArgs, a: &DeleteArgs) -> anyhow::Result<u8> {
     let store = store(global)?;
+    let provisioned = provision::is_provisioned(&a.storage.storage_root, &a.id);
     match ContainerId::parse(&a.id) {
+        Ok(id) if provisioned && !store.ids()?.contains(&id) => {}
         Ok(id) => container::delete(&store, &id, a.force)?,
         // No container can have an invalid id, so with --force there is nothing to do.
         Err(_) if a.force => {}
         Err(e) => return Err(e.into()),
+    }
+    if provisioned {
+        let driver = super::bundle::driver(&a.storage.storage_args(Path::new(DEFAULT_IMAGE_ROOT)))?;
+        provision::remove_container(&a.storage.storage_root, driver.as_ref(), &a.id)
+            .with_context(|| format!("removing the bundle and root filesystem of {}", a.id))?;
     }
     Ok(0)
 }

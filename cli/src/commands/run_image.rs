@@ -1,13 +1,14 @@
 //! `stockade run --image REF [--rm] [--name ID] [-- CMD ARG…]`: pull when missing, make a
-//! root filesystem, write a bundle under the storage root, and run it in the foreground
-//! through the ordinary `run` path.
-
-use std::fs;
+//! root filesystem and a bundle under the storage root (`stockade_image::provision`), and
+//! run it through the ordinary `run` path. `delete` removes all of it again.
 
 use anyhow::Context;
+use stockade_image::bundle::BundleOptions;
+use stockade_image::fault;
+use stockade_image::provision::{self, Provisioner};
 use stockade_image::store::Store;
 
-use super::bundle::{create_bundle, driver, ensure_image};
+use super::bundle::{bundle_base, driver, ensure_image};
 use super::lifecycle;
 use crate::args::{GlobalArgs, RunArgs};
 
@@ -16,25 +17,45 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     let Some(image) = a.image.as_deref() else {
         anyhow::bail!("run --image needs an image");
     };
+    if a.rm && a.detach {
+        // Podman removes a detached --rm container when it exits, through its monitor
+        // process; stockade has none, so nothing would be there to remove it.
+        anyhow::bail!(
+            "run --image: --rm with -d needs a monitor process that outlives this command, which stockade does not have; \
+             run without --rm and remove the container with `stockade delete --force ID` (it takes the bundle and root filesystem too)"
+        );
+    }
+    let (base, resources) = bundle_base(&a.limits)?;
     let store = Store::open(&a.storage.image_root)
         .with_context(|| format!("opening the image store {}", a.storage.image_root.display()))?;
     let driver = driver(&a.storage)?;
+    let prov = Provisioner::new(&store, &a.storage.storage_root, driver.as_ref())?;
     let resolved = ensure_image(&store, image, &a.registry)?;
     let id = match (&a.name, &a.id) {
         (Some(n), _) | (None, Some(n)) => n.clone(),
         (None, None) => generated_id(),
     };
-    let bundle_dir = a.storage.storage_root.join("bundles").join(&id);
-    if bundle_dir.exists() {
-        anyhow::bail!(
-            "a bundle for container {id} already exists at {}; remove it or choose another --name",
-            bundle_dir.display()
-        );
-    }
-    let cmd = (!a.command.is_empty()).then(|| a.command.clone());
-    create_bundle(driver.as_ref(), &resolved, &id, &bundle_dir, cmd, &a.limits)?;
+    let command = (!a.command.is_empty()).then(|| a.command.clone());
+    let made = prov.run_bundle(
+        &resolved,
+        &id,
+        base,
+        &BundleOptions { command },
+        resources.as_ref(),
+    );
+    let made = match made {
+        Ok(m) => m,
+        Err(e) => {
+            // A failure after the record was written leaves parts that are ours alone
+            // (nobody ran the container): with --rm they go now, else `delete` takes them.
+            if a.rm && !matches!(e, provision::ProvisionError::Exists { .. }) {
+                let _ = provision::remove_container(&a.storage.storage_root, driver.as_ref(), &id);
+            }
+            return Err(e.into());
+        }
+    };
     let inner = RunArgs {
-        bundle: bundle_dir.clone(),
+        bundle: made.bundle.clone(),
         id: Some(id.clone()),
         image: None,
         rm: false,
@@ -52,12 +73,12 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         no_new_keyring: a.no_new_keyring,
     };
     let result = lifecycle::run(global, &inner);
+    fault::point("run-image:after-run");
     // The container itself is deleted by `run` once it exits; --rm takes the root
     // filesystem and the bundle too, whether or not the run succeeded.
-    if a.rm && !a.detach {
-        let removed = driver.remove_rootfs(&id);
-        let _ = fs::remove_dir_all(&bundle_dir);
-        removed.with_context(|| format!("removing the root filesystem of {id}"))?;
+    if a.rm {
+        provision::remove_container(&a.storage.storage_root, driver.as_ref(), &id)
+            .with_context(|| format!("removing the bundle and root filesystem of {id}"))?;
     }
     result
 }

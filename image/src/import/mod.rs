@@ -72,7 +72,10 @@ pub enum ImportError {
         count: usize,
         names: String,
     },
-    #[error("{path}: no image named {wanted:?}; it has: {names}")]
+    #[error(
+        "{path}: no image named {}; it has: {names}",
+        stockade_quote::quote(wanted)
+    )]
     NoSuchRef {
         path: PathBuf,
         wanted: String,
@@ -84,7 +87,7 @@ pub enum ImportError {
         wanted: String,
         offered: Vec<String>,
     },
-    #[error("{path}: name {name:?} is invalid: {source}")]
+    #[error("{path}: name {} is invalid: {source}", stockade_quote::quote(name))]
     Name {
         path: PathBuf,
         name: String,

@@ -39,7 +39,10 @@ pub enum CredentialsError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("auth file {path}: entry for {registry:?} has an `auth` value that is not base64 of user:password")]
+    #[error(
+        "auth file {path}: entry for {} has an `auth` value that is not base64 of user:password",
+        stockade_quote::quote(registry)
+    )]
     Entry { path: PathBuf, registry: String },
     #[error("auth file {path}: credentials for {registry}: {source}")]
     Helper {

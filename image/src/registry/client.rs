@@ -338,10 +338,9 @@ impl Client {
                 }
             }
         }
-        writer.flush().map_err(|source| StoreError::Io {
-            path: writer.path().to_path_buf(),
-            source,
-        })?;
+        if let Err(source) = writer.flush() {
+            return Err(writer.error(source).into());
+        }
         writer.commit(Some((&desc.digest, desc.size)))?;
         Ok(())
     }

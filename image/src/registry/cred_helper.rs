@@ -15,7 +15,7 @@ const NOT_FOUND: &str = "credentials not found in native keychain";
 /// Why a credential helper gave no credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum HelperError {
-    #[error("credential helper name {name:?} is invalid; expected letters, digits, '-', '_' or '.' (the program run is docker-credential-<name>)")]
+    #[error("credential helper name {} is invalid; expected letters, digits, '-', '_' or '.' (the program run is docker-credential-<name>)", stockade_quote::quote(name))]
     Name { name: String },
     #[error("credential helper {program} is not installed (not found on PATH)")]
     NotFound { program: String },

@@ -15,9 +15,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::unpack::{unpack_layers, LayerSource, UnpackOptions};
+use crate::remove::remove_tree;
+use crate::unpack::{unpack_layers, LayerSource, UnpackLimits, UnpackOptions};
 
 use super::copy::copy_tree;
+use super::stale::{abandoned, lock_dir};
 use super::{chain_ids, check_id, Prepared, StorageDriver, StorageError};
 
 /// Plain-directory storage under a root directory.
@@ -38,6 +40,17 @@ impl DirDriver {
             root: root.to_path_buf(),
             options: UnpackOptions::default(),
         })
+    }
+
+    /// The same driver with other bounds on what an image may unpack to.
+    pub fn with_limits(mut self, limits: UnpackLimits) -> Self {
+        self.options.limits = limits;
+        self
+    }
+
+    /// The storage root.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The directory of a chain.
@@ -75,22 +88,27 @@ impl StorageDriver for DirDriver {
                 .join("chains")
                 .join(format!(".tmp-{}-{}", chain.hex(), std::process::id()));
         if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(StorageError::io("removing", &tmp))?;
+            remove_tree(&tmp).map_err(StorageError::io("removing", &tmp))?;
         }
         fs::create_dir(&tmp).map_err(StorageError::io("creating", &tmp))?;
+        // Held while the temporary exists under this name: prune removes a temporary
+        // only when it can take this lock, i.e. when its writer is gone.
+        let _writing = lock_dir(&tmp).map_err(StorageError::io("locking", &tmp))?;
+        crate::fault::point("unpack:tmp-created");
         if let Err(source) = unpack_layers(&tmp, layers, &self.options) {
             // A half-written tree is never left where a chain is looked for.
-            let _ = fs::remove_dir_all(&tmp);
+            let _ = remove_tree(&tmp);
             return Err(StorageError::Unpack {
                 chain,
                 source: Box::new(source),
             });
         }
+        crate::fault::point("unpack:before-rename");
         match fs::rename(&tmp, &dest) {
             Ok(()) => {}
             // Someone else finished the same chain first: theirs is as good.
             Err(_) if dest.is_dir() => {
-                let _ = fs::remove_dir_all(&tmp);
+                let _ = remove_tree(&tmp);
             }
             Err(e) => return Err(StorageError::io("renaming into place", &dest)(e)),
         }
@@ -115,7 +133,7 @@ impl StorageDriver for DirDriver {
             });
         }
         if let Err(e) = copy_tree(&src, &dst) {
-            let _ = fs::remove_dir_all(&dst);
+            let _ = remove_tree(&dst);
             return Err(e);
         }
         Ok(dst)
@@ -128,7 +146,7 @@ impl StorageDriver for DirDriver {
 
     fn remove_rootfs(&self, id: &str) -> Result<(), StorageError> {
         let p = self.rootfs_path(id)?;
-        match fs::remove_dir_all(&p) {
+        match remove_tree(&p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StorageError::io("removing", &p)(e)),
@@ -141,6 +159,13 @@ impl StorageDriver for DirDriver {
         for ent in fs::read_dir(&dir).map_err(StorageError::io("reading", &dir))? {
             let ent = ent.map_err(StorageError::io("reading", &dir))?;
             let name = ent.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") {
+                // An unpack a crash interrupted; a live one holds the lock.
+                if abandoned(&ent.path()) {
+                    remove_tree(&ent.path()).map_err(StorageError::io("removing", ent.path()))?;
+                }
+                continue;
+            }
             let Ok(d) = format!("sha256:{name}").parse::<Digest>() else {
                 continue;
             };
@@ -148,7 +173,13 @@ impl StorageDriver for DirDriver {
                 continue;
             }
             // Container root filesystems are copies, so no container needs a chain.
-            fs::remove_dir_all(ent.path()).map_err(StorageError::io("removing", ent.path()))?;
+            // Renamed out of the way first: a crash halfway through the removal must not
+            // leave a partial tree under a chain's name, where it would pass for whole.
+            // Under the temporary name, the next prune finishes it.
+            let doomed = dir.join(format!(".tmp-{name}-rm{}", std::process::id()));
+            fs::rename(ent.path(), &doomed).map_err(StorageError::io("renaming", ent.path()))?;
+            crate::fault::point("prune:chain-renamed");
+            remove_tree(&doomed).map_err(StorageError::io("removing", &doomed))?;
             removed.push(d);
         }
         Ok(removed)

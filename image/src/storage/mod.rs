@@ -5,6 +5,8 @@
 
 mod copy;
 pub mod dir;
+pub mod stale;
+pub mod users;
 pub mod zfs;
 
 use std::io;
@@ -33,7 +35,7 @@ pub enum StorageError {
     #[error("zfs {args}: {message}")]
     Zfs { args: String, message: String },
     /// The container id is not usable as a name.
-    #[error("container id {id:?} is not valid here; expected letters, digits, '_', '-', '.' (not starting with '.')")]
+    #[error("container id {} is not valid here; expected letters, digits, '_', '-', '.' (not starting with '.')", stockade_quote::quote(id))]
     BadId { id: String },
     /// A container rootfs already exists.
     #[error("a root filesystem for container {id} already exists at {path}")]

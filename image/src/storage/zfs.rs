@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::digest::Digest;
-use crate::unpack::{unpack_layers, LayerSource, UnpackOptions};
+use crate::unpack::{budget_for, unpack_with_budget, LayerSource, UnpackLimits, UnpackOptions};
 
 use super::{chain_ids, check_id, Prepared, StorageDriver, StorageError};
 
@@ -73,6 +73,12 @@ impl<R: ZfsRunner> ZfsDriver<R> {
             zfs,
             options: UnpackOptions::default(),
         }
+    }
+
+    /// The same driver with other bounds on what an image may unpack to.
+    pub fn with_limits(mut self, limits: UnpackLimits) -> Self {
+        self.options.limits = limits;
+        self
     }
 
     /// The dataset of a chain.
@@ -137,6 +143,19 @@ impl<R: ZfsRunner> StorageDriver for ZfsDriver<R> {
             )
         });
         let start = done.map_or(0, |i| i + 1);
+        // One budget for the layers unpacked now: the bounds hold per image.
+        let budget = match budget_for(&layers[start..], &self.options.limits) {
+            Ok(b) => b,
+            Err(source) => {
+                return Err(StorageError::Unpack {
+                    chain: chains
+                        .last()
+                        .cloned()
+                        .unwrap_or_else(|| Digest::sha256_of(b"")),
+                    source: Box::new(source),
+                })
+            }
+        };
         for i in start..chains.len() {
             let ds = self.layer_dataset(&chains[i]);
             // A dataset without its snapshot is an interrupted unpack: start it over.
@@ -150,8 +169,12 @@ impl<R: ZfsRunner> StorageDriver for ZfsDriver<R> {
                 self.zfs.run(&["clone", &origin, &ds])?;
             }
             let mp = self.mountpoint(&ds)?;
-            if let Err(source) = unpack_layers(&mp, std::slice::from_ref(&layers[i]), &self.options)
-            {
+            if let Err(source) = unpack_with_budget(
+                &mp,
+                std::slice::from_ref(&layers[i]),
+                &self.options,
+                &budget,
+            ) {
                 let _ = self.zfs.run(&["destroy", "-r", &ds]);
                 return Err(StorageError::Unpack {
                     chain: chains[i].clone(),

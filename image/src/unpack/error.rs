@@ -12,17 +12,21 @@ pub enum UnpackError {
     #[error("opening {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
     /// The layer's media type is not a tar layer we can decode.
-    #[error("layer {layer}: media type {media_type:?} is not a layer type we can unpack; accepted: tar, tar+gzip, tar+zstd (OCI or Docker)")]
+    #[error("layer {layer}: media type {} is not a layer type we can unpack; accepted: tar, tar+gzip, tar+zstd (OCI or Docker)", stockade_quote::quote(media_type))]
     MediaType { layer: Digest, media_type: String },
     /// The bytes of the blob do not start as its media type says.
-    #[error("layer {layer}: media type {media_type:?} but the content starts like {found}")]
+    #[error(
+        "layer {layer}: media type {} but the content starts like {found}",
+        stockade_quote::quote(media_type)
+    )]
     Magic {
         layer: Digest,
         media_type: String,
         found: &'static str,
     },
     /// Decompression or tar framing failed.
-    #[error("layer {layer}: reading the tar stream: {source}")]
+    // The tar reader's messages may carry raw header bytes of the (hostile) layer.
+    #[error("layer {layer}: reading the tar stream: {}", stockade_quote::quote(&source.to_string()))]
     Read { layer: Digest, source: io::Error },
     /// The uncompressed stream does not hash to the diffID of the image config.
     #[error("layer {layer}: uncompressed content has digest {actual}, but the image config says {expected}; the layer is corrupt")]
@@ -32,20 +36,26 @@ pub enum UnpackError {
         actual: Digest,
     },
     /// An entry would reach outside the target or is otherwise malformed.
-    #[error("layer {layer}: entry {entry:?}: {reason}")]
+    #[error("layer {layer}: entry {}: {reason}", stockade_quote::quote(entry))]
     Unsafe {
         layer: Digest,
         entry: String,
         reason: String,
     },
     /// A filesystem operation for an entry failed.
-    #[error("layer {layer}: entry {entry:?}: {op}: {source}")]
+    #[error(
+        "layer {layer}: entry {}: {op}: {source}",
+        stockade_quote::quote(entry)
+    )]
     Fs {
         layer: Digest,
         entry: String,
         op: &'static str,
         source: io::Error,
     },
+    /// The image exceeds a bound of [`super::UnpackLimits`].
+    #[error("layer {layer}: {reason}")]
+    Limit { layer: Digest, reason: String },
     /// The image has a different number of layers and diffIDs.
     #[error("the image has {layers} layers but its config lists {diff_ids} diffIDs")]
     LayerCount { layers: usize, diff_ids: usize },

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fstatat, mkdirat, FileStat, Mode, SFlag};
-use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::error::EntryError;
 
@@ -116,10 +115,13 @@ fn not_a_dir(e: Errno, parent: BorrowedFd<'_>, name: &OsStr, walked: &Path) -> E
             if link {
                 EntryError::Unsafe(format!(
                     "{} is a symlink; a layer may not write through a symlink",
-                    walked.display()
+                    stockade_quote::quote_os(walked)
                 ))
             } else {
-                EntryError::Unsafe(format!("{} is not a directory", walked.display()))
+                EntryError::Unsafe(format!(
+                    "{} is not a directory",
+                    stockade_quote::quote_os(walked)
+                ))
             }
         }
         e => EntryError::fs("opening a parent directory")(e),
@@ -163,24 +165,12 @@ pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Option<FileS
 }
 
 /// Removes `name` from `dir`, recursively if it is a directory, without following any
-/// symlink. Missing is not an error. Returns whether a directory was removed.
+/// symlink and at any depth ([`crate::remove`]). Missing is not an error. Returns whether
+/// a directory was removed.
 pub(crate) fn remove_all_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<bool, EntryError> {
-    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => return Ok(false),
-        // EISDIR on Linux, EPERM on FreeBSD (and POSIX) for a directory.
-        Err(Errno::EISDIR) | Err(Errno::EPERM) => {}
-        Err(e) => return Err(EntryError::fs("removing")(e)),
-    }
-    let fd = match openat(dir, name, dir_flags(), Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(false),
-        Err(e) => return Err(EntryError::fs("opening a directory to remove")(e)),
-    };
-    clear_dir(fd.as_fd(), |_| true)?;
-    match unlinkat(dir, name, UnlinkatFlags::RemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => Ok(true),
-        Err(e) => Err(EntryError::fs("removing a directory")(e)),
-    }
+    let was_dir = matches!(lstat_at(dir, name)?, Some(st) if kind(&st) == SFlag::S_IFDIR);
+    crate::remove::remove_tree_at(dir, name).map_err(|e| EntryError::Fs("removing", e))?;
+    Ok(was_dir)
 }
 
 /// Removes every entry of the directory `dir` for which `remove(name)` holds.

@@ -17,24 +17,33 @@ mod apply;
 mod compression;
 mod error;
 mod fsops;
+mod limits;
+mod meta;
 mod path;
 mod scan;
+mod sparse;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bounds;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 pub use compression::Compression;
 pub use error::UnpackError;
+pub use limits::{BadSize, SizeLimit, UnpackLimits, AUTO_FLOOR, AUTO_RATIO};
 
 use crate::digest::{Digest, Hasher};
 use crate::magic::read_up_to;
-use apply::{DirMetas, LayerRun, Settings};
+use apply::LayerRun;
 use compression::Prefetch;
 use fsops::Tree;
+pub(crate) use limits::Budget;
+use limits::Counted;
+use meta::{DirMetas, Settings};
 use scan::{check_diff_id, open_blob, scan, Scanned, Shadow};
 
 /// One layer to apply: its blob on disk and what the image says about it.
@@ -58,6 +67,8 @@ pub struct UnpackOptions {
     /// How many bytes of decompressed layers a chain may keep in memory between the
     /// pre-scan and the write, instead of decompressing them again.
     pub memory_limit: usize,
+    /// Bounds on what the image may make us write.
+    pub limits: UnpackLimits,
 }
 
 impl Default for UnpackOptions {
@@ -65,6 +76,7 @@ impl Default for UnpackOptions {
         UnpackOptions {
             same_owner: nix::unistd::geteuid().is_root(),
             memory_limit: 1 << 30,
+            limits: UnpackLimits::default(),
         }
     }
 }
@@ -109,8 +121,12 @@ fn process_umask() -> u32 {
 }
 
 /// Opens a layer blob with its decoder, after checking that its first bytes match the
-/// media type.
-pub(crate) fn open_layer(layer: &LayerSource) -> Result<Box<dyn Read + Send>, UnpackError> {
+/// media type. With a budget, the uncompressed bytes count against it (once per image:
+/// a second decompression of a layer already counted passes none).
+pub(crate) fn open_layer(
+    layer: &LayerSource,
+    budget: Option<&Arc<Budget>>,
+) -> Result<Box<dyn Read + Send>, UnpackError> {
     let comp =
         Compression::from_media_type(&layer.media_type).ok_or_else(|| UnpackError::MediaType {
             layer: layer.digest.clone(),
@@ -130,9 +146,17 @@ pub(crate) fn open_layer(layer: &LayerSource) -> Result<Box<dyn Read + Send>, Un
         });
     }
     let raw = io::Cursor::new(head[..n].to_vec()).chain(f);
-    comp.decoder(raw).map_err(|source| UnpackError::Read {
+    let decoder = comp.decoder(raw).map_err(|source| UnpackError::Read {
         layer: layer.digest.clone(),
         source,
+    })?;
+    Ok(match budget {
+        Some(b) => Box::new(Counted {
+            inner: decoder,
+            budget: Arc::clone(b),
+            layer: layer.digest.clone(),
+        }),
+        None => decoder,
     })
 }
 
@@ -154,11 +178,48 @@ impl<R: Read> Read for Hashing<R> {
 /// already hold a tree (a parent layer's), which the layers are applied on top of.
 ///
 /// On error the target is left partly written; callers unpack into a fresh directory
-/// and discard it on failure.
+/// and discard it on failure. The bounds of `opts.limits` hold for these layers together.
 pub fn unpack_layers(
     target: &Path,
     layers: &[LayerSource],
     opts: &UnpackOptions,
+) -> Result<UnpackStats, UnpackError> {
+    let budget = budget_for(layers, &opts.limits)?;
+    unpack_with_budget(target, layers, opts, &budget)
+}
+
+/// The shared bounds for an image's `layers` (the compressed size decides `auto`).
+pub(crate) fn budget_for(
+    layers: &[LayerSource],
+    limits: &UnpackLimits,
+) -> Result<Arc<Budget>, UnpackError> {
+    let mut compressed = 0u64;
+    for l in layers {
+        let md = std::fs::metadata(&l.path).map_err(|source| UnpackError::Open {
+            path: l.path.clone(),
+            source,
+        })?;
+        compressed = compressed.saturating_add(md.len());
+    }
+    Ok(Budget::new(*limits, compressed))
+}
+
+/// [`unpack_layers`] against a budget shared with other calls: the zfs driver applies an
+/// image one layer per call, and the bounds are per image.
+pub(crate) fn unpack_with_budget(
+    target: &Path,
+    layers: &[LayerSource],
+    opts: &UnpackOptions,
+    budget: &Arc<Budget>,
+) -> Result<UnpackStats, UnpackError> {
+    unpack_inner(target, layers, opts, budget).map_err(|e| budget.explain(e))
+}
+
+fn unpack_inner(
+    target: &Path,
+    layers: &[LayerSource],
+    opts: &UnpackOptions,
+    budget: &Arc<Budget>,
 ) -> Result<UnpackStats, UnpackError> {
     let settings = Settings {
         same_owner: opts.same_owner,
@@ -176,7 +237,7 @@ pub fn unpack_layers(
 
     // With one layer there is nothing to skip: stream it, decompressing ahead on a thread.
     let scanned: Vec<Scanned> = if layers.len() > 1 {
-        scan_all(layers, opts.memory_limit)?
+        scan_all(layers, opts.memory_limit, budget)?
     } else {
         Vec::new()
     };
@@ -197,6 +258,9 @@ pub fn unpack_layers(
             dirs: &mut dirs,
             stats: &mut stats,
             layer: &layer.digest,
+            budget,
+            // A scanned chain was counted by the scan; a streamed layer is counted here.
+            count_entries: scanned.is_empty(),
             written: Default::default(),
             buf: std::mem::take(&mut buf),
         };
@@ -214,7 +278,11 @@ pub fn unpack_layers(
             }
             None => {
                 let mut reader = Hashing {
-                    inner: Prefetch::spawn(open_layer(layer)?),
+                    // Counted only when not scanned: the scan counted the bytes already.
+                    inner: Prefetch::spawn(open_layer(
+                        layer,
+                        scanned.is_empty().then_some(budget),
+                    )?),
                     hasher: Hasher::new(layer.diff_id.algorithm()),
                 };
                 {
@@ -241,8 +309,12 @@ pub fn unpack_layers(
 }
 
 /// Scans every layer, as many at once as there are CPUs.
-fn scan_all(layers: &[LayerSource], memory_limit: usize) -> Result<Vec<Scanned>, UnpackError> {
-    let budget = AtomicUsize::new(memory_limit);
+fn scan_all(
+    layers: &[LayerSource],
+    memory_limit: usize,
+    budget: &Arc<Budget>,
+) -> Result<Vec<Scanned>, UnpackError> {
+    let memory = AtomicUsize::new(memory_limit);
     let width = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -252,7 +324,7 @@ fn scan_all(layers: &[LayerSource], memory_limit: usize) -> Result<Vec<Scanned>,
         let results: Vec<Result<Scanned, UnpackError>> = std::thread::scope(|sc| {
             let handles: Vec<_> = group
                 .iter()
-                .map(|l| sc.spawn(|| scan(l, &budget)))
+                .map(|l| sc.spawn(|| scan(l, &memory, budget)))
                 .collect();
             handles
                 .into_iter()

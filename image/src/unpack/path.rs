@@ -59,8 +59,8 @@ pub(crate) fn whiteout(name: &OsStr) -> Result<Whiteout<'_>, EntryError> {
         Some(rest) => {
             if rest.is_empty() || rest == b"." || rest == b".." || rest.contains(&b'/') {
                 return Err(EntryError::Unsafe(format!(
-                    "whiteout names {:?}, which is not a file name",
-                    OsStr::from_bytes(rest)
+                    "whiteout names {}, which is not a file name",
+                    stockade_quote::quote(rest)
                 )));
             }
             Ok(Whiteout::Remove(OsStr::from_bytes(rest)))

@@ -8,12 +8,13 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::digest::{Digest, Hasher};
 
 use super::error::UnpackError;
 use super::path::{normalize, whiteout, Whiteout};
-use super::{open_layer, LayerSource};
+use super::{open_layer, Budget, LayerSource};
 
 /// What one layer does to the paths below it.
 #[derive(Debug, Default)]
@@ -112,24 +113,37 @@ impl<R: Read> Read for Tee<'_, R> {
     }
 }
 
-/// Decompresses, verifies and indexes one layer.
-pub(crate) fn scan(layer: &LayerSource, budget: &AtomicUsize) -> Result<Scanned, UnpackError> {
+/// Decompresses, verifies and indexes one layer, counting its bytes and entries against
+/// the image's `bounds` (the scan is the one pass that counts them for a chain).
+pub(crate) fn scan(
+    layer: &LayerSource,
+    memory: &AtomicUsize,
+    bounds: &Arc<Budget>,
+) -> Result<Scanned, UnpackError> {
     let read_err = |source| UnpackError::Read {
         layer: layer.digest.clone(),
         source,
     };
-    let decoder = open_layer(layer)?;
+    let decoder = open_layer(layer, Some(bounds))?;
     let mut tee = Tee {
         inner: decoder,
         hasher: Hasher::new(layer.diff_id.algorithm()),
         keep: Some(Vec::with_capacity(1 << 20)),
-        budget,
+        budget: memory,
     };
     let mut index = LayerIndex::default();
     {
         let mut ar = tar::Archive::new(&mut tee);
         for entry in ar.entries().map_err(read_err)? {
-            let entry = entry.map_err(read_err)?;
+            let mut entry = entry.map_err(read_err)?;
+            let bounded = bounds
+                .count_entry(&layer.digest)
+                .and_then(|()| bounds.check_entry(&entry))
+                .and_then(|()| bounds.check_pax(&mut entry));
+            if let Err(e) = bounded {
+                let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                return Err(e.into_unpack(&layer.digest, &shown));
+            }
             // Invalid names are reported when the layer is applied.
             let Ok(raw) = entry.path() else { continue };
             let Ok(rel) = normalize(&raw) else { continue };

@@ -1,0 +1,251 @@
+//! Containers from images (issue 11): `delete` removes all of a `run --image` container,
+//! `--rm` with `-d` is refused rather than ignored, and the prune of one image store keeps
+//! the layer chains of another store that shares the storage root.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::ctx::Ctx;
+use crate::harness::{Fail, Test, TestResult};
+use crate::rootfs;
+
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!(
+            "images",
+            run_image_rm_with_detach_is_refused_and_makes_nothing
+        ),
+        test!("images", delete_removes_all_of_a_run_image_container),
+        test!("images", prune_of_one_store_keeps_the_chains_of_another),
+    ]
+}
+
+/// An image store at a fresh path holding `name`: the busybox root filesystem plus a
+/// file `marker` (so that two such images have different layers).
+fn store_with_image(ctx: &Ctx, name: &str, marker: &str) -> Result<PathBuf, Fail> {
+    ctx.require_containers()?;
+    let rootfs = ctx.path("image-rootfs");
+    rootfs::build(&rootfs, &ctx.env.busybox, &ctx.env.applets).map_err(Fail::Fail)?;
+    fs::write(rootfs.join(marker), marker).map_err(|e| format!("writing the marker: {e}"))?;
+    // In process: the harness reaps children on a thread of its own, so a `tar` child's
+    // status could be taken from under std::process.
+    let tar = ctx.path("rootfs.tar");
+    let file = fs::File::create(&tar).map_err(|e| format!("creating {}: {e}", tar.display()))?;
+    let mut b = tar::Builder::new(file);
+    b.follow_symlinks(false);
+    b.append_dir_all(".", &rootfs)
+        .and_then(|()| b.finish())
+        .map_err(|e| format!("writing {}: {e}", tar.display()))?;
+    let store = ctx.path("images");
+    let store_s = store.display().to_string();
+    let tar_s = tar.display().to_string();
+    ctx.sk(&[
+        "image",
+        "--image-root",
+        &store_s,
+        "import",
+        "--format",
+        "rootfs",
+        "--os",
+        std::env::consts::OS,
+        "--tag",
+        name,
+        &tar_s,
+    ])
+    .run()?
+    .expect_ok()?;
+    Ok(store)
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn run_image_rm_with_detach_is_refused_and_makes_nothing(ctx: &Ctx) -> TestResult {
+    let store = store_with_image(ctx, "localhost/spec/img:1", "a")?;
+    let storage = ctx.path("storage");
+    let id = ctx.id("rmd");
+    ctx.track(&id);
+    let out = ctx
+        .sk(&[
+            "run",
+            "--image",
+            "localhost/spec/img:1",
+            "--image-root",
+            &store.display().to_string(),
+            "--storage-root",
+            &storage.display().to_string(),
+            "--rm",
+            "-d",
+            "--name",
+            &id,
+            "--",
+            "sleep",
+            "30",
+        ])
+        .run()?;
+    out.expect_failure("run --image --rm -d")?;
+    out.expect_stderr_contains("--rm with -d")?;
+    ensure!(
+        entries(&storage.join("bundles")).is_empty()
+            && entries(&storage.join("containers")).is_empty(),
+        "a refused run made a bundle or root filesystem: {:?} {:?}",
+        entries(&storage.join("bundles")),
+        entries(&storage.join("containers"))
+    );
+    ensure!(
+        !ctx.root_entries().contains(&id),
+        "a refused run made container state"
+    );
+    Ok(())
+}
+
+fn delete_removes_all_of_a_run_image_container(ctx: &Ctx) -> TestResult {
+    let store = store_with_image(ctx, "localhost/spec/img:1", "a")?;
+    let store_s = store.display().to_string();
+    let storage = ctx.path("storage");
+    let storage_s = storage.display().to_string();
+    let id = ctx.id("runimg");
+    ctx.track(&id);
+    let run = |ctx: &Ctx| {
+        ctx.sk(&[
+            "run",
+            "--image",
+            "localhost/spec/img:1",
+            "--image-root",
+            &store_s,
+            "--storage-root",
+            &storage_s,
+            "-d",
+            "--name",
+            &id,
+            "--",
+            "sleep",
+            "30",
+        ])
+        .run()
+    };
+    run(ctx)?.expect_ok()?;
+    for part in ["bundles", "containers"] {
+        ensure!(
+            storage.join(part).join(&id).exists(),
+            "run --image -d made no {part}/{id}"
+        );
+    }
+    ensure!(
+        ctx.status(&id)? == "running",
+        "the container is not running"
+    );
+    // A second run under the same name is refused while the first exists.
+    run(ctx)?.expect_failure("run --image with a name in use")?;
+    ctx.sk(&["delete", "--force", "--storage-root", &storage_s, &id])
+        .run()?
+        .expect_ok()?;
+    for part in ["bundles", "containers", "provisions"] {
+        ensure!(
+            entries(&storage.join(part)).is_empty(),
+            "delete --force left {part}: {:?}",
+            entries(&storage.join(part))
+        );
+    }
+    ensure!(
+        !ctx.root_entries().contains(&id),
+        "delete --force left container state"
+    );
+    // The name is free again.
+    run(ctx)?.expect_ok()?;
+    ctx.sk(&["delete", "--force", "--storage-root", &storage_s, &id])
+        .run()?
+        .expect_ok()?;
+    ensure!(
+        entries(&storage.join("bundles")).is_empty(),
+        "the second delete left a bundle"
+    );
+    Ok(())
+}
+
+fn prune_of_one_store_keeps_the_chains_of_another(ctx: &Ctx) -> TestResult {
+    let a = store_with_image(ctx, "localhost/spec/a:1", "only-in-a")?;
+    let b = store_with_image(ctx, "localhost/spec/b:1", "only-in-b")?;
+    let storage = ctx.path("storage");
+    let storage_s = storage.display().to_string();
+    let chain = |store: &Path, image: &str| -> Result<String, Fail> {
+        let out = ctx
+            .sk(&[
+                "bundle",
+                "--image-root",
+                &store.display().to_string(),
+                "--storage-root",
+                &storage_s,
+                "prepare",
+                "--image",
+                image,
+            ])
+            .run()?
+            .expect_ok()?;
+        Ok(out.stdout.trim().trim_start_matches("sha256:").to_string())
+    };
+    let ca = chain(&a, "localhost/spec/a:1")?;
+    let cb = chain(&b, "localhost/spec/b:1")?;
+    ensure!(ca != cb, "the two images share their chain");
+    for (store, cmd) in [(&a, "bundle"), (&b, "image")] {
+        let store_s = store.display().to_string();
+        let out = if cmd == "bundle" {
+            ctx.sk(&[
+                "bundle",
+                "--image-root",
+                &store_s,
+                "--storage-root",
+                &storage_s,
+                "prune",
+            ])
+        } else {
+            ctx.sk(&[
+                "image",
+                "--image-root",
+                &store_s,
+                "prune",
+                "--storage-root",
+                &storage_s,
+            ])
+        };
+        out.run()?.expect_ok()?;
+        let chains = entries(&storage.join("chains"));
+        ensure!(
+            chains.contains(&ca) && chains.contains(&cb),
+            "{cmd} prune of {store_s} removed a chain the other store needs: {chains:?}"
+        );
+    }
+    // Without b's image, a's prune takes b's chain and keeps its own.
+    ctx.sk(&[
+        "image",
+        "--image-root",
+        &b.display().to_string(),
+        "rm",
+        "localhost/spec/b:1",
+    ])
+    .run()?
+    .expect_ok()?;
+    ctx.sk(&[
+        "bundle",
+        "--image-root",
+        &a.display().to_string(),
+        "--storage-root",
+        &storage_s,
+        "prune",
+    ])
+    .run()?
+    .expect_ok()?;
+    let chains = entries(&storage.join("chains"));
+    ensure!(
+        chains == vec![ca.clone()],
+        "after b's image went, the chains are {chains:?}, want only {ca}"
+    );
+    Ok(())
+}
