@@ -250,6 +250,7 @@ fn apply_rlimits(p: &ProcessSpec) -> Result<(), String> {
 
 fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
     apply_rlimits(p)?;
+    P::before_setuid(p).map_err(|e| e.to_string())?;
     let groups: Vec<Gid> = p
         .additional_gids
         .iter()

@@ -211,8 +211,9 @@ pub fn update(
         ignored.push("unified");
     }
     // Device rules are what every containerd and Podman config carries (deny all, then
-    // the default devices); the device nodes made are the enforcement stockade has.
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+    // the default devices). Linux enforces them (a cgroup device filter); on FreeBSD the
+    // device nodes made (devfs rules) are the enforcement stockade has.
+    if !cfg!(target_os = "linux") && r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         ignored.push("devices (the device nodes created are what the container gets)");
     }
     let warning = (!ignored.is_empty()).then(|| {
@@ -333,8 +334,13 @@ mod tests {
         .unwrap();
         assert!(l.is_empty());
         let w = w.unwrap();
-        for name in ["cpu.shares", "memory.reservation", "blockIO", "devices"] {
+        for name in ["cpu.shares", "memory.reservation", "blockIO"] {
             assert!(w.contains(&format!("linux.resources.{name}")), "{w}");
         }
+        assert_eq!(
+            w.contains("linux.resources.devices"),
+            !cfg!(target_os = "linux"),
+            "device rules are enforced on Linux only: {w}"
+        );
     }
 }

@@ -60,6 +60,8 @@ pub struct ProcessSpec {
     pub terminal: bool,
     /// (rows, columns) for the pty.
     pub console_size: Option<(u16, u16)>,
+    /// `process.oomScoreAdj` (Linux; FreeBSD names it in a warning).
+    pub oom_score_adj: Option<i32>,
 }
 
 /// The default PATH when the environment has none (runc's and the Go runtime's choice).
@@ -73,7 +75,7 @@ impl ProcessSpec {
         let args = p.args().clone().unwrap_or_default();
         let env = p.env().clone().unwrap_or_default();
         let user = p.user();
-        Self::build(
+        let mut spec = Self::build(
             &cfg.root,
             args,
             env,
@@ -90,7 +92,14 @@ impl ProcessSpec {
             p.console_size()
                 .as_ref()
                 .map(|b| (b.height() as u16, b.width() as u16)),
-        )
+        )?;
+        spec.oom_score_adj = p.oom_score_adj();
+        if spec.oom_score_adj.is_some() && !cfg!(target_os = "linux") {
+            tracing::warn!(
+                "process.oomScoreAdj is not applied: FreeBSD has no per-process OOM score"
+            );
+        }
+        Ok(spec)
     }
 
     /// Prepares a process from its parts (shared by create and exec).
@@ -132,6 +141,7 @@ impl ProcessSpec {
             no_new_privileges,
             terminal,
             console_size,
+            oom_score_adj: None,
         })
     }
 }

@@ -119,13 +119,14 @@ pub fn exec(
                     .as_ref()
                     .map(|b| (b.height() as u16, b.width() as u16)),
             );
-            let spec = match spec {
+            let mut spec = match spec {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = report.write_all(e.to_string().as_bytes());
                     return 127;
                 }
             };
+            spec.oom_score_adj = p.oom_score_adj();
             if let Some(c) = console.take() {
                 if let Err(e) = attach_terminal::<Host>(c, spec.console_size) {
                     let _ = report.write_all(e.as_bytes());

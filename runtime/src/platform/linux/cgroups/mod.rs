@@ -8,12 +8,21 @@
 //! and moves the container's processes in until none is left outside. Delete removes the
 //! leaf cgroups create and update made, and the default parent once it is empty.
 
+mod view;
+
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::super::{ContainerPlan, PlatformError};
+use super::mountinfo::hierarchies;
+use std::os::fd::{AsFd, OwnedFd};
+pub use view::{mount_view, set_view, view_for_init};
+
+use super::cgroup_sys;
+use super::devfilter;
+use super::devices::{self, Policy};
 use crate::limits::ResourceLimits;
 
 /// How long delete waits for a cgroup's last processes to go before giving up on it.
@@ -25,6 +34,8 @@ enum Controller {
     Memory,
     Pids,
     Cpu,
+    /// Device rules: a BPF program on v2 (no controller to enable), `devices.*` on v1.
+    Devices,
 }
 
 impl Controller {
@@ -33,6 +44,7 @@ impl Controller {
             Controller::Memory => "memory",
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
+            Controller::Devices => "devices",
         }
     }
 
@@ -42,6 +54,7 @@ impl Controller {
             Controller::Memory => "linux.resources.memory.limit",
             Controller::Pids => "linux.resources.pids.limit",
             Controller::Cpu => "linux.resources.cpu.quota",
+            Controller::Devices => "linux.resources.devices",
         }
     }
 }
@@ -62,6 +75,8 @@ struct Cgroup {
     /// `(file, value, optional)`: an optional file that does not exist (swap accounting
     /// turned off) is a warning, not an error.
     writes: Vec<(&'static str, String, bool)>,
+    /// The device filter to attach (v2), as BPF instructions.
+    device_filter: Option<Vec<u8>>,
 }
 
 /// The container's cgroup path inside each hierarchy: `linux.cgroupsPath` when it is a
@@ -105,54 +120,6 @@ fn relative_path(id: &str, cgroups_path: Option<&Path>) -> Result<PathBuf, Platf
     Ok(out)
 }
 
-/// The cgroup mounts of this process's mount namespace: v1 mounts by controller, and the
-/// v2 mount, from `/proc/self/mountinfo`.
-fn hierarchies(mountinfo: &str) -> (Vec<(String, PathBuf)>, Option<PathBuf>) {
-    let mut v1 = Vec::new();
-    let mut v2 = None;
-    for line in mountinfo.lines() {
-        // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS"
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut l = left.split(' ');
-        let Some(mount) = l.nth(4) else { continue };
-        let mount = PathBuf::from(unescape(mount));
-        let mut r = right.split(' ');
-        match (r.next(), r.nth(1)) {
-            (Some("cgroup"), Some(opts)) => {
-                for o in opts.split(',') {
-                    v1.push((o.to_string(), mount.clone()));
-                }
-            }
-            (Some("cgroup2"), _) => v2 = v2.or(Some(mount)),
-            _ => {}
-        }
-    }
-    (v1, v2)
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The hierarchy that carries `c`: its v1 mount, else the v2 mount when the controller is
 /// available there (listed in the root's `cgroup.controllers`).
 fn hierarchy_for(
@@ -194,10 +161,10 @@ fn plan_cgroups(
     cgroups_path: Option<&Path>,
     limits: &ResourceLimits,
     lifted: Option<&ResourceLimits>,
+    devices: Option<&Policy>,
 ) -> Result<Vec<Cgroup>, PlatformError> {
     let before = lifted.copied().unwrap_or_default();
-    // The common case, on every create: nothing to read or make.
-    if limits.is_empty() && before.is_empty() {
+    if limits.is_empty() && before.is_empty() && devices.is_none() {
         return Ok(Vec::new());
     }
     let rel = relative_path(id, cgroups_path)?;
@@ -215,7 +182,12 @@ fn plan_cgroups(
             if !involved {
                 return Ok(None);
             }
-            let h = match hierarchy_for(c, &v1, v2.as_deref()) {
+            let found = if c == Controller::Devices {
+                device_hierarchy(&v1, v2.as_deref())
+            } else {
+                hierarchy_for(c, &v1, v2.as_deref())
+            };
+            let h = match found {
                 Ok(h) => h,
                 Err(e) if needed => return Err(e),
                 Err(_) => return Ok(None),
@@ -228,6 +200,7 @@ fn plan_cgroups(
                     hierarchy: h,
                     controllers: vec![c],
                     writes: Vec::new(),
+                    device_filter: None,
                 }),
             }
             Ok(Some(is_v2))
@@ -300,6 +273,22 @@ fn plan_cgroups(
             (None, false) => writes.push((Controller::Cpu, "cpu.cfs_quota_us", "-1".into(), false)),
         }
     }
+    let mut filter = None;
+    if let Some(policy) = devices {
+        if add(Controller::Devices, true, true)? == Some(true) {
+            filter = Some(devfilter::program(policy));
+        } else {
+            for (file, line) in devices::v1_writes(policy) {
+                writes.push((Controller::Devices, file, line, false));
+            }
+        }
+    }
+    if let Some(g) = cgroups
+        .iter_mut()
+        .find(|g| g.controllers.contains(&Controller::Devices) && g.hierarchy.v2)
+    {
+        g.device_filter = filter;
+    }
     for (c, file, value, optional) in writes {
         if let Some(g) = cgroups.iter_mut().find(|g| g.controllers.contains(&c)) {
             g.writes.push((file, value, optional));
@@ -310,7 +299,55 @@ fn plan_cgroups(
 
 /// Checks, before anything is made, that every limit has a hierarchy to go to.
 pub fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
-    plan_cgroups(plan.id.as_str(), cgroups_path(plan), &plan.limits, None).map(|_| ())
+    let policy = device_policy(plan)?;
+    plan_cgroups(
+        plan.id.as_str(),
+        cgroups_path(plan),
+        &plan.limits,
+        None,
+        Some(&policy),
+    )
+    .map(|_| ())
+}
+
+/// The device rules of `plan` (`linux.resources.devices` and the defaults).
+fn device_policy(plan: &ContainerPlan) -> Result<Policy, PlatformError> {
+    let list = plan
+        .linux
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().as_deref())
+        .unwrap_or(&[]);
+    let rules = devices::rules(list).map_err(|e| PlatformError::Call {
+        call: "reading the device rules".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(Policy::new(&rules))
+}
+
+/// Where device rules go: the v2 mount when there is one (a BPF program needs no
+/// controller), else the v1 `devices` hierarchy.
+fn device_hierarchy(
+    v1: &[(String, PathBuf)],
+    v2: Option<&Path>,
+) -> Result<Hierarchy, PlatformError> {
+    if let Some(mount) = v2 {
+        return Ok(Hierarchy {
+            mount: mount.to_path_buf(),
+            v2: true,
+        });
+    }
+    if let Some((_, mount)) = v1.iter().find(|(o, _)| o == "devices") {
+        return Ok(Hierarchy {
+            mount: mount.clone(),
+            v2: false,
+        });
+    }
+    Err(PlatformError::Unsupported {
+        what: "linux.resources.devices (device rules, enforced on every container)".into(),
+        os: "this Linux host",
+        hint: "no cgroup2 mount and no cgroup v1 devices hierarchy is mounted; mount one".into(),
+    })
 }
 
 fn cgroups_path(plan: &ContainerPlan) -> Option<&Path> {
@@ -329,7 +366,14 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> PlatformError {
 /// Makes the container's cgroups and writes its limits; each leaf is recorded in `made`
 /// as soon as it exists, so a failure midway is undone by [`remove`].
 pub fn create(plan: &ContainerPlan, made: &mut Vec<PathBuf>) -> Result<(), PlatformError> {
-    let cgroups = plan_cgroups(plan.id.as_str(), cgroups_path(plan), &plan.limits, None)?;
+    let policy = device_policy(plan)?;
+    let cgroups = plan_cgroups(
+        plan.id.as_str(),
+        cgroups_path(plan),
+        &plan.limits,
+        None,
+        Some(&policy),
+    )?;
     apply(cgroups, made)
 }
 
@@ -350,7 +394,8 @@ pub fn update(
     made: &mut Vec<PathBuf>,
     pids: &dyn Fn() -> Vec<i32>,
 ) -> Result<(), PlatformError> {
-    let cgroups = plan_cgroups(id, cgroups_path, limits, Some(before))?;
+    // Device rules do not change with update: they are in place since create.
+    let cgroups = plan_cgroups(id, cgroups_path, limits, Some(before), None)?;
     let new: Vec<PathBuf> = cgroups
         .iter()
         .map(|g| g.dir.clone())
@@ -455,8 +500,63 @@ fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformEr
                 }
             }
         }
+        if let Some(prog) = &g.device_filter {
+            attach_device_filter(&g.dir, prog)?;
+        }
     }
     Ok(())
+}
+
+/// Loads the device filter `prog` and attaches it to the v2 cgroup `dir`. The cgroup
+/// holds the program from then on; it goes with the cgroup's removal.
+fn attach_device_filter(dir: &Path, prog: &[u8]) -> Result<(), PlatformError> {
+    let cgroup =
+        fs::File::open(dir).map_err(io_err(format!("opening cgroup {}", dir.display())))?;
+    let loaded = cgroup_sys::load_device_program(prog).map_err(|(e, log)| PlatformError::Call {
+        call: "bpf(BPF_PROG_LOAD) of the device filter".into(),
+        detail: if log.is_empty() {
+            e.to_string()
+        } else {
+            format!("{e}; verifier: {log}")
+        },
+    })?;
+    cgroup_sys::attach_device_program(cgroup.as_fd(), loaded.as_fd()).map_err(|e| {
+        PlatformError::call(
+            format!(
+                "bpf(BPF_PROG_ATTACH) of the device filter to {}",
+                dir.display()
+            ),
+            e,
+        )
+    })
+}
+
+/// The container's cgroups as a new process enters them: the v2 cgroup, open, to be born
+/// into with `clone3(CLONE_INTO_CGROUP)` (no migration, so no RCU grace period), and the
+/// v1 cgroups, which can only be joined by writing `cgroup.procs`.
+#[derive(Debug, Default)]
+pub struct Placement {
+    pub v2: Option<(OwnedFd, PathBuf)>,
+    pub v1: Vec<PathBuf>,
+}
+
+/// Splits `made` into a [`Placement`] by the file system each directory is on.
+pub fn placement(made: &[PathBuf]) -> Result<Placement, PlatformError> {
+    use nix::sys::statfs::{fstatfs, CGROUP2_SUPER_MAGIC};
+    let mut out = Placement::default();
+    for dir in made {
+        let f = fs::File::open(dir).map_err(io_err(format!("opening cgroup {}", dir.display())))?;
+        let v2 = fstatfs(&f)
+            .map_err(|e| PlatformError::call(format!("statfs {}", dir.display()), e))?
+            .filesystem_type()
+            == CGROUP2_SUPER_MAGIC;
+        if v2 && out.v2.is_none() {
+            out.v2 = Some((OwnedFd::from(f), dir.clone()));
+        } else {
+            out.v1.push(dir.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Creates `g.dir` and its missing parents. A delete may remove the shared default parent
@@ -508,7 +608,7 @@ fn enable_v2_controllers(g: &Cgroup) -> Result<(), PlatformError> {
     let enable = |dir: &Path| -> Result<(), PlatformError> {
         let file = dir.join("cgroup.subtree_control");
         let enabled = fs::read_to_string(&file).unwrap_or_default();
-        for c in &g.controllers {
+        for c in g.controllers.iter().filter(|c| **c != Controller::Devices) {
             if !enabled.split_whitespace().any(|e| e == c.name()) {
                 let n = format!("+{}", c.name());
                 fs::write(&file, &n)
@@ -577,160 +677,10 @@ pub fn remove(cgroups: &[PathBuf]) -> Vec<PlatformError> {
     failures
 }
 
-/// The init's cgroups as host directories, for mounts of type `cgroup`/`cgroup2`: per v1
-/// hierarchy (named as its mount point is, `memory`, `cpu,cpuacct`), and v2's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CgroupView {
-    v1: Vec<(String, PathBuf)>,
-    v2: Option<PathBuf>,
-}
-
-/// The view the init mounts: decided by the parent before clone (the init, in a fresh
-/// cgroup namespace, can no longer see absolute cgroup paths), read by the init, which
-/// starts as a copy of the parent's memory.
-static VIEW: std::sync::Mutex<Option<CgroupView>> = std::sync::Mutex::new(None);
-
-/// Records the view for the init about to be cloned.
-pub fn set_view(view: CgroupView) {
-    if let Ok(mut g) = VIEW.lock() {
-        *g = Some(view);
-    }
-}
-
-/// The init's cgroups: those create made for it (`made`), one per hierarchy. Hierarchies
-/// without one are left out of the container's view: what is there is the caller's.
-pub fn view_for_init(made: &[PathBuf]) -> Result<CgroupView, PlatformError> {
-    let read = |p: &str| {
-        fs::read_to_string(p).map_err(|e| PlatformError::Call {
-            call: format!("reading {p}"),
-            detail: e.to_string(),
-        })
-    };
-    Ok(view_from(&read("/proc/self/mountinfo")?, made))
-}
-
-fn view_from(mountinfo: &str, made: &[PathBuf]) -> CgroupView {
-    let (v1, v2) = hierarchies(mountinfo);
-    let host_dir = |mount: &Path| made.iter().find(|d| d.starts_with(mount)).cloned();
-    let mut mounts: Vec<PathBuf> = Vec::new();
-    for (_, m) in &v1 {
-        if !mounts.contains(m) {
-            mounts.push(m.clone());
-        }
-    }
-    let mut view = CgroupView::default();
-    for m in mounts {
-        let name = m
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if let (false, Some(dir)) = (name.is_empty(), host_dir(&m)) {
-            view.v1.push((name, dir));
-        }
-    }
-    view.v2 = v2.and_then(|m| host_dir(&m));
-    view
-}
-
-/// Mounts the container's own cgroups at `target` for a mount of type `fstype`, read-only,
-/// as runc does: `cgroup` on a host with v1 hierarchies is a tmpfs with each hierarchy's
-/// container cgroup bound under its name (and a link per controller of a combined one,
-/// `cpu` → `cpu,cpuacct`); otherwise (`cgroup2`, or a v2-only host) the container's v2
-/// cgroup is bound at `target`. Either way the container sees its limits at the top.
-pub fn mount_view(target: &Path, fstype: &str) -> Result<(), PlatformError> {
-    use nix::mount::{mount, MsFlags};
-    let view = VIEW
-        .lock()
-        .ok()
-        .and_then(|g| g.clone())
-        .ok_or_else(|| PlatformError::Call {
-            call: format!("mounting {fstype} on {}", target.display()),
-            detail: "the init's cgroups were not decided before clone".into(),
-        })?;
-    let guard = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let bind_ro = |from: &Path, to: &Path| -> Result<(), PlatformError> {
-        mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| {
-            PlatformError::call(
-                format!("bind mount of {} on {}", from.display(), to.display()),
-                e,
-            )
-        })?;
-        mount(
-            None::<&str>,
-            to,
-            None::<&str>,
-            guard | MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
-            None::<&str>,
-        )
-        .map_err(|e| PlatformError::call(format!("remounting {} read-only", to.display()), e))
-    };
-    if fstype == "cgroup" && !view.v1.is_empty() {
-        mount(
-            Some("cgroup"),
-            target,
-            Some("tmpfs"),
-            guard,
-            Some("mode=755"),
-        )
-        .map_err(|e| PlatformError::call(format!("mounting tmpfs on {}", target.display()), e))?;
-        for (name, dir) in &view.v1 {
-            let to = target.join(name);
-            fs::create_dir(&to).map_err(io_err(format!("creating {}", to.display())))?;
-            bind_ro(dir, &to)?;
-            if name.contains(',') {
-                for part in name.split(',') {
-                    let link = target.join(part);
-                    if fs::symlink_metadata(&link).is_err() {
-                        std::os::unix::fs::symlink(name, &link)
-                            .map_err(io_err(format!("linking {} to {name}", link.display())))?;
-                    }
-                }
-            }
-        }
-        mount(
-            None::<&str>,
-            target,
-            None::<&str>,
-            guard | MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT,
-            Some("mode=755"),
-        )
-        .map_err(|e| {
-            PlatformError::call(format!("remounting {} read-only", target.display()), e)
-        })?;
-        return Ok(());
-    }
-    match &view.v2 {
-        Some(dir) => bind_ro(dir, target),
-        // No cgroup of its own (the host has none of the controllers): an empty directory,
-        // rather than a view of the caller's cgroups.
-        None => mount(
-            Some("cgroup"),
-            target,
-            Some("tmpfs"),
-            guard | MsFlags::MS_RDONLY,
-            Some("mode=755"),
-        )
-        .map_err(|e| {
-            PlatformError::call(
-                format!("mounting an empty tmpfs on {}", target.display()),
-                e,
-            )
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const HYBRID: &str = "\
-30 24 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
-31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
-33 30 0:29 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
-34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct
-35 30 0:31 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
-36 30 0:32 / /sys/fs/cgroup/my\\040dir rw - cgroup cgroup rw,name=x
-";
+    use crate::platform::linux::mountinfo::HYBRID;
 
     #[test]
     fn mountinfo_gives_v1_mounts_by_controller_and_the_v2_mount() {
@@ -780,37 +730,5 @@ mod tests {
             let e = rel(Some(bad)).unwrap_err().to_string();
             assert!(e.contains("linux.cgroupsPath"), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn the_view_is_the_cgroups_create_made_and_nothing_else() {
-        let made = [
-            PathBuf::from("/sys/fs/cgroup/memory/ns/c1"),
-            PathBuf::from("/sys/fs/cgroup/pids/ns/c1"),
-        ];
-        let v = view_from(HYBRID, &made);
-        assert_eq!(
-            v.v1,
-            vec![
-                (
-                    "memory".to_string(),
-                    PathBuf::from("/sys/fs/cgroup/memory/ns/c1")
-                ),
-                (
-                    "pids".to_string(),
-                    PathBuf::from("/sys/fs/cgroup/pids/ns/c1")
-                ),
-            ],
-            "hierarchies without a cgroup of the container's are left out"
-        );
-        assert_eq!(v.v2, None);
-        assert_eq!(view_from(HYBRID, &[]), CgroupView::default());
-    }
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape("a\\040b\\134c"), "a b\\c");
-        assert_eq!(unescape("plain"), "plain");
-        assert_eq!(unescape("end\\04"), "end\\04");
     }
 }
