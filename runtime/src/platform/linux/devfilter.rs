@@ -149,6 +149,7 @@ pub fn program(policy: &Policy) -> Vec<u8> {
         labels: 0,
     };
     let deny = a.label();
+    let mut denies = false;
     a.ops.extend([
         Op::LoadCtx { dst: TYPE, off: 0 },
         Op::Mov {
@@ -177,6 +178,9 @@ pub fn program(policy: &Policy) -> Vec<u8> {
         });
         a.ops.push(Op::Jump { label: done });
         a.ops.push(Op::Label(decide));
+        // The kernel refuses unreachable instructions: a rule that matches every node ends
+        // the section (rules before it in the list can never decide this bit).
+        let mut decided = false;
         for r in policy.rules.iter().rev().filter(|r| r.access & bit != 0) {
             let next = a.label();
             let checks = [
@@ -184,8 +188,10 @@ pub fn program(policy: &Policy) -> Vec<u8> {
                 (MAJOR, r.major.map(|m| m as i32)),
                 (MINOR, r.minor.map(|m| m as i32)),
             ];
+            let mut conditional = false;
             for (dst, want) in checks {
                 if let Some(imm) = want {
+                    conditional = true;
                     a.ops.push(Op::JumpNe {
                         dst,
                         imm,
@@ -193,19 +199,29 @@ pub fn program(policy: &Policy) -> Vec<u8> {
                     });
                 }
             }
-            a.ops.push(Op::Jump {
-                label: if r.allow { done } else { deny },
-            });
+            if r.allow {
+                a.ops.push(Op::Jump { label: done });
+            } else {
+                denies = true;
+                a.ops.push(Op::Jump { label: deny });
+            }
+            if !conditional {
+                decided = true;
+                break;
+            }
             a.ops.push(Op::Label(next));
         }
-        if !policy.default_allow {
+        if !decided && !policy.default_allow {
+            denies = true;
             a.ops.push(Op::Jump { label: deny });
         }
         a.ops.push(Op::Label(done));
     }
     a.ops.push(Op::Verdict(1));
-    a.ops.push(Op::Label(deny));
-    a.ops.push(Op::Verdict(0));
+    if denies {
+        a.ops.push(Op::Label(deny));
+        a.ops.push(Op::Verdict(0));
+    }
     a.emit()
 }
 
@@ -229,6 +245,31 @@ mod tests {
         }
     }
 
+    /// Every instruction is reachable, as the kernel's verifier demands (rbpf does not
+    /// check it).
+    fn all_reachable(prog: &[u8]) {
+        let n = prog.len() / 8;
+        let mut seen = vec![false; n];
+        let mut todo = vec![0usize];
+        while let Some(pc) = todo.pop() {
+            if pc >= n || seen[pc] {
+                continue;
+            }
+            seen[pc] = true;
+            let op = prog[pc * 8];
+            let off = i16::from_le_bytes([prog[pc * 8 + 2], prog[pc * 8 + 3]]) as isize;
+            let target = (pc as isize + 1 + off) as usize;
+            match op {
+                0x95 => {}                                              // exit
+                0x05 => todo.push(target),                              // ja
+                o if o & 0x07 == 0x05 => todo.extend([pc + 1, target]), // conditional jump
+                _ => todo.push(pc + 1),
+            }
+        }
+        let dead: Vec<usize> = (0..n).filter(|i| !seen[*i]).collect();
+        assert!(dead.is_empty(), "unreachable instructions {dead:?}");
+    }
+
     fn policy(json: &str) -> Policy {
         let list: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_str(json).unwrap();
         Policy::new(&rules(&list).unwrap())
@@ -237,6 +278,7 @@ mod tests {
     /// The program decides as the policy does, for every access and a spread of nodes.
     fn agrees(p: &Policy) {
         let prog = program(p);
+        all_reachable(&prog);
         for kind in [Kind::Char, Kind::Block] {
             for (major, minor) in [
                 (1, 3),
@@ -294,6 +336,11 @@ mod tests {
             access: READ | WRITE | MKNOD,
         }]);
         let prog = program(&p);
+        all_reachable(&prog);
         assert!(run(&prog, Kind::Block, 8, 0, READ | WRITE | MKNOD));
+        agrees(&policy(r#"[{"allow":true,"access":"rwm"}]"#));
+        agrees(&policy(
+            r#"[{"allow":false,"access":"rwm"},{"allow":false,"access":"m"}]"#,
+        ));
     }
 }

@@ -316,6 +316,7 @@ impl Platform for Linux {
         ] {
             others.push((ns, flag, open(ns)?));
         }
+        cgroups::ensure_reachable(&made.cgroups)?;
         let place = cgroups::placement(&made.cgroups)?;
         // Born into the v2 cgroup (device rules) where the kernel can; the rest joined.
         let born = std::cell::Cell::new(place.v2.is_some());
@@ -407,6 +408,9 @@ impl Platform for Linux {
     }
 
     fn destroy(made: &Resources) -> Vec<PlatformError> {
+        if let Err(e) = cgroups::ensure_reachable(&made.cgroups) {
+            return vec![e];
+        }
         cgroups::remove(&made.cgroups)
     }
 

@@ -1,32 +1,34 @@
-//! The Linux side of [`ResourceLimits`]: a container with limits gets its own cgroup in
-//! each hierarchy that carries a limited controller — cgroup v1 (`memory`, `pids`, `cpu`
-//! hierarchies) or v2 (the unified hierarchy with the controller enabled down the path) —
-//! with the limits written before the init process is moved in, so nothing in the container
-//! ever runs unlimited. A container without limits gets no cgroups: moving a process into a
-//! cgroup costs an RCU grace period (about 10 ms here), which would double the cost of a
-//! container's whole lifecycle. `update` makes the cgroups a newly limited controller needs
-//! and moves the container's processes in until none is left outside. Delete removes the
-//! leaf cgroups create and update made, and the default parent once it is empty.
+//! The container's cgroups on Linux. Every container gets device rules
+//! (`linux.resources.devices`, [`super::devices`]): on a host with the unified (v2)
+//! hierarchy a cgroup of its own there with a BPF device filter, which the init is born into
+//! with `clone3(CLONE_INTO_CGROUP)` — no migration, so no RCU grace period (~10 ms) per
+//! create; on a host without cgroup2 in the kernel, a v1 `devices` cgroup it joins.
+//! A container with limits ([`ResourceLimits`]) also gets a cgroup in each hierarchy that
+//! carries a limited controller — v1 (`memory`, `pids`, `cpu`) or v2 (the controller
+//! enabled down the path) — with the limits written before the init is moved in, so
+//! nothing in the container ever runs unlimited. `update` makes the cgroups a newly limited
+//! controller needs and moves the container's processes in until none is left outside.
+//! Delete removes the leaf cgroups create and update made, and the default parent once it
+//! is empty.
 
+mod devices_cg;
+mod place;
+mod unified;
 mod view;
 
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use super::super::{ContainerPlan, PlatformError};
-use super::mountinfo::hierarchies;
-use std::os::fd::{AsFd, OwnedFd};
-pub use view::{mount_view, set_view, view_for_init};
-
-use super::cgroup_sys;
 use super::devfilter;
 use super::devices::{self, Policy};
+use super::mountinfo::hierarchies;
 use crate::limits::ResourceLimits;
-
-/// How long delete waits for a cgroup's last processes to go before giving up on it.
-const RMDIR_WAIT: Duration = Duration::from_secs(3);
+use devices_cg::{attach_device_filter, device_hierarchy, device_policy};
+pub use place::{join, placement, remove, Placement};
+pub use unified::ensure_for as ensure_reachable;
+pub use view::{mount_view, set_view, view_for_init};
 
 /// A cgroup controller stockade writes limits to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +301,7 @@ fn plan_cgroups(
 
 /// Checks, before anything is made, that every limit has a hierarchy to go to.
 pub fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
+    unified::ensure()?;
     let policy = device_policy(plan)?;
     plan_cgroups(
         plan.id.as_str(),
@@ -308,46 +311,6 @@ pub fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         Some(&policy),
     )
     .map(|_| ())
-}
-
-/// The device rules of `plan` (`linux.resources.devices` and the defaults).
-fn device_policy(plan: &ContainerPlan) -> Result<Policy, PlatformError> {
-    let list = plan
-        .linux
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-        .and_then(|r| r.devices().as_deref())
-        .unwrap_or(&[]);
-    let rules = devices::rules(list).map_err(|e| PlatformError::Call {
-        call: "reading the device rules".into(),
-        detail: e.to_string(),
-    })?;
-    Ok(Policy::new(&rules))
-}
-
-/// Where device rules go: the v2 mount when there is one (a BPF program needs no
-/// controller), else the v1 `devices` hierarchy.
-fn device_hierarchy(
-    v1: &[(String, PathBuf)],
-    v2: Option<&Path>,
-) -> Result<Hierarchy, PlatformError> {
-    if let Some(mount) = v2 {
-        return Ok(Hierarchy {
-            mount: mount.to_path_buf(),
-            v2: true,
-        });
-    }
-    if let Some((_, mount)) = v1.iter().find(|(o, _)| o == "devices") {
-        return Ok(Hierarchy {
-            mount: mount.clone(),
-            v2: false,
-        });
-    }
-    Err(PlatformError::Unsupported {
-        what: "linux.resources.devices (device rules, enforced on every container)".into(),
-        os: "this Linux host",
-        hint: "no cgroup2 mount and no cgroup v1 devices hierarchy is mounted; mount one".into(),
-    })
 }
 
 fn cgroups_path(plan: &ContainerPlan) -> Option<&Path> {
@@ -366,6 +329,7 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> PlatformError {
 /// Makes the container's cgroups and writes its limits; each leaf is recorded in `made`
 /// as soon as it exists, so a failure midway is undone by [`remove`].
 pub fn create(plan: &ContainerPlan, made: &mut Vec<PathBuf>) -> Result<(), PlatformError> {
+    unified::ensure()?;
     let policy = device_policy(plan)?;
     let cgroups = plan_cgroups(
         plan.id.as_str(),
@@ -507,58 +471,6 @@ fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformEr
     Ok(())
 }
 
-/// Loads the device filter `prog` and attaches it to the v2 cgroup `dir`. The cgroup
-/// holds the program from then on; it goes with the cgroup's removal.
-fn attach_device_filter(dir: &Path, prog: &[u8]) -> Result<(), PlatformError> {
-    let cgroup =
-        fs::File::open(dir).map_err(io_err(format!("opening cgroup {}", dir.display())))?;
-    let loaded = cgroup_sys::load_device_program(prog).map_err(|(e, log)| PlatformError::Call {
-        call: "bpf(BPF_PROG_LOAD) of the device filter".into(),
-        detail: if log.is_empty() {
-            e.to_string()
-        } else {
-            format!("{e}; verifier: {log}")
-        },
-    })?;
-    cgroup_sys::attach_device_program(cgroup.as_fd(), loaded.as_fd()).map_err(|e| {
-        PlatformError::call(
-            format!(
-                "bpf(BPF_PROG_ATTACH) of the device filter to {}",
-                dir.display()
-            ),
-            e,
-        )
-    })
-}
-
-/// The container's cgroups as a new process enters them: the v2 cgroup, open, to be born
-/// into with `clone3(CLONE_INTO_CGROUP)` (no migration, so no RCU grace period), and the
-/// v1 cgroups, which can only be joined by writing `cgroup.procs`.
-#[derive(Debug, Default)]
-pub struct Placement {
-    pub v2: Option<(OwnedFd, PathBuf)>,
-    pub v1: Vec<PathBuf>,
-}
-
-/// Splits `made` into a [`Placement`] by the file system each directory is on.
-pub fn placement(made: &[PathBuf]) -> Result<Placement, PlatformError> {
-    use nix::sys::statfs::{fstatfs, CGROUP2_SUPER_MAGIC};
-    let mut out = Placement::default();
-    for dir in made {
-        let f = fs::File::open(dir).map_err(io_err(format!("opening cgroup {}", dir.display())))?;
-        let v2 = fstatfs(&f)
-            .map_err(|e| PlatformError::call(format!("statfs {}", dir.display()), e))?
-            .filesystem_type()
-            == CGROUP2_SUPER_MAGIC;
-        if v2 && out.v2.is_none() {
-            out.v2 = Some((OwnedFd::from(f), dir.clone()));
-        } else {
-            out.v1.push(dir.clone());
-        }
-    }
-    Ok(out)
-}
-
 /// Creates `g.dir` and its missing parents. A delete may remove the shared default parent
 /// (`/stockade`) in between when it empties it, so that race is retried.
 fn create_with_parents(g: &Cgroup) -> Result<(), PlatformError> {
@@ -629,52 +541,6 @@ fn enable_v2_controllers(g: &Cgroup) -> Result<(), PlatformError> {
         }
     }
     enable(&dir)
-}
-
-/// Moves process `pid` (0: the caller) into each of the container's cgroups.
-pub fn join(cgroups: &[PathBuf], pid: i32) -> Result<(), PlatformError> {
-    for dir in cgroups {
-        let file = dir.join("cgroup.procs");
-        fs::write(&file, pid.to_string())
-            .map_err(io_err(format!("moving pid {pid} into {}", file.display())))?;
-    }
-    Ok(())
-}
-
-/// The parent stockade uses when `linux.cgroupsPath` is not given; removed with its last
-/// container so no empty cgroups pile up.
-const DEFAULT_PARENT: &str = "stockade";
-
-/// Removes the container's cgroups, innermost first. Processes that were just killed may
-/// still be leaving, so a busy cgroup is retried for a moment. The default parent goes
-/// too once empty (an rmdir that fails because another container is in it is fine).
-pub fn remove(cgroups: &[PathBuf]) -> Vec<PlatformError> {
-    let mut failures = Vec::new();
-    for dir in cgroups.iter().rev() {
-        let deadline = Instant::now() + RMDIR_WAIT;
-        loop {
-            match fs::remove_dir(dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == ErrorKind::NotFound => break,
-                Err(e)
-                    if e.raw_os_error() == Some(nix::libc::EBUSY) && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => {
-                    failures.push(io_err(format!("removing cgroup {}", dir.display()))(e));
-                    break;
-                }
-            }
-        }
-        if let Some(parent) = dir
-            .parent()
-            .filter(|p| p.file_name().is_some_and(|n| n == DEFAULT_PARENT))
-        {
-            let _ = fs::remove_dir(parent);
-        }
-    }
-    failures
 }
 
 #[cfg(test)]
