@@ -1,7 +1,10 @@
-//! Resource limits: the part of `linux.resources` both backends enforce — memory,
-//! memory plus swap, process count and CPU bandwidth — decided once here. FreeBSD applies
-//! them as rctl(8) rules on the jail (`memoryuse`, `swapuse`, `maxproc`, `pcpu`); Linux as
-//! cgroup limits (v1 or v2). Everything else in `linux.resources` is named in a warning.
+//! Resource limits: the part of `linux.resources` stockade enforces, decided once here.
+//! Memory, memory plus swap, process count and CPU bandwidth are enforced by both backends:
+//! FreeBSD as rctl(8) rules on the jail (`memoryuse`, `swapuse`, `maxproc`, `pcpu`), Linux
+//! as cgroup limits (v1 or v2). CPU shares, cpusets, the memory reservation, swappiness
+//! and the OOM killer switch are Linux cgroup settings only; FreeBSD names them in a
+//! warning ([`ResourceLimits::linux_only_fields`]). Everything else in `linux.resources`
+//! is named in a warning.
 //!
 //! containerd, CRI-O and Podman send `linux.resources` on FreeBSD too (their spec
 //! generators are shared with Linux), which is why it is the input here.
@@ -37,9 +40,9 @@ impl CpuQuota {
     }
 }
 
-/// The limits to enforce; `None` means unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The limits to enforce; `None` means unlimited (or the kernel's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ResourceLimits {
     /// `memory.limit`: bytes of memory.
     pub memory: Option<u64>,
@@ -50,12 +53,76 @@ pub struct ResourceLimits {
     pub pids: Option<u64>,
     /// `cpu.quota` and `cpu.period`.
     pub cpu: Option<CpuQuota>,
+    /// `cpu.shares`: relative CPU weight, 2 to 262144 (cgroup v1 `cpu.shares`; v2
+    /// `cpu.weight`, converted as runc does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    /// `cpu.cpus`: the CPUs the container may run on, a cpuset list ("0-3,6").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    /// `cpu.mems`: the memory nodes it may allocate from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    /// `memory.reservation`: bytes, the soft limit (v1 `memory.soft_limit_in_bytes`, v2
+    /// `memory.low`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<u64>,
+    /// `memory.swappiness`, 0 to 100 (cgroup v1 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<u64>,
+    /// `memory.disableOOMKiller` (cgroup v1 only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disable_oom_killer: bool,
+}
+
+/// runc's conversion of cgroup v1 CPU shares (2..262144) to a v2 `cpu.weight`
+/// (1..10000): linear, 1024 shares (the default) giving 39, not 100.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+}
+
+/// A cpuset list as the kernel reads it: numbers and ranges separated by commas.
+fn cpuset_list(field: &'static str, v: &str) -> Result<String, LimitsError> {
+    let ok = v.split(',').all(|part| {
+        let mut ends = part.splitn(2, '-');
+        ends.all(|n| !n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(LimitsError::Invalid {
+            field,
+            value: stockade_quote::quote(v).to_string(),
+            expected: "a list of numbers and ranges such as 0-3,6",
+        })
+    }
 }
 
 impl ResourceLimits {
     /// Whether there is nothing to enforce.
     pub fn is_empty(&self) -> bool {
         *self == ResourceLimits::default()
+    }
+
+    /// The fields set here that only the Linux backend applies (for FreeBSD's warning).
+    pub fn linux_only_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for (set, name) in [
+            (self.cpu_shares.is_some(), "cpu.shares"),
+            (self.cpuset_cpus.is_some(), "cpu.cpus"),
+            (self.cpuset_mems.is_some(), "cpu.mems"),
+            (self.memory_reservation.is_some(), "memory.reservation"),
+            (self.swappiness.is_some(), "memory.swappiness"),
+            (self.disable_oom_killer, "memory.disableOOMKiller"),
+        ] {
+            if set {
+                out.push(name);
+            }
+        }
+        out
     }
 
     /// Checks that the limits make sense together.
@@ -78,6 +145,20 @@ impl ResourceLimits {
                 }
                 Some(_) => {}
             }
+        }
+        if let Some(s) = self.cpu_shares.filter(|s| !(2..=262_144).contains(s)) {
+            return Err(LimitsError::Invalid {
+                field: "cpu.shares",
+                value: s.to_string(),
+                expected: "a weight from 2 to 262144",
+            });
+        }
+        if let Some(s) = self.swappiness.filter(|s| *s > 100) {
+            return Err(LimitsError::Invalid {
+                field: "memory.swappiness",
+                value: s.to_string(),
+                expected: "a value from 0 to 100",
+            });
         }
         if let Some(CpuQuota { quota, period }) = self.cpu {
             if !(1_000..=1_000_000).contains(&period) {
@@ -118,7 +199,7 @@ pub fn from_resources(
     resources: Option<&LinuxResources>,
 ) -> Result<(ResourceLimits, Option<String>), LimitsError> {
     match resources {
-        Some(r) => update(ResourceLimits::default(), r),
+        Some(r) => update(&ResourceLimits::default(), r),
         None => Ok((ResourceLimits::default(), None)),
     }
 }
@@ -127,10 +208,10 @@ pub fn from_resources(
 /// current limit (`-1`/`0` lift it), a field it leaves out keeps it. The result is checked
 /// as a whole; the warning names what `r` sets that is not enforced.
 pub fn update(
-    current: ResourceLimits,
+    current: &ResourceLimits,
     r: &LinuxResources,
 ) -> Result<(ResourceLimits, Option<String>), LimitsError> {
-    let mut limits = current;
+    let mut limits = current.clone();
     let mut ignored: Vec<&str> = Vec::new();
 
     if let Some(m) = r.memory() {
@@ -144,15 +225,19 @@ pub fn update(
         if m.swap().is_some() {
             limits.memory_and_swap = positive(m.swap());
         }
+        if m.reservation().is_some() {
+            limits.memory_reservation = positive(m.reservation());
+        }
+        if let Some(s) = m.swappiness() {
+            limits.swappiness = Some(s);
+        }
+        if let Some(d) = m.disable_oom_killer() {
+            limits.disable_oom_killer = d;
+        }
+        // Kernel memory accounting is gone from the kernel (5.16); runc 1.1 ignores it too.
         for (set, name) in [
-            (positive(m.reservation()).is_some(), "memory.reservation"),
             (positive(m.kernel()).is_some(), "memory.kernel"),
             (positive(m.kernel_tcp()).is_some(), "memory.kernelTCP"),
-            (m.swappiness().is_some(), "memory.swappiness"),
-            (
-                m.disable_oom_killer() == Some(true),
-                "memory.disableOOMKiller",
-            ),
         ] {
             if set {
                 ignored.push(name);
@@ -172,21 +257,27 @@ pub fn update(
         } else if let Some(q) = &mut limits.cpu {
             q.period = period;
         }
+        if let Some(s) = c.shares() {
+            limits.cpu_shares = Some(s).filter(|s| *s > 0);
+        }
+        if let Some(cpus) = c.cpus() {
+            limits.cpuset_cpus = match cpus.as_str() {
+                "" => None,
+                v => Some(cpuset_list("cpu.cpus", v)?),
+            };
+        }
+        if let Some(mems) = c.mems() {
+            limits.cpuset_mems = match mems.as_str() {
+                "" => None,
+                v => Some(cpuset_list("cpu.mems", v)?),
+            };
+        }
         for (set, name) in [
-            (c.shares().is_some_and(|s| s > 0), "cpu.shares"),
             (c.burst().is_some_and(|b| b > 0), "cpu.burst"),
             (c.idle().is_some_and(|i| i != 0), "cpu.idle"),
             (
                 positive(c.realtime_runtime()).is_some(),
                 "cpu.realtimeRuntime",
-            ),
-            (
-                c.cpus().as_deref().is_some_and(|s| !s.is_empty()),
-                "cpu.cpus",
-            ),
-            (
-                c.mems().as_deref().is_some_and(|s| !s.is_empty()),
-                "cpu.mems",
             ),
         ] {
             if set {
@@ -195,6 +286,10 @@ pub fn update(
         }
     }
     limits.validate()?;
+    // Cgroup settings with no rctl(8) counterpart: named, not silently dropped, on FreeBSD.
+    if !cfg!(target_os = "linux") {
+        ignored.extend(limits.linux_only_fields());
+    }
     if r.block_io().is_some() {
         ignored.push("blockIO");
     }
@@ -218,7 +313,7 @@ pub fn update(
     }
     let warning = (!ignored.is_empty()).then(|| {
         format!(
-            "linux.resources.{} not enforced (stockade enforces memory.limit, memory.swap, pids.limit, cpu.quota/period)",
+            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems)",
             ignored.join(", linux.resources.")
         )
     });
@@ -295,7 +390,7 @@ mod tests {
         let (current, _) = parse(ALL_FOUR).unwrap();
         let upd = |json: &str| {
             let r: LinuxResources = serde_json::from_str(json).unwrap();
-            update(current, &r)
+            update(&current, &r)
         };
         let (l, _) = upd(r#"{"pids":{"limit":-1}}"#).unwrap();
         assert_eq!(
@@ -328,13 +423,13 @@ mod tests {
     #[test]
     fn what_is_not_enforced_is_named_in_one_warning() {
         let (l, w) = parse(
-            r#"{"devices":[{"allow":false,"access":"rwm"}],"cpu":{"shares":1024},
-                "memory":{"reservation":1000},"blockIO":{"weight":10}}"#,
+            r#"{"devices":[{"allow":false,"access":"rwm"}],"cpu":{"idle":1},
+                "memory":{"kernel":1000},"blockIO":{"weight":10}}"#,
         )
         .unwrap();
         assert!(l.is_empty());
         let w = w.unwrap();
-        for name in ["cpu.shares", "memory.reservation", "blockIO"] {
+        for name in ["cpu.idle", "memory.kernel", "blockIO"] {
             assert!(w.contains(&format!("linux.resources.{name}")), "{w}");
         }
         assert_eq!(
@@ -342,5 +437,63 @@ mod tests {
             !cfg!(target_os = "linux"),
             "device rules are enforced on Linux only: {w}"
         );
+    }
+
+    #[test]
+    fn cgroup_settings_are_kept_and_checked() {
+        let (l, w) = parse(
+            r#"{"cpu":{"shares":512,"cpus":"0-1,3","mems":"0"},
+                "memory":{"reservation":1048576,"swappiness":10,"disableOOMKiller":true}}"#,
+        )
+        .unwrap();
+        if cfg!(target_os = "linux") {
+            assert_eq!(w, None, "all enforced");
+        } else {
+            let w = w.unwrap();
+            assert!(
+                w.contains("linux.resources.cpu.shares"),
+                "FreeBSD names them: {w}"
+            );
+        }
+        assert_eq!(l.cpu_shares, Some(512));
+        assert_eq!(l.cpuset_cpus.as_deref(), Some("0-1,3"));
+        assert_eq!(l.cpuset_mems.as_deref(), Some("0"));
+        assert_eq!(l.memory_reservation, Some(1 << 20));
+        assert_eq!((l.swappiness, l.disable_oom_killer), (Some(10), true));
+        assert_eq!(
+            l.linux_only_fields(),
+            vec![
+                "cpu.shares",
+                "cpu.cpus",
+                "cpu.mems",
+                "memory.reservation",
+                "memory.swappiness",
+                "memory.disableOOMKiller"
+            ]
+        );
+        let r: LinuxResources = serde_json::from_str(r#"{"cpu":{"cpus":""}}"#).unwrap();
+        let (after, _) = update(&l, &r).unwrap();
+        assert_eq!(after.cpuset_cpus, None, "an empty list lifts the cpuset");
+        assert_eq!(after.cpuset_mems.as_deref(), Some("0"), "kept");
+        for (json, field) in [
+            (r#"{"cpu":{"shares":1}}"#, "cpu.shares"),
+            (r#"{"cpu":{"cpus":"0-1\nx"}}"#, "cpu.cpus"),
+            (r#"{"cpu":{"mems":"a"}}"#, "cpu.mems"),
+            (r#"{"memory":{"swappiness":101}}"#, "memory.swappiness"),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("linux.resources.{field}")),
+                "{json}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn shares_convert_to_weight_as_runc_does() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(0), 0);
     }
 }

@@ -24,6 +24,10 @@ pub fn tests() -> Vec<Test> {
             "namespaces",
             unlisted_namespaces_are_the_hosts_and_listed_ones_new
         ),
+        test!(
+            "cgroups",
+            cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them
+        ),
     ]
 }
 
@@ -48,6 +52,8 @@ use linux_only as oom_score_adj_is_set_for_init_and_exec;
 use linux_only as root_propagation_is_as_configured;
 #[cfg(not(target_os = "linux"))]
 use linux_only as unlisted_namespaces_are_the_hosts_and_listed_ones_new;
+#[cfg(not(target_os = "linux"))]
+use linux_only as cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them;
 
 /// Capabilities that let the container try what the device rules must stop (mknod, raw
 /// opens): the rules, not a missing capability, must be what refuses.
@@ -362,5 +368,64 @@ fn unlisted_namespaces_are_the_hosts_and_listed_ones_new(ctx: &Ctx) -> TestResul
             );
         }
     }
+    Ok(())
+}
+
+/// One cgroup file of the init's cgroup for `controller`, trimmed; a host without the
+/// controller skips the test.
+#[cfg(target_os = "linux")]
+fn cgroup_value(
+    pid: i32,
+    controller: &str,
+    v1: &str,
+    v2: &str,
+) -> Result<String, crate::harness::Fail> {
+    let (dir, is_v2) = crate::limits::cgroup_dir_of(pid, controller)?;
+    let file = format!("{dir}/{}", if is_v2 { v2 } else { v1 });
+    Ok(crate::ctx::read_text(std::path::Path::new(&file))
+        .trim()
+        .to_string())
+}
+
+#[cfg(target_os = "linux")]
+fn cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle(&["sleep", "1000"])?;
+    b.config["linux"]["resources"] = json!({
+        "cpu": { "shares": 512, "cpus": "0", "mems": "0" },
+        "memory": { "reservation": 8388608 }
+    });
+    b.save()?;
+    let id = ctx.id("cgfields");
+    ctx.create_ok(&id, &b)?;
+    let pid = ctx.pid(&id)?;
+    let shares = cgroup_value(pid, "cpu", "cpu.shares", "cpu.weight")?;
+    ensure!(
+        shares == "512" || shares == "20",
+        "cpu.shares 512 (v2 weight 20): {shares}"
+    );
+    ensure_eq!(
+        cgroup_value(pid, "cpuset", "cpuset.cpus", "cpuset.cpus")?,
+        "0",
+        "cpuset.cpus"
+    );
+    ensure_eq!(
+        cgroup_value(pid, "cpuset", "cpuset.mems", "cpuset.mems")?,
+        "0",
+        "cpuset.mems"
+    );
+    ensure_eq!(
+        cgroup_value(pid, "memory", "memory.soft_limit_in_bytes", "memory.low")?,
+        "8388608",
+        "memory.reservation"
+    );
+    ctx.sk(&["update", "--resources", "-", &id])
+        .stdin_bytes(br#"{"cpu":{"shares":256}}"#)
+        .run()?
+        .expect_ok()?;
+    let shares = cgroup_value(pid, "cpu", "cpu.shares", "cpu.weight")?;
+    ensure!(
+        shares == "256" || shares == "10",
+        "cpu.shares after update: {shares}"
+    );
     Ok(())
 }

@@ -90,7 +90,7 @@ fn require_controllers(controllers: &[&str]) -> Result<(), Fail> {
 
 /// The host directory of `pid`'s cgroup for `controller`: (directory, is v2).
 #[cfg(target_os = "linux")]
-fn cgroup_dir_of(pid: i32, controller: &str) -> Result<(String, bool), Fail> {
+pub fn cgroup_dir_of(pid: i32, controller: &str) -> Result<(String, bool), Fail> {
     let mounts = cgroup_mounts();
     let membership = read_text(std::path::Path::new(&format!("/proc/{pid}/cgroup")));
     if let Some((_, mount)) = mounts.iter().find(|(c, _)| c == controller) {

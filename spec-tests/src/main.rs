@@ -54,7 +54,7 @@ const CORE_GROUPS: &[&str] = &[
 /// Issue 4 groups, selected together with `--group extras`.
 const EXTRA_GROUPS: &[&str] = &["hooks", "terminal", "exec", "ps", "features"];
 /// Issue 10 groups: device rules, sysctl, namespaces (confine_ns).
-const CONFINE_NS_GROUPS: &[&str] = &["devices", "namespaces"];
+const CONFINE_NS_GROUPS: &[&str] = &["devices", "namespaces", "cgroups"];
 
 fn all_tests() -> Vec<Test> {
     let mut v = Vec::new();
@@ -89,7 +89,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
                     limits (alias core) hooks terminal exec ps features (alias extras)
-                    devices namespaces; default all
+                    devices namespaces cgroups; default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit
   --busybox PATH    static busybox for the root filesystems (default $BUSYBOX, else /bin/busybox)

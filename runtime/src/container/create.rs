@@ -195,7 +195,7 @@ fn make(
         owner: owner(),
         annotations: cfg.annotations.clone(),
         resources: Resources::default(),
-        limits: plan.limits,
+        limits: plan.limits.clone(),
     };
     store.write(&st)?;
     // The configuration as it was at create: later edits to the bundle have no effect.

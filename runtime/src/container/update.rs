@@ -28,13 +28,13 @@ pub fn update(
             expected: "only a created or running container has limits to change",
         });
     };
-    let (after, unenforced) = limits::update(st.limits, resources)?;
+    let (after, unenforced) = limits::update(&st.limits, resources)?;
     let cgroups_path = stored_cgroups_path(store, id)?;
     let change = LimitsChange {
         id,
         cgroups_path: cgroups_path.as_deref(),
-        before: st.limits,
-        after,
+        before: st.limits.clone(),
+        after: after.clone(),
         init_pid,
     };
     let applied = Host::update_limits(&mut st.resources, &change);

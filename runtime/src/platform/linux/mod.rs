@@ -88,6 +88,16 @@ impl Platform for Linux {
     const PROCESS_HANDLES: bool = true;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
+        // Namespaces, cgroups and device rules all need root; without it clone fails with a
+        // bare EPERM that says nothing of why.
+        if !nix::unistd::geteuid().is_root() {
+            return Err(PlatformError::Unsupported {
+                what: "creating a container as an unprivileged user".into(),
+                os: "Linux",
+                hint: "run stockade as root (it has no rootless mode with user namespaces yet)"
+                    .into(),
+            });
+        }
         let ns = namespaces::plan(plan)?;
         sysctl::plan(
             plan.linux.as_ref().and_then(|l| l.sysctl().as_ref()),

@@ -15,6 +15,7 @@ mod devices_cg;
 mod place;
 mod unified;
 mod view;
+mod writes;
 
 use std::fs;
 use std::io::ErrorKind;
@@ -32,10 +33,11 @@ pub use view::{mount_view, set_view, view_for_init};
 
 /// A cgroup controller stockade writes limits to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Controller {
+pub(crate) enum Controller {
     Memory,
     Pids,
     Cpu,
+    Cpuset,
     /// Device rules: a BPF program on v2 (no controller to enable), `devices.*` on v1.
     Devices,
 }
@@ -46,6 +48,7 @@ impl Controller {
             Controller::Memory => "memory",
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
+            Controller::Cpuset => "cpuset",
             Controller::Devices => "devices",
         }
     }
@@ -55,7 +58,8 @@ impl Controller {
         match self {
             Controller::Memory => "linux.resources.memory.limit",
             Controller::Pids => "linux.resources.pids.limit",
-            Controller::Cpu => "linux.resources.cpu.quota",
+            Controller::Cpu => "linux.resources.cpu.quota/shares",
+            Controller::Cpuset => "linux.resources.cpu.cpus/mems",
             Controller::Devices => "linux.resources.devices",
         }
     }
@@ -165,7 +169,7 @@ fn plan_cgroups(
     lifted: Option<&ResourceLimits>,
     devices: Option<&Policy>,
 ) -> Result<Vec<Cgroup>, PlatformError> {
-    let before = lifted.copied().unwrap_or_default();
+    let before = lifted.cloned().unwrap_or_default();
     if limits.is_empty() && before.is_empty() && devices.is_none() {
         return Ok(Vec::new());
     }
@@ -208,71 +212,17 @@ fn plan_cgroups(
             Ok(Some(is_v2))
         };
     let mut writes: Vec<(Controller, &'static str, String, bool)> = Vec::new();
-    let num = |v: Option<u64>, unlimited: &str| v.map_or(unlimited.to_string(), |v| v.to_string());
-    let memory = limits.memory.is_some() || before.memory.is_some();
-    if let Some(v2) = add(Controller::Memory, memory, limits.memory.is_some())? {
-        if v2 {
-            writes.push((
-                Controller::Memory,
-                "memory.max",
-                num(limits.memory, "max"),
-                false,
-            ));
-        } else {
-            writes.push((
-                Controller::Memory,
-                "memory.limit_in_bytes",
-                num(limits.memory, "-1"),
-                false,
-            ));
-        }
-        if limits.memory_and_swap.is_some() || before.memory_and_swap.is_some() {
-            writes.push(if v2 {
-                (
-                    Controller::Memory,
-                    "memory.swap.max",
-                    num(limits.swap_only(), "max"),
-                    true,
-                )
-            } else {
-                (
-                    Controller::Memory,
-                    "memory.memsw.limit_in_bytes",
-                    num(limits.memory_and_swap, "-1"),
-                    true,
-                )
-            });
-        }
-    }
-    let pids = limits.pids.is_some() || before.pids.is_some();
-    if add(Controller::Pids, pids, limits.pids.is_some())?.is_some() {
-        writes.push((Controller::Pids, "pids.max", num(limits.pids, "max"), false));
-    }
-    let cpu = limits.cpu.is_some() || before.cpu.is_some();
-    if let Some(v2) = add(Controller::Cpu, cpu, limits.cpu.is_some())? {
-        match (limits.cpu, v2) {
-            (Some(cpu), true) => writes.push((
-                Controller::Cpu,
-                "cpu.max",
-                format!("{} {}", cpu.quota, cpu.period),
-                false,
-            )),
-            (None, true) => writes.push((Controller::Cpu, "cpu.max", "max".into(), false)),
-            (Some(cpu), false) => {
-                writes.push((
-                    Controller::Cpu,
-                    "cpu.cfs_period_us",
-                    cpu.period.to_string(),
-                    false,
-                ));
-                writes.push((
-                    Controller::Cpu,
-                    "cpu.cfs_quota_us",
-                    cpu.quota.to_string(),
-                    false,
-                ));
+    for c in [
+        Controller::Memory,
+        Controller::Pids,
+        Controller::Cpu,
+        Controller::Cpuset,
+    ] {
+        let (involved, needed) = writes::involvement(c, limits, &before);
+        if let Some(v2) = add(c, involved, needed)? {
+            for (file, value, optional) in writes::limit_writes(c, v2, limits, &before)? {
+                writes.push((c, file, value, optional));
             }
-            (None, false) => writes.push((Controller::Cpu, "cpu.cfs_quota_us", "-1".into(), false)),
         }
     }
     let mut filter = None;
@@ -421,6 +371,9 @@ fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformEr
         if !ours {
             made.push(g.dir.clone());
         }
+        if !g.hierarchy.v2 && g.controllers.contains(&Controller::Cpuset) {
+            fill_cpuset_v1(&g)?;
+        }
         let writes: Vec<_> = g
             .writes
             .iter()
@@ -467,6 +420,35 @@ fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformEr
         if let Some(prog) = &g.device_filter {
             attach_device_filter(&g.dir, prog)?;
         }
+    }
+    Ok(())
+}
+
+/// A v1 cpuset cgroup starts with no CPUs and no memory nodes, and no process can join it
+/// until both are set: each cgroup from the hierarchy's root down to the container's gets
+/// its parent's lists where its own are empty, and the container's always starts from its
+/// parent's (the configured lists are written after; an update that lifts one gets the
+/// parent's back).
+fn fill_cpuset_v1(g: &Cgroup) -> Result<(), PlatformError> {
+    let rel = g.dir.strip_prefix(&g.hierarchy.mount).unwrap_or(&g.dir);
+    let mut parent = g.hierarchy.mount.clone();
+    for part in rel.components() {
+        let dir = parent.join(part);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let own = fs::read_to_string(dir.join(file)).unwrap_or_default();
+            if own.trim().is_empty() || dir == g.dir {
+                let from = parent.join(file);
+                let value = fs::read_to_string(&from)
+                    .map_err(io_err(format!("reading {}", from.display())))?;
+                let to = dir.join(file);
+                fs::write(&to, value.trim()).map_err(io_err(format!(
+                    "writing {} to {}",
+                    value.trim(),
+                    to.display()
+                )))?;
+            }
+        }
+        parent = dir;
     }
     Ok(())
 }

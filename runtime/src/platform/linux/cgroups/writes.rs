@@ -1,0 +1,220 @@
+//! What each controller's files get for a set of limits: cgroup v1 and v2 names and
+//! units, and the value that lifts a limit (`update` writes it when a limit goes away).
+
+use super::Controller;
+use crate::limits::{shares_to_weight, ResourceLimits};
+use crate::platform::PlatformError;
+
+/// `(file, value, optional)`: an optional file that does not exist is a warning.
+pub type Write = (&'static str, String, bool);
+
+/// Whether controller `c` is involved (limited by `now` or by `before`, which an update
+/// lifts) and needed (limited by `now`, so a host without it is an error).
+pub fn involvement(c: Controller, now: &ResourceLimits, before: &ResourceLimits) -> (bool, bool) {
+    let uses = |l: &ResourceLimits| match c {
+        Controller::Memory => {
+            l.memory.is_some()
+                || l.memory_reservation.is_some()
+                || l.swappiness.is_some()
+                || l.disable_oom_killer
+        }
+        Controller::Pids => l.pids.is_some(),
+        Controller::Cpu => l.cpu.is_some() || l.cpu_shares.is_some(),
+        Controller::Cpuset => l.cpuset_cpus.is_some() || l.cpuset_mems.is_some(),
+        Controller::Devices => false,
+    };
+    (uses(now) || uses(before), uses(now))
+}
+
+fn num(v: Option<u64>, unlimited: &str) -> String {
+    v.map_or(unlimited.to_string(), |v| v.to_string())
+}
+
+fn v2_lacks(field: &str, why: &str) -> PlatformError {
+    PlatformError::Unsupported {
+        what: format!("linux.resources.{field}"),
+        os: "cgroup v2",
+        hint: format!("{why}; remove it (runc's cgroup v2 driver has no equivalent either)"),
+    }
+}
+
+/// The writes for controller `c` on a v1 or v2 (`v2`) hierarchy; fields `now` leaves unset
+/// but `before` had are set back to the kernel's default.
+pub fn limit_writes(
+    c: Controller,
+    v2: bool,
+    now: &ResourceLimits,
+    before: &ResourceLimits,
+) -> Result<Vec<Write>, PlatformError> {
+    let mut w: Vec<Write> = Vec::new();
+    let was = |f: fn(&ResourceLimits) -> bool| f(now) || f(before);
+    match c {
+        Controller::Memory => {
+            if was(|l| l.memory.is_some()) {
+                w.push(if v2 {
+                    ("memory.max", num(now.memory, "max"), false)
+                } else {
+                    ("memory.limit_in_bytes", num(now.memory, "-1"), false)
+                });
+            }
+            if was(|l| l.memory_and_swap.is_some()) {
+                w.push(if v2 {
+                    ("memory.swap.max", num(now.swap_only(), "max"), true)
+                } else {
+                    (
+                        "memory.memsw.limit_in_bytes",
+                        num(now.memory_and_swap, "-1"),
+                        true,
+                    )
+                });
+            }
+            if was(|l| l.memory_reservation.is_some()) {
+                w.push(if v2 {
+                    ("memory.low", num(now.memory_reservation, "0"), false)
+                } else {
+                    (
+                        "memory.soft_limit_in_bytes",
+                        num(now.memory_reservation, "-1"),
+                        false,
+                    )
+                });
+            }
+            if let Some(s) = now.swappiness {
+                if v2 {
+                    return Err(v2_lacks(
+                        "memory.swappiness",
+                        "cgroup v2 has no per-cgroup swappiness",
+                    ));
+                }
+                w.push(("memory.swappiness", s.to_string(), false));
+            }
+            if was(|l| l.disable_oom_killer) {
+                if v2 && now.disable_oom_killer {
+                    return Err(v2_lacks(
+                        "memory.disableOOMKiller",
+                        "cgroup v2 cannot turn the OOM killer off",
+                    ));
+                }
+                if !v2 {
+                    w.push((
+                        "memory.oom_control",
+                        u8::from(now.disable_oom_killer).to_string(),
+                        false,
+                    ));
+                }
+            }
+        }
+        Controller::Pids => w.push(("pids.max", num(now.pids, "max"), false)),
+        Controller::Cpu => {
+            if was(|l| l.cpu.is_some()) {
+                match (now.cpu, v2) {
+                    (Some(cpu), true) => {
+                        w.push(("cpu.max", format!("{} {}", cpu.quota, cpu.period), false))
+                    }
+                    (None, true) => w.push(("cpu.max", "max".into(), false)),
+                    (Some(cpu), false) => {
+                        w.push(("cpu.cfs_period_us", cpu.period.to_string(), false));
+                        w.push(("cpu.cfs_quota_us", cpu.quota.to_string(), false));
+                    }
+                    (None, false) => w.push(("cpu.cfs_quota_us", "-1".into(), false)),
+                }
+            }
+            if was(|l| l.cpu_shares.is_some()) {
+                w.push(if v2 {
+                    let weight = now.cpu_shares.map_or(100, shares_to_weight);
+                    ("cpu.weight", weight.to_string(), false)
+                } else {
+                    (
+                        "cpu.shares",
+                        now.cpu_shares.unwrap_or(1024).to_string(),
+                        false,
+                    )
+                });
+            }
+        }
+        Controller::Cpuset => {
+            // Unset lists are copied from the parent when the cgroup is made (v1 starts
+            // empty); lifting one writes the parent's back, done by the caller.
+            if let Some(cpus) = &now.cpuset_cpus {
+                w.push(("cpuset.cpus", cpus.clone(), false));
+            }
+            if let Some(mems) = &now.cpuset_mems {
+                w.push(("cpuset.mems", mems.clone(), false));
+            }
+        }
+        Controller::Devices => {}
+    }
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(json: &str) -> ResourceLimits {
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_str(json).unwrap();
+        crate::limits::from_resources(Some(&r)).unwrap().0
+    }
+
+    #[test]
+    fn v1_and_v2_files_for_each_field() {
+        let l = limits(
+            r#"{"cpu":{"shares":2048,"cpus":"0","mems":"0"},
+                "memory":{"limit":1048576,"reservation":524288,"swappiness":5,"disableOOMKiller":true}}"#,
+        );
+        let none = ResourceLimits::default();
+        let v1 = limit_writes(Controller::Memory, false, &l, &none).unwrap();
+        assert_eq!(
+            v1,
+            vec![
+                ("memory.limit_in_bytes", "1048576".to_string(), false),
+                ("memory.soft_limit_in_bytes", "524288".to_string(), false),
+                ("memory.swappiness", "5".to_string(), false),
+                ("memory.oom_control", "1".to_string(), false),
+            ]
+        );
+        let e = limit_writes(Controller::Memory, true, &l, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("linux.resources.memory.swappiness"), "{e}");
+        assert_eq!(
+            limit_writes(Controller::Cpu, false, &l, &none).unwrap(),
+            vec![("cpu.shares", "2048".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::Cpu, true, &l, &none).unwrap(),
+            vec![("cpu.weight", "79".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::Cpuset, false, &l, &none).unwrap(),
+            vec![
+                ("cpuset.cpus", "0".to_string(), false),
+                ("cpuset.mems", "0".to_string(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lifted_field_goes_back_to_the_default() {
+        let before = limits(
+            r#"{"cpu":{"shares":2048},"memory":{"reservation":524288,"disableOOMKiller":true}}"#,
+        );
+        let now = ResourceLimits::default();
+        assert_eq!(involvement(Controller::Cpu, &now, &before), (true, false));
+        assert_eq!(
+            limit_writes(Controller::Cpu, false, &now, &before).unwrap(),
+            vec![("cpu.shares", "1024".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::Memory, false, &now, &before).unwrap(),
+            vec![
+                ("memory.soft_limit_in_bytes", "-1".to_string(), false),
+                ("memory.oom_control", "0".to_string(), false),
+            ]
+        );
+        assert_eq!(
+            limit_writes(Controller::Memory, true, &now, &before).unwrap(),
+            vec![("memory.low", "0".to_string(), false)]
+        );
+    }
+}
