@@ -33,19 +33,6 @@ pub fn pids_in_namespace_of(init: i32) -> Vec<i32> {
     pids
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_process_is_alive_with_a_start_time() {
-        let me = std::process::id() as i32;
-        assert!(start_time(me).is_some());
-        assert!(pids_in_namespace_of(me).contains(&me));
-        assert_eq!(start_time(i32::MAX), None);
-    }
-}
-
 /// Writes `process.oomScoreAdj` for the calling process, before it gives up root (a value
 /// below the current one needs CAP_SYS_RESOURCE).
 pub fn set_oom_score_adj(value: i32) -> Result<(), super::PlatformError> {
@@ -61,4 +48,17 @@ pub fn set_oom_score_adj(value: i32) -> Result<(), super::PlatformError> {
             detail: format!("{e} (the container needs /proc mounted)"),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_with_a_start_time() {
+        let me = std::process::id() as i32;
+        assert!(start_time(me).is_some());
+        assert!(pids_in_namespace_of(me).contains(&me));
+        assert_eq!(start_time(i32::MAX), None);
+    }
 }
