@@ -24,6 +24,7 @@ pub fn tests() -> Vec<Test> {
             "namespaces",
             unlisted_namespaces_are_the_hosts_and_listed_ones_new
         ),
+        test!("namespaces", linux_fields_not_applied_fail_create_by_name),
         test!(
             "cgroups",
             cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them
@@ -52,6 +53,8 @@ use linux_only as oom_score_adj_is_set_for_init_and_exec;
 use linux_only as root_propagation_is_as_configured;
 #[cfg(not(target_os = "linux"))]
 use linux_only as unlisted_namespaces_are_the_hosts_and_listed_ones_new;
+#[cfg(not(target_os = "linux"))]
+use linux_only as linux_fields_not_applied_fail_create_by_name;
 #[cfg(not(target_os = "linux"))]
 use linux_only as cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them;
 
@@ -427,5 +430,35 @@ fn cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them(ctx: &Ct
         shares == "256" || shares == "10",
         "cpu.shares after update: {shares}"
     );
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn linux_fields_not_applied_fail_create_by_name(ctx: &Ctx) -> TestResult {
+    for (field, value, name) in [
+        (
+            "personality",
+            json!({ "domain": "LINUX32" }),
+            "linux.personality",
+        ),
+        (
+            "uidMappings",
+            json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]),
+            "linux.uidMappings",
+        ),
+    ] {
+        let mut b = ctx.bundle(&["true"])?;
+        b.config["linux"][field] = value;
+        b.save()?;
+        let id = ctx.id("unapplied");
+        let out = ctx.create(&id, &b)?;
+        out.expect_failure(&format!("create with linux.{field}"))?;
+        ensure!(
+            out.stderr.contains(name),
+            "the error names {name}: {:?}",
+            out.stderr
+        );
+        ctx.ensure_root_empty("after a refused field")?;
+    }
     Ok(())
 }

@@ -98,6 +98,7 @@ impl Platform for Linux {
                     .into(),
             });
         }
+        namespaces::refuse_unapplied(plan)?;
         let ns = namespaces::plan(plan)?;
         sysctl::plan(
             plan.linux.as_ref().and_then(|l| l.sysctl().as_ref()),

@@ -68,6 +68,37 @@ fn unsupported(what: impl Into<String>, hint: &str) -> PlatformError {
     }
 }
 
+/// `linux` fields stockade does not apply and callers do not send routinely: refused by
+/// name rather than dropped.
+pub fn refuse_unapplied(plan: &ContainerPlan) -> Result<(), PlatformError> {
+    let Some(l) = &plan.linux else { return Ok(()) };
+    let mut given = Vec::new();
+    if l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+    {
+        given.push("linux.uidMappings/gidMappings (user namespaces)");
+    }
+    if l.personality().is_some() {
+        given.push("linux.personality");
+    }
+    if l.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
+        given.push("linux.timeOffsets (time namespaces)");
+    }
+    if l.memory_policy().is_some() {
+        given.push("linux.memoryPolicy");
+    }
+    if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        given.push("linux.netDevices");
+    }
+    match given.is_empty() {
+        true => Ok(()),
+        false => Err(unsupported(
+            given.join(", "),
+            "stockade does not apply these; remove them from the configuration",
+        )),
+    }
+}
+
 /// Decides the namespaces for `plan`: always mount and PID; UTS for `host=new`; network
 /// for `vnet=new` (or no address family at all); IPC when SysV IPC is `new`.
 pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
