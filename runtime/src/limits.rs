@@ -73,6 +73,9 @@ pub struct ResourceLimits {
     /// `memory.disableOOMKiller` (cgroup v1 only).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub disable_oom_killer: bool,
+    /// `unified`: cgroup v2 files and their values, written as given.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unified: std::collections::BTreeMap<String, String>,
 }
 
 /// runc's conversion of cgroup v1 CPU shares (2..262144) to a v2 `cpu.weight`
@@ -117,6 +120,7 @@ impl ResourceLimits {
             (self.memory_reservation.is_some(), "memory.reservation"),
             (self.swappiness.is_some(), "memory.swappiness"),
             (self.disable_oom_killer, "memory.disableOOMKiller"),
+            (!self.unified.is_empty(), "unified"),
         ] {
             if set {
                 out.push(name);
@@ -302,8 +306,22 @@ pub fn update(
     if r.rdma().as_ref().is_some_and(|h| !h.is_empty()) {
         ignored.push("rdma");
     }
-    if r.unified().as_ref().is_some_and(|h| !h.is_empty()) {
-        ignored.push("unified");
+    if let Some(u) = r.unified() {
+        for (key, value) in u {
+            // A file of the container's own cgroup: a bare name with a controller prefix.
+            let plain = key.contains('.')
+                && !key.starts_with('.')
+                && !key.contains('/')
+                && !key.starts_with("cgroup.");
+            if !plain || value.contains('\n') {
+                return Err(LimitsError::Invalid {
+                    field: "unified",
+                    value: stockade_quote::quote(key).to_string(),
+                    expected: "a cgroup v2 controller file name such as memory.high, with a one-line value",
+                });
+            }
+            limits.unified.insert(key.clone(), value.clone());
+        }
     }
     // Device rules are what every containerd and Podman config carries (deny all, then
     // the default devices). Linux enforces them (a cgroup device filter); on FreeBSD the
@@ -313,7 +331,7 @@ pub fn update(
     }
     let warning = (!ignored.is_empty()).then(|| {
         format!(
-            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems)",
+            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems, unified)",
             ignored.join(", linux.resources.")
         )
     });
@@ -495,5 +513,24 @@ mod tests {
         assert_eq!(shares_to_weight(262_144), 10_000);
         assert_eq!(shares_to_weight(1024), 39);
         assert_eq!(shares_to_weight(0), 0);
+    }
+
+    #[test]
+    fn unified_entries_are_kept_and_checked() {
+        let (l, w) = parse(r#"{"unified":{"memory.high":"1000000","pids.max":"9"}}"#).unwrap();
+        assert_eq!(
+            l.unified.get("memory.high").map(String::as_str),
+            Some("1000000")
+        );
+        assert_eq!(l.unified.len(), 2);
+        assert_eq!(w.is_some(), !cfg!(target_os = "linux"));
+        for bad in [
+            r#"{"unified":{"../x.y":"1"}}"#,
+            r#"{"unified":{"cgroup.procs":"1"}}"#,
+            r#"{"unified":{"nodot":"1"}}"#,
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("linux.resources.unified"), "{bad}: {e}");
+        }
     }
 }

@@ -25,6 +25,7 @@ pub fn tests() -> Vec<Test> {
             unlisted_namespaces_are_the_hosts_and_listed_ones_new
         ),
         test!("namespaces", linux_fields_not_applied_fail_create_by_name),
+        test!("cgroups", unified_entries_are_written_or_refused_by_key),
         test!(
             "cgroups",
             cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them
@@ -55,6 +56,8 @@ use linux_only as root_propagation_is_as_configured;
 use linux_only as unlisted_namespaces_are_the_hosts_and_listed_ones_new;
 #[cfg(not(target_os = "linux"))]
 use linux_only as linux_fields_not_applied_fail_create_by_name;
+#[cfg(not(target_os = "linux"))]
+use linux_only as unified_entries_are_written_or_refused_by_key;
 #[cfg(not(target_os = "linux"))]
 use linux_only as cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them;
 
@@ -460,5 +463,58 @@ fn linux_fields_not_applied_fail_create_by_name(ctx: &Ctx) -> TestResult {
         );
         ctx.ensure_root_empty("after a refused field")?;
     }
+    Ok(())
+}
+
+/// `linux.resources.unified` goes to the container's v2 cgroup: written when the unified
+/// hierarchy has the file's controller, refused naming the key when it does not.
+#[cfg(target_os = "linux")]
+fn unified_entries_are_written_or_refused_by_key(ctx: &Ctx) -> TestResult {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+    let mount = text
+        .lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            right
+                .starts_with("cgroup2 ")
+                .then(|| left.split(' ').nth(4).map(str::to_string))?
+        })
+        .ok_or_else(|| crate::harness::Fail::Skip("no cgroup2 mount on this host".into()))?;
+    let controllers =
+        std::fs::read_to_string(format!("{mount}/cgroup.controllers")).unwrap_or_default();
+    let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
+    let (good, bad) = match (has("hugetlb"), has("pids")) {
+        (true, false) => (("hugetlb.2MB.max", "4194304"), "pids.max"),
+        (_, true) => (("pids.max", "42"), "nosuch.max"),
+        _ => {
+            return Err(crate::harness::Fail::Skip(format!(
+                "v2 controllers {controllers:?}"
+            )))
+        }
+    };
+    let mut b = ctx.bundle(&["sleep", "1000"])?;
+    b.config["linux"]["resources"] = json!({ "unified": { good.0: good.1 } });
+    b.save()?;
+    let id = ctx.id("unified");
+    ctx.create_ok(&id, &b)?;
+    let pid = ctx.pid(&id)?;
+    let membership = crate::ctx::read_text(std::path::Path::new(&format!("/proc/{pid}/cgroup")));
+    let path = membership
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("the init has no v2 cgroup")?;
+    let value = crate::ctx::read_text(std::path::Path::new(&format!("{mount}{path}/{}", good.0)));
+    ensure_eq!(value.trim(), good.1, "{} in the init's v2 cgroup", good.0);
+    let mut b = ctx.bundle(&["true"])?;
+    b.config["linux"]["resources"] = json!({ "unified": { bad: "1" } });
+    b.save()?;
+    let id = ctx.id("unifiedbad");
+    let out = ctx.create(&id, &b)?;
+    out.expect_failure("create with a unified key whose controller is not in v2")?;
+    ensure!(
+        out.stderr.contains("linux.resources.unified") && out.stderr.contains(bad),
+        "the error names the key: {:?}",
+        out.stderr
+    );
     Ok(())
 }

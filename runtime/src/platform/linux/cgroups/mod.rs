@@ -83,6 +83,9 @@ struct Cgroup {
     writes: Vec<(&'static str, String, bool)>,
     /// The device filter to attach (v2), as BPF instructions.
     device_filter: Option<Vec<u8>>,
+    /// `linux.resources.unified` files and values (v2), and the controllers they need.
+    unified: Vec<(String, String)>,
+    unified_controllers: Vec<String>,
 }
 
 /// The container's cgroup path inside each hierarchy: `linux.cgroupsPath` when it is a
@@ -207,6 +210,8 @@ fn plan_cgroups(
                     controllers: vec![c],
                     writes: Vec::new(),
                     device_filter: None,
+                    unified: Vec::new(),
+                    unified_controllers: Vec::new(),
                 }),
             }
             Ok(Some(is_v2))
@@ -241,12 +246,69 @@ fn plan_cgroups(
     {
         g.device_filter = filter;
     }
+    if !limits.unified.is_empty() {
+        plan_unified(&mut cgroups, &rel, v2.as_deref(), limits)?;
+    }
     for (c, file, value, optional) in writes {
         if let Some(g) = cgroups.iter_mut().find(|g| g.controllers.contains(&c)) {
             g.writes.push((file, value, optional));
         }
     }
     Ok(cgroups)
+}
+
+/// `linux.resources.unified`: each file goes to the container's v2 cgroup, whose
+/// controller (the file's prefix) must be available in the unified hierarchy.
+fn plan_unified(
+    cgroups: &mut Vec<Cgroup>,
+    rel: &Path,
+    v2: Option<&Path>,
+    limits: &ResourceLimits,
+) -> Result<(), PlatformError> {
+    let refuse = |key: &str, why: String| PlatformError::Unsupported {
+        what: format!("linux.resources.unified[{}]", stockade_quote::quote(key)),
+        os: "this Linux host",
+        hint: why,
+    };
+    let Some(mount) = v2 else {
+        let key = limits.unified.keys().next().map_or("", String::as_str);
+        return Err(refuse(key, "there is no cgroup v2 hierarchy".into()));
+    };
+    let available = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+    let hierarchy = Hierarchy {
+        mount: mount.to_path_buf(),
+        v2: true,
+    };
+    let idx = match cgroups.iter().position(|g| g.hierarchy == hierarchy) {
+        Some(i) => i,
+        None => {
+            cgroups.push(Cgroup {
+                dir: mount.join(rel),
+                hierarchy,
+                controllers: Vec::new(),
+                writes: Vec::new(),
+                device_filter: None,
+                unified: Vec::new(),
+                unified_controllers: Vec::new(),
+            });
+            cgroups.len() - 1
+        }
+    };
+    let g = &mut cgroups[idx];
+    for (key, value) in &limits.unified {
+        let controller = key.split('.').next().unwrap_or_default();
+        if !available.split_whitespace().any(|c| c == controller) {
+            return Err(refuse(
+                key,
+                format!("the {controller} controller is not in the unified hierarchy here (a cgroup v1 hierarchy may hold it)"),
+            ));
+        }
+        if !g.unified_controllers.iter().any(|c| c == controller) {
+            g.unified_controllers.push(controller.to_string());
+        }
+        g.unified.push((key.clone(), value.clone()));
+    }
+    Ok(())
 }
 
 /// Checks, before anything is made, that every limit has a hierarchy to go to.
@@ -417,6 +479,15 @@ fn apply(cgroups: Vec<Cgroup>, made: &mut Vec<PathBuf>) -> Result<(), PlatformEr
                 }
             }
         }
+        for (key, value) in &g.unified {
+            let path = g.dir.join(key);
+            fs::write(&path, value).map_err(io_err(format!(
+                "writing linux.resources.unified[{}] {} to {}",
+                stockade_quote::quote(key),
+                stockade_quote::quote(value),
+                path.display()
+            )))?;
+        }
         if let Some(prog) = &g.device_filter {
             attach_device_filter(&g.dir, prog)?;
         }
@@ -502,9 +573,15 @@ fn enable_v2_controllers(g: &Cgroup) -> Result<(), PlatformError> {
     let enable = |dir: &Path| -> Result<(), PlatformError> {
         let file = dir.join("cgroup.subtree_control");
         let enabled = fs::read_to_string(&file).unwrap_or_default();
-        for c in g.controllers.iter().filter(|c| **c != Controller::Devices) {
-            if !enabled.split_whitespace().any(|e| e == c.name()) {
-                let n = format!("+{}", c.name());
+        let names = g
+            .controllers
+            .iter()
+            .filter(|c| **c != Controller::Devices)
+            .map(|c| c.name())
+            .chain(g.unified_controllers.iter().map(String::as_str));
+        for name in names {
+            if !enabled.split_whitespace().any(|e| e == name) {
+                let n = format!("+{name}");
                 fs::write(&file, &n)
                     .map_err(io_err(format!("writing {n} to {}", file.display())))?;
             }
