@@ -400,6 +400,7 @@ impl Platform for Linux {
         made: &mut Resources,
         change: &super::LimitsChange<'_>,
     ) -> Result<(), PlatformError> {
+        cgroups::ensure_reachable(&made.cgroups)?;
         let init = change.init_pid;
         let pids = move || {
             let mut pids = procfs::pids_in_namespace_of(init);
