@@ -12,6 +12,7 @@ use crate::harness::{Test, TestResult};
 pub fn tests() -> Vec<Test> {
     vec![
         test!("devices", device_nodes_the_rules_deny_do_not_open),
+        test!("devices", exec_processes_are_under_the_same_device_rules),
         test!(
             "devices",
             proc_sys_is_read_only_under_the_default_readonly_paths
@@ -42,6 +43,8 @@ fn linux_only(_ctx: &Ctx) -> TestResult {
 
 #[cfg(not(target_os = "linux"))]
 use linux_only as device_nodes_the_rules_deny_do_not_open;
+#[cfg(not(target_os = "linux"))]
+use linux_only as exec_processes_are_under_the_same_device_rules;
 #[cfg(not(target_os = "linux"))]
 use linux_only as proc_sys_is_read_only_under_the_default_readonly_paths;
 #[cfg(not(target_os = "linux"))]
@@ -515,6 +518,33 @@ fn unified_entries_are_written_or_refused_by_key(ctx: &Ctx) -> TestResult {
         out.stderr.contains("linux.resources.unified") && out.stderr.contains(bad),
         "the error names the key: {:?}",
         out.stderr
+    );
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn exec_processes_are_under_the_same_device_rules(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle(&["sleep", "1000"])?;
+    mknod_in(&b.rootfs, "img-kmsg", false, 1, 11)?;
+    with_mknod_caps(&mut b);
+    b.config["linux"]["resources"] = json!({ "devices": [{ "allow": false, "access": "rwm" }] });
+    b.save()?;
+    let id = ctx.id("devexec");
+    ctx.create_start(&id, &b)?;
+    let out = ctx
+        .sk(&["exec", &id, "sh", "-c", "head -c 1 /img-kmsg >/dev/null && echo opened; head -c 1 /dev/zero >/dev/null && echo zero"])
+        .run()?;
+    ensure!(
+        out.stderr.contains("not permitted") || out.stdout.contains("not permitted"),
+        "an exec'd process cannot open /dev/kmsg's node: stdout {:?} stderr {:?}",
+        out.stdout,
+        out.stderr
+    );
+    ensure!(!out.stdout.contains("opened"), "opened: {:?}", out.stdout);
+    ensure!(
+        out.stdout.contains("zero"),
+        "/dev/zero opens: {:?}",
+        out.stdout
     );
     Ok(())
 }
