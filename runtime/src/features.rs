@@ -123,7 +123,10 @@ mod tests {
             .collect();
         assert_eq!(ns, ["mount", "pid", "uts", "ipc", "network", "cgroup"]);
         let cg = &doc["linux"]["cgroup"];
-        assert_eq!((cg["v1"].as_bool(), cg["v2"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(
+            (cg["v1"].as_bool(), cg["v2"].as_bool()),
+            (Some(true), Some(true))
+        );
         assert_eq!(cg["systemd"].as_bool(), Some(false), "cgroupfs only");
         let opts = doc["mountOptions"].as_array().unwrap();
         for p in ["rslave", "rshared", "rprivate", "runbindable"] {
