@@ -72,7 +72,9 @@ fn with_mknod_caps(b: &mut crate::bundle::Bundle) {
         "CAP_MKNOD",
         "CAP_DAC_OVERRIDE",
         "CAP_SYS_ADMIN",
-        "CAP_CHOWN"
+        "CAP_CHOWN",
+        // Reading /dev/kmsg with dmesg_restrict on.
+        "CAP_SYSLOG"
     ]);
     b.process()["capabilities"] = json!({
         "bounding": caps, "effective": caps, "permitted": caps
