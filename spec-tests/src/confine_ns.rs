@@ -26,6 +26,7 @@ pub fn tests() -> Vec<Test> {
             unlisted_namespaces_are_the_hosts_and_listed_ones_new
         ),
         test!("namespaces", linux_fields_not_applied_fail_create_by_name),
+        test!("namespaces", io_priority_is_set_and_scheduler_is_refused),
         test!("cgroups", unified_entries_are_written_or_refused_by_key),
         test!(
             "cgroups",
@@ -59,6 +60,8 @@ use linux_only as root_propagation_is_as_configured;
 use linux_only as unlisted_namespaces_are_the_hosts_and_listed_ones_new;
 #[cfg(not(target_os = "linux"))]
 use linux_only as linux_fields_not_applied_fail_create_by_name;
+#[cfg(not(target_os = "linux"))]
+use linux_only as io_priority_is_set_and_scheduler_is_refused;
 #[cfg(not(target_os = "linux"))]
 use linux_only as unified_entries_are_written_or_refused_by_key;
 #[cfg(not(target_os = "linux"))]
@@ -547,6 +550,40 @@ fn exec_processes_are_under_the_same_device_rules(ctx: &Ctx) -> TestResult {
         out.stdout.contains("zero"),
         "/dev/zero opens: {:?}",
         out.stdout
+    );
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn io_priority_is_set_and_scheduler_is_refused(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle(&["sh", "-c", "ionice -p $$"])?;
+    b.process()["ioPriority"] = json!({ "class": "IOPRIO_CLASS_IDLE", "priority": 0 });
+    b.save()?;
+    let out = ctx.run_to_stop("ioprio", &b)?.0;
+    ensure!(out.contains("idle"), "ionice inside: {out:?}");
+    let mut b = ctx.bundle(&["sh", "-c", "ionice -p $$"])?;
+    b.process()["ioPriority"] = json!({ "class": "IOPRIO_CLASS_BE", "priority": 5 });
+    b.save()?;
+    let out = ctx.run_to_stop("ioprio", &b)?.0;
+    ensure!(
+        out.contains("best-effort") && out.contains("prio 5"),
+        "ionice inside: {out:?}"
+    );
+    let mut b = ctx.bundle(&["true"])?;
+    b.process()["scheduler"] = json!({ "policy": "SCHED_BATCH" });
+    b.save()?;
+    let id = ctx.id("sched");
+    let out = ctx.create(&id, &b)?;
+    out.expect_failure("create with process.scheduler")?;
+    ensure!(
+        out.stderr.contains("process.scheduler"),
+        "names the field: {:?}",
+        out.stderr
+    );
+    ensure!(
+        !ctx.root_entries().contains(&id),
+        "nothing left of the refused container: {:?}",
+        ctx.root_entries()
     );
     Ok(())
 }

@@ -378,6 +378,14 @@ impl Platform for Linux {
     }
 
     fn before_setuid(process: &ProcessSpec) -> Result<(), PlatformError> {
+        if let Some((class, level)) = process.io_priority {
+            sys::set_io_priority(class, level).map_err(|e| {
+                call(
+                    format!("ioprio_set (process.ioPriority class {class}, priority {level})"),
+                    e,
+                )
+            })?;
+        }
         match process.oom_score_adj {
             Some(v) => procfs::set_oom_score_adj(v),
             None => Ok(()),
