@@ -73,9 +73,37 @@ pub struct ResourceLimits {
     /// `memory.disableOOMKiller` (cgroup v1 only).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub disable_oom_killer: bool,
+    /// `blockIO.weight`, 10 to 1000 (v1 `blkio.weight`, v2 `io.weight`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_weight: Option<u16>,
+    /// `blockIO.throttle*Device`: per-device bandwidth and IOPS limits.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blkio_throttle: Vec<Throttle>,
     /// `unified`: cgroup v2 files and their values, written as given.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unified: std::collections::BTreeMap<String, String>,
+}
+
+/// What a block I/O throttle limits.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum ThrottleKind {
+    ReadBps,
+    WriteBps,
+    ReadIops,
+    WriteIops,
+}
+
+/// One `blockIO.throttle*Device` entry: `rate` per second on device `major:minor`
+/// (0 lifts it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Throttle {
+    pub kind: ThrottleKind,
+    pub major: u32,
+    pub minor: u32,
+    pub rate: u64,
 }
 
 /// runc's conversion of cgroup v1 CPU shares (2..262144) to a v2 `cpu.weight`
@@ -120,6 +148,8 @@ impl ResourceLimits {
             (self.memory_reservation.is_some(), "memory.reservation"),
             (self.swappiness.is_some(), "memory.swappiness"),
             (self.disable_oom_killer, "memory.disableOOMKiller"),
+            (self.blkio_weight.is_some(), "blockIO.weight"),
+            (!self.blkio_throttle.is_empty(), "blockIO.throttle*Device"),
             (!self.unified.is_empty(), "unified"),
         ] {
             if set {
@@ -294,8 +324,74 @@ pub fn update(
     if !cfg!(target_os = "linux") {
         ignored.extend(limits.linux_only_fields());
     }
-    if r.block_io().is_some() {
-        ignored.push("blockIO");
+    if let Some(b) = r.block_io() {
+        if let Some(w) = b.weight() {
+            if w != 0 && !(10..=1000).contains(&w) {
+                return Err(LimitsError::Invalid {
+                    field: "blockIO.weight",
+                    value: w.to_string(),
+                    expected: "a weight from 10 to 1000",
+                });
+            }
+            limits.blkio_weight = Some(w).filter(|w| *w != 0);
+        }
+        let lists = [
+            (
+                ThrottleKind::ReadBps,
+                "throttleReadBpsDevice",
+                b.throttle_read_bps_device(),
+            ),
+            (
+                ThrottleKind::WriteBps,
+                "throttleWriteBpsDevice",
+                b.throttle_write_bps_device(),
+            ),
+            (
+                ThrottleKind::ReadIops,
+                "throttleReadIOPSDevice",
+                b.throttle_read_iops_device(),
+            ),
+            (
+                ThrottleKind::WriteIops,
+                "throttleWriteIOPSDevice",
+                b.throttle_write_iops_device(),
+            ),
+        ];
+        for (kind, field, list) in lists {
+            let Some(list) = list else { continue };
+            // A list given replaces the one in force for its kind.
+            limits.blkio_throttle.retain(|t| t.kind != kind);
+            for d in list {
+                let num = |v: i64| u32::try_from(v).ok().filter(|n| *n < (1 << 20));
+                let (Some(major), Some(minor)) = (num(d.major()), num(d.minor())) else {
+                    return Err(LimitsError::Invalid {
+                        field,
+                        value: format!("{}:{}", d.major(), d.minor()),
+                        expected: "a device major:minor",
+                    });
+                };
+                limits.blkio_throttle.push(Throttle {
+                    kind,
+                    major,
+                    minor,
+                    rate: d.rate(),
+                });
+            }
+        }
+        for (set, name) in [
+            (
+                b.leaf_weight().is_some_and(|w| w != 0),
+                "blockIO.leafWeight",
+            ),
+            (
+                b.weight_device().as_ref().is_some_and(|d| !d.is_empty()),
+                "blockIO.weightDevice",
+            ),
+        ] {
+            if set {
+                ignored.push(name);
+            }
+        }
     }
     if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
         ignored.push("hugepageLimits");
@@ -331,7 +427,7 @@ pub fn update(
     }
     let warning = (!ignored.is_empty()).then(|| {
         format!(
-            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems, unified)",
+            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems, blockIO.weight/throttle*Device, unified)",
             ignored.join(", linux.resources.")
         )
     });
@@ -442,12 +538,12 @@ mod tests {
     fn what_is_not_enforced_is_named_in_one_warning() {
         let (l, w) = parse(
             r#"{"devices":[{"allow":false,"access":"rwm"}],"cpu":{"idle":1},
-                "memory":{"kernel":1000},"blockIO":{"weight":10}}"#,
+                "memory":{"kernel":1000},"blockIO":{"leafWeight":10}}"#,
         )
         .unwrap();
         assert!(l.is_empty());
         let w = w.unwrap();
-        for name in ["cpu.idle", "memory.kernel", "blockIO"] {
+        for name in ["cpu.idle", "memory.kernel", "blockIO.leafWeight"] {
             assert!(w.contains(&format!("linux.resources.{name}")), "{w}");
         }
         assert_eq!(
@@ -531,6 +627,40 @@ mod tests {
         ] {
             let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains("linux.resources.unified"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn block_io_weight_and_throttles_are_kept_and_replaced_per_kind() {
+        let (l, _) = parse(
+            r#"{"blockIO":{"weight":500,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}],
+                "throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":100}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(l.blkio_weight, Some(500));
+        assert_eq!(l.blkio_throttle.len(), 2);
+        let r: LinuxResources =
+            serde_json::from_str(r#"{"blockIO":{"throttleReadBpsDevice":[]}}"#).unwrap();
+        let (after, _) = update(&l, &r).unwrap();
+        assert_eq!(
+            after.blkio_throttle,
+            vec![Throttle {
+                kind: ThrottleKind::WriteIops,
+                major: 8,
+                minor: 0,
+                rate: 100
+            }],
+            "the read list emptied, the write one kept"
+        );
+        for (json, field) in [
+            (r#"{"blockIO":{"weight":5}}"#, "blockIO.weight"),
+            (
+                r#"{"blockIO":{"throttleReadBpsDevice":[{"major":-8,"minor":0,"rate":1}]}}"#,
+                "throttleReadBpsDevice",
+            ),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(e.contains(field), "{json}: {e}");
         }
     }
 }

@@ -28,6 +28,7 @@ pub fn tests() -> Vec<Test> {
         test!("namespaces", linux_fields_not_applied_fail_create_by_name),
         test!("namespaces", io_priority_is_set_and_scheduler_is_refused),
         test!("cgroups", unified_entries_are_written_or_refused_by_key),
+        test!("cgroups", block_io_throttles_reach_the_hosts_cgroup_files),
         test!(
             "cgroups",
             cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them
@@ -64,6 +65,8 @@ use linux_only as linux_fields_not_applied_fail_create_by_name;
 use linux_only as io_priority_is_set_and_scheduler_is_refused;
 #[cfg(not(target_os = "linux"))]
 use linux_only as unified_entries_are_written_or_refused_by_key;
+#[cfg(not(target_os = "linux"))]
+use linux_only as block_io_throttles_reach_the_hosts_cgroup_files;
 #[cfg(not(target_os = "linux"))]
 use linux_only as cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them;
 
@@ -585,5 +588,44 @@ fn io_priority_is_set_and_scheduler_is_refused(ctx: &Ctx) -> TestResult {
         "nothing left of the refused container: {:?}",
         ctx.root_entries()
     );
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn block_io_throttles_reach_the_hosts_cgroup_files(ctx: &Ctx) -> TestResult {
+    let (major, minor) = host_block_device().ok_or("this host lists no block device")?;
+    let mut b = ctx.bundle(&["sleep", "1000"])?;
+    b.config["linux"]["resources"] = json!({ "blockIO": {
+        "throttleReadBpsDevice": [{ "major": major, "minor": minor, "rate": 1048576 }],
+        "throttleWriteIOPSDevice": [{ "major": major, "minor": minor, "rate": 100 }]
+    }});
+    b.save()?;
+    let id = ctx.id("blkio");
+    ctx.create_ok(&id, &b)?;
+    let pid = ctx.pid(&id)?;
+    let dev = format!("{major}:{minor}");
+    let (dir, v2) = match crate::limits::cgroup_dir_of(pid, "blkio") {
+        Ok(found) => found,
+        Err(_) => crate::limits::cgroup_dir_of(pid, "io")?,
+    };
+    let read = |f: &str| crate::ctx::read_text(std::path::Path::new(&format!("{dir}/{f}")));
+    if v2 {
+        let max = read("io.max");
+        ensure!(
+            max.contains(&format!("{dev} rbps=1048576")) && max.contains("wiops=100"),
+            "io.max: {max:?}"
+        );
+    } else {
+        ensure_eq!(
+            read("blkio.throttle.read_bps_device").trim(),
+            format!("{dev} 1048576"),
+            "read bps"
+        );
+        ensure_eq!(
+            read("blkio.throttle.write_iops_device").trim(),
+            format!("{dev} 100"),
+            "write iops"
+        );
+    }
     Ok(())
 }

@@ -38,6 +38,8 @@ pub(crate) enum Controller {
     Pids,
     Cpu,
     Cpuset,
+    /// Block I/O: `blkio` on v1, `io` on v2.
+    Blkio,
     /// Device rules: a BPF program on v2 (no controller to enable), `devices.*` on v1.
     Devices,
 }
@@ -49,7 +51,16 @@ impl Controller {
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
             Controller::Cpuset => "cpuset",
+            Controller::Blkio => "blkio",
             Controller::Devices => "devices",
+        }
+    }
+
+    /// The controller's name in the unified hierarchy.
+    fn v2_name(self) -> &'static str {
+        match self {
+            Controller::Blkio => "io",
+            c => c.name(),
         }
     }
 
@@ -60,6 +71,7 @@ impl Controller {
             Controller::Pids => "linux.resources.pids.limit",
             Controller::Cpu => "linux.resources.cpu.quota/shares",
             Controller::Cpuset => "linux.resources.cpu.cpus/mems",
+            Controller::Blkio => "linux.resources.blockIO",
             Controller::Devices => "linux.resources.devices",
         }
     }
@@ -144,7 +156,7 @@ fn hierarchy_for(
     }
     if let Some(mount) = v2 {
         let listed = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
-        if listed.split_whitespace().any(|n| n == c.name()) {
+        if listed.split_whitespace().any(|n| n == c.v2_name()) {
             return Ok(Hierarchy {
                 mount: mount.to_path_buf(),
                 v2: true,
@@ -222,6 +234,7 @@ fn plan_cgroups(
         Controller::Pids,
         Controller::Cpu,
         Controller::Cpuset,
+        Controller::Blkio,
     ] {
         let (involved, needed) = writes::involvement(c, limits, &before);
         if let Some(v2) = add(c, involved, needed)? {
@@ -577,7 +590,7 @@ fn enable_v2_controllers(g: &Cgroup) -> Result<(), PlatformError> {
             .controllers
             .iter()
             .filter(|c| **c != Controller::Devices)
-            .map(|c| c.name())
+            .map(|c| c.v2_name())
             .chain(g.unified_controllers.iter().map(String::as_str));
         for name in names {
             if !enabled.split_whitespace().any(|e| e == name) {

@@ -2,7 +2,7 @@
 //! units, and the value that lifts a limit (`update` writes it when a limit goes away).
 
 use super::Controller;
-use crate::limits::{shares_to_weight, ResourceLimits};
+use crate::limits::{shares_to_weight, ResourceLimits, ThrottleKind};
 use crate::platform::PlatformError;
 
 /// `(file, value, optional)`: an optional file that does not exist is a warning.
@@ -21,6 +21,7 @@ pub fn involvement(c: Controller, now: &ResourceLimits, before: &ResourceLimits)
         Controller::Pids => l.pids.is_some(),
         Controller::Cpu => l.cpu.is_some() || l.cpu_shares.is_some(),
         Controller::Cpuset => l.cpuset_cpus.is_some() || l.cpuset_mems.is_some(),
+        Controller::Blkio => l.blkio_weight.is_some() || !l.blkio_throttle.is_empty(),
         Controller::Devices => false,
     };
     (uses(now) || uses(before), uses(now))
@@ -142,9 +143,88 @@ pub fn limit_writes(
                 w.push(("cpuset.mems", mems.clone(), false));
             }
         }
+        Controller::Blkio => blkio_writes(v2, now, before, &mut w),
         Controller::Devices => {}
     }
     Ok(w)
+}
+
+/// Block I/O weight (the kernel's default back when lifted) and throttles: v1 one line per
+/// device and kind (rate 0 lifts), v2 one `io.max` line per device with every kind.
+fn blkio_writes(v2: bool, now: &ResourceLimits, before: &ResourceLimits, w: &mut Vec<Write>) {
+    if now.blkio_weight.is_some() || before.blkio_weight.is_some() {
+        w.push(match (v2, now.blkio_weight) {
+            (false, v) => ("blkio.weight", v.unwrap_or(500).to_string(), false),
+            (true, Some(v)) => ("io.weight", format!("default {v}"), false),
+            (true, None) => ("io.weight", "default 100".into(), false),
+        });
+    }
+    let mut devices: Vec<(u32, u32)> = now
+        .blkio_throttle
+        .iter()
+        .chain(&before.blkio_throttle)
+        .map(|t| (t.major, t.minor))
+        .collect();
+    devices.sort_unstable();
+    devices.dedup();
+    let rate = |kind: ThrottleKind, dev: (u32, u32)| {
+        now.blkio_throttle
+            .iter()
+            .find(|t| t.kind == kind && (t.major, t.minor) == dev && t.rate > 0)
+            .map(|t| t.rate)
+    };
+    let kinds = [
+        (
+            ThrottleKind::ReadBps,
+            "blkio.throttle.read_bps_device",
+            "rbps",
+        ),
+        (
+            ThrottleKind::WriteBps,
+            "blkio.throttle.write_bps_device",
+            "wbps",
+        ),
+        (
+            ThrottleKind::ReadIops,
+            "blkio.throttle.read_iops_device",
+            "riops",
+        ),
+        (
+            ThrottleKind::WriteIops,
+            "blkio.throttle.write_iops_device",
+            "wiops",
+        ),
+    ];
+    for dev in devices {
+        if v2 {
+            let fields: Vec<String> = kinds
+                .iter()
+                .map(|(k, _, key)| {
+                    format!(
+                        "{key}={}",
+                        rate(*k, dev).map_or("max".into(), |r| r.to_string())
+                    )
+                })
+                .collect();
+            w.push((
+                "io.max",
+                format!("{}:{} {}", dev.0, dev.1, fields.join(" ")),
+                false,
+            ));
+            continue;
+        }
+        for (k, file, _) in kinds {
+            let given = |l: &ResourceLimits| {
+                l.blkio_throttle
+                    .iter()
+                    .any(|t| t.kind == k && (t.major, t.minor) == dev)
+            };
+            if given(now) || given(before) {
+                let r = rate(k, dev).unwrap_or(0);
+                w.push((file, format!("{}:{} {r}", dev.0, dev.1), false));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +295,55 @@ mod tests {
         assert_eq!(
             limit_writes(Controller::Memory, true, &now, &before).unwrap(),
             vec![("memory.low", "0".to_string(), false)]
+        );
+    }
+
+    #[test]
+    fn block_io_lines_for_v1_and_v2() {
+        let l = limits(
+            r#"{"blockIO":{"weight":300,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}],
+                "throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":100}]}}"#,
+        );
+        let none = ResourceLimits::default();
+        assert_eq!(
+            limit_writes(Controller::Blkio, false, &l, &none).unwrap(),
+            vec![
+                ("blkio.weight", "300".to_string(), false),
+                (
+                    "blkio.throttle.read_bps_device",
+                    "8:0 1048576".to_string(),
+                    false
+                ),
+                (
+                    "blkio.throttle.write_iops_device",
+                    "8:0 100".to_string(),
+                    false
+                ),
+            ]
+        );
+        assert_eq!(
+            limit_writes(Controller::Blkio, true, &l, &none).unwrap(),
+            vec![
+                ("io.weight", "default 300".to_string(), false),
+                (
+                    "io.max",
+                    "8:0 rbps=1048576 wbps=max riops=max wiops=100".to_string(),
+                    false
+                ),
+            ]
+        );
+        assert_eq!(
+            limit_writes(Controller::Blkio, false, &none, &l).unwrap(),
+            vec![
+                ("blkio.weight", "500".to_string(), false),
+                ("blkio.throttle.read_bps_device", "8:0 0".to_string(), false),
+                (
+                    "blkio.throttle.write_iops_device",
+                    "8:0 0".to_string(),
+                    false
+                ),
+            ],
+            "lifted"
         );
     }
 }
