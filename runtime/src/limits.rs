@@ -79,10 +79,28 @@ pub struct ResourceLimits {
     /// `blockIO.throttle*Device`: per-device bandwidth and IOPS limits.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub blkio_throttle: Vec<Throttle>,
+    /// `cpu.realtimeRuntime` and `cpu.realtimePeriod`, microseconds (cgroup v1 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_runtime: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_period: Option<u64>,
+    /// `hugepageLimits`: bytes per page size ("2MB").
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub hugetlb: std::collections::BTreeMap<String, u64>,
+    /// `network.classID` (cgroup v1 `net_cls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_classid: Option<u32>,
+    /// `network.priorities`: (interface, priority) (cgroup v1 `net_prio`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub net_priorities: Vec<(String, u32)>,
     /// `unified`: cgroup v2 files and their values, written as given.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unified: std::collections::BTreeMap<String, String>,
 }
+
+/// The huge page sizes Linux has on its architectures, as `hugepageLimits.pageSize` and
+/// the hugetlb controller's file names spell them.
+pub const HUGE_PAGE_SIZES: [&str; 6] = ["64KB", "2MB", "32MB", "512MB", "1GB", "16GB"];
 
 /// What a block I/O throttle limits.
 #[derive(
@@ -150,6 +168,13 @@ impl ResourceLimits {
             (self.disable_oom_killer, "memory.disableOOMKiller"),
             (self.blkio_weight.is_some(), "blockIO.weight"),
             (!self.blkio_throttle.is_empty(), "blockIO.throttle*Device"),
+            (
+                self.rt_runtime.is_some() || self.rt_period.is_some(),
+                "cpu.realtime*",
+            ),
+            (!self.hugetlb.is_empty(), "hugepageLimits"),
+            (self.net_classid.is_some(), "network.classID"),
+            (!self.net_priorities.is_empty(), "network.priorities"),
             (!self.unified.is_empty(), "unified"),
         ] {
             if set {
@@ -306,13 +331,15 @@ pub fn update(
                 v => Some(cpuset_list("cpu.mems", v)?),
             };
         }
+        if let Some(rt) = c.realtime_runtime() {
+            limits.rt_runtime = Some(rt).filter(|r| *r != 0);
+        }
+        if let Some(p) = c.realtime_period() {
+            limits.rt_period = Some(p).filter(|p| *p != 0);
+        }
         for (set, name) in [
             (c.burst().is_some_and(|b| b > 0), "cpu.burst"),
             (c.idle().is_some_and(|i| i != 0), "cpu.idle"),
-            (
-                positive(c.realtime_runtime()).is_some(),
-                "cpu.realtimeRuntime",
-            ),
         ] {
             if set {
                 ignored.push(name);
@@ -393,11 +420,46 @@ pub fn update(
             }
         }
     }
-    if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
-        ignored.push("hugepageLimits");
+    if let Some(h) = r.hugepage_limits() {
+        limits.hugetlb.clear();
+        for l in h {
+            if crate::limits::HUGE_PAGE_SIZES
+                .iter()
+                .all(|s| *s != l.page_size().as_str())
+            {
+                return Err(LimitsError::Invalid {
+                    field: "hugepageLimits.pageSize",
+                    value: stockade_quote::quote(l.page_size()).to_string(),
+                    expected:
+                        "a huge page size the kernel has: 64KB, 2MB, 32MB, 512MB, 1GB or 16GB",
+                });
+            }
+            if let Some(limit) = positive(Some(l.limit())) {
+                limits.hugetlb.insert(l.page_size().clone(), limit);
+            }
+        }
     }
-    if r.network().is_some() {
-        ignored.push("network");
+    if let Some(n) = r.network() {
+        if let Some(id) = n.class_id() {
+            limits.net_classid = Some(id).filter(|id| *id != 0);
+        }
+        if let Some(prios) = n.priorities() {
+            limits.net_priorities.clear();
+            for p in prios {
+                let name = p.name();
+                if name.is_empty()
+                    || name.len() > 15
+                    || name.contains(|c: char| c.is_whitespace() || c == '/')
+                {
+                    return Err(LimitsError::Invalid {
+                        field: "network.priorities.name",
+                        value: stockade_quote::quote(name).to_string(),
+                        expected: "a network interface name",
+                    });
+                }
+                limits.net_priorities.push((name.clone(), p.priority()));
+            }
+        }
     }
     if r.rdma().as_ref().is_some_and(|h| !h.is_empty()) {
         ignored.push("rdma");
@@ -427,7 +489,7 @@ pub fn update(
     }
     let warning = (!ignored.is_empty()).then(|| {
         format!(
-            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems, blockIO.weight/throttle*Device, unified)",
+            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems/realtime*, blockIO.weight/throttle*Device, hugepageLimits, network, unified)",
             ignored.join(", linux.resources.")
         )
     });
@@ -657,6 +719,36 @@ mod tests {
             (
                 r#"{"blockIO":{"throttleReadBpsDevice":[{"major":-8,"minor":0,"rate":1}]}}"#,
                 "throttleReadBpsDevice",
+            ),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(e.contains(field), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn realtime_hugetlb_and_network_are_kept_and_checked() {
+        let (l, _) = parse(
+            r#"{"cpu":{"realtimeRuntime":950000,"realtimePeriod":1000000},
+                "hugepageLimits":[{"pageSize":"2MB","limit":4194304}],
+                "network":{"classID":1048577,"priorities":[{"name":"eth0","priority":5}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (l.rt_runtime, l.rt_period),
+            (Some(950_000), Some(1_000_000))
+        );
+        assert_eq!(l.hugetlb.get("2MB"), Some(&4_194_304));
+        assert_eq!(l.net_classid, Some(1_048_577));
+        assert_eq!(l.net_priorities, vec![("eth0".to_string(), 5)]);
+        for (json, field) in [
+            (
+                r#"{"hugepageLimits":[{"pageSize":"3MB","limit":1}]}"#,
+                "hugepageLimits.pageSize",
+            ),
+            (
+                r#"{"network":{"priorities":[{"name":"a b","priority":1}]}}"#,
+                "network.priorities.name",
             ),
         ] {
             let e = parse(json).unwrap_err().to_string();

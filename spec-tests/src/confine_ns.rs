@@ -31,6 +31,10 @@ pub fn tests() -> Vec<Test> {
         test!("cgroups", block_io_throttles_reach_the_hosts_cgroup_files),
         test!(
             "cgroups",
+            hugetlb_limits_are_written_and_missing_controllers_named
+        ),
+        test!(
+            "cgroups",
             cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them
         ),
     ]
@@ -67,6 +71,8 @@ use linux_only as io_priority_is_set_and_scheduler_is_refused;
 use linux_only as unified_entries_are_written_or_refused_by_key;
 #[cfg(not(target_os = "linux"))]
 use linux_only as block_io_throttles_reach_the_hosts_cgroup_files;
+#[cfg(not(target_os = "linux"))]
+use linux_only as hugetlb_limits_are_written_and_missing_controllers_named;
 #[cfg(not(target_os = "linux"))]
 use linux_only as cgroup_settings_reach_the_hosts_cgroup_files_and_update_changes_them;
 
@@ -627,5 +633,46 @@ fn block_io_throttles_reach_the_hosts_cgroup_files(ctx: &Ctx) -> TestResult {
             "write iops"
         );
     }
+    Ok(())
+}
+
+/// hugepageLimits reach the hugetlb controller's file (v1 or v2); a field whose controller
+/// this host lacks (net_cls is rarely mounted) fails create naming the field.
+#[cfg(target_os = "linux")]
+fn hugetlb_limits_are_written_and_missing_controllers_named(ctx: &Ctx) -> TestResult {
+    if !std::path::Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+        return Err(crate::harness::Fail::Skip(
+            "no 2MB huge pages on this host".into(),
+        ));
+    }
+    let mut b = ctx.bundle(&["sleep", "1000"])?;
+    b.config["linux"]["resources"] =
+        json!({ "hugepageLimits": [{ "pageSize": "2MB", "limit": 4194304 }] });
+    b.save()?;
+    let id = ctx.id("hugetlb");
+    ctx.create_ok(&id, &b)?;
+    let pid = ctx.pid(&id)?;
+    let value = cgroup_value(
+        pid,
+        "hugetlb",
+        "hugetlb.2MB.limit_in_bytes",
+        "hugetlb.2MB.max",
+    )?;
+    ensure_eq!(value, "4194304", "the 2MB huge page limit");
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if mounted.contains("net_cls") {
+        return Ok(());
+    }
+    let mut b = ctx.bundle(&["true"])?;
+    b.config["linux"]["resources"] = json!({ "network": { "classID": 17 } });
+    b.save()?;
+    let id = ctx.id("netcls");
+    let out = ctx.create(&id, &b)?;
+    out.expect_failure("create with network.classID and no net_cls controller")?;
+    ensure!(
+        out.stderr.contains("linux.resources.network.classID"),
+        "names the field: {:?}",
+        out.stderr
+    );
     Ok(())
 }

@@ -40,6 +40,10 @@ pub(crate) enum Controller {
     Cpuset,
     /// Block I/O: `blkio` on v1, `io` on v2.
     Blkio,
+    Hugetlb,
+    /// `net_cls` and `net_prio`: cgroup v1 only.
+    NetCls,
+    NetPrio,
     /// Device rules: a BPF program on v2 (no controller to enable), `devices.*` on v1.
     Devices,
 }
@@ -52,6 +56,9 @@ impl Controller {
             Controller::Cpu => "cpu",
             Controller::Cpuset => "cpuset",
             Controller::Blkio => "blkio",
+            Controller::Hugetlb => "hugetlb",
+            Controller::NetCls => "net_cls",
+            Controller::NetPrio => "net_prio",
             Controller::Devices => "devices",
         }
     }
@@ -72,6 +79,9 @@ impl Controller {
             Controller::Cpu => "linux.resources.cpu.quota/shares",
             Controller::Cpuset => "linux.resources.cpu.cpus/mems",
             Controller::Blkio => "linux.resources.blockIO",
+            Controller::Hugetlb => "linux.resources.hugepageLimits",
+            Controller::NetCls => "linux.resources.network.classID",
+            Controller::NetPrio => "linux.resources.network.priorities",
             Controller::Devices => "linux.resources.devices",
         }
     }
@@ -235,6 +245,9 @@ fn plan_cgroups(
         Controller::Cpu,
         Controller::Cpuset,
         Controller::Blkio,
+        Controller::Hugetlb,
+        Controller::NetCls,
+        Controller::NetPrio,
     ] {
         let (involved, needed) = writes::involvement(c, limits, &before);
         if let Some(v2) = add(c, involved, needed)? {

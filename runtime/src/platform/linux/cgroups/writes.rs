@@ -19,9 +19,17 @@ pub fn involvement(c: Controller, now: &ResourceLimits, before: &ResourceLimits)
                 || l.disable_oom_killer
         }
         Controller::Pids => l.pids.is_some(),
-        Controller::Cpu => l.cpu.is_some() || l.cpu_shares.is_some(),
+        Controller::Cpu => {
+            l.cpu.is_some()
+                || l.cpu_shares.is_some()
+                || l.rt_runtime.is_some()
+                || l.rt_period.is_some()
+        }
         Controller::Cpuset => l.cpuset_cpus.is_some() || l.cpuset_mems.is_some(),
         Controller::Blkio => l.blkio_weight.is_some() || !l.blkio_throttle.is_empty(),
+        Controller::Hugetlb => !l.hugetlb.is_empty(),
+        Controller::NetCls => l.net_classid.is_some(),
+        Controller::NetPrio => !l.net_priorities.is_empty(),
         Controller::Devices => false,
     };
     (uses(now) || uses(before), uses(now))
@@ -120,6 +128,25 @@ pub fn limit_writes(
                     (None, false) => w.push(("cpu.cfs_quota_us", "-1".into(), false)),
                 }
             }
+            if was(|l| l.rt_runtime.is_some() || l.rt_period.is_some()) {
+                if v2 && (now.rt_runtime.is_some() || now.rt_period.is_some()) {
+                    return Err(v2_lacks(
+                        "cpu.realtimeRuntime",
+                        "cgroup v2 has no real-time bandwidth per cgroup",
+                    ));
+                }
+                if !v2 {
+                    // The period first: the runtime must fit in it.
+                    if let Some(p) = now.rt_period {
+                        w.push(("cpu.rt_period_us", p.to_string(), false));
+                    }
+                    w.push((
+                        "cpu.rt_runtime_us",
+                        now.rt_runtime.unwrap_or(0).to_string(),
+                        false,
+                    ));
+                }
+            }
             if was(|l| l.cpu_shares.is_some()) {
                 w.push(if v2 {
                     let weight = now.cpu_shares.map_or(100, shares_to_weight);
@@ -144,9 +171,62 @@ pub fn limit_writes(
             }
         }
         Controller::Blkio => blkio_writes(v2, now, before, &mut w),
+        Controller::Hugetlb => {
+            let sizes = now.hugetlb.keys().chain(before.hugetlb.keys());
+            let mut seen: Vec<&String> = Vec::new();
+            for size in sizes {
+                if seen.contains(&size) {
+                    continue;
+                }
+                seen.push(size);
+                let file = hugetlb_file(size, v2).ok_or_else(|| PlatformError::Unsupported {
+                    what: format!("linux.resources.hugepageLimits page size {size}"),
+                    os: "Linux",
+                    hint: "use a page size the kernel has".into(),
+                })?;
+                let limit = now.hugetlb.get(size).copied();
+                w.push((file, num(limit, if v2 { "max" } else { "-1" }), false));
+            }
+        }
+        Controller::NetCls => {
+            w.push((
+                "net_cls.classid",
+                now.net_classid.unwrap_or(0).to_string(),
+                false,
+            ));
+        }
+        Controller::NetPrio => {
+            for (name, prio) in &now.net_priorities {
+                w.push(("net_prio.ifpriomap", format!("{name} {prio}"), false));
+            }
+            for (name, _) in &before.net_priorities {
+                if !now.net_priorities.iter().any(|(n, _)| n == name) {
+                    w.push(("net_prio.ifpriomap", format!("{name} 0"), false));
+                }
+            }
+        }
         Controller::Devices => {}
     }
     Ok(w)
+}
+
+/// The hugetlb controller's limit file for a page size (v1 `limit_in_bytes`, v2 `max`).
+fn hugetlb_file(size: &str, v2: bool) -> Option<&'static str> {
+    Some(match (size, v2) {
+        ("64KB", false) => "hugetlb.64KB.limit_in_bytes",
+        ("64KB", true) => "hugetlb.64KB.max",
+        ("2MB", false) => "hugetlb.2MB.limit_in_bytes",
+        ("2MB", true) => "hugetlb.2MB.max",
+        ("32MB", false) => "hugetlb.32MB.limit_in_bytes",
+        ("32MB", true) => "hugetlb.32MB.max",
+        ("512MB", false) => "hugetlb.512MB.limit_in_bytes",
+        ("512MB", true) => "hugetlb.512MB.max",
+        ("1GB", false) => "hugetlb.1GB.limit_in_bytes",
+        ("1GB", true) => "hugetlb.1GB.max",
+        ("16GB", false) => "hugetlb.16GB.limit_in_bytes",
+        ("16GB", true) => "hugetlb.16GB.max",
+        _ => return None,
+    })
 }
 
 /// Block I/O weight (the kernel's default back when lifted) and throttles: v1 one line per
@@ -344,6 +424,44 @@ mod tests {
                 ),
             ],
             "lifted"
+        );
+    }
+
+    #[test]
+    fn realtime_hugetlb_and_network_lines() {
+        let l = limits(
+            r#"{"cpu":{"realtimeRuntime":950,"realtimePeriod":1000},
+                "hugepageLimits":[{"pageSize":"2MB","limit":4194304}],
+                "network":{"classID":17,"priorities":[{"name":"eth0","priority":5}]}}"#,
+        );
+        let none = ResourceLimits::default();
+        assert_eq!(
+            limit_writes(Controller::Cpu, false, &l, &none).unwrap(),
+            vec![
+                ("cpu.rt_period_us", "1000".to_string(), false),
+                ("cpu.rt_runtime_us", "950".to_string(), false)
+            ]
+        );
+        let e = limit_writes(Controller::Cpu, true, &l, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("linux.resources.cpu.realtimeRuntime"), "{e}");
+        assert_eq!(
+            limit_writes(Controller::Hugetlb, true, &l, &none).unwrap(),
+            vec![("hugetlb.2MB.max", "4194304".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::Hugetlb, false, &none, &l).unwrap(),
+            vec![("hugetlb.2MB.limit_in_bytes", "-1".to_string(), false)],
+            "lifted"
+        );
+        assert_eq!(
+            limit_writes(Controller::NetCls, false, &l, &none).unwrap(),
+            vec![("net_cls.classid", "17".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::NetPrio, false, &l, &none).unwrap(),
+            vec![("net_prio.ifpriomap", "eth0 5".to_string(), false)]
         );
     }
 }
