@@ -1,10 +1,11 @@
 //! Resource limits: the part of `linux.resources` stockade enforces, decided once here.
 //! Memory, memory plus swap, process count and CPU bandwidth are enforced by both backends:
 //! FreeBSD as rctl(8) rules on the jail (`memoryuse`, `swapuse`, `maxproc`, `pcpu`), Linux
-//! as cgroup limits (v1 or v2). CPU shares, cpusets, the memory reservation, swappiness
-//! and the OOM killer switch are Linux cgroup settings only; FreeBSD names them in a
-//! warning ([`ResourceLimits::linux_only_fields`]). Everything else in `linux.resources`
-//! is named in a warning.
+//! as cgroup limits (v1 or v2). CPU shares, cpusets, real-time CPU, the memory
+//! reservation, swappiness, the OOM killer switch, block I/O, huge pages, network class and
+//! priorities and `unified` are Linux cgroup settings only; FreeBSD names them in a warning
+//! ([`ResourceLimits::linux_only_fields`]). Everything else in `linux.resources` is named
+//! in a warning.
 //!
 //! containerd, CRI-O and Podman send `linux.resources` on FreeBSD too (their spec
 //! generators are shared with Linux), which is why it is the input here.
