@@ -110,4 +110,27 @@ mod tests {
         }
         assert_eq!(pairs.len(), 4);
     }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_reports_the_namespaces_and_cgroup_drivers_it_applies() {
+        let doc = features();
+        let ns: Vec<&str> = doc["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(ns, ["mount", "pid", "uts", "ipc", "network", "cgroup"]);
+        let cg = &doc["linux"]["cgroup"];
+        assert_eq!(
+            (cg["v1"].as_bool(), cg["v2"].as_bool()),
+            (Some(true), Some(true))
+        );
+        assert_eq!(cg["systemd"].as_bool(), Some(false), "cgroupfs only");
+        let opts = doc["mountOptions"].as_array().unwrap();
+        for p in ["rslave", "rshared", "rprivate", "runbindable"] {
+            assert!(opts.iter().any(|o| o == p), "{p} in mountOptions");
+        }
+    }
 }

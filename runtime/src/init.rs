@@ -300,6 +300,7 @@ pub(crate) fn setgroups_list(gid: u32, additional: &[u32], gid_first: bool) -> V
 
 fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
     apply_rlimits(p)?;
+    P::before_setuid(p).map_err(|e| e.to_string())?;
     let groups: Vec<Gid> = setgroups_list(p.gid, &p.additional_gids, cfg!(target_os = "freebsd"))
         .into_iter()
         .map(Gid::from_raw)

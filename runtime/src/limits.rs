@@ -1,7 +1,11 @@
-//! Resource limits: the part of `linux.resources` both backends enforce — memory,
-//! memory plus swap, process count and CPU bandwidth — decided once here. FreeBSD applies
-//! them as rctl(8) rules on the jail (`memoryuse`, `swapuse`, `maxproc`, `pcpu`); Linux as
-//! cgroup limits (v1 or v2). Everything else in `linux.resources` is named in a warning.
+//! Resource limits: the part of `linux.resources` stockade enforces, decided once here.
+//! Memory, memory plus swap, process count and CPU bandwidth are enforced by both backends:
+//! FreeBSD as rctl(8) rules on the jail (`memoryuse`, `swapuse`, `maxproc`, `pcpu`), Linux
+//! as cgroup limits (v1 or v2). CPU shares, cpusets, real-time CPU, the memory
+//! reservation, swappiness, the OOM killer switch, block I/O, huge pages, network class and
+//! priorities and `unified` are Linux cgroup settings only; FreeBSD names them in a warning
+//! ([`ResourceLimits::linux_only_fields`]). Everything else in `linux.resources` is named
+//! in a warning.
 //!
 //! containerd, CRI-O and Podman send `linux.resources` on FreeBSD too (their spec
 //! generators are shared with Linux), which is why it is the input here.
@@ -37,9 +41,9 @@ impl CpuQuota {
     }
 }
 
-/// The limits to enforce; `None` means unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The limits to enforce; `None` means unlimited (or the kernel's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ResourceLimits {
     /// `memory.limit`: bytes of memory.
     pub memory: Option<u64>,
@@ -50,12 +54,135 @@ pub struct ResourceLimits {
     pub pids: Option<u64>,
     /// `cpu.quota` and `cpu.period`.
     pub cpu: Option<CpuQuota>,
+    /// `cpu.shares`: relative CPU weight, 2 to 262144 (cgroup v1 `cpu.shares`; v2
+    /// `cpu.weight`, converted as runc does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    /// `cpu.cpus`: the CPUs the container may run on, a cpuset list ("0-3,6").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    /// `cpu.mems`: the memory nodes it may allocate from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    /// `memory.reservation`: bytes, the soft limit (v1 `memory.soft_limit_in_bytes`, v2
+    /// `memory.low`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<u64>,
+    /// `memory.swappiness`, 0 to 100 (cgroup v1 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<u64>,
+    /// `memory.disableOOMKiller` (cgroup v1 only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disable_oom_killer: bool,
+    /// `blockIO.weight`, 10 to 1000 (v1 `blkio.weight`, v2 `io.weight`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_weight: Option<u16>,
+    /// `blockIO.throttle*Device`: per-device bandwidth and IOPS limits.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blkio_throttle: Vec<Throttle>,
+    /// `cpu.realtimeRuntime` and `cpu.realtimePeriod`, microseconds (cgroup v1 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_runtime: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_period: Option<u64>,
+    /// `hugepageLimits`: bytes per page size ("2MB").
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub hugetlb: std::collections::BTreeMap<String, u64>,
+    /// `network.classID` (cgroup v1 `net_cls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_classid: Option<u32>,
+    /// `network.priorities`: (interface, priority) (cgroup v1 `net_prio`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub net_priorities: Vec<(String, u32)>,
+    /// `unified`: cgroup v2 files and their values, written as given.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unified: std::collections::BTreeMap<String, String>,
+}
+
+/// The huge page sizes Linux has on its architectures, as `hugepageLimits.pageSize` and
+/// the hugetlb controller's file names spell them.
+pub const HUGE_PAGE_SIZES: [&str; 6] = ["64KB", "2MB", "32MB", "512MB", "1GB", "16GB"];
+
+/// What a block I/O throttle limits.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum ThrottleKind {
+    ReadBps,
+    WriteBps,
+    ReadIops,
+    WriteIops,
+}
+
+/// One `blockIO.throttle*Device` entry: `rate` per second on device `major:minor`
+/// (0 lifts it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Throttle {
+    pub kind: ThrottleKind,
+    pub major: u32,
+    pub minor: u32,
+    pub rate: u64,
+}
+
+/// runc's conversion of cgroup v1 CPU shares (2..262144) to a v2 `cpu.weight`
+/// (1..10000): linear, 1024 shares (the default) giving 39, not 100.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+}
+
+/// A cpuset list as the kernel reads it: numbers and ranges separated by commas.
+fn cpuset_list(field: &'static str, v: &str) -> Result<String, LimitsError> {
+    let ok = v.split(',').all(|part| {
+        let mut ends = part.splitn(2, '-');
+        ends.all(|n| !n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(LimitsError::Invalid {
+            field,
+            value: stockade_quote::quote(v).to_string(),
+            expected: "a list of numbers and ranges such as 0-3,6",
+        })
+    }
 }
 
 impl ResourceLimits {
     /// Whether there is nothing to enforce.
     pub fn is_empty(&self) -> bool {
         *self == ResourceLimits::default()
+    }
+
+    /// The fields set here that only the Linux backend applies (for FreeBSD's warning).
+    pub fn linux_only_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for (set, name) in [
+            (self.cpu_shares.is_some(), "cpu.shares"),
+            (self.cpuset_cpus.is_some(), "cpu.cpus"),
+            (self.cpuset_mems.is_some(), "cpu.mems"),
+            (self.memory_reservation.is_some(), "memory.reservation"),
+            (self.swappiness.is_some(), "memory.swappiness"),
+            (self.disable_oom_killer, "memory.disableOOMKiller"),
+            (self.blkio_weight.is_some(), "blockIO.weight"),
+            (!self.blkio_throttle.is_empty(), "blockIO.throttle*Device"),
+            (
+                self.rt_runtime.is_some() || self.rt_period.is_some(),
+                "cpu.realtime*",
+            ),
+            (!self.hugetlb.is_empty(), "hugepageLimits"),
+            (self.net_classid.is_some(), "network.classID"),
+            (!self.net_priorities.is_empty(), "network.priorities"),
+            (!self.unified.is_empty(), "unified"),
+        ] {
+            if set {
+                out.push(name);
+            }
+        }
+        out
     }
 
     /// Checks that the limits make sense together.
@@ -78,6 +205,20 @@ impl ResourceLimits {
                 }
                 Some(_) => {}
             }
+        }
+        if let Some(s) = self.cpu_shares.filter(|s| !(2..=262_144).contains(s)) {
+            return Err(LimitsError::Invalid {
+                field: "cpu.shares",
+                value: s.to_string(),
+                expected: "a weight from 2 to 262144",
+            });
+        }
+        if let Some(s) = self.swappiness.filter(|s| *s > 100) {
+            return Err(LimitsError::Invalid {
+                field: "memory.swappiness",
+                value: s.to_string(),
+                expected: "a value from 0 to 100",
+            });
         }
         if let Some(CpuQuota { quota, period }) = self.cpu {
             if !(1_000..=1_000_000).contains(&period) {
@@ -118,7 +259,7 @@ pub fn from_resources(
     resources: Option<&LinuxResources>,
 ) -> Result<(ResourceLimits, Option<String>), LimitsError> {
     match resources {
-        Some(r) => update(ResourceLimits::default(), r),
+        Some(r) => update(&ResourceLimits::default(), r),
         None => Ok((ResourceLimits::default(), None)),
     }
 }
@@ -127,10 +268,10 @@ pub fn from_resources(
 /// current limit (`-1`/`0` lift it), a field it leaves out keeps it. The result is checked
 /// as a whole; the warning names what `r` sets that is not enforced.
 pub fn update(
-    current: ResourceLimits,
+    current: &ResourceLimits,
     r: &LinuxResources,
 ) -> Result<(ResourceLimits, Option<String>), LimitsError> {
-    let mut limits = current;
+    let mut limits = current.clone();
     let mut ignored: Vec<&str> = Vec::new();
 
     if let Some(m) = r.memory() {
@@ -144,15 +285,19 @@ pub fn update(
         if m.swap().is_some() {
             limits.memory_and_swap = positive(m.swap());
         }
+        if m.reservation().is_some() {
+            limits.memory_reservation = positive(m.reservation());
+        }
+        if let Some(s) = m.swappiness() {
+            limits.swappiness = Some(s);
+        }
+        if let Some(d) = m.disable_oom_killer() {
+            limits.disable_oom_killer = d;
+        }
+        // Kernel memory accounting is gone from the kernel (5.16); runc 1.1 ignores it too.
         for (set, name) in [
-            (positive(m.reservation()).is_some(), "memory.reservation"),
             (positive(m.kernel()).is_some(), "memory.kernel"),
             (positive(m.kernel_tcp()).is_some(), "memory.kernelTCP"),
-            (m.swappiness().is_some(), "memory.swappiness"),
-            (
-                m.disable_oom_killer() == Some(true),
-                "memory.disableOOMKiller",
-            ),
         ] {
             if set {
                 ignored.push(name);
@@ -172,22 +317,30 @@ pub fn update(
         } else if let Some(q) = &mut limits.cpu {
             q.period = period;
         }
+        if let Some(s) = c.shares() {
+            limits.cpu_shares = Some(s).filter(|s| *s > 0);
+        }
+        if let Some(cpus) = c.cpus() {
+            limits.cpuset_cpus = match cpus.as_str() {
+                "" => None,
+                v => Some(cpuset_list("cpu.cpus", v)?),
+            };
+        }
+        if let Some(mems) = c.mems() {
+            limits.cpuset_mems = match mems.as_str() {
+                "" => None,
+                v => Some(cpuset_list("cpu.mems", v)?),
+            };
+        }
+        if let Some(rt) = c.realtime_runtime() {
+            limits.rt_runtime = Some(rt).filter(|r| *r != 0);
+        }
+        if let Some(p) = c.realtime_period() {
+            limits.rt_period = Some(p).filter(|p| *p != 0);
+        }
         for (set, name) in [
-            (c.shares().is_some_and(|s| s > 0), "cpu.shares"),
             (c.burst().is_some_and(|b| b > 0), "cpu.burst"),
             (c.idle().is_some_and(|i| i != 0), "cpu.idle"),
-            (
-                positive(c.realtime_runtime()).is_some(),
-                "cpu.realtimeRuntime",
-            ),
-            (
-                c.cpus().as_deref().is_some_and(|s| !s.is_empty()),
-                "cpu.cpus",
-            ),
-            (
-                c.mems().as_deref().is_some_and(|s| !s.is_empty()),
-                "cpu.mems",
-            ),
         ] {
             if set {
                 ignored.push(name);
@@ -195,29 +348,149 @@ pub fn update(
         }
     }
     limits.validate()?;
-    if r.block_io().is_some() {
-        ignored.push("blockIO");
+    // Cgroup settings with no rctl(8) counterpart: named, not silently dropped, on FreeBSD.
+    if !cfg!(target_os = "linux") {
+        ignored.extend(limits.linux_only_fields());
     }
-    if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
-        ignored.push("hugepageLimits");
+    if let Some(b) = r.block_io() {
+        if let Some(w) = b.weight() {
+            if w != 0 && !(10..=1000).contains(&w) {
+                return Err(LimitsError::Invalid {
+                    field: "blockIO.weight",
+                    value: w.to_string(),
+                    expected: "a weight from 10 to 1000",
+                });
+            }
+            limits.blkio_weight = Some(w).filter(|w| *w != 0);
+        }
+        let lists = [
+            (
+                ThrottleKind::ReadBps,
+                "throttleReadBpsDevice",
+                b.throttle_read_bps_device(),
+            ),
+            (
+                ThrottleKind::WriteBps,
+                "throttleWriteBpsDevice",
+                b.throttle_write_bps_device(),
+            ),
+            (
+                ThrottleKind::ReadIops,
+                "throttleReadIOPSDevice",
+                b.throttle_read_iops_device(),
+            ),
+            (
+                ThrottleKind::WriteIops,
+                "throttleWriteIOPSDevice",
+                b.throttle_write_iops_device(),
+            ),
+        ];
+        for (kind, field, list) in lists {
+            let Some(list) = list else { continue };
+            // A list given replaces the one in force for its kind.
+            limits.blkio_throttle.retain(|t| t.kind != kind);
+            for d in list {
+                let num = |v: i64| u32::try_from(v).ok().filter(|n| *n < (1 << 20));
+                let (Some(major), Some(minor)) = (num(d.major()), num(d.minor())) else {
+                    return Err(LimitsError::Invalid {
+                        field,
+                        value: format!("{}:{}", d.major(), d.minor()),
+                        expected: "a device major:minor",
+                    });
+                };
+                limits.blkio_throttle.push(Throttle {
+                    kind,
+                    major,
+                    minor,
+                    rate: d.rate(),
+                });
+            }
+        }
+        for (set, name) in [
+            (
+                b.leaf_weight().is_some_and(|w| w != 0),
+                "blockIO.leafWeight",
+            ),
+            (
+                b.weight_device().as_ref().is_some_and(|d| !d.is_empty()),
+                "blockIO.weightDevice",
+            ),
+        ] {
+            if set {
+                ignored.push(name);
+            }
+        }
     }
-    if r.network().is_some() {
-        ignored.push("network");
+    if let Some(h) = r.hugepage_limits() {
+        limits.hugetlb.clear();
+        for l in h {
+            if crate::limits::HUGE_PAGE_SIZES
+                .iter()
+                .all(|s| *s != l.page_size().as_str())
+            {
+                return Err(LimitsError::Invalid {
+                    field: "hugepageLimits.pageSize",
+                    value: stockade_quote::quote(l.page_size()).to_string(),
+                    expected:
+                        "a huge page size the kernel has: 64KB, 2MB, 32MB, 512MB, 1GB or 16GB",
+                });
+            }
+            if let Some(limit) = positive(Some(l.limit())) {
+                limits.hugetlb.insert(l.page_size().clone(), limit);
+            }
+        }
+    }
+    if let Some(n) = r.network() {
+        if let Some(id) = n.class_id() {
+            limits.net_classid = Some(id).filter(|id| *id != 0);
+        }
+        if let Some(prios) = n.priorities() {
+            limits.net_priorities.clear();
+            for p in prios {
+                let name = p.name();
+                if name.is_empty()
+                    || name.len() > 15
+                    || name.contains(|c: char| c.is_whitespace() || c == '/')
+                {
+                    return Err(LimitsError::Invalid {
+                        field: "network.priorities.name",
+                        value: stockade_quote::quote(name).to_string(),
+                        expected: "a network interface name",
+                    });
+                }
+                limits.net_priorities.push((name.clone(), p.priority()));
+            }
+        }
     }
     if r.rdma().as_ref().is_some_and(|h| !h.is_empty()) {
         ignored.push("rdma");
     }
-    if r.unified().as_ref().is_some_and(|h| !h.is_empty()) {
-        ignored.push("unified");
+    if let Some(u) = r.unified() {
+        for (key, value) in u {
+            // A file of the container's own cgroup: a bare name with a controller prefix.
+            let plain = key.contains('.')
+                && !key.starts_with('.')
+                && !key.contains('/')
+                && !key.starts_with("cgroup.");
+            if !plain || value.contains('\n') {
+                return Err(LimitsError::Invalid {
+                    field: "unified",
+                    value: stockade_quote::quote(key).to_string(),
+                    expected: "a cgroup v2 controller file name such as memory.high, with a one-line value",
+                });
+            }
+            limits.unified.insert(key.clone(), value.clone());
+        }
     }
     // Device rules are what every containerd and Podman config carries (deny all, then
-    // the default devices); the device nodes made are the enforcement stockade has.
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+    // the default devices). Linux enforces them (a cgroup device filter); on FreeBSD the
+    // device nodes made (devfs rules) are the enforcement stockade has.
+    if !cfg!(target_os = "linux") && r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         ignored.push("devices (the device nodes created are what the container gets)");
     }
     let warning = (!ignored.is_empty()).then(|| {
         format!(
-            "linux.resources.{} not enforced (stockade enforces memory.limit, memory.swap, pids.limit, cpu.quota/period)",
+            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems/realtime*, blockIO.weight/throttle*Device, hugepageLimits, network, unified)",
             ignored.join(", linux.resources.")
         )
     });
@@ -294,7 +567,7 @@ mod tests {
         let (current, _) = parse(ALL_FOUR).unwrap();
         let upd = |json: &str| {
             let r: LinuxResources = serde_json::from_str(json).unwrap();
-            update(current, &r)
+            update(&current, &r)
         };
         let (l, _) = upd(r#"{"pids":{"limit":-1}}"#).unwrap();
         assert_eq!(
@@ -327,14 +600,160 @@ mod tests {
     #[test]
     fn what_is_not_enforced_is_named_in_one_warning() {
         let (l, w) = parse(
-            r#"{"devices":[{"allow":false,"access":"rwm"}],"cpu":{"shares":1024},
-                "memory":{"reservation":1000},"blockIO":{"weight":10}}"#,
+            r#"{"devices":[{"allow":false,"access":"rwm"}],"cpu":{"idle":1},
+                "memory":{"kernel":1000},"blockIO":{"leafWeight":10}}"#,
         )
         .unwrap();
         assert!(l.is_empty());
         let w = w.unwrap();
-        for name in ["cpu.shares", "memory.reservation", "blockIO", "devices"] {
+        for name in ["cpu.idle", "memory.kernel", "blockIO.leafWeight"] {
             assert!(w.contains(&format!("linux.resources.{name}")), "{w}");
+        }
+        assert_eq!(
+            w.contains("linux.resources.devices"),
+            !cfg!(target_os = "linux"),
+            "device rules are enforced on Linux only: {w}"
+        );
+    }
+
+    #[test]
+    fn cgroup_settings_are_kept_and_checked() {
+        let (l, w) = parse(
+            r#"{"cpu":{"shares":512,"cpus":"0-1,3","mems":"0"},
+                "memory":{"reservation":1048576,"swappiness":10,"disableOOMKiller":true}}"#,
+        )
+        .unwrap();
+        if cfg!(target_os = "linux") {
+            assert_eq!(w, None, "all enforced");
+        } else {
+            let w = w.unwrap();
+            assert!(
+                w.contains("linux.resources.cpu.shares"),
+                "FreeBSD names them: {w}"
+            );
+        }
+        assert_eq!(l.cpu_shares, Some(512));
+        assert_eq!(l.cpuset_cpus.as_deref(), Some("0-1,3"));
+        assert_eq!(l.cpuset_mems.as_deref(), Some("0"));
+        assert_eq!(l.memory_reservation, Some(1 << 20));
+        assert_eq!((l.swappiness, l.disable_oom_killer), (Some(10), true));
+        assert_eq!(
+            l.linux_only_fields(),
+            vec![
+                "cpu.shares",
+                "cpu.cpus",
+                "cpu.mems",
+                "memory.reservation",
+                "memory.swappiness",
+                "memory.disableOOMKiller"
+            ]
+        );
+        let r: LinuxResources = serde_json::from_str(r#"{"cpu":{"cpus":""}}"#).unwrap();
+        let (after, _) = update(&l, &r).unwrap();
+        assert_eq!(after.cpuset_cpus, None, "an empty list lifts the cpuset");
+        assert_eq!(after.cpuset_mems.as_deref(), Some("0"), "kept");
+        for (json, field) in [
+            (r#"{"cpu":{"shares":1}}"#, "cpu.shares"),
+            (r#"{"cpu":{"cpus":"0-1\nx"}}"#, "cpu.cpus"),
+            (r#"{"cpu":{"mems":"a"}}"#, "cpu.mems"),
+            (r#"{"memory":{"swappiness":101}}"#, "memory.swappiness"),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("linux.resources.{field}")),
+                "{json}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn shares_convert_to_weight_as_runc_does() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(0), 0);
+    }
+
+    #[test]
+    fn unified_entries_are_kept_and_checked() {
+        let (l, w) = parse(r#"{"unified":{"memory.high":"1000000","pids.max":"9"}}"#).unwrap();
+        assert_eq!(
+            l.unified.get("memory.high").map(String::as_str),
+            Some("1000000")
+        );
+        assert_eq!(l.unified.len(), 2);
+        assert_eq!(w.is_some(), !cfg!(target_os = "linux"));
+        for bad in [
+            r#"{"unified":{"../x.y":"1"}}"#,
+            r#"{"unified":{"cgroup.procs":"1"}}"#,
+            r#"{"unified":{"nodot":"1"}}"#,
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("linux.resources.unified"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn block_io_weight_and_throttles_are_kept_and_replaced_per_kind() {
+        let (l, _) = parse(
+            r#"{"blockIO":{"weight":500,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}],
+                "throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":100}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(l.blkio_weight, Some(500));
+        assert_eq!(l.blkio_throttle.len(), 2);
+        let r: LinuxResources =
+            serde_json::from_str(r#"{"blockIO":{"throttleReadBpsDevice":[]}}"#).unwrap();
+        let (after, _) = update(&l, &r).unwrap();
+        assert_eq!(
+            after.blkio_throttle,
+            vec![Throttle {
+                kind: ThrottleKind::WriteIops,
+                major: 8,
+                minor: 0,
+                rate: 100
+            }],
+            "the read list emptied, the write one kept"
+        );
+        for (json, field) in [
+            (r#"{"blockIO":{"weight":5}}"#, "blockIO.weight"),
+            (
+                r#"{"blockIO":{"throttleReadBpsDevice":[{"major":-8,"minor":0,"rate":1}]}}"#,
+                "throttleReadBpsDevice",
+            ),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(e.contains(field), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn realtime_hugetlb_and_network_are_kept_and_checked() {
+        let (l, _) = parse(
+            r#"{"cpu":{"realtimeRuntime":950000,"realtimePeriod":1000000},
+                "hugepageLimits":[{"pageSize":"2MB","limit":4194304}],
+                "network":{"classID":1048577,"priorities":[{"name":"eth0","priority":5}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (l.rt_runtime, l.rt_period),
+            (Some(950_000), Some(1_000_000))
+        );
+        assert_eq!(l.hugetlb.get("2MB"), Some(&4_194_304));
+        assert_eq!(l.net_classid, Some(1_048_577));
+        assert_eq!(l.net_priorities, vec![("eth0".to_string(), 5)]);
+        for (json, field) in [
+            (
+                r#"{"hugepageLimits":[{"pageSize":"3MB","limit":1}]}"#,
+                "hugepageLimits.pageSize",
+            ),
+            (
+                r#"{"network":{"priorities":[{"name":"a b","priority":1}]}}"#,
+                "network.priorities.name",
+            ),
+        ] {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(e.contains(field), "{json}: {e}");
         }
     }
 }

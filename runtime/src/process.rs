@@ -32,6 +32,51 @@ pub enum ProcessError {
     Resolve(#[from] MountError),
     #[error("process.env[{index}]: {} is not valid here; expected KEY=VALUE", stockade_quote::quote(.value))]
     BadEnv { index: usize, value: String },
+    #[error("process.{field}: not applied by stockade on {os}; remove it")]
+    NotApplied {
+        field: &'static str,
+        os: &'static str,
+    },
+    #[error("process.ioPriority.priority: {0} is not valid here; expected 0 (highest) to 7")]
+    IoPriority(i64),
+}
+
+/// `process.ioPriority` as ioprio_set(2) takes it: the class (1 real-time, 2 best-effort,
+/// 3 idle) and the level within it (0-7).
+pub fn io_priority(p: &oci_spec::runtime::LinuxIOPriority) -> Result<(u8, u8), ProcessError> {
+    use oci_spec::runtime::IOPriorityClass;
+    let class = match p.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    match u8::try_from(p.priority()) {
+        Ok(level) if level <= 7 => Ok((class, level)),
+        _ => Err(ProcessError::IoPriority(p.priority())),
+    }
+}
+
+/// Process settings of the config that stockade applies on neither platform (scheduler,
+/// execCPUAffinity): an error naming the first one given.
+pub fn refuse_unapplied(p: &oci_spec::runtime::Process) -> Result<(), ProcessError> {
+    let os = if cfg!(target_os = "linux") {
+        "Linux"
+    } else {
+        "FreeBSD"
+    };
+    if p.scheduler().is_some() {
+        return Err(ProcessError::NotApplied {
+            field: "scheduler",
+            os,
+        });
+    }
+    if p.exec_cpu_affinity().is_some() {
+        return Err(ProcessError::NotApplied {
+            field: "execCPUAffinity",
+            os,
+        });
+    }
+    Ok(())
 }
 
 /// A resource limit with the platform's resource number.
@@ -60,6 +105,10 @@ pub struct ProcessSpec {
     pub terminal: bool,
     /// (rows, columns) for the pty.
     pub console_size: Option<(u16, u16)>,
+    /// `process.oomScoreAdj` (Linux; FreeBSD names it in a warning).
+    pub oom_score_adj: Option<i32>,
+    /// `process.ioPriority` as (class, level) (Linux; FreeBSD names it in a warning).
+    pub io_priority: Option<(u8, u8)>,
 }
 
 /// The default PATH when the environment has none (runc's and the Go runtime's choice).
@@ -73,7 +122,7 @@ impl ProcessSpec {
         let args = p.args().clone().unwrap_or_default();
         let env = p.env().clone().unwrap_or_default();
         let user = p.user();
-        Self::build(
+        let mut spec = Self::build(
             &cfg.root,
             args,
             env,
@@ -90,7 +139,19 @@ impl ProcessSpec {
             p.console_size()
                 .as_ref()
                 .map(|b| (b.height() as u16, b.width() as u16)),
-        )
+        )?;
+        refuse_unapplied(p)?;
+        spec.oom_score_adj = p.oom_score_adj();
+        spec.io_priority = p.io_priority().as_ref().map(io_priority).transpose()?;
+        if spec.oom_score_adj.is_some() && !cfg!(target_os = "linux") {
+            tracing::warn!(
+                "process.oomScoreAdj is not applied: FreeBSD has no per-process OOM score"
+            );
+        }
+        if spec.io_priority.is_some() && !cfg!(target_os = "linux") {
+            tracing::warn!("process.ioPriority is not applied: FreeBSD has no I/O priority");
+        }
+        Ok(spec)
     }
 
     /// Prepares a process from its parts (shared by create and exec).
@@ -132,6 +193,8 @@ impl ProcessSpec {
             no_new_privileges,
             terminal,
             console_size,
+            oom_score_adj: None,
+            io_priority: None,
         })
     }
 }

@@ -90,7 +90,7 @@ fn require_controllers(controllers: &[&str]) -> Result<(), Fail> {
 
 /// The host directory of `pid`'s cgroup for `controller`: (directory, is v2).
 #[cfg(target_os = "linux")]
-fn cgroup_dir_of(pid: i32, controller: &str) -> Result<(String, bool), Fail> {
+pub fn cgroup_dir_of(pid: i32, controller: &str) -> Result<(String, bool), Fail> {
     let mounts = cgroup_mounts();
     let membership = read_text(std::path::Path::new(&format!("/proc/{pid}/cgroup")));
     if let Some((_, mount)) = mounts.iter().find(|(c, _)| c == controller) {
@@ -194,9 +194,11 @@ fn limits_hold_for_init_and_exec_and_go_away_on_delete(ctx: &Ctx) -> TestResult 
             "the init's cgroup {d} is not at linux.cgroupsPath {cgroups_path}"
         );
     }
+    // Linux enforces device rules (a cgroup device filter: see confine_ns); FreeBSD names
+    // them in a warning.
     ensure!(
-        created.stderr.contains("linux.resources.devices"),
-        "the device rules, which are not enforced as cgroup rules, are named in a warning: {:?}",
+        created.stderr.contains("linux.resources.devices") == cfg!(target_os = "freebsd"),
+        "the device rules are named in a warning exactly where they are not enforced: {:?}",
         created.stderr
     );
     ctx.start_ok(&id)?;

@@ -7,7 +7,8 @@
 //!                     [--busybox PATH] [--schema-dir DIR]
 //! ```
 //! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
-//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), crash, hostile and
+//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), devices, namespaces and
+//! cgroups (issue 10; alias `confine-ns`), crash, hostile and
 //! images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
 //! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere). Default: all.
 
@@ -22,6 +23,7 @@ mod schema;
 mod stockade;
 
 mod cli;
+mod confine_ns;
 mod crash;
 mod errors;
 mod exec;
@@ -64,6 +66,8 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
         &["extras", "issue4"],
         &["hooks", "terminal", "exec", "ps", "features"],
     ),
+    // Issue 10: device rules, sysctl, namespaces, cgroup fields (confine_ns).
+    (&["confine-ns"], &["devices", "namespaces", "cgroups"]),
     (&["safety", "issue11"], &["crash", "hostile", "images"]),
     // The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
     (&["freebsd-profile", "issue12"], &["freebsd"]),
@@ -88,6 +92,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(hostile::tests());
     v.extend(crash::tests());
     v.extend(images::tests());
+    v.extend(confine_ns::tests());
     v
 }
 
@@ -105,8 +110,9 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
                     limits (alias core) hooks terminal exec ps features (alias extras)
-                    crash hostile images (alias safety) freebsd (alias freebsd-profile: the
-                    FreeBSD profile); default all
+                    devices namespaces cgroups (alias confine-ns) crash hostile images
+                    (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile);
+                    default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit
   --busybox PATH    static busybox for the root filesystems (default $BUSYBOX, else /bin/busybox)

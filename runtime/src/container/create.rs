@@ -201,7 +201,7 @@ fn make(
         owner: owner(),
         annotations: cfg.annotations.clone(),
         resources: Resources::default(),
-        limits: plan.limits,
+        limits: plan.limits.clone(),
     };
     store.write(&st)?;
     fault::point("create:after-state");

@@ -120,13 +120,27 @@ pub fn exec(
                     .as_ref()
                     .map(|b| (b.height() as u16, b.width() as u16)),
             );
-            let spec = match spec {
+            let mut spec = match spec {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = report.write_all(e.to_string().as_bytes());
                     return 127;
                 }
             };
+            spec.oom_score_adj = p.oom_score_adj();
+            let io = crate::process::refuse_unapplied(p).and_then(|()| {
+                p.io_priority()
+                    .as_ref()
+                    .map(crate::process::io_priority)
+                    .transpose()
+            });
+            match io {
+                Ok(io) => spec.io_priority = io,
+                Err(e) => {
+                    let _ = report.write_all(e.to_string().as_bytes());
+                    return 127;
+                }
+            }
             if let Some(c) = console.take() {
                 if let Err(e) = attach_terminal::<Host>(c, spec.console_size) {
                     let _ = report.write_all(e.as_bytes());

@@ -195,6 +195,12 @@ pub trait Platform {
     /// In a process about to exec: what only this kernel has (Linux: no_new_privs).
     fn before_exec(process: &ProcessSpec) -> Result<(), PlatformError>;
 
+    /// In a process about to exec, before it changes user: what needs the runtime's
+    /// privileges (Linux: `oom_score_adj`). Nothing by default.
+    fn before_setuid(_process: &ProcessSpec) -> Result<(), PlatformError> {
+        Ok(())
+    }
+
     /// Marks every descriptor from `first` up close-on-exec, so the container process gets
     /// only 0-2 and the preserved ones.
     fn cloexec_from(first: i32) -> Result<(), PlatformError>;

@@ -441,7 +441,11 @@ fn a_plan_without_limits_has_no_rctl_steps() {
         config(json!({"linux": {"resources": {"memory": {"limit": -1}, "cpu": {"shares": 1024}}}})),
         "nolim",
     );
-    assert!(f.plan.limits.is_empty());
+    let l = &f.plan.limits;
+    assert!(
+        l.memory.is_none() && l.pids.is_none() && l.cpu.is_none(),
+        "{l:?}"
+    );
     let created = create_plan(&f.plan, &f.host).unwrap();
     assert!(
         !created

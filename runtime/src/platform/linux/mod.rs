@@ -2,11 +2,17 @@
 //! UTS, network and IPC as the jail model says), `pivot_root` into the root, processes
 //! found through `/proc`. Used for development, CI and Linux users.
 
+mod cgroup_sys;
 mod cgroups;
+mod devfilter;
+mod devices;
+mod mountinfo;
 mod mounts;
 mod namespaces;
 mod procfs;
+mod propagation;
 mod sys;
+mod sysctl;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
@@ -42,9 +48,6 @@ fn warn_unapplied(plan: &ContainerPlan) {
         if l.intel_rdt().is_some() {
             ignored.push("linux.intelRdt");
         }
-        if l.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
-            ignored.push("linux.sysctl");
-        }
     }
     if !ignored.is_empty() {
         tracing::warn!(
@@ -54,12 +57,54 @@ fn warn_unapplied(plan: &ContainerPlan) {
     }
 }
 
+/// `linux.rootfsPropagation`.
+fn root_propagation(plan: &ContainerPlan) -> Option<&str> {
+    plan.linux
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+}
+
+/// Starts `child` with `flags` in the container's cgroups: born into the v2 cgroup with
+/// clone3 where the kernel has it (5.7), else cloned and the v2 cgroup joined like the v1
+/// ones. Returns the pid and the cgroups still to join.
+fn clone_placed(
+    flags: CloneFlags,
+    place: cgroups::Placement,
+    mut child: Box<dyn FnMut() -> isize + '_>,
+) -> nix::Result<(nix::unistd::Pid, Vec<PathBuf>)> {
+    let mut join = place.v1;
+    if let Some((cgroup, dir)) = place.v2 {
+        match cgroup_sys::clone_into_cgroup(flags, cgroup.as_fd(), &mut *child) {
+            Ok(pid) => return Ok((pid, join)),
+            Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG) => join.insert(0, dir),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((sys::clone_child(flags, child)?, join))
+}
+
 impl Platform for Linux {
     const OS: &'static str = "Linux";
     const PROCESS_HANDLES: bool = true;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
-        namespaces::plan(plan)?;
+        // Namespaces, cgroups and device rules all need root; without it clone fails with a
+        // bare EPERM that says nothing of why.
+        if !nix::unistd::geteuid().is_root() {
+            return Err(PlatformError::Unsupported {
+                what: "creating a container as an unprivileged user".into(),
+                os: "Linux",
+                hint: "run stockade as root (it has no rootless mode with user namespaces yet)"
+                    .into(),
+            });
+        }
+        namespaces::refuse_unapplied(plan)?;
+        let ns = namespaces::plan(plan)?;
+        sysctl::plan(
+            plan.linux.as_ref().and_then(|l| l.sysctl().as_ref()),
+            ns.own(),
+        )?;
+        propagation::parse(root_propagation(plan))?;
         mounts::check(&plan.mounts)?;
         cgroups::check(plan)?;
         warn_unapplied(plan);
@@ -72,10 +117,17 @@ impl Platform for Linux {
     fn prepare_host(
         plan: &ContainerPlan,
         made: &mut Resources,
-        _journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
+        journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
     ) -> Result<(), PlatformError> {
         // Everything else lives in the container's own namespaces and dies with them.
-        cgroups::create(plan, &mut made.cgroups)
+        // Each cgroup is journaled before it is made, so a SIGKILL between its mkdir and
+        // create's next state write still leaves it named in the state.
+        let journaled = std::cell::RefCell::new((made.clone(), journal));
+        cgroups::create(plan, &mut made.cgroups, &|dir| {
+            let (record, journal) = &mut *journaled.borrow_mut();
+            record.cgroups.push(dir.to_path_buf());
+            journal(record)
+        })
     }
 
     fn spawn_init(
@@ -92,9 +144,11 @@ impl Platform for Linux {
             cgroups::set_view(cgroups::view_for_init(&made.cgroups)?);
         }
         let mut flags = ns.clone_flags;
-        // A cgroup namespace is rooted at the cgroup its creator is in, so with limits it
-        // is made only once the init is in the container's cgroups: then the container
-        // sees its own cgroup (and limits) as its root, as runc arranges.
+        let place = cgroups::placement(&made.cgroups)?;
+        // A cgroup namespace is rooted at the cgroup its creator is in (also with
+        // CLONE_INTO_CGROUP), so it is made only once the init is in the container's
+        // cgroups: then the container sees its own cgroup (and limits) as its root, as runc
+        // arranges.
         let late_cgroupns = !made.cgroups.is_empty() && flags.contains(CloneFlags::CLONE_NEWCGROUP);
         if late_cgroupns {
             flags.remove(CloneFlags::CLONE_NEWCGROUP);
@@ -106,38 +160,38 @@ impl Platform for Linux {
         let joined_w_raw = joined_w.as_raw_fd();
         let mut joined_r = Some(joined_r);
         let mut handoff = Some(handoff);
-        let child = sys::clone_child(
-            flags,
-            Box::new(move || {
-                // The closure runs once, in the child; the handoff is always there.
-                let Some(mut h) = handoff.take() else { return 1 };
-                h.close_inherited();
-                let Some(r) = joined_r.take() else { return 1 };
-                sys::close_fd(joined_w_raw);
-                let mut byte = [0u8; 1];
-                if !matches!(nix::unistd::read(&r, &mut byte), Ok(1)) {
+        let init: Box<dyn FnMut() -> isize + '_> = Box::new(move || {
+            // The closure runs once, in the child; the handoff is always there.
+            let Some(mut h) = handoff.take() else {
+                return 1;
+            };
+            h.close_inherited();
+            let Some(r) = joined_r.take() else { return 1 };
+            sys::close_fd(joined_w_raw);
+            let mut byte = [0u8; 1];
+            if !matches!(nix::unistd::read(&r, &mut byte), Ok(1)) {
+                return 1;
+            }
+            drop(r);
+            if late_cgroupns {
+                if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+                    let mut sync = std::fs::File::from(h.sync);
+                    let _ = crate::init::send(
+                        &mut sync,
+                        crate::init::SyncMessage::Error(&format!(
+                            "unshare(CLONE_NEWCGROUP) after joining the container's cgroups: {e}"
+                        )),
+                    );
                     return 1;
                 }
-                drop(r);
-                if late_cgroupns {
-                    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-                        let mut sync = std::fs::File::from(h.sync);
-                        let _ = crate::init::send(
-                            &mut sync,
-                            crate::init::SyncMessage::Error(&format!(
-                                "unshare(CLONE_NEWCGROUP) after joining the container's cgroups: {e}"
-                            )),
-                        );
-                        return 1;
-                    }
-                }
-                crate::init::container_init::<Linux>(plan, made, h)
-            }),
-        )
-        // The read end went with the closure, which clone_child has dropped here.
-        .map_err(|e| call("clone (new namespaces for the init process)", e))?;
+            }
+            crate::init::container_init::<Linux>(plan, made, h)
+        });
+        let (child, join) = clone_placed(flags, place, init)
+            // The read end went with the closure, dropped here.
+            .map_err(|e| call("clone (new namespaces for the init process)", e))?;
         // Limits hold before the init runs anything: it waits for this byte.
-        if let Err(e) = cgroups::join(&made.cgroups, child.as_raw()) {
+        if let Err(e) = cgroups::join(&join, child.as_raw()) {
             // It exits on the pipe's end-of-file; reaped here since its pid is not returned.
             drop(joined_w);
             let _ = nix::sys::wait::waitpid(child, None);
@@ -154,6 +208,11 @@ impl Platform for Linux {
         report: &mut dyn FnMut(&Path),
     ) -> Result<(), PlatformError> {
         let ns = namespaces::plan(plan)?;
+        // Decided before joining: which namespaces are the runtime's own is judged from here.
+        let params = sysctl::plan(
+            plan.linux.as_ref().and_then(|l| l.sysctl().as_ref()),
+            ns.own(),
+        )?;
         for (flag, path) in &ns.join {
             let f = std::fs::File::open(path).map_err(|e| PlatformError::Call {
                 call: format!("opening namespace {}", path.display()),
@@ -162,16 +221,13 @@ impl Platform for Linux {
             setns(f.as_fd(), *flag)
                 .map_err(|e| call(format!("joining namespace {}", path.display()), e))?;
         }
+        // In the container's IPC, network and UTS namespaces now; /proc is still the host's
+        // mount, and its sys/ files act on the namespaces of the process writing them.
+        sysctl::apply(&params)?;
         let root = plan.jail.path.as_path();
-        // Nothing mounted here may propagate back to the host.
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .map_err(|e| call("making / private in the container's mount namespace", e))?;
+        // Unless the config asks for another propagation, nothing mounted here may
+        // propagate back to the host.
+        propagation::prepare(root, propagation::parse(root_propagation(plan))?)?;
         mount(
             Some(root),
             root,
@@ -210,8 +266,10 @@ impl Platform for Linux {
         let root = plan.jail.path.as_path();
         chdir(root).map_err(|e| call(format!("chdir {}", root.display()), e))?;
         pivot_root(".", ".").map_err(|e| call(format!("pivot_root into {}", root.display()), e))?;
+        propagation::before_detaching_old_root()?;
         umount2(".", MntFlags::MNT_DETACH).map_err(|e| call("detaching the old root", e))?;
         chdir("/").map_err(|e| call("chdir /", e))?;
+        propagation::finish(propagation::parse(root_propagation(plan))?)?;
         if plan.root_readonly {
             mount(
                 None::<&str>,
@@ -283,10 +341,18 @@ impl Platform for Linux {
         ] {
             others.push((ns, flag, open(ns)?));
         }
-        let pid = sys::fork_child(Box::new(move || {
+        cgroups::ensure_reachable(&made.cgroups)?;
+        let place = cgroups::placement(&made.cgroups)?;
+        // Born into the v2 cgroup (device rules) where the kernel can; the rest joined.
+        let born = std::cell::Cell::new(place.v2.is_some());
+        let v2_dir = place.v2.as_ref().map(|(_, d)| d.clone());
+        let v1 = place.v1;
+        let mut forked: Box<dyn FnMut() -> isize + '_> = Box::new(|| {
             // Into the container's cgroups while the host's /sys/fs/cgroup is still the
             // one mounted here.
-            if let Err(e) = cgroups::join(&made.cgroups, 0) {
+            let v2 = v2_dir.iter().filter(|_| !born.get());
+            let join: Vec<PathBuf> = v2.chain(&v1).cloned().collect();
+            if let Err(e) = cgroups::join(&join, 0) {
                 eprintln!("stockade: exec: {e}");
                 return 1;
             }
@@ -301,9 +367,43 @@ impl Platform for Linux {
                 return 1;
             }
             child()
-        }))
-        .map_err(|e| call("fork (exec into the container)", e))?;
+        });
+        let pid = match &place.v2 {
+            Some((cgroup, _)) => {
+                match cgroup_sys::clone_into_cgroup(
+                    CloneFlags::empty(),
+                    cgroup.as_fd(),
+                    &mut *forked,
+                ) {
+                    Ok(pid) => pid,
+                    Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG) => {
+                        born.set(false);
+                        sys::fork_child(forked)
+                            .map_err(|e| call("fork (exec into the container)", e))?
+                    }
+                    Err(e) => return Err(call("clone3 (exec into the container)", e)),
+                }
+            }
+            None => {
+                sys::fork_child(forked).map_err(|e| call("fork (exec into the container)", e))?
+            }
+        };
         Ok(pid.as_raw())
+    }
+
+    fn before_setuid(process: &ProcessSpec) -> Result<(), PlatformError> {
+        if let Some((class, level)) = process.io_priority {
+            sys::set_io_priority(class, level).map_err(|e| {
+                call(
+                    format!("ioprio_set (process.ioPriority class {class}, priority {level})"),
+                    e,
+                )
+            })?;
+        }
+        match process.oom_score_adj {
+            Some(v) => procfs::set_oom_score_adj(v),
+            None => Ok(()),
+        }
     }
 
     fn before_exec(process: &ProcessSpec) -> Result<(), PlatformError> {
@@ -322,6 +422,7 @@ impl Platform for Linux {
         made: &mut Resources,
         change: &super::LimitsChange<'_>,
     ) -> Result<(), PlatformError> {
+        cgroups::ensure_reachable(&made.cgroups)?;
         let init = change.init_pid;
         let pids = move || {
             let mut pids = procfs::pids_in_namespace_of(init);
@@ -342,6 +443,9 @@ impl Platform for Linux {
     }
 
     fn destroy(made: &Resources) -> Vec<PlatformError> {
+        if let Err(e) = cgroups::ensure_reachable(&made.cgroups) {
+            return vec![e];
+        }
         cgroups::remove(&made.cgroups)
     }
 

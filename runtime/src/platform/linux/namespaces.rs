@@ -18,11 +18,84 @@ pub struct NamespacePlan {
     pub join: Vec<(CloneFlags, PathBuf)>,
 }
 
+impl NamespacePlan {
+    /// The namespaces the container has of its own: made new, or joined by path when the
+    /// path is not the caller's own namespace of that type (judged by the caller's
+    /// `/proc/self/ns`, so before any setns).
+    pub fn own(&self) -> CloneFlags {
+        let mut own = self.clone_flags;
+        for (flag, path) in &self.join {
+            if !is_callers(*flag, path) {
+                own |= *flag;
+            }
+        }
+        own
+    }
+}
+
+/// The `/proc/self/ns` name of a namespace flag.
+fn proc_name(flag: CloneFlags) -> &'static str {
+    match flag {
+        CloneFlags::CLONE_NEWNS => "mnt",
+        CloneFlags::CLONE_NEWPID => "pid",
+        CloneFlags::CLONE_NEWUTS => "uts",
+        CloneFlags::CLONE_NEWIPC => "ipc",
+        CloneFlags::CLONE_NEWNET => "net",
+        CloneFlags::CLONE_NEWCGROUP => "cgroup",
+        CloneFlags::CLONE_NEWUSER => "user",
+        _ => "",
+    }
+}
+
+/// Whether `path` is the caller's own namespace of type `flag` (the same inode). A path
+/// that cannot be read counts as the caller's: the stricter answer.
+fn is_callers(flag: CloneFlags, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    match id(path) {
+        Some(theirs) => {
+            id(&std::path::Path::new("/proc/self/ns").join(proc_name(flag))) == Some(theirs)
+        }
+        None => true,
+    }
+}
+
 fn unsupported(what: impl Into<String>, hint: &str) -> PlatformError {
     PlatformError::Unsupported {
         what: what.into(),
         os: "Linux",
         hint: hint.into(),
+    }
+}
+
+/// `linux` fields stockade does not apply and callers do not send routinely: refused by
+/// name rather than dropped.
+pub fn refuse_unapplied(plan: &ContainerPlan) -> Result<(), PlatformError> {
+    let Some(l) = &plan.linux else { return Ok(()) };
+    let mut given = Vec::new();
+    if l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+    {
+        given.push("linux.uidMappings/gidMappings (user namespaces)");
+    }
+    if l.personality().is_some() {
+        given.push("linux.personality");
+    }
+    if l.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
+        given.push("linux.timeOffsets (time namespaces)");
+    }
+    if l.memory_policy().is_some() {
+        given.push("linux.memoryPolicy");
+    }
+    if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        given.push("linux.netDevices");
+    }
+    match given.is_empty() {
+        true => Ok(()),
+        false => Err(unsupported(
+            given.join(", "),
+            "stockade does not apply these; remove them from the configuration",
+        )),
     }
 }
 

@@ -134,3 +134,14 @@ pub fn set_winsize(tty: std::os::fd::BorrowedFd<'_>, rows: u16, cols: u16) -> ni
     let r = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     nix::errno::Errno::result(r).map(drop)
 }
+
+/// ioprio_set(2) for the calling process (`IOPRIO_WHO_PROCESS`, 0): `class` 1-3, `level`
+/// 0-7. libc has no wrapper.
+pub fn set_io_priority(class: u8, level: u8) -> nix::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
+    let prio = (libc::c_int::from(class) << IOPRIO_CLASS_SHIFT) | libc::c_int::from(level);
+    // SAFETY: ioprio_set takes three integers and touches no memory of the caller.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) };
+    nix::errno::Errno::result(r).map(drop)
+}

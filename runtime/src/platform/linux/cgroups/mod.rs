@@ -1,30 +1,51 @@
-//! The Linux side of [`ResourceLimits`]: a container with limits gets its own cgroup in
-//! each hierarchy that carries a limited controller — cgroup v1 (`memory`, `pids`, `cpu`
-//! hierarchies) or v2 (the unified hierarchy with the controller enabled down the path) —
-//! with the limits written before the init process is moved in, so nothing in the container
-//! ever runs unlimited. A container without limits gets no cgroups: moving a process into a
-//! cgroup costs an RCU grace period (about 10 ms here), which would double the cost of a
-//! container's whole lifecycle. `update` makes the cgroups a newly limited controller needs
-//! and moves the container's processes in until none is left outside. Delete removes the
-//! leaf cgroups create and update made, and the default parent once it is empty.
+//! The container's cgroups on Linux. Every container gets device rules
+//! (`linux.resources.devices`, [`super::devices`]): on a host with the unified (v2)
+//! hierarchy a cgroup of its own there with a BPF device filter, which the init is born into
+//! with `clone3(CLONE_INTO_CGROUP)` — no migration, so no RCU grace period (~10 ms) per
+//! create; on a host without cgroup2 in the kernel, a v1 `devices` cgroup it joins.
+//! A container with limits ([`ResourceLimits`]) also gets a cgroup in each hierarchy that
+//! carries a limited controller — v1 (`memory`, `pids`, `cpu`) or v2 (the controller
+//! enabled down the path) — with the limits written before the init is moved in, so
+//! nothing in the container ever runs unlimited. `update` makes the cgroups a newly limited
+//! controller needs and moves the container's processes in until none is left outside.
+//! Delete removes the leaf cgroups create and update made, and the default parent once it
+//! is empty.
+
+mod devices_cg;
+mod place;
+mod unified;
+mod view;
+mod writes;
 
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use super::super::{ContainerPlan, PlatformError};
+use super::devfilter;
+use super::devices::{self, Policy};
+use super::mountinfo::hierarchies;
 use crate::limits::ResourceLimits;
-
-/// How long delete waits for a cgroup's last processes to go before giving up on it.
-const RMDIR_WAIT: Duration = Duration::from_secs(3);
+use devices_cg::{attach_device_filter, device_hierarchy, device_policy};
+pub use place::{join, placement, remove, Placement};
+pub use unified::ensure_for as ensure_reachable;
+pub use view::{mount_view, set_view, view_for_init};
 
 /// A cgroup controller stockade writes limits to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Controller {
+pub(crate) enum Controller {
     Memory,
     Pids,
     Cpu,
+    Cpuset,
+    /// Block I/O: `blkio` on v1, `io` on v2.
+    Blkio,
+    Hugetlb,
+    /// `net_cls` and `net_prio`: cgroup v1 only.
+    NetCls,
+    NetPrio,
+    /// Device rules: a BPF program on v2 (no controller to enable), `devices.*` on v1.
+    Devices,
 }
 
 impl Controller {
@@ -33,6 +54,20 @@ impl Controller {
             Controller::Memory => "memory",
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
+            Controller::Cpuset => "cpuset",
+            Controller::Blkio => "blkio",
+            Controller::Hugetlb => "hugetlb",
+            Controller::NetCls => "net_cls",
+            Controller::NetPrio => "net_prio",
+            Controller::Devices => "devices",
+        }
+    }
+
+    /// The controller's name in the unified hierarchy.
+    fn v2_name(self) -> &'static str {
+        match self {
+            Controller::Blkio => "io",
+            c => c.name(),
         }
     }
 
@@ -41,7 +76,13 @@ impl Controller {
         match self {
             Controller::Memory => "linux.resources.memory.limit",
             Controller::Pids => "linux.resources.pids.limit",
-            Controller::Cpu => "linux.resources.cpu.quota",
+            Controller::Cpu => "linux.resources.cpu.quota/shares",
+            Controller::Cpuset => "linux.resources.cpu.cpus/mems",
+            Controller::Blkio => "linux.resources.blockIO",
+            Controller::Hugetlb => "linux.resources.hugepageLimits",
+            Controller::NetCls => "linux.resources.network.classID",
+            Controller::NetPrio => "linux.resources.network.priorities",
+            Controller::Devices => "linux.resources.devices",
         }
     }
 }
@@ -62,6 +103,11 @@ struct Cgroup {
     /// `(file, value, optional)`: an optional file that does not exist (swap accounting
     /// turned off) is a warning, not an error.
     writes: Vec<(&'static str, String, bool)>,
+    /// The device filter to attach (v2), as BPF instructions.
+    device_filter: Option<Vec<u8>>,
+    /// `linux.resources.unified` files and values (v2), and the controllers they need.
+    unified: Vec<(String, String)>,
+    unified_controllers: Vec<String>,
 }
 
 /// The container's cgroup path inside each hierarchy: `linux.cgroupsPath` when it is a
@@ -105,54 +151,6 @@ fn relative_path(id: &str, cgroups_path: Option<&Path>) -> Result<PathBuf, Platf
     Ok(out)
 }
 
-/// The cgroup mounts of this process's mount namespace: v1 mounts by controller, and the
-/// v2 mount, from `/proc/self/mountinfo`.
-fn hierarchies(mountinfo: &str) -> (Vec<(String, PathBuf)>, Option<PathBuf>) {
-    let mut v1 = Vec::new();
-    let mut v2 = None;
-    for line in mountinfo.lines() {
-        // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS"
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut l = left.split(' ');
-        let Some(mount) = l.nth(4) else { continue };
-        let mount = PathBuf::from(unescape(mount));
-        let mut r = right.split(' ');
-        match (r.next(), r.nth(1)) {
-            (Some("cgroup"), Some(opts)) => {
-                for o in opts.split(',') {
-                    v1.push((o.to_string(), mount.clone()));
-                }
-            }
-            (Some("cgroup2"), _) => v2 = v2.or(Some(mount)),
-            _ => {}
-        }
-    }
-    (v1, v2)
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The hierarchy that carries `c`: its v1 mount, else the v2 mount when the controller is
 /// available there (listed in the root's `cgroup.controllers`).
 fn hierarchy_for(
@@ -168,7 +166,7 @@ fn hierarchy_for(
     }
     if let Some(mount) = v2 {
         let listed = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
-        if listed.split_whitespace().any(|n| n == c.name()) {
+        if listed.split_whitespace().any(|n| n == c.v2_name()) {
             return Ok(Hierarchy {
                 mount: mount.to_path_buf(),
                 v2: true,
@@ -194,10 +192,10 @@ fn plan_cgroups(
     cgroups_path: Option<&Path>,
     limits: &ResourceLimits,
     lifted: Option<&ResourceLimits>,
+    devices: Option<&Policy>,
 ) -> Result<Vec<Cgroup>, PlatformError> {
-    let before = lifted.copied().unwrap_or_default();
-    // The common case, on every create: nothing to read or make.
-    if limits.is_empty() && before.is_empty() {
+    let before = lifted.cloned().unwrap_or_default();
+    if limits.is_empty() && before.is_empty() && devices.is_none() {
         return Ok(Vec::new());
     }
     let rel = relative_path(id, cgroups_path)?;
@@ -215,7 +213,12 @@ fn plan_cgroups(
             if !involved {
                 return Ok(None);
             }
-            let h = match hierarchy_for(c, &v1, v2.as_deref()) {
+            let found = if c == Controller::Devices {
+                device_hierarchy(&v1, v2.as_deref())
+            } else {
+                hierarchy_for(c, &v1, v2.as_deref())
+            };
+            let h = match found {
                 Ok(h) => h,
                 Err(e) if needed => return Err(e),
                 Err(_) => return Ok(None),
@@ -228,77 +231,49 @@ fn plan_cgroups(
                     hierarchy: h,
                     controllers: vec![c],
                     writes: Vec::new(),
+                    device_filter: None,
+                    unified: Vec::new(),
+                    unified_controllers: Vec::new(),
                 }),
             }
             Ok(Some(is_v2))
         };
     let mut writes: Vec<(Controller, &'static str, String, bool)> = Vec::new();
-    let num = |v: Option<u64>, unlimited: &str| v.map_or(unlimited.to_string(), |v| v.to_string());
-    let memory = limits.memory.is_some() || before.memory.is_some();
-    if let Some(v2) = add(Controller::Memory, memory, limits.memory.is_some())? {
-        if v2 {
-            writes.push((
-                Controller::Memory,
-                "memory.max",
-                num(limits.memory, "max"),
-                false,
-            ));
-        } else {
-            writes.push((
-                Controller::Memory,
-                "memory.limit_in_bytes",
-                num(limits.memory, "-1"),
-                false,
-            ));
-        }
-        if limits.memory_and_swap.is_some() || before.memory_and_swap.is_some() {
-            writes.push(if v2 {
-                (
-                    Controller::Memory,
-                    "memory.swap.max",
-                    num(limits.swap_only(), "max"),
-                    true,
-                )
-            } else {
-                (
-                    Controller::Memory,
-                    "memory.memsw.limit_in_bytes",
-                    num(limits.memory_and_swap, "-1"),
-                    true,
-                )
-            });
-        }
-    }
-    let pids = limits.pids.is_some() || before.pids.is_some();
-    if add(Controller::Pids, pids, limits.pids.is_some())?.is_some() {
-        writes.push((Controller::Pids, "pids.max", num(limits.pids, "max"), false));
-    }
-    let cpu = limits.cpu.is_some() || before.cpu.is_some();
-    if let Some(v2) = add(Controller::Cpu, cpu, limits.cpu.is_some())? {
-        match (limits.cpu, v2) {
-            (Some(cpu), true) => writes.push((
-                Controller::Cpu,
-                "cpu.max",
-                format!("{} {}", cpu.quota, cpu.period),
-                false,
-            )),
-            (None, true) => writes.push((Controller::Cpu, "cpu.max", "max".into(), false)),
-            (Some(cpu), false) => {
-                writes.push((
-                    Controller::Cpu,
-                    "cpu.cfs_period_us",
-                    cpu.period.to_string(),
-                    false,
-                ));
-                writes.push((
-                    Controller::Cpu,
-                    "cpu.cfs_quota_us",
-                    cpu.quota.to_string(),
-                    false,
-                ));
+    for c in [
+        Controller::Memory,
+        Controller::Pids,
+        Controller::Cpu,
+        Controller::Cpuset,
+        Controller::Blkio,
+        Controller::Hugetlb,
+        Controller::NetCls,
+        Controller::NetPrio,
+    ] {
+        let (involved, needed) = writes::involvement(c, limits, &before);
+        if let Some(v2) = add(c, involved, needed)? {
+            for (file, value, optional) in writes::limit_writes(c, v2, limits, &before)? {
+                writes.push((c, file, value, optional));
             }
-            (None, false) => writes.push((Controller::Cpu, "cpu.cfs_quota_us", "-1".into(), false)),
         }
+    }
+    let mut filter = None;
+    if let Some(policy) = devices {
+        if add(Controller::Devices, true, true)? == Some(true) {
+            filter = Some(devfilter::program(policy));
+        } else {
+            for (file, line) in devices::v1_writes(policy) {
+                writes.push((Controller::Devices, file, line, false));
+            }
+        }
+    }
+    if let Some(g) = cgroups
+        .iter_mut()
+        .find(|g| g.controllers.contains(&Controller::Devices) && g.hierarchy.v2)
+    {
+        g.device_filter = filter;
+    }
+    if !limits.unified.is_empty() {
+        plan_unified(&mut cgroups, &rel, v2.as_deref(), limits)?;
     }
     for (c, file, value, optional) in writes {
         if let Some(g) = cgroups.iter_mut().find(|g| g.controllers.contains(&c)) {
@@ -308,9 +283,72 @@ fn plan_cgroups(
     Ok(cgroups)
 }
 
+/// `linux.resources.unified`: each file goes to the container's v2 cgroup, whose
+/// controller (the file's prefix) must be available in the unified hierarchy.
+fn plan_unified(
+    cgroups: &mut Vec<Cgroup>,
+    rel: &Path,
+    v2: Option<&Path>,
+    limits: &ResourceLimits,
+) -> Result<(), PlatformError> {
+    let refuse = |key: &str, why: String| PlatformError::Unsupported {
+        what: format!("linux.resources.unified[{}]", stockade_quote::quote(key)),
+        os: "this Linux host",
+        hint: why,
+    };
+    let Some(mount) = v2 else {
+        let key = limits.unified.keys().next().map_or("", String::as_str);
+        return Err(refuse(key, "there is no cgroup v2 hierarchy".into()));
+    };
+    let available = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+    let hierarchy = Hierarchy {
+        mount: mount.to_path_buf(),
+        v2: true,
+    };
+    let idx = match cgroups.iter().position(|g| g.hierarchy == hierarchy) {
+        Some(i) => i,
+        None => {
+            cgroups.push(Cgroup {
+                dir: mount.join(rel),
+                hierarchy,
+                controllers: Vec::new(),
+                writes: Vec::new(),
+                device_filter: None,
+                unified: Vec::new(),
+                unified_controllers: Vec::new(),
+            });
+            cgroups.len() - 1
+        }
+    };
+    let g = &mut cgroups[idx];
+    for (key, value) in &limits.unified {
+        let controller = key.split('.').next().unwrap_or_default();
+        if !available.split_whitespace().any(|c| c == controller) {
+            return Err(refuse(
+                key,
+                format!("the {controller} controller is not in the unified hierarchy here (a cgroup v1 hierarchy may hold it)"),
+            ));
+        }
+        if !g.unified_controllers.iter().any(|c| c == controller) {
+            g.unified_controllers.push(controller.to_string());
+        }
+        g.unified.push((key.clone(), value.clone()));
+    }
+    Ok(())
+}
+
 /// Checks, before anything is made, that every limit has a hierarchy to go to.
 pub fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
-    plan_cgroups(plan.id.as_str(), cgroups_path(plan), &plan.limits, None).map(|_| ())
+    unified::ensure()?;
+    let policy = device_policy(plan)?;
+    plan_cgroups(
+        plan.id.as_str(),
+        cgroups_path(plan),
+        &plan.limits,
+        None,
+        Some(&policy),
+    )
+    .map(|_| ())
 }
 
 fn cgroups_path(plan: &ContainerPlan) -> Option<&Path> {
@@ -326,14 +364,24 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> PlatformError {
     }
 }
 
-/// Makes the container's cgroups and writes its limits; each leaf is recorded in `made`
-/// as soon as it exists, so a failure midway is undone by [`remove`].
-pub fn create(plan: &ContainerPlan, made: &mut Vec<PathBuf>) -> Result<(), PlatformError> {
-    let cgroups = plan_cgroups(plan.id.as_str(), cgroups_path(plan), &plan.limits, None)?;
-    // create writes the state with `made` right after this returns. A create killed in
-    // between leaves an empty cgroup that no state names (known gap: prepare_host has no
-    // recorder yet); the next container of this name adopts it (`check_abandoned`).
-    apply(cgroups, made, &|_| Ok(()))
+/// Makes the container's cgroups and writes its limits; each leaf is announced to `intend`
+/// (which persists it) before it is made and recorded in `made` as soon as it exists, so
+/// neither a failure midway nor a SIGKILL leaves a cgroup that [`remove`] does not find.
+pub fn create(
+    plan: &ContainerPlan,
+    made: &mut Vec<PathBuf>,
+    intend: &dyn Fn(&Path) -> Result<(), PlatformError>,
+) -> Result<(), PlatformError> {
+    unified::ensure()?;
+    let policy = device_policy(plan)?;
+    let cgroups = plan_cgroups(
+        plan.id.as_str(),
+        cgroups_path(plan),
+        &plan.limits,
+        None,
+        Some(&policy),
+    )?;
+    apply(cgroups, made, intend)
 }
 
 /// How many passes `update` makes moving processes into new cgroups before it gives up on
@@ -354,7 +402,8 @@ pub fn update(
     pids: &dyn Fn() -> Vec<i32>,
     intend: &dyn Fn(&Path) -> Result<(), PlatformError>,
 ) -> Result<(), PlatformError> {
-    let cgroups = plan_cgroups(id, cgroups_path, limits, Some(before))?;
+    // Device rules do not change with update: they are in place since create.
+    let cgroups = plan_cgroups(id, cgroups_path, limits, Some(before), None)?;
     let new: Vec<PathBuf> = cgroups
         .iter()
         .map(|g| g.dir.clone())
@@ -423,6 +472,9 @@ fn apply(
         if !ours {
             made.push(g.dir.clone());
         }
+        if !g.hierarchy.v2 && g.controllers.contains(&Controller::Cpuset) {
+            fill_cpuset_v1(&g)?;
+        }
         let writes: Vec<_> = g
             .writes
             .iter()
@@ -466,6 +518,47 @@ fn apply(
                 }
             }
         }
+        for (key, value) in &g.unified {
+            let path = g.dir.join(key);
+            fs::write(&path, value).map_err(io_err(format!(
+                "writing linux.resources.unified[{}] {} to {}",
+                stockade_quote::quote(key),
+                stockade_quote::quote(value),
+                path.display()
+            )))?;
+        }
+        if let Some(prog) = &g.device_filter {
+            attach_device_filter(&g.dir, prog)?;
+        }
+    }
+    Ok(())
+}
+
+/// A v1 cpuset cgroup starts with no CPUs and no memory nodes, and no process can join it
+/// until both are set: each cgroup from the hierarchy's root down to the container's gets
+/// its parent's lists where its own are empty, and the container's always starts from its
+/// parent's (the configured lists are written after; an update that lifts one gets the
+/// parent's back).
+fn fill_cpuset_v1(g: &Cgroup) -> Result<(), PlatformError> {
+    let rel = g.dir.strip_prefix(&g.hierarchy.mount).unwrap_or(&g.dir);
+    let mut parent = g.hierarchy.mount.clone();
+    for part in rel.components() {
+        let dir = parent.join(part);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let own = fs::read_to_string(dir.join(file)).unwrap_or_default();
+            if own.trim().is_empty() || dir == g.dir {
+                let from = parent.join(file);
+                let value = fs::read_to_string(&from)
+                    .map_err(io_err(format!("reading {}", from.display())))?;
+                let to = dir.join(file);
+                fs::write(&to, value.trim()).map_err(io_err(format!(
+                    "writing {} to {}",
+                    value.trim(),
+                    to.display()
+                )))?;
+            }
+        }
+        parent = dir;
     }
     Ok(())
 }
@@ -519,9 +612,15 @@ fn enable_v2_controllers(g: &Cgroup) -> Result<(), PlatformError> {
     let enable = |dir: &Path| -> Result<(), PlatformError> {
         let file = dir.join("cgroup.subtree_control");
         let enabled = fs::read_to_string(&file).unwrap_or_default();
-        for c in &g.controllers {
-            if !enabled.split_whitespace().any(|e| e == c.name()) {
-                let n = format!("+{}", c.name());
+        let names = g
+            .controllers
+            .iter()
+            .filter(|c| **c != Controller::Devices)
+            .map(|c| c.v2_name())
+            .chain(g.unified_controllers.iter().map(String::as_str));
+        for name in names {
+            if !enabled.split_whitespace().any(|e| e == name) {
+                let n = format!("+{name}");
                 fs::write(&file, &n)
                     .map_err(io_err(format!("writing {n} to {}", file.display())))?;
             }
@@ -542,206 +641,10 @@ fn enable_v2_controllers(g: &Cgroup) -> Result<(), PlatformError> {
     enable(&dir)
 }
 
-/// Moves process `pid` (0: the caller) into each of the container's cgroups.
-pub fn join(cgroups: &[PathBuf], pid: i32) -> Result<(), PlatformError> {
-    for dir in cgroups {
-        let file = dir.join("cgroup.procs");
-        fs::write(&file, pid.to_string())
-            .map_err(io_err(format!("moving pid {pid} into {}", file.display())))?;
-    }
-    Ok(())
-}
-
-/// The parent stockade uses when `linux.cgroupsPath` is not given; removed with its last
-/// container so no empty cgroups pile up.
-const DEFAULT_PARENT: &str = "stockade";
-
-/// Removes the container's cgroups, innermost first. Processes that were just killed may
-/// still be leaving, so a busy cgroup is retried for a moment. The default parent goes
-/// too once empty (an rmdir that fails because another container is in it is fine).
-pub fn remove(cgroups: &[PathBuf]) -> Vec<PlatformError> {
-    let mut failures = Vec::new();
-    for dir in cgroups.iter().rev() {
-        let deadline = Instant::now() + RMDIR_WAIT;
-        loop {
-            match fs::remove_dir(dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == ErrorKind::NotFound => break,
-                Err(e)
-                    if e.raw_os_error() == Some(nix::libc::EBUSY) && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => {
-                    failures.push(io_err(format!("removing cgroup {}", dir.display()))(e));
-                    break;
-                }
-            }
-        }
-        if let Some(parent) = dir
-            .parent()
-            .filter(|p| p.file_name().is_some_and(|n| n == DEFAULT_PARENT))
-        {
-            let _ = fs::remove_dir(parent);
-        }
-    }
-    failures
-}
-
-/// The init's cgroups as host directories, for mounts of type `cgroup`/`cgroup2`: per v1
-/// hierarchy (named as its mount point is, `memory`, `cpu,cpuacct`), and v2's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CgroupView {
-    v1: Vec<(String, PathBuf)>,
-    v2: Option<PathBuf>,
-}
-
-/// The view the init mounts: decided by the parent before clone (the init, in a fresh
-/// cgroup namespace, can no longer see absolute cgroup paths), read by the init, which
-/// starts as a copy of the parent's memory.
-static VIEW: std::sync::Mutex<Option<CgroupView>> = std::sync::Mutex::new(None);
-
-/// Records the view for the init about to be cloned.
-pub fn set_view(view: CgroupView) {
-    if let Ok(mut g) = VIEW.lock() {
-        *g = Some(view);
-    }
-}
-
-/// The init's cgroups: those create made for it (`made`), one per hierarchy. Hierarchies
-/// without one are left out of the container's view: what is there is the caller's.
-pub fn view_for_init(made: &[PathBuf]) -> Result<CgroupView, PlatformError> {
-    let read = |p: &str| {
-        fs::read_to_string(p).map_err(|e| PlatformError::Call {
-            call: format!("reading {p}"),
-            detail: e.to_string(),
-        })
-    };
-    Ok(view_from(&read("/proc/self/mountinfo")?, made))
-}
-
-fn view_from(mountinfo: &str, made: &[PathBuf]) -> CgroupView {
-    let (v1, v2) = hierarchies(mountinfo);
-    let host_dir = |mount: &Path| made.iter().find(|d| d.starts_with(mount)).cloned();
-    let mut mounts: Vec<PathBuf> = Vec::new();
-    for (_, m) in &v1 {
-        if !mounts.contains(m) {
-            mounts.push(m.clone());
-        }
-    }
-    let mut view = CgroupView::default();
-    for m in mounts {
-        let name = m
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if let (false, Some(dir)) = (name.is_empty(), host_dir(&m)) {
-            view.v1.push((name, dir));
-        }
-    }
-    view.v2 = v2.and_then(|m| host_dir(&m));
-    view
-}
-
-/// Mounts the container's own cgroups at `target` for a mount of type `fstype`, read-only,
-/// as runc does: `cgroup` on a host with v1 hierarchies is a tmpfs with each hierarchy's
-/// container cgroup bound under its name (and a link per controller of a combined one,
-/// `cpu` → `cpu,cpuacct`); otherwise (`cgroup2`, or a v2-only host) the container's v2
-/// cgroup is bound at `target`. Either way the container sees its limits at the top.
-pub fn mount_view(target: &Path, fstype: &str) -> Result<(), PlatformError> {
-    use nix::mount::{mount, MsFlags};
-    let view = VIEW
-        .lock()
-        .ok()
-        .and_then(|g| g.clone())
-        .ok_or_else(|| PlatformError::Call {
-            call: format!("mounting {fstype} on {}", target.display()),
-            detail: "the init's cgroups were not decided before clone".into(),
-        })?;
-    let guard = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let bind_ro = |from: &Path, to: &Path| -> Result<(), PlatformError> {
-        mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| {
-            PlatformError::call(
-                format!("bind mount of {} on {}", from.display(), to.display()),
-                e,
-            )
-        })?;
-        mount(
-            None::<&str>,
-            to,
-            None::<&str>,
-            guard | MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
-            None::<&str>,
-        )
-        .map_err(|e| PlatformError::call(format!("remounting {} read-only", to.display()), e))
-    };
-    if fstype == "cgroup" && !view.v1.is_empty() {
-        mount(
-            Some("cgroup"),
-            target,
-            Some("tmpfs"),
-            guard,
-            Some("mode=755"),
-        )
-        .map_err(|e| PlatformError::call(format!("mounting tmpfs on {}", target.display()), e))?;
-        for (name, dir) in &view.v1 {
-            let to = target.join(name);
-            fs::create_dir(&to).map_err(io_err(format!("creating {}", to.display())))?;
-            bind_ro(dir, &to)?;
-            if name.contains(',') {
-                for part in name.split(',') {
-                    let link = target.join(part);
-                    if fs::symlink_metadata(&link).is_err() {
-                        std::os::unix::fs::symlink(name, &link)
-                            .map_err(io_err(format!("linking {} to {name}", link.display())))?;
-                    }
-                }
-            }
-        }
-        mount(
-            None::<&str>,
-            target,
-            None::<&str>,
-            guard | MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT,
-            Some("mode=755"),
-        )
-        .map_err(|e| {
-            PlatformError::call(format!("remounting {} read-only", target.display()), e)
-        })?;
-        return Ok(());
-    }
-    match &view.v2 {
-        Some(dir) => bind_ro(dir, target),
-        // No cgroup of its own (the host has none of the controllers): an empty directory,
-        // rather than a view of the caller's cgroups.
-        None => mount(
-            Some("cgroup"),
-            target,
-            Some("tmpfs"),
-            guard | MsFlags::MS_RDONLY,
-            Some("mode=755"),
-        )
-        .map_err(|e| {
-            PlatformError::call(
-                format!("mounting an empty tmpfs on {}", target.display()),
-                e,
-            )
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const HYBRID: &str = "\
-30 24 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
-31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
-33 30 0:29 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
-34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct
-35 30 0:31 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
-36 30 0:32 / /sys/fs/cgroup/my\\040dir rw - cgroup cgroup rw,name=x
-";
+    use crate::platform::linux::mountinfo::HYBRID;
 
     #[test]
     fn mountinfo_gives_v1_mounts_by_controller_and_the_v2_mount() {
@@ -791,37 +694,5 @@ mod tests {
             let e = rel(Some(bad)).unwrap_err().to_string();
             assert!(e.contains("linux.cgroupsPath"), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn the_view_is_the_cgroups_create_made_and_nothing_else() {
-        let made = [
-            PathBuf::from("/sys/fs/cgroup/memory/ns/c1"),
-            PathBuf::from("/sys/fs/cgroup/pids/ns/c1"),
-        ];
-        let v = view_from(HYBRID, &made);
-        assert_eq!(
-            v.v1,
-            vec![
-                (
-                    "memory".to_string(),
-                    PathBuf::from("/sys/fs/cgroup/memory/ns/c1")
-                ),
-                (
-                    "pids".to_string(),
-                    PathBuf::from("/sys/fs/cgroup/pids/ns/c1")
-                ),
-            ],
-            "hierarchies without a cgroup of the container's are left out"
-        );
-        assert_eq!(v.v2, None);
-        assert_eq!(view_from(HYBRID, &[]), CgroupView::default());
-    }
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape("a\\040b\\134c"), "a b\\c");
-        assert_eq!(unescape("plain"), "plain");
-        assert_eq!(unescape("end\\04"), "end\\04");
     }
 }

@@ -1,0 +1,467 @@
+//! What each controller's files get for a set of limits: cgroup v1 and v2 names and
+//! units, and the value that lifts a limit (`update` writes it when a limit goes away).
+
+use super::Controller;
+use crate::limits::{shares_to_weight, ResourceLimits, ThrottleKind};
+use crate::platform::PlatformError;
+
+/// `(file, value, optional)`: an optional file that does not exist is a warning.
+pub type Write = (&'static str, String, bool);
+
+/// Whether controller `c` is involved (limited by `now` or by `before`, which an update
+/// lifts) and needed (limited by `now`, so a host without it is an error).
+pub fn involvement(c: Controller, now: &ResourceLimits, before: &ResourceLimits) -> (bool, bool) {
+    let uses = |l: &ResourceLimits| match c {
+        Controller::Memory => {
+            l.memory.is_some()
+                || l.memory_reservation.is_some()
+                || l.swappiness.is_some()
+                || l.disable_oom_killer
+        }
+        Controller::Pids => l.pids.is_some(),
+        Controller::Cpu => {
+            l.cpu.is_some()
+                || l.cpu_shares.is_some()
+                || l.rt_runtime.is_some()
+                || l.rt_period.is_some()
+        }
+        Controller::Cpuset => l.cpuset_cpus.is_some() || l.cpuset_mems.is_some(),
+        Controller::Blkio => l.blkio_weight.is_some() || !l.blkio_throttle.is_empty(),
+        Controller::Hugetlb => !l.hugetlb.is_empty(),
+        Controller::NetCls => l.net_classid.is_some(),
+        Controller::NetPrio => !l.net_priorities.is_empty(),
+        Controller::Devices => false,
+    };
+    (uses(now) || uses(before), uses(now))
+}
+
+fn num(v: Option<u64>, unlimited: &str) -> String {
+    v.map_or(unlimited.to_string(), |v| v.to_string())
+}
+
+fn v2_lacks(field: &str, why: &str) -> PlatformError {
+    PlatformError::Unsupported {
+        what: format!("linux.resources.{field}"),
+        os: "cgroup v2",
+        hint: format!("{why}; remove it (runc's cgroup v2 driver has no equivalent either)"),
+    }
+}
+
+/// The writes for controller `c` on a v1 or v2 (`v2`) hierarchy; fields `now` leaves unset
+/// but `before` had are set back to the kernel's default.
+pub fn limit_writes(
+    c: Controller,
+    v2: bool,
+    now: &ResourceLimits,
+    before: &ResourceLimits,
+) -> Result<Vec<Write>, PlatformError> {
+    let mut w: Vec<Write> = Vec::new();
+    let was = |f: fn(&ResourceLimits) -> bool| f(now) || f(before);
+    match c {
+        Controller::Memory => {
+            if was(|l| l.memory.is_some()) {
+                w.push(if v2 {
+                    ("memory.max", num(now.memory, "max"), false)
+                } else {
+                    ("memory.limit_in_bytes", num(now.memory, "-1"), false)
+                });
+            }
+            if was(|l| l.memory_and_swap.is_some()) {
+                w.push(if v2 {
+                    ("memory.swap.max", num(now.swap_only(), "max"), true)
+                } else {
+                    (
+                        "memory.memsw.limit_in_bytes",
+                        num(now.memory_and_swap, "-1"),
+                        true,
+                    )
+                });
+            }
+            if was(|l| l.memory_reservation.is_some()) {
+                w.push(if v2 {
+                    ("memory.low", num(now.memory_reservation, "0"), false)
+                } else {
+                    (
+                        "memory.soft_limit_in_bytes",
+                        num(now.memory_reservation, "-1"),
+                        false,
+                    )
+                });
+            }
+            if let Some(s) = now.swappiness {
+                if v2 {
+                    return Err(v2_lacks(
+                        "memory.swappiness",
+                        "cgroup v2 has no per-cgroup swappiness",
+                    ));
+                }
+                w.push(("memory.swappiness", s.to_string(), false));
+            }
+            if was(|l| l.disable_oom_killer) {
+                if v2 && now.disable_oom_killer {
+                    return Err(v2_lacks(
+                        "memory.disableOOMKiller",
+                        "cgroup v2 cannot turn the OOM killer off",
+                    ));
+                }
+                if !v2 {
+                    w.push((
+                        "memory.oom_control",
+                        u8::from(now.disable_oom_killer).to_string(),
+                        false,
+                    ));
+                }
+            }
+        }
+        Controller::Pids => w.push(("pids.max", num(now.pids, "max"), false)),
+        Controller::Cpu => {
+            if was(|l| l.cpu.is_some()) {
+                match (now.cpu, v2) {
+                    (Some(cpu), true) => {
+                        w.push(("cpu.max", format!("{} {}", cpu.quota, cpu.period), false))
+                    }
+                    (None, true) => w.push(("cpu.max", "max".into(), false)),
+                    (Some(cpu), false) => {
+                        w.push(("cpu.cfs_period_us", cpu.period.to_string(), false));
+                        w.push(("cpu.cfs_quota_us", cpu.quota.to_string(), false));
+                    }
+                    (None, false) => w.push(("cpu.cfs_quota_us", "-1".into(), false)),
+                }
+            }
+            if was(|l| l.rt_runtime.is_some() || l.rt_period.is_some()) {
+                if v2 && (now.rt_runtime.is_some() || now.rt_period.is_some()) {
+                    return Err(v2_lacks(
+                        "cpu.realtimeRuntime",
+                        "cgroup v2 has no real-time bandwidth per cgroup",
+                    ));
+                }
+                if !v2 {
+                    // The period first: the runtime must fit in it.
+                    if let Some(p) = now.rt_period {
+                        w.push(("cpu.rt_period_us", p.to_string(), false));
+                    }
+                    w.push((
+                        "cpu.rt_runtime_us",
+                        now.rt_runtime.unwrap_or(0).to_string(),
+                        false,
+                    ));
+                }
+            }
+            if was(|l| l.cpu_shares.is_some()) {
+                w.push(if v2 {
+                    let weight = now.cpu_shares.map_or(100, shares_to_weight);
+                    ("cpu.weight", weight.to_string(), false)
+                } else {
+                    (
+                        "cpu.shares",
+                        now.cpu_shares.unwrap_or(1024).to_string(),
+                        false,
+                    )
+                });
+            }
+        }
+        Controller::Cpuset => {
+            // Unset lists are copied from the parent when the cgroup is made (v1 starts
+            // empty); lifting one writes the parent's back, done by the caller.
+            if let Some(cpus) = &now.cpuset_cpus {
+                w.push(("cpuset.cpus", cpus.clone(), false));
+            }
+            if let Some(mems) = &now.cpuset_mems {
+                w.push(("cpuset.mems", mems.clone(), false));
+            }
+        }
+        Controller::Blkio => blkio_writes(v2, now, before, &mut w),
+        Controller::Hugetlb => {
+            let sizes = now.hugetlb.keys().chain(before.hugetlb.keys());
+            let mut seen: Vec<&String> = Vec::new();
+            for size in sizes {
+                if seen.contains(&size) {
+                    continue;
+                }
+                seen.push(size);
+                let file = hugetlb_file(size, v2).ok_or_else(|| PlatformError::Unsupported {
+                    what: format!("linux.resources.hugepageLimits page size {size}"),
+                    os: "Linux",
+                    hint: "use a page size the kernel has".into(),
+                })?;
+                let limit = now.hugetlb.get(size).copied();
+                w.push((file, num(limit, if v2 { "max" } else { "-1" }), false));
+            }
+        }
+        Controller::NetCls => {
+            w.push((
+                "net_cls.classid",
+                now.net_classid.unwrap_or(0).to_string(),
+                false,
+            ));
+        }
+        Controller::NetPrio => {
+            for (name, prio) in &now.net_priorities {
+                w.push(("net_prio.ifpriomap", format!("{name} {prio}"), false));
+            }
+            for (name, _) in &before.net_priorities {
+                if !now.net_priorities.iter().any(|(n, _)| n == name) {
+                    w.push(("net_prio.ifpriomap", format!("{name} 0"), false));
+                }
+            }
+        }
+        Controller::Devices => {}
+    }
+    Ok(w)
+}
+
+/// The hugetlb controller's limit file for a page size (v1 `limit_in_bytes`, v2 `max`).
+fn hugetlb_file(size: &str, v2: bool) -> Option<&'static str> {
+    Some(match (size, v2) {
+        ("64KB", false) => "hugetlb.64KB.limit_in_bytes",
+        ("64KB", true) => "hugetlb.64KB.max",
+        ("2MB", false) => "hugetlb.2MB.limit_in_bytes",
+        ("2MB", true) => "hugetlb.2MB.max",
+        ("32MB", false) => "hugetlb.32MB.limit_in_bytes",
+        ("32MB", true) => "hugetlb.32MB.max",
+        ("512MB", false) => "hugetlb.512MB.limit_in_bytes",
+        ("512MB", true) => "hugetlb.512MB.max",
+        ("1GB", false) => "hugetlb.1GB.limit_in_bytes",
+        ("1GB", true) => "hugetlb.1GB.max",
+        ("16GB", false) => "hugetlb.16GB.limit_in_bytes",
+        ("16GB", true) => "hugetlb.16GB.max",
+        _ => return None,
+    })
+}
+
+/// Block I/O weight (the kernel's default back when lifted) and throttles: v1 one line per
+/// device and kind (rate 0 lifts), v2 one `io.max` line per device with every kind.
+fn blkio_writes(v2: bool, now: &ResourceLimits, before: &ResourceLimits, w: &mut Vec<Write>) {
+    if now.blkio_weight.is_some() || before.blkio_weight.is_some() {
+        w.push(match (v2, now.blkio_weight) {
+            (false, v) => ("blkio.weight", v.unwrap_or(500).to_string(), false),
+            (true, Some(v)) => ("io.weight", format!("default {v}"), false),
+            (true, None) => ("io.weight", "default 100".into(), false),
+        });
+    }
+    let mut devices: Vec<(u32, u32)> = now
+        .blkio_throttle
+        .iter()
+        .chain(&before.blkio_throttle)
+        .map(|t| (t.major, t.minor))
+        .collect();
+    devices.sort_unstable();
+    devices.dedup();
+    let rate = |kind: ThrottleKind, dev: (u32, u32)| {
+        now.blkio_throttle
+            .iter()
+            .find(|t| t.kind == kind && (t.major, t.minor) == dev && t.rate > 0)
+            .map(|t| t.rate)
+    };
+    let kinds = [
+        (
+            ThrottleKind::ReadBps,
+            "blkio.throttle.read_bps_device",
+            "rbps",
+        ),
+        (
+            ThrottleKind::WriteBps,
+            "blkio.throttle.write_bps_device",
+            "wbps",
+        ),
+        (
+            ThrottleKind::ReadIops,
+            "blkio.throttle.read_iops_device",
+            "riops",
+        ),
+        (
+            ThrottleKind::WriteIops,
+            "blkio.throttle.write_iops_device",
+            "wiops",
+        ),
+    ];
+    for dev in devices {
+        if v2 {
+            let fields: Vec<String> = kinds
+                .iter()
+                .map(|(k, _, key)| {
+                    format!(
+                        "{key}={}",
+                        rate(*k, dev).map_or("max".into(), |r| r.to_string())
+                    )
+                })
+                .collect();
+            w.push((
+                "io.max",
+                format!("{}:{} {}", dev.0, dev.1, fields.join(" ")),
+                false,
+            ));
+            continue;
+        }
+        for (k, file, _) in kinds {
+            let given = |l: &ResourceLimits| {
+                l.blkio_throttle
+                    .iter()
+                    .any(|t| t.kind == k && (t.major, t.minor) == dev)
+            };
+            if given(now) || given(before) {
+                let r = rate(k, dev).unwrap_or(0);
+                w.push((file, format!("{}:{} {r}", dev.0, dev.1), false));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(json: &str) -> ResourceLimits {
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_str(json).unwrap();
+        crate::limits::from_resources(Some(&r)).unwrap().0
+    }
+
+    #[test]
+    fn v1_and_v2_files_for_each_field() {
+        let l = limits(
+            r#"{"cpu":{"shares":2048,"cpus":"0","mems":"0"},
+                "memory":{"limit":1048576,"reservation":524288,"swappiness":5,"disableOOMKiller":true}}"#,
+        );
+        let none = ResourceLimits::default();
+        let v1 = limit_writes(Controller::Memory, false, &l, &none).unwrap();
+        assert_eq!(
+            v1,
+            vec![
+                ("memory.limit_in_bytes", "1048576".to_string(), false),
+                ("memory.soft_limit_in_bytes", "524288".to_string(), false),
+                ("memory.swappiness", "5".to_string(), false),
+                ("memory.oom_control", "1".to_string(), false),
+            ]
+        );
+        let e = limit_writes(Controller::Memory, true, &l, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("linux.resources.memory.swappiness"), "{e}");
+        assert_eq!(
+            limit_writes(Controller::Cpu, false, &l, &none).unwrap(),
+            vec![("cpu.shares", "2048".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::Cpu, true, &l, &none).unwrap(),
+            vec![("cpu.weight", "79".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::Cpuset, false, &l, &none).unwrap(),
+            vec![
+                ("cpuset.cpus", "0".to_string(), false),
+                ("cpuset.mems", "0".to_string(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lifted_field_goes_back_to_the_default() {
+        let before = limits(
+            r#"{"cpu":{"shares":2048},"memory":{"reservation":524288,"disableOOMKiller":true}}"#,
+        );
+        let now = ResourceLimits::default();
+        assert_eq!(involvement(Controller::Cpu, &now, &before), (true, false));
+        assert_eq!(
+            limit_writes(Controller::Cpu, false, &now, &before).unwrap(),
+            vec![("cpu.shares", "1024".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::Memory, false, &now, &before).unwrap(),
+            vec![
+                ("memory.soft_limit_in_bytes", "-1".to_string(), false),
+                ("memory.oom_control", "0".to_string(), false),
+            ]
+        );
+        assert_eq!(
+            limit_writes(Controller::Memory, true, &now, &before).unwrap(),
+            vec![("memory.low", "0".to_string(), false)]
+        );
+    }
+
+    #[test]
+    fn block_io_lines_for_v1_and_v2() {
+        let l = limits(
+            r#"{"blockIO":{"weight":300,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}],
+                "throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":100}]}}"#,
+        );
+        let none = ResourceLimits::default();
+        assert_eq!(
+            limit_writes(Controller::Blkio, false, &l, &none).unwrap(),
+            vec![
+                ("blkio.weight", "300".to_string(), false),
+                (
+                    "blkio.throttle.read_bps_device",
+                    "8:0 1048576".to_string(),
+                    false
+                ),
+                (
+                    "blkio.throttle.write_iops_device",
+                    "8:0 100".to_string(),
+                    false
+                ),
+            ]
+        );
+        assert_eq!(
+            limit_writes(Controller::Blkio, true, &l, &none).unwrap(),
+            vec![
+                ("io.weight", "default 300".to_string(), false),
+                (
+                    "io.max",
+                    "8:0 rbps=1048576 wbps=max riops=max wiops=100".to_string(),
+                    false
+                ),
+            ]
+        );
+        assert_eq!(
+            limit_writes(Controller::Blkio, false, &none, &l).unwrap(),
+            vec![
+                ("blkio.weight", "500".to_string(), false),
+                ("blkio.throttle.read_bps_device", "8:0 0".to_string(), false),
+                (
+                    "blkio.throttle.write_iops_device",
+                    "8:0 0".to_string(),
+                    false
+                ),
+            ],
+            "lifted"
+        );
+    }
+
+    #[test]
+    fn realtime_hugetlb_and_network_lines() {
+        let l = limits(
+            r#"{"cpu":{"realtimeRuntime":950,"realtimePeriod":1000},
+                "hugepageLimits":[{"pageSize":"2MB","limit":4194304}],
+                "network":{"classID":17,"priorities":[{"name":"eth0","priority":5}]}}"#,
+        );
+        let none = ResourceLimits::default();
+        assert_eq!(
+            limit_writes(Controller::Cpu, false, &l, &none).unwrap(),
+            vec![
+                ("cpu.rt_period_us", "1000".to_string(), false),
+                ("cpu.rt_runtime_us", "950".to_string(), false)
+            ]
+        );
+        let e = limit_writes(Controller::Cpu, true, &l, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("linux.resources.cpu.realtimeRuntime"), "{e}");
+        assert_eq!(
+            limit_writes(Controller::Hugetlb, true, &l, &none).unwrap(),
+            vec![("hugetlb.2MB.max", "4194304".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::Hugetlb, false, &none, &l).unwrap(),
+            vec![("hugetlb.2MB.limit_in_bytes", "-1".to_string(), false)],
+            "lifted"
+        );
+        assert_eq!(
+            limit_writes(Controller::NetCls, false, &l, &none).unwrap(),
+            vec![("net_cls.classid", "17".to_string(), false)]
+        );
+        assert_eq!(
+            limit_writes(Controller::NetPrio, false, &l, &none).unwrap(),
+            vec![("net_prio.ifpriomap", "eth0 5".to_string(), false)]
+        );
+    }
+}
