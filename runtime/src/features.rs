@@ -75,16 +75,15 @@ pub fn features() -> Value {
     if cfg!(target_os = "linux") {
         doc["linux"] = json!({
             "namespaces": ["mount", "pid", "uts", "ipc", "network", "cgroup"],
-            "capabilities": [],
             // cgroupfs only (no systemd): the resource limits of crate::limits.
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
         });
     }
+    // capabilities, seccomp, apparmor, selinux: what this host applies.
+    #[cfg(target_os = "linux")]
+    crate::platform::confinement_features(&mut doc["linux"]);
     doc
 }
 

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::{ContainerConfig, Rlimit};
+use crate::config::{CapabilitySets, ContainerConfig, Rlimit, SeccompProfile};
 use crate::mounts::{resolve_in_root, MountError};
 
 /// Why the process cannot be prepared.
@@ -60,6 +60,22 @@ pub struct ProcessSpec {
     pub terminal: bool,
     /// (rows, columns) for the pty.
     pub console_size: Option<(u16, u16)>,
+    /// What the kernel confines the process to (Linux: capabilities, seccomp, LSM labels).
+    pub confinement: Confinement,
+}
+
+/// The Linux confinement of one process: applied by the Linux backend, warned about (never
+/// applied) on FreeBSD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Confinement {
+    /// `process.capabilities` (empty sets when absent, as with runc).
+    pub capabilities: CapabilitySets,
+    /// The container's `linux.seccomp`, which `exec`'d processes get too.
+    pub seccomp: Option<SeccompProfile>,
+    /// `process.apparmorProfile`.
+    pub apparmor_profile: Option<String>,
+    /// `process.selinuxLabel`.
+    pub selinux_label: Option<String>,
 }
 
 /// The default PATH when the environment has none (runc's and the Go runtime's choice).
@@ -73,6 +89,12 @@ impl ProcessSpec {
         let args = p.args().clone().unwrap_or_default();
         let env = p.env().clone().unwrap_or_default();
         let user = p.user();
+        let confinement = Confinement {
+            capabilities: cfg.capabilities.clone(),
+            seccomp: cfg.seccomp.clone(),
+            apparmor_profile: p.apparmor_profile().clone(),
+            selinux_label: p.selinux_label().clone(),
+        };
         Self::build(
             &cfg.root,
             args,
@@ -90,6 +112,7 @@ impl ProcessSpec {
             p.console_size()
                 .as_ref()
                 .map(|b| (b.height() as u16, b.width() as u16)),
+            confinement,
         )
     }
 
@@ -105,6 +128,7 @@ impl ProcessSpec {
         no_new_privileges: bool,
         terminal: bool,
         console_size: Option<(u16, u16)>,
+        confinement: Confinement,
     ) -> Result<ProcessSpec, ProcessError> {
         for (index, e) in env.iter().enumerate() {
             if !e.contains('=') || e.starts_with('=') {
@@ -132,6 +156,7 @@ impl ProcessSpec {
             no_new_privileges,
             terminal,
             console_size,
+            confinement,
         })
     }
 }

@@ -7,7 +7,8 @@
 //!                     [--busybox PATH] [--schema-dir DIR]
 //! ```
 //! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
-//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`). Default: all.
+//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), confine (issue 10).
+//! Default: all.
 
 #[macro_use]
 mod harness;
@@ -20,6 +21,7 @@ mod schema;
 mod stockade;
 
 mod cli;
+mod confine;
 mod errors;
 mod exec;
 mod hooks;
@@ -52,6 +54,8 @@ const CORE_GROUPS: &[&str] = &[
 ];
 /// Issue 4 groups, selected together with `--group extras`.
 const EXTRA_GROUPS: &[&str] = &["hooks", "terminal", "exec", "ps", "features"];
+/// Issue 10 groups (Linux confinement).
+const CONFINE_GROUPS: &[&str] = &["confine"];
 
 fn all_tests() -> Vec<Test> {
     let mut v = Vec::new();
@@ -68,6 +72,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(terminal::tests());
     v.extend(exec::tests());
     v.extend(ps_features::tests());
+    v.extend(confine::tests());
     v
 }
 
@@ -84,7 +89,8 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
 [--filter SUBSTR]... [--list] [--busybox PATH] [--schema-dir DIR]
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
-                    limits (alias core) hooks terminal exec ps features (alias extras); default all
+                    limits (alias core) hooks terminal exec ps features (alias extras) confine;
+                    default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit
   --busybox PATH    static busybox for the root filesystems (default $BUSYBOX, else /bin/busybox)
@@ -124,7 +130,10 @@ fn parse_args() -> Result<Options, String> {
                         "extras" | "issue4" => {
                             o.groups.extend(EXTRA_GROUPS.iter().map(|s| s.to_string()))
                         }
-                        g if CORE_GROUPS.contains(&g) || EXTRA_GROUPS.contains(&g) => {
+                        g if CORE_GROUPS.contains(&g)
+                            || EXTRA_GROUPS.contains(&g)
+                            || CONFINE_GROUPS.contains(&g) =>
+                        {
                             o.groups.push(g.to_string())
                         }
                         g => return Err(format!("unknown group {g:?}\n{USAGE}")),

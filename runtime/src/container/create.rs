@@ -245,6 +245,7 @@ fn make(
             state_dir,
             sync: child_end,
             console,
+            seccomp_listener: connect_seccomp_listener(&plan.process)?,
         },
     )?;
     undo.init = Some(pid);
@@ -336,4 +337,24 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
     ));
     std::fs::write(&tmp, pid.to_string()).map_err(ContainerError::io("writing pid file", &tmp))?;
     std::fs::rename(&tmp, &path).map_err(ContainerError::io("writing pid file", &path))
+}
+
+/// Connects to `linux.seccomp.listenerPath` when the profile notifies (see
+/// `InitHandoff::seccomp_listener`).
+fn connect_seccomp_listener(
+    process: &crate::process::ProcessSpec,
+) -> Result<Option<OwnedFd>, ContainerError> {
+    let Some(path) = process
+        .confinement
+        .seccomp
+        .as_ref()
+        .and_then(|p| p.listener_path.as_deref())
+    else {
+        return Ok(None);
+    };
+    let socket = std::os::unix::net::UnixStream::connect(path).map_err(ContainerError::io(
+        "connecting to linux.seccomp.listenerPath",
+        path,
+    ))?;
+    Ok(Some(socket.into()))
 }

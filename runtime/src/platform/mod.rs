@@ -22,6 +22,8 @@ pub(crate) use freebsd::set_rlimit;
 #[cfg(target_os = "freebsd")]
 pub use freebsd::FreeBsd as Host;
 #[cfg(target_os = "linux")]
+pub use linux::confinement_features;
+#[cfg(target_os = "linux")]
 pub use linux::Linux as Host;
 
 /// A kernel call that failed, or a plan the platform cannot carry out.
@@ -92,6 +94,17 @@ pub struct InitHandoff {
     pub sync: OwnedFd,
     /// The connected `--console-socket`, when the process has a terminal.
     pub console: Option<OwnedFd>,
+    /// The connected `linux.seccomp.listenerPath`, when the profile notifies: connected from
+    /// the host, since the path is a host path the process cannot reach once inside.
+    pub seccomp_listener: Option<OwnedFd>,
+}
+
+/// A seccomp agent's connected socket and the state JSON it is sent with the notify
+/// descriptor.
+#[derive(Debug)]
+pub struct SeccompListener {
+    pub socket: std::os::unix::net::UnixStream,
+    pub state: Vec<u8>,
 }
 
 /// The operations a kernel backend provides.
@@ -155,8 +168,21 @@ pub trait Platform {
         child: Box<dyn FnMut() -> isize + '_>,
     ) -> Result<i32, PlatformError>;
 
-    /// In a process about to exec: what only this kernel has (Linux: no_new_privs).
-    fn before_exec(process: &ProcessSpec) -> Result<(), PlatformError>;
+    /// In a process about to exec, after its user changed: what only this kernel has
+    /// (Linux: the capability sets, no_new_privs, a seccomp filter loaded last).
+    fn before_exec(
+        process: &ProcessSpec,
+        listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError>;
+
+    /// Called in the process before it changes its user and groups (Linux: LSM labels,
+    /// a seccomp filter that must be loaded while privileged, the bounding set).
+    fn before_user(
+        _process: &ProcessSpec,
+        _listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError> {
+        Ok(())
+    }
 
     /// Marks every descriptor from `first` up close-on-exec, so the container process gets
     /// only 0-2 and the preserved ones.

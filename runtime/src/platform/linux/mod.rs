@@ -2,10 +2,13 @@
 //! UTS, network and IPC as the jail model says), `pivot_root` into the root, processes
 //! found through `/proc`. Used for development, CI and Linux users.
 
+mod caps;
 mod cgroups;
+mod lsm;
 mod mounts;
 mod namespaces;
 mod procfs;
+mod seccomp;
 mod sys;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -17,7 +20,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
-use super::{ContainerPlan, InitHandoff, Platform, PlatformError};
+use super::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener};
 use crate::jail::Host;
 use crate::process::ProcessSpec;
 use crate::state::Resources;
@@ -33,12 +36,6 @@ fn call(what: impl Into<String>, e: nix::errno::Errno) -> PlatformError {
 fn warn_unapplied(plan: &ContainerPlan) {
     let mut ignored = Vec::new();
     if let Some(l) = &plan.linux {
-        if l.seccomp().is_some() {
-            ignored.push("linux.seccomp");
-        }
-        if l.mount_label().is_some() {
-            ignored.push("linux.mountLabel (SELinux)");
-        }
         if l.intel_rdt().is_some() {
             ignored.push("linux.intelRdt");
         }
@@ -48,10 +45,83 @@ fn warn_unapplied(plan: &ContainerPlan) {
     }
     if !ignored.is_empty() {
         tracing::warn!(
-            "not applied by stockade (no seccomp, AppArmor or SELinux support): {}",
+            "not applied by stockade: {}",
             ignored.join(", ")
         );
     }
+}
+
+/// The capability, seccomp and LSM parts of `features`' `linux` object: what this host
+/// applies (capabilities the kernel knows, flags the kernel and libseccomp support).
+pub fn confinement_features(linux: &mut serde_json::Value) {
+    use crate::config::capabilities::CAPABILITY_NAMES;
+    use crate::config::seccomp::{ACTIONS, ARCHITECTURES, FLAGS, OPERATORS};
+    let supported = ::caps::runtime::thread_all_supported();
+    let capabilities: Vec<&str> = CAPABILITY_NAMES
+        .iter()
+        .copied()
+        .filter(|n| n.parse::<::caps::Capability>().is_ok_and(|c| supported.contains(&c)))
+        .collect();
+    // libseccomp's API level says what the kernel supports: 3 the LOG flag, 4 SPEC_ALLOW,
+    // 7 WAIT_KILLABLE_RECV. TSYNC is accepted and has nothing to do (one thread).
+    let api = libseccomp::get_api();
+    let supported_flags: Vec<&str> = FLAGS
+        .iter()
+        .copied()
+        .filter(|f| match *f {
+            "SECCOMP_FILTER_FLAG_LOG" => api >= 3,
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => api >= 4,
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => api >= 7,
+            _ => true,
+        })
+        .collect();
+    linux["capabilities"] = serde_json::json!(capabilities);
+    linux["seccomp"] = serde_json::json!({
+        "enabled": true,
+        "actions": ACTIONS,
+        "operators": OPERATORS,
+        "archs": ARCHITECTURES,
+        "knownFlags": FLAGS,
+        "supportedFlags": supported_flags,
+    });
+    linux["apparmor"] = serde_json::json!({"enabled": lsm::apparmor_enabled()});
+    linux["selinux"] = serde_json::json!({"enabled": lsm::selinux_enabled()});
+}
+
+/// At create: labels the host cannot apply are refused; capability names this kernel does
+/// not know are named once and skipped.
+fn confinement_check(plan: &ContainerPlan) -> Result<(), PlatformError> {
+    let mount_label = plan.linux.as_ref().and_then(|l| l.mount_label().clone());
+    lsm::check(&plan.process.confinement, mount_label.as_deref())?;
+    let unknown = caps::unknown_to_kernel(&plan.process.confinement.capabilities);
+    if !unknown.is_empty() {
+        tracing::warn!(
+            "process.capabilities: {} not known to this kernel (see /proc/sys/kernel/cap_last_cap); skipped",
+            unknown.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Compiles and loads the process's seccomp filter; a notify descriptor goes to the agent.
+fn load_seccomp(
+    process: &ProcessSpec,
+    listener: Option<&SeccompListener>,
+) -> Result<(), PlatformError> {
+    let Some(profile) = &process.confinement.seccomp else {
+        return Ok(());
+    };
+    let ctx = seccomp::compile(profile)?;
+    let Some(fd) = seccomp::load(&ctx, profile)? else {
+        return Ok(());
+    };
+    let Some(listener) = listener else {
+        return Err(PlatformError::Call {
+            call: "linux.seccomp.listenerPath".into(),
+            detail: "the profile notifies but no listener is connected (exec does not support SCMP_ACT_NOTIFY)".into(),
+        });
+    };
+    seccomp::send_to_listener(&listener.socket, fd, &listener.state, profile)
 }
 
 impl Platform for Linux {
@@ -63,6 +133,7 @@ impl Platform for Linux {
         mounts::check(&plan.mounts)?;
         cgroups::check(plan)?;
         warn_unapplied(plan);
+        confinement_check(plan)?;
         if !plan.devices.is_empty() {
             tracing::warn!("freebsd.devices has no effect on Linux; use linux.devices");
         }
@@ -301,10 +372,28 @@ impl Platform for Linux {
         Ok(pid.as_raw())
     }
 
-    fn before_exec(process: &ProcessSpec) -> Result<(), PlatformError> {
+    fn before_user(
+        process: &ProcessSpec,
+        listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError> {
+        lsm::apply(&process.confinement)?;
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while the
+        // process still has it, as runc does.
+        if !process.no_new_privileges {
+            load_seccomp(process, listener)?;
+        }
+        caps::before_user(&process.confinement.capabilities)
+    }
+
+    fn before_exec(
+        process: &ProcessSpec,
+        listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError> {
+        caps::after_user(&process.confinement.capabilities)?;
         if process.no_new_privileges {
             nix::sys::prctl::set_no_new_privs()
                 .map_err(|e| call("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
+            load_seccomp(process, listener)?;
         }
         Ok(())
     }
