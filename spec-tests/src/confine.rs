@@ -16,13 +16,22 @@ pub fn tests() -> Vec<Test> {
         test!("confine", no_capabilities_field_means_empty_sets),
         test!("confine", ambient_capabilities_reach_a_non_root_user),
         test!("confine", all_capabilities_the_kernel_knows),
-        test!("confine", seccomp_without_no_new_privs_is_loaded_before_caps_drop),
+        test!(
+            "confine",
+            seccomp_without_no_new_privs_is_loaded_before_caps_drop
+        ),
         test!("confine", seccomp_rule_returns_its_errno),
         test!("confine", seccomp_default_errno_ret_is_returned),
         test!("confine", seccomp_argument_rule_matches_only_its_value),
         test!("confine", seccomp_masked_eq_compares_the_masked_argument),
-        test!("confine", seccomp_realistic_profile_loads_and_allows_a_shell),
-        test!("confine", seccomp_notify_sends_the_fd_and_state_to_the_listener),
+        test!(
+            "confine",
+            seccomp_realistic_profile_loads_and_allows_a_shell
+        ),
+        test!(
+            "confine",
+            seccomp_notify_sends_the_fd_and_state_to_the_listener
+        ),
         test!("confine", exec_applies_its_own_capabilities_and_the_profile),
         test!("confine", unknown_capability_fails_create_naming_the_path),
         test!("confine", bad_seccomp_operator_fails_create_naming_the_path),
@@ -72,7 +81,12 @@ fn expect_status(text: &str, sets: [u64; 5], nnp: &str, seccomp: &str) -> TestRe
     Ok(())
 }
 
-fn status_of(ctx: &Ctx, name: &str, process: &[(&str, Value)], seccomp: Option<Value>) -> Result<String, Fail> {
+fn status_of(
+    ctx: &Ctx,
+    name: &str,
+    process: &[(&str, Value)],
+    seccomp: Option<Value>,
+) -> Result<String, Fail> {
     let mut b = ctx.bundle(&["cat", "/proc/self/status"])?;
     for (k, v) in process {
         b.process()[*k] = v.clone();
@@ -90,7 +104,11 @@ fn kernel_mask() -> Result<u64, Fail> {
         .trim()
         .parse()
         .map_err(|e| format!("cap_last_cap: {e}"))?;
-    Ok(if last >= 63 { u64::MAX } else { (1u64 << (last + 1)) - 1 })
+    Ok(if last >= 63 {
+        u64::MAX
+    } else {
+        (1u64 << (last + 1)) - 1
+    })
 }
 
 fn runc_spec_capabilities_are_exactly_the_sets(ctx: &Ctx) -> TestResult {
@@ -122,22 +140,57 @@ fn ambient_capabilities_reach_a_non_root_user(ctx: &Ctx) -> TestResult {
         ],
         None,
     )?;
-    ensure!(field(&text, "Uid").is_some_and(|u| u.starts_with("1000")), "Uid: {text:?}");
+    ensure!(
+        field(&text, "Uid").is_some_and(|u| u.starts_with("1000")),
+        "Uid: {text:?}"
+    );
     expect_status(&text, [m, m, m, m, m], "1", "0")
 }
 
 fn all_capabilities_the_kernel_knows(ctx: &Ctx) -> TestResult {
     linux_only()?;
     let all = [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-        "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-        "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-        "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-        "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-        "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
     ];
     // A runtime cannot grant what it lacks itself (a host in a container may not have every
     // capability): every name the kernel knows and this (root) process holds.
@@ -170,11 +223,15 @@ fn allow_all_but(rules: Value) -> Value {
 
 fn seccomp_without_no_new_privs_is_loaded_before_caps_drop(ctx: &Ctx) -> TestResult {
     linux_only()?;
-    let profile = allow_all_but(json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]));
+    let profile =
+        allow_all_but(json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]));
     let text = status_of(
         ctx,
         "seccomp-nnp0",
-        &[("capabilities", runc_caps()), ("noNewPrivileges", json!(false))],
+        &[
+            ("capabilities", runc_caps()),
+            ("noNewPrivileges", json!(false)),
+        ],
         Some(profile),
     )?;
     expect_status(&text, [RUNC_MASK, RUNC_MASK, RUNC_MASK, 0, 0], "0", "2")
@@ -194,8 +251,16 @@ fn seccomp_rule_returns_its_errno(ctx: &Ctx) -> TestResult {
     let profile = allow_all_but(json!([
         {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 28}
     ]));
-    let out = run_script(ctx, "errno-ret", "mkdir /tmp/x 2>&1; echo rc=$?; grep Seccomp: /proc/self/status", profile)?;
-    ensure!(out.contains("No space left on device") && out.contains("rc=1"), "mkdir under the profile: {out:?}");
+    let out = run_script(
+        ctx,
+        "errno-ret",
+        "mkdir /tmp/x 2>&1; echo rc=$?; grep Seccomp: /proc/self/status",
+        profile,
+    )?;
+    ensure!(
+        out.contains("No space left on device") && out.contains("rc=1"),
+        "mkdir under the profile: {out:?}"
+    );
     ensure!(out.contains("Seccomp:\t2"), "Seccomp mode: {out:?}");
     Ok(())
 }
@@ -207,8 +272,16 @@ fn seccomp_default_errno_ret_is_returned(ctx: &Ctx) -> TestResult {
     let mut profile = realistic_profile();
     profile["defaultErrnoRet"] = json!(18);
     strip_names(&mut profile, &["mkdir", "mkdirat"]);
-    let out = run_script(ctx, "default-errno", "mkdir /tmp/x 2>&1; echo rc=$?", profile)?;
-    ensure!(out.contains("Invalid cross-device link") && out.contains("rc=1"), "mkdir under the profile: {out:?}");
+    let out = run_script(
+        ctx,
+        "default-errno",
+        "mkdir /tmp/x 2>&1; echo rc=$?",
+        profile,
+    )?;
+    ensure!(
+        out.contains("Invalid cross-device link") && out.contains("rc=1"),
+        "mkdir under the profile: {out:?}"
+    );
     Ok(())
 }
 
@@ -226,7 +299,10 @@ fn seccomp_argument_rule_matches_only_its_value(ctx: &Ctx) -> TestResult {
         profile,
     )?;
     ensure!(out.contains("zero-ok"), "kill -0 must be allowed: {out:?}");
-    ensure!(out.contains("Operation not supported") && out.contains("cont-rc=1"), "kill -CONT must fail with ENOTSUP: {out:?}");
+    ensure!(
+        out.contains("Operation not supported") && out.contains("cont-rc=1"),
+        "kill -CONT must fail with ENOTSUP: {out:?}"
+    );
     Ok(())
 }
 
@@ -244,8 +320,14 @@ fn seccomp_masked_eq_compares_the_masked_argument(ctx: &Ctx) -> TestResult {
         "kill -0 $$ && echo zero-ok; kill -WINCH $$ && echo winch-ok; kill -CHLD $$ 2>&1; echo chld-rc=$?",
         profile,
     )?;
-    ensure!(out.contains("zero-ok") && out.contains("winch-ok"), "unmatched signals must be allowed: {out:?}");
-    ensure!(out.contains("Operation not supported") && out.contains("chld-rc=1"), "kill -CHLD must fail: {out:?}");
+    ensure!(
+        out.contains("zero-ok") && out.contains("winch-ok"),
+        "unmatched signals must be allowed: {out:?}"
+    );
+    ensure!(
+        out.contains("Operation not supported") && out.contains("chld-rc=1"),
+        "kill -CHLD must fail: {out:?}"
+    );
     Ok(())
 }
 
@@ -276,10 +358,19 @@ fn seccomp_realistic_profile_loads_and_allows_a_shell(ctx: &Ctx) -> TestResult {
          unshare -m true 2>&1; echo unshare-rc=$?; grep -E 'Seccomp:|CapEff:' /proc/self/status",
         realistic_profile(),
     )?;
-    ensure!(out.contains("hello") && out.contains("ls-ok"), "a shell under the profile: {out:?}");
+    ensure!(
+        out.contains("hello") && out.contains("ls-ok"),
+        "a shell under the profile: {out:?}"
+    );
     ensure!(out.contains("Seccomp:\t2"), "Seccomp mode: {out:?}");
-    ensure!(out.contains(&format!("CapEff:\t{RUNC_MASK:016x}")), "CapEff: {out:?}");
-    ensure!(!out.contains("unshare-rc=0"), "unshare must be refused: {out:?}");
+    ensure!(
+        out.contains(&format!("CapEff:\t{RUNC_MASK:016x}")),
+        "CapEff: {out:?}"
+    );
+    ensure!(
+        !out.contains("unshare-rc=0"),
+        "unshare must be refused: {out:?}"
+    );
     Ok(())
 }
 
@@ -287,7 +378,8 @@ fn seccomp_realistic_profile_loads_and_allows_a_shell(ctx: &Ctx) -> TestResult {
 fn seccomp_notify_sends_the_fd_and_state_to_the_listener(ctx: &Ctx) -> TestResult {
     use std::os::unix::net::UnixListener;
     let sock = ctx.path("agent.sock");
-    let listener = UnixListener::bind(&sock).map_err(|e| format!("bind {}: {e}", sock.display()))?;
+    let listener =
+        UnixListener::bind(&sock).map_err(|e| format!("bind {}: {e}", sock.display()))?;
     let mut b = ctx.bundle(&["sh", "-c", "mkdir /tmp/x 2>&1; echo rc=$?"])?;
     b.process()["capabilities"] = runc_caps();
     b.config["linux"]["seccomp"] = json!({
@@ -304,14 +396,21 @@ fn seccomp_notify_sends_the_fd_and_state_to_the_listener(ctx: &Ctx) -> TestResul
         .map_err(|_| "the agent thread panicked".to_string())??;
     ctx.note(format!("agent received {state}"));
     ensure_eq!(state["fds"], json!(["seccompFd"]), "fds");
-    ensure_eq!(state["metadata"], json!("stockade-spec-metadata"), "metadata");
+    ensure_eq!(
+        state["metadata"],
+        json!("stockade-spec-metadata"),
+        "metadata"
+    );
     ensure_eq!(state["state"]["id"], json!(id), "state.id");
     ensure!(state["pid"].as_i64().is_some_and(|p| p > 0), "pid: {state}");
     ensure!(
         nr == libc::SYS_mkdir as i32 || nr == libc::SYS_mkdirat as i32,
         "notified syscall number {nr}"
     );
-    ensure!(text.contains("Disk quota exceeded") && text.contains("rc=1"), "mkdir answered by the agent: {text:?}");
+    ensure!(
+        text.contains("Disk quota exceeded") && text.contains("rc=1"),
+        "mkdir answered by the agent: {text:?}"
+    );
     Ok(())
 }
 
@@ -358,7 +457,10 @@ fn notify_agent(listener: &std::os::unix::net::UnixListener) -> Result<(Value, i
     // SAFETY: fd is the notify descriptor just received; req is a live seccomp_notif.
     let r = unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
     if r != 0 {
-        return Err(format!("SECCOMP_IOCTL_NOTIF_RECV: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "SECCOMP_IOCTL_NOTIF_RECV: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     let mut resp = libc::seccomp_notif_resp {
         id: req.id,
@@ -369,7 +471,10 @@ fn notify_agent(listener: &std::os::unix::net::UnixListener) -> Result<(Value, i
     // SAFETY: resp is a live seccomp_notif_resp for the request just received.
     let r = unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
     if r != 0 {
-        return Err(format!("SECCOMP_IOCTL_NOTIF_SEND: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "SECCOMP_IOCTL_NOTIF_SEND: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     // SAFETY: closing the descriptor this thread received and owns.
     unsafe { libc::close(fd) };
@@ -400,19 +505,36 @@ fn exec_applies_its_own_capabilities_and_the_profile(ctx: &Ctx) -> TestResult {
         .run()?;
     ctx.note(format!("exec --process: {:?} {:?}", out.stdout, out.stderr));
     expect_status(&out.stdout, [1 << 5, 1 << 5, 1 << 5, 0, 0], "0", "2")?;
-    ensure!(out.stdout.contains("No space left on device"), "the container's profile holds in exec: {:?}", out.stdout);
+    ensure!(
+        out.stdout.contains("No space left on device"),
+        "the container's profile holds in exec: {:?}",
+        out.stdout
+    );
     // From flags: the container's own sets plus --cap.
     let out = ctx
-        .sk(&["exec", "--cap", "CAP_NET_ADMIN", &id, "cat", "/proc/self/status"])
+        .sk(&[
+            "exec",
+            "--cap",
+            "CAP_NET_ADMIN",
+            &id,
+            "cat",
+            "/proc/self/status",
+        ])
         .run()?;
     let with_admin = RUNC_MASK | (1 << 12);
-    expect_status(&out.stdout, [with_admin, with_admin, with_admin, 0, 0], "1", "2")?;
+    expect_status(
+        &out.stdout,
+        [with_admin, with_admin, with_admin, 0, 0],
+        "1",
+        "2",
+    )?;
     Ok(())
 }
 
 fn unknown_capability_fails_create_naming_the_path(ctx: &Ctx) -> TestResult {
     let mut b = ctx.bundle(&["true"])?;
-    b.process()["capabilities"] = json!({"bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW", "CAP_FOO"]});
+    b.process()["capabilities"] =
+        json!({"bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW", "CAP_FOO"]});
     let id = ctx.id("bad-cap");
     let out = ctx.create(&id, &b)?;
     out.expect_failure("create with CAP_FOO")?;

@@ -65,7 +65,13 @@ pub struct CapabilitySets {
 }
 
 /// The JSON keys of the sets, in the order of [`CapabilitySets::sets`].
-pub const SET_NAMES: [&str; 5] = ["bounding", "effective", "permitted", "inheritable", "ambient"];
+pub const SET_NAMES: [&str; 5] = [
+    "bounding",
+    "effective",
+    "permitted",
+    "inheritable",
+    "ambient",
+];
 
 impl CapabilitySets {
     /// (JSON key, numbers) for each set.
@@ -106,7 +112,10 @@ impl CapabilitySets {
 
 /// The name of capability number `n`.
 pub fn name_of(n: u8) -> &'static str {
-    CAPABILITY_NAMES.get(n as usize).copied().unwrap_or("CAP_UNKNOWN")
+    CAPABILITY_NAMES
+        .get(n as usize)
+        .copied()
+        .unwrap_or("CAP_UNKNOWN")
 }
 
 /// The number of a capability name (`CAP_CHOWN`); `path` is the JSON path for the error.

@@ -203,9 +203,10 @@ pub fn parse(obj: &Map<String, Value>) -> Result<SeccompProfile, ConfigError> {
             ));
         }
     }
-    let listener_metadata = json::string(obj, "listenerMetadata", &format!("{P}.listenerMetadata"))?
-        .unwrap_or_default()
-        .to_string();
+    let listener_metadata =
+        json::string(obj, "listenerMetadata", &format!("{P}.listenerMetadata"))?
+            .unwrap_or_default()
+            .to_string();
     let mut syscalls = Vec::new();
     let mut total_names = 0usize;
     match obj.get("syscalls") {
@@ -521,21 +522,68 @@ mod tests {
     #[test]
     fn bad_names_are_errors_naming_the_json_path() {
         for (v, path, hint) in [
-            (json!({"defaultAction": "SCMP_ACT_NOPE"}), "linux.seccomp.defaultAction", "SCMP_ACT_ALLOW"),
+            (
+                json!({"defaultAction": "SCMP_ACT_NOPE"}),
+                "linux.seccomp.defaultAction",
+                "SCMP_ACT_ALLOW",
+            ),
             (json!({}), "linux.seccomp.defaultAction", "required"),
-            (json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_Z80"]}), "linux.seccomp.architectures[0]", "SCMP_ARCH_X86_64"),
-            (json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FOO"]}), "linux.seccomp.flags[0]", "SECCOMP_FILTER_FLAG_LOG"),
-            (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ALLOW"}, {"names": ["b"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ABOUT"}]}]}), "linux.seccomp.syscalls[1].args[0].op", "SCMP_CMP_MASKED_EQ"),
-            (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}), "linux.seccomp.syscalls[0].args[0].index", "0 to 5"),
-            (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}), "linux.seccomp.syscalls[0].names", "non-empty"),
-            (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}]}), "linux.seccomp.syscalls[0].errnoRet", "only returned by"),
-            (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_NOTIFY"}]}), "linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY"),
-            (json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"}), "linux.seccomp.listenerPath", "no rule uses"),
-            (json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "rel.sock"}), "linux.seccomp.listenerPath", "absolute"),
-            (json!({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": -1}), "linux.seccomp.defaultErrnoRet", "errno"),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_Z80"]}),
+                "linux.seccomp.architectures[0]",
+                "SCMP_ARCH_X86_64",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FOO"]}),
+                "linux.seccomp.flags[0]",
+                "SECCOMP_FILTER_FLAG_LOG",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ALLOW"}, {"names": ["b"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ABOUT"}]}]}),
+                "linux.seccomp.syscalls[1].args[0].op",
+                "SCMP_CMP_MASKED_EQ",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}),
+                "linux.seccomp.syscalls[0].args[0].index",
+                "0 to 5",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}),
+                "linux.seccomp.syscalls[0].names",
+                "non-empty",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}]}),
+                "linux.seccomp.syscalls[0].errnoRet",
+                "only returned by",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["a"], "action": "SCMP_ACT_NOTIFY"}]}),
+                "linux.seccomp.listenerPath",
+                "SCMP_ACT_NOTIFY",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"}),
+                "linux.seccomp.listenerPath",
+                "no rule uses",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "rel.sock"}),
+                "linux.seccomp.listenerPath",
+                "absolute",
+            ),
+            (
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": -1}),
+                "linux.seccomp.defaultErrnoRet",
+                "errno",
+            ),
         ] {
             let err = parse_v(v).unwrap_err().to_string();
-            assert!(err.contains(path) && err.contains(hint), "{err} lacks {path} / {hint}");
+            assert!(
+                err.contains(path) && err.contains(hint),
+                "{err} lacks {path} / {hint}"
+            );
         }
     }
 

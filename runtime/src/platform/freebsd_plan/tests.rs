@@ -591,8 +591,10 @@ fn linux_confinement_is_one_warning_naming_each_field() {
     let warnings = check(&f.plan).unwrap();
     assert_eq!(
         warnings,
-        ["Linux confinement not applied on FreeBSD: process.capabilities (root in a jail keeps \
+        [
+            "Linux confinement not applied on FreeBSD: process.capabilities (root in a jail keeps \
           the privileges the jail's allow.* parameters give); linux.seccomp (no system call \
-          filter); process.apparmorProfile"]
+          filter); process.apparmorProfile"
+        ]
     );
 }

@@ -99,6 +99,5 @@ pub fn after_user(sets: &CapabilitySets) -> Result<(), PlatformError> {
             )
         })?;
     }
-    caps::securebits::set_keepcaps(false)
-        .map_err(|e| failed("prctl(PR_SET_KEEPCAPS, 0)".into(), e))
+    caps::securebits::set_keepcaps(false).map_err(|e| failed("prctl(PR_SET_KEEPCAPS, 0)".into(), e))
 }

@@ -44,10 +44,7 @@ fn warn_unapplied(plan: &ContainerPlan) {
         }
     }
     if !ignored.is_empty() {
-        tracing::warn!(
-            "not applied by stockade: {}",
-            ignored.join(", ")
-        );
+        tracing::warn!("not applied by stockade: {}", ignored.join(", "));
     }
 }
 
@@ -60,7 +57,10 @@ pub fn confinement_features(linux: &mut serde_json::Value) {
     let capabilities: Vec<&str> = CAPABILITY_NAMES
         .iter()
         .copied()
-        .filter(|n| n.parse::<::caps::Capability>().is_ok_and(|c| supported.contains(&c)))
+        .filter(|n| {
+            n.parse::<::caps::Capability>()
+                .is_ok_and(|c| supported.contains(&c))
+        })
         .collect();
     // libseccomp's API level says what the kernel supports: 3 the LOG flag, 4 SPEC_ALLOW,
     // 7 WAIT_KILLABLE_RECV. TSYNC is accepted and has nothing to do (one thread).

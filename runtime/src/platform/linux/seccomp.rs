@@ -73,7 +73,12 @@ pub fn compile(p: &SeccompProfile) -> Result<ScmpFilterContext, PlatformError> {
             // The loading process has one thread: there is nothing to synchronise.
             _ => Ok(()),
         }
-        .map_err(|e| failed(format!("{path} (not supported by this host's libseccomp or kernel)"), e))?;
+        .map_err(|e| {
+            failed(
+                format!("{path} (not supported by this host's libseccomp or kernel)"),
+                e,
+            )
+        })?;
     }
     for (i, rule) in p.syscalls.iter().enumerate() {
         if rule.action == p.default_action {
@@ -146,7 +151,12 @@ pub fn send_to_listener(
         MsgFlags::empty(),
         None,
     )
-    .map_err(|e| failed("sending the seccomp notify descriptor to linux.seccomp.listenerPath", e))?;
+    .map_err(|e| {
+        failed(
+            "sending the seccomp notify descriptor to linux.seccomp.listenerPath",
+            e,
+        )
+    })?;
     Ok(())
 }
 
