@@ -76,6 +76,18 @@ pub struct Confinement {
     pub apparmor_profile: Option<String>,
     /// `process.selinuxLabel`.
     pub selinux_label: Option<String>,
+    /// The seccomp filter already compiled by the runtime (from its cache) before the
+    /// process was started; `None` means the process compiles `seccomp` itself.
+    pub compiled: Option<CompiledFilter>,
+}
+
+/// A compiled seccomp filter: the classic-BPF program as libseccomp exported it (8-byte
+/// `sock_filter` records in this machine's byte order) and the seccomp(2) flags to load
+/// it with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompiledFilter {
+    pub flags: u64,
+    pub program: Vec<u8>,
 }
 
 /// The default PATH when the environment has none (runc's and the Go runtime's choice).
@@ -94,6 +106,7 @@ impl ProcessSpec {
             seccomp: cfg.seccomp.clone(),
             apparmor_profile: p.apparmor_profile().clone(),
             selinux_label: p.selinux_label().clone(),
+            compiled: None,
         };
         Self::build(
             &cfg.root,

@@ -390,10 +390,17 @@ fn seccomp_notify_sends_the_fd_and_state_to_the_listener(ctx: &Ctx) -> TestResul
     });
     // The agent: takes the descriptor and the state, answers one notification with EDQUOT.
     let agent = std::thread::spawn(move || notify_agent(&listener));
-    let (text, id) = ctx.run_to_stop("notify", &b)?;
-    let (state, nr) = agent
+    let run = ctx.run_to_stop("notify", &b);
+    // Once the container is gone every copy of the connection is closed, so the agent
+    // returns (with what it got, or why it got nothing).
+    let agent = agent
         .join()
-        .map_err(|_| "the agent thread panicked".to_string())??;
+        .map_err(|_| "the agent thread panicked".to_string())?;
+    let (text, id) = run.map_err(|e| match e {
+        Fail::Fail(m) => Fail::Fail(format!("{m}\nagent: {agent:?}")),
+        skip => skip,
+    })?;
+    let (state, nr) = agent?;
     ctx.note(format!("agent received {state}"));
     ensure_eq!(state["fds"], json!(["seccompFd"]), "fds");
     ensure_eq!(
@@ -437,8 +444,14 @@ fn notify_agent(listener: &std::os::unix::net::UnixListener) -> Result<(Value, i
     msg.msg_iovlen = 1;
     msg.msg_control = cmsg.as_mut_ptr().cast();
     msg.msg_controllen = cmsg.len() as _;
-    // SAFETY: msg describes live buffers of the sizes given.
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+    let n = loop {
+        // SAFETY: msg describes live buffers of the sizes given.
+        let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        break n;
+    };
     if n <= 0 {
         return Err(format!("recvmsg: {}", std::io::Error::last_os_error()));
     }
@@ -454,8 +467,16 @@ fn notify_agent(listener: &std::os::unix::net::UnixListener) -> Result<(Value, i
         .map_err(|e| format!("state payload is not JSON: {e}"))?;
     // SAFETY: an all-zero seccomp_notif is the required input of NOTIF_RECV.
     let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is the notify descriptor just received; req is a live seccomp_notif.
-    let r = unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
+    let r = loop {
+        // SAFETY: fd is the notify descriptor just received; req is a live seccomp_notif.
+        let r = unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
+        if r != 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            // SAFETY: NOTIF_RECV requires a zeroed request each time.
+            req = unsafe { std::mem::zeroed() };
+            continue;
+        }
+        break r;
+    };
     if r != 0 {
         return Err(format!(
             "SECCOMP_IOCTL_NOTIF_RECV: {}",

@@ -98,6 +98,7 @@ pub fn exec(
         seccomp,
         apparmor_profile: p.apparmor_profile().clone(),
         selinux_label: p.selinux_label().clone(),
+        compiled: None,
     };
     let pid = Host::spawn_joined(
         &st.resources,

@@ -52,6 +52,7 @@ mod tests {
             }),
             apparmor_profile: Some("docker-default".into()),
             selinux_label: Some(String::new()),
+            compiled: None,
         };
         let w = warning(&c).unwrap();
         assert_eq!(

@@ -9,6 +9,7 @@ mod mounts;
 mod namespaces;
 mod procfs;
 mod seccomp;
+mod seccomp_cache;
 mod sys;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -111,6 +112,11 @@ fn load_seccomp(
     let Some(profile) = &process.confinement.seccomp else {
         return Ok(());
     };
+    if let Some(c) = &process.confinement.compiled {
+        let program = seccomp_cache::instructions(&c.program);
+        return sys::seccomp_set_mode_filter(c.flags as libc::c_ulong, &program)
+            .map_err(|e| call("seccomp(SECCOMP_SET_MODE_FILTER) of linux.seccomp", e));
+    }
     let ctx = seccomp::compile(profile)?;
     let Some(fd) = seccomp::load(&ctx, profile)? else {
         return Ok(());
@@ -151,6 +157,19 @@ impl Platform for Linux {
         handoff: InitHandoff,
     ) -> Result<i32, PlatformError> {
         let ns = namespaces::plan(plan)?;
+        // The seccomp filter is compiled here, before the clone, from the cache under the
+        // state root when it can be: the init then only loads the program.
+        let with_filter;
+        let plan =
+            match seccomp_cache::prepare(&plan.process.confinement, handoff.state_dir.as_fd())? {
+                Some(compiled) => {
+                    let mut p = plan.clone();
+                    p.process.confinement.compiled = Some(compiled);
+                    with_filter = p;
+                    &with_filter
+                }
+                None => plan,
+            };
         if plan
             .mounts
             .iter()

@@ -148,7 +148,9 @@ pub fn send_to_listener(
         socket.as_raw_fd(),
         &iov,
         &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
+        // A listener that went away is an error to report, not a SIGPIPE that kills the
+        // process without a word.
+        MsgFlags::MSG_NOSIGNAL,
         None,
     )
     .map_err(|e| {
