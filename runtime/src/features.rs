@@ -91,6 +91,48 @@ pub fn features() -> Value {
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_reports_the_confinement_it_applies() {
+        let doc = features();
+        let l = &doc["linux"];
+        let caps: Vec<&str> = l["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(caps.contains(&"CAP_SYS_ADMIN") && caps.contains(&"CAP_CHOWN"));
+        let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(caps.len(), (last + 1).min(41));
+        let s = &l["seccomp"];
+        assert_eq!(s["enabled"], true);
+        for (key, want) in [
+            ("actions", "SCMP_ACT_NOTIFY"),
+            ("operators", "SCMP_CMP_MASKED_EQ"),
+            ("archs", "SCMP_ARCH_X86_64"),
+            ("knownFlags", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+            ("supportedFlags", "SECCOMP_FILTER_FLAG_TSYNC"),
+        ] {
+            assert!(
+                s[key].as_array().unwrap().iter().any(|v| v == want),
+                "{key} lacks {want}: {s}"
+            );
+        }
+        assert_eq!(
+            l["apparmor"]["enabled"],
+            std::path::Path::new("/sys/module/apparmor/parameters/enabled").exists()
+                && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+                    .unwrap()
+                    .starts_with('Y')
+        );
+        assert!(l["selinux"]["enabled"].is_boolean());
+    }
+
     #[test]
     fn freebsd_names_the_rctl_resource_of_each_enforced_limit() {
         let doc = features();

@@ -32,6 +32,7 @@ pub fn tests() -> Vec<Test> {
             "confine",
             seccomp_notify_sends_the_fd_and_state_to_the_listener
         ),
+        test!("confine", exec_sends_its_own_notify_fd_to_the_listener),
         test!("confine", exec_applies_its_own_capabilities_and_the_profile),
         test!("confine", unknown_capability_fails_create_naming_the_path),
         test!("confine", bad_seccomp_operator_fails_create_naming_the_path),
@@ -430,6 +431,16 @@ fn seccomp_notify_sends_the_fd_and_state_to_the_listener(_ctx: &Ctx) -> TestResu
 /// notification with -EDQUOT; returns the state and the notified syscall number.
 #[cfg(target_os = "linux")]
 fn notify_agent(listener: &std::os::unix::net::UnixListener) -> Result<(Value, i32), String> {
+    let (state, fd) = receive_notify_fd(listener)?;
+    let nr = answer_one(fd);
+    // SAFETY: closing the descriptor this thread received and owns.
+    unsafe { libc::close(fd) };
+    Ok((state, nr?))
+}
+
+/// Accepts one connection and receives the state JSON and the descriptor sent with it.
+#[cfg(target_os = "linux")]
+fn receive_notify_fd(listener: &std::os::unix::net::UnixListener) -> Result<(Value, i32), String> {
     use std::os::fd::AsRawFd;
     let (conn, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -465,10 +476,16 @@ fn notify_agent(listener: &std::os::unix::net::UnixListener) -> Result<(Value, i
     };
     let state: Value = serde_json::from_slice(&buf[..n as usize])
         .map_err(|e| format!("state payload is not JSON: {e}"))?;
+    Ok((state, fd))
+}
+
+/// Answers the next notification on `fd` with -EDQUOT; returns its syscall number.
+#[cfg(target_os = "linux")]
+fn answer_one(fd: i32) -> Result<i32, String> {
     // SAFETY: an all-zero seccomp_notif is the required input of NOTIF_RECV.
     let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
     let r = loop {
-        // SAFETY: fd is the notify descriptor just received; req is a live seccomp_notif.
+        // SAFETY: fd is a notify descriptor; req is a live seccomp_notif.
         let r = unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
         if r != 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
             // SAFETY: NOTIF_RECV requires a zeroed request each time.
@@ -497,9 +514,73 @@ fn notify_agent(listener: &std::os::unix::net::UnixListener) -> Result<(Value, i
             std::io::Error::last_os_error()
         ));
     }
-    // SAFETY: closing the descriptor this thread received and owns.
-    unsafe { libc::close(fd) };
-    Ok((state, req.data.nr))
+    Ok(req.data.nr)
+}
+
+#[cfg(target_os = "linux")]
+fn exec_sends_its_own_notify_fd_to_the_listener(ctx: &Ctx) -> TestResult {
+    use std::os::unix::net::UnixListener;
+    let sock = ctx.path("agent-exec.sock");
+    let listener =
+        UnixListener::bind(&sock).map_err(|e| format!("bind {}: {e}", sock.display()))?;
+    let mut b = ctx.bundle(&["sleep", "1000"])?;
+    b.process()["capabilities"] = runc_caps();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    // The init's descriptor is received and closed (the init never calls mkdir); the exec'd
+    // process's descriptor answers its mkdir.
+    let agent = std::thread::spawn(move || -> Result<(Value, Value, i32), String> {
+        let (init_state, init_fd) = receive_notify_fd(&listener)?;
+        // SAFETY: closing the descriptor this thread received and owns.
+        unsafe { libc::close(init_fd) };
+        let (exec_state, fd) = receive_notify_fd(&listener)?;
+        let nr = answer_one(fd);
+        // SAFETY: as above.
+        unsafe { libc::close(fd) };
+        Ok((init_state, exec_state, nr?))
+    });
+    let id = ctx.id("exec-notify");
+    let started = ctx.create_start(&id, &b);
+    let out = match &started {
+        Ok(_) => Some(
+            ctx.sk(&["exec", &id, "sh", "-c", "mkdir /tmp/z 2>&1; echo rc=$?"])
+                .run()?,
+        ),
+        Err(_) => None,
+    };
+    if out.is_none() {
+        let _ = ctx.sk(&["delete", "--force", &id]).run();
+    }
+    let agent = agent
+        .join()
+        .map_err(|_| "the agent thread panicked".to_string())?;
+    started?;
+    let out = out.ok_or("exec did not run")?;
+    ctx.note(format!(
+        "exec: {:?} {:?}; agent: {agent:?}",
+        out.stdout, out.stderr
+    ));
+    let (init_state, exec_state, _nr) = agent?;
+    ensure_eq!(init_state["state"]["id"], json!(id), "init's state.id");
+    ensure_eq!(exec_state["state"]["id"], json!(id), "exec's state.id");
+    ensure!(
+        exec_state["pid"] != init_state["pid"],
+        "exec's pid must be its own: {exec_state}"
+    );
+    ensure!(
+        out.stdout.contains("Disk quota exceeded") && out.stdout.contains("rc=1"),
+        "exec's mkdir answered by the agent: {:?}",
+        out.stdout
+    );
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exec_sends_its_own_notify_fd_to_the_listener(_ctx: &Ctx) -> TestResult {
+    linux_only()
 }
 
 fn exec_applies_its_own_capabilities_and_the_profile(ctx: &Ctx) -> TestResult {

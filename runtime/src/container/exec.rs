@@ -61,6 +61,18 @@ pub fn exec(
     super::pidfd::check(req.pidfd_socket.as_deref())?;
     // The container's seccomp profile holds for every process in it, as with runc.
     let seccomp = crate::config::seccomp_of(&super::stored_config(store, id)?)?;
+    // A notifying profile: the agent gets this process's notify descriptor too, as with runc.
+    let listener = match seccomp.as_ref().and_then(|p| p.listener_path.as_deref()) {
+        Some(path) => Some(crate::platform::SeccompListener {
+            socket: std::os::unix::net::UnixStream::connect(path).map_err(ContainerError::io(
+                "connecting to linux.seccomp.listenerPath",
+                path,
+            ))?,
+            state: serde_json::to_vec(&super::container_state_as(&st, Status::Running))
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
     let terminal = req.process.terminal().unwrap_or(false);
     match (terminal, &req.console_socket) {
         (true, None) => {
@@ -145,7 +157,7 @@ pub fn exec(
                 let _ = report.write_all(e.to_string().as_bytes());
                 return 1;
             }
-            let err = exec_process::<Host>(&spec, None);
+            let err = exec_process::<Host>(&spec, listener.as_ref());
             let _ = report.write_all(err.as_bytes());
             127
         }),

@@ -124,7 +124,7 @@ fn load_seccomp(
     let Some(listener) = listener else {
         return Err(PlatformError::Call {
             call: "linux.seccomp.listenerPath".into(),
-            detail: "the profile notifies but no listener is connected (exec does not support SCMP_ACT_NOTIFY)".into(),
+            detail: "the profile notifies but no listener is connected".into(),
         });
     };
     seccomp::send_to_listener(&listener.socket, fd, &listener.state, profile)
