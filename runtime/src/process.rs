@@ -86,7 +86,7 @@ pub struct Confinement {
 /// it with.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CompiledFilter {
-    pub flags: u64,
+    pub flags: std::ffi::c_ulong,
     pub program: Vec<u8>,
 }
 

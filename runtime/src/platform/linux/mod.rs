@@ -114,7 +114,7 @@ fn load_seccomp(
     };
     if let Some(c) = &process.confinement.compiled {
         let program = seccomp_cache::instructions(&c.program);
-        return sys::seccomp_set_mode_filter(c.flags as libc::c_ulong, &program)
+        return sys::seccomp_set_mode_filter(c.flags, &program)
             .map_err(|e| call("seccomp(SECCOMP_SET_MODE_FILTER) of linux.seccomp", e));
     }
     let ctx = seccomp::compile(profile)?;

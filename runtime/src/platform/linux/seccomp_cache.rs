@@ -33,14 +33,14 @@ const INSN: usize = 8;
 const MAX_FILE: usize = 8 + 32 + 4 + MAX_INSNS * INSN + 32;
 
 /// The seccomp(2) flags for `p` (those libseccomp would pass for its attributes).
-fn flags(p: &SeccompProfile) -> u64 {
+fn flags(p: &SeccompProfile) -> libc::c_ulong {
     let mut f = 0;
     for name in &p.flags {
         f |= match name.as_str() {
             "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
             "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
             _ => 0,
-        } as u64;
+        };
     }
     f
 }
@@ -102,7 +102,7 @@ fn decode(key: &[u8; 32], file: &[u8]) -> Option<Vec<u8>> {
     }
     let count = u32::from_le_bytes(body[40..44].try_into().ok()?) as usize;
     let program = &body[44..];
-    (count >= 1 && count <= MAX_INSNS && program.len() == count * INSN).then(|| program.to_vec())
+    ((1..=MAX_INSNS).contains(&count) && program.len() == count * INSN).then(|| program.to_vec())
 }
 
 /// Compiles `p` with libseccomp and exports the program.
