@@ -54,6 +54,10 @@ pub fn tests() -> Vec<Test> {
         test!("confine", exec_applies_its_own_capabilities_and_the_profile),
         test!("confine", unknown_capability_fails_create_naming_the_path),
         test!("confine", bad_seccomp_operator_fails_create_naming_the_path),
+        test!(
+            "confine",
+            lsm_labels_the_host_lacks_fail_create_naming_the_field
+        ),
     ]
 }
 
@@ -467,5 +471,31 @@ fn bad_seccomp_operator_fails_create_naming_the_path(ctx: &Ctx) -> TestResult {
     out.expect_failure("create with an unknown operator")?;
     out.expect_stderr_contains("linux.seccomp.syscalls[0].args[0].op")?;
     ctx.ensure_root_empty("create with an unknown operator")?;
+    Ok(())
+}
+
+fn lsm_labels_the_host_lacks_fail_create_naming_the_field(ctx: &Ctx) -> TestResult {
+    linux_only()?;
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    if apparmor && selinux {
+        return Err(Fail::Skip("this host has both AppArmor and SELinux".into()));
+    }
+    for (enabled, field, value) in [
+        (apparmor, "apparmorProfile", "stockade-test-profile"),
+        (selinux, "selinuxLabel", "system_u:system_r:container_t:s0"),
+    ] {
+        if enabled {
+            continue;
+        }
+        let mut b = ctx.bundle(&["true"])?;
+        b.process()[field] = json!(value);
+        let id = ctx.id(field);
+        let out = ctx.create(&id, &b)?;
+        out.expect_failure(&format!("create with process.{field} on a host without it"))?;
+        out.expect_stderr_contains(&format!("process.{field}"))?;
+        ctx.ensure_root_empty(&format!("create with process.{field}"))?;
+    }
     Ok(())
 }

@@ -68,13 +68,27 @@ pub fn check(c: &Confinement, mount_label: Option<&str>) -> Result<(), PlatformE
     Ok(())
 }
 
-/// Writes `value` to this thread's LSM attribute file for the next exec.
+/// Writes `value` to this thread's LSM attribute file for the next exec. The file must be
+/// on procfs: the container's `/proc` may be its image's own directory, with links planted.
 fn write_attr(paths: &[&str], value: &str, field: &str) -> Result<(), PlatformError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut last = None;
     for p in paths {
-        match std::fs::OpenOptions::new().write(true).open(p) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(p)
+        {
             Ok(mut f) => {
                 use std::io::Write;
+                let on_proc = nix::sys::statfs::fstatfs(&f)
+                    .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+                if !on_proc {
+                    return Err(refused(
+                        field,
+                        format!("{p} is not on procfs; mount proc at /proc in the container"),
+                    ));
+                }
                 return f
                     .write_all(value.as_bytes())
                     .map_err(|e| refused(field, format!("writing {p}: {e}")));
