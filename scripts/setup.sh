@@ -9,8 +9,9 @@ source "$(dirname "$0")/lib/cargo-path.sh"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # Debian packages. busybox-static gives the test and demo root filesystems; runc and crun
-# are the peers the lifecycle benchmark compares against; jq and iproute2 are used by scripts.
-DEBS=(busybox-static runc crun jq iproute2 python3-pip ca-certificates procps util-linux file time docker-registry skopeo umoci apache2-utils curl zstd xz-utils containerd podman conmon containernetworking-plugins zfs-fuse)
+# are the peers the lifecycle benchmark compares against; libseccomp-dev and pkg-config link the
+# seccomp filter compiler; jq and iproute2 are used by scripts.
+DEBS=(busybox-static runc crun libseccomp-dev pkg-config jq iproute2 python3-pip ca-certificates procps util-linux file time docker-registry skopeo umoci apache2-utils curl zstd xz-utils containerd podman conmon containernetworking-plugins zfs-fuse)
 missing=()
 for p in "${DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -277,6 +277,18 @@ pub struct ExecArgs {
     /// Pass this many extra file descriptors.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Add a capability (CAP_*) to the bounding, effective and permitted sets (Linux).
+    #[arg(short = 'c', long = "cap")]
+    pub caps: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile for the process (Linux).
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process (Linux).
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
     /// Container id.
     pub id: String,
     /// Command and arguments (when --process is not given).

@@ -75,22 +75,63 @@ pub fn features() -> Value {
     if cfg!(target_os = "linux") {
         doc["linux"] = json!({
             "namespaces": ["mount", "pid", "uts", "ipc", "network", "cgroup"],
-            "capabilities": [],
             // cgroupfs only (no systemd): the resource limits of crate::limits.
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
         });
     }
+    // capabilities, seccomp, apparmor, selinux: what this host applies.
+    #[cfg(target_os = "linux")]
+    crate::platform::confinement_features(&mut doc["linux"]);
     doc
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_reports_the_confinement_it_applies() {
+        let doc = features();
+        let l = &doc["linux"];
+        let caps: Vec<&str> = l["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(caps.contains(&"CAP_SYS_ADMIN") && caps.contains(&"CAP_CHOWN"));
+        let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(caps.len(), (last + 1).min(41));
+        let s = &l["seccomp"];
+        assert_eq!(s["enabled"], true);
+        for (key, want) in [
+            ("actions", "SCMP_ACT_NOTIFY"),
+            ("operators", "SCMP_CMP_MASKED_EQ"),
+            ("archs", "SCMP_ARCH_X86_64"),
+            ("knownFlags", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+            ("supportedFlags", "SECCOMP_FILTER_FLAG_TSYNC"),
+        ] {
+            assert!(
+                s[key].as_array().unwrap().iter().any(|v| v == want),
+                "{key} lacks {want}: {s}"
+            );
+        }
+        assert_eq!(
+            l["apparmor"]["enabled"],
+            std::path::Path::new("/sys/module/apparmor/parameters/enabled").exists()
+                && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+                    .unwrap()
+                    .starts_with('Y')
+        );
+        assert!(l["selinux"]["enabled"].is_boolean());
+    }
 
     #[test]
     fn freebsd_names_the_rctl_resource_of_each_enforced_limit() {

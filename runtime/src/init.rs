@@ -20,7 +20,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, execve, setgid, setgroups, setuid, Gid, Uid};
 
 use crate::hooks::{self, Phase};
-use crate::platform::{ContainerPlan, InitHandoff, Platform};
+use crate::platform::{ContainerPlan, InitHandoff, Platform, SeccompListener};
 use crate::process::ProcessSpec;
 use crate::state::START_FIFO;
 
@@ -208,7 +208,11 @@ pub fn container_init<P: Platform>(
         let _ = fifo.write_all(e.to_string().as_bytes());
         std::process::exit(1);
     }
-    let err = exec_process::<P>(&plan.process);
+    let listener = handoff.seccomp_listener.map(|fd| SeccompListener {
+        socket: fd.into(),
+        state: with_status(&state, "created"),
+    });
+    let err = exec_process::<P>(&plan.process, listener.as_ref());
     let _ = fifo.write_all(err.as_bytes());
     std::process::exit(127);
 }
@@ -258,8 +262,11 @@ fn dup_onto(fd: &OwnedFd, target: i32) -> nix::Result<()> {
 }
 
 /// Applies `process` to the calling process and execs it; returns only the error text.
-pub fn exec_process<P: Platform>(process: &ProcessSpec) -> String {
-    match apply_and_exec::<P>(process) {
+pub fn exec_process<P: Platform>(
+    process: &ProcessSpec,
+    listener: Option<&SeccompListener>,
+) -> String {
+    match apply_and_exec::<P>(process, listener) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -298,9 +305,14 @@ pub(crate) fn setgroups_list(gid: u32, additional: &[u32], gid_first: bool) -> V
         .collect()
 }
 
-fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
+/// The order matters for confinement (see the Linux backend's `before_user` and
+/// `before_exec`): privileged steps before the user changes, the filter last.
+fn apply_and_exec<P: Platform>(
+    p: &ProcessSpec,
+    listener: Option<&SeccompListener>,
+) -> Result<Never, String> {
     apply_rlimits(p)?;
-    P::before_setuid(p).map_err(|e| e.to_string())?;
+    P::before_user(p, listener).map_err(|e| e.to_string())?;
     let groups: Vec<Gid> = setgroups_list(p.gid, &p.additional_gids, cfg!(target_os = "freebsd"))
         .into_iter()
         .map(Gid::from_raw)
@@ -313,12 +325,6 @@ fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
         umask(Mode::from_bits_truncate(m as nix::libc::mode_t));
     }
     chdir(&p.cwd).map_err(|e| format!("process.cwd {}: {e}", p.cwd.display()))?;
-    P::before_exec(p).map_err(|e| e.to_string())?;
-    // The process starts with no signal blocked, whatever its creator held back (a
-    // foreground `run` blocks the signals it forwards).
-    nix::sys::signal::SigSet::empty()
-        .thread_set_mask()
-        .map_err(|e| format!("resetting the signal mask: {e}"))?;
     let program = cstring(p.program.as_os_str().as_bytes())?;
     let args = p
         .args
@@ -339,6 +345,14 @@ fn apply_and_exec<P: Platform>(p: &ProcessSpec) -> Result<Never, String> {
             format!("LISTEN_PID={}", std::process::id()).as_bytes(),
         )?);
     }
+    // The process starts with no signal blocked, whatever its creator held back (a
+    // foreground `run` blocks the signals it forwards).
+    nix::sys::signal::SigSet::empty()
+        .thread_set_mask()
+        .map_err(|e| format!("resetting the signal mask: {e}"))?;
+    // Last before execve: capabilities, no_new_privs and a seccomp filter, so that as few
+    // calls as possible run under them.
+    P::before_exec(p, listener).map_err(|e| e.to_string())?;
     let e =
         execve(&program, &args, &env).map_err(|e| format!("exec {}: {e}", p.program.display()))?;
     match e {}

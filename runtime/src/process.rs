@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::{ContainerConfig, Rlimit};
+use crate::config::{CapabilitySets, ContainerConfig, Rlimit, SeccompProfile};
 use crate::mounts::{resolve_in_root, MountError};
 
 /// Why the process cannot be prepared.
@@ -109,6 +109,34 @@ pub struct ProcessSpec {
     pub oom_score_adj: Option<i32>,
     /// `process.ioPriority` as (class, level) (Linux; FreeBSD names it in a warning).
     pub io_priority: Option<(u8, u8)>,
+    /// What the kernel confines the process to (Linux: capabilities, seccomp, LSM labels).
+    pub confinement: Confinement,
+}
+
+/// The Linux confinement of one process: applied by the Linux backend, warned about (never
+/// applied) on FreeBSD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Confinement {
+    /// `process.capabilities` (empty sets when absent, as with runc).
+    pub capabilities: CapabilitySets,
+    /// The container's `linux.seccomp`, which `exec`'d processes get too.
+    pub seccomp: Option<SeccompProfile>,
+    /// `process.apparmorProfile`.
+    pub apparmor_profile: Option<String>,
+    /// `process.selinuxLabel`.
+    pub selinux_label: Option<String>,
+    /// The seccomp filter already compiled by the runtime (from its cache) before the
+    /// process was started; `None` means the process compiles `seccomp` itself.
+    pub compiled: Option<CompiledFilter>,
+}
+
+/// A compiled seccomp filter: the classic-BPF program as libseccomp exported it (8-byte
+/// `sock_filter` records in this machine's byte order) and the seccomp(2) flags to load
+/// it with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompiledFilter {
+    pub flags: std::ffi::c_ulong,
+    pub program: Vec<u8>,
 }
 
 /// The default PATH when the environment has none (runc's and the Go runtime's choice).
@@ -122,6 +150,13 @@ impl ProcessSpec {
         let args = p.args().clone().unwrap_or_default();
         let env = p.env().clone().unwrap_or_default();
         let user = p.user();
+        let confinement = Confinement {
+            capabilities: cfg.capabilities.clone(),
+            seccomp: cfg.seccomp.clone(),
+            apparmor_profile: p.apparmor_profile().clone(),
+            selinux_label: p.selinux_label().clone(),
+            compiled: None,
+        };
         let mut spec = Self::build(
             &cfg.root,
             args,
@@ -139,6 +174,7 @@ impl ProcessSpec {
             p.console_size()
                 .as_ref()
                 .map(|b| (b.height() as u16, b.width() as u16)),
+            confinement,
         )?;
         refuse_unapplied(p)?;
         spec.oom_score_adj = p.oom_score_adj();
@@ -166,6 +202,7 @@ impl ProcessSpec {
         no_new_privileges: bool,
         terminal: bool,
         console_size: Option<(u16, u16)>,
+        confinement: Confinement,
     ) -> Result<ProcessSpec, ProcessError> {
         for (index, e) in env.iter().enumerate() {
             if !e.contains('=') || e.starts_with('=') {
@@ -195,6 +232,7 @@ impl ProcessSpec {
             console_size,
             oom_score_adj: None,
             io_priority: None,
+            confinement,
         })
     }
 }

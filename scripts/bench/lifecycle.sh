@@ -5,14 +5,20 @@
 # lifecycle for each runtime, the ratios stockade/crun and stockade/runc, and stockade's peak
 # RSS (max of `/usr/bin/time -f %M` over every stockade command of a separate, untimed pass).
 #
-#   STOCKADE=target/release/stockade N=200 scripts/bench/lifecycle.sh
+# Two cases (CASES, default both): `plain`, and `confined`: the same config with `runc spec`'s
+# capabilities and a seccomp profile of realistic size (scripts/bench/seccomp-default.json,
+# containerd's default shape: ~360 syscall names, default ERRNO).
 #
-# Needs root, busybox-static, crun, runc and GNU time (scripts/setup.sh installs them).
+#   STOCKADE=target/release/stockade N=200 CASES="plain confined" scripts/bench/lifecycle.sh
+#
+# Needs root, busybox-static, crun, runc, jq and GNU time (scripts/setup.sh installs them).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 N=${N:-200}
 RSS_RUNS=${RSS_RUNS:-20}
+CASES=${CASES:-plain confined}
+PROFILE=$here/scripts/bench/seccomp-default.json
 STOCKADE=${STOCKADE:-$here/target/release/stockade}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 
@@ -31,6 +37,7 @@ fi
 [[ -x $STOCKADE ]] || die "no stockade binary at $STOCKADE (cargo build --release -p stockade, or set STOCKADE)"
 [[ -x $BUSYBOX ]] || die "no busybox at $BUSYBOX (apt-get install busybox-static)"
 [[ -x /usr/bin/time ]] || die "GNU time is missing (apt-get install time)"
+command -v jq >/dev/null || die "jq is missing (apt-get install jq)"
 STOCKADE=$(cd "$(dirname "$STOCKADE")" && pwd)/$(basename "$STOCKADE")
 
 runtimes=(stockade)
@@ -91,14 +98,24 @@ cat >"$bundle/config.json" <<'JSON'
   }
 }
 JSON
+# The confined case: runc spec's three capabilities and the realistic seccomp profile.
+mkdir -p "$work/bundle-confined"
+jq --slurpfile profile "$PROFILE" --arg root "$bundle/rootfs" '
+    .root.path = $root
+    | .process.capabilities = {
+        bounding: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        effective: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        permitted: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]}
+    | .linux.seccomp = $profile[0]' "$bundle/config.json" >"$work/bundle-confined/config.json"
+declare -A bundles=([plain]=$bundle [confined]=$work/bundle-confined)
 
-# One lifecycle with runtime $1 as container $2: create, start, poll `state` until stopped,
-# delete. The command prefix in $wrap (if any) runs each runtime command (the RSS pass).
+# One lifecycle with runtime $1 as container $2 of bundle $3: create, start, poll `state` until
+# stopped, delete. The command prefix in $wrap (if any) runs each runtime command (the RSS pass).
 wrap=()
 lifecycle() {
-    local rt=$1 id=$2 root=$work/root-$1 st tries=0 err=$work/err
+    local rt=$1 id=$2 b=$3 root=$work/root-$1 st tries=0 err=$work/err
     local rtc=("${wrap[@]}" "${bin[$rt]}" --root "$root")
-    "${rtc[@]}" create --bundle "$bundle" "$id" </dev/null >/dev/null 2>"$err" || { echo "$rt create: $(cat "$err")" >&2; return 1; }
+    "${rtc[@]}" create --bundle "$b" "$id" </dev/null >/dev/null 2>"$err" || { echo "$rt create: $(cat "$err")" >&2; return 1; }
     "${rtc[@]}" start "$id" >/dev/null 2>"$err" || { echo "$rt start: $(cat "$err")" >&2; return 1; }
     while :; do
         st=$("${rtc[@]}" state "$id" 2>"$err") || { echo "$rt state: $(cat "$err")" >&2; return 1; }
@@ -110,46 +127,54 @@ lifecycle() {
 
 now_ns() { date +%s%N; }
 
-declare -A median
-for rt in "${runtimes[@]}"; do
-    mkdir -p "$work/root-$rt"
-    : >"$work/times-$rt"
-    lifecycle "$rt" "warmup-$rt" || die "$rt cannot run the benchmark bundle"
-done
-
-printf 'lifecycle.sh: %d lifecycles of /bin/true for each of: %s\n' "$N" "${runtimes[*]}" >&2
-for ((i = 0; i < N; i++)); do
-    for rt in "${runtimes[@]}"; do
-        t0=$(now_ns)
-        lifecycle "$rt" "bench-$rt-$i" || die "$rt failed in round $i"
-        t1=$(now_ns)
-        echo $(((t1 - t0) / 1000)) >>"$work/times-$rt"
-    done
-done
-
 median_us() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-# Peak RSS of stockade: every command of RSS_RUNS lifecycles under GNU time, max of %M (KiB).
-rss_file=$work/rss
-: >"$rss_file"
-wrap=(/usr/bin/time -a -o "$rss_file" -f %M)
-for ((i = 0; i < RSS_RUNS; i++)); do
-    lifecycle stockade "rss-$i" || die "stockade failed in the RSS pass"
-done
-wrap=()
-peak_kib=$(sort -n "$rss_file" | tail -n 1)
+# One case: N timed rounds, the RSS pass, the table.
+run_case() {
+    local case=$1 b=${bundles[$1]} rt i t0 t1 m peak_kib
+    declare -A median
+    for rt in "${runtimes[@]}"; do
+        mkdir -p "$work/root-$rt"
+        : >"$work/times-$rt"
+        lifecycle "$rt" "warmup-$case-$rt" "$b" || die "$rt cannot run the $case benchmark bundle"
+    done
+    printf 'lifecycle.sh: %s: %d lifecycles of /bin/true for each of: %s\n' "$case" "$N" "${runtimes[*]}" >&2
+    for ((i = 0; i < N; i++)); do
+        for rt in "${runtimes[@]}"; do
+            t0=$(now_ns)
+            lifecycle "$rt" "bench-$case-$rt-$i" "$b" || die "$rt failed in round $i ($case)"
+            t1=$(now_ns)
+            echo $(((t1 - t0) / 1000)) >>"$work/times-$rt"
+        done
+    done
 
-echo
-printf '%-10s %14s %12s\n' runtime 'median (ms)' 'lifecycles'
-for rt in "${runtimes[@]}"; do
-    m=$(median_us "$work/times-$rt")
-    median[$rt]=$m
-    printf '%-10s %14.3f %12d\n' "$rt" "$(awk -v u="$m" 'BEGIN { print u / 1000 }')" "$(wc -l <"$work/times-$rt")"
+    # Peak RSS of stockade: every command of RSS_RUNS lifecycles under GNU time, max of %M (KiB).
+    local rss_file=$work/rss-$case
+    : >"$rss_file"
+    wrap=(/usr/bin/time -a -o "$rss_file" -f %M)
+    for ((i = 0; i < RSS_RUNS; i++)); do
+        lifecycle stockade "rss-$case-$i" "$b" || die "stockade failed in the RSS pass ($case)"
+    done
+    wrap=()
+    peak_kib=$(sort -n "$rss_file" | tail -n 1)
+
+    echo
+    echo "case: $case"
+    printf '%-10s %14s %12s\n' runtime 'median (ms)' 'lifecycles'
+    for rt in "${runtimes[@]}"; do
+        m=$(median_us "$work/times-$rt")
+        median[$rt]=$m
+        printf '%-10s %14.3f %12d\n' "$rt" "$(awk -v u="$m" 'BEGIN { print u / 1000 }')" "$(wc -l <"$work/times-$rt")"
+    done
+    for rt in crun runc; do
+        [[ -n ${median[$rt]:-} ]] || continue
+        printf '%s stockade/%s: %.3f\n' "$case" "$rt" "$(awk -v a="${median[stockade]}" -v b="${median[$rt]}" 'BEGIN { print a / b }')"
+    done
+    printf '%s stockade peak RSS: %d KiB (%.1f MiB), max over %d commands\n' \
+        "$case" "$peak_kib" "$(awk -v k="$peak_kib" 'BEGIN { print k / 1024 }')" "$(wc -l <"$rss_file")"
+}
+
+for c in $CASES; do
+    [[ -n ${bundles[$c]:-} ]] || die "unknown case $c (plain, confined)"
+    run_case "$c"
 done
-echo
-for rt in crun runc; do
-    [[ -n ${median[$rt]:-} ]] || continue
-    printf 'stockade/%s: %.3f\n' "$rt" "$(awk -v a="${median[stockade]}" -v b="${median[$rt]}" 'BEGIN { print a / b }')"
-done
-printf 'stockade peak RSS: %d KiB (%.1f MiB), max over %d commands\n' \
-    "$peak_kib" "$(awk -v k="$peak_kib" 'BEGIN { print k / 1024 }')" "$(wc -l <"$rss_file")"

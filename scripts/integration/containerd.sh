@@ -190,6 +190,19 @@ else
     not_ok "ctr run --mount, --read-only, --env, --cwd" "$out"
 fi
 
+# Confinement under containerd's defaults: its default capability set (CHOWN, DAC_OVERRIDE,
+# FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE,
+# SYS_CHROOT, KILL, AUDIT_WRITE = a80425fb) and, with --seccomp, its default profile, which
+# refuses unshare without CAP_SYS_ADMIN.
+out=$(C run --rm --seccomp "${RUN_OPTS[@]}" "$IMAGE" t-confine sh -c \
+    'grep -E "^(CapEff|CapBnd|Seccomp):" /proc/self/status; unshare -m true 2>/dev/null && echo unshare-allowed || echo unshare-refused' 2>&1)
+if [ "$out" = "$(printf 'CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\nSeccomp:\t2\nunshare-refused')" ]; then
+    ok "ctr run --seccomp: containerd's default capabilities and seccomp profile hold (CapEff, Seccomp: 2)"
+else
+    not_ok "ctr run --seccomp: default capabilities and seccomp profile" "$out
+$(shim_logs)"
+fi
+
 left=$(C container ls -q 2>&1; ls -A "$RUNTIME_ROOT/$NS" 2>&1)
 if [ -z "$left" ]; then ok "ctr run --rm leaves no container and no runtime state"; else not_ok "ctr run --rm leaves nothing behind" "$left"; fi
 

@@ -171,6 +171,22 @@ else
     not_ok "an impossible ulimit fails the create (exit $rc)" "$out"
 fi
 
+# Confinement under Podman's defaults (its default capabilities and seccomp profile): the same
+# CapEff/CapBnd as runc gets from the same podman, Seccomp: 2, and unshare refused.
+CONFINE_SH='grep -E "^(CapEff|CapBnd|Seccomp):" /proc/self/status; unshare -m true 2>/dev/null && echo unshare-allowed || echo unshare-refused'
+out=$(P run --rm "$IMAGE" sh -c "$CONFINE_SH" 2>&1)
+if runc_bin=$(command -v runc); then
+    want=$(timeout 60 podman "${GLOBAL[@]}" --runtime "$runc_bin" run --rm "$IMAGE" sh -c "$CONFINE_SH" 2>&1)
+else
+    want=$(printf 'CapEff:\t00000000800405fb\nCapBnd:\t00000000800405fb\nSeccomp:\t2\nunshare-refused')
+fi
+if [ "$out" = "$want" ] && grep -q 'Seccomp:.2' <<<"$out" && grep -q unshare-refused <<<"$out"; then
+    ok "podman's default capabilities and seccomp profile hold as with runc (CapEff, Seccomp: 2)"
+else
+    not_ok "podman's default capabilities and seccomp profile" "stockade: $out
+runc: $want"
+fi
+
 out=$(printf 'from stdin\n' | P run --rm -i "$IMAGE" cat 2>&1)
 if [ "$out" = "from stdin" ]; then ok "podman run -i passes stdin"; else not_ok "podman run -i passes stdin" "$out"; fi
 

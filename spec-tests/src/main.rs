@@ -7,8 +7,8 @@
 //!                     [--busybox PATH] [--schema-dir DIR]
 //! ```
 //! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
-//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), devices, namespaces and
-//! cgroups (issue 10; alias `confine-ns`), crash, hostile and
+//! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), confine, devices,
+//! namespaces and cgroups (issue 10; alias `confinement`), crash, hostile and
 //! images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
 //! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere). Default: all.
 
@@ -23,6 +23,7 @@ mod schema;
 mod stockade;
 
 mod cli;
+mod confine;
 mod confine_ns;
 mod crash;
 mod errors;
@@ -66,8 +67,12 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
         &["extras", "issue4"],
         &["hooks", "terminal", "exec", "ps", "features"],
     ),
-    // Issue 10: device rules, sysctl, namespaces, cgroup fields (confine_ns).
-    (&["confine-ns"], &["devices", "namespaces", "cgroups"]),
+    // Issue 10: capabilities, seccomp, LSM labels (confine); device rules, sysctl,
+    // namespaces, cgroup fields (confine_ns).
+    (
+        &["confinement", "issue10"],
+        &["confine", "devices", "namespaces", "cgroups"],
+    ),
     (&["safety", "issue11"], &["crash", "hostile", "images"]),
     // The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
     (&["freebsd-profile", "issue12"], &["freebsd"]),
@@ -93,6 +98,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(crash::tests());
     v.extend(images::tests());
     v.extend(confine_ns::tests());
+    v.extend(confine::tests());
     v
 }
 
@@ -110,7 +116,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
                     limits (alias core) hooks terminal exec ps features (alias extras)
-                    devices namespaces cgroups (alias confine-ns) crash hostile images
+                    confine devices namespaces cgroups (alias confinement) crash hostile images
                     (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile);
                     default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)

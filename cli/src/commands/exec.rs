@@ -14,7 +14,7 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
     let id = ContainerId::parse(&a.id)?;
     // Unknown ids fail here, before anything else, with "does not exist".
     store.read(&id)?;
-    let (process, rlimits) = match &a.process {
+    let parsed = match &a.process {
         Some(file) => {
             let text = std::fs::read(file)
                 .with_context(|| format!("reading --process {}", file.display()))?;
@@ -28,7 +28,8 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
                 !a.command.is_empty(),
                 "exec needs a command to run, or --process FILE"
             );
-            let (mut p, rlimits) = container::base_process(&store, &id)?;
+            let mut parsed = container::base_process(&store, &id)?;
+            let p = &mut parsed.process;
             p.set_args(Some(a.command.clone()));
             p.set_terminal(Some(a.tty));
             if let Some(cwd) = &a.cwd {
@@ -64,12 +65,23 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
                 user.set_additional_gids(Some(a.additional_gids.clone()));
             }
             p.set_user(user);
-            (p, rlimits)
+            if a.no_new_privs {
+                p.set_no_new_privileges(Some(true));
+            }
+            if a.apparmor.is_some() {
+                p.set_apparmor_profile(a.apparmor.clone());
+            }
+            if a.process_label.is_some() {
+                p.set_selinux_label(a.process_label.clone());
+            }
+            parsed.capabilities.add_from_flags(&a.caps)?;
+            parsed
         }
     };
     let req = ExecRequest {
-        process,
-        rlimits,
+        process: parsed.process,
+        rlimits: parsed.rlimits,
+        capabilities: parsed.capabilities,
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
         pidfd_socket: a.pidfd_socket.clone(),

@@ -48,6 +48,20 @@ impl ConfigError {
         }
     }
 
+    /// An invalid value already shown as the message should show it (quoted with
+    /// `stockade_quote`, or compact JSON).
+    pub(crate) fn untrusted(
+        path: impl Into<String>,
+        shown: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        ConfigError::InvalidValue {
+            path: path.into(),
+            value: shown.to_string(),
+            expected: expected.into(),
+        }
+    }
+
     /// A conflict between two settings.
     pub(crate) fn conflict(
         path: impl Into<String>,

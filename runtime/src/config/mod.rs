@@ -7,10 +7,12 @@
 
 mod addresses;
 mod annotations;
+pub mod capabilities;
 mod error;
 pub mod freebsd;
 mod json;
 mod rules;
+pub mod seccomp;
 mod template;
 mod validate;
 mod version;
@@ -23,8 +25,10 @@ use serde_json::{Map, Value};
 
 pub use addresses::MAX_ADDRESSES;
 pub use annotations::PARENT_JAIL;
+pub use capabilities::CapabilitySets;
 pub use error::ConfigError;
 pub use freebsd::{DeviceRule, JailSettings, Setting, SharingMode};
+pub use seccomp::SeccompProfile;
 pub use template::default_freebsd_config;
 pub use version::{check_oci_version, SPEC_VERSION};
 
@@ -61,6 +65,10 @@ pub struct ContainerConfig {
     pub devices: Vec<DeviceRule>,
     /// Jail settings after merging the section, annotations and `linux.namespaces`.
     pub jail: JailSettings,
+    /// `process.capabilities` (empty sets when absent, as with runc).
+    pub capabilities: CapabilitySets,
+    /// `linux.seccomp`.
+    pub seccomp: Option<SeccompProfile>,
 }
 
 impl ContainerConfig {
@@ -110,6 +118,8 @@ impl ContainerConfig {
             }
         }
         let rlimits = take_rlimits(root)?;
+        let capabilities = take_capabilities(root)?;
+        let seccomp = seccomp::take(root)?;
         default_process_user(root)?;
         let section = freebsd::parse_section(root)?;
 
@@ -185,6 +195,8 @@ impl ContainerConfig {
             annotations,
             devices: section.devices,
             jail,
+            capabilities,
+            seccomp,
         })
     }
 
@@ -200,14 +212,21 @@ impl ContainerConfig {
     }
 }
 
+/// A `process` object parsed on its own: the `oci-spec` part and what stockade reads itself.
+#[derive(Debug, Clone)]
+pub struct ParsedProcess {
+    pub process: oci_spec::runtime::Process,
+    pub rlimits: Vec<Rlimit>,
+    pub capabilities: CapabilitySets,
+}
+
 /// Parses a runtime-spec `process` object on its own (for `exec --process`), with the same
 /// rules as in config.json; paths in errors start at `process`.
-pub fn parse_process(
-    value: Value,
-) -> Result<(oci_spec::runtime::Process, Vec<Rlimit>), ConfigError> {
+pub fn parse_process(value: Value) -> Result<ParsedProcess, ConfigError> {
     let mut root = Map::new();
     root.insert("process".into(), value);
     let rlimits = take_rlimits(&mut root)?;
+    let capabilities = take_capabilities(&mut root)?;
     default_process_user(&mut root)?;
     let process = root.remove("process").unwrap_or(Value::Null);
     let p: oci_spec::runtime::Process =
@@ -224,7 +243,29 @@ pub fn parse_process(
             expected: "at least one element: the program to run".into(),
         });
     }
-    Ok((p, rlimits))
+    Ok(ParsedProcess {
+        process: p,
+        rlimits,
+        capabilities,
+    })
+}
+
+/// Removes `process.capabilities` from the document and parses it (see `capabilities`).
+fn take_capabilities(root: &mut Map<String, Value>) -> Result<CapabilitySets, ConfigError> {
+    match root.get_mut("process") {
+        Some(Value::Object(process)) => capabilities::take(process),
+        _ => Ok(CapabilitySets::default()),
+    }
+}
+
+/// `linux.seccomp` of a stored configuration document (for `exec`, which applies the
+/// container's profile to its processes as runc does).
+pub fn seccomp_of(doc: &Value) -> Result<Option<SeccompProfile>, ConfigError> {
+    let mut root = Map::new();
+    if let Some(linux) = doc.get("linux") {
+        root.insert("linux".into(), linux.clone());
+    }
+    seccomp::take(&mut root)
 }
 
 /// Removes `process.rlimits` from the document (so `oci-spec`'s Linux-only enum never sees

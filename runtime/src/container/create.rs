@@ -264,6 +264,7 @@ fn make(
             sync: child_end,
             console,
             inherited: vec![lock.as_raw_fd(), parent_end.as_raw_fd()],
+            seccomp_listener: connect_seccomp_listener(&plan.process)?,
         },
     )?;
     undo.init = Some(pid);
@@ -410,4 +411,24 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
     // Errors name the pid file asked for, not the temporary one.
     std::fs::write(&tmp, pid.to_string()).map_err(ContainerError::io("writing pid file", &path))?;
     std::fs::rename(&tmp, &path).map_err(ContainerError::io("writing pid file", &path))
+}
+
+/// Connects to `linux.seccomp.listenerPath` when the profile notifies (see
+/// `InitHandoff::seccomp_listener`).
+fn connect_seccomp_listener(
+    process: &crate::process::ProcessSpec,
+) -> Result<Option<OwnedFd>, ContainerError> {
+    let Some(path) = process
+        .confinement
+        .seccomp
+        .as_ref()
+        .and_then(|p| p.listener_path.as_deref())
+    else {
+        return Ok(None);
+    };
+    let socket = std::os::unix::net::UnixStream::connect(path).map_err(ContainerError::io(
+        "connecting to linux.seccomp.listenerPath",
+        path,
+    ))?;
+    Ok(Some(socket.into()))
 }

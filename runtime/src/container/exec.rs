@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Process;
 
 use super::{live_status, ContainerError};
-use crate::config::Rlimit;
+use crate::config::{CapabilitySets, ParsedProcess, Rlimit};
 use crate::id::ContainerId;
 use crate::init::{attach_terminal, exec_process};
 use crate::platform::{Host, Platform};
-use crate::process::ProcessSpec;
+use crate::process::{Confinement, ProcessSpec};
 use crate::state::{StateStore, Status};
 
 /// What to run: a process object (from `--process` or built from flags) plus its rlimits.
@@ -20,6 +20,8 @@ use crate::state::{StateStore, Status};
 pub struct ExecRequest {
     pub process: Process,
     pub rlimits: Vec<Rlimit>,
+    /// The process's own `capabilities` (plus `--cap`).
+    pub capabilities: CapabilitySets,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
     /// AF_UNIX socket receiving a pidfd of the process (`--pidfd-socket`).
@@ -28,10 +30,7 @@ pub struct ExecRequest {
 
 /// The container's own process settings (from the configuration copied at create), the base
 /// that `exec` flags modify, as runc does.
-pub fn base_process(
-    store: &StateStore,
-    id: &ContainerId,
-) -> Result<(Process, Vec<Rlimit>), ContainerError> {
+pub fn base_process(store: &StateStore, id: &ContainerId) -> Result<ParsedProcess, ContainerError> {
     let mut v = super::stored_config(store, id)?;
     let process = v
         .get_mut("process")
@@ -61,6 +60,20 @@ pub fn exec(
         });
     };
     super::pidfd::check(req.pidfd_socket.as_deref())?;
+    // The container's seccomp profile holds for every process in it, as with runc.
+    let seccomp = crate::config::seccomp_of(&super::stored_config(store, id)?)?;
+    // A notifying profile: the agent gets this process's notify descriptor too, as with runc.
+    let listener = match seccomp.as_ref().and_then(|p| p.listener_path.as_deref()) {
+        Some(path) => Some(crate::platform::SeccompListener {
+            socket: std::os::unix::net::UnixStream::connect(path).map_err(ContainerError::io(
+                "connecting to linux.seccomp.listenerPath",
+                path,
+            ))?,
+            state: serde_json::to_vec(&super::container_state_as(&st, Status::Running))
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
     let terminal = req.process.terminal().unwrap_or(false);
     match (terminal, &req.console_socket) {
         (true, None) => {
@@ -93,6 +106,13 @@ pub fn exec(
     let p = &req.process;
     let rlimits = &req.rlimits;
     let preserve = req.preserve_fds;
+    let confinement = Confinement {
+        capabilities: req.capabilities.clone(),
+        seccomp,
+        apparmor_profile: p.apparmor_profile().clone(),
+        selinux_label: p.selinux_label().clone(),
+        compiled: None,
+    };
     let pid = Host::spawn_joined(
         &st.resources,
         init,
@@ -119,6 +139,7 @@ pub fn exec(
                 p.console_size()
                     .as_ref()
                     .map(|b| (b.height() as u16, b.width() as u16)),
+                confinement.clone(),
             );
             let mut spec = match spec {
                 Ok(s) => s,
@@ -151,7 +172,7 @@ pub fn exec(
                 let _ = report.write_all(e.to_string().as_bytes());
                 return 1;
             }
-            let err = exec_process::<Host>(&spec);
+            let err = exec_process::<Host>(&spec, listener.as_ref());
             let _ = report.write_all(err.as_bytes());
             127
         }),

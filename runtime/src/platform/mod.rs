@@ -21,6 +21,8 @@ pub(crate) use freebsd::set_rlimit;
 #[cfg(target_os = "freebsd")]
 pub use freebsd::FreeBsd as Host;
 #[cfg(target_os = "linux")]
+pub use linux::confinement_features;
+#[cfg(target_os = "linux")]
 pub use linux::Linux as Host;
 
 /// A kernel call that failed, or a plan the platform cannot carry out.
@@ -111,6 +113,9 @@ pub struct InitHandoff {
     /// create dies, and a copy of create's end would keep the handshake open, so the init
     /// would wait forever instead of seeing end-of-file.
     pub inherited: Vec<std::os::fd::RawFd>,
+    /// The connected `linux.seccomp.listenerPath`, when the profile notifies: connected from
+    /// the host, since the path is a host path the process cannot reach once inside.
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 impl InitHandoff {
@@ -122,6 +127,14 @@ impl InitHandoff {
             let _ = nix::unistd::close(fd);
         }
     }
+}
+
+/// A seccomp agent's connected socket and the state JSON it is sent with the notify
+/// descriptor.
+#[derive(Debug)]
+pub struct SeccompListener {
+    pub socket: std::os::unix::net::UnixStream,
+    pub state: Vec<u8>,
 }
 
 /// The operations a kernel backend provides.
@@ -192,12 +205,20 @@ pub trait Platform {
         child: Box<dyn FnMut() -> isize + '_>,
     ) -> Result<i32, PlatformError>;
 
-    /// In a process about to exec: what only this kernel has (Linux: no_new_privs).
-    fn before_exec(process: &ProcessSpec) -> Result<(), PlatformError>;
+    /// In a process about to exec, after its user changed: what only this kernel has
+    /// (Linux: the capability sets, no_new_privs, a seccomp filter loaded last).
+    fn before_exec(
+        process: &ProcessSpec,
+        listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError>;
 
-    /// In a process about to exec, before it changes user: what needs the runtime's
-    /// privileges (Linux: `oom_score_adj`). Nothing by default.
-    fn before_setuid(_process: &ProcessSpec) -> Result<(), PlatformError> {
+    /// Called in the process before it changes its user and groups (Linux: I/O priority
+    /// and `oom_score_adj`, LSM labels, a seccomp filter that must be loaded while
+    /// privileged, the bounding set).
+    fn before_user(
+        _process: &ProcessSpec,
+        _listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError> {
         Ok(())
     }
 

@@ -273,8 +273,11 @@ impl Platform for FreeBsd {
         })
     }
 
-    fn before_exec(_process: &ProcessSpec) -> Result<(), PlatformError> {
-        // noNewPrivileges is Linux-only; `check` warned about it.
+    fn before_exec(
+        _process: &ProcessSpec,
+        _listener: Option<&super::super::SeccompListener>,
+    ) -> Result<(), PlatformError> {
+        // noNewPrivileges and the Linux confinement are Linux-only; `check` warned about them.
         Ok(())
     }
 

@@ -14,6 +14,7 @@
 //! Delete undoes exactly what [`Resources`] records, in reverse, except that the rctl rules
 //! go after `jail_remove`: they name the jail, not its jid.
 
+mod confinement;
 mod devfs;
 mod mounts;
 pub mod rctl;
@@ -352,14 +353,12 @@ fn check_warnings(plan: &ContainerPlan) -> Vec<String> {
     if plan.process.no_new_privileges {
         w.push("process.noNewPrivileges is Linux-only and is not applied on FreeBSD".to_string());
     }
+    w.extend(confinement::warning(&plan.process.confinement));
     if let Some(linux) = &plan.linux {
         let mut ignored = Vec::new();
         // linux.resources is enforced through rctl (crate::limits names what is not).
         if linux.cgroups_path().is_some() {
             ignored.push("cgroupsPath (resource limits are rctl rules on the jail)");
-        }
-        if linux.seccomp().is_some() {
-            ignored.push("seccomp");
         }
         if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
             ignored.push("maskedPaths");

@@ -559,3 +559,26 @@ fn an_update_removes_the_rules_that_go_and_adds_new_and_changed_ones() {
         "an unchanged rule is left alone"
     );
 }
+
+#[test]
+fn linux_confinement_is_one_warning_naming_each_field() {
+    let f = fixture(
+        config(json!({
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                "capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"]},
+                "apparmorProfile": "docker-default"},
+            "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}}
+        })),
+        "confine",
+    );
+    let warnings = check(&f.plan).unwrap();
+    assert_eq!(
+        warnings,
+        [
+            "Linux confinement not applied on FreeBSD: process.capabilities (root in a jail keeps \
+          the privileges the jail's allow.* parameters give); linux.seccomp (no system call \
+          filter); process.apparmorProfile"
+        ]
+    );
+}

@@ -2,15 +2,19 @@
 //! UTS, network and IPC as the jail model says), `pivot_root` into the root, processes
 //! found through `/proc`. Used for development, CI and Linux users.
 
+mod caps;
 mod cgroup_sys;
 mod cgroups;
 mod devfilter;
 mod devices;
+mod lsm;
 mod mountinfo;
 mod mounts;
 mod namespaces;
 mod procfs;
 mod propagation;
+mod seccomp;
+mod seccomp_cache;
 mod sys;
 mod sysctl;
 
@@ -23,7 +27,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
-use super::{ContainerPlan, InitHandoff, Platform, PlatformError};
+use super::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener};
 use crate::jail::Host;
 use crate::process::ProcessSpec;
 use crate::state::Resources;
@@ -39,22 +43,94 @@ fn call(what: impl Into<String>, e: nix::errno::Errno) -> PlatformError {
 fn warn_unapplied(plan: &ContainerPlan) {
     let mut ignored = Vec::new();
     if let Some(l) = &plan.linux {
-        if l.seccomp().is_some() {
-            ignored.push("linux.seccomp");
-        }
-        if l.mount_label().is_some() {
-            ignored.push("linux.mountLabel (SELinux)");
-        }
         if l.intel_rdt().is_some() {
             ignored.push("linux.intelRdt");
         }
     }
     if !ignored.is_empty() {
+        tracing::warn!("not applied by stockade: {}", ignored.join(", "));
+    }
+}
+
+/// The capability, seccomp and LSM parts of `features`' `linux` object: what this host
+/// applies (capabilities the kernel knows, flags the kernel and libseccomp support).
+pub fn confinement_features(linux: &mut serde_json::Value) {
+    use crate::config::capabilities::CAPABILITY_NAMES;
+    use crate::config::seccomp::{ACTIONS, ARCHITECTURES, FLAGS, OPERATORS};
+    let supported = ::caps::runtime::thread_all_supported();
+    let capabilities: Vec<&str> = CAPABILITY_NAMES
+        .iter()
+        .copied()
+        .filter(|n| {
+            n.parse::<::caps::Capability>()
+                .is_ok_and(|c| supported.contains(&c))
+        })
+        .collect();
+    // libseccomp's API level says what the kernel supports: 3 the LOG flag, 4 SPEC_ALLOW,
+    // 7 WAIT_KILLABLE_RECV. TSYNC is accepted and has nothing to do (one thread).
+    let api = libseccomp::get_api();
+    let supported_flags: Vec<&str> = FLAGS
+        .iter()
+        .copied()
+        .filter(|f| match *f {
+            "SECCOMP_FILTER_FLAG_LOG" => api >= 3,
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => api >= 4,
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => api >= 7,
+            _ => true,
+        })
+        .collect();
+    linux["capabilities"] = serde_json::json!(capabilities);
+    linux["seccomp"] = serde_json::json!({
+        "enabled": true,
+        "actions": ACTIONS,
+        "operators": OPERATORS,
+        "archs": ARCHITECTURES,
+        "knownFlags": FLAGS,
+        "supportedFlags": supported_flags,
+    });
+    linux["apparmor"] = serde_json::json!({"enabled": lsm::apparmor_enabled()});
+    linux["selinux"] = serde_json::json!({"enabled": lsm::selinux_enabled()});
+}
+
+/// At create: labels the host cannot apply are refused; capability names this kernel does
+/// not know are named once and skipped.
+fn confinement_check(plan: &ContainerPlan) -> Result<(), PlatformError> {
+    let mount_label = plan.linux.as_ref().and_then(|l| l.mount_label().clone());
+    lsm::check(&plan.process.confinement, mount_label.as_deref())?;
+    let unknown = caps::unknown_to_kernel(&plan.process.confinement.capabilities);
+    if !unknown.is_empty() {
         tracing::warn!(
-            "not applied by stockade (no seccomp, AppArmor or SELinux support): {}",
-            ignored.join(", ")
+            "process.capabilities: {} not known to this kernel (see /proc/sys/kernel/cap_last_cap); skipped",
+            unknown.join(", ")
         );
     }
+    Ok(())
+}
+
+/// Compiles and loads the process's seccomp filter; a notify descriptor goes to the agent.
+fn load_seccomp(
+    process: &ProcessSpec,
+    listener: Option<&SeccompListener>,
+) -> Result<(), PlatformError> {
+    let Some(profile) = &process.confinement.seccomp else {
+        return Ok(());
+    };
+    if let Some(c) = &process.confinement.compiled {
+        let program = seccomp_cache::instructions(&c.program);
+        return sys::seccomp_set_mode_filter(c.flags, &program)
+            .map_err(|e| call("seccomp(SECCOMP_SET_MODE_FILTER) of linux.seccomp", e));
+    }
+    let ctx = seccomp::compile(profile)?;
+    let Some(fd) = seccomp::load(&ctx, profile)? else {
+        return Ok(());
+    };
+    let Some(listener) = listener else {
+        return Err(PlatformError::Call {
+            call: "linux.seccomp.listenerPath".into(),
+            detail: "the profile notifies but no listener is connected".into(),
+        });
+    };
+    seccomp::send_to_listener(&listener.socket, fd, &listener.state, profile)
 }
 
 /// `linux.rootfsPropagation`.
@@ -108,6 +184,7 @@ impl Platform for Linux {
         mounts::check(&plan.mounts)?;
         cgroups::check(plan)?;
         warn_unapplied(plan);
+        confinement_check(plan)?;
         if !plan.devices.is_empty() {
             tracing::warn!("freebsd.devices has no effect on Linux; use linux.devices");
         }
@@ -136,6 +213,19 @@ impl Platform for Linux {
         handoff: InitHandoff,
     ) -> Result<i32, PlatformError> {
         let ns = namespaces::plan(plan)?;
+        // The seccomp filter is compiled here, before the clone, from the cache under the
+        // state root when it can be: the init then only loads the program.
+        let with_filter;
+        let plan =
+            match seccomp_cache::prepare(&plan.process.confinement, handoff.state_dir.as_fd())? {
+                Some(compiled) => {
+                    let mut p = plan.clone();
+                    p.process.confinement.compiled = Some(compiled);
+                    with_filter = p;
+                    &with_filter
+                }
+                None => plan,
+            };
         if plan
             .mounts
             .iter()
@@ -391,7 +481,11 @@ impl Platform for Linux {
         Ok(pid.as_raw())
     }
 
-    fn before_setuid(process: &ProcessSpec) -> Result<(), PlatformError> {
+    fn before_user(
+        process: &ProcessSpec,
+        listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError> {
+        // What needs the runtime's privileges goes first, while the process has them all.
         if let Some((class, level)) = process.io_priority {
             sys::set_io_priority(class, level).map_err(|e| {
                 call(
@@ -400,16 +494,27 @@ impl Platform for Linux {
                 )
             })?;
         }
-        match process.oom_score_adj {
-            Some(v) => procfs::set_oom_score_adj(v),
-            None => Ok(()),
+        if let Some(v) = process.oom_score_adj {
+            procfs::set_oom_score_adj(v)?;
         }
+        lsm::apply(&process.confinement)?;
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while the
+        // process still has it, as runc does.
+        if !process.no_new_privileges {
+            load_seccomp(process, listener)?;
+        }
+        caps::before_user(&process.confinement.capabilities)
     }
 
-    fn before_exec(process: &ProcessSpec) -> Result<(), PlatformError> {
+    fn before_exec(
+        process: &ProcessSpec,
+        listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError> {
+        caps::after_user(&process.confinement.capabilities)?;
         if process.no_new_privileges {
             nix::sys::prctl::set_no_new_privs()
                 .map_err(|e| call("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
+            load_seccomp(process, listener)?;
         }
         Ok(())
     }

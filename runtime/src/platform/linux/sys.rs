@@ -145,3 +145,27 @@ pub fn set_io_priority(class: u8, level: u8) -> nix::Result<()> {
     let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) };
     nix::errno::Errno::result(r).map(drop)
 }
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog) with a compiled classic-BPF program (a
+/// cached copy of what libseccomp made; see `seccomp_cache`).
+pub fn seccomp_set_mode_filter(
+    flags: libc::c_ulong,
+    program: &[libc::sock_filter],
+) -> nix::Result<()> {
+    let len = u16::try_from(program.len()).map_err(|_| nix::errno::Errno::E2BIG)?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies the
+    // instructions and validates them before attaching the filter.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    nix::errno::Errno::result(r).map(drop)
+}

@@ -1,0 +1,103 @@
+//! `process.capabilities` on Linux, in the order that survives the uid change (as runc):
+//! keep-caps and the bounding set before setuid/setgid ([`before_user`]), then the
+//! inheritable, effective and permitted sets, the ambient set last, and keep-caps cleared
+//! ([`after_user`]).
+
+use caps::{CapSet, Capability, CapsHashSet};
+
+use crate::config::capabilities::name_of;
+use crate::config::CapabilitySets;
+use crate::platform::PlatformError;
+
+fn failed(what: String, e: caps::errors::CapsError) -> PlatformError {
+    PlatformError::Call {
+        call: what,
+        detail: e.to_string(),
+    }
+}
+
+/// The capabilities of `numbers` that this kernel knows (the others were warned about at
+/// create, see [`unknown_to_kernel`]).
+fn known(numbers: &[u8], supported: &CapsHashSet) -> CapsHashSet {
+    numbers
+        .iter()
+        .filter_map(|n| name_of(*n).parse::<Capability>().ok())
+        .filter(|c| supported.contains(c))
+        .collect()
+}
+
+/// The names in `sets` that the running kernel does not know (newer than it), for the one
+/// warning at create.
+pub fn unknown_to_kernel(sets: &CapabilitySets) -> Vec<&'static str> {
+    let supported = caps::runtime::thread_all_supported();
+    let mut out: Vec<&'static str> = sets
+        .sets()
+        .iter()
+        .flat_map(|(_, s)| s.iter())
+        .map(|n| name_of(*n))
+        .filter(|name| {
+            name.parse::<Capability>()
+                .map_or(true, |c| !supported.contains(&c))
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Before the uid changes: keep the permitted set across setuid, and shrink the bounding
+/// set (which needs CAP_SETPCAP, still held here).
+pub fn before_user(sets: &CapabilitySets) -> Result<(), PlatformError> {
+    caps::securebits::set_keepcaps(true)
+        .map_err(|e| failed("prctl(PR_SET_KEEPCAPS, 1)".into(), e))?;
+    let supported = caps::runtime::thread_all_supported();
+    let keep = known(&sets.bounding, &supported);
+    let mut all: Vec<Capability> = supported.iter().copied().collect();
+    all.sort_unstable_by_key(|c| c.index());
+    for c in all.into_iter().filter(|c| !keep.contains(c)) {
+        caps::drop(None, CapSet::Bounding, c).map_err(|e| {
+            failed(
+                format!("dropping {c} from the bounding set (process.capabilities.bounding)"),
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// After the uid changed: the inheritable set first (the permitted set still holds
+/// everything it may draw from), then effective, then permitted (which may only shrink and
+/// must hold the effective set), the ambient set last, then keep-caps off again.
+pub fn after_user(sets: &CapabilitySets) -> Result<(), PlatformError> {
+    let supported = caps::runtime::thread_all_supported();
+    for (set, key, numbers) in [
+        (CapSet::Inheritable, "inheritable", &sets.inheritable),
+        (CapSet::Effective, "effective", &sets.effective),
+        (CapSet::Permitted, "permitted", &sets.permitted),
+    ] {
+        caps::set(None, set, &known(numbers, &supported)).map_err(|e| {
+            failed(
+                format!("capset of process.capabilities.{key} (effective must be within permitted, inheritable within bounding)"),
+                e,
+            )
+        })?;
+    }
+    let ambient = known(&sets.ambient, &supported);
+    if !ambient.is_empty() || caps::runtime::ambient_set_supported().is_ok() {
+        caps::clear(None, CapSet::Ambient)
+            .map_err(|e| failed("clearing the ambient set".into(), e))?;
+    }
+    let mut ambient: Vec<Capability> = ambient.into_iter().collect();
+    ambient.sort_unstable_by_key(|c| c.index());
+    for c in ambient {
+        caps::raise(None, CapSet::Ambient, c).map_err(|e| {
+            failed(
+                format!(
+                    "raising {c} in the ambient set (process.capabilities.ambient needs it in permitted and inheritable)"
+                ),
+                e,
+            )
+        })?;
+    }
+    caps::securebits::set_keepcaps(false).map_err(|e| failed("prctl(PR_SET_KEEPCAPS, 0)".into(), e))
+}
