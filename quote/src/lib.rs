@@ -100,6 +100,35 @@ impl Display for Quoted<'_> {
     }
 }
 
+/// A message fragment that may carry untrusted text but is already escaped for its own
+/// purpose (a value's `{:?}` form, serde's echo of a wrong value): control and deceptive
+/// characters are escaped and the length bounded, with no quotes added and backslashes
+/// and quotes left alone, so the escaping already there reads as it did.
+#[derive(Clone, Copy)]
+pub struct Clipped<'a>(&'a str);
+
+/// See [`Clipped`].
+pub fn clip(text: &str) -> Clipped<'_> {
+    Clipped(text)
+}
+
+impl Display for Clipped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut chars = self.0.chars();
+        for c in chars.by_ref().take(MAX_CHARS) {
+            if c.is_control() || is_deceptive(c) {
+                write!(f, "\\u{{{:x}}}", c as u32)?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        if chars.next().is_some() {
+            write!(f, "… ({} bytes in all)", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Display::fmt(self, f)
@@ -148,6 +177,21 @@ mod tests {
         let v = vec![0xffu8; 500];
         let s = quote(&v[..]).max_chars(3).to_string();
         assert_eq!(s, "\"\\xff\\xff\\xff\"… (500 bytes in all)");
+    }
+
+    #[test]
+    fn clipped_text_keeps_its_escapes_and_loses_its_tricks() {
+        let s = clip("\"a\\n\" \u{202E}\u{1b}").to_string();
+        assert_eq!(s, "\"a\\n\" \\u{202e}\\u{1b}");
+        let long = "x".repeat(MAX_CHARS + 1);
+        assert_eq!(
+            clip(&long).to_string(),
+            format!(
+                "{}… ({} bytes in all)",
+                "x".repeat(MAX_CHARS),
+                MAX_CHARS + 1
+            )
+        );
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl ConfigError {
     ) -> Self {
         ConfigError::InvalidValue {
             path: path.into(),
-            value: bounded(&format!("{value:?}")),
+            value: clip(&format!("{value:?}")),
             expected: expected.into(),
         }
     }
@@ -77,30 +77,9 @@ impl ConfigError {
 }
 
 /// A path or message that may carry a value from the configuration (a map key, serde's
-/// echo of a wrong value): escaped and bounded as [`bounded`] does, without quotes added.
+/// echo of a wrong value, a value's debug form): escaped and bounded, without quotes added.
 fn clip(s: &str) -> String {
-    bounded(s)
-}
-
-/// A value's debug form as a message shows it: Debug escapes control characters, this also
-/// escapes bidi and invisible format characters and cuts what is longer than
-/// [`stockade_quote::MAX_CHARS`] characters, naming the full length.
-fn bounded(debug: &str) -> String {
-    let total = debug.chars().count();
-    let mut out = String::new();
-    for c in debug.chars().take(stockade_quote::MAX_CHARS) {
-        if matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
-        {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    if total > stockade_quote::MAX_CHARS {
-        out.push_str(&format!("… ({} bytes in all)", debug.len()));
-    }
-    out
+    stockade_quote::clip(s).to_string()
 }
 
 #[cfg(test)]
