@@ -7,7 +7,6 @@
 pub mod bundle;
 pub mod digest;
 pub mod export;
-pub mod fault;
 pub mod import;
 pub mod layout;
 pub mod magic;

@@ -16,12 +16,12 @@ use serde_json::Value;
 
 use crate::bundle::{self, BundleError, BundleOptions, ResolvedImage};
 use crate::digest::Digest;
-use crate::fault;
 use crate::manifest::Parsed;
 use crate::platform::Platform;
 use crate::remove::remove_tree;
 use crate::storage::{chain_ids, check_id, stale, users, Prepared, StorageDriver, StorageError};
 use crate::store::{Store, StoreError};
+use stockade_fault as fault;
 
 /// Where `run --image` keeps the records of the containers it made.
 pub const PROVISIONS_DIR: &str = "provisions";

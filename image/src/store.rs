@@ -262,7 +262,7 @@ impl Store {
         let _lock = self.lock("index.lock", FlockArg::LockExclusive)?;
         let mut index = self.layout.read_index()?;
         let out = f(&mut index)?;
-        crate::fault::point("store:before-index-write");
+        stockade_fault::point("store:before-index-write");
         layout::write_json(&self.root().join(layout::INDEX_FILE), &index)?;
         Ok(out)
     }
@@ -348,7 +348,7 @@ impl Store {
                 }
                 let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 fs::remove_file(&path).map_err(io_err(&path))?;
-                crate::fault::point("store:prune-blob-removed");
+                stockade_fault::point("store:prune-blob-removed");
                 if let Ok(d) = format!("{}:{name}", alg.name()).parse::<Digest>() {
                     report.removed.push((d, size));
                 }
@@ -494,9 +494,9 @@ impl BlobWriter<'_> {
         if let Some(dir) = target.parent() {
             fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
-        crate::fault::point("store:blob-synced");
+        stockade_fault::point("store:blob-synced");
         fs::rename(&path, &target).map_err(named)?;
-        crate::fault::point("store:blob-committed");
+        stockade_fault::point("store:blob-committed");
         Ok((digest, size))
     }
 }

@@ -143,7 +143,7 @@ pub fn container_init<P: Platform>(
         let _ = send(sync, SyncMessage::Error(&e));
         std::process::exit(1);
     };
-    crate::fault::point("init:before-recorded");
+    stockade_fault::point("init:before-recorded");
     // Nothing is made before create has recorded this process in the state: a create
     // killed before that leaves an init that sees end-of-file here and exits, having made
     // nothing that delete would not know of.

@@ -4,7 +4,6 @@
 pub mod config;
 pub mod container;
 pub mod explain;
-pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod id;

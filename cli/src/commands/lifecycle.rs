@@ -146,7 +146,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         Some(block_forwarded_signals()?)
     };
     let pid = container::create(&store, &id, &a.bundle, &opts)?;
-    stockade_runtime::fault::point("run:after-create");
+    stockade_fault::point("run:after-create");
     if let Some(set) = forwarded {
         // Started only now: create forks, which a process with threads should not do.
         std::thread::spawn(move || loop {
@@ -159,7 +159,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         let _ = container::delete(&store, &id, true);
         return Err(e.into());
     }
-    stockade_runtime::fault::point("run:after-start");
+    stockade_fault::point("run:after-start");
     if a.detach {
         return Ok(0);
     }

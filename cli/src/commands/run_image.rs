@@ -3,8 +3,8 @@
 //! run it through the ordinary `run` path. `delete` removes all of it again.
 
 use anyhow::Context;
+use stockade_fault as fault;
 use stockade_image::bundle::BundleOptions;
-use stockade_image::fault;
 use stockade_image::provision::{self, Provisioner};
 use stockade_image::store::Store;
 

@@ -94,7 +94,7 @@ impl StorageDriver for DirDriver {
         // Held while the temporary exists under this name: prune removes a temporary
         // only when it can take this lock, i.e. when its writer is gone.
         let _writing = lock_dir(&tmp).map_err(StorageError::io("locking", &tmp))?;
-        crate::fault::point("unpack:tmp-created");
+        stockade_fault::point("unpack:tmp-created");
         if let Err(source) = unpack_layers(&tmp, layers, &self.options) {
             // A half-written tree is never left where a chain is looked for.
             let _ = remove_tree(&tmp);
@@ -103,7 +103,7 @@ impl StorageDriver for DirDriver {
                 source: Box::new(source),
             });
         }
-        crate::fault::point("unpack:before-rename");
+        stockade_fault::point("unpack:before-rename");
         match fs::rename(&tmp, &dest) {
             Ok(()) => {}
             // Someone else finished the same chain first: theirs is as good.
@@ -178,7 +178,7 @@ impl StorageDriver for DirDriver {
             // Under the temporary name, the next prune finishes it.
             let doomed = dir.join(format!(".tmp-{name}-rm{}", std::process::id()));
             fs::rename(ent.path(), &doomed).map_err(StorageError::io("renaming", ent.path()))?;
-            crate::fault::point("prune:chain-renamed");
+            stockade_fault::point("prune:chain-renamed");
             remove_tree(&doomed).map_err(StorageError::io("removing", &doomed))?;
             removed.push(d);
         }

@@ -12,7 +12,6 @@ use nix::unistd::{mkfifo, Pid};
 
 use super::ContainerError;
 use crate::config::ContainerConfig;
-use crate::fault;
 use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
 use crate::init::{receive, send, SyncMessage};
@@ -23,6 +22,7 @@ use crate::process::ProcessSpec;
 use crate::state::{
     Resources, StateLock, StateStore, Status, StoredState, CONFIG_COPY, START_FIFO,
 };
+use stockade_fault as fault;
 
 /// Flags of `create` that are not in the bundle.
 #[derive(Debug, Clone, Default)]

@@ -10,12 +10,12 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{can_delete, live_status, wait_gone, ContainerError};
-use crate::fault;
 use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
 use crate::mounts::remove_created_under;
 use crate::platform::{Host, Platform};
 use crate::state::{StateError, StateStore, Status};
+use stockade_fault as fault;
 
 /// How long delete waits for killed processes to go.
 const KILL_WAIT: Duration = Duration::from_secs(10);

@@ -47,7 +47,7 @@ pub fn exec(
 ) -> Result<i32, ContainerError> {
     let st = {
         let _lock = store.lock(id)?;
-        crate::fault::point("exec:after-lock");
+        stockade_fault::point("exec:after-lock");
         store.read(id)?
     };
     let status = live_status(&st);
@@ -177,7 +177,7 @@ pub fn exec(
             127
         }),
     )?;
-    crate::fault::point("exec:after-spawn");
+    stockade_fault::point("exec:after-spawn");
     let mut message = String::new();
     let _ = report_read.read_to_string(&mut message);
     if !message.is_empty() {

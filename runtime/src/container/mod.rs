@@ -49,7 +49,7 @@ pub fn kill(
     all: bool,
 ) -> Result<(), ContainerError> {
     let _lock = store.lock(id)?;
-    crate::fault::point("kill:after-lock");
+    stockade_fault::point("kill:after-lock");
     let st = store.read(id)?;
     let status = live_status(&st);
     if !can_kill(status) {
@@ -70,7 +70,7 @@ pub fn kill(
         vec![pid]
     };
     for p in targets {
-        crate::fault::point("kill:before-signal");
+        stockade_fault::point("kill:before-signal");
         match nix::sys::signal::kill(Pid::from_raw(p), signal) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
             Err(e) => {

@@ -15,7 +15,7 @@ use crate::state::{StateStore, Status, START_FIFO};
 /// recorded before that.
 pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError> {
     let lock = store.lock(id)?;
-    crate::fault::point("start:after-lock");
+    stockade_fault::point("start:after-lock");
     let mut st = store.read(id)?;
     let status = live_status(&st);
     if !can_start(status) {
@@ -56,7 +56,7 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
         pause = (pause * 2).min(Duration::from_millis(10));
     }
 
-    crate::fault::point("start:after-go");
+    stockade_fault::point("start:after-go");
     // Phase 2: end-of-file means exec closed the fifo; bytes are the init's error message.
     let mut message = Vec::new();
     let mut buf = [0u8; 4096];
@@ -85,10 +85,10 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
             message: String::from_utf8_lossy(&message).into_owned(),
         });
     }
-    crate::fault::point("start:before-state");
+    stockade_fault::point("start:before-state");
     st.status = Status::Running;
     store.write(&st)?;
-    crate::fault::point("start:after-state");
+    stockade_fault::point("start:after-state");
     drop(lock);
     let poststart = super::stored_hooks(store, id, Phase::Poststart);
     if !poststart.is_empty() {

@@ -18,7 +18,7 @@ pub fn update(
     resources: &LinuxResources,
 ) -> Result<Option<String>, ContainerError> {
     let _lock = store.lock(id)?;
-    crate::fault::point("update:after-lock");
+    stockade_fault::point("update:after-lock");
     let mut st = store.read(id)?;
     let status = live_status(&st);
     let (Status::Created | Status::Running, Some(init_pid)) = (status, st.pid) else {
@@ -56,7 +56,7 @@ pub fn update(
     if applied.is_ok() {
         st.limits = after;
     }
-    crate::fault::point("update:before-state");
+    stockade_fault::point("update:before-state");
     // What was made or removed is recorded either way, so delete undoes it.
     store.write(&st)?;
     applied?;

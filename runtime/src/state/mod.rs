@@ -170,7 +170,7 @@ impl StateStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("removing", &file)(e)),
         }
-        crate::fault::point("delete:after-state-file");
+        stockade_fault::point("delete:after-state-file");
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
