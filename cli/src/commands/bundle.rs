@@ -36,16 +36,8 @@ pub struct StorageArgs {
     /// The image store (an OCI image layout).
     #[arg(long = "image-root", default_value = DEFAULT_IMAGE_ROOT, env = "STOCKADE_IMAGE_ROOT")]
     pub image_root: PathBuf,
-    /// Root of the dir driver's layer chains and container root filesystems, and of the
-    /// bundles `run --image` writes.
-    #[arg(long = "storage-root", default_value = DEFAULT_STORAGE_ROOT, env = "STOCKADE_STORAGE_ROOT")]
-    pub storage_root: PathBuf,
-    /// Storage driver; default: zfs when --zfs-dataset is given, else dir.
-    #[arg(long = "storage-driver", value_enum, env = "STOCKADE_STORAGE_DRIVER")]
-    pub storage_driver: Option<DriverKind>,
-    /// Parent dataset of the zfs driver (e.g. pool/stockade).
-    #[arg(long = "zfs-dataset", env = "STOCKADE_ZFS_DATASET")]
-    pub zfs_dataset: Option<String>,
+    #[command(flatten)]
+    pub location: StorageLocation,
     #[command(flatten)]
     pub unpack: UnpackArgs,
 }
@@ -71,9 +63,7 @@ impl StorageLocation {
     pub fn storage_args(&self, image_root: &Path) -> StorageArgs {
         StorageArgs {
             image_root: image_root.to_path_buf(),
-            storage_root: self.storage_root.clone(),
-            storage_driver: self.storage_driver,
-            zfs_dataset: self.zfs_dataset.clone(),
+            location: self.clone(),
             unpack: UnpackArgs::default(),
         }
     }
@@ -194,7 +184,8 @@ pub enum BundleCommand {
 }
 
 /// Opens the configured driver.
-pub fn driver(s: &StorageArgs) -> anyhow::Result<Box<dyn StorageDriver>> {
+pub fn driver(args: &StorageArgs) -> anyhow::Result<Box<dyn StorageDriver>> {
+    let s = &args.location;
     let kind = s.storage_driver.unwrap_or(if s.zfs_dataset.is_some() {
         DriverKind::Zfs
     } else {
@@ -202,7 +193,7 @@ pub fn driver(s: &StorageArgs) -> anyhow::Result<Box<dyn StorageDriver>> {
     });
     Ok(match kind {
         DriverKind::Dir => {
-            Box::new(DirDriver::new(&s.storage_root)?.with_limits(s.unpack.limits()))
+            Box::new(DirDriver::new(&s.storage_root)?.with_limits(args.unpack.limits()))
         }
         DriverKind::Zfs => {
             let ds = s
@@ -213,7 +204,7 @@ pub fn driver(s: &StorageArgs) -> anyhow::Result<Box<dyn StorageDriver>> {
             // known without asking zfs.
             Box::new(
                 ZfsDriver::new(ds, Some(s.storage_root.join("zfs")), SystemZfs)
-                    .with_limits(s.unpack.limits()),
+                    .with_limits(args.unpack.limits()),
             )
         }
     })
@@ -260,7 +251,7 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
     let store = Store::open(&a.storage.image_root)
         .with_context(|| format!("opening the image store {}", a.storage.image_root.display()))?;
     let driver = driver(&a.storage)?;
-    let prov = Provisioner::new(&store, &a.storage.storage_root, driver.as_ref())?;
+    let prov = Provisioner::new(&store, &a.storage.location.storage_root, driver.as_ref())?;
     match &a.command {
         BundleCommand::Create {
             image,

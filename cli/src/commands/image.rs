@@ -452,7 +452,7 @@ fn prune(store: &Store, a: &PruneArgs) -> anyhow::Result<i32> {
     // Layer chains first: they are derived from the images, which the blob prune keeps.
     let storage = a.storage_args(store.root());
     let driver = super::bundle::driver(&storage)?;
-    let prov = Provisioner::new(store, &storage.storage_root, driver.as_ref())?;
+    let prov = Provisioner::new(store, &storage.location.storage_root, driver.as_ref())?;
     for chain in prov.prune()? {
         println!("deleted layer chain {chain}");
     }

@@ -29,7 +29,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     let store = Store::open(&a.storage.image_root)
         .with_context(|| format!("opening the image store {}", a.storage.image_root.display()))?;
     let driver = driver(&a.storage)?;
-    let prov = Provisioner::new(&store, &a.storage.storage_root, driver.as_ref())?;
+    let prov = Provisioner::new(&store, &a.storage.location.storage_root, driver.as_ref())?;
     let resolved = ensure_image(&store, image, &a.registry)?;
     let id = match (&a.name, &a.id) {
         (Some(n), _) | (None, Some(n)) => n.clone(),
@@ -49,7 +49,11 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
             // A failure after the record was written leaves parts that are ours alone
             // (nobody ran the container): with --rm they go now, else `delete` takes them.
             if a.rm && !matches!(e, provision::ProvisionError::Exists { .. }) {
-                let _ = provision::remove_container(&a.storage.storage_root, driver.as_ref(), &id);
+                let _ = provision::remove_container(
+                    &a.storage.location.storage_root,
+                    driver.as_ref(),
+                    &id,
+                );
             }
             return Err(e.into());
         }
@@ -77,7 +81,7 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     // The container itself is deleted by `run` once it exits; --rm takes the root
     // filesystem and the bundle too, whether or not the run succeeded.
     if a.rm {
-        provision::remove_container(&a.storage.storage_root, driver.as_ref(), &id)
+        provision::remove_container(&a.storage.location.storage_root, driver.as_ref(), &id)
             .with_context(|| format!("removing the bundle and root filesystem of {id}"))?;
     }
     result
