@@ -213,19 +213,22 @@ impl Platform for Linux {
         handoff: InitHandoff,
     ) -> Result<i32, PlatformError> {
         let ns = namespaces::plan(plan)?;
-        // The seccomp filter is compiled here, before the clone, from the cache under the
-        // state root when it can be: the init then only loads the program.
+        // The seccomp filter is compiled here, before the clone, from the runtime's cache
+        // when it can be: the init then only loads the program.
         let with_filter;
-        let plan =
-            match seccomp_cache::prepare(&plan.process.confinement, handoff.state_dir.as_fd())? {
-                Some(compiled) => {
-                    let mut p = plan.clone();
-                    p.process.confinement.compiled = Some(compiled);
-                    with_filter = p;
-                    &with_filter
-                }
-                None => plan,
-            };
+        let cache = seccomp_cache::runtime_dir();
+        let plan = match seccomp_cache::prepare(
+            &plan.process.confinement,
+            cache.as_ref().map(|d| d.as_fd()),
+        )? {
+            Some(compiled) => {
+                let mut p = plan.clone();
+                p.process.confinement.compiled = Some(compiled);
+                with_filter = p;
+                &with_filter
+            }
+            None => plan,
+        };
         if plan
             .mounts
             .iter()

@@ -2,8 +2,10 @@
 //! compile (tens of milliseconds for a containerd-sized profile) once per profile, not per
 //! container.
 //!
-//! The cache is `<state root>/.seccomp-cache/`, a directory of mode 0700 owned by the
-//! runtime's user; anything else there (wrong owner or mode, a link) disables the cache. A
+//! The cache is `/var/cache/stockade/seccomp/`, the runtime's own directory (never under a
+//! `--root`, whose every entry is a container id), of mode 0700 and owned by the runtime's
+//! user, reached from `/var/cache` without following links; anything else there (wrong owner
+//! or mode, a link, a parent others can write) disables the cache. A
 //! file is `<key>.bpf` where the key is the sha256 of the canonical profile, the machine,
 //! the kernel and libseccomp's version. Its content is a magic, the key again, the
 //! instruction count, the program and a sha256 over all of that; a file that does not
@@ -24,7 +26,10 @@ use crate::config::SeccompProfile;
 use crate::platform::PlatformError;
 use crate::process::{CompiledFilter, Confinement};
 
-const DIR: &str = ".seccomp-cache";
+/// Where the cache lives: `CACHE_DIR/OWN_DIR/DIR`.
+const CACHE_DIR: &str = "/var/cache";
+const OWN_DIR: &str = "stockade";
+const DIR: &str = "seccomp";
 const MAGIC: &[u8; 8] = b"STKBPF01";
 /// The kernel's limit on one classic-BPF program (BPF_MAXINSNS).
 const MAX_INSNS: usize = 4096;
@@ -136,26 +141,33 @@ fn compile(p: &SeccompProfile) -> Result<Vec<u8>, PlatformError> {
     Ok(program)
 }
 
-/// Opens (making it if needed) the cache directory under the state root, only if it is a
-/// real directory of this user with no access for others.
-fn open_dir(container_dir: BorrowedFd<'_>) -> Option<OwnedFd> {
-    let root = openat(
-        container_dir,
-        "..",
-        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let _ = nix::sys::stat::mkdirat(root.as_fd(), DIR, Mode::from_bits_truncate(0o700));
+/// Opens (making it if needed) directory `name` in `parent`, only if it is a real directory
+/// of this user that others cannot write to (`private`: no access for others at all).
+fn open_owned(parent: BorrowedFd<'_>, name: &str, private: bool) -> Option<OwnedFd> {
+    let _ = nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o700));
     let dir = openat(
-        root.as_fd(),
-        DIR,
+        parent,
+        name,
         OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .ok()?;
     let st = nix::sys::stat::fstat(dir.as_fd()).ok()?;
-    (st.st_uid == nix::unistd::geteuid().as_raw() && st.st_mode & 0o077 == 0).then_some(dir)
+    let others = if private { 0o077 } else { 0o022 };
+    (st.st_uid == nix::unistd::geteuid().as_raw() && st.st_mode & others == 0).then_some(dir)
+}
+
+/// The runtime's own cache directory, `/var/cache/stockade`, in which the cache lives;
+/// `None` (no cache) when it is not this user's or others can write to it.
+pub fn runtime_dir() -> Option<OwnedFd> {
+    let run = openat(
+        nix::fcntl::AT_FDCWD,
+        CACHE_DIR,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    open_owned(run.as_fd(), OWN_DIR, false)
 }
 
 /// The cached program under `name`, if the file is ours and verifies.
@@ -202,9 +214,10 @@ fn write(dir: BorrowedFd<'_>, name: &str, content: &[u8]) -> std::io::Result<()>
 
 /// The compiled filter for `c`, from the cache or compiled (and cached) now; `None` when
 /// there is no profile or it must be compiled by the process itself (notify).
+/// `parent` is where the cache directory lives ([`runtime_dir`]); `None` compiles uncached.
 pub fn prepare(
     c: &Confinement,
-    container_dir: BorrowedFd<'_>,
+    parent: Option<BorrowedFd<'_>>,
 ) -> Result<Option<CompiledFilter>, PlatformError> {
     let Some(p) = c.seccomp.as_ref().filter(|p| cacheable(p)) else {
         return Ok(None);
@@ -215,7 +228,7 @@ pub fn prepare(
         .map(|b| format!("{b:02x}"))
         .chain([".bpf".to_string()])
         .collect();
-    let dir = open_dir(container_dir);
+    let dir = parent.and_then(|p| open_owned(p, DIR, true));
     if let Some(program) = dir.as_ref().and_then(|d| read(d.as_fd(), &name, &key)) {
         return Ok(Some(CompiledFilter {
             flags: flags(p),
@@ -288,13 +301,12 @@ mod tests {
     #[test]
     fn the_cache_is_written_once_and_replaced_when_corrupt() {
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join("c1")).unwrap();
-        let cdir = std::fs::File::open(root.path().join("c1")).unwrap();
+        let parent = std::fs::File::open(root.path()).unwrap();
         let c = Confinement {
             seccomp: Some(profile()),
             ..Confinement::default()
         };
-        let first = prepare(&c, cdir.as_fd()).unwrap().unwrap();
+        let first = prepare(&c, Some(parent.as_fd())).unwrap().unwrap();
         let cache = root.path().join(DIR);
         let mode = std::fs::metadata(&cache).unwrap().mode();
         assert_eq!(mode & 0o777, 0o700);
@@ -308,14 +320,14 @@ mod tests {
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;
         std::fs::write(&files[0], &bytes).unwrap();
-        let second = prepare(&c, cdir.as_fd()).unwrap().unwrap();
+        let second = prepare(&c, Some(parent.as_fd())).unwrap().unwrap();
         assert_eq!(first, second);
         assert!(decode(&key(&profile()), &std::fs::read(&files[0]).unwrap()).is_some());
         // A cache directory others can write to is not used (nothing read, nothing written).
         std::fs::remove_file(&files[0]).unwrap();
         std::fs::set_permissions(&cache, std::os::unix::fs::PermissionsExt::from_mode(0o777))
             .unwrap();
-        let third = prepare(&c, cdir.as_fd()).unwrap().unwrap();
+        let third = prepare(&c, Some(parent.as_fd())).unwrap().unwrap();
         assert_eq!(third, first);
         assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
     }

@@ -14,7 +14,7 @@ use nix::mount::{mount, MsFlags};
 use crate::platform::PlatformError;
 
 /// Where stockade mounts the unified hierarchy when no cgroup2 mount exists.
-pub const MOUNT_POINT: &str = "/run/stockade/cgroup2";
+pub const MOUNT_POINT: &str = "/run/stockade-cgroup2";
 
 /// Whether a cgroup2 file system is mounted in this process's mount namespace.
 fn v2_mounted() -> bool {
