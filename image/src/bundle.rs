@@ -175,6 +175,10 @@ pub fn resolve(
 pub struct BundleOptions {
     /// Replaces the image's Cmd (the Entrypoint stays), as `run IMAGE CMD…` does.
     pub command: Option<Vec<String>>,
+    /// The host's defaults, applied last to the finished config, when it knows the image's
+    /// user (on Linux: the capabilities and masked paths an image gets, which depend on
+    /// whether the process is root).
+    pub host_defaults: Option<fn(&mut Value)>,
 }
 
 /// The annotation that carries the image's StopSignal (the name containerd uses).
@@ -238,6 +242,9 @@ pub fn make_config(
     }
     if image.config.os == "linux" {
         linux_abi_mounts(&mut spec);
+    }
+    if let Some(defaults) = opts.host_defaults {
+        defaults(&mut spec);
     }
     Ok(spec)
 }
@@ -459,11 +466,16 @@ mod tests {
         assert_eq!(c["annotations"][STOP_SIGNAL_ANNOTATION], json!("SIGQUIT"));
         assert_eq!(c["annotations"][VOLUMES_ANNOTATION], json!("/data"));
         assert_eq!(c["mounts"].as_array().unwrap().len(), 1);
+        // The host's defaults come last and see the image's resolved user.
         let opts = BundleOptions {
             command: Some(vec!["id".into()]),
+            host_defaults: Some(|s| {
+                s["annotations"]["uid-seen"] = s["process"]["user"]["uid"].clone()
+            }),
         };
         let c = make_config(base, &image(ec, "linux"), r.path(), &opts).unwrap();
         assert_eq!(c["process"]["args"], json!(["/bin/sh", "-c", "id"]));
+        assert_eq!(c["annotations"]["uid-seen"], json!(80));
         let types: Vec<&str> = c["mounts"]
             .as_array()
             .unwrap()

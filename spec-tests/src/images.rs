@@ -1,6 +1,7 @@
 //! Containers from images (issue 11): `delete` removes all of a `run --image` container,
 //! `--rm` with `-d` is refused rather than ignored, and the prune of one image store keeps
-//! the layer chains of another store that shares the storage root.
+//! the layer chains of another store that shares the storage root; on Linux, a container
+//! from an image is confined as Podman confines it (issue 10).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,10 @@ pub fn tests() -> Vec<Test> {
         ),
         test!("images", delete_removes_all_of_a_run_image_container),
         test!("images", prune_of_one_store_keeps_the_chains_of_another),
+        test!(
+            "images",
+            run_image_on_linux_gets_podmans_capabilities_and_a_read_only_proc_sys
+        ),
     ]
 }
 
@@ -247,5 +252,57 @@ fn prune_of_one_store_keeps_the_chains_of_another(ctx: &Ctx) -> TestResult {
         chains == vec![ca.clone()],
         "after b's image went, the chains are {chains:?}, want only {ca}"
     );
+    Ok(())
+}
+
+/// CapEff of Podman's default capability set (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
+/// SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, SETFCAP).
+const PODMAN_DEFAULT_CAPEFF: &str = "00000000800405fb";
+
+fn run_image_on_linux_gets_podmans_capabilities_and_a_read_only_proc_sys(ctx: &Ctx) -> TestResult {
+    if std::env::consts::OS != "linux" {
+        return Err(Fail::Skip(
+            "the image defaults are the Linux backend's; FreeBSD has no capabilities".into(),
+        ));
+    }
+    let store = store_with_image(ctx, "localhost/spec/img:1", "a")?;
+    let storage = ctx.path("storage");
+    let id = ctx.id("confined");
+    ctx.track(&id);
+    // Opening for append writes nothing: it only asks whether the file is writable.
+    let script = "grep -E '^Cap(Eff|Bnd)' /proc/self/status; \
+        if ( : >> /proc/sys/kernel/core_pattern ) 2>/dev/null; then echo sys-writable; \
+        else echo sys-read-only; fi; chown 1:1 /tmp && echo chown-ok";
+    let out = ctx
+        .sk(&[
+            "run",
+            "--image",
+            "localhost/spec/img:1",
+            "--image-root",
+            &store.display().to_string(),
+            "--storage-root",
+            &storage.display().to_string(),
+            "--rm",
+            "--name",
+            &id,
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .run()?
+        .expect_ok()?;
+    for want in [
+        format!("CapEff:\t{PODMAN_DEFAULT_CAPEFF}"),
+        format!("CapBnd:\t{PODMAN_DEFAULT_CAPEFF}"),
+        "sys-read-only".to_string(),
+        "chown-ok".to_string(),
+    ] {
+        ensure!(
+            out.stdout.lines().any(|l| l == want),
+            "expected a line {want:?} from the container; it printed:\n{}",
+            out.stdout
+        );
+    }
     Ok(())
 }

@@ -234,6 +234,17 @@ pub fn ensure_image(
     Ok(bundle::resolve(store, image, &platform)?)
 }
 
+/// What a bundle made from an image gets from the host the runtime runs on: on Linux the
+/// confinement Podman gives an image (default capabilities; masked and read-only /proc and
+/// /sys paths), so `run --image` is never less confined than runc's own default config.
+pub fn host_defaults() -> Option<fn(&mut serde_json::Value)> {
+    if cfg!(target_os = "linux") {
+        Some(stockade_runtime::config::add_linux_image_defaults)
+    } else {
+        None
+    }
+}
+
 /// The base `config.json` and resource limits of a bundle for `limits`' flags.
 pub fn bundle_base(
     limits: &LimitArgs,
@@ -273,7 +284,10 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
                 &id,
                 dir,
                 base,
-                &BundleOptions { command },
+                &BundleOptions {
+                    command,
+                    host_defaults: host_defaults(),
+                },
                 resources.as_ref(),
             )?;
             eprintln!(

@@ -40,7 +40,10 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         &resolved,
         &id,
         base,
-        &BundleOptions { command },
+        &BundleOptions {
+            command,
+            host_defaults: super::bundle::host_defaults(),
+        },
         resources.as_ref(),
     );
     let made = match made {

@@ -46,6 +46,67 @@ pub fn default_freebsd_config() -> Value {
     })
 }
 
+/// The capabilities Podman gives an image's process by default (containers.conf
+/// `default_capabilities`): enough for images that change user or own files, nothing that
+/// reaches the host (no CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_MODULE, CAP_SYS_PTRACE…).
+pub const IMAGE_DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
+
+/// Adds to `spec` what a container made from an image gets on a Linux host unless the
+/// configuration says otherwise, as Podman and `runc spec` give it: the default capability
+/// set (all of it in the effective and permitted sets only for uid 0, as Podman does; a
+/// non-root user keeps it only as the bounding set), and runc's masked and read-only /proc
+/// and /sys paths, so that a root process can neither read host kernel state nor write
+/// host-global knobs such as `/proc/sys/kernel/core_pattern`.
+pub fn add_linux_image_defaults(spec: &mut Value) {
+    let caps = json!(IMAGE_DEFAULT_CAPABILITIES);
+    let root = spec["process"]["user"]["uid"].as_u64().unwrap_or(0) == 0;
+    let granted = if root { caps.clone() } else { json!([]) };
+    if spec["process"]["capabilities"].is_null() {
+        spec["process"]["capabilities"] = json!({
+            "bounding": caps,
+            "effective": granted,
+            "permitted": granted,
+        });
+    }
+    let linux = &mut spec["linux"];
+    if linux["maskedPaths"].is_null() {
+        linux["maskedPaths"] = json!([
+            "/proc/acpi",
+            "/proc/asound",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/proc/scsi",
+            "/sys/firmware",
+            "/sys/devices/virtual/powercap"
+        ]);
+    }
+    if linux["readonlyPaths"].is_null() {
+        linux["readonlyPaths"] = json!([
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger"
+        ]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +169,44 @@ mod tests {
         let spec = JailSpec::from_config(&cfg, &ContainerId::parse("c").unwrap()).unwrap();
         assert_eq!(spec.enforce_statfs, 2);
         assert_eq!(cfg.spec.mounts().as_ref().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn image_defaults_make_proc_sys_read_only_and_grant_capabilities_only_to_root() {
+        let mut root_spec = default_freebsd_config();
+        add_linux_image_defaults(&mut root_spec);
+        assert_eq!(root_spec["linux"]["readonlyPaths"][3], "/proc/sys");
+        assert_eq!(
+            root_spec["process"]["capabilities"]["effective"],
+            json!(IMAGE_DEFAULT_CAPABILITIES)
+        );
+        let cfg = ContainerConfig::from_value(root_spec, std::path::Path::new("/b")).unwrap();
+        assert_eq!(
+            cfg.capabilities.bounding.len(),
+            IMAGE_DEFAULT_CAPABILITIES.len()
+        );
+
+        let mut user_spec = default_freebsd_config();
+        user_spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        add_linux_image_defaults(&mut user_spec);
+        assert_eq!(user_spec["process"]["capabilities"]["effective"], json!([]));
+        assert_eq!(
+            user_spec["process"]["capabilities"]["bounding"],
+            json!(IMAGE_DEFAULT_CAPABILITIES)
+        );
+    }
+
+    #[test]
+    fn image_defaults_keep_what_the_configuration_already_says() {
+        let mut spec = default_freebsd_config();
+        spec["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"]});
+        spec["linux"] = json!({"maskedPaths": [], "readonlyPaths": ["/x"]});
+        add_linux_image_defaults(&mut spec);
+        assert_eq!(
+            spec["process"]["capabilities"],
+            json!({"bounding": ["CAP_KILL"]})
+        );
+        assert_eq!(spec["linux"]["maskedPaths"], json!([]));
+        assert_eq!(spec["linux"]["readonlyPaths"], json!(["/x"]));
     }
 }
