@@ -111,6 +111,8 @@ struct Copy {
     root: bool,
 }
 
+// dev_t and ino_t are narrower on some targets.
+#[allow(clippy::unnecessary_cast)]
 fn id(st: &FileStat) -> (u64, u64) {
     (st.st_dev as u64, st.st_ino as u64)
 }
@@ -367,16 +369,16 @@ impl Copy {
 /// silently dropping the attributes). A filesystem without them is not an error: the
 /// unpacker applies them "where the filesystem has them" too.
 fn copy_xattrs_at(from: &Path, to: &Path) -> io::Result<()> {
-    let names = match xattr::list(&from) {
+    let names = match xattr::list(from) {
         Ok(n) => n,
         Err(e) if unsupported(&e) => return Ok(()),
         Err(e) => return Err(e),
     };
     for n in names {
-        let Some(value) = xattr::get(&from, &n)? else {
+        let Some(value) = xattr::get(from, &n)? else {
             continue;
         };
-        match xattr::set(&to, &n, &value) {
+        match xattr::set(to, &n, &value) {
             Ok(()) => {}
             Err(e) if unsupported(&e) => return Ok(()),
             Err(e) => return Err(e),
