@@ -429,6 +429,8 @@ impl Client {
                     },
                 ));
             }
+            // Killed here, a pull leaves a partly written temporary file.
+            stockade_fault::point("pull:blob-partial");
             progress(writer.written());
         }
     }

@@ -105,6 +105,7 @@ pub fn pull(
     let reused = before - wanted.len();
     wanted.sort_by_key(|d| std::cmp::Reverse(d.size));
     download_all(store, &client, &wanted, opts)?;
+    stockade_fault::point("pull:blobs-fetched");
 
     let mut platform_mismatch = None;
     if platform.is_none() {
@@ -137,6 +138,7 @@ pub fn pull(
         &fetched_manifest.bytes,
         Some((&fetched_manifest.digest, size)),
     )?;
+    stockade_fault::point("pull:manifest-stored");
     let mut descriptor = Descriptor::new(&media_type, fetched_manifest.digest.clone(), size);
     descriptor.platform = platform;
     store.set_ref(&what, &descriptor)?;
