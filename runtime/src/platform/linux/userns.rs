@@ -234,8 +234,10 @@ mod tests {
     fn empty_ranges_and_ranges_past_the_last_id_are_refused() {
         assert!(err(&[m(0, 100000, 0)]).contains("size is 0"));
         assert!(err(&[m(0, u32::MAX - 5, 10)]).contains("hostID"));
-        assert!(err(&[m(0, 0, u32::MAX)]).contains("past the last id"));
-        extents("uidMappings", &[m(0, 0, u32::MAX - 1)]).unwrap();
+        assert!(err(&[m(1, 0, u32::MAX)]).contains("past the last id"));
+        assert!(err(&[m(u32::MAX, 0, 1)]).contains("containerID"));
+        // Every id but the kernel's "no id" (2^32 - 1).
+        extents("uidMappings", &[m(0, 0, u32::MAX)]).unwrap();
     }
 
     #[test]
