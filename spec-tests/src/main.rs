@@ -24,6 +24,7 @@ mod stockade;
 
 mod cli;
 mod confine;
+mod cgroup_fields;
 mod confine_ns;
 mod crash;
 mod errors;
@@ -100,6 +101,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(images::tests());
     v.extend(confine_ns::tests());
     v.extend(userns::tests());
+    v.extend(cgroup_fields::tests());
     v.extend(confine::tests());
     v
 }

@@ -522,7 +522,10 @@ fn apply(
                 // field cannot be carried here.
                 Err((path, value, e)) if e.kind() == ErrorKind::NotFound => {
                     return Err(PlatformError::Unsupported {
-                        what: format!("linux.resources.{}", writes::field_of(writes[i].0)),
+                        what: match writes::field_of(writes[i].0) {
+                            Some(field) => format!("linux.resources.{field}"),
+                            None => format!("the cgroup file {}", writes[i].0),
+                        },
                         os: "this Linux host",
                         hint: format!(
                             "{} does not exist, so {value} cannot be written; remove the field",
@@ -531,7 +534,13 @@ fn apply(
                     })
                 }
                 Err((path, value, e)) => {
-                    return Err(io_err(format!("writing {value} to {}", path.display()))(e))
+                    let field = writes::field_of(writes[i].0)
+                        .map(|f| format!(" (linux.resources.{f})"))
+                        .unwrap_or_default();
+                    return Err(io_err(format!(
+                        "writing {value} to {}{field}",
+                        path.display()
+                    ))(e));
                 }
             }
         }

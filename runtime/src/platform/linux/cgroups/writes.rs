@@ -58,17 +58,17 @@ pub fn file_here(dir: &std::path::Path, v2: bool, file: &str) -> std::path::Path
     }
 }
 
-/// The `linux.resources` field a cgroup file carries, for messages.
-pub fn field_of(file: &str) -> &str {
-    match file {
+/// The `linux.resources` field a cgroup file of the newer fields carries, for messages.
+pub fn field_of(file: &str) -> Option<&'static str> {
+    Some(match file {
         "cpu.max.burst" | "cpu.cfs_burst_us" => "cpu.burst",
         "cpu.idle" => "cpu.idle",
         "blkio.leaf_weight" | "blkio.leaf_weight_device" => "blockIO.leafWeight",
         "blkio.weight_device" => "blockIO.weightDevice",
         "blkio.weight" | "io.weight" => "blockIO.weight/weightDevice",
         "rdma.max" => "rdma",
-        other => other,
-    }
+        _ => return None,
+    })
 }
 
 fn num(v: Option<u64>, unlimited: &str) -> String {
