@@ -11,14 +11,19 @@ use crate::harness::{Test, TestResult};
 pub fn tests() -> Vec<Test> {
     vec![
         test!("cgroups", cpu_burst_and_idle_reach_the_hosts_cpu_files),
-        test!("cgroups", block_io_device_and_leaf_weights_are_written_or_refused),
+        test!(
+            "cgroups",
+            block_io_device_and_leaf_weights_are_written_or_refused
+        ),
         test!("cgroups", rdma_limits_are_written_or_refused_by_name),
     ]
 }
 
 #[cfg(not(target_os = "linux"))]
 fn linux_only(_ctx: &Ctx) -> TestResult {
-    Err(crate::harness::Fail::Skip("Linux cgroups: not this platform".into()))
+    Err(crate::harness::Fail::Skip(
+        "Linux cgroups: not this platform".into(),
+    ))
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -61,11 +66,20 @@ fn cpu_burst_and_idle_reach_the_hosts_cpu_files(ctx: &Ctx) -> TestResult {
     let resources = json!({"cpu": {"quota": 50000, "period": 100000, "burst": 20000, "idle": 1}});
     let Some((id, pid)) = create_with(ctx, resources, &mut err)? else {
         // Only a kernel without the files (before 5.14/5.15) may refuse, and by name.
-        ensure!(err.contains("does not exist") && err.contains("linux.resources.cpu."), "{err}");
-        return Err(crate::harness::Fail::Skip(format!("this kernel lacks the files: {err}")));
+        ensure!(
+            err.contains("does not exist") && err.contains("linux.resources.cpu."),
+            "{err}"
+        );
+        return Err(crate::harness::Fail::Skip(format!(
+            "this kernel lacks the files: {err}"
+        )));
     };
     let (dir, v2) = crate::limits::cgroup_dir_of(pid, "cpu")?;
-    let burst = if v2 { "cpu.max.burst" } else { "cpu.cfs_burst_us" };
+    let burst = if v2 {
+        "cpu.max.burst"
+    } else {
+        "cpu.cfs_burst_us"
+    };
     ensure_eq!(read(&dir, burst), "20000", "{burst}");
     ensure_eq!(read(&dir, "cpu.idle"), "1", "cpu.idle");
     ctx.sk(&["update", "--resources", "-", &id])
@@ -85,10 +99,14 @@ fn block_io_device_and_leaf_weights_are_written_or_refused(ctx: &Ctx) -> TestRes
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find(|n| !n.starts_with("ram"))
-        .ok_or(crate::harness::Fail::Skip("no block device on this host".into()))?;
+        .ok_or(crate::harness::Fail::Skip(
+            "no block device on this host".into(),
+        ))?;
     let dev = crate::ctx::read_text(std::path::Path::new(&format!("/sys/block/{name}/dev")));
     let dev = dev.trim();
-    let (major, minor) = dev.split_once(':').ok_or(format!("/sys/block/{name}/dev: {dev:?}"))?;
+    let (major, minor) = dev
+        .split_once(':')
+        .ok_or(format!("/sys/block/{name}/dev: {dev:?}"))?;
     let (major, minor): (i64, i64) = (
         major.parse().map_err(|e| format!("{dev}: {e}"))?,
         minor.parse().map_err(|e| format!("{dev}: {e}"))?,
@@ -110,7 +128,8 @@ fn block_io_device_and_leaf_weights_are_written_or_refused(ctx: &Ctx) -> TestRes
     }
 
     let mut err = String::new();
-    let device = json!({"blockIO": {"weightDevice": [{"major": major, "minor": minor, "weight": 200}]}});
+    let device =
+        json!({"blockIO": {"weightDevice": [{"major": major, "minor": minor, "weight": 200}]}});
     match create_with(ctx, device, &mut err)? {
         Some((_, pid)) => {
             let v1 = crate::limits::cgroup_dir_of(pid, "blkio");
@@ -120,19 +139,28 @@ fn block_io_device_and_leaf_weights_are_written_or_refused(ctx: &Ctx) -> TestRes
             };
             let text = if v2 {
                 read(&dir, "io.weight")
-            } else if std::path::Path::new(&dir).join("blkio.weight_device").exists() {
+            } else if std::path::Path::new(&dir)
+                .join("blkio.weight_device")
+                .exists()
+            {
                 read(&dir, "blkio.weight_device")
             } else {
                 read(&dir, "blkio.bfq.weight_device")
             };
-            ensure!(text.contains(&format!("{dev} 200")), "{dev} 200 in {text:?} ({dir})");
+            ensure!(
+                text.contains(&format!("{dev} 200")),
+                "{dev} 200 in {text:?} ({dir})"
+            );
         }
         None => {
             ensure!(
                 !bfq,
                 "{name} uses bfq, which keeps device weights, yet create failed: {err}"
             );
-            ensure!(err.contains("linux.resources.blockIO.weight"), "the error names the field: {err}");
+            ensure!(
+                err.contains("linux.resources.blockIO.weight"),
+                "the error names the field: {err}"
+            );
         }
     }
     Ok(())
@@ -144,11 +172,20 @@ fn rdma_limits_are_written_or_refused_by_name(ctx: &Ctx) -> TestResult {
         .lines()
         .any(|l| l.split_whitespace().next() == Some("rdma") && l.ends_with('1'));
     let mut err = String::new();
-    let made = create_with(ctx, json!({"rdma": {"mlx4_0": {"hcaHandles": 2}}}), &mut err)?;
+    let made = create_with(
+        ctx,
+        json!({"rdma": {"mlx4_0": {"hcaHandles": 2}}}),
+        &mut err,
+    )?;
     match (made, has_rdma) {
-        (Some(_), false) => Err("rdma limits accepted on a host without the rdma controller".to_string().into()),
+        (Some(_), false) => Err("rdma limits accepted on a host without the rdma controller"
+            .to_string()
+            .into()),
         (None, false) => {
-            ensure!(err.contains("linux.resources.rdma"), "the error names the field: {err}");
+            ensure!(
+                err.contains("linux.resources.rdma"),
+                "the error names the field: {err}"
+            );
             Ok(())
         }
         (Some((_, pid)), true) => {
@@ -159,7 +196,10 @@ fn rdma_limits_are_written_or_refused_by_name(ctx: &Ctx) -> TestResult {
         }
         (None, true) => {
             // The controller is there but the device is not: the kernel refuses the line.
-            ensure!(err.contains("linux.resources.rdma"), "the error names the field: {err}");
+            ensure!(
+                err.contains("linux.resources.rdma"),
+                "the error names the field: {err}"
+            );
             Ok(())
         }
     }

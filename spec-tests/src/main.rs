@@ -22,9 +22,9 @@ mod rootfs;
 mod schema;
 mod stockade;
 
+mod cgroup_fields;
 mod cli;
 mod confine;
-mod cgroup_fields;
 mod confine_ns;
 mod crash;
 mod errors;
