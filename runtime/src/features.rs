@@ -74,7 +74,7 @@ pub fn features() -> Value {
     });
     if cfg!(target_os = "linux") {
         doc["linux"] = json!({
-            "namespaces": ["mount", "pid", "uts", "ipc", "network", "cgroup"],
+            "namespaces": ["mount", "pid", "uts", "ipc", "network", "cgroup", "user"],
             // cgroupfs only (no systemd): the resource limits of crate::limits.
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "intelRdt": {"enabled": false},
@@ -162,7 +162,10 @@ mod tests {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
-        assert_eq!(ns, ["mount", "pid", "uts", "ipc", "network", "cgroup"]);
+        assert_eq!(
+            ns,
+            ["mount", "pid", "uts", "ipc", "network", "cgroup", "user"]
+        );
         let cg = &doc["linux"]["cgroup"];
         assert_eq!(
             (cg["v1"].as_bool(), cg["v2"].as_bool()),

@@ -12,6 +12,9 @@
 
 use oci_spec::runtime::LinuxResources;
 
+mod extra;
+pub use extra::{rdma_line, RdmaLimit, WeightDevice};
+
 /// The CPU scheduler's period when `cpu.period` is not given (the kernel's and runc's).
 pub const DEFAULT_CPU_PERIOD: u64 = 100_000;
 
@@ -97,6 +100,22 @@ pub struct ResourceLimits {
     /// `unified`: cgroup v2 files and their values, written as given.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unified: std::collections::BTreeMap<String, String>,
+    /// `cpu.burst`: microseconds a period may borrow (v1 `cpu.cfs_burst_us`, v2
+    /// `cpu.max.burst`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_burst: Option<u64>,
+    /// `cpu.idle` 1: the cgroup's tasks get the idle scheduling policy (`cpu.idle`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_idle: Option<bool>,
+    /// `blockIO.leafWeight`, 10 to 1000 (v1 CFQ `blkio.leaf_weight` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_leaf_weight: Option<u16>,
+    /// `blockIO.weightDevice`: per-device weights.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blkio_weight_device: Vec<WeightDevice>,
+    /// `rdma`: per-device HCA limits (`rdma.max`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rdma: std::collections::BTreeMap<String, RdmaLimit>,
 }
 
 /// The huge page sizes Linux has on its architectures, as `hugepageLimits.pageSize` and
@@ -177,6 +196,11 @@ impl ResourceLimits {
             (self.net_classid.is_some(), "network.classID"),
             (!self.net_priorities.is_empty(), "network.priorities"),
             (!self.unified.is_empty(), "unified"),
+            (self.cpu_burst.is_some(), "cpu.burst"),
+            (self.cpu_idle.is_some(), "cpu.idle"),
+            (self.blkio_leaf_weight.is_some(), "blockIO.leafWeight"),
+            (!self.blkio_weight_device.is_empty(), "blockIO.weightDevice"),
+            (!self.rdma.is_empty(), "rdma"),
         ] {
             if set {
                 out.push(name);
@@ -338,20 +362,9 @@ pub fn update(
         if let Some(p) = c.realtime_period() {
             limits.rt_period = Some(p).filter(|p| *p != 0);
         }
-        for (set, name) in [
-            (c.burst().is_some_and(|b| b > 0), "cpu.burst"),
-            (c.idle().is_some_and(|i| i != 0), "cpu.idle"),
-        ] {
-            if set {
-                ignored.push(name);
-            }
-        }
+        extra::cpu(&mut limits, c)?;
     }
     limits.validate()?;
-    // Cgroup settings with no rctl(8) counterpart: named, not silently dropped, on FreeBSD.
-    if !cfg!(target_os = "linux") {
-        ignored.extend(limits.linux_only_fields());
-    }
     if let Some(b) = r.block_io() {
         if let Some(w) = b.weight() {
             if w != 0 && !(10..=1000).contains(&w) {
@@ -406,20 +419,7 @@ pub fn update(
                 });
             }
         }
-        for (set, name) in [
-            (
-                b.leaf_weight().is_some_and(|w| w != 0),
-                "blockIO.leafWeight",
-            ),
-            (
-                b.weight_device().as_ref().is_some_and(|d| !d.is_empty()),
-                "blockIO.weightDevice",
-            ),
-        ] {
-            if set {
-                ignored.push(name);
-            }
-        }
+        extra::block_io(&mut limits, b)?;
     }
     if let Some(h) = r.hugepage_limits() {
         limits.hugetlb.clear();
@@ -462,9 +462,7 @@ pub fn update(
             }
         }
     }
-    if r.rdma().as_ref().is_some_and(|h| !h.is_empty()) {
-        ignored.push("rdma");
-    }
+    extra::rdma(&mut limits, r)?;
     if let Some(u) = r.unified() {
         for (key, value) in u {
             // A file of the container's own cgroup: a bare name with a controller prefix.
@@ -482,6 +480,10 @@ pub fn update(
             limits.unified.insert(key.clone(), value.clone());
         }
     }
+    // Cgroup settings with no rctl(8) counterpart: named, not silently dropped, on FreeBSD.
+    if !cfg!(target_os = "linux") {
+        ignored.extend(limits.linux_only_fields());
+    }
     // Device rules are what every containerd and Podman config carries (deny all, then
     // the default devices). Linux enforces them (a cgroup device filter); on FreeBSD the
     // device nodes made (devfs rules) are the enforcement stockade has.
@@ -490,7 +492,7 @@ pub fn update(
     }
     let warning = (!ignored.is_empty()).then(|| {
         format!(
-            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems/realtime*, blockIO.weight/throttle*Device, hugepageLimits, network, unified)",
+            "linux.resources.{} not enforced (stockade enforces memory.limit/swap/reservation/swappiness/disableOOMKiller, pids.limit, cpu.quota/period/shares/cpus/mems/realtime*/burst/idle, blockIO.weight/leafWeight/weightDevice/throttle*Device, hugepageLimits, network, rdma, unified)",
             ignored.join(", linux.resources.")
         )
     });
@@ -604,10 +606,13 @@ mod tests {
                 "memory":{"kernel":1000},"blockIO":{"leafWeight":10}}"#,
         )
         .unwrap();
-        assert!(l.is_empty());
+        assert!(!l.is_empty(), "cpu.idle and blockIO.leafWeight are kept");
         let w = w.unwrap();
-        for name in ["cpu.idle", "memory.kernel", "blockIO.leafWeight"] {
-            assert!(w.contains(&format!("linux.resources.{name}")), "{w}");
+        assert!(w.contains("linux.resources.memory.kernel"), "{w}");
+        // Only the Linux cgroup backend applies these; FreeBSD names them.
+        for name in ["cpu.idle", "blockIO.leafWeight"] {
+            let named = w.contains(&format!("linux.resources.{name}"));
+            assert_eq!(named, !cfg!(target_os = "linux"), "{name}: {w}");
         }
         assert_eq!(
             w.contains("linux.resources.devices"),

@@ -22,6 +22,7 @@ mod rootfs;
 mod schema;
 mod stockade;
 
+mod cgroup_fields;
 mod cli;
 mod confine;
 mod confine_ns;
@@ -41,6 +42,7 @@ mod process;
 mod ps_features;
 mod state;
 mod terminal;
+mod userns;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -71,7 +73,7 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
     // namespaces, cgroup fields (confine_ns).
     (
         &["confinement", "issue10"],
-        &["confine", "devices", "namespaces", "cgroups"],
+        &["confine", "devices", "namespaces", "cgroups", "userns"],
     ),
     (&["safety", "issue11"], &["crash", "hostile", "images"]),
     // The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
@@ -98,6 +100,8 @@ fn all_tests() -> Vec<Test> {
     v.extend(crash::tests());
     v.extend(images::tests());
     v.extend(confine_ns::tests());
+    v.extend(userns::tests());
+    v.extend(cgroup_fields::tests());
     v.extend(confine::tests());
     v
 }

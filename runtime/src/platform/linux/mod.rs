@@ -17,6 +17,7 @@ mod seccomp;
 mod seccomp_cache;
 mod sys;
 mod sysctl;
+mod userns;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
@@ -159,6 +160,21 @@ fn clone_placed(
     Ok((sys::clone_child(flags, child)?, join))
 }
 
+/// Whether `ns` (an open `/proc/PID/ns/NAME`) is this process's own namespace of that
+/// type. Joining it would change nothing, and once in the container's user namespace the
+/// kernel refuses it for a namespace the host's user namespace owns (EPERM), or for the
+/// user namespace itself (EINVAL).
+fn is_own_namespace(name: &str, ns: &std::fs::File) -> bool {
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    match (
+        ns.metadata(),
+        std::fs::metadata(format!("/proc/self/ns/{name}")),
+    ) {
+        (Ok(theirs), Ok(ours)) => id(theirs) == id(ours),
+        _ => false,
+    }
+}
+
 impl Platform for Linux {
     const OS: &'static str = "Linux";
     const PROCESS_HANDLES: bool = true;
@@ -252,6 +268,25 @@ impl Platform for Linux {
             nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| call("pipe (cgroup hand-over)", e))?;
         let joined_w_raw = joined_w.as_raw_fd();
         let mut joined_r = Some(joined_r);
+        if let Some(maps) = &ns.user {
+            // The init opens the start fifo as the container's root, which is not the
+            // host's root.
+            let (uid, gid) = maps.host_root();
+            nix::unistd::fchownat(
+                handoff.state_dir.as_fd(),
+                crate::state::START_FIFO,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| {
+                call(
+                    format!("chown of the start fifo to the container's root ({uid}:{gid})"),
+                    e,
+                )
+            })?;
+        }
+        let new_userns = ns.user.is_some();
         let mut handoff = Some(handoff);
         let init: Box<dyn FnMut() -> isize + '_> = Box::new(move || {
             // The closure runs once, in the child; the handoff is always there.
@@ -266,6 +301,23 @@ impl Platform for Linux {
                 return 1;
             }
             drop(r);
+            // The maps are written: become the namespace's root, so what the init makes
+            // (mount points, /dev) is owned by the mapped root, not by the host's.
+            if new_userns {
+                let zero = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+                if let Err(e) = nix::unistd::setresgid(zero.0, zero.0, zero.0)
+                    .and_then(|()| nix::unistd::setresuid(zero.1, zero.1, zero.1))
+                {
+                    let mut sync = std::fs::File::from(h.sync);
+                    let _ = crate::init::send(
+                        &mut sync,
+                        crate::init::SyncMessage::Error(&format!(
+                            "becoming root in the container's user namespace: {e}"
+                        )),
+                    );
+                    return 1;
+                }
+            }
             if late_cgroupns {
                 if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
                     let mut sync = std::fs::File::from(h.sync);
@@ -283,8 +335,13 @@ impl Platform for Linux {
         let (child, join) = clone_placed(flags, place, init)
             // The read end went with the closure, dropped here.
             .map_err(|e| call("clone (new namespaces for the init process)", e))?;
-        // Limits hold before the init runs anything: it waits for this byte.
-        if let Err(e) = cgroups::join(&join, child.as_raw()) {
+        // Limits hold, and the user namespace has its maps, before the init runs anything:
+        // it waits for this byte.
+        let prepared = match &ns.user {
+            Some(maps) => maps.write(child.as_raw()),
+            None => Ok(()),
+        };
+        if let Err(e) = prepared.and_then(|()| cgroups::join(&join, child.as_raw())) {
             // It exits on the pipe's end-of-file; reaped here since its pid is not returned.
             drop(joined_w);
             let _ = nix::sys::wait::waitpid(child, None);
@@ -343,9 +400,13 @@ impl Platform for Linux {
         for m in &plan.mounts {
             mounts::mount_one(root, root_dev, m, report)?;
         }
-        mounts::default_devices(root, root_dev, report)?;
+        let nodes = match ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
+            true => mounts::DeviceNodes::BindFromHost,
+            false => mounts::DeviceNodes::Make,
+        };
+        mounts::default_devices(root, root_dev, nodes, report)?;
         if let Some(devices) = plan.linux.as_ref().and_then(|l| l.devices().as_ref()) {
-            mounts::make_linux_devices(root, devices)?;
+            mounts::make_linux_devices(root, devices, nodes)?;
         }
         if let Some(l) = &plan.linux {
             mounts::mask_paths(root, l.masked_paths().as_deref().unwrap_or(&[]))?;
@@ -423,16 +484,22 @@ impl Platform for Linux {
         let pid_ns = open("pid")?;
         setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID)
             .map_err(|e| call("joining the container's PID namespace", e))?;
-        // The mount namespace last: joining it moves root and cwd to the container's root.
+        // The user namespace first, when the container has its own: the others are owned
+        // by it, and joining it gives the capabilities there that joining them needs. The
+        // mount namespace last: joining it moves root and cwd to the container's root.
         let mut others = Vec::new();
         for (ns, flag) in [
+            ("user", CloneFlags::CLONE_NEWUSER),
             ("ipc", CloneFlags::CLONE_NEWIPC),
             ("uts", CloneFlags::CLONE_NEWUTS),
             ("net", CloneFlags::CLONE_NEWNET),
             ("cgroup", CloneFlags::CLONE_NEWCGROUP),
             ("mnt", CloneFlags::CLONE_NEWNS),
         ] {
-            others.push((ns, flag, open(ns)?));
+            let f = open(ns)?;
+            if !is_own_namespace(ns, &f) {
+                others.push((ns, flag, f));
+            }
         }
         cgroups::ensure_reachable(&made.cgroups)?;
         let place = cgroups::placement(&made.cgroups)?;

@@ -294,6 +294,7 @@ pub fn populate_dev(dev: &Path) -> Result<(), PlatformError> {
 pub fn default_devices(
     root: &Path,
     root_dev: u64,
+    nodes: DeviceNodes,
     report: &mut dyn FnMut(&Path),
 ) -> Result<(), PlatformError> {
     let dev = resolve_in_root(root, Path::new("/dev"))?;
@@ -308,7 +309,14 @@ pub fn default_devices(
             if on_root {
                 report(&path);
             }
-            make_device(&path, SFlag::S_IFCHR, *major, *minor, 0o666, 0, 0)?;
+            match nodes {
+                DeviceNodes::Make => {
+                    make_device(&path, SFlag::S_IFCHR, *major, *minor, 0o666, 0, 0)?
+                }
+                DeviceNodes::BindFromHost => {
+                    bind_host_device(&Path::new("/dev").join(name), &path)?
+                }
+            }
             if on_root {
                 report(&path);
             }
@@ -358,6 +366,64 @@ fn link_fd(target: &Path) -> Result<(), PlatformError> {
     symlink_if_missing("/proc/self/fd", target)
 }
 
+/// How device nodes get into the container's `/dev`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceNodes {
+    /// mknod, as real root.
+    Make,
+    /// In a user namespace mknod is refused (and a node made would not open: its
+    /// filesystem is mounted nodev for the namespace), so the host's node of the same path
+    /// is bind-mounted onto an empty file, as runc does.
+    BindFromHost,
+}
+
+/// Bind-mounts the host's device node `host` onto a new empty file `path`.
+fn bind_host_device(host: &Path, path: &Path) -> Result<(), PlatformError> {
+    let meta = std::fs::metadata(host).map_err(|e| PlatformError::Call {
+        call: format!(
+            "inspecting the host's {} to bind it into the user namespace",
+            host.display()
+        ),
+        detail: e.to_string(),
+    })?;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    if !(meta.file_type().is_char_device() || meta.file_type().is_block_device()) {
+        return Err(PlatformError::Call {
+            call: format!("binding the host's {} into the container", host.display()),
+            detail: "it is not a device node".into(),
+        });
+    }
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| PlatformError::Call {
+            call: format!("creating {} for a device bind mount", path.display()),
+            detail: e.to_string(),
+        })?;
+    mount(
+        Some(host),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        call(
+            format!(
+                "bind mount of the host's {} on {}",
+                host.display(),
+                path.display()
+            ),
+            e,
+        )
+    })
+}
+
 /// Makes a device node (replacing nothing: an existing node is left as it is).
 pub fn make_device(
     path: &Path,
@@ -397,6 +463,7 @@ pub fn make_device(
 pub fn make_linux_devices(
     root: &Path,
     devices: &[oci_spec::runtime::LinuxDevice],
+    nodes: DeviceNodes,
 ) -> Result<(), PlatformError> {
     use oci_spec::runtime::LinuxDeviceType;
     for d in devices {
@@ -413,6 +480,10 @@ pub fn make_linux_devices(
             LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => continue,
         };
+        if nodes == DeviceNodes::BindFromHost && kind != SFlag::S_IFIFO {
+            bind_host_device(d.path(), &target)?;
+            continue;
+        }
         make_device(
             &target,
             kind,

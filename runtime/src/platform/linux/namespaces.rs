@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::LinuxNamespaceType;
 
+use super::userns::IdMaps;
 use crate::config::SharingMode;
 use crate::jail::{Host, IpAccess, Network};
 use crate::platform::{ContainerPlan, PlatformError};
@@ -16,6 +17,8 @@ pub struct NamespacePlan {
     pub clone_flags: CloneFlags,
     /// (flag, path) joined with setns in the init before anything else.
     pub join: Vec<(CloneFlags, PathBuf)>,
+    /// The maps of the new user namespace, when `clone_flags` has one.
+    pub user: Option<IdMaps>,
 }
 
 impl NamespacePlan {
@@ -73,11 +76,6 @@ fn unsupported(what: impl Into<String>, hint: &str) -> PlatformError {
 pub fn refuse_unapplied(plan: &ContainerPlan) -> Result<(), PlatformError> {
     let Some(l) = &plan.linux else { return Ok(()) };
     let mut given = Vec::new();
-    if l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-        || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-    {
-        given.push("linux.uidMappings/gidMappings (user namespaces)");
-    }
     if l.personality().is_some() {
         given.push("linux.personality");
     }
@@ -148,11 +146,17 @@ pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            LinuxNamespaceType::User => {
+            LinuxNamespaceType::User if ns.path().is_some() => {
                 return Err(unsupported(
-                    format!("linux.namespaces[{i}]: user namespaces"),
-                    "stockade runs containers as real root, as FreeBSD jails do; remove the user namespace",
+                    format!("linux.namespaces[{i}]: joining a user namespace by path"),
+                    "give the container a new user namespace with linux.uidMappings/gidMappings instead",
                 ))
+            }
+            LinuxNamespaceType::User => {
+                // Cloned together with the others, which it then owns: the init is root
+                // over its mounts, PID and network namespaces, and nothing on the host.
+                flags |= CloneFlags::CLONE_NEWUSER;
+                continue;
             }
             LinuxNamespaceType::Time => {
                 return Err(unsupported(format!("linux.namespaces[{i}]: time namespaces"), "remove the time namespace"))
@@ -175,8 +179,10 @@ pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
             join.push((flag, path.clone()));
         }
     }
+    let user = IdMaps::from_plan(plan, flags.contains(CloneFlags::CLONE_NEWUSER))?;
     Ok(NamespacePlan {
         clone_flags: flags,
         join,
+        user,
     })
 }

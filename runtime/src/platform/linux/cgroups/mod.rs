@@ -44,6 +44,8 @@ pub(crate) enum Controller {
     /// `net_cls` and `net_prio`: cgroup v1 only.
     NetCls,
     NetPrio,
+    /// RDMA HCA limits (`rdma.max`, both hierarchies).
+    Rdma,
     /// Device rules: a BPF program on v2 (no controller to enable), `devices.*` on v1.
     Devices,
 }
@@ -59,6 +61,7 @@ impl Controller {
             Controller::Hugetlb => "hugetlb",
             Controller::NetCls => "net_cls",
             Controller::NetPrio => "net_prio",
+            Controller::Rdma => "rdma",
             Controller::Devices => "devices",
         }
     }
@@ -82,6 +85,7 @@ impl Controller {
             Controller::Hugetlb => "linux.resources.hugepageLimits",
             Controller::NetCls => "linux.resources.network.classID",
             Controller::NetPrio => "linux.resources.network.priorities",
+            Controller::Rdma => "linux.resources.rdma",
             Controller::Devices => "linux.resources.devices",
         }
     }
@@ -248,6 +252,7 @@ fn plan_cgroups(
         Controller::Hugetlb,
         Controller::NetCls,
         Controller::NetPrio,
+        Controller::Rdma,
     ] {
         let (involved, needed) = writes::involvement(c, limits, &before);
         if let Some(v2) = add(c, involved, needed)? {
@@ -490,7 +495,7 @@ fn apply(
             })
             .collect();
         let write = |(file, value, _): &(&str, String, bool)| {
-            let path = g.dir.join(file);
+            let path = writes::file_here(&g.dir, g.hierarchy.v2, file);
             fs::write(&path, value).map_err(|e| (path, value.clone(), e))
         };
         let mut i = 0;
@@ -513,8 +518,29 @@ fn apply(
                         })?;
                     i += 2;
                 }
+                // A file this kernel, controller or I/O scheduler does not have: the
+                // field cannot be carried here.
+                Err((path, value, e)) if e.kind() == ErrorKind::NotFound => {
+                    return Err(PlatformError::Unsupported {
+                        what: match writes::field_of(writes[i].0) {
+                            Some(field) => format!("linux.resources.{field}"),
+                            None => format!("the cgroup file {}", writes[i].0),
+                        },
+                        os: "this Linux host",
+                        hint: format!(
+                            "{} does not exist, so {value} cannot be written; remove the field",
+                            path.display()
+                        ),
+                    })
+                }
                 Err((path, value, e)) => {
-                    return Err(io_err(format!("writing {value} to {}", path.display()))(e))
+                    let field = writes::field_of(writes[i].0)
+                        .map(|f| format!(" (linux.resources.{f})"))
+                        .unwrap_or_default();
+                    return Err(io_err(format!(
+                        "writing {value} to {}{field}",
+                        path.display()
+                    ))(e));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! units, and the value that lifts a limit (`update` writes it when a limit goes away).
 
 use super::Controller;
-use crate::limits::{shares_to_weight, ResourceLimits, ThrottleKind};
+use crate::limits::{rdma_line, shares_to_weight, ResourceLimits, ThrottleKind};
 use crate::platform::PlatformError;
 
 /// `(file, value, optional)`: an optional file that does not exist is a warning.
@@ -24,15 +24,51 @@ pub fn involvement(c: Controller, now: &ResourceLimits, before: &ResourceLimits)
                 || l.cpu_shares.is_some()
                 || l.rt_runtime.is_some()
                 || l.rt_period.is_some()
+                || l.cpu_burst.is_some()
+                || l.cpu_idle.is_some()
         }
         Controller::Cpuset => l.cpuset_cpus.is_some() || l.cpuset_mems.is_some(),
-        Controller::Blkio => l.blkio_weight.is_some() || !l.blkio_throttle.is_empty(),
+        Controller::Blkio => {
+            l.blkio_weight.is_some()
+                || !l.blkio_throttle.is_empty()
+                || l.blkio_leaf_weight.is_some()
+                || !l.blkio_weight_device.is_empty()
+        }
         Controller::Hugetlb => !l.hugetlb.is_empty(),
         Controller::NetCls => l.net_classid.is_some(),
         Controller::NetPrio => !l.net_priorities.is_empty(),
+        Controller::Rdma => !l.rdma.is_empty(),
         Controller::Devices => false,
     };
     (uses(now) || uses(before), uses(now))
+}
+
+/// Where `file` is in cgroup `dir`: on v1 with BFQ (Linux 5.0 dropped CFQ) the weights
+/// are `blkio.bfq.weight` and `blkio.bfq.weight_device`, used when the CFQ names are
+/// missing, as runc does.
+pub fn file_here(dir: &std::path::Path, v2: bool, file: &str) -> std::path::PathBuf {
+    let plain = dir.join(file);
+    if v2 || plain.exists() {
+        return plain;
+    }
+    match file {
+        "blkio.weight" => dir.join("blkio.bfq.weight"),
+        "blkio.weight_device" => dir.join("blkio.bfq.weight_device"),
+        _ => plain,
+    }
+}
+
+/// The `linux.resources` field a cgroup file of the newer fields carries, for messages.
+pub fn field_of(file: &str) -> Option<&'static str> {
+    Some(match file {
+        "cpu.max.burst" | "cpu.cfs_burst_us" => "cpu.burst",
+        "cpu.idle" => "cpu.idle",
+        "blkio.leaf_weight" | "blkio.leaf_weight_device" => "blockIO.leafWeight",
+        "blkio.weight_device" => "blockIO.weightDevice",
+        "blkio.weight" | "io.weight" => "blockIO.weight/weightDevice",
+        "rdma.max" => "rdma",
+        _ => return None,
+    })
 }
 
 fn num(v: Option<u64>, unlimited: &str) -> String {
@@ -159,6 +195,23 @@ pub fn limit_writes(
                     )
                 });
             }
+            // Linux 5.14 (burst) and 5.15 (idle): an older kernel lacks the file, and the
+            // write fails naming the field.
+            if was(|l| l.cpu_burst.is_some()) {
+                let file = if v2 {
+                    "cpu.max.burst"
+                } else {
+                    "cpu.cfs_burst_us"
+                };
+                w.push((file, now.cpu_burst.unwrap_or(0).to_string(), false));
+            }
+            if was(|l| l.cpu_idle.is_some()) {
+                w.push((
+                    "cpu.idle",
+                    u8::from(now.cpu_idle.unwrap_or(false)).to_string(),
+                    false,
+                ));
+            }
         }
         Controller::Cpuset => {
             // Unset lists are copied from the parent when the cgroup is made (v1 starts
@@ -170,7 +223,7 @@ pub fn limit_writes(
                 w.push(("cpuset.mems", mems.clone(), false));
             }
         }
-        Controller::Blkio => blkio_writes(v2, now, before, &mut w),
+        Controller::Blkio => blkio_writes(v2, now, before, &mut w)?,
         Controller::Hugetlb => {
             let sizes = now.hugetlb.keys().chain(before.hugetlb.keys());
             let mut seen: Vec<&String> = Vec::new();
@@ -205,6 +258,14 @@ pub fn limit_writes(
                 }
             }
         }
+        Controller::Rdma => {
+            for device in now.rdma.keys().chain(before.rdma.keys()) {
+                let line = rdma_line(device, now.rdma.get(device));
+                if !w.iter().any(|(_, l, _)| *l == line) {
+                    w.push(("rdma.max", line, false));
+                }
+            }
+        }
         Controller::Devices => {}
     }
     Ok(w)
@@ -231,7 +292,12 @@ fn hugetlb_file(size: &str, v2: bool) -> Option<&'static str> {
 
 /// Block I/O weight (the kernel's default back when lifted) and throttles: v1 one line per
 /// device and kind (rate 0 lifts), v2 one `io.max` line per device with every kind.
-fn blkio_writes(v2: bool, now: &ResourceLimits, before: &ResourceLimits, w: &mut Vec<Write>) {
+fn blkio_writes(
+    v2: bool,
+    now: &ResourceLimits,
+    before: &ResourceLimits,
+    w: &mut Vec<Write>,
+) -> Result<(), PlatformError> {
     if now.blkio_weight.is_some() || before.blkio_weight.is_some() {
         w.push(match (v2, now.blkio_weight) {
             (false, v) => ("blkio.weight", v.unwrap_or(500).to_string(), false),
@@ -239,6 +305,7 @@ fn blkio_writes(v2: bool, now: &ResourceLimits, before: &ResourceLimits, w: &mut
             (true, None) => ("io.weight", "default 100".into(), false),
         });
     }
+    weight_writes(v2, now, before, w)?;
     let mut devices: Vec<(u32, u32)> = now
         .blkio_throttle
         .iter()
@@ -305,6 +372,74 @@ fn blkio_writes(v2: bool, now: &ResourceLimits, before: &ResourceLimits, w: &mut
             }
         }
     }
+    Ok(())
+}
+
+/// `blockIO.leafWeight` and `blockIO.weightDevice`: v1 `blkio.leaf_weight` and
+/// `blkio.{leaf_,}weight_device` (CFQ; BFQ has `blkio.bfq.weight_device`, used when the
+/// plain file is missing), v2 `io.weight` per-device lines. Leaf weights exist only in
+/// v1 CFQ: refused on v2, as runc's v2 driver has nothing to write them to. A device
+/// weight lifted by an update gets the default back (v1 the cgroup's own weight is "0",
+/// v2 "default").
+fn weight_writes(
+    v2: bool,
+    now: &ResourceLimits,
+    before: &ResourceLimits,
+    w: &mut Vec<Write>,
+) -> Result<(), PlatformError> {
+    let leaf_now = now.blkio_leaf_weight.is_some()
+        || now
+            .blkio_weight_device
+            .iter()
+            .any(|d| d.leaf_weight.is_some());
+    if v2 && leaf_now {
+        return Err(v2_lacks(
+            "blockIO.leafWeight",
+            "cgroup v2 has no leaf weights (they belonged to the CFQ scheduler)",
+        ));
+    }
+    if !v2 && (now.blkio_leaf_weight.is_some() || before.blkio_leaf_weight.is_some()) {
+        let v = now.blkio_leaf_weight.unwrap_or(500);
+        w.push(("blkio.leaf_weight", v.to_string(), false));
+    }
+    let mut devices: Vec<(u32, u32)> = now
+        .blkio_weight_device
+        .iter()
+        .chain(&before.blkio_weight_device)
+        .map(|d| (d.major, d.minor))
+        .collect();
+    devices.sort_unstable();
+    devices.dedup();
+    for dev in devices {
+        let entry = |l: &ResourceLimits| {
+            l.blkio_weight_device
+                .iter()
+                .find(|d| (d.major, d.minor) == dev)
+                .copied()
+        };
+        let (n, b) = (entry(now), entry(before));
+        let weight = n.and_then(|d| d.weight);
+        if weight.is_some() || b.is_some_and(|d| d.weight.is_some()) {
+            w.push(match (v2, weight) {
+                (true, Some(v)) => ("io.weight", format!("{}:{} {v}", dev.0, dev.1), false),
+                (true, None) => ("io.weight", format!("{}:{} default", dev.0, dev.1), false),
+                (false, v) => (
+                    "blkio.weight_device",
+                    format!("{}:{} {}", dev.0, dev.1, v.unwrap_or(0)),
+                    false,
+                ),
+            });
+        }
+        let leaf = n.and_then(|d| d.leaf_weight);
+        if !v2 && (leaf.is_some() || b.is_some_and(|d| d.leaf_weight.is_some())) {
+            w.push((
+                "blkio.leaf_weight_device",
+                format!("{}:{} {}", dev.0, dev.1, leaf.unwrap_or(0)),
+                false,
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
