@@ -1,5 +1,5 @@
 //! The few FreeBSD system calls the image side needs that nix does not wrap: file flags
-//! (`chflags(2)`). Compiled on FreeBSD only; the only `unsafe` of this crate.
+//! (`chflagsat(2)`). Compiled on FreeBSD only; the only `unsafe` of this crate.
 
 use std::ffi::{CString, OsStr};
 use std::io;
@@ -20,17 +20,6 @@ pub(crate) fn chflagsat(dir: BorrowedFd<'_>, name: &OsStr, flags: u32) -> io::Re
             libc::AT_SYMLINK_NOFOLLOW,
         )
     };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Sets the file flags of the open file `fd` to `flags`.
-pub(crate) fn fchflags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
-    // SAFETY: `fd` is an open descriptor borrowed for the call; no memory is passed.
-    let r = unsafe { libc::fchflags(fd.as_raw_fd(), libc::c_ulong::from(flags)) };
     if r == 0 {
         Ok(())
     } else {

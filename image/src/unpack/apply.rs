@@ -362,7 +362,7 @@ impl LayerRun<'_, '_> {
         remove_lower(dir, parent, written)?;
         let written = &self.written;
         let keep = |k: &Path| k == parent || written.contains(k);
-        self.dirs.forget_under(parent, &keep);
+        self.dirs.forget_under(parent, keep);
         self.flags.forget_under(parent, keep);
         self.stats.whiteouts += 1;
         Ok(())

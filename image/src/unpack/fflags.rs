@@ -172,6 +172,7 @@ impl PendingFlags {
     }
 
     /// The entries in the order to apply them: deepest paths first.
+    #[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
     pub(crate) fn in_order(&self) -> Vec<(&Path, FileFlags)> {
         let mut v: Vec<(&Path, FileFlags)> =
             self.0.iter().map(|(k, f)| (k.as_path(), *f)).collect();
