@@ -22,6 +22,8 @@ use crate::platform::{self, Platform};
 use crate::store::{Store, StoreError};
 use crate::unpack::LayerSource;
 
+pub mod linux_abi;
+
 /// Why a bundle could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -57,6 +59,20 @@ pub enum BundleError {
         stockade_quote::quote(user)
     )]
     User { user: String, reason: String },
+    /// A Linux image on a FreeBSD kernel without the Linux ABI or its file systems.
+    #[error(
+        "image {image} is a Linux image; this kernel lacks {}: load {} with `kldload {}` (add them to kld_list in /etc/rc.conf to keep them across boots)",
+        missing.join(", "),
+        if missing.len() == 1 { "it" } else { "them" },
+        missing.join(" ")
+    )]
+    LinuxAbi { image: String, missing: Vec<String> },
+    /// Asking the kernel what it has loaded failed.
+    #[error("running {command} to check the Linux ABI: {source}")]
+    KernelProbe {
+        command: String,
+        source: std::io::Error,
+    },
     /// Writing the bundle failed.
     #[error("writing {path}: {source}")]
     Write {
@@ -96,6 +112,9 @@ struct RootFs {
 pub struct ImageConfig {
     #[serde(default)]
     pub os: String,
+    /// OCI naming (`amd64`, `386`, `arm64`): chooses the Linux ABI on FreeBSD.
+    #[serde(default)]
+    pub architecture: String,
     #[serde(default)]
     pub config: Option<ExecConfig>,
     #[serde(default)]
@@ -241,6 +260,8 @@ pub fn make_config(
         None => spec["annotations"] = Value::Object(notes),
     }
     if image.config.os == "linux" {
+        #[cfg(target_os = "freebsd")]
+        check_linux_abi(image)?;
         linux_abi_mounts(&mut spec);
     }
     if let Some(defaults) = opts.host_defaults {
@@ -249,8 +270,23 @@ pub fn make_config(
     Ok(spec)
 }
 
+/// Refuses a Linux image when the kernel lacks what running it needs ([`linux_abi`]).
+#[cfg(target_os = "freebsd")]
+fn check_linux_abi(image: &ResolvedImage) -> Result<(), BundleError> {
+    let state = linux_abi::probe()?;
+    let missing = linux_abi::missing(&image.config.architecture, &state);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(BundleError::LinuxAbi {
+        image: image.name.clone(),
+        missing: missing.into_iter().map(str::to_owned).collect(),
+    })
+}
+
 /// A Linux image on FreeBSD runs under the Linux ABI, which wants these file systems
-/// (the Linux backend maps them to their Linux equivalents).
+/// (the Linux backend maps them to their Linux equivalents), and `/dev/fd` with
+/// `linrdlnk`, so that readlink of `/dev/fd/N` names the file as Linux programs expect.
 fn linux_abi_mounts(spec: &mut Value) {
     let extra = [
         json!({"destination": "/proc", "type": "linprocfs", "source": "linprocfs", "options": []}),
@@ -264,6 +300,19 @@ fn linux_abi_mounts(spec: &mut Value) {
         for e in extra {
             if !m.iter().any(|x| x["destination"] == e["destination"]) {
                 m.push(e);
+            }
+        }
+        for x in m.iter_mut() {
+            if x["destination"] != "/dev/fd" || x["type"] != "fdescfs" {
+                continue;
+            }
+            if !x["options"].is_array() {
+                x["options"] = json!([]);
+            }
+            if let Some(o) = x["options"].as_array_mut() {
+                if !o.iter().any(|v| v == "linrdlnk") {
+                    o.push(json!("linrdlnk"));
+                }
             }
         }
     }
@@ -402,6 +451,7 @@ mod tests {
             },
             config: ImageConfig {
                 os: os.into(),
+                architecture: "amd64".into(),
                 config: Some(ec),
                 rootfs: RootFs::default(),
             },
@@ -483,6 +533,33 @@ mod tests {
             .map(|m| m["type"].as_str().unwrap())
             .collect();
         assert_eq!(types, ["devfs", "linprocfs", "linsysfs", "tmpfs"]);
+    }
+
+    #[test]
+    fn a_linux_image_gets_dev_fd_with_linrdlnk_and_a_freebsd_image_does_not() {
+        let r = rootfs();
+        let ec = ExecConfig {
+            cmd: Some(vec!["sh".into()]),
+            ..ExecConfig::default()
+        };
+        let base = json!({"process": {"args": ["sh"]}, "mounts": [
+            {"destination": "/dev/fd", "type": "fdescfs", "source": "fdescfs", "options": []}]});
+        let o = BundleOptions::default();
+        let c = make_config(base.clone(), &image(ec.clone(), "linux"), r.path(), &o).unwrap();
+        assert_eq!(c["mounts"][0]["options"], json!(["linrdlnk"]));
+        let c = make_config(base, &image(ec, "freebsd"), r.path(), &o).unwrap();
+        assert_eq!(c["mounts"][0]["options"], json!([]));
+    }
+
+    #[test]
+    fn the_linux_abi_error_names_every_module_and_the_kldload_line() {
+        let e = BundleError::LinuxAbi {
+            image: "debian:12".into(),
+            missing: vec!["linux64".into(), "linprocfs".into()],
+        }
+        .to_string();
+        assert!(e.contains("lacks linux64, linprocfs"), "{e}");
+        assert!(e.contains("`kldload linux64 linprocfs`"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub mod registry;
 pub mod remove;
 pub mod storage;
 pub mod store;
+#[cfg(target_os = "freebsd")]
+mod sys;
 pub mod unpack;
 
 pub use digest::Digest;

@@ -7,6 +7,10 @@
 //! empty of directories and can go. Every round lifts the whole tree one level, so at
 //! most three descriptors are open at any time. All calls are `*at` calls on descriptors
 //! opened with `O_NOFOLLOW`, so a symlink anywhere is removed, never followed.
+//!
+//! On FreeBSD a file or directory may carry flags (`schg`, `sunlnk`, from a base tarball)
+//! that make unlink fail with EPERM; then its flags are cleared and the unlink tried once
+//! more, as `chflags -R noschg` would before `rm -rf` ([`Flags`]).
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -46,7 +50,53 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
 
 /// Removes `name` in the directory `parent`, recursively; missing is not an error.
 pub fn remove_tree_at(parent: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
-    if !unlink_file(parent, name)? {
+    remove_tree_with(parent, name, &HostFlags)
+}
+
+/// File flags as removal sees them: the host's (FreeBSD) or none.
+pub(crate) trait Flags {
+    /// The flags of `name` in `dir`, not following a symlink; 0 where there are none.
+    fn at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<u32>;
+    /// Clears every flag of `name` in `dir`, not following a symlink.
+    fn clear_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()>;
+}
+
+/// The host's file flags: FreeBSD's `st_flags` and `chflagsat(2)`; none elsewhere.
+pub(crate) struct HostFlags;
+
+impl Flags for HostFlags {
+    #[cfg(target_os = "freebsd")]
+    fn at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<u32> {
+        Ok(fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?.st_flags)
+    }
+    #[cfg(not(target_os = "freebsd"))]
+    fn at(&self, _dir: BorrowedFd<'_>, _name: &OsStr) -> io::Result<u32> {
+        Ok(0)
+    }
+    #[cfg(target_os = "freebsd")]
+    fn clear_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+        crate::sys::chflagsat(dir, name, 0)
+    }
+    #[cfg(not(target_os = "freebsd"))]
+    fn clear_at(&self, _dir: BorrowedFd<'_>, _name: &OsStr) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether an unlink that failed with `err` on something with `flags` may succeed once
+/// the flags are cleared: only EPERM, and only when a flag is set (EPERM without flags
+/// is a directory, or a refusal clearing cannot help).
+pub(crate) fn clear_flags_first(err: Errno, flags: u32) -> bool {
+    err == Errno::EPERM && flags != 0
+}
+
+/// [`remove_tree_at`] with the given view of file flags.
+pub(crate) fn remove_tree_with(
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    fl: &dyn Flags,
+) -> io::Result<()> {
+    if !unlink_file(parent, name, fl)? {
         return Ok(());
     }
     let top = match openat(parent, name, dir_flags(), Mode::empty()) {
@@ -61,7 +111,7 @@ pub fn remove_tree_at(parent: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
             break;
         }
         for n in names {
-            if !unlink_file(top.as_fd(), &n)? {
+            if !unlink_file(top.as_fd(), &n, fl)? {
                 continue;
             }
             let child = match openat(top.as_fd(), n.as_os_str(), dir_flags(), Mode::empty()) {
@@ -69,7 +119,7 @@ pub fn remove_tree_at(parent: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
                 Err(Errno::ENOENT) => continue,
                 Err(e) => return Err(e.into()),
             };
-            lift_children(&top, &child, &mut fresh)?;
+            lift_children(&top, &child, &mut fresh, fl)?;
             drop(child);
             match unlinkat(top.as_fd(), n.as_os_str(), UnlinkatFlags::RemoveDir) {
                 // Not empty: something appeared meanwhile; the next round takes it.
@@ -85,27 +135,52 @@ pub fn remove_tree_at(parent: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
 }
 
 /// Unlinks `name` unless it is a directory; returns whether it is one (and still there).
-fn unlink_file(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<bool> {
-    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
+/// Something flagged against removal has its flags cleared first (a directory too, so
+/// that its entries can go and it can be removed after them).
+fn unlink_file(dir: BorrowedFd<'_>, name: &OsStr, fl: &dyn Flags) -> io::Result<bool> {
+    let unlink = || match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => Ok(false),
         // EISDIR on Linux, EPERM on FreeBSD (and POSIX) for a directory.
         Err(Errno::EISDIR) | Err(Errno::EPERM) => Ok(true),
+        Err(e) => Err(e),
+    };
+    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(false),
+        Err(Errno::EISDIR) => Ok(true),
+        Err(Errno::EPERM) => {
+            let flags = match fl.at(dir, name) {
+                Ok(f) => f,
+                Err(e) if e.raw_os_error() == Some(Errno::ENOENT as i32) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            if clear_flags_first(Errno::EPERM, flags) {
+                fl.clear_at(dir, name)?;
+                Ok(unlink()?)
+            } else {
+                Ok(true)
+            }
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 /// Removes the files of `child` and moves its directories up into `top` under fresh names.
-fn lift_children(top: &OwnedFd, child: &OwnedFd, fresh: &mut u64) -> io::Result<()> {
+fn lift_children(
+    top: &OwnedFd,
+    child: &OwnedFd,
+    fresh: &mut u64,
+    fl: &dyn Flags,
+) -> io::Result<()> {
     let mut made_writable = false;
     for g in list(child.as_fd())? {
-        let is_dir = match unlink_file(child.as_fd(), &g) {
+        let is_dir = match unlink_file(child.as_fd(), &g, fl) {
             Ok(d) => d,
             // A directory without write permission (an image may ship one): as its
             // owner we may make it writable, as the unpacker itself does while filling it.
             Err(e) if e.raw_os_error() == Some(Errno::EACCES as i32) && !made_writable => {
                 fchmod(child.as_fd(), Mode::from_bits_truncate(0o700))?;
                 made_writable = true;
-                unlink_file(child.as_fd(), &g)?
+                unlink_file(child.as_fd(), &g, fl)?
             }
             Err(e) => return Err(e),
         };
@@ -243,5 +318,65 @@ mod tests {
         assert!(fs::symlink_metadata(&l).is_err());
         assert!(outside.join("keep").exists());
         remove_tree(&t.path().join("missing")).unwrap();
+    }
+
+    #[test]
+    fn flags_are_cleared_only_after_eperm_on_something_flagged() {
+        assert!(clear_flags_first(Errno::EPERM, 0x0002_0000));
+        assert!(!clear_flags_first(Errno::EPERM, 0));
+        assert!(!clear_flags_first(Errno::EACCES, 0x0002_0000));
+        assert!(!clear_flags_first(Errno::EISDIR, 0x0010_0000));
+    }
+
+    /// Linux's immutable attribute (`chattr +i`) stands in for FreeBSD's `schg`: unlink
+    /// fails with EPERM until it is cleared, which is the path FreeBSD takes.
+    struct Chattr(std::cell::Cell<usize>);
+
+    impl Flags for Chattr {
+        fn at(&self, _dir: BorrowedFd<'_>, _name: &OsStr) -> io::Result<u32> {
+            Ok(0x0002_0000)
+        }
+        fn clear_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+            use std::os::fd::AsRawFd;
+            self.0.set(self.0.get() + 1);
+            // Our descriptor, seen from the chattr child (ours are close-on-exec).
+            let p = Path::new("/proc")
+                .join(std::process::id().to_string())
+                .join("fd")
+                .join(dir.as_raw_fd().to_string())
+                .join(name);
+            let st = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(p)
+                .status()?;
+            assert!(st.success());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_file_flagged_against_removal_is_cleared_and_removed() {
+        let t = tempfile::tempdir().unwrap();
+        let top = t.path().join("tree");
+        fs::create_dir_all(top.join("lib")).unwrap();
+        fs::write(top.join("lib/libc.so.7"), b"x").unwrap();
+        fs::write(top.join("plain"), b"y").unwrap();
+        let flagged = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(top.join("lib/libc.so.7"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if !flagged {
+            eprintln!("skipped: chattr +i is not available here (not root, or no support)");
+            return;
+        }
+        let pfd = nix::fcntl::open(t.path(), dir_flags(), Mode::empty()).unwrap();
+        // Without clearing (this host's view on Linux: no flags), the removal fails.
+        let e = remove_tree_with(pfd.as_fd(), OsStr::new("tree"), &HostFlags).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(Errno::EPERM as i32));
+        let fl = Chattr(std::cell::Cell::new(0));
+        remove_tree_with(pfd.as_fd(), OsStr::new("tree"), &fl).unwrap();
+        assert!(!top.exists());
+        assert_eq!(fl.0.get(), 1, "only the flagged file was cleared");
     }
 }

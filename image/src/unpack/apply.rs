@@ -17,6 +17,7 @@ use tar::EntryType;
 use crate::digest::Digest;
 
 use super::error::{EntryError, UnpackError};
+use super::fflags::{self, DeviceNodes, FileFlags, FlagsPolicy, PendingFlags};
 use super::fsops::{clear_dir, dir_flags, is_enoent, kind, lstat_at, remove_all_at, Tree};
 use super::meta::{finish_at, finish_fd, meta_of, DirMetas, Meta, Settings};
 use super::path::{normalize, whiteout, Whiteout};
@@ -41,6 +42,11 @@ pub(crate) struct LayerRun<'a, 's> {
     /// only, so they must not remove these. Ordered, so a subtree is one range.
     pub written: BTreeSet<PathBuf>,
     pub buf: Vec<u8>,
+    /// File flags to set at the end of the unpack.
+    pub flags: &'a mut PendingFlags,
+    /// What this host does with file flags and with device nodes.
+    pub flag_policy: FlagsPolicy,
+    pub device_nodes: DeviceNodes,
 }
 
 impl LayerRun<'_, '_> {
@@ -108,6 +114,7 @@ impl LayerRun<'_, '_> {
             return Ok(());
         }
         let meta = meta_of(entry).map_err(|e| EntryError::Fs("reading the header", e))?;
+        let flags = fflags::of_entry(entry)?;
         let s = *self.settings;
         match et {
             EntryType::Directory => self.directory(&parent, &name, &rel, meta)?,
@@ -244,6 +251,16 @@ impl LayerRun<'_, '_> {
                 }
                 self.stats.hardlinks += 1;
             }
+            EntryType::Char | EntryType::Block if self.device_nodes == DeviceNodes::Skip => {
+                // The entry still replaces what lower layers put at its path.
+                let dir = self.tree.dir(&parent, true)?;
+                if lstat_at(dir, &name)?.is_some() {
+                    remove_all_at(dir, &name)?;
+                    self.replaced(&rel);
+                }
+                self.stats.devices_skipped += 1;
+                return Ok(());
+            }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
                 let major = entry.header().device_major().ok().flatten().unwrap_or(0);
                 let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
@@ -277,8 +294,22 @@ impl LayerRun<'_, '_> {
             // Anything else (volume labels, unknown types) carries no file.
             _ => return Ok(()),
         }
+        self.record_flags(&rel, flags);
         self.written.insert(rel);
         Ok(())
+    }
+
+    /// Keeps the entry's file flags for the end of the unpack, or counts them where the
+    /// host cannot represent them.
+    fn record_flags(&mut self, rel: &Path, flags: Option<FileFlags>) {
+        match self.flag_policy {
+            FlagsPolicy::Apply => self.flags.record(rel, flags),
+            FlagsPolicy::Skip => {
+                if flags.is_some_and(|f| !f.is_empty()) {
+                    self.stats.flags_skipped += 1;
+                }
+            }
+        }
     }
 
     fn directory(
@@ -295,6 +326,14 @@ impl LayerRun<'_, '_> {
             Ok(()) => {}
             Err(Errno::EEXIST) => {
                 let st = lstat_at(dir, name)?;
+                #[cfg(target_os = "freebsd")]
+                if st.as_ref().is_some_and(|st| st.st_flags != 0) {
+                    // Flagged by an earlier unpack (the zfs driver applies one layer at
+                    // a time): cleared so that this layer can fill it and set its
+                    // metadata; this entry's own flags are set again at the end.
+                    crate::sys::chflagsat(dir, name, 0)
+                        .map_err(|e| EntryError::Fs("clearing file flags", e))?;
+                }
                 if !matches!(st, Some(st) if kind(&st) == SFlag::S_IFDIR) {
                     remove_all_at(dir, name)?;
                     replaced = true;
@@ -324,6 +363,7 @@ impl LayerRun<'_, '_> {
         let written = &self.written;
         let keep = |k: &Path| k == parent || written.contains(k);
         self.dirs.forget_under(parent, keep);
+        self.flags.forget_under(parent, keep);
         self.stats.whiteouts += 1;
         Ok(())
     }
@@ -348,6 +388,7 @@ impl LayerRun<'_, '_> {
             remove_lower(fd.as_fd(), &rel, written)?;
             let written = &self.written;
             self.dirs.forget_under(&rel, |k| written.contains(k));
+            self.flags.forget_under(&rel, |k| written.contains(k));
         } else {
             remove_all_at(dir, name)?;
             self.replaced(&rel);
@@ -360,6 +401,7 @@ impl LayerRun<'_, '_> {
     fn replaced(&mut self, rel: &Path) {
         self.tree.invalidate();
         self.dirs.forget_under(rel, |_| false);
+        self.flags.forget_under(rel, |_| false);
     }
 }
 

@@ -16,6 +16,7 @@
 mod apply;
 mod compression;
 mod error;
+mod fflags;
 mod fsops;
 mod limits;
 mod meta;
@@ -26,6 +27,8 @@ mod sparse;
 mod tests;
 #[cfg(test)]
 mod tests_bounds;
+#[cfg(test)]
+mod tests_fflags;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -34,12 +37,14 @@ use std::sync::{Arc, OnceLock};
 
 pub use compression::Compression;
 pub use error::UnpackError;
+pub use fflags::{parse as parse_file_flags, DeviceNodes, FileFlags, FlagsPolicy, UnknownFlag};
 pub use limits::{BadSize, SizeLimit, UnpackLimits, AUTO_FLOOR, AUTO_RATIO};
 
 use crate::digest::{Digest, Hasher};
 use crate::magic::read_up_to;
 use apply::LayerRun;
 use compression::Prefetch;
+use fflags::PendingFlags;
 use fsops::Tree;
 pub(crate) use limits::Budget;
 use limits::Counted;
@@ -69,6 +74,10 @@ pub struct UnpackOptions {
     pub memory_limit: usize,
     /// Bounds on what the image may make us write.
     pub limits: UnpackLimits,
+    /// What to do with file flags. Default: this host's ([`FlagsPolicy::for_os`]).
+    pub flags: FlagsPolicy,
+    /// What to do with device nodes. Default: this host's ([`DeviceNodes::for_os`]).
+    pub device_nodes: DeviceNodes,
 }
 
 impl Default for UnpackOptions {
@@ -77,6 +86,8 @@ impl Default for UnpackOptions {
             same_owner: nix::unistd::geteuid().is_root(),
             memory_limit: 1 << 30,
             limits: UnpackLimits::default(),
+            flags: FlagsPolicy::for_os(std::env::consts::OS),
+            device_nodes: DeviceNodes::for_os(std::env::consts::OS),
         }
     }
 }
@@ -94,8 +105,14 @@ pub struct UnpackStats {
     pub hardlinks: usize,
     /// Device nodes and fifos made.
     pub devices: usize,
-    /// Device nodes left out for lack of privilege.
+    /// Device nodes left out: for lack of privilege, or on FreeBSD, where only devfs
+    /// reaches devices ([`DeviceNodes`]).
     pub devices_skipped: usize,
+    /// Entries whose file flags (`SCHILY.fflags`) were set.
+    pub flags_set: usize,
+    /// Entries whose file flags were left out: the host has none (Linux), or the file
+    /// system or the securelevel refused them.
+    pub flags_skipped: usize,
     /// Whiteouts and opaque markers applied.
     pub whiteouts: usize,
     /// Entries not written because an upper layer removes or replaces them.
@@ -233,6 +250,7 @@ fn unpack_inner(
     })?;
     let mut stats = UnpackStats::default();
     let mut dirs = DirMetas::default();
+    let mut flags = PendingFlags::default();
     let mut buf = vec![0u8; 1 << 18];
 
     // With one layer there is nothing to skip: stream it, decompressing ahead on a thread.
@@ -263,7 +281,11 @@ fn unpack_inner(
             count_entries: scanned.is_empty(),
             written: Default::default(),
             buf: std::mem::take(&mut buf),
+            flags: &mut flags,
+            flag_policy: opts.flags,
+            device_nodes: opts.device_nodes,
         };
+        let before = (run.stats.devices_skipped, run.stats.flags_skipped);
         let read_err = |source| UnpackError::Read {
             layer: layer.digest.clone(),
             source,
@@ -295,6 +317,7 @@ fn unpack_inner(
             }
         }
         buf = std::mem::take(&mut run.buf);
+        warn_per_layer(&layer.digest, before, &stats, opts);
     }
     let top = layers.last().map(|l| l.digest.clone());
     dirs.apply(&mut tree, &settings, &mut stats)
@@ -305,7 +328,84 @@ fn unpack_inner(
                 source: io::Error::other("directory metadata"),
             },
         })?;
+    if let Some(top) = &top {
+        let skipped = stats.flags_skipped;
+        set_flags(&mut tree, &flags, &mut stats)
+            .map_err(|(entry, e)| e.into_unpack(top, &entry))?;
+        if stats.flags_skipped > skipped {
+            tracing::warn!(
+                "layer {top}: the file system refused the file flags of {} entries; they are left out",
+                stats.flags_skipped - skipped
+            );
+        }
+    }
     Ok(stats)
+}
+
+/// One warning per layer for what it carried that this host leaves out.
+fn warn_per_layer(
+    layer: &Digest,
+    before: (usize, usize),
+    stats: &UnpackStats,
+    opts: &UnpackOptions,
+) {
+    let devices = stats.devices_skipped - before.0;
+    if devices > 0 {
+        let why = match opts.device_nodes {
+            DeviceNodes::Skip => "this host reaches devices only through devfs",
+            DeviceNodes::Make => "making device nodes needs privileges this process lacks",
+        };
+        tracing::warn!("layer {layer}: {devices} device nodes left out: {why}");
+    }
+    let flags = stats.flags_skipped - before.1;
+    if flags > 0 {
+        tracing::warn!(
+            "layer {layer}: file flags (SCHILY.fflags) of {flags} entries left out: this host has no BSD file flags"
+        );
+    }
+}
+
+/// Sets the recorded file flags, deepest paths first, after everything else is written.
+#[cfg(target_os = "freebsd")]
+fn set_flags(
+    tree: &mut Tree,
+    flags: &PendingFlags,
+    stats: &mut UnpackStats,
+) -> Result<(), (String, error::EntryError)> {
+    use nix::errno::Errno;
+    for (rel, f) in flags.in_order() {
+        let shown = || rel.to_string_lossy().into_owned();
+        let (Some(name), parent) = (rel.file_name(), rel.parent().unwrap_or(Path::new(""))) else {
+            continue;
+        };
+        let dir = tree.dir(parent, false).map_err(|e| (shown(), e))?;
+        match crate::sys::chflagsat(dir, name, f.0) {
+            Ok(()) => stats.flags_set += 1,
+            // Not kept where the file system has no flags (EOPNOTSUPP) or the kernel
+            // refuses system flags (EPERM: securelevel > 0, or a jail without privilege).
+            Err(e)
+                if [Errno::EOPNOTSUPP, Errno::EINVAL, Errno::EPERM]
+                    .iter()
+                    .any(|x| e.raw_os_error() == Some(*x as i32)) =>
+            {
+                stats.flags_skipped += 1
+            }
+            Err(e) => return Err((shown(), error::EntryError::Fs("setting file flags", e))),
+        }
+    }
+    Ok(())
+}
+
+/// No host but FreeBSD has the flags; [`FlagsPolicy::Skip`] never records any.
+#[cfg(not(target_os = "freebsd"))]
+fn set_flags(
+    _tree: &mut Tree,
+    flags: &PendingFlags,
+    stats: &mut UnpackStats,
+) -> Result<(), (String, error::EntryError)> {
+    // A caller that asked to apply flags here is told they were not.
+    stats.flags_skipped += flags.0.len();
+    Ok(())
 }
 
 /// Scans every layer, as many at once as there are CPUs.
