@@ -25,6 +25,7 @@ mod stockade;
 mod cgroup_fields;
 mod cli;
 mod confine;
+mod confine_cgroups;
 mod confine_ns;
 mod crash;
 mod errors;
@@ -100,6 +101,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(crash::tests());
     v.extend(images::tests());
     v.extend(confine_ns::tests());
+    v.extend(confine_cgroups::tests());
     v.extend(userns::tests());
     v.extend(cgroup_fields::tests());
     v.extend(confine::tests());
