@@ -225,7 +225,7 @@ fn fresh_name(dir: BorrowedFd<'_>, counter: &mut u64) -> io::Result<OsString> {
 }
 
 /// The names in a directory, without `.` and `..`.
-fn list(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+pub(crate) fn list(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
     let dup = dir.try_clone_to_owned()?;
     let mut d = nix::dir::Dir::from_fd(dup)?;
     let mut out = Vec::new();

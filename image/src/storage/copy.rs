@@ -20,7 +20,6 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
@@ -187,7 +186,7 @@ impl Copy {
         // mode is set after the contents.
         fchmod(&dsub, Mode::from_bits_truncate(0o700))?;
         let ids = [id(&stat), id(&fstat(&dsub)?)];
-        let mut todo = list(&sub)?;
+        let mut todo = crate::remove::list(sub.as_fd())?;
         // Popped from the end: reversed, so entries are copied in directory order.
         todo.reverse();
         Ok(Frame {
@@ -404,21 +403,6 @@ fn fd_path(_dir: &File, _name: &OsStr, full: PathBuf) -> PathBuf {
 
 fn unsupported(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EOPNOTSUPP) || e.kind() == io::ErrorKind::Unsupported
-}
-
-/// The names in a directory, without `.` and `..`.
-fn list(dir: &File) -> io::Result<Vec<OsString>> {
-    let dup = dir.as_fd().try_clone_to_owned()?;
-    let mut d = nix::dir::Dir::from_fd(dup)?;
-    let mut out = Vec::new();
-    for ent in d.iter() {
-        let ent = ent?;
-        let n = ent.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            out.push(OsStr::from_bytes(n).to_os_string());
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
