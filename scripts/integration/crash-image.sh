@@ -22,7 +22,6 @@ need_root crash-image.sh
 need_tools crash-image.sh python3 timeout
 # The interpreter itself: a version-manager shim costs a shell start per call.
 PY=$(python3 -c 'import sys; print(sys.executable)')
-export TREECMP=$HERE/treecmp.py
 
 TRIALS=${TRIALS:-20}
 TMP=$(mktemp -d /tmp/stockade-crash-image.XXXXXX)
@@ -43,31 +42,6 @@ MULTI=localhost/crash/multi:1
 # Clean-up commands get a timeout: one that blocks is a failed trial, not a hung suite.
 S() { timeout 30 "$STOCKADE" --root "$TMP/run" "$@"; }
 
-cat >"$TMP/verify.py" <<'PY'
-# verify.py STORE [REF_CHAIN CHAIN...]: the store verifies, and each CHAIN equals REF_CHAIN.
-import hashlib, json, os, subprocess, sys
-root = sys.argv[1]; bd = os.path.join(root, "blobs", "sha256"); bad = []
-for c in sys.argv[3:]:
-    r = subprocess.run([sys.executable, os.environ["TREECMP"], sys.argv[2], c], capture_output=True)
-    if r.returncode: bad.append(f"chain {c} differs from the reference")
-for n in os.listdir(bd):
-    h = hashlib.sha256(open(os.path.join(bd, n), "rb").read()).hexdigest()
-    if h != n: bad.append(f"blob {n} hashes to {h}")
-def blob(d):
-    p = os.path.join(bd, d.split(":", 1)[1])
-    if not os.path.exists(p): bad.append(f"missing blob {d}"); return None
-    return p
-def walk(desc):
-    p = blob(desc["digest"])
-    if p is None: return
-    m = json.load(open(p))
-    for sub in m.get("manifests", []):
-        if os.path.exists(os.path.join(bd, sub["digest"].split(":", 1)[1])): walk(sub)
-    if "config" in m: blob(m["config"]["digest"])
-    for l in m.get("layers", []): blob(l["digest"])
-for d in json.load(open(os.path.join(root, "index.json"))).get("manifests", []): walk(d)
-print("\n".join(bad)); sys.exit(1 if bad else 0)
-PY
 
 # --- images and the reference chain ---------------------------------------------------
 bash "$HERE/busybox-image.sh" "$TMP/bb.tar" >/dev/null || { echo "crash-image.sh: cannot build the busybox image" >&2; exit 2; }
@@ -88,7 +62,7 @@ leftovers() {
     done
     [ -n "$deep" ] || return 0
     [ -d "$st/chains/${REF#sha256:}" ] && chains+=("$st/chains/${REF#sha256:}")
-    "$PY" "$TMP/verify.py" "$store" "$REF_DIR" "${chains[@]}" || echo "store $store does not verify"
+    "$PY" "$HERE/verifystore.py" "$store" "$REF_DIR" "${chains[@]}" || echo "store $store does not verify"
 }
 
 # kill_at POINT CMD...: runs CMD with the fault point set, or SIGKILLs it after a random

@@ -53,28 +53,6 @@ skopeo copy -q --dest-tls-verify=false "oci:$TMP/layout:multi" "docker://$REF" |
 STORE=$TMP/store
 S() { timeout 30 "$STOCKADE" image --image-root "$STORE" "$@"; }
 
-cat >"$TMP/verify.py" <<'PY'
-# verify.py STORE: every blob hashes to its name; every named image has all its blobs.
-import hashlib, json, os, sys
-root = sys.argv[1]; bd = os.path.join(root, "blobs", "sha256"); bad = []
-for n in os.listdir(bd):
-    h = hashlib.sha256(open(os.path.join(bd, n), "rb").read()).hexdigest()
-    if h != n: bad.append(f"blob {n} hashes to {h}")
-def blob(d):
-    p = os.path.join(bd, d.split(":", 1)[1])
-    if not os.path.exists(p): bad.append(f"missing blob {d}"); return None
-    return p
-def walk(desc):
-    p = blob(desc["digest"])
-    if p is None: return
-    m = json.load(open(p))
-    for sub in m.get("manifests", []):
-        if os.path.exists(os.path.join(bd, sub["digest"].split(":", 1)[1])): walk(sub)
-    if "config" in m: blob(m["config"]["digest"])
-    for l in m.get("layers", []): blob(l["digest"])
-for d in json.load(open(os.path.join(root, "index.json"))).get("manifests", []): walk(d)
-print("\n".join(bad)); sys.exit(1 if bad else 0)
-PY
 
 # The random window: how long an undisturbed pull takes here.
 t0=$(date +%s%N)
@@ -106,9 +84,9 @@ for ((i = 0; i < TRIALS; i++)); do
     S prune >/dev/null 2>&1 || out+="prune failed or blocked"$'\n'
     left=$(ls -A "$STORE/.stockade/tmp" 2>/dev/null)
     [ -z "$left" ] || out+="temporaries left after prune: $left"$'\n'
-    v=$(python3 "$TMP/verify.py" "$STORE") || out+="after the crash: $v"$'\n'
+    v=$(python3 "$HERE/verifystore.py" "$STORE") || out+="after the crash: $v"$'\n'
     S pull "$REF" >/dev/null 2>&1 || out+="the re-pull failed"$'\n'
-    v=$(python3 "$TMP/verify.py" "$STORE") || out+="after the re-pull: $v"$'\n'
+    v=$(python3 "$HERE/verifystore.py" "$STORE") || out+="after the re-pull: $v"$'\n'
     S ls -q | grep -qxF "$REF" || out+="the re-pulled image is not named"$'\n'
     S rm "$REF" >/dev/null 2>&1
     S prune >/dev/null 2>&1

@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""verifystore.py STORE [REF_CHAIN CHAIN...]: the image store STORE verifies (every blob
+hashes to its name; every named image has all its blobs) and each CHAIN equals REF_CHAIN
+(compared by treecmp.py beside this file). Prints what is wrong; exits 1 if anything is."""
+import hashlib, json, os, subprocess, sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = sys.argv[1]; bd = os.path.join(root, "blobs", "sha256"); bad = []
+for c in sys.argv[3:]:
+    r = subprocess.run([sys.executable, os.path.join(here, "treecmp.py"), sys.argv[2], c], capture_output=True)
+    if r.returncode: bad.append(f"chain {c} differs from the reference")
+for n in os.listdir(bd):
+    h = hashlib.sha256(open(os.path.join(bd, n), "rb").read()).hexdigest()
+    if h != n: bad.append(f"blob {n} hashes to {h}")
+def blob(d):
+    p = os.path.join(bd, d.split(":", 1)[1])
+    if not os.path.exists(p): bad.append(f"missing blob {d}"); return None
+    return p
+def walk(desc):
+    p = blob(desc["digest"])
+    if p is None: return
+    m = json.load(open(p))
+    for sub in m.get("manifests", []):
+        if os.path.exists(os.path.join(bd, sub["digest"].split(":", 1)[1])): walk(sub)
+    if "config" in m: blob(m["config"]["digest"])
+    for l in m.get("layers", []): blob(l["digest"])
+for d in json.load(open(os.path.join(root, "index.json"))).get("manifests", []): walk(d)
+print("\n".join(bad)); sys.exit(1 if bad else 0)
