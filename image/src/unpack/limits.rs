@@ -210,6 +210,33 @@ impl Budget {
         Ok(())
     }
 
+    /// Checks that one layer alone, having shown `n` entries so far, is within the entry
+    /// bound (a scan stops early on a flood); the image's total is charged in layer order
+    /// with [`Budget::charge_entries`].
+    pub(crate) fn count_layer_entries(&self, layer: &Digest, n: u64) -> Result<(), EntryError> {
+        if n > self.limits.max_entries {
+            return Err(self.trip(layer, Exceeded::Entries(self.limits.max_entries)));
+        }
+        Ok(())
+    }
+
+    /// Charges the `n` entries of a scanned `layer` to the image's total, in layer order.
+    pub(crate) fn charge_entries(&self, layer: &Digest, n: u64) -> Result<(), UnpackError> {
+        let total = self
+            .entries
+            .fetch_add(n, Ordering::Relaxed)
+            .saturating_add(n);
+        if total > self.limits.max_entries {
+            let what = Exceeded::Entries(self.limits.max_entries);
+            let _ = self.trip(layer, what);
+            return Err(self.exceeded().unwrap_or_else(|| UnpackError::Limit {
+                layer: layer.clone(),
+                reason: Exceeded::Entries(self.limits.max_entries).to_string(),
+            }));
+        }
+        Ok(())
+    }
+
     /// Counts the apparent size of a sparse file.
     pub(crate) fn count_sparse(&self, layer: &Digest, apparent: u64) -> Result<(), EntryError> {
         let total = self

@@ -439,8 +439,12 @@ fn scan_all(
                 })
                 .collect()
         });
-        for r in results {
-            out.push(r?);
+        // The entry bound is charged in layer order, so the layer it names does not depend
+        // on which scan finished first.
+        for (r, l) in results.into_iter().zip(group) {
+            let scanned = r?;
+            budget.charge_entries(&l.digest, scanned.entries)?;
+            out.push(scanned);
         }
     }
     Ok(out)

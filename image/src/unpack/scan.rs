@@ -34,6 +34,10 @@ pub(crate) struct Scanned {
     pub index: LayerIndex,
     /// The uncompressed tar, when it fit the memory budget.
     pub data: Option<Vec<u8>>,
+    /// How many entries the layer holds: charged to the image's entry bound in layer
+    /// order by the caller, so the layer named when the bound is exceeded does not depend
+    /// on which scan thread ran first.
+    pub entries: u64,
 }
 
 /// The upper layers seen from one lower layer.
@@ -132,12 +136,14 @@ pub(crate) fn scan(
         budget: memory,
     };
     let mut index = LayerIndex::default();
+    let mut entries = 0u64;
     {
         let mut ar = tar::Archive::new(&mut tee);
         for entry in ar.entries().map_err(read_err)? {
             let mut entry = entry.map_err(read_err)?;
+            entries += 1;
             let bounded = bounds
-                .count_entry(&layer.digest)
+                .count_layer_entries(&layer.digest, entries)
                 .and_then(|()| bounds.check_entry(&entry))
                 .and_then(|()| bounds.check_pax(&mut entry));
             if let Err(e) = bounded {
@@ -185,6 +191,7 @@ pub(crate) fn scan(
     Ok(Scanned {
         index,
         data: tee.keep,
+        entries,
     })
 }
 
