@@ -165,7 +165,7 @@ for ((i = 0; i < TRIALS; i++)); do
 done
 report "bundle create" "$clean" "$details"
 
-RUN_POINTS=(run-image:recorded provision:chain-prepared provision:rootfs-created provision:bundle-written)
+RUN_POINTS=(run-image:recorded provision:chain-prepared provision:rootfs-created provision:bundle-written create:after-lock)
 
 # --- run --image --rm (foreground) ------------------------------------------------------
 clean=0 details=

@@ -57,7 +57,10 @@ pub fn delete(global: &GlobalArgs, a: &DeleteArgs) -> anyhow::Result<u8> {
     let store = store(global)?;
     let provisioned = provision::is_provisioned(&a.storage.storage_root, &a.id);
     match ContainerId::parse(&a.id) {
-        Ok(id) if provisioned && !store.ids()?.contains(&id) => {}
+        // The runtime never had it only when it has no directory at all: a create killed
+        // before its first state write leaves a directory without state.json, which `ids`
+        // does not list and the runtime's delete still removes.
+        Ok(id) if provisioned && !store.dir(&id).exists() => {}
         Ok(id) => container::delete(&store, &id, a.force)?,
         // No container can have an invalid id, so with --force there is nothing to do.
         Err(_) if a.force => {}
