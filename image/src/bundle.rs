@@ -16,11 +16,12 @@ use nix::sys::stat::Mode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::digest::Digest;
-use crate::manifest::{Manifest, Parsed};
-use crate::platform::{self, Platform};
+use crate::oci::digest::Digest;
+use crate::oci::manifest::{Manifest, Parsed};
+use crate::oci::platform::Platform;
+use crate::oci::select;
+use crate::rootfs::unpack::LayerSource;
 use crate::store::{Store, StoreError};
-use crate::unpack::LayerSource;
 
 pub mod linux_abi;
 
@@ -146,7 +147,7 @@ pub fn resolve(
         match parsed {
             Parsed::Image(m) => break *m,
             Parsed::Index(ix) => {
-                let d = platform::select(&ix.manifests, platform).map_err(|offered| {
+                let d = select::entry_for(&ix.manifests, platform).map_err(|offered| {
                     BundleError::Platform {
                         image: image.name.clone(),
                         want: platform.to_string(),
@@ -445,7 +446,7 @@ mod tests {
             manifest: Manifest {
                 schema_version: 2,
                 media_type: None,
-                config: crate::manifest::Descriptor::new("x", Digest::sha256_of(b""), 0),
+                config: crate::oci::manifest::Descriptor::new("x", Digest::sha256_of(b""), 0),
                 layers: vec![],
                 annotations: None,
             },

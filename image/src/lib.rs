@@ -1,29 +1,27 @@
 //! stockade's image layer: OCI image references, registries, layouts, the local content
-//! store, import and export.
+//! store, import and export, root file systems and bundles.
 //!
-//! The store ([`store::Store`]) is itself an OCI image layout; everything that adds to it
-//! (pull, import) writes blobs through a verifying writer and names images last.
+//! The groups, lowest first (a module imports only from groups above it in this list):
+//! - [`oci`]: the image format (digest, reference, media types, platform, manifest, layout).
+//! - [`store`]: the local content store, itself an OCI image layout; everything that adds
+//!   to it (pull, import) writes blobs through a verifying writer and names images last.
+//! - [`rootfs`]: unpacking layers and the storage drivers that keep unpacked chains.
+//! - [`registry`]: the distribution client, credentials and pull.
+//! - [`transfer`]: import and export of archives and layouts.
+//! - [`bundle`]: an image config laid over a base `config.json`.
+//! - [`provision`]: an image made ready to run (pull if missing, rootfs, bundle, cleanup).
 
 pub mod bundle;
-pub mod digest;
-pub mod export;
-pub mod import;
-pub mod layout;
-pub mod magic;
-pub mod manifest;
-pub mod platform;
-pub mod progress;
+pub mod oci;
 pub mod provision;
-pub mod reference;
 pub mod registry;
-pub mod remove;
-pub mod storage;
+pub mod rootfs;
 pub mod store;
 #[cfg(target_os = "freebsd")]
 mod sys;
-pub mod unpack;
+#[cfg(test)]
+mod test_support;
+pub mod transfer;
 
-pub use digest::Digest;
-pub use platform::Platform;
-pub use reference::Reference;
+pub use oci::{Digest, Platform, Reference};
 pub use store::Store;

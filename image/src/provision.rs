@@ -15,11 +15,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bundle::{self, BundleError, BundleOptions, ResolvedImage};
-use crate::digest::Digest;
-use crate::manifest::Parsed;
-use crate::platform::Platform;
-use crate::remove::remove_tree;
-use crate::storage::{chain_ids, check_id, stale, users, Prepared, StorageDriver, StorageError};
+use crate::oci::digest::Digest;
+use crate::oci::manifest::Parsed;
+use crate::oci::platform::Platform;
+use crate::rootfs::remove::remove_tree;
+use crate::rootfs::storage::{
+    chain_ids, check_id, stale, users, Prepared, StorageDriver, StorageError,
+};
 use crate::store::{Store, StoreError};
 use stockade_fault as fault;
 
@@ -192,7 +194,7 @@ impl<'a> Provisioner<'a> {
             driver: self.driver.name().to_string(),
             image: image.name.clone(),
         };
-        crate::layout::write_json(&record, &r).map_err(|e| ProvisionError::Io {
+        crate::oci::layout::write_json(&record, &r).map_err(|e| ProvisionError::Io {
             op: "writing",
             path: record.clone(),
             source: std::io::Error::other(e.to_string()),

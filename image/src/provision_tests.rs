@@ -5,9 +5,10 @@ use std::fs;
 use serde_json::json;
 
 use super::*;
-use crate::manifest::{Descriptor, OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST};
-use crate::storage::dir::DirDriver;
-use crate::storage::stale::lock_dir;
+use crate::oci::manifest::Descriptor;
+use crate::oci::media::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST};
+use crate::rootfs::storage::dir::DirDriver;
+use crate::rootfs::storage::stale::lock_dir;
 
 /// Stores `name` in `store`: one plain-tar layer holding the file `file`.
 fn add_image(store: &Store, name: &str, file: &str) {

@@ -8,11 +8,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use stockade_image::bundle::{self, BundleOptions, ResolvedImage};
 use stockade_image::provision::Provisioner;
 use stockade_image::registry::{self, PullOptions};
-use stockade_image::storage::dir::DirDriver;
-use stockade_image::storage::zfs::{SystemZfs, ZfsDriver};
-use stockade_image::storage::StorageDriver;
+use stockade_image::rootfs::storage::dir::DirDriver;
+use stockade_image::rootfs::storage::zfs::{SystemZfs, ZfsDriver};
+use stockade_image::rootfs::storage::StorageDriver;
+use stockade_image::rootfs::unpack::{SizeLimit, UnpackLimits};
 use stockade_image::store::{Store, DEFAULT_IMAGE_ROOT};
-use stockade_image::unpack::{SizeLimit, UnpackLimits};
 use stockade_image::Reference;
 
 use super::limit_args::LimitArgs;

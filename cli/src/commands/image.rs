@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use stockade_image::export::{self, ExportFormat};
-use stockade_image::import::{self, ImportFormat, ImportOptions, RootfsConfig};
-use stockade_image::manifest::{Parsed, REF_NAME_ANNOTATION};
+use stockade_image::oci::manifest::Parsed;
+use stockade_image::oci::media::REF_NAME_ANNOTATION;
 use stockade_image::provision::Provisioner;
 use stockade_image::registry::{self, PullOptions, PullReport};
+use stockade_image::transfer::export::{self, ExportFormat};
+use stockade_image::transfer::import::{self, ImportFormat, ImportOptions, RootfsConfig};
 
 use super::registry_args::RegistryArgs;
 use stockade_image::store::{Store, StoredImage, DEFAULT_IMAGE_ROOT};

@@ -12,9 +12,10 @@ use ureq::{Agent, Body};
 
 use super::auth::{self, Challenge, Credentials, TokenResponse};
 use super::RegistryError;
-use crate::digest::{Digest, Hasher};
-use crate::manifest::{Descriptor, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE};
-use crate::reference::Reference;
+use crate::oci::digest::{Digest, Hasher};
+use crate::oci::manifest::{Descriptor, MAX_MANIFEST_SIZE};
+use crate::oci::media::MANIFEST_ACCEPT;
+use crate::oci::reference::Reference;
 use crate::store::{Store, StoreError, VerifyError};
 
 /// How many times a blob download is attempted before giving up.

@@ -3,14 +3,15 @@
 pub mod auth;
 pub mod client;
 pub mod cred_helper;
+pub mod progress;
 pub mod pull;
 
 pub use auth::Credentials;
 pub use client::{Client, ClientOptions};
 pub use pull::{pull, PullOptions, PullReport};
 
-use crate::digest::Digest;
-use crate::manifest::ManifestError;
+use crate::oci::digest::Digest;
+use crate::oci::manifest::ManifestError;
 use crate::store::StoreError;
 
 /// Errors of talking to a registry.

@@ -7,10 +7,12 @@ use std::sync::Mutex;
 
 use super::client::{Client, ClientOptions};
 use super::RegistryError;
-use crate::manifest::{self, ConfigSummary, Descriptor, Parsed};
-use crate::platform::{self, Platform};
-use crate::progress::Progress;
-use crate::reference::Reference;
+use crate::oci::manifest::{self, ConfigSummary, Descriptor, Parsed};
+use crate::oci::media;
+use crate::oci::platform::Platform;
+use crate::oci::reference::Reference;
+use crate::oci::select;
+use crate::registry::progress::Progress;
 use crate::store::Store;
 
 /// What `pull` needs besides the reference.
@@ -61,7 +63,7 @@ pub fn pull(
             Parsed::Image(m) => (top, m, None),
             Parsed::Index(index) => {
                 let entry =
-                    platform::select(&index.manifests, &opts.platform).map_err(|offered| {
+                    select::entry_for(&index.manifests, &opts.platform).map_err(|offered| {
                         RegistryError::Platform {
                             reference: what.clone(),
                             wanted: opts.platform.to_string(),
@@ -132,7 +134,7 @@ pub fn pull(
         .media_type
         .clone()
         .or(fetched_manifest.content_type.clone())
-        .unwrap_or_else(|| manifest::OCI_MANIFEST.to_string());
+        .unwrap_or_else(|| media::OCI_MANIFEST.to_string());
     let size = fetched_manifest.bytes.len() as u64;
     store.put_bytes(
         &fetched_manifest.bytes,

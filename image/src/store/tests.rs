@@ -1,5 +1,5 @@
 use super::*;
-use crate::manifest::OCI_MANIFEST;
+use crate::oci::media::OCI_MANIFEST;
 
 fn blob_names(store: &Store) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(store.root().join("blobs/sha256"))

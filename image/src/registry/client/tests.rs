@@ -340,7 +340,7 @@ fn an_identity_token_is_not_offered_to_a_basic_challenge_and_the_error_says_so()
     );
 }
 
-const OCI_MANIFEST_TYPE: &str = crate::manifest::OCI_MANIFEST;
+const OCI_MANIFEST_TYPE: &str = crate::oci::media::OCI_MANIFEST;
 
 #[test]
 fn realm_loopback_detection() {

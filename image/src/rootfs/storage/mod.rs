@@ -1,0 +1,133 @@
+//! Root filesystem storage: layer chains unpacked once, container root filesystems made
+//! from them. Two drivers behind [`StorageDriver`]: [`dir::DirDriver`] (plain directories,
+//! any filesystem) and [`zfs::ZfsDriver`] (a dataset per chain, a clone per container).
+//! The on-disk layout and what is shared are described in `docs/storage.md`.
+
+mod copy;
+pub mod dir;
+pub mod stale;
+pub mod users;
+pub mod zfs;
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::oci::digest::Digest;
+use crate::rootfs::unpack::{LayerSource, UnpackError};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A file operation on a storage path failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// A layer could not be applied.
+    #[error("unpacking chain {chain}: {source}")]
+    Unpack {
+        chain: Digest,
+        source: Box<UnpackError>,
+    },
+    /// The `zfs` command failed.
+    #[error("zfs {args}: {message}")]
+    Zfs { args: String, message: String },
+    /// The container id is not usable as a name.
+    #[error("container id {} is not valid here; expected letters, digits, '_', '-', '.' (not starting with '.')", stockade_quote::quote(id))]
+    BadId { id: String },
+    /// A container rootfs already exists.
+    #[error("a root filesystem for container {id} already exists at {path}")]
+    Exists { id: String, path: PathBuf },
+    /// The chain has not been prepared.
+    #[error("layer chain {chain} is not in storage")]
+    NoChain { chain: Digest },
+}
+
+impl StorageError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> StorageError {
+        let path = path.into();
+        move |source| StorageError::Io { op, path, source }
+    }
+}
+
+/// The chainIDs of a list of diffIDs, lowest first: `ChainID(L0) = DiffID(L0)`,
+/// `ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln))` (OCI image spec).
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(prev) => Digest::sha256_of(format!("{prev} {d}").as_bytes()),
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// A prepared image: the chain its root filesystems are made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The top chainID.
+    pub chain: Digest,
+    /// Layers actually unpacked now (0 when the chain was already there).
+    pub unpacked_layers: usize,
+}
+
+/// A rootfs storage driver.
+pub trait StorageDriver {
+    /// `dir` or `zfs`.
+    fn name(&self) -> &'static str;
+    /// Makes sure the chain of `layers` (lowest first) is unpacked, once.
+    fn prepare(&self, layers: &[LayerSource]) -> Result<Prepared, StorageError>;
+    /// Makes container `id`'s root filesystem from the chain and returns its path.
+    fn create_rootfs(&self, chain: &Digest, id: &str) -> Result<PathBuf, StorageError>;
+    /// The path container `id`'s root filesystem has (or would have).
+    fn rootfs_path(&self, id: &str) -> Result<PathBuf, StorageError>;
+    /// Removes container `id`'s root filesystem; missing is not an error.
+    fn remove_rootfs(&self, id: &str) -> Result<(), StorageError>;
+    /// Removes every stored chain not in `keep` (and not needed by one in `keep` or by a
+    /// container); returns what was removed.
+    fn prune(&self, keep: &[Digest]) -> Result<Vec<Digest>, StorageError>;
+}
+
+/// Checks a container id before it becomes a file or dataset name.
+pub fn check_id(id: &str) -> Result<(), StorageError> {
+    let ok = !id.is_empty()
+        && id.len() <= 200
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::BadId { id: id.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_oci_rule() {
+        let a = Digest::sha256_of(b"a");
+        let b = Digest::sha256_of(b"b");
+        let ids = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(ids[0], a);
+        assert_eq!(ids[1], Digest::sha256_of(format!("{a} {b}").as_bytes()));
+    }
+
+    #[test]
+    fn ids_that_are_not_names_are_refused() {
+        assert!(check_id("web-1.a_b").is_ok());
+        for bad in ["", "..", ".x", "a/b", "a b"] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+}

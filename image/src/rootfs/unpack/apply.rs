@@ -1,0 +1,464 @@
+//! Applying the entries of one layer to the target tree.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::sys::stat::{mkdirat, mknodat, Mode, SFlag};
+use nix::unistd::{linkat, mkfifoat, symlinkat};
+use tar::EntryType;
+
+use crate::oci::digest::Digest;
+
+use super::error::{EntryError, UnpackError};
+use super::fflags::{self, DeviceNodes, FileFlags, FlagsPolicy, PendingFlags};
+use super::fsops::{clear_dir, dir_flags, is_enoent, kind, lstat_at, remove_all_at, Tree};
+use super::meta::{finish_at, finish_fd, meta_of, DirMetas, Meta, Settings};
+use super::path::{normalize, whiteout, Whiteout};
+use super::scan::Shadow;
+use super::sparse::write_sparse;
+use super::Budget;
+use super::UnpackStats;
+
+/// Applies one layer's entries.
+pub(crate) struct LayerRun<'a, 's> {
+    pub tree: &'a mut Tree,
+    pub settings: &'a Settings,
+    pub shadow: &'a Shadow<'s>,
+    pub dirs: &'a mut DirMetas,
+    pub stats: &'a mut UnpackStats,
+    pub layer: &'a Digest,
+    /// The image's bounds.
+    pub budget: &'a Budget,
+    /// Whether this pass counts entries (a chain's scan counted them already).
+    pub count_entries: bool,
+    /// Paths written by this layer: whiteouts and opaque markers apply to lower layers
+    /// only, so they must not remove these. Ordered, so a subtree is one range.
+    pub written: BTreeSet<PathBuf>,
+    pub buf: Vec<u8>,
+    /// File flags to set at the end of the unpack.
+    pub flags: &'a mut PendingFlags,
+    /// What this host does with file flags and with device nodes.
+    pub flag_policy: FlagsPolicy,
+    pub device_nodes: DeviceNodes,
+}
+
+impl LayerRun<'_, '_> {
+    /// Applies every entry. `data` is the whole uncompressed tar when it is in memory,
+    /// so file contents are written straight from it.
+    pub(crate) fn run<'r, R: Read + 'r>(
+        &mut self,
+        entries: impl Iterator<Item = io::Result<tar::Entry<'r, R>>>,
+        data: Option<&[u8]>,
+    ) -> Result<(), UnpackError> {
+        for entry in entries {
+            let mut entry = entry.map_err(|source| UnpackError::Read {
+                layer: self.layer.clone(),
+                source,
+            })?;
+            let raw = entry.path_bytes().into_owned();
+            let shown = String::from_utf8_lossy(&raw).into_owned();
+            let counted = if self.count_entries {
+                self.budget.count_entry(self.layer)
+            } else {
+                Ok(())
+            };
+            counted
+                .and_then(|()| self.budget.check_entry(&entry))
+                .and_then(|()| self.budget.check_pax(&mut entry))
+                .and_then(|()| self.entry(&mut entry, data))
+                .map_err(|e| e.into_unpack(self.layer, &shown))?;
+        }
+        Ok(())
+    }
+
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        data: Option<&[u8]>,
+    ) -> Result<(), EntryError> {
+        let raw = PathBuf::from(OsStr::from_bytes(&entry.path_bytes()));
+        let rel = normalize(&raw)?;
+        let et = entry.header().entry_type();
+        if matches!(
+            et,
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        ) {
+            return Ok(());
+        }
+        let Some(name) = rel.file_name().map(OsStr::to_os_string) else {
+            // The target itself ("./"): only its metadata matters.
+            if et.is_dir() {
+                let meta = meta_of(entry).map_err(|e| EntryError::Fs("reading the header", e))?;
+                self.dirs.0.insert(PathBuf::new(), meta);
+            }
+            return Ok(());
+        };
+        let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        match whiteout(&name)? {
+            Whiteout::Opaque => return self.opaque(&parent),
+            Whiteout::Remove(x) => return self.remove(&parent, x),
+            Whiteout::None => {}
+        }
+        if self.shadow.hides(&rel, et.is_dir()) {
+            self.stats.skipped += 1;
+            return Ok(());
+        }
+        let meta = meta_of(entry).map_err(|e| EntryError::Fs("reading the header", e))?;
+        let flags = fflags::of_entry(entry)?;
+        let s = *self.settings;
+        match et {
+            EntryType::Directory => self.directory(&parent, &name, &rel, meta)?,
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                if et == EntryType::GNUSparse {
+                    // Before the file exists: a refused file is not left behind.
+                    self.budget.count_sparse(self.layer, entry.size())?;
+                }
+                let (dirfd_owned_replaced, fd) = {
+                    let dir = self.tree.dir(&parent, true)?;
+                    create_exclusive(dir, &name, |d, n| {
+                        openat(
+                            d,
+                            n,
+                            OFlag::O_WRONLY
+                                | OFlag::O_CREAT
+                                | OFlag::O_EXCL
+                                | OFlag::O_NOFOLLOW
+                                | OFlag::O_CLOEXEC,
+                            Mode::from_bits_truncate((meta.mode & 0o777) as _),
+                        )
+                    })?
+                };
+                if dirfd_owned_replaced {
+                    self.replaced(&rel);
+                }
+                let mut f = File::from(fd);
+                let size = entry.size();
+                match (data, et) {
+                    (Some(all), EntryType::Regular | EntryType::Continuous) => {
+                        let start =
+                            usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+                        let end = start.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+                        let body = all.get(start..end).ok_or_else(|| {
+                            EntryError::Fs(
+                                "reading the content",
+                                io::Error::from(io::ErrorKind::UnexpectedEof),
+                            )
+                        })?;
+                        f.write_all(body)
+                            .map_err(|e| EntryError::Fs("writing", e))?;
+                    }
+                    (_, EntryType::GNUSparse) => {
+                        write_sparse(entry, &mut f, &mut self.buf, size)?;
+                    }
+                    _ => loop {
+                        let n = entry
+                            .read(&mut self.buf)
+                            .map_err(|e| EntryError::Fs("reading the content", e))?;
+                        if n == 0 {
+                            break;
+                        }
+                        f.write_all(&self.buf[..n])
+                            .map_err(|e| EntryError::Fs("writing", e))?;
+                    },
+                }
+                finish_fd(f.as_fd(), &meta, &s, false, self.stats)?;
+                self.stats.files += 1;
+                self.stats.bytes += size;
+            }
+            EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| EntryError::Unsafe("symlink without a target".into()))?
+                    .into_owned();
+                let target = OsStr::from_bytes(&target);
+                let replaced = {
+                    let dir = self.tree.dir(&parent, true)?;
+                    let (r, ()) = create_exclusive(dir, &name, |d, n| symlinkat(target, d, n))?;
+                    finish_at(dir, &name, &meta, &s, false)?;
+                    r
+                };
+                if replaced {
+                    self.replaced(&rel);
+                }
+                self.stats.symlinks += 1;
+            }
+            EntryType::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| EntryError::Unsafe("hard link without a target".into()))?
+                    .into_owned();
+                let target =
+                    normalize(Path::new(OsStr::from_bytes(&target))).map_err(|e| match e {
+                        EntryError::Unsafe(r) => {
+                            EntryError::Unsafe(format!("hard link target: {r}"))
+                        }
+                        e => e,
+                    })?;
+                let tname = target
+                    .file_name()
+                    .ok_or_else(|| EntryError::Unsafe("hard link to the root directory".into()))?
+                    .to_os_string();
+                let tdir = self
+                    .tree
+                    .dir_uncached(target.parent().unwrap_or(Path::new("")))
+                    .map_err(|e| {
+                        if is_enoent(&e) {
+                            EntryError::Unsafe(format!(
+                                "hard link target {} does not exist",
+                                stockade_quote::quote_os(&target)
+                            ))
+                        } else {
+                            e
+                        }
+                    })?;
+                match lstat_at(tdir.as_fd(), &tname)? {
+                    None => {
+                        return Err(EntryError::Unsafe(format!(
+                            "hard link target {} does not exist",
+                            stockade_quote::quote_os(&target)
+                        )))
+                    }
+                    Some(st) if kind(&st) == SFlag::S_IFDIR => {
+                        return Err(EntryError::Unsafe(format!(
+                            "hard link target {} is a directory",
+                            stockade_quote::quote_os(&target)
+                        )))
+                    }
+                    Some(_) => {}
+                }
+                if target == rel {
+                    return Ok(());
+                }
+                let replaced = {
+                    let dir = self.tree.dir(&parent, true)?;
+                    create_exclusive(dir, &name, |d, n| {
+                        linkat(tdir.as_fd(), tname.as_os_str(), d, n, AtFlags::empty())
+                    })?
+                    .0
+                };
+                if replaced {
+                    self.replaced(&rel);
+                }
+                self.stats.hardlinks += 1;
+            }
+            EntryType::Char | EntryType::Block if self.device_nodes == DeviceNodes::Skip => {
+                // The entry still replaces what lower layers put at its path.
+                let dir = self.tree.dir(&parent, true)?;
+                if lstat_at(dir, &name)?.is_some() {
+                    remove_all_at(dir, &name)?;
+                    self.replaced(&rel);
+                }
+                self.stats.devices_skipped += 1;
+                return Ok(());
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let major = entry.header().device_major().ok().flatten().unwrap_or(0);
+                let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
+                let perm = Mode::from_bits_truncate((meta.mode & 0o777) as _);
+                let dir = self.tree.dir(&parent, true)?;
+                let made = create_exclusive(dir, &name, |d, n| match et {
+                    EntryType::Fifo => mkfifoat(d, n, perm),
+                    EntryType::Char => {
+                        mknodat(d, n, SFlag::S_IFCHR, perm, libc::makedev(major, minor))
+                    }
+                    _ => mknodat(d, n, SFlag::S_IFBLK, perm, libc::makedev(major, minor)),
+                });
+                match made {
+                    // Without the privilege to make device nodes they are left out, as
+                    // "where permitted" allows; the count tells the caller.
+                    Err(EntryError::Fs(_, e)) if e.raw_os_error() == Some(Errno::EPERM as i32) => {
+                        self.stats.devices_skipped += 1;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                    Ok((replaced, ())) => {
+                        let dir = self.tree.dir(&parent, true)?;
+                        finish_at(dir, &name, &meta, &s, true)?;
+                        if replaced {
+                            self.replaced(&rel);
+                        }
+                    }
+                }
+                self.stats.devices += 1;
+            }
+            // Anything else (volume labels, unknown types) carries no file.
+            _ => return Ok(()),
+        }
+        self.record_flags(&rel, flags);
+        self.written.insert(rel);
+        Ok(())
+    }
+
+    /// Keeps the entry's file flags for the end of the unpack, or counts them where the
+    /// host cannot represent them.
+    fn record_flags(&mut self, rel: &Path, flags: Option<FileFlags>) {
+        match self.flag_policy {
+            FlagsPolicy::Apply => self.flags.record(rel, flags),
+            FlagsPolicy::Skip => {
+                if flags.is_some_and(|f| !f.is_empty()) {
+                    self.stats.flags_skipped += 1;
+                }
+            }
+        }
+    }
+
+    fn directory(
+        &mut self,
+        parent: &Path,
+        name: &OsStr,
+        rel: &Path,
+        meta: Meta,
+    ) -> Result<(), EntryError> {
+        let dir = self.tree.dir(parent, true)?;
+        let mode = Mode::from_bits_truncate(((meta.mode & 0o777) | 0o700) as _);
+        let mut replaced = false;
+        match mkdirat(dir, name, mode) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                let st = lstat_at(dir, name)?;
+                #[cfg(target_os = "freebsd")]
+                if st.as_ref().is_some_and(|st| st.st_flags != 0) {
+                    // Flagged by an earlier unpack (the zfs driver applies one layer at
+                    // a time): cleared so that this layer can fill it and set its
+                    // metadata; this entry's own flags are set again at the end.
+                    crate::sys::chflagsat(dir, name, 0)
+                        .map_err(|e| EntryError::Fs("clearing file flags", e))?;
+                }
+                if !matches!(st, Some(st) if kind(&st) == SFlag::S_IFDIR) {
+                    remove_all_at(dir, name)?;
+                    replaced = true;
+                    mkdirat(dir, name, mode).map_err(EntryError::fs("mkdir"))?;
+                }
+            }
+            Err(e) => return Err(EntryError::fs("mkdir")(e)),
+        }
+        if replaced {
+            self.replaced(rel);
+        }
+        self.dirs.0.insert(rel.to_path_buf(), meta);
+        self.written.insert(rel.to_path_buf());
+        self.stats.dirs += 1;
+        Ok(())
+    }
+
+    /// `.wh..wh..opq` in `parent`: everything there that this layer did not write goes.
+    fn opaque(&mut self, parent: &Path) -> Result<(), EntryError> {
+        let written = &self.written;
+        let dir = match self.tree.dir(parent, false) {
+            Ok(d) => d,
+            Err(e) if is_enoent(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        remove_lower(dir, parent, written)?;
+        let written = &self.written;
+        let keep = |k: &Path| k == parent || written.contains(k);
+        self.dirs.forget_under(parent, keep);
+        self.flags.forget_under(parent, keep);
+        self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// `.wh.NAME` in `parent`: `NAME` goes, with everything below it.
+    fn remove(&mut self, parent: &Path, name: &OsStr) -> Result<(), EntryError> {
+        let dir = match self.tree.dir(parent, false) {
+            Ok(d) => d,
+            Err(e) if is_enoent(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let rel = parent.join(name);
+        if written_under(&self.written, &rel) {
+            // The whiteout and entries of its own layer name the same path: only what the
+            // lower layers put there goes (OCI image spec, "Whiteouts").
+            let written = &self.written;
+            let fd = match openat(dir, name, dir_flags(), Mode::empty()) {
+                Ok(fd) => fd,
+                // Not a directory: a same-layer file, which stays.
+                Err(_) => return Ok(()),
+            };
+            remove_lower(fd.as_fd(), &rel, written)?;
+            let written = &self.written;
+            self.dirs.forget_under(&rel, |k| written.contains(k));
+            self.flags.forget_under(&rel, |k| written.contains(k));
+        } else {
+            remove_all_at(dir, name)?;
+            self.replaced(&rel);
+        }
+        self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// Something at `rel` was removed: forget directory metadata recorded below it.
+    fn replaced(&mut self, rel: &Path) {
+        self.tree.invalidate();
+        self.dirs.forget_under(rel, |_| false);
+        self.flags.forget_under(rel, |_| false);
+    }
+}
+
+/// Whether `written` holds `rel` or anything below it.
+fn written_under(written: &BTreeSet<PathBuf>, rel: &Path) -> bool {
+    written
+        .range(rel.to_path_buf()..)
+        .next()
+        .is_some_and(|p| p.starts_with(rel))
+}
+
+/// Removes from the directory `dir` (at `rel`) everything that `written` does not hold,
+/// keeping the directories on the way to what it does.
+fn remove_lower(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    written: &BTreeSet<PathBuf>,
+) -> Result<(), EntryError> {
+    let mut keep_dirs = Vec::new();
+    clear_dir(dir, |n| {
+        let p = rel.join(n);
+        if written.contains(&p) {
+            return false;
+        }
+        let below = written
+            .range(p.clone()..)
+            .next()
+            .is_some_and(|w| w.starts_with(&p));
+        if below {
+            keep_dirs.push(n.to_os_string());
+        }
+        !below
+    })?;
+    for n in keep_dirs {
+        if let Ok(fd) = openat(dir, n.as_os_str(), dir_flags(), Mode::empty()) {
+            remove_lower(fd.as_fd(), &rel.join(&n), written)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `make(dir, name)`; if the name exists, removes whatever is there (recursively,
+/// never following symlinks) and runs it once more. Returns whether something was
+/// replaced, with `make`'s result.
+fn create_exclusive<T>(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    make: impl Fn(BorrowedFd<'_>, &OsStr) -> nix::Result<T>,
+) -> Result<(bool, T), EntryError> {
+    match make(dir, name) {
+        Ok(t) => Ok((false, t)),
+        Err(Errno::EEXIST) => {
+            remove_all_at(dir, name)?;
+            make(dir, name)
+                .map(|t| (true, t))
+                .map_err(EntryError::fs("creating"))
+        }
+        Err(e) => Err(EntryError::fs("creating")(e)),
+    }
+}

@@ -1,0 +1,202 @@
+//! The target tree, reached only through directory descriptors. Every path is walked one
+//! component at a time from the target's own descriptor with `O_NOFOLLOW`, so no symlink,
+//! whoever planted it, is ever followed, and no `..` exists to climb with (names are
+//! normalised before they get here). Final operations use the `*at` calls on the parent
+//! descriptor with a single name and never follow a symlink either.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::sys::stat::{fstatat, mkdirat, FileStat, Mode, SFlag};
+
+use super::error::EntryError;
+
+/// Flags for opening a directory on the way down: never through a symlink.
+pub(crate) fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+/// The target directory, with the most recently used parent directory kept open:
+/// entries of a tar come grouped by directory, so most lookups cost no syscall at all.
+pub(crate) struct Tree {
+    root: OwnedFd,
+    cached: Option<(PathBuf, OwnedFd)>,
+}
+
+impl Tree {
+    /// Opens the target directory.
+    pub(crate) fn open(target: &Path) -> std::io::Result<Tree> {
+        let root = nix::fcntl::open(target, dir_flags(), Mode::empty())?;
+        Ok(Tree { root, cached: None })
+    }
+
+    /// The target's own descriptor.
+    pub(crate) fn root(&self) -> BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+
+    /// Forgets the cached directory. Called after anything was removed or replaced, since
+    /// the cached descriptor could then name a directory no longer in the tree.
+    pub(crate) fn invalidate(&mut self) {
+        self.cached = None;
+    }
+
+    /// The directory `rel` (normalised, `""` is the target), creating missing components
+    /// with mode 0755 when `create` is set (as tar does for entries whose parents the
+    /// layer does not list). A component that is a symlink or not a directory is an error.
+    pub(crate) fn dir(&mut self, rel: &Path, create: bool) -> Result<BorrowedFd<'_>, EntryError> {
+        if rel.as_os_str().is_empty() {
+            return Ok(self.root.as_fd());
+        }
+        let hit = matches!(&self.cached, Some((p, _)) if p == rel);
+        if !hit {
+            let (start, rest): (BorrowedFd<'_>, &Path) = match &self.cached {
+                Some((p, fd)) if rel.starts_with(p) => {
+                    // starts_with holds, so strip_prefix cannot fail.
+                    (fd.as_fd(), rel.strip_prefix(p).unwrap_or(rel))
+                }
+                _ => (self.root.as_fd(), rel),
+            };
+            let mut cur: Option<OwnedFd> = None;
+            let mut walked = rel.to_path_buf();
+            for _ in rest.components() {
+                walked.pop();
+            }
+            for comp in rest.components() {
+                let name = comp.as_os_str();
+                walked.push(name);
+                let parent = cur.as_ref().map(|f| f.as_fd()).unwrap_or(start);
+                let fd = open_dir_component(parent, name, create, &walked)?;
+                cur = Some(fd);
+            }
+            // rest is non-empty here (rel is not the cached path and is not empty).
+            match cur {
+                Some(fd) => self.cached = Some((rel.to_path_buf(), fd)),
+                None => return Ok(self.root.as_fd()),
+            }
+        }
+        Ok(match &self.cached {
+            Some((_, fd)) => fd.as_fd(),
+            None => self.root.as_fd(),
+        })
+    }
+}
+
+fn open_dir_component(
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    create: bool,
+    walked: &Path,
+) -> Result<OwnedFd, EntryError> {
+    match openat(parent, name, dir_flags(), Mode::empty()) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::ENOENT) if create => {
+            match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(EntryError::fs("creating a parent directory")(e)),
+            }
+            openat(parent, name, dir_flags(), Mode::empty())
+                .map_err(|e| not_a_dir(e, parent, name, walked))
+        }
+        Err(e) => Err(not_a_dir(e, parent, name, walked)),
+    }
+}
+
+fn not_a_dir(e: Errno, parent: BorrowedFd<'_>, name: &OsStr, walked: &Path) -> EntryError {
+    match e {
+        // A symlink opened with O_NOFOLLOW|O_DIRECTORY: Linux says ELOOP or ENOTDIR,
+        // FreeBSD EMLINK. lstat tells which it was, for the message.
+        Errno::ELOOP | Errno::EMLINK | Errno::ENOTDIR => {
+            let link =
+                matches!(lstat_at(parent, name), Ok(Some(st)) if kind(&st) == SFlag::S_IFLNK);
+            if link {
+                EntryError::Unsafe(format!(
+                    "{} is a symlink; a layer may not write through a symlink",
+                    stockade_quote::quote_os(walked)
+                ))
+            } else {
+                EntryError::Unsafe(format!(
+                    "{} is not a directory",
+                    stockade_quote::quote_os(walked)
+                ))
+            }
+        }
+        e => EntryError::fs("opening a parent directory")(e),
+    }
+}
+
+impl Tree {
+    /// The directory `rel`, walked from the target without the cache and without
+    /// creating anything: for hard-link targets, which need a second directory open.
+    pub(crate) fn dir_uncached(&self, rel: &Path) -> Result<OwnedFd, EntryError> {
+        let mut cur = self
+            .root
+            .try_clone()
+            .map_err(|e| EntryError::Fs("dup", e))?;
+        let mut walked = PathBuf::new();
+        for comp in rel.components() {
+            walked.push(comp);
+            cur = open_dir_component(cur.as_fd(), comp.as_os_str(), false, &walked)?;
+        }
+        Ok(cur)
+    }
+}
+
+/// Whether an error is "no such file or directory".
+pub(crate) fn is_enoent(e: &EntryError) -> bool {
+    matches!(e, EntryError::Fs(_, io) if io.raw_os_error() == Some(Errno::ENOENT as i32))
+}
+
+/// The file type bits of a stat result.
+pub(crate) fn kind(st: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode as _) & SFlag::S_IFMT
+}
+
+/// `lstat` of `name` in `dir`; `None` when it does not exist.
+pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Option<FileStat>, EntryError> {
+    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(EntryError::fs("lstat")(e)),
+    }
+}
+
+/// Removes `name` from `dir`, recursively if it is a directory, without following any
+/// symlink and at any depth ([`crate::rootfs::remove`]). Missing is not an error. Returns whether
+/// a directory was removed.
+pub(crate) fn remove_all_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<bool, EntryError> {
+    let was_dir = matches!(lstat_at(dir, name)?, Some(st) if kind(&st) == SFlag::S_IFDIR);
+    crate::rootfs::remove::remove_tree_at(dir, name).map_err(|e| EntryError::Fs("removing", e))?;
+    Ok(was_dir)
+}
+
+/// Removes every entry of the directory `dir` for which `remove(name)` holds.
+pub(crate) fn clear_dir(
+    dir: BorrowedFd<'_>,
+    mut remove: impl FnMut(&OsStr) -> bool,
+) -> Result<(), EntryError> {
+    let dup = dir
+        .try_clone_to_owned()
+        .map_err(|e| EntryError::Fs("dup", e))?;
+    let mut d = nix::dir::Dir::from_fd(dup).map_err(EntryError::fs("reading a directory"))?;
+    let mut names = Vec::new();
+    for ent in d.iter() {
+        let ent = ent.map_err(EntryError::fs("reading a directory"))?;
+        let n = ent.file_name().to_bytes();
+        if n == b"." || n == b".." {
+            continue;
+        }
+        let n = <OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n).to_os_string();
+        if remove(&n) {
+            names.push(n);
+        }
+    }
+    drop(d);
+    for n in names {
+        remove_all_at(dir, &n)?;
+    }
+    Ok(())
+}
