@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use stockade_image::registry::{auth, ClientOptions, Credentials};
+use stockade_image::registry::{auth_file as auth, ClientOptions, Credentials};
 use stockade_image::{Platform, Reference};
 
 /// How to reach a registry and which platform to take from it.

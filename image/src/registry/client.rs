@@ -1,8 +1,7 @@
-//! An OCI distribution (v2) client for one repository: authenticated GETs, manifests, and
-//! blobs streamed into the store with retry and HTTP range resume.
+//! The transport of the OCI distribution (v2) client for one repository: the HTTP agent,
+//! authenticated GETs (a 401 is answered once through [`super::token`]), manifests, and the
+//! registry's error bodies. Blob downloads are in [`super::resume`].
 
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -10,17 +9,14 @@ use ureq::http::{HeaderMap, Response};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::{Agent, Body};
 
-use super::auth::{self, Challenge, Credentials, TokenResponse};
+use super::challenge;
+use super::credentials::Credentials;
+use super::token;
 use super::RegistryError;
 use crate::oci::digest::{Digest, Hasher};
-use crate::oci::manifest::{Descriptor, MAX_MANIFEST_SIZE};
+use crate::oci::manifest::MAX_MANIFEST_SIZE;
 use crate::oci::media::MANIFEST_ACCEPT;
 use crate::oci::reference::Reference;
-use crate::store::{Store, StoreError, VerifyError};
-
-/// How many times a blob download is attempted before giving up.
-pub const BLOB_ATTEMPTS: u32 = 5;
-const READ_BUF: usize = 1 << 20;
 
 /// Connection settings for a registry.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +30,8 @@ pub struct ClientOptions {
 /// A client for one repository of one registry.
 pub struct Client {
     agent: Agent,
-    base: String,
+    /// `<scheme>://<host>/v2/<repository>`: where the API's paths hang.
+    pub(super) base: String,
     registry: String,
     repository: String,
     credentials: Option<Credentials>,
@@ -49,12 +46,6 @@ pub struct FetchedManifest {
     pub bytes: Vec<u8>,
     pub content_type: Option<String>,
     pub digest: Digest,
-}
-
-/// One attempt's failure, and whether trying again may help.
-enum Attempt {
-    Retry(String),
-    Fatal(RegistryError),
 }
 
 impl Client {
@@ -98,7 +89,11 @@ impl Client {
 
     /// A GET with our current authorization; on a 401, answers the challenge once and
     /// retries.
-    fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<Response<Body>, RegistryError> {
+    pub(super) fn get(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Body>, RegistryError> {
         let mut answered = false;
         loop {
             let sent_auth = self.current_auth();
@@ -117,7 +112,7 @@ impl Client {
                 return Ok(resp);
             }
             answered = true;
-            let challenges = challenges_of(resp.headers());
+            let challenges = challenge::of_headers(resp.headers());
             let answerable = challenges.iter().any(|c| {
                 c.scheme == "bearer" || (c.scheme == "basic" && self.credentials.is_some())
             });
@@ -127,7 +122,13 @@ impl Client {
             }
             // Free the connection for reuse before asking the token endpoint.
             drop(resp);
-            if let Some(header) = self.answer(&challenges)? {
+            let scope = token::Scope {
+                registry: &self.registry,
+                repository: &self.repository,
+                credentials: self.credentials.as_ref(),
+                allow_plain_http: self.allow_plain_http,
+            };
+            if let Some(header) = token::answer(&self.agent, &scope, &challenges)? {
                 if let Ok(mut g) = self.authorization.lock() {
                     *g = Some(header);
                 }
@@ -135,103 +136,7 @@ impl Client {
         }
     }
 
-    /// Builds the `Authorization` header that answers a challenge: basic credentials, or a
-    /// bearer token fetched from the challenge's realm.
-    fn answer(&self, challenges: &[Challenge]) -> Result<Option<String>, RegistryError> {
-        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
-            return self.fetch_token(bearer).map(Some);
-        }
-        if challenges.iter().any(|c| c.scheme == "basic") {
-            // An identity token is only good at a token endpoint, never as a password.
-            return Ok(self
-                .credentials
-                .as_ref()
-                .filter(|c| c.identity_token().is_none())
-                .map(Credentials::basic_header));
-        }
-        Ok(None)
-    }
-
-    fn fetch_token(&self, challenge: &Challenge) -> Result<String, RegistryError> {
-        let realm = challenge
-            .param("realm")
-            .ok_or_else(|| RegistryError::Token {
-                registry: self.registry.clone(),
-                detail: "the bearer challenge has no realm".into(),
-            })?;
-        let plain = realm.starts_with("http://");
-        if !plain && !realm.starts_with("https://") {
-            return Err(RegistryError::Token {
-                registry: self.registry.clone(),
-                detail: format!("token realm {realm:?} is not an http(s) URL"),
-            });
-        }
-        let realm_is_local = realm_host_is_loopback(realm);
-        // Credentials go over plain HTTP only where we would talk plain HTTP anyway.
-        let credentials = self
-            .credentials
-            .as_ref()
-            .filter(|_| !plain || realm_is_local || self.allow_plain_http);
-        let scope = format!("repository:{}:pull", self.repository);
-        let token_err = |detail: String| RegistryError::Token {
-            registry: self.registry.clone(),
-            detail,
-        };
-        let (method, mut resp) = match credentials.and_then(Credentials::identity_token) {
-            // An identity token is an OAuth2 refresh token: it is exchanged at the realm
-            // by a form POST (distribution's token spec, "OAuth2 token" flow).
-            Some(refresh_token) => {
-                let mut form = vec![
-                    ("grant_type", "refresh_token"),
-                    ("client_id", "stockade"),
-                    ("refresh_token", refresh_token),
-                    ("scope", scope.as_str()),
-                ];
-                if let Some(service) = challenge.param("service") {
-                    form.push(("service", service));
-                }
-                let resp = self
-                    .agent
-                    .post(realm)
-                    .send_form(form)
-                    .map_err(|e| token_err(format!("POST {realm}: {e}")))?;
-                ("POST", resp)
-            }
-            None => {
-                let mut url = format!("{realm}{}", if realm.contains('?') { "&" } else { "?" });
-                if let Some(service) = challenge.param("service") {
-                    url.push_str(&format!("service={}&", auth::query_escape(service)));
-                }
-                url.push_str(&format!("scope={}", auth::query_escape(&scope)));
-                let mut req = self.agent.get(&url);
-                if let Some(c) = credentials {
-                    req = req.header("Authorization", c.basic_header());
-                }
-                let resp = req
-                    .call()
-                    .map_err(|e| token_err(format!("GET {realm}: {e}")))?;
-                ("GET", resp)
-            }
-        };
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return Err(token_err(format!("{method} {realm}: HTTP {status}")));
-        }
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(|e| token_err(format!("reading the token: {e}")))?;
-        let token: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| token_err(format!("token response is not JSON: {e}")))?;
-        let token = token
-            .into_token()
-            .ok_or_else(|| token_err("token response has no token".into()))?;
-        Ok(format!("Bearer {token}"))
-    }
-
-    fn unauthorized(&self, url: &str) -> RegistryError {
+    pub(super) fn unauthorized(&self, url: &str) -> RegistryError {
         RegistryError::Unauthorized {
             registry: self.registry.clone(),
             repository: self.repository.clone(),
@@ -303,181 +208,13 @@ impl Client {
             digest,
         })
     }
-
-    /// Downloads the blob `desc` describes into the store, verifying digest and size before
-    /// it gets its name. A dropped connection is resumed with an HTTP range request (or
-    /// restarted if the server ignores ranges), up to [`BLOB_ATTEMPTS`] attempts. `progress`
-    /// is told the total bytes received so far; `abort` stops the download early.
-    pub fn fetch_blob(
-        &self,
-        store: &Store,
-        desc: &Descriptor,
-        progress: &dyn Fn(u64),
-        abort: &AtomicBool,
-    ) -> Result<(), RegistryError> {
-        let mut writer = store.blob_writer(desc.digest.algorithm())?;
-        writer.limit(&desc.digest, desc.size);
-        let url = format!("{}/blobs/{}", self.base, desc.digest);
-        let mut attempt = 1;
-        loop {
-            match self.blob_attempt(&url, desc, &mut writer, progress, abort) {
-                Ok(()) => break,
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry(why)) if attempt >= BLOB_ATTEMPTS => {
-                    return Err(RegistryError::BlobFailed {
-                        digest: desc.digest.clone(),
-                        attempts: attempt,
-                        last: why,
-                    })
-                }
-                Err(Attempt::Retry(_)) => {
-                    if abort.load(Ordering::Relaxed) {
-                        return Err(RegistryError::Aborted);
-                    }
-                    std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
-                    attempt += 1;
-                }
-            }
-        }
-        if let Err(source) = writer.flush() {
-            return Err(writer.error(source).into());
-        }
-        writer.commit(Some((&desc.digest, desc.size)))?;
-        Ok(())
-    }
-
-    fn blob_attempt(
-        &self,
-        url: &str,
-        desc: &Descriptor,
-        writer: &mut crate::store::BlobWriter<'_>,
-        progress: &dyn Fn(u64),
-        abort: &AtomicBool,
-    ) -> Result<(), Attempt> {
-        let offset = writer.written();
-        if offset == desc.size && desc.size > 0 {
-            return Ok(());
-        }
-        let mut headers = Vec::new();
-        if offset > 0 {
-            headers.push(("Range", format!("bytes={offset}-")));
-        }
-        let resp = self.get(url, &headers).map_err(|e| match e {
-            RegistryError::Http { .. } => Attempt::Retry(e.to_string()),
-            other => Attempt::Fatal(other),
-        })?;
-        let status = resp.status().as_u16();
-        let resumed = match status {
-            200 => false,
-            206 if offset > 0 => {
-                let range = header_str(resp.headers(), "content-range").unwrap_or_default();
-                if !range.starts_with(&format!("bytes {offset}-")) {
-                    false_start(writer, progress)?;
-                    return Err(Attempt::Retry(format!(
-                        "server answered range {offset}- with {range:?}"
-                    )));
-                }
-                true
-            }
-            401 | 403 => return Err(Attempt::Fatal(self.unauthorized(url))),
-            404 => {
-                return Err(Attempt::Fatal(RegistryError::BlobNotFound {
-                    digest: desc.digest.clone(),
-                }))
-            }
-            416 => {
-                // We already hold at least as many bytes as the server has: the blob is
-                // shorter than its descriptor says; verification will say so.
-                return Ok(());
-            }
-            s if s == 429 || s >= 500 => {
-                return Err(Attempt::Retry(format!("GET {url}: HTTP {s}")))
-            }
-            s => {
-                let mut resp = resp;
-                return Err(Attempt::Fatal(RegistryError::Status {
-                    url: url.to_string(),
-                    status: s,
-                    detail: error_detail(&mut resp),
-                }));
-            }
-        };
-        if !resumed && offset > 0 {
-            // The server sent the whole blob again: start over.
-            false_start(writer, progress)?;
-        }
-        let mut reader = resp.into_body().into_reader();
-        let mut buf = vec![0u8; READ_BUF];
-        loop {
-            if abort.load(Ordering::Relaxed) {
-                return Err(Attempt::Fatal(RegistryError::Aborted));
-            }
-            let n = match reader.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Attempt::Retry(format!("reading {url}: {e}"))),
-            };
-            if let Err(e) = writer.write_all(&buf[..n]) {
-                return Err(Attempt::Fatal(
-                    match e.get_ref().and_then(|i| i.downcast_ref::<VerifyError>()) {
-                        Some(v) => StoreError::Verify(v.clone()).into(),
-                        None => StoreError::Io {
-                            path: writer.path().to_path_buf(),
-                            source: e,
-                        }
-                        .into(),
-                    },
-                ));
-            }
-            // Killed here, a pull leaves a partly written temporary file.
-            stockade_fault::point("pull:blob-partial");
-            progress(writer.written());
-        }
-    }
 }
 
-fn false_start(
-    writer: &mut crate::store::BlobWriter<'_>,
-    progress: &dyn Fn(u64),
-) -> Result<(), Attempt> {
-    writer.reset().map_err(|source| {
-        Attempt::Fatal(
-            StoreError::Io {
-                path: writer.path().to_path_buf(),
-                source,
-            }
-            .into(),
-        )
-    })?;
-    progress(0);
-    Ok(())
-}
-
-fn realm_host_is_loopback(realm: &str) -> bool {
-    let rest = realm
-        .trim_start_matches("http://")
-        .trim_start_matches("https://");
-    let hostport = rest.split('/').next().unwrap_or(rest);
-    format!("{hostport}/x")
-        .parse::<Reference>()
-        .is_ok_and(|r| r.is_loopback_registry())
-}
-
-fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-fn challenges_of(headers: &HeaderMap) -> Vec<Challenge> {
-    headers
-        .get_all("www-authenticate")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(auth::parse_challenges)
-        .collect()
 }
 
 #[derive(serde::Deserialize)]
@@ -495,7 +232,7 @@ struct ErrorEntry {
 }
 
 /// The registry's own explanation (`{"errors":[{"code","message"}]}`), if it gave one.
-fn error_detail(resp: &mut Response<Body>) -> String {
+pub(super) fn error_detail(resp: &mut Response<Body>) -> String {
     let body = resp
         .body_mut()
         .with_config()
@@ -516,4 +253,5 @@ fn error_detail(resp: &mut Response<Body>) -> String {
 }
 
 #[cfg(test)]
+#[path = "client_tests.rs"]
 mod tests;

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::auth::Credentials;
+use super::credentials::Credentials;
 
 /// What the helpers print (on stdout, exit status 1) when they hold nothing for a server;
 /// every helper in docker/docker-credential-helpers uses this text.

@@ -1,13 +1,23 @@
 //! Pulling from registries that speak the OCI distribution API (v2).
+//!
+//! Layering, lowest first: `credentials` < `cred_helper` < `auth_file`; `challenge`,
+//! `credentials` < `token` < `client` (transport) < `resume` (blob downloads) < `pull`;
+//! `progress` (terminal bars) is used by `pull` alone.
 
-pub mod auth;
+pub mod auth_file;
+pub mod challenge;
 pub mod client;
 pub mod cred_helper;
+pub mod credentials;
 pub mod progress;
 pub mod pull;
+pub mod resume;
+#[cfg(test)]
+mod test_server;
+pub mod token;
 
-pub use auth::Credentials;
 pub use client::{Client, ClientOptions};
+pub use credentials::Credentials;
 pub use pull::{pull, PullOptions, PullReport};
 
 use crate::oci::digest::Digest;

@@ -1,5 +1,5 @@
-//! Registry authentication: `WWW-Authenticate` challenges, credentials from `--creds` or a
-//! Docker-style `config.json`, and the bearer-token request.
+//! Credentials from a Docker or containers auth file (`config.json`, `auth.json`): the
+//! `credHelpers`, `credsStore` and `auths` entries, looked up as Docker does.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,28 +7,11 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 use super::cred_helper::{self, HelperError};
+use super::credentials::Credentials;
 
-/// A user name and password (or identity token) for one registry.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print a password, not even in debug logs.
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why credentials could not be had.
+/// Why an auth file gave no credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
-    #[error("--creds value is invalid; expected user:password")]
-    Flag,
     #[error("reading auth file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -50,42 +33,6 @@ pub enum CredentialsError {
         registry: String,
         source: Box<HelperError>,
     },
-}
-
-impl Credentials {
-    /// Parses `--creds user:password` (the password may contain ':').
-    pub fn from_flag(value: &str) -> Result<Credentials, CredentialsError> {
-        match value.split_once(':') {
-            Some((u, p)) if !u.is_empty() => Ok(Credentials {
-                username: u.to_string(),
-                password: p.to_string(),
-            }),
-            _ => Err(CredentialsError::Flag),
-        }
-    }
-
-    /// Credentials that are an identity token (an OAuth2 refresh token), in Docker's form.
-    pub fn identity(token: &str) -> Credentials {
-        Credentials {
-            username: IDENTITY_TOKEN_USER.to_string(),
-            password: token.to_string(),
-        }
-    }
-
-    /// The identity token (an OAuth2 refresh token), when these credentials are one rather
-    /// than a password: Docker's convention is the user name `<token>`.
-    pub fn identity_token(&self) -> Option<&str> {
-        (self.username == IDENTITY_TOKEN_USER).then_some(self.password.as_str())
-    }
-
-    /// The value of an `Authorization: Basic …` header.
-    pub fn basic_header(&self) -> String {
-        let raw = format!("{}:{}", self.username, self.password);
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
-    }
 }
 
 #[derive(serde::Deserialize)]
@@ -112,9 +59,6 @@ struct AuthEntry {
     #[serde(default)]
     identitytoken: Option<String>,
 }
-
-/// The user name Docker pairs with an identity token (the secret is then the token).
-const IDENTITY_TOKEN_USER: &str = "<token>";
 
 /// Looks up `registry` (as in a reference: `docker.io`, `host:port`) in a Docker or
 /// containers `config.json`/`auth.json`, as Docker does: a `credHelpers` entry for the
@@ -248,153 +192,9 @@ pub fn default_auth_files() -> Vec<PathBuf> {
     files
 }
 
-/// One parsed `WWW-Authenticate` challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    /// `bearer` or `basic` (lowercased).
-    pub scheme: String,
-    /// Parameters such as `realm`, `service`, `scope`, with lowercased keys.
-    pub params: BTreeMap<String, String>,
-}
-
-impl Challenge {
-    /// A parameter's value.
-    pub fn param(&self, key: &str) -> Option<&str> {
-        self.params.get(key).map(String::as_str)
-    }
-}
-
-/// Parses a `WWW-Authenticate` header value (RFC 7235): one or more challenges, each a
-/// scheme followed by comma-separated `key=value` or `key="quoted \" value"` parameters.
-pub fn parse_challenges(header: &str) -> Vec<Challenge> {
-    let mut out: Vec<Challenge> = Vec::new();
-    let mut rest = header.trim();
-    while !rest.is_empty() {
-        // A token followed by '=' is a parameter of the current challenge; a token followed
-        // by a space (or the end) starts a new challenge.
-        let token_end = rest
-            .find(|c: char| c == '=' || c == ',' || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let token = &rest[..token_end];
-        let after = rest[token_end..].trim_start();
-        if after.starts_with('=') && !out.is_empty() && !token.is_empty() {
-            let (value, remaining) = parse_value(after[1..].trim_start());
-            if let Some(current) = out.last_mut() {
-                current.params.insert(token.to_ascii_lowercase(), value);
-            }
-            rest = remaining.trim_start().trim_start_matches(',').trim_start();
-        } else if token.is_empty() {
-            rest = after.trim_start_matches(',').trim_start();
-        } else {
-            out.push(Challenge {
-                scheme: token.to_ascii_lowercase(),
-                params: BTreeMap::new(),
-            });
-            rest = after.trim_start_matches(',').trim_start();
-        }
-    }
-    out
-}
-
-fn parse_value(s: &str) -> (String, &str) {
-    if let Some(quoted) = s.strip_prefix('"') {
-        let mut value = String::new();
-        let mut chars = quoted.char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some((_, escaped)) = chars.next() {
-                        value.push(escaped);
-                    }
-                }
-                '"' => return (value, &quoted[i + 1..]),
-                other => value.push(other),
-            }
-        }
-        (value, "")
-    } else {
-        let end = s.find(',').unwrap_or(s.len());
-        (s[..end].trim().to_string(), &s[end..])
-    }
-}
-
-/// Percent-encodes a query parameter value (RFC 3986 unreserved characters pass).
-pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The token endpoint's answer; registries use either field name.
-#[derive(Debug, serde::Deserialize)]
-pub struct TokenResponse {
-    #[serde(default)]
-    pub token: Option<String>,
-    #[serde(default)]
-    pub access_token: Option<String>,
-}
-
-impl TokenResponse {
-    /// The token, whichever field carried it.
-    pub fn into_token(self) -> Option<String> {
-        self.token.or(self.access_token).filter(|t| !t.is_empty())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn docker_hub_bearer_challenge_parses() {
-        let h = r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#;
-        let c = parse_challenges(h);
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].scheme, "bearer");
-        assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
-        assert_eq!(c[0].param("service"), Some("registry.docker.io"));
-        assert_eq!(c[0].param("scope"), Some("repository:library/alpine:pull"));
-    }
-
-    #[test]
-    fn basic_challenge_unquoted_values_escapes_and_two_challenges_parse() {
-        let c = parse_challenges(r#"Basic realm="basic-realm""#);
-        assert_eq!(
-            (c[0].scheme.as_str(), c[0].param("realm")),
-            ("basic", Some("basic-realm"))
-        );
-
-        let c = parse_challenges(
-            r#"Bearer realm=http://127.0.0.1:1/token, service="a \"quoted\" svc", Basic realm="x""#,
-        );
-        assert_eq!(c.len(), 2, "{c:?}");
-        assert_eq!(c[0].param("realm"), Some("http://127.0.0.1:1/token"));
-        assert_eq!(c[0].param("service"), Some("a \"quoted\" svc"));
-        assert_eq!(c[1].scheme, "basic");
-        assert_eq!(c[1].param("realm"), Some("x"));
-    }
-
-    #[test]
-    fn creds_flag_splits_at_the_first_colon() {
-        let c = Credentials::from_flag("user:pa:ss").unwrap();
-        assert_eq!(
-            (c.username.as_str(), c.password.as_str()),
-            ("user", "pa:ss")
-        );
-        assert!(Credentials::from_flag("nocolon").is_err());
-        assert!(Credentials::from_flag(":pw").is_err());
-        assert_eq!(c.basic_header(), "Basic dXNlcjpwYTpzcw==");
-        assert!(
-            !format!("{c:?}").contains("pa:ss"),
-            "debug output hides the password"
-        );
-    }
 
     #[test]
     fn auth_file_entries_match_by_host_with_docker_hub_aliases() {
@@ -497,24 +297,5 @@ mod tests {
             .unwrap()
             .identity_token()
             .is_none());
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(
-            query_escape("repository:a/b:pull"),
-            "repository%3Aa%2Fb%3Apull"
-        );
-        assert_eq!(query_escape("plain-._~"), "plain-._~");
-    }
-
-    #[test]
-    fn token_response_accepts_either_field() {
-        let t: TokenResponse = serde_json::from_str(r#"{"access_token":"x"}"#).unwrap();
-        assert_eq!(t.into_token().as_deref(), Some("x"));
-        let t: TokenResponse = serde_json::from_str(r#"{"token":"y","access_token":"z"}"#).unwrap();
-        assert_eq!(t.into_token().as_deref(), Some("y"));
-        let t: TokenResponse = serde_json::from_str(r#"{}"#).unwrap();
-        assert!(t.into_token().is_none());
     }
 }
