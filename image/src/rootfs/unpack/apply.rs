@@ -1,7 +1,7 @@
 //! Applying the entries of one layer to the target tree.
 
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -49,6 +49,21 @@ pub(crate) struct LayerRun<'a, 's> {
     pub device_nodes: DeviceNodes,
 }
 
+/// Where an entry goes: its parent directory and name, and the whole relative path.
+struct At {
+    parent: PathBuf,
+    name: OsString,
+    rel: PathBuf,
+}
+
+/// What applying an entry made: a file (its flags are kept and lower layers' whiteouts
+/// must spare it), or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Made {
+    File,
+    Nothing,
+}
+
 impl LayerRun<'_, '_> {
     /// Applies every entry. `data` is the whole uncompressed tar when it is in memory,
     /// so file contents are written straight from it.
@@ -78,6 +93,8 @@ impl LayerRun<'_, '_> {
         Ok(())
     }
 
+    /// One entry: skips what carries no file, applies whiteouts and the shadow of later
+    /// layers, then hands the entry to the function for its kind.
     fn entry<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
@@ -115,188 +132,237 @@ impl LayerRun<'_, '_> {
         }
         let meta = meta_of(entry).map_err(|e| EntryError::Fs("reading the header", e))?;
         let flags = fflags::of_entry(entry)?;
-        let s = *self.settings;
-        match et {
-            EntryType::Directory => self.directory(&parent, &name, &rel, meta)?,
+        let at = At { parent, name, rel };
+        let made = match et {
+            EntryType::Directory => {
+                self.directory(&at.parent, &at.name, &at.rel, meta)?;
+                Made::File
+            }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                if et == EntryType::GNUSparse {
-                    // Before the file exists: a refused file is not left behind.
-                    self.budget.count_sparse(self.layer, entry.size())?;
-                }
-                let (dirfd_owned_replaced, fd) = {
-                    let dir = self.tree.dir(&parent, true)?;
-                    create_exclusive(dir, &name, |d, n| {
-                        openat(
-                            d,
-                            n,
-                            OFlag::O_WRONLY
-                                | OFlag::O_CREAT
-                                | OFlag::O_EXCL
-                                | OFlag::O_NOFOLLOW
-                                | OFlag::O_CLOEXEC,
-                            Mode::from_bits_truncate((meta.mode & 0o777) as _),
-                        )
-                    })?
-                };
-                if dirfd_owned_replaced {
-                    self.replaced(&rel);
-                }
-                let mut f = File::from(fd);
-                let size = entry.size();
-                match (data, et) {
-                    (Some(all), EntryType::Regular | EntryType::Continuous) => {
-                        let start =
-                            usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
-                        let end = start.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
-                        let body = all.get(start..end).ok_or_else(|| {
-                            EntryError::Fs(
-                                "reading the content",
-                                io::Error::from(io::ErrorKind::UnexpectedEof),
-                            )
-                        })?;
-                        f.write_all(body)
-                            .map_err(|e| EntryError::Fs("writing", e))?;
-                    }
-                    (_, EntryType::GNUSparse) => {
-                        write_sparse(entry, &mut f, &mut self.buf, size)?;
-                    }
-                    _ => loop {
-                        let n = entry
-                            .read(&mut self.buf)
-                            .map_err(|e| EntryError::Fs("reading the content", e))?;
-                        if n == 0 {
-                            break;
-                        }
-                        f.write_all(&self.buf[..n])
-                            .map_err(|e| EntryError::Fs("writing", e))?;
-                    },
-                }
-                finish_fd(f.as_fd(), &meta, &s, false, self.stats)?;
-                self.stats.files += 1;
-                self.stats.bytes += size;
+                self.regular(entry, data, &at, &meta)?
             }
-            EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| EntryError::Unsafe("symlink without a target".into()))?
-                    .into_owned();
-                let target = OsStr::from_bytes(&target);
-                let replaced = {
-                    let dir = self.tree.dir(&parent, true)?;
-                    let (r, ()) = create_exclusive(dir, &name, |d, n| symlinkat(target, d, n))?;
-                    finish_at(dir, &name, &meta, &s, false)?;
-                    r
-                };
-                if replaced {
-                    self.replaced(&rel);
-                }
-                self.stats.symlinks += 1;
-            }
-            EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| EntryError::Unsafe("hard link without a target".into()))?
-                    .into_owned();
-                let target =
-                    normalize(Path::new(OsStr::from_bytes(&target))).map_err(|e| match e {
-                        EntryError::Unsafe(r) => {
-                            EntryError::Unsafe(format!("hard link target: {r}"))
-                        }
-                        e => e,
-                    })?;
-                let tname = target
-                    .file_name()
-                    .ok_or_else(|| EntryError::Unsafe("hard link to the root directory".into()))?
-                    .to_os_string();
-                let tdir = self
-                    .tree
-                    .dir_uncached(target.parent().unwrap_or(Path::new("")))
-                    .map_err(|e| {
-                        if is_enoent(&e) {
-                            EntryError::Unsafe(format!(
-                                "hard link target {} does not exist",
-                                stockade_quote::quote_os(&target)
-                            ))
-                        } else {
-                            e
-                        }
-                    })?;
-                match lstat_at(tdir.as_fd(), &tname)? {
-                    None => {
-                        return Err(EntryError::Unsafe(format!(
-                            "hard link target {} does not exist",
-                            stockade_quote::quote_os(&target)
-                        )))
-                    }
-                    Some(st) if kind(&st) == SFlag::S_IFDIR => {
-                        return Err(EntryError::Unsafe(format!(
-                            "hard link target {} is a directory",
-                            stockade_quote::quote_os(&target)
-                        )))
-                    }
-                    Some(_) => {}
-                }
-                if target == rel {
-                    return Ok(());
-                }
-                let replaced = {
-                    let dir = self.tree.dir(&parent, true)?;
-                    create_exclusive(dir, &name, |d, n| {
-                        linkat(tdir.as_fd(), tname.as_os_str(), d, n, AtFlags::empty())
-                    })?
-                    .0
-                };
-                if replaced {
-                    self.replaced(&rel);
-                }
-                self.stats.hardlinks += 1;
-            }
+            EntryType::Symlink => self.symlink(entry, &at, &meta)?,
+            EntryType::Link => self.hard_link(entry, &at)?,
             EntryType::Char | EntryType::Block if self.device_nodes == DeviceNodes::Skip => {
-                // The entry still replaces what lower layers put at its path.
-                let dir = self.tree.dir(&parent, true)?;
-                if lstat_at(dir, &name)?.is_some() {
-                    remove_all_at(dir, &name)?;
-                    self.replaced(&rel);
-                }
-                self.stats.devices_skipped += 1;
-                return Ok(());
+                self.skip_device(&at)?
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                let major = entry.header().device_major().ok().flatten().unwrap_or(0);
-                let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
-                let perm = Mode::from_bits_truncate((meta.mode & 0o777) as _);
-                let dir = self.tree.dir(&parent, true)?;
-                let made = create_exclusive(dir, &name, |d, n| match et {
-                    EntryType::Fifo => mkfifoat(d, n, perm),
-                    EntryType::Char => {
-                        mknodat(d, n, SFlag::S_IFCHR, perm, libc::makedev(major, minor))
-                    }
-                    _ => mknodat(d, n, SFlag::S_IFBLK, perm, libc::makedev(major, minor)),
-                });
-                match made {
-                    // Without the privilege to make device nodes they are left out, as
-                    // "where permitted" allows; the count tells the caller.
-                    Err(EntryError::Fs(_, e)) if e.raw_os_error() == Some(Errno::EPERM as i32) => {
-                        self.stats.devices_skipped += 1;
-                        return Ok(());
-                    }
-                    Err(e) => return Err(e),
-                    Ok((replaced, ())) => {
-                        let dir = self.tree.dir(&parent, true)?;
-                        finish_at(dir, &name, &meta, &s, true)?;
-                        if replaced {
-                            self.replaced(&rel);
-                        }
-                    }
-                }
-                self.stats.devices += 1;
+                self.special(entry, &at, &meta)?
             }
             // Anything else (volume labels, unknown types) carries no file.
-            _ => return Ok(()),
+            _ => Made::Nothing,
+        };
+        if made == Made::File {
+            self.record_flags(&at.rel, flags);
+            self.written.insert(at.rel);
         }
-        self.record_flags(&rel, flags);
-        self.written.insert(rel);
         Ok(())
+    }
+
+    /// A regular file (or a contiguous or GNU sparse one), created exclusively and
+    /// written from the in-memory layer when there is one, else from the tar stream.
+    fn regular<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        data: Option<&[u8]>,
+        at: &At,
+        meta: &Meta,
+    ) -> Result<Made, EntryError> {
+        let et = entry.header().entry_type();
+        if et == EntryType::GNUSparse {
+            // Before the file exists: a refused file is not left behind.
+            self.budget.count_sparse(self.layer, entry.size())?;
+        }
+        let (replaced, fd) = {
+            let dir = self.tree.dir(&at.parent, true)?;
+            create_exclusive(dir, &at.name, |d, n| {
+                openat(
+                    d,
+                    n,
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate((meta.mode & 0o777) as _),
+                )
+            })?
+        };
+        if replaced {
+            self.replaced(&at.rel);
+        }
+        let mut f = File::from(fd);
+        let size = entry.size();
+        match (data, et) {
+            (Some(all), EntryType::Regular | EntryType::Continuous) => {
+                let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+                let end = start.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+                let body = all.get(start..end).ok_or_else(|| {
+                    EntryError::Fs(
+                        "reading the content",
+                        io::Error::from(io::ErrorKind::UnexpectedEof),
+                    )
+                })?;
+                f.write_all(body)
+                    .map_err(|e| EntryError::Fs("writing", e))?;
+            }
+            (_, EntryType::GNUSparse) => {
+                write_sparse(entry, &mut f, &mut self.buf, size)?;
+            }
+            _ => loop {
+                let n = entry
+                    .read(&mut self.buf)
+                    .map_err(|e| EntryError::Fs("reading the content", e))?;
+                if n == 0 {
+                    break;
+                }
+                f.write_all(&self.buf[..n])
+                    .map_err(|e| EntryError::Fs("writing", e))?;
+            },
+        }
+        finish_fd(f.as_fd(), meta, self.settings, false, self.stats)?;
+        self.stats.files += 1;
+        self.stats.bytes += size;
+        Ok(Made::File)
+    }
+
+    /// A symbolic link, its target taken as it is: it is only ever read by the container,
+    /// never followed here.
+    fn symlink<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        at: &At,
+        meta: &Meta,
+    ) -> Result<Made, EntryError> {
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| EntryError::Unsafe("symlink without a target".into()))?
+            .into_owned();
+        let target = OsStr::from_bytes(&target);
+        let replaced = {
+            let dir = self.tree.dir(&at.parent, true)?;
+            let (r, ()) = create_exclusive(dir, &at.name, |d, n| symlinkat(target, d, n))?;
+            finish_at(dir, &at.name, meta, self.settings, false)?;
+            r
+        };
+        if replaced {
+            self.replaced(&at.rel);
+        }
+        self.stats.symlinks += 1;
+        Ok(Made::File)
+    }
+
+    /// A hard link to a non-directory already in the tree, its target resolved inside
+    /// the tree like any entry path. A link to itself changes nothing.
+    fn hard_link<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        at: &At,
+    ) -> Result<Made, EntryError> {
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| EntryError::Unsafe("hard link without a target".into()))?
+            .into_owned();
+        let target = normalize(Path::new(OsStr::from_bytes(&target))).map_err(|e| match e {
+            EntryError::Unsafe(r) => EntryError::Unsafe(format!("hard link target: {r}")),
+            e => e,
+        })?;
+        let tname = target
+            .file_name()
+            .ok_or_else(|| EntryError::Unsafe("hard link to the root directory".into()))?
+            .to_os_string();
+        let tdir = self
+            .tree
+            .dir_uncached(target.parent().unwrap_or(Path::new("")))
+            .map_err(|e| {
+                if is_enoent(&e) {
+                    EntryError::Unsafe(format!(
+                        "hard link target {} does not exist",
+                        stockade_quote::quote_os(&target)
+                    ))
+                } else {
+                    e
+                }
+            })?;
+        match lstat_at(tdir.as_fd(), &tname)? {
+            None => {
+                return Err(EntryError::Unsafe(format!(
+                    "hard link target {} does not exist",
+                    stockade_quote::quote_os(&target)
+                )))
+            }
+            Some(st) if kind(&st) == SFlag::S_IFDIR => {
+                return Err(EntryError::Unsafe(format!(
+                    "hard link target {} is a directory",
+                    stockade_quote::quote_os(&target)
+                )))
+            }
+            Some(_) => {}
+        }
+        if target == at.rel {
+            return Ok(Made::Nothing);
+        }
+        let replaced = {
+            let dir = self.tree.dir(&at.parent, true)?;
+            create_exclusive(dir, &at.name, |d, n| {
+                linkat(tdir.as_fd(), tname.as_os_str(), d, n, AtFlags::empty())
+            })?
+            .0
+        };
+        if replaced {
+            self.replaced(&at.rel);
+        }
+        self.stats.hardlinks += 1;
+        Ok(Made::File)
+    }
+
+    /// A device node on a host whose policy leaves them out. The entry still replaces
+    /// what lower layers put at its path.
+    fn skip_device(&mut self, at: &At) -> Result<Made, EntryError> {
+        let dir = self.tree.dir(&at.parent, true)?;
+        if lstat_at(dir, &at.name)?.is_some() {
+            remove_all_at(dir, &at.name)?;
+            self.replaced(&at.rel);
+        }
+        self.stats.devices_skipped += 1;
+        Ok(Made::Nothing)
+    }
+
+    /// A character or block device node, or a FIFO.
+    fn special<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        at: &At,
+        meta: &Meta,
+    ) -> Result<Made, EntryError> {
+        let et = entry.header().entry_type();
+        let major = entry.header().device_major().ok().flatten().unwrap_or(0);
+        let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
+        let perm = Mode::from_bits_truncate((meta.mode & 0o777) as _);
+        let dir = self.tree.dir(&at.parent, true)?;
+        let made = create_exclusive(dir, &at.name, |d, n| match et {
+            EntryType::Fifo => mkfifoat(d, n, perm),
+            EntryType::Char => mknodat(d, n, SFlag::S_IFCHR, perm, libc::makedev(major, minor)),
+            _ => mknodat(d, n, SFlag::S_IFBLK, perm, libc::makedev(major, minor)),
+        });
+        match made {
+            // Without the privilege to make device nodes they are left out, as
+            // "where permitted" allows; the count tells the caller.
+            Err(EntryError::Fs(_, e)) if e.raw_os_error() == Some(Errno::EPERM as i32) => {
+                self.stats.devices_skipped += 1;
+                return Ok(Made::Nothing);
+            }
+            Err(e) => return Err(e),
+            Ok((replaced, ())) => {
+                let dir = self.tree.dir(&at.parent, true)?;
+                finish_at(dir, &at.name, meta, self.settings, true)?;
+                if replaced {
+                    self.replaced(&at.rel);
+                }
+            }
+        }
+        self.stats.devices += 1;
+        Ok(Made::File)
     }
 
     /// Keeps the entry's file flags for the end of the unpack, or counts them where the
