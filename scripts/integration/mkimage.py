@@ -1,19 +1,76 @@
 #!/usr/bin/env python3
-"""Writes a multi-layer linux/amd64 OCI image layout for the unpack tests and benchmark.
+"""Writes an OCI image layout for the integration tests and the unpack benchmark.
 
-    mkimage.py OUT_DIR REF_NAME [--scale N] [--hostile]
+    mkimage.py OUT_DIR REF_NAME [--scale N]
+    mkimage.py OUT_DIR REF_NAME --layer SPEC... [--platform os/arch ...] [--seed S]
 
-Layers exercise what the unpacker must get right: owners, setuid/sticky modes, symlinks,
-hard links within a layer and to a lower layer, fifos, whiteouts of files and
-directories, an opaque directory, a file replaced by a directory and back, long names.
---scale N multiplies the bulk files (N=1: a few MB; the benchmark uses a size giving
-over 200 MB uncompressed). Deterministic for a given scale.
+Without --layer: the unpack fixture, a multi-layer linux/amd64 image whose layers exercise
+what the unpacker must get right: owners, setuid/sticky modes, symlinks, hard links within
+a layer and to a lower layer, fifos, whiteouts of files and directories, an opaque
+directory, a file replaced by a directory and back, long names. --scale N multiplies the
+bulk files (N=1: a few MB; the benchmark uses a size giving over 200 MB uncompressed).
+Deterministic for a given scale; prints the layer blob paths.
+
+With --layer (registry.sh): one layer per SPEC, busybox | random:BYTES | file:NAME=TEXT.
+With more than one --platform, REF_NAME names an OCI index whose entries are one image per
+platform (each with a marker file of its own).
 """
-import gzip, hashlib, io, json, os, random, sys, tarfile
+import argparse, gzip, hashlib, io, json, os, random, tarfile, time
 
-def main():
-    out, ref = sys.argv[1], sys.argv[2]
-    scale = int(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else 1
+def put_blob(layout, data):
+    d = hashlib.sha256(data).hexdigest()
+    p = os.path.join(layout, "blobs", "sha256", d)
+    if not os.path.exists(p):
+        with open(p, "wb") as f:
+            f.write(data)
+    return "sha256:" + d, len(data)
+
+def add_file(tar, name, data, mode=0o644):
+    ti = tarfile.TarInfo(name); ti.size = len(data); ti.mode = mode; ti.mtime = 0
+    tar.addfile(ti, io.BytesIO(data))
+
+def layer_tar(spec, rng, marker):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if spec == "busybox":
+            for d in ("bin", "etc", "tmp"):
+                ti = tarfile.TarInfo(d); ti.type = tarfile.DIRTYPE; ti.mode = 0o755; tar.addfile(ti)
+            with open("/bin/busybox", "rb") as f:
+                add_file(tar, "bin/busybox", f.read(), 0o755)
+            for tool in ("sh", "ls", "cat", "echo"):
+                ti = tarfile.TarInfo("bin/" + tool); ti.type = tarfile.SYMTYPE; ti.linkname = "busybox"; tar.addfile(ti)
+        elif spec.startswith("random:"):
+            n = int(spec.split(":", 1)[1])
+            add_file(tar, "data/random-%d.bin" % rng.randrange(1 << 30), rng.randbytes(n))
+        elif spec.startswith("file:"):
+            name, text = spec[5:].split("=", 1)
+            add_file(tar, name, text.encode())
+        else:
+            raise SystemExit("unknown layer spec " + spec)
+        add_file(tar, "etc/stockade-marker-%s" % marker, marker.encode())
+    return buf.getvalue()
+
+def build_image(layout, specs, os_, arch, rng, marker):
+    layers, diff_ids = [], []
+    for spec in specs:
+        raw = layer_tar(spec, rng, marker)
+        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+        gz = gzip.compress(raw, compresslevel=1, mtime=0)
+        d, n = put_blob(layout, gz)
+        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n})
+    config = {"created": "2024-01-01T00:00:00Z", "architecture": arch, "os": os_,
+              "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+              "rootfs": {"type": "layers", "diff_ids": diff_ids},
+              "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "mkimage %s" % s} for s in specs]}
+    cd, cn = put_blob(layout, json.dumps(config).encode())
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn},
+                "layers": layers}
+    md, mn = put_blob(layout, json.dumps(manifest).encode())
+    return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": mn,
+            "platform": {"os": os_, "architecture": arch}}
+
+def fixture(out, ref, scale):
     rng = random.Random(7)
     blobs = os.path.join(out, "blobs", "sha256")
     os.makedirs(blobs, exist_ok=True)
@@ -50,10 +107,8 @@ def main():
                 t.addfile(ti, io.BytesIO(data) if data is not None else None)
         raw = buf.getvalue()
         gz = gzip.compress(raw, compresslevel=6, mtime=0)
-        d = hashlib.sha256(gz).hexdigest()
-        with open(os.path.join(blobs, d), "wb") as f:
-            f.write(gz)
-        layers.append((d, len(gz), "sha256:" + hashlib.sha256(raw).hexdigest()))
+        d, n = put_blob(out, gz)
+        layers.append((d.split(":", 1)[1], n, "sha256:" + hashlib.sha256(raw).hexdigest()))
 
     def bulk(prefix, n):
         out = []
@@ -103,15 +158,13 @@ def main():
               "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
               "rootfs": {"type": "layers", "diff_ids": [l[2] for l in layers]}}
     cb = json.dumps(config).encode()
-    cd = hashlib.sha256(cb).hexdigest()
-    open(os.path.join(blobs, cd), "wb").write(cb)
+    cd = put_blob(out, cb)[0].split(":", 1)[1]
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + cd, "size": len(cb)},
                 "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:" + d, "size": s}
                            for d, s, _ in layers]}
     mb = json.dumps(manifest).encode()
-    md = hashlib.sha256(mb).hexdigest()
-    open(os.path.join(blobs, md), "wb").write(mb)
+    md = put_blob(out, mb)[0].split(":", 1)[1]
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
              "manifests": [{"mediaType": manifest["mediaType"], "digest": "sha256:" + md, "size": len(mb),
                             "annotations": {"org.opencontainers.image.ref.name": ref}}]}
@@ -119,5 +172,41 @@ def main():
     json.dump({"imageLayoutVersion": "1.0.0"}, open(os.path.join(out, "oci-layout"), "w"))
     for d, _, _ in layers:
         print(os.path.join(blobs, d))
+
+def from_specs(a):
+    rng = random.Random(a.seed)
+    os.makedirs(os.path.join(a.layout, "blobs", "sha256"), exist_ok=True)
+    with open(os.path.join(a.layout, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    platforms = a.platform or ["linux/amd64"]
+    specs = a.layer or ["busybox"]
+    entries = []
+    for p in platforms:
+        os_, arch = p.split("/")[:2]
+        entries.append(build_image(a.layout, specs, os_, arch, rng, "%s-%s-%s" % (os_, arch, a.seed)))
+    if len(entries) == 1:
+        top = entries[0]
+    else:
+        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+        d, n = put_blob(a.layout, json.dumps(index).encode())
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": n}
+    top = dict(top); top["annotations"] = {"org.opencontainers.image.ref.name": a.tag}
+    top.pop("platform", None) if len(entries) > 1 else None
+    with open(os.path.join(a.layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [top]}, f)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("layout"); ap.add_argument("tag")
+    ap.add_argument("--scale", type=int, default=1)
+    ap.add_argument("--platform", action="append", default=[])
+    ap.add_argument("--layer", action="append", default=[])
+    ap.add_argument("--seed", default=str(time.time_ns()))
+    a = ap.parse_args()
+    if a.layer or a.platform:
+        from_specs(a)
+    else:
+        fixture(a.layout, a.tag, a.scale)
 
 main()

@@ -11,8 +11,9 @@
 # non-zero if anything failed. Every registry, proxy and temporary file goes away on exit.
 set -uo pipefail
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tap.sh
-source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+source "$HERE/tap.sh"
 stockade_binary registry.sh
 need_tools registry.sh docker-registry skopeo umoci htpasswd python3 curl zstd xz sha256sum
 
@@ -38,231 +39,6 @@ wait_http() { # wait_http URL: until it answers at all
     echo "registry.sh: $1 never answered" >&2
     return 1
 }
-
-# ---------------------------------------------------------------------------------------
-# Helpers written to the work directory: an image builder and the fault-injecting proxy.
-# ---------------------------------------------------------------------------------------
-cat > "$WORK/mkimage.py" <<'PY'
-#!/usr/bin/env python3
-"""Builds an OCI image layout for the registry tests.
-
-mkimage.py LAYOUT TAG [--platform os/arch ...] [--layer SPEC ...] [--seed S]
-SPEC: busybox | random:BYTES | file:NAME=TEXT. With more than one --platform, TAG names an
-OCI index whose entries are one image per platform (each with a marker file of its own).
-"""
-import argparse, gzip, hashlib, io, json, os, random, tarfile, time
-
-def put_blob(layout, data):
-    d = hashlib.sha256(data).hexdigest()
-    p = os.path.join(layout, "blobs", "sha256", d)
-    if not os.path.exists(p):
-        with open(p, "wb") as f:
-            f.write(data)
-    return "sha256:" + d, len(data)
-
-def add_file(tar, name, data, mode=0o644):
-    ti = tarfile.TarInfo(name); ti.size = len(data); ti.mode = mode; ti.mtime = 0
-    tar.addfile(ti, io.BytesIO(data))
-
-def layer_tar(spec, rng, marker):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        if spec == "busybox":
-            for d in ("bin", "etc", "tmp"):
-                ti = tarfile.TarInfo(d); ti.type = tarfile.DIRTYPE; ti.mode = 0o755; tar.addfile(ti)
-            with open("/bin/busybox", "rb") as f:
-                add_file(tar, "bin/busybox", f.read(), 0o755)
-            for tool in ("sh", "ls", "cat", "echo"):
-                ti = tarfile.TarInfo("bin/" + tool); ti.type = tarfile.SYMTYPE; ti.linkname = "busybox"; tar.addfile(ti)
-        elif spec.startswith("random:"):
-            n = int(spec.split(":", 1)[1])
-            add_file(tar, "data/random-%d.bin" % rng.randrange(1 << 30), rng.randbytes(n))
-        elif spec.startswith("file:"):
-            name, text = spec[5:].split("=", 1)
-            add_file(tar, name, text.encode())
-        else:
-            raise SystemExit("unknown layer spec " + spec)
-        add_file(tar, "etc/stockade-marker-%s" % marker, marker.encode())
-    return buf.getvalue()
-
-def build_image(layout, specs, os_, arch, rng, marker):
-    layers, diff_ids = [], []
-    for spec in specs:
-        raw = layer_tar(spec, rng, marker)
-        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
-        gz = gzip.compress(raw, compresslevel=1, mtime=0)
-        d, n = put_blob(layout, gz)
-        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n})
-    config = {"created": "2024-01-01T00:00:00Z", "architecture": arch, "os": os_,
-              "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
-              "rootfs": {"type": "layers", "diff_ids": diff_ids},
-              "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "mkimage %s" % s} for s in specs]}
-    cd, cn = put_blob(layout, json.dumps(config).encode())
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn},
-                "layers": layers}
-    md, mn = put_blob(layout, json.dumps(manifest).encode())
-    return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": mn,
-            "platform": {"os": os_, "architecture": arch}}
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("layout"); ap.add_argument("tag")
-    ap.add_argument("--platform", action="append", default=[])
-    ap.add_argument("--layer", action="append", default=[])
-    ap.add_argument("--seed", default=str(time.time_ns()))
-    a = ap.parse_args()
-    rng = random.Random(a.seed)
-    os.makedirs(os.path.join(a.layout, "blobs", "sha256"), exist_ok=True)
-    with open(os.path.join(a.layout, "oci-layout"), "w") as f:
-        json.dump({"imageLayoutVersion": "1.0.0"}, f)
-    platforms = a.platform or ["linux/amd64"]
-    specs = a.layer or ["busybox"]
-    entries = []
-    for p in platforms:
-        os_, arch = p.split("/")[:2]
-        entries.append(build_image(a.layout, specs, os_, arch, rng, "%s-%s-%s" % (os_, arch, a.seed)))
-    if len(entries) == 1:
-        top = entries[0]
-    else:
-        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
-        d, n = put_blob(a.layout, json.dumps(index).encode())
-        top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": n}
-    top = dict(top); top["annotations"] = {"org.opencontainers.image.ref.name": a.tag}
-    top.pop("platform", None) if len(entries) > 1 else None
-    with open(os.path.join(a.layout, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [top]}, f)
-
-main()
-PY
-
-cat > "$WORK/proxy.py" <<'PY'
-#!/usr/bin/env python3
-"""A loopback proxy in front of a docker-registry, for the registry tests.
-
---token            demand bearer tokens (RFC 6750) issued by its own /token endpoint
---token-creds U:P  and demand basic credentials at that endpoint
---refresh-token T  and accept the OAuth2 form POST (grant_type=refresh_token) with T there
---drop-after N     cut the connection after N bytes of the first full GET of each blob
---no-range         ignore Range headers (answer 200 with the whole blob)
-Every request is logged to --log as: METHOD PATH range=… auth=… status=…
-"""
-import argparse, base64, http.client, http.server, json, re, secrets, socket, threading, urllib.parse
-
-ap = argparse.ArgumentParser()
-ap.add_argument("--port", type=int, required=True)
-ap.add_argument("--backend", type=int, required=True)
-ap.add_argument("--token", action="store_true")
-ap.add_argument("--token-creds")
-ap.add_argument("--refresh-token")
-ap.add_argument("--drop-after", type=int, default=0)
-ap.add_argument("--no-range", action="store_true")
-ap.add_argument("--log", required=True)
-args = ap.parse_args()
-
-TOKENS, DROPPED, LOCK = set(), set(), threading.Lock()
-
-def log(line):
-    with LOCK, open(args.log, "a") as f:
-        f.write(line + "\n")
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def reply(self, status, body=b"", headers=()):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self):
-        url = urllib.parse.urlparse(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0)).decode()
-        form = urllib.parse.parse_qs(body)
-        one = lambda k: form.get(k, [""])[0]
-        if url.path != "/token" or not args.refresh_token:
-            log("POST %s status=404" % self.path)
-            return self.reply(404)
-        if one("grant_type") != "refresh_token" or one("refresh_token") != args.refresh_token:
-            log("POST /token denied grant=%s" % one("grant_type"))
-            return self.reply(401, b'{"details":"invalid refresh token"}')
-        tok = secrets.token_hex(16)
-        with LOCK:
-            TOKENS.add(tok)
-        log("POST /token grant=refresh_token scope=%s service=%s" % (one("scope"), one("service")))
-        return self.reply(200, json.dumps({"access_token": tok, "expires_in": 300}).encode(),
-                          [("Content-Type", "application/json")])
-
-    def do_GET(self):
-        auth = self.headers.get("Authorization", "")
-        rng = self.headers.get("Range", "")
-        kind = auth.split(" ")[0].lower() if auth else "none"
-        url = urllib.parse.urlparse(self.path)
-        if url.path == "/token":
-            q = urllib.parse.parse_qs(url.query)
-            if args.token_creds:
-                want = "Basic " + base64.b64encode(args.token_creds.encode()).decode()
-                if auth != want:
-                    log("GET /token denied auth=%s" % kind)
-                    return self.reply(401, b'{"details":"bad credentials"}')
-            tok = secrets.token_hex(16)
-            with LOCK:
-                TOKENS.add(tok)
-            log("GET /token scope=%s service=%s auth=%s" % (q.get("scope", [""])[0], q.get("service", [""])[0], kind))
-            return self.reply(200, json.dumps({"token": tok, "expires_in": 300}).encode(),
-                              [("Content-Type", "application/json")])
-        if args.token and not (auth.startswith("Bearer ") and auth[7:] in TOKENS):
-            m = re.match(r"/v2/(.+?)/(manifests|blobs)/", url.path)
-            scope = "repository:%s:pull" % m.group(1) if m else ""
-            challenge = 'Bearer realm="http://127.0.0.1:%d/token",service="stockade-test",scope="%s"' % (args.port, scope)
-            log("GET %s status=401 auth=%s" % (self.path, kind))
-            return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}',
-                              [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
-        headers = {}
-        if self.headers.get("Accept"):
-            headers["Accept"] = self.headers["Accept"]
-        if rng and not args.no_range:
-            headers["Range"] = rng
-        conn = http.client.HTTPConnection("127.0.0.1", args.backend, timeout=60)
-        conn.request("GET", self.path, headers=headers)
-        r = conn.getresponse()
-        m = re.search(r"/blobs/(sha256:[0-9a-f]{64})", url.path)
-        drop = False
-        if m and args.drop_after and not rng and r.status == 200:
-            with LOCK:
-                if m.group(1) not in DROPPED:
-                    DROPPED.add(m.group(1))
-                    drop = True
-        log("GET %s range=%s auth=%s status=%d%s" % (self.path, rng or "-", kind, r.status, " drop" if drop else ""))
-        self.send_response(r.status)
-        for k, v in r.getheaders():
-            if k.lower() not in ("connection", "transfer-encoding", "keep-alive"):
-                self.send_header(k, v)
-        self.end_headers()
-        sent = 0
-        while True:
-            chunk = r.read(65536)
-            if not chunk:
-                break
-            if drop and sent + len(chunk) >= args.drop_after:
-                self.wfile.write(chunk[: args.drop_after - sent])
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
-                conn.close()
-                return
-            self.wfile.write(chunk)
-            sent += len(chunk)
-        conn.close()
-
-http.server.ThreadingHTTPServer.daemon_threads = True
-http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
-PY
 
 # ---------------------------------------------------------------------------------------
 # Registries and proxies
@@ -292,7 +68,7 @@ start_proxy() { # start_proxy NAME BACKEND_PORT ARGS...; sets PORT_<NAME>, log i
     local name=$1 backend=$2 port
     shift 2
     port=$(free_port)
-    python3 "$WORK/proxy.py" --port "$port" --backend "$backend" --log "$WORK/proxy-$name.log" "$@" \
+    python3 "$HERE/registry_proxy.py" --port "$port" --backend "$backend" --log "$WORK/proxy-$name.log" "$@" \
         >"$WORK/proxy-$name.out" 2>&1 &
     PIDS+=($!)
     touch "$WORK/proxy-$name.log"
@@ -315,7 +91,7 @@ push() { # push LAYOUT TAG DEST [skopeo args...]
     skopeo copy -q --dest-tls-verify=false "$@" "oci:$layout:$tag" "docker://$dest" \
         || { echo "registry.sh: pushing $dest failed" >&2; exit 2; }
 }
-mk() { python3 "$WORK/mkimage.py" "$@" || { echo "registry.sh: building $1 failed" >&2; exit 2; }; }
+mk() { python3 "$HERE/mkimage.py" "$@" || { echo "registry.sh: building $1 failed" >&2; exit 2; }; }
 
 L=$WORK/layouts
 mk "$L/app" v1 --layer busybox --layer random:3000000 --layer file:etc/app.conf=hello
@@ -333,24 +109,10 @@ done
 push "$L/app" v1 "$AUTH/test/private:v1" --dest-creds tester:s3cret
 
 # Damage what the registry serves: one byte of a layer flipped, another layer cut short.
-big_layer() { # big_layer LAYOUT TAG: the digest hex of the largest layer
-    python3 - "$1" <<'PY'
-import json, sys
-root = sys.argv[1]
-top = json.load(open(root + "/index.json"))["manifests"][0]
-m = json.load(open(root + "/blobs/sha256/" + top["digest"].split(":")[1]))
-print(max(m["layers"], key=lambda l: l["size"])["digest"].split(":")[1])
-PY
-}
+big_layer() { python3 "$HERE/registry_helpers.py" big-layer "$1"; } # digest hex of the largest layer
 blob_data() { echo "$REGDIR_open/storage/docker/registry/v2/blobs/sha256/${1:0:2}/$1/data"; }
 CORRUPT_HEX=$(big_layer "$L/corrupt")
-python3 - "$(blob_data "$CORRUPT_HEX")" <<'PY'
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, "rb").read())
-b[len(b) // 2] ^= 0xFF
-open(p, "wb").write(b)
-PY
+python3 "$HERE/registry_helpers.py" flip-byte "$(blob_data "$CORRUPT_HEX")"
 TRUNC_HEX=$(big_layer "$L/trunc")
 truncate -s 700000 "$(blob_data "$TRUNC_HEX")"
 
@@ -358,12 +120,7 @@ truncate -s 700000 "$(blob_data "$TRUNC_HEX")"
 put_manifest_with_size_delta() { # REPO SRC_TAG NEW_TAG DELTA
     local m
     m=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$OPEN/v2/$1/manifests/$2") || exit 2
-    printf '%s' "$m" | python3 -c '
-import json, sys
-m = json.load(sys.stdin)
-big = max(m["layers"], key=lambda l: l["size"])
-big["size"] += int(sys.argv[1])
-sys.stdout.write(json.dumps(m))' "$4" >"$WORK/manifest-$3.json"
+    printf '%s' "$m" | python3 "$HERE/registry_helpers.py" size-delta "$4" >"$WORK/manifest-$3.json"
     curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
         --data-binary "@$WORK/manifest-$3.json" "http://$OPEN/v2/$1/manifests/$3" >/dev/null || exit 2
 }
@@ -376,32 +133,12 @@ put_manifest_with_size_delta test/app v1 tooshort -7
 S() { "$STOCKADE" image --image-root "$1" "${@:2}"; }
 
 store_problems() { # prints what is wrong with a store; nothing if it is clean
-    local store=$1 f name
+    local store=$1
     if [ -d "$store/.stockade/tmp" ] && [ -n "$(ls -A "$store/.stockade/tmp")" ]; then
         echo "temporary files left: $(ls -A "$store/.stockade/tmp" | tr '\n' ' ')"
     fi
-    for f in "$store"/blobs/sha256/*; do
-        [ -e "$f" ] || continue
-        name=$(basename "$f")
-        [ "$(sha256sum <"$f" | cut -c1-64)" = "$name" ] || echo "blob $name does not match its digest"
-    done
-    python3 - "$store" <<'PY'
-import json, os, sys
-store = sys.argv[1]
-index = json.load(open(os.path.join(store, "index.json")))
-def walk(d):
-    p = os.path.join(store, "blobs", "sha256", d["digest"].split(":")[1])
-    if not os.path.exists(p):
-        print("missing blob", d["digest"]); return
-    if os.path.getsize(p) != d["size"]:
-        print("blob", d["digest"], "has the wrong size")
-    if "manifest" in d["mediaType"] or "index" in d["mediaType"]:
-        m = json.load(open(p))
-        for c in [m.get("config")] + m.get("layers", []) + m.get("manifests", []):
-            if c: walk(c)
-for d in index["manifests"]:
-    walk(d)
-PY
+    # Every blob hashes to its name and has its descriptor's size; every named image has its blobs.
+    python3 "$HERE/verifystore.py" "$store"
 }
 
 # expect_failure NAME STORE PATTERN COMMAND...: the command fails, says PATTERN (grep -E),
@@ -657,8 +394,8 @@ if [ "$out" = "docker.io/local/again:1 $DIGEST_APP" ]; then ok "import our layou
 check "export a Docker-typed image converts it to OCI for layout readers" \
     bash -c "'$STOCKADE' image --image-root '$ST' export '$OPEN/test/app:docker' '$EX/dockerdir' --name d && skopeo inspect 'oci:$EX/dockerdir:d' | grep -q '\"Layers\"'"
 
-APP_CONFIG=$(S "$ST" inspect "$OPEN/test/app:v1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["config"]["digest"])')
 config_of() { S "$1" inspect "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["config"]["digest"])'; }
+APP_CONFIG=$(config_of "$ST" "$OPEN/test/app:v1")
 skopeo copy -q --src-tls-verify=false "docker://$OPEN/test/app:v1" "oci:$WORK/skopeo-layout:v1" >/dev/null 2>&1
 SI=$WORK/store-imports
 expect_failure "import of a layout whose names are bare tags needs --tag" "$ST" 'has no usable name.*--tag' \
@@ -690,21 +427,10 @@ gzip -1 -c "$WORK/rootfs.tar" >"$WORK/rootfs.tar.gz"
 xz -1 -T1 -c "$WORK/rootfs.tar" >"$WORK/base.txz"
 zstd -q -1 -c "$WORK/rootfs.tar" >"$WORK/rootfs.tar.zst"
 DIFF_ID=sha256:$(sha256sum <"$WORK/rootfs.tar" | cut -c1-64)
-cat >"$WORK/check_rootfs.py" <<'PY'
-import json, sys
-d = json.loads(sys.stdin.read())
-c = d["config"]
-assert c["os"] == "freebsd", c["os"]
-assert c["rootfs"]["diff_ids"] == [sys.argv[1]], c["rootfs"]
-assert c["config"]["Entrypoint"] == ["/bin/sh", "-c"]
-assert c["config"]["Cmd"] == ["/bin/sh", "-c", "echo hi"]
-assert c["config"]["Env"] == ["PATH=/bin"]
-assert len(d["manifest"]["layers"]) == 1
-PY
 for f in rootfs.tar rootfs.tar.gz base.txz rootfs.tar.zst; do
     out=$(S "$SI" import --tag "local/rootfs:${f//./-}" --env PATH=/bin --entrypoint '["/bin/sh","-c"]' --cmd 'echo hi' "$WORK/$f" 2>&1)
     cfg=$(S "$SI" inspect "local/rootfs:${f//./-}" 2>&1)
-    if err=$(python3 "$WORK/check_rootfs.py" "$DIFF_ID" <<<"$cfg" 2>&1); then
+    if err=$(python3 "$HERE/registry_helpers.py" check-rootfs "$DIFF_ID" <<<"$cfg" 2>&1); then
         ok "import rootfs tarball $f (one layer, FreeBSD config from flags)"
     else
         not_ok "import rootfs tarball $f" "$out $err"
