@@ -11,26 +11,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::bundle::Bundle;
-use crate::harness::Fail;
+use crate::env::Env;
+use crate::fail::Fail;
 use crate::host;
-use crate::stockade::{Invocation, Output};
+// Test modules read files through `ctx`, next to the context they get.
+pub use crate::host::read_text;
+use crate::stockade::{Invocation, Output, Session};
 
-/// What the whole run shares: where things are on this machine.
-pub struct Env {
-    /// The stockade binary under test.
-    pub stockade: PathBuf,
-    /// busybox (static) copied into every root filesystem.
-    pub busybox: PathBuf,
-    /// `busybox --list`, read once at start-up.
-    pub applets: Vec<String>,
-    /// runtime-spec 1.3.0 JSON schemas.
-    pub schema_dir: PathBuf,
-    /// Why container tests cannot run here, if they cannot (not root, no busybox).
-    pub cannot_run: Option<String>,
-}
-
-/// Default timeout of one stockade command.
-pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for a container to reach a status before giving up.
 pub const STATUS_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -122,7 +109,7 @@ impl<'e> Ctx<'e> {
     }
 
     /// A stockade command with this test's `--root`.
-    pub fn sk<S: AsRef<str>>(&self, args: &[S]) -> Invocation<'_, 'e> {
+    pub fn sk<S: AsRef<str>>(&self, args: &[S]) -> Invocation<'_> {
         Invocation::new(self, args.iter().map(|a| a.as_ref().to_string()).collect())
     }
 
@@ -319,17 +306,28 @@ impl<'e> Ctx<'e> {
     }
 }
 
+impl Session for Ctx<'_> {
+    fn binary(&self) -> &Path {
+        &self.env.stockade
+    }
+
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn io_file(&self, name: &str) -> PathBuf {
+        Ctx::io_file(self, name)
+    }
+
+    fn note(&self, line: String) {
+        Ctx::note(self, line)
+    }
+}
+
 impl Drop for Ctx<'_> {
     fn drop(&mut self) {
         for note in self.cleanup() {
             println!("# cleanup: {note}");
         }
     }
-}
-
-/// Reads a file that a container or hook wrote, as text ("" if it does not exist).
-pub fn read_text(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
 }

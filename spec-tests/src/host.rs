@@ -169,3 +169,10 @@ mod tests {
         }));
     }
 }
+
+/// Reads a file that a container or hook wrote, as text ("" if it does not exist).
+pub fn read_text(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}

@@ -13,9 +13,12 @@
 //! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere). Default: all.
 
 #[macro_use]
-mod harness;
+mod fail;
 mod bundle;
 mod ctx;
+mod env;
+#[macro_use]
+mod harness;
 mod host;
 mod procs;
 mod rootfs;
@@ -48,7 +51,7 @@ mod userns;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ctx::Env;
+use env::Env;
 use harness::Test;
 
 /// Every group, under the aliases that select it with its siblings (the issue it came from).

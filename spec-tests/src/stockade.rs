@@ -7,15 +7,32 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::ctx::{read_text, Ctx, CMD_TIMEOUT};
-use crate::harness::Fail;
+use crate::fail::Fail;
+use crate::host::read_text;
 use crate::procs::{self, Exit, Io, Running};
 
 /// Set in every stockade command's environment; a container must never see it.
 pub const HOST_ENV_MARKER: &str = "STOCKADE_SPEC_HOST_ONLY";
 
-pub struct Invocation<'c, 'e> {
-    ctx: &'c Ctx<'e>,
+/// Default timeout of one stockade command.
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a command needs from the test that runs it: the binary, the test's `--root`, where
+/// to capture output, and the transcript its diagnostics show. `ctx::Ctx` is the one
+/// implementation; the trait keeps this module below the test context that uses it.
+pub trait Session {
+    /// The stockade binary under test.
+    fn binary(&self) -> &Path;
+    /// The `--root` passed to every command.
+    fn root(&self) -> &Path;
+    /// A fresh file for a command's stdout or stderr.
+    fn io_file(&self, name: &str) -> PathBuf;
+    /// Records a line for the failure diagnostics.
+    fn note(&self, line: String);
+}
+
+pub struct Invocation<'c> {
+    ctx: &'c dyn Session,
     global: Vec<String>,
     args: Vec<String>,
     stdin: Io,
@@ -166,8 +183,8 @@ fn open_capture(path: &Path) -> Result<Io, String> {
     Ok(Io::Fd(OwnedFd::from(f)))
 }
 
-impl<'c, 'e> Invocation<'c, 'e> {
-    pub fn new(ctx: &'c Ctx<'e>, args: Vec<String>) -> Self {
+impl<'c> Invocation<'c> {
+    pub fn new(ctx: &'c dyn Session, args: Vec<String>) -> Self {
         Invocation {
             ctx,
             global: Vec::new(),
@@ -237,7 +254,7 @@ impl<'c, 'e> Invocation<'c, 'e> {
             .unwrap_or_else(|| "cmd".to_string());
         let mut argv = vec![
             "--root".to_string(),
-            ctx.root.to_string_lossy().into_owned(),
+            ctx.root().to_string_lossy().into_owned(),
         ];
         argv.extend(self.global);
         argv.extend(self.args);
@@ -260,7 +277,7 @@ impl<'c, 'e> Invocation<'c, 'e> {
             }
         };
         let running = procs::spawn(procs::Spec {
-            program: ctx.env.stockade.clone(),
+            program: ctx.binary().to_path_buf(),
             args: argv,
             env: std::iter::once((HOST_ENV_MARKER.to_string(), "leaked".to_string()))
                 .chain(self.env)
