@@ -18,4 +18,23 @@ mod tests {
             "rootfs::remove::tests::helper"
         );
     }
+
+    /// The crate is a layering: no two modules import each other, directly or around a
+    /// circle (scripts/lib/modcycles.py, which also checks the other workspace crates).
+    #[test]
+    fn no_import_circles_between_modules() {
+        let crate_dir = env!("CARGO_MANIFEST_DIR");
+        let script = format!("{crate_dir}/../scripts/lib/modcycles.py");
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(crate_dir)
+            .output()
+            .expect("running python3 scripts/lib/modcycles.py");
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
