@@ -9,6 +9,29 @@ pub fn test_name(module: &str, name: &str) -> String {
     format!("{path}::{name}")
 }
 
+/// Runs test `helper` of `module` (pass `module_path!()`) alone in a child of this test
+/// binary whose descriptor limit is `max_fds`, with `key=value` in its environment (how
+/// the helper learns what to do). Whether it passed.
+pub fn run_helper_with_fd_limit(
+    module: &str,
+    helper: &str,
+    max_fds: u32,
+    key: &str,
+    value: &std::ffi::OsStr,
+) -> bool {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {max_fds} && exec \"$0\" \"$@\""))
+        .arg(exe)
+        .args(["--exact", &test_name(module, helper), "--ignored"])
+        .arg("--test-threads=1")
+        .env(key, value)
+        .status()
+        .expect("running the test binary")
+        .success()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -269,23 +269,13 @@ mod tests {
         // In a child limited to 32 descriptors, fewer than the tree has levels: a
         // descending remover runs out there. The child is this test binary, running
         // only the helper below.
-        let exe = std::env::current_exe().unwrap();
-        let st = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -n 32 && exec \"$0\" \"$@\"")
-            .arg(exe)
-            .args([
-                "--exact",
-                // The helper's path as the test harness names it: no crate prefix, and
-                // derived from this module so that moving the file cannot make it run nothing.
-                &crate::test_support::test_name(module_path!(), "remove_path_from_env"),
-                "--ignored",
-                "--test-threads=1",
-            ])
-            .env(REMOVE_ENV, &top)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        assert!(crate::test_support::run_helper_with_fd_limit(
+            module_path!(),
+            "remove_path_from_env",
+            32,
+            REMOVE_ENV,
+            top.as_os_str(),
+        ));
         assert!(!top.exists());
     }
 

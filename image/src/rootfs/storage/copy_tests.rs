@@ -91,23 +91,14 @@ fn a_tree_deeper_than_the_descriptor_limit_is_copied() {
     // descending copy runs out there. The child is this test binary, running only the
     // helper below.
     let dst = t.path().join("dst");
-    let exe = std::env::current_exe().unwrap();
-    let st = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -n 32 && exec \"$0\" \"$@\"")
-        .arg(exe)
-        .args([
-            "--exact",
-            // The helper's path as the test harness names it: no crate prefix, and
-            // derived from this module so that moving the file cannot make it run nothing.
-            &crate::test_support::test_name(module_path!(), "copy_paths_from_env"),
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(COPY_ENV, format!("{}\n{}", src.display(), dst.display()))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let paths = format!("{}\n{}", src.display(), dst.display());
+    assert!(crate::test_support::run_helper_with_fd_limit(
+        module_path!(),
+        "copy_paths_from_env",
+        32,
+        COPY_ENV,
+        paths.as_ref(),
+    ));
     // Walk both trees side by side, level by level.
     let (mut a, mut b) = (open_dir_path(&src).unwrap(), open_dir_path(&dst).unwrap());
     for i in 0..=DEPTH {
