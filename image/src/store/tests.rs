@@ -1,4 +1,7 @@
 use super::*;
+use std::io::Write;
+
+use crate::oci::digest::Algorithm;
 use crate::oci::media::OCI_MANIFEST;
 
 fn blob_names(store: &Store) -> Vec<String> {
