@@ -33,20 +33,12 @@ pub struct StorageLock {
 
 /// Takes the storage lock of `storage_root`, shared or exclusive; waits for it.
 pub fn lock(storage_root: &Path, exclusive: bool) -> Result<StorageLock, StorageError> {
-    let path = storage_root.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(StorageError::io("opening", &path))?;
     let arg = if exclusive {
         FlockArg::LockExclusive
     } else {
         FlockArg::LockShared
     };
-    let lock = Flock::lock(file, arg)
-        .map_err(|(_, e)| StorageError::io("locking", &path)(std::io::Error::from(e)))?;
+    let lock = flock(&storage_root.join(LOCK_FILE), arg)?;
     Ok(StorageLock { _lock: lock })
 }
 
@@ -119,15 +111,22 @@ pub fn live(storage_root: &Path, current: &Path) -> Result<Vec<PathBuf>, Storage
 
 /// The lock that serialises changes of the list itself.
 fn list_lock(storage_root: &Path) -> Result<Flock<File>, StorageError> {
-    let path = storage_root.join(format!("{USERS_FILE}.lock"));
+    flock(
+        &storage_root.join(format!("{USERS_FILE}.lock")),
+        FlockArg::LockExclusive,
+    )
+}
+
+/// Opens (creating) the lock file `path` and takes `arg` on it; waits for it.
+fn flock(path: &Path, arg: FlockArg) -> Result<Flock<File>, StorageError> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(StorageError::io("opening", &path))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| StorageError::io("locking", &path)(std::io::Error::from(e)))
+        .open(path)
+        .map_err(StorageError::io("opening", path))?;
+    Flock::lock(file, arg)
+        .map_err(|(_, e)| StorageError::io("locking", path)(std::io::Error::from(e)))
 }
 
 #[cfg(test)]
