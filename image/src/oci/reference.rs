@@ -93,7 +93,7 @@ impl Reference {
         }
     }
 
-    /// The host[:port] to send API requests to.
+    /// The `host[:port]` to send API requests to.
     pub fn api_host(&self) -> &str {
         if self.registry == DEFAULT_REGISTRY {
             DOCKER_HUB_API_HOST

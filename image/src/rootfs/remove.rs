@@ -10,7 +10,7 @@
 //!
 //! On FreeBSD a file or directory may carry flags (`schg`, `sunlnk`, from a base tarball)
 //! that make unlink fail with EPERM; then its flags are cleared and the unlink tried once
-//! more, as `chflags -R noschg` would before `rm -rf` ([`Flags`]).
+//! more, as `chflags -R noschg` would before `rm -rf` (`Flags`).
 
 use std::ffi::{OsStr, OsString};
 use std::io;

@@ -4,7 +4,7 @@
 //! whose whiteouts (`.wh.NAME`, `.wh..wh..opq`) remove what lower layers wrote. Safety
 //! comes from never resolving a path through the filesystem namespace: every directory is
 //! reached from the target's descriptor one component at a time without following
-//! symlinks ([`fsops::Tree`]), so no entry, whatever earlier entries or layers planted, can
+//! symlinks (`fsops::Tree`), so no entry, whatever earlier entries or layers planted, can
 //! touch anything outside the target. Absolute names and `..` are refused outright.
 //!
 //! Speed comes from doing less: a chain of layers is pre-scanned (decompressed once, in
