@@ -45,6 +45,18 @@ pub fn unknown_to_kernel(sets: &CapabilitySets) -> Vec<&'static str> {
     out
 }
 
+/// The names in `process.capabilities.ambient` that the kernel would refuse to raise
+/// because the permitted or the inheritable set lacks them. runc skips these with a warning
+/// (`runc spec`'s own config asks for ambient capabilities without inheritable ones), so
+/// stockade does too, and names them once at create.
+pub fn ambient_unraisable(sets: &CapabilitySets) -> Vec<&'static str> {
+    sets.ambient
+        .iter()
+        .filter(|n| !sets.permitted.contains(n) || !sets.inheritable.contains(n))
+        .map(|n| name_of(*n))
+        .collect()
+}
+
 /// Before the uid changes: keep the permitted set across setuid, and shrink the bounding
 /// set (which needs CAP_SETPCAP, still held here).
 pub fn before_user(sets: &CapabilitySets) -> Result<(), PlatformError> {
@@ -67,7 +79,8 @@ pub fn before_user(sets: &CapabilitySets) -> Result<(), PlatformError> {
 
 /// After the uid changed: the inheritable set first (the permitted set still holds
 /// everything it may draw from), then effective, then permitted (which may only shrink and
-/// must hold the effective set), the ambient set last, then keep-caps off again.
+/// must hold the effective set), the ambient set last (only what permitted and inheritable
+/// both hold, see [`ambient_unraisable`]), then keep-caps off again.
 pub fn after_user(sets: &CapabilitySets) -> Result<(), PlatformError> {
     let supported = caps::runtime::thread_all_supported();
     for (set, key, numbers) in [
@@ -82,7 +95,13 @@ pub fn after_user(sets: &CapabilitySets) -> Result<(), PlatformError> {
             )
         })?;
     }
-    let ambient = known(&sets.ambient, &supported);
+    let raisable: Vec<u8> = sets
+        .ambient
+        .iter()
+        .copied()
+        .filter(|n| sets.permitted.contains(n) && sets.inheritable.contains(n))
+        .collect();
+    let ambient = known(&raisable, &supported);
     if !ambient.is_empty() || caps::runtime::ambient_set_supported().is_ok() {
         caps::clear(None, CapSet::Ambient)
             .map_err(|e| failed("clearing the ambient set".into(), e))?;
@@ -100,4 +119,32 @@ pub fn after_user(sets: &CapabilitySets) -> Result<(), PlatformError> {
         })?;
     }
     caps::securebits::set_keepcaps(false).map_err(|e| failed("prctl(PR_SET_KEEPCAPS, 0)".into(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ambient_without_inheritable_is_named_as_unraisable() {
+        // runc spec's default: ambient = permitted = {AUDIT_WRITE, KILL, NET_BIND_SERVICE},
+        // inheritable empty. CAP_CHOWN (0) is in both sets, so it alone can be raised.
+        let sets = CapabilitySets {
+            permitted: vec![0, 5, 10, 29],
+            inheritable: vec![0],
+            ambient: vec![0, 5, 10, 29],
+            ..CapabilitySets::default()
+        };
+        assert_eq!(
+            ambient_unraisable(&sets),
+            ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]
+        );
+        let none = CapabilitySets {
+            permitted: vec![5],
+            inheritable: vec![5],
+            ambient: vec![5],
+            ..CapabilitySets::default()
+        };
+        assert!(ambient_unraisable(&none).is_empty());
+    }
 }

@@ -58,6 +58,13 @@ pub(super) fn confinement_check(plan: &ContainerPlan) -> Result<(), PlatformErro
             unknown.join(", ")
         );
     }
+    let unraisable = caps::ambient_unraisable(&plan.process.confinement.capabilities);
+    if !unraisable.is_empty() {
+        tracing::warn!(
+            "process.capabilities.ambient: {} not in both the permitted and the inheritable set; the kernel cannot raise them, so they are skipped (as runc does)",
+            unraisable.join(", ")
+        );
+    }
     Ok(())
 }
 
