@@ -49,7 +49,7 @@ step "build binaries" cargo build -p stockade -p stockade-spec-tests
 export STOCKADE="$TARGET_DIR/debug/stockade"
 step "spec-tests" "$TARGET_DIR/debug/stockade-spec-tests" --stockade "$STOCKADE"
 # The real-client and real-service suites (each ends with its own "N passed, N failed").
-for suite in registry containerd podman unpack crash-image crash-pull; do
+for suite in registry containerd podman unpack crash-image crash-pull runtime-tools; do
     script="scripts/integration/$suite.sh"
     [ -e "$script" ] || continue
     step "integration: $suite" bash "$script"
