@@ -8,6 +8,7 @@
 mod addresses;
 mod annotations;
 pub mod capabilities;
+mod default_seccomp;
 mod error;
 pub mod freebsd;
 mod json;

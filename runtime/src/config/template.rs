@@ -68,7 +68,9 @@ pub const IMAGE_DEFAULT_CAPABILITIES: &[&str] = &[
 /// set (all of it in the effective and permitted sets only for uid 0, as Podman does; a
 /// non-root user keeps it only as the bounding set), and runc's masked and read-only /proc
 /// and /sys paths, so that a root process can neither read host kernel state nor write
-/// host-global knobs such as `/proc/sys/kernel/core_pattern`.
+/// host-global knobs such as `/proc/sys/kernel/core_pattern`; and, when the configuration
+/// has no `linux.seccomp`, Podman's default seccomp profile (see
+/// [`super::default_seccomp`]), resolved for the bounding set.
 pub fn add_linux_image_defaults(spec: &mut Value) {
     let caps = json!(IMAGE_DEFAULT_CAPABILITIES);
     let root = spec["process"]["user"]["uid"].as_u64().unwrap_or(0) == 0;
@@ -105,6 +107,8 @@ pub fn add_linux_image_defaults(spec: &mut Value) {
             "/proc/sysrq-trigger"
         ]);
     }
+    // After the capabilities: the profile's conditional rules follow the bounding set.
+    super::default_seccomp::add_default(spec);
 }
 
 #[cfg(test)]
