@@ -27,7 +27,7 @@ pub fn tests() -> Vec<Test> {
 
 /// An image store at a fresh path holding `name`: the busybox root filesystem plus a
 /// file `marker` (so that two such images have different layers).
-fn store_with_image(ctx: &Ctx, name: &str, marker: &str) -> Result<PathBuf, Fail> {
+pub(crate) fn store_with_image(ctx: &Ctx, name: &str, marker: &str) -> Result<PathBuf, Fail> {
     ctx.require_containers()?;
     let rootfs = ctx.path("image-rootfs");
     rootfs::build(&rootfs, &ctx.env.busybox, &ctx.env.applets).map_err(Fail::Fail)?;

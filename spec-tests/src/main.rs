@@ -30,6 +30,7 @@ mod cli;
 mod confine;
 mod confine_cgroups;
 mod confine_ns;
+mod conform;
 mod crash;
 mod errors;
 mod exec;
@@ -77,7 +78,14 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
     // namespaces, cgroup fields (confine_ns).
     (
         &["confinement", "issue10"],
-        &["confine", "devices", "namespaces", "cgroups", "userns"],
+        &[
+            "confine",
+            "devices",
+            "namespaces",
+            "cgroups",
+            "userns",
+            "conform",
+        ],
     ),
     (&["safety", "issue11"], &["crash", "hostile", "images"]),
     // The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
@@ -108,6 +116,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(userns::tests());
     v.extend(cgroup_fields::tests());
     v.extend(confine::tests());
+    v.extend(conform::tests());
     v
 }
 
@@ -125,7 +134,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
                     limits (alias core) hooks terminal exec ps features (alias extras)
-                    confine devices namespaces cgroups (alias confinement) crash hostile images
+                    confine devices namespaces cgroups conform (alias confinement) crash hostile images
                     (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile);
                     default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
