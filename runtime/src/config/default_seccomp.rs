@@ -64,9 +64,9 @@ fn conditions_hold(cond: &Value, bounding: &[&str], arch: &str, all_caps: bool) 
                 caps.iter().any(|c| bounding.contains(c))
             }
         }),
-        min_kernel: cond["minKernel"].as_str().map(|min| {
-            matches!((parse_version(min), kernel_version()), (Some(m), Some(k)) if k >= m)
-        }),
+        min_kernel: cond["minKernel"].as_str().map(
+            |min| matches!((parse_version(min), kernel_version()), (Some(m), Some(k)) if k >= m),
+        ),
     }
 }
 
@@ -101,7 +101,12 @@ pub fn for_process(bounding: &[&str]) -> Value {
         .find(|m| m["architecture"] == scmp_arch)
         .map(|m| {
             std::iter::once(m["architecture"].clone())
-                .chain(m["subArchitectures"].as_array().cloned().unwrap_or_default())
+                .chain(
+                    m["subArchitectures"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                )
                 .collect()
         })
         .unwrap_or_default();
@@ -172,9 +177,15 @@ mod tests {
             rules_for(&without, "chroot"),
             [("SCMP_ACT_ERRNO".into(), Some(1))]
         );
-        assert_eq!(rules_for(&without, "bpf"), [("SCMP_ACT_ERRNO".into(), Some(1))]);
+        assert_eq!(
+            rules_for(&without, "bpf"),
+            [("SCMP_ACT_ERRNO".into(), Some(1))]
+        );
         let with = for_process(&["CAP_SYS_CHROOT", "CAP_SYS_ADMIN"]);
-        assert_eq!(rules_for(&with, "chroot"), [("SCMP_ACT_ALLOW".into(), None)]);
+        assert_eq!(
+            rules_for(&with, "chroot"),
+            [("SCMP_ACT_ALLOW".into(), None)]
+        );
         assert_eq!(rules_for(&with, "bpf"), [("SCMP_ACT_ALLOW".into(), None)]);
     }
 
@@ -201,7 +212,9 @@ mod tests {
             .filter(|r| strings(&r["names"]) == ["personality"])
             .collect();
         assert_eq!(personality.len(), 5);
-        assert!(personality.iter().all(|r| r["args"][0]["op"] == "SCMP_CMP_EQ"));
+        assert!(personality
+            .iter()
+            .all(|r| r["args"][0]["op"] == "SCMP_CMP_EQ"));
     }
 
     #[test]

@@ -106,13 +106,15 @@ pub fn exec(
     let p = &req.process;
     let rlimits = &req.rlimits;
     let preserve = req.preserve_fds;
-    let confinement = Confinement {
+    let mut confinement = Confinement {
         capabilities: req.capabilities.clone(),
         seccomp,
         apparmor_profile: p.apparmor_profile().clone(),
         selinux_label: p.selinux_label().clone(),
         compiled: None,
     };
+    // Compiled before the fork from create's cache, so the child only loads it.
+    Host::precompile_confinement(&mut confinement)?;
     let pid = Host::spawn_joined(
         &st.resources,
         init,

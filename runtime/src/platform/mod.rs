@@ -13,7 +13,7 @@ use std::os::fd::OwnedFd;
 use crate::id::ContainerId;
 use crate::jail::JailSpec;
 use crate::mounts::MountSpec;
-use crate::process::ProcessSpec;
+use crate::process::{Confinement, ProcessSpec};
 use crate::state::Resources;
 
 #[cfg(target_os = "freebsd")]
@@ -204,6 +204,13 @@ pub trait Platform {
         init_pid: i32,
         child: Box<dyn FnMut() -> isize + '_>,
     ) -> Result<i32, PlatformError>;
+
+    /// Before the fork of an exec'd process: what of its confinement can be prepared by the
+    /// runtime so that the child only applies it (Linux: the seccomp filter, compiled or
+    /// taken from the same cache as create's).
+    fn precompile_confinement(_confinement: &mut Confinement) -> Result<(), PlatformError> {
+        Ok(())
+    }
 
     /// In a process about to exec, after its user changed: what only this kernel has
     /// (Linux: the capability sets, no_new_privs, a seccomp filter loaded last).

@@ -31,7 +31,7 @@ use nix::unistd::{chdir, pivot_root, sethostname};
 
 use super::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener};
 use crate::jail::Host;
-use crate::process::ProcessSpec;
+use crate::process::{Confinement, ProcessSpec};
 use crate::state::Resources;
 pub use confine::confinement_features;
 use confine::{confinement_check, load_seccomp};
@@ -496,6 +496,13 @@ impl Platform for Linux {
             load_seccomp(process, listener)?;
         }
         caps::before_user(&process.confinement.capabilities)
+    }
+
+    fn precompile_confinement(confinement: &mut Confinement) -> Result<(), PlatformError> {
+        let cache = seccomp_cache::runtime_dir();
+        confinement.compiled =
+            seccomp_cache::prepare(confinement, cache.as_ref().map(|d| d.as_fd()))?;
+        Ok(())
     }
 
     fn before_exec(
