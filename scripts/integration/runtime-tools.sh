@@ -36,7 +36,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/tap.sh"
 stockade_binary runtime-tools.sh
 need_root runtime-tools.sh
-need_tools runtime-tools.sh go runc timeout tar
 
 FILTER=${1:-}
 # Each validation program gets this long; a runtime that hangs fails its test, not the run.
@@ -51,6 +50,7 @@ if [ -z "$SRC" ] || [ ! -d "$SRC/validation" ] || [ ! -d "$SRC/cmd/runtimetest" 
     echo "0 passed, 0 failed"
     exit 0
 fi
+need_tools runtime-tools.sh go runc timeout tar
 [ -d /usr/share/gocode/src ] || { echo "runtime-tools.sh: /usr/share/gocode is missing (run scripts/setup.sh)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/stockade-runtime-tools.XXXXXX)
