@@ -207,7 +207,8 @@ pub trait Platform {
 
     /// Before the fork of an exec'd process: what of its confinement can be prepared by the
     /// runtime so that the child only applies it (Linux: the seccomp filter, compiled or
-    /// taken from the same cache as create's).
+    /// taken from the same cache as create's; ambient capabilities the kernel cannot raise
+    /// are named in one warning, as at create).
     fn precompile_confinement(_confinement: &mut Confinement) -> Result<(), PlatformError> {
         Ok(())
     }

@@ -499,6 +499,14 @@ impl Platform for Linux {
     }
 
     fn precompile_confinement(confinement: &mut Confinement) -> Result<(), PlatformError> {
+        // What create warns about in confinement_check, said once for the exec'd process.
+        let unraisable = caps::ambient_unraisable(&confinement.capabilities);
+        if !unraisable.is_empty() {
+            tracing::warn!(
+                "process.capabilities.ambient: {} not in both the permitted and the inheritable set; the kernel cannot raise them, so they are skipped (as runc does)",
+                unraisable.join(", ")
+            );
+        }
         let cache = seccomp_cache::runtime_dir();
         confinement.compiled =
             seccomp_cache::prepare(confinement, cache.as_ref().map(|d| d.as_fd()))?;
