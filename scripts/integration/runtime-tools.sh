@@ -55,6 +55,9 @@ need_tools runtime-tools.sh go runc timeout tar
 
 WORK=$(mktemp -d /tmp/stockade-runtime-tools.XXXXXX)
 chmod 755 "$WORK"
+# The cgroups tests use cgroupsPath "testdir/cgrouptest/container" (relative); the runtimes
+# remove the container's cgroup on delete but not the parents they made for it.
+HAD_TESTDIR=$(ls -d /sys/fs/cgroup/testdir /sys/fs/cgroup/*/testdir 2>/dev/null)
 cleanup() {
     local root id rt
     for root in "$WORK/runc-root" "$WORK/stockade-root"; do
@@ -65,6 +68,12 @@ cleanup() {
         done
     done
     rm -rf "$WORK"
+    if [ -z "$HAD_TESTDIR" ]; then
+        for root in /sys/fs/cgroup /sys/fs/cgroup/*; do
+            [ -d "$root/testdir" ] || continue
+            rmdir "$root/testdir/cgrouptest" "$root/testdir" 2>/dev/null
+        done
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
