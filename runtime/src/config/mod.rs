@@ -369,11 +369,13 @@ fn default_process_user(root: &mut Map<String, Value>) -> Result<(), ConfigError
 }
 
 /// What `linux.namespaces` says about the jail: uts → host, network → vnet, ipc → SysV IPC.
-/// Absent types share the host's (inherit); without a namespace list nothing is said.
+/// Absent types share the host's (inherit), also when `linux` has no `namespaces` key (an
+/// empty list, as runc reads it); without a `linux` object nothing is said.
 fn from_linux_namespaces(spec: &Spec) -> JailSettings {
-    let Some(list) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
+    let Some(linux) = spec.linux().as_ref() else {
         return JailSettings::default();
     };
+    let list = linux.namespaces().as_deref().unwrap_or(&[]);
     let find = |t: LinuxNamespaceType| list.iter().position(|n| n.typ() == t);
     let mode = |t: LinuxNamespaceType| match find(t) {
         Some(i) => Setting::new(SharingMode::New, format!("linux.namespaces[{i}]")),

@@ -83,6 +83,18 @@ pub fn add_linux_image_defaults(spec: &mut Value) {
         });
     }
     let linux = &mut spec["linux"];
+    // A `linux` object without `namespaces` lists none (every namespace the runtime's own,
+    // as runc reads it): name the ones the default jail has — a mount and a PID namespace
+    // of its own, and the UTS and IPC namespaces its host=new and sysv*=new give it (the
+    // freebsd section still decides those).
+    if linux["namespaces"].is_null() {
+        linux["namespaces"] = json!([
+            {"type": "pid"},
+            {"type": "mount"},
+            {"type": "uts"},
+            {"type": "ipc"}
+        ]);
+    }
     if linux["maskedPaths"].is_null() {
         linux["maskedPaths"] = json!([
             "/proc/acpi",
@@ -198,6 +210,29 @@ mod tests {
             user_spec["process"]["capabilities"]["bounding"],
             json!(IMAGE_DEFAULT_CAPABILITIES)
         );
+    }
+
+    #[test]
+    fn image_defaults_name_the_namespaces_of_the_default_jail() {
+        let mut spec = default_freebsd_config();
+        add_linux_image_defaults(&mut spec);
+        let types: Vec<_> = spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["pid", "mount", "uts", "ipc"]);
+        let cfg = ContainerConfig::from_value(spec.clone(), std::path::Path::new("/b")).unwrap();
+        let mode = |s: &Option<crate::config::Setting<crate::config::SharingMode>>| {
+            s.as_ref().map(|s| s.value)
+        };
+        assert_eq!(mode(&cfg.jail.host), Some(crate::config::SharingMode::New));
+        assert_eq!(mode(&cfg.jail.sysvshm), Some(crate::config::SharingMode::New));
+        // What the configuration lists is kept.
+        spec["linux"]["namespaces"] = json!([{"type": "mount"}]);
+        add_linux_image_defaults(&mut spec);
+        assert_eq!(spec["linux"]["namespaces"], json!([{"type": "mount"}]));
     }
 
     #[test]

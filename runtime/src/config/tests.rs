@@ -95,6 +95,16 @@ fn linux_namespaces_without_uts_or_ipc_mean_inherit() {
 }
 
 #[test]
+fn a_linux_object_without_namespaces_lists_none_and_no_linux_object_says_nothing() {
+    let c = load(with(json!({"linux": {"maskedPaths": ["/proc/kcore"]}}))).unwrap();
+    assert_eq!(c.jail.host.unwrap().value, SharingMode::Inherit);
+    assert_eq!(c.jail.sysvmsg.unwrap().value, SharingMode::Inherit);
+    assert!(c.jail.vnet.is_none());
+    let c = load(with(json!({}))).unwrap();
+    assert!(c.jail.host.is_none() && c.jail.sysvmsg.is_none());
+}
+
+#[test]
 fn freebsd_rlimit_names_are_kept_for_the_platform_to_check() {
     let c = load(with(json!({"process": {"rlimits": [
         {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096},

@@ -8,10 +8,13 @@ mod cgroups;
 mod confine;
 mod devfilter;
 mod devices;
+mod join;
 mod lsm;
 mod mountinfo;
 mod mounts;
 mod namespaces;
+mod ns_sys;
+mod pids;
 mod procfs;
 mod propagation;
 mod seccomp;
@@ -114,6 +117,7 @@ impl Platform for Linux {
         }
         namespaces::refuse_unapplied(plan)?;
         let ns = namespaces::plan(plan)?;
+        ns.check_joins()?;
         sysctl::plan(
             plan.linux.as_ref().and_then(|l| l.sysctl().as_ref()),
             ns.own(),
@@ -254,7 +258,12 @@ impl Platform for Linux {
             }
             crate::init::container_init::<Linux>(plan, made, h)
         });
-        let (child, join) = clone_placed(flags, place, init)
+        // A joined PID namespace applies to the children of the process that joins it: the
+        // init is cloned into it, and this process leaves it again right after.
+        let in_pid_ns = ns.join_pid.as_ref().map(join::PidForChildren::enter).transpose()?;
+        let cloned = clone_placed(flags, place, init);
+        drop(in_pid_ns);
+        let (child, join) = cloned
             // The read end went with the closure, dropped here.
             .map_err(|e| call("clone (new namespaces for the init process)", e))?;
         // Limits hold, and the user namespace has its maps, before the init runs anything:
@@ -285,13 +294,8 @@ impl Platform for Linux {
             plan.linux.as_ref().and_then(|l| l.sysctl().as_ref()),
             ns.own(),
         )?;
-        for (flag, path) in &ns.join {
-            let f = std::fs::File::open(path).map_err(|e| PlatformError::Call {
-                call: format!("opening namespace {}", path.display()),
-                detail: e.to_string(),
-            })?;
-            setns(f.as_fd(), *flag)
-                .map_err(|e| call(format!("joining namespace {}", path.display()), e))?;
+        for j in &ns.join {
+            j.enter()?;
         }
         // In the container's IPC, network and UTS namespaces now; /proc is still the host's
         // mount, and its sys/ files act on the namespaces of the process writing them.
@@ -536,8 +540,9 @@ impl Platform for Linux {
     ) -> Result<(), PlatformError> {
         cgroups::ensure_reachable(&made.cgroups)?;
         let init = change.init_pid;
+        let cgroups = made.cgroups.clone();
         let pids = move || {
-            let mut pids = procfs::pids_in_namespace_of(init);
+            let mut pids = pids::of_container(&cgroups, init);
             if !pids.contains(&init) {
                 pids.push(init);
             }
@@ -561,10 +566,14 @@ impl Platform for Linux {
         cgroups::remove(&made.cgroups)
     }
 
-    fn container_pids(_made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {
-        Ok(init_pid
-            .map(procfs::pids_in_namespace_of)
-            .unwrap_or_default())
+    fn container_pids(made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {
+        let Some(init) = init_pid else {
+            return Ok(Vec::new());
+        };
+        if !pids::is_namespace_init(init) {
+            cgroups::ensure_reachable(&made.cgroups)?;
+        }
+        Ok(pids::of_container(&made.cgroups, init))
     }
 
     fn process_handle(pid: i32) -> Result<OwnedFd, PlatformError> {

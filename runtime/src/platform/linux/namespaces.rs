@@ -1,11 +1,10 @@
 //! Which namespaces a container gets: the jail model mapped onto Linux, plus
 //! `linux.namespaces` entries that join an existing namespace by path.
 
-use std::path::PathBuf;
-
 use nix::sched::CloneFlags;
-use oci_spec::runtime::LinuxNamespaceType;
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 
+use super::join::{is_callers, order, Join};
 use super::userns::IdMaps;
 use crate::config::SharingMode;
 use crate::jail::{Host, IpAccess, Network};
@@ -15,8 +14,12 @@ use crate::platform::{ContainerPlan, PlatformError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespacePlan {
     pub clone_flags: CloneFlags,
-    /// (flag, path) joined with setns in the init before anything else.
-    pub join: Vec<(CloneFlags, PathBuf)>,
+    /// Namespaces the init joins with setns before anything else, in join order (the user
+    /// namespace first, the mount namespace last); never the PID namespace.
+    pub join: Vec<Join>,
+    /// The PID namespace joined by path: the runtime joins it for its children and clones
+    /// the init into it.
+    pub join_pid: Option<Join>,
     /// The maps of the new user namespace, when `clone_flags` has one.
     pub user: Option<IdMaps>,
 }
@@ -27,39 +30,20 @@ impl NamespacePlan {
     /// `/proc/self/ns`, so before any setns).
     pub fn own(&self) -> CloneFlags {
         let mut own = self.clone_flags;
-        for (flag, path) in &self.join {
-            if !is_callers(*flag, path) {
-                own |= *flag;
+        for j in self.join.iter().chain(&self.join_pid) {
+            if !is_callers(j.flag, &j.path) {
+                own |= j.flag;
             }
         }
         own
     }
-}
 
-/// The `/proc/self/ns` name of a namespace flag.
-fn proc_name(flag: CloneFlags) -> &'static str {
-    match flag {
-        CloneFlags::CLONE_NEWNS => "mnt",
-        CloneFlags::CLONE_NEWPID => "pid",
-        CloneFlags::CLONE_NEWUTS => "uts",
-        CloneFlags::CLONE_NEWIPC => "ipc",
-        CloneFlags::CLONE_NEWNET => "net",
-        CloneFlags::CLONE_NEWCGROUP => "cgroup",
-        CloneFlags::CLONE_NEWUSER => "user",
-        _ => "",
-    }
-}
-
-/// Whether `path` is the caller's own namespace of type `flag` (the same inode). A path
-/// that cannot be read counts as the caller's: the stricter answer.
-fn is_callers(flag: CloneFlags, path: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let id = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
-    match id(path) {
-        Some(theirs) => {
-            id(&std::path::Path::new("/proc/self/ns").join(proc_name(flag))) == Some(theirs)
+    /// Opens every joined path, checking it is a namespace of its entry's type.
+    pub fn check_joins(&self) -> Result<(), PlatformError> {
+        for j in self.join.iter().chain(&self.join_pid) {
+            j.open()?;
         }
-        None => true,
+        Ok(())
     }
 }
 
@@ -97,10 +81,27 @@ pub fn refuse_unapplied(plan: &ContainerPlan) -> Result<(), PlatformError> {
     }
 }
 
-/// Decides the namespaces for `plan`: always mount and PID; UTS for `host=new`; network
-/// for `vnet=new` (or no address family at all); IPC when SysV IPC is `new`.
+/// The `linux.namespaces` list, when the config has one: a `linux` object without the key
+/// lists none (as runc reads it). A config without `linux` has no list: the jail model
+/// alone decides (mount and PID namespaces of its own).
+fn listed(plan: &ContainerPlan) -> Option<&[LinuxNamespace]> {
+    let linux = plan.linux.as_ref()?;
+    Some(linux.namespaces().as_deref().unwrap_or(&[]))
+}
+
+/// Decides the namespaces for `plan`. Mount and PID: new when listed without a path, joined
+/// when listed with one; when not listed, the PID namespace is the runtime's own, and a
+/// container without a mount namespace is refused (it would mount in the host's mount
+/// table; runc refuses it as soon as maskedPaths or readonlyPaths are set). Without a
+/// `linux` object both are new. UTS for `host=new`; network for `vnet=new` (or no address
+/// family at all); IPC when SysV IPC is `new` — the jail settings, which `linux.namespaces`
+/// sets (a type not listed is the runtime's own) unless the `freebsd` section overrides it.
 pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
-    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
+    let list = listed(plan);
+    let mut flags = CloneFlags::empty();
+    if list.is_none() {
+        flags |= CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
+    }
     let j = &plan.jail;
     if matches!(j.host, Host::New { .. }) {
         flags |= CloneFlags::CLONE_NEWUTS;
@@ -133,12 +134,8 @@ pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
     }
 
     let mut join = Vec::new();
-    let list = plan
-        .linux
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    for (i, ns) in list.iter().enumerate() {
+    let mut join_pid = None;
+    for (i, ns) in list.unwrap_or_default().iter().enumerate() {
         let flag = match ns.typ() {
             LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
             LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
@@ -152,37 +149,62 @@ pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
                     "give the container a new user namespace with linux.uidMappings/gidMappings instead",
                 ))
             }
-            LinuxNamespaceType::User => {
-                // Cloned together with the others, which it then owns: the init is root
-                // over its mounts, PID and network namespaces, and nothing on the host.
-                flags |= CloneFlags::CLONE_NEWUSER;
-                continue;
-            }
+            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
             LinuxNamespaceType::Time => {
                 return Err(unsupported(format!("linux.namespaces[{i}]: time namespaces"), "remove the time namespace"))
             }
         };
-        if ns.typ() == LinuxNamespaceType::Cgroup && ns.path().is_none() {
-            flags |= CloneFlags::CLONE_NEWCGROUP;
+        if list.unwrap_or_default()[..i].iter().any(|o| o.typ() == ns.typ()) {
+            return Err(PlatformError::Call {
+                call: format!("linux.namespaces[{i}]"),
+                detail: format!("the {} namespace is listed twice", ns.typ()),
+            });
         }
-        if let Some(path) = ns.path() {
-            if flag == CloneFlags::CLONE_NEWPID || flag == CloneFlags::CLONE_NEWNS {
-                return Err(unsupported(
-                    format!(
-                        "linux.namespaces[{i}]: joining a {} namespace by path",
-                        ns.typ()
-                    ),
-                    "only network, ipc, uts and cgroup namespaces can be joined by path",
-                ));
+        match ns.path() {
+            None => {
+                // Uts, ipc and network come from the jail settings (which the freebsd
+                // section may override); the others only from this list.
+                if matches!(
+                    flag,
+                    CloneFlags::CLONE_NEWNS
+                        | CloneFlags::CLONE_NEWPID
+                        | CloneFlags::CLONE_NEWCGROUP
+                        | CloneFlags::CLONE_NEWUSER
+                ) {
+                    flags |= flag;
+                }
             }
-            flags.remove(flag);
-            join.push((flag, path.clone()));
+            Some(path) => {
+                flags.remove(flag);
+                let entry = Join {
+                    index: i,
+                    flag,
+                    path: path.clone(),
+                };
+                match flag {
+                    CloneFlags::CLONE_NEWPID => join_pid = Some(entry),
+                    _ => join.push(entry),
+                }
+            }
         }
+    }
+    order(&mut join);
+    let mount_listed = list.is_none_or(|l| l.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    let own_mount = match join.iter().find(|j| j.flag == CloneFlags::CLONE_NEWNS) {
+        Some(j) => !is_callers(j.flag, &j.path),
+        None => mount_listed,
+    };
+    if !own_mount {
+        return Err(unsupported(
+            "a container without a mount namespace of its own (linux.namespaces lists no \"mount\", or its path is the runtime's own)",
+            "add {\"type\": \"mount\"} to linux.namespaces: without one the container's mounts would be made in the host's mount table",
+        ));
     }
     let user = IdMaps::from_plan(plan, flags.contains(CloneFlags::CLONE_NEWUSER))?;
     Ok(NamespacePlan {
         clone_flags: flags,
         join,
+        join_pid,
         user,
     })
 }
