@@ -39,7 +39,8 @@ pub struct GlobalArgs {
     /// Accepted for runc compatibility; jails have no cgroups.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility (`--rootless=true|false|auto`).
+    /// runc's `--rootless=true|false|auto`: `true` is refused (no rootless mode), `false` and
+    /// `auto` are accepted (an unprivileged caller then gets "root is needed").
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub rootless: Option<String>,
     /// Print version information.

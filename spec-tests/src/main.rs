@@ -8,7 +8,7 @@
 //! ```
 //! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
 //! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), confine, devices,
-//! namespaces, cgroups, userns and nsjoin (issue 10; alias `confinement`), crash, hostile and
+//! namespaces, cgroups, userns, nsjoin and rootless (issue 10; alias `confinement`), crash, hostile and
 //! images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
 //! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere). Default: all.
 
@@ -45,6 +45,7 @@ mod namespaces_join;
 mod parallel;
 mod pidfd;
 mod process;
+mod rootless;
 mod ps_features;
 mod state;
 mod terminal;
@@ -87,6 +88,7 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
             "userns",
             "conform",
             "nsjoin",
+            "rootless",
         ],
     ),
     (&["safety", "issue11"], &["crash", "hostile", "images"]),
@@ -117,6 +119,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(confine_cgroups::tests());
     v.extend(userns::tests());
     v.extend(namespaces_join::tests());
+    v.extend(rootless::tests());
     v.extend(cgroup_fields::tests());
     v.extend(confine::tests());
     v.extend(conform::tests());
@@ -137,7 +140,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
                     limits (alias core) hooks terminal exec ps features (alias extras)
-                    confine devices namespaces cgroups userns conform nsjoin
+                    confine devices namespaces cgroups userns conform nsjoin rootless
                     (alias confinement) crash hostile images
                     (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile);
                     default all

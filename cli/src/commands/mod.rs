@@ -25,7 +25,26 @@ pub fn version_text() -> String {
 }
 
 /// Runs one command.
+/// runc's `--rootless=true|false|auto`. stockade has no rootless mode: `true` is refused
+/// rather than ignored, and `auto` (rootless when not root) leaves an unprivileged caller to
+/// the runtime's "root is needed" error.
+fn check_rootless(global: &GlobalArgs, command: &Command) -> anyhow::Result<()> {
+    let needs_state = !matches!(
+        command,
+        Command::Spec(_) | Command::Explain(_) | Command::Features | Command::Bundle(_)
+    );
+    match global.rootless.as_deref() {
+        None | Some("false") | Some("auto") => Ok(()),
+        Some("true") if needs_state => anyhow::bail!(
+            "--rootless=true: stockade has no rootless mode (user namespaces mapped with newuidmap/newgidmap are not implemented); run it as root"
+        ),
+        Some("true") => Ok(()),
+        Some(other) => anyhow::bail!("--rootless={other:?}: expected true, false or auto"),
+    }
+}
+
 pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
+    check_rootless(global, &command)?;
     match command {
         Command::Spec(a) => spec::run(&a),
         Command::Explain(a) => explain::run(&a),

@@ -111,7 +111,7 @@ impl Platform for Linux {
             return Err(PlatformError::Unsupported {
                 what: "creating a container as an unprivileged user".into(),
                 os: "Linux",
-                hint: "run stockade as root (it has no rootless mode with user namespaces yet)"
+                hint: "root is needed: stockade has no rootless mode yet (--rootless, user namespaces mapped with newuidmap/newgidmap, is not implemented)"
                     .into(),
             });
         }
