@@ -68,9 +68,21 @@ impl Join {
         }
     }
 
-    /// Joins it from the calling process.
+    /// Joins it from the calling process, unless the process is in it already (the first
+    /// stage of an init that joins a user namespace joins them all before cloning the init;
+    /// the kernel refuses joining one's own user namespace).
     pub fn enter(&self) -> Result<(), PlatformError> {
         let f = self.open()?;
+        let id = |m: std::fs::Metadata| {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        };
+        let own = std::fs::metadata(Path::new("/proc/self/ns").join(proc_name(self.flag)));
+        if let (Ok(theirs), Ok(own)) = (f.metadata(), own) {
+            if id(theirs) == id(own) {
+                return Ok(());
+            }
+        }
         setns(f.as_fd(), self.flag).map_err(|e| {
             PlatformError::call(
                 format!(

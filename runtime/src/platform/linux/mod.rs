@@ -9,6 +9,7 @@ mod confine;
 mod devfilter;
 mod devices;
 mod join;
+mod join_user;
 mod lsm;
 mod mountinfo;
 mod mounts;
@@ -194,10 +195,10 @@ impl Platform for Linux {
             nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| call("pipe (cgroup hand-over)", e))?;
         let joined_w_raw = joined_w.as_raw_fd();
         let mut joined_r = Some(joined_r);
-        if let Some(maps) = &ns.user {
+        let joined_user = ns.joined_user().map(join_user::host_root).transpose()?;
+        if let Some((uid, gid)) = ns.user.as_ref().map(|m| m.host_root()).or(joined_user) {
             // The init opens the start fifo as the container's root, which is not the
             // host's root.
-            let (uid, gid) = maps.host_root();
             nix::unistd::fchownat(
                 handoff.state_dir.as_fd(),
                 crate::state::START_FIFO,
@@ -213,6 +214,37 @@ impl Platform for Linux {
             })?;
         }
         let new_userns = ns.user.is_some();
+        // With a user namespace joined by path, a first stage joins the namespaces and
+        // clones the init with the new ones (see join_user.rs); it reports on this pipe.
+        let (first_flags, init_flags) = match joined_user {
+            Some(_) => (CloneFlags::empty(), flags),
+            None => (flags, CloneFlags::empty()),
+        };
+        let (report_r, mut report_w) = match joined_user {
+            Some(_) => {
+                let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+                    .map_err(|e| call("pipe (the init's first stage)", e))?;
+                (Some(r), Some(w))
+            }
+            None => (None, None),
+        };
+        let report_r_raw = report_r.as_ref().map(|r| r.as_raw_fd());
+        let joins = ns.join.clone();
+        let finish = move |h: InitHandoff| -> isize {
+            if late_cgroupns {
+                if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+                    let mut sync = std::fs::File::from(h.sync);
+                    let _ = crate::init::send(
+                        &mut sync,
+                        crate::init::SyncMessage::Error(&format!(
+                            "unshare(CLONE_NEWCGROUP) after joining the container's cgroups: {e}"
+                        )),
+                    );
+                    return 1;
+                }
+            }
+            crate::init::container_init::<Linux>(plan, made, h)
+        };
         let mut handoff = Some(handoff);
         let init: Box<dyn FnMut() -> isize + '_> = Box::new(move || {
             // The closure runs once, in the child; the handoff is always there.
@@ -244,24 +276,30 @@ impl Platform for Linux {
                     return 1;
                 }
             }
-            if late_cgroupns {
-                if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-                    let mut sync = std::fs::File::from(h.sync);
-                    let _ = crate::init::send(
-                        &mut sync,
-                        crate::init::SyncMessage::Error(&format!(
-                            "unshare(CLONE_NEWCGROUP) after joining the container's cgroups: {e}"
-                        )),
-                    );
-                    return 1;
+            if let Some(report) = report_w.take() {
+                if let Some(fd) = report_r_raw {
+                    sys::close_fd(fd);
                 }
+                let report_raw = report.as_raw_fd();
+                let mut h = Some(h);
+                let finish = &finish;
+                return join_user::first_stage(
+                    &joins,
+                    init_flags,
+                    report,
+                    Box::new(move || {
+                        // The first stage's report pipe is not the init's to keep open.
+                        sys::close_fd(report_raw);
+                        h.take().map_or(1, finish)
+                    }),
+                );
             }
-            crate::init::container_init::<Linux>(plan, made, h)
+            finish(h)
         });
         // A joined PID namespace applies to the children of the process that joins it: the
         // init is cloned into it, and this process leaves it again right after.
         let in_pid_ns = ns.join_pid.as_ref().map(join::PidForChildren::enter).transpose()?;
-        let cloned = clone_placed(flags, place, init);
+        let cloned = clone_placed(first_flags, place, init);
         drop(in_pid_ns);
         let (child, join) = cloned
             // The read end went with the closure, dropped here.
@@ -280,7 +318,10 @@ impl Platform for Linux {
         }
         nix::unistd::write(&joined_w, b"j").map_err(|e| call("write (cgroup hand-over)", e))?;
         drop(joined_w);
-        Ok(child.as_raw())
+        match report_r {
+            Some(report) => Ok(join_user::init_pid(child, report)?.as_raw()),
+            None => Ok(child.as_raw()),
+        }
     }
 
     fn enter(
@@ -326,7 +367,7 @@ impl Platform for Linux {
         for m in &plan.mounts {
             mounts::mount_one(root, root_dev, m, report)?;
         }
-        let nodes = match ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
+        let nodes = match ns.in_user_namespace() {
             true => mounts::DeviceNodes::BindFromHost,
             false => mounts::DeviceNodes::Make,
         };

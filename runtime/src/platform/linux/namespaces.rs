@@ -25,6 +25,22 @@ pub struct NamespacePlan {
 }
 
 impl NamespacePlan {
+    /// The user namespace joined by path, if any.
+    pub fn joined_user(&self) -> Option<&Join> {
+        self.join.iter().find(|j| j.flag == CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// Whether the calling init is in a user namespace other than the host's (device nodes
+    /// can then be neither made nor opened: they are bind-mounted from the host). Asked
+    /// of the kernel, as the init may have joined it already: only the host's user
+    /// namespace maps every id to itself.
+    pub fn in_user_namespace(&self) -> bool {
+        self.clone_flags.contains(CloneFlags::CLONE_NEWUSER)
+            || std::fs::read_to_string("/proc/self/uid_map").map_or(true, |m| {
+                m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
+            })
+    }
+
     /// The namespaces the container has of its own: made new, or joined by path when the
     /// path is not the caller's own namespace of that type (judged by the caller's
     /// `/proc/self/ns`, so before any setns).
@@ -143,12 +159,6 @@ pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            LinuxNamespaceType::User if ns.path().is_some() => {
-                return Err(unsupported(
-                    format!("linux.namespaces[{i}]: joining a user namespace by path"),
-                    "give the container a new user namespace with linux.uidMappings/gidMappings instead",
-                ))
-            }
             LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
             LinuxNamespaceType::Time => {
                 return Err(unsupported(format!("linux.namespaces[{i}]: time namespaces"), "remove the time namespace"))
