@@ -20,6 +20,7 @@ pub fn tests() -> Vec<Test> {
         ),
         test!("nsjoin", namespaces_of_a_holder_process_are_joined_by_path),
         test!("nsjoin", a_path_of_the_wrong_type_fails_create_by_entry),
+        test!("nsjoin", a_user_namespace_is_joined_by_path_with_new_ones_it_owns),
     ]
 }
 
@@ -38,6 +39,8 @@ use linux_only as a_pid_namespace_not_listed_is_the_hosts_and_kill_all_stays_in_
 use linux_only as namespaces_of_a_holder_process_are_joined_by_path;
 #[cfg(not(target_os = "linux"))]
 use linux_only as a_path_of_the_wrong_type_fails_create_by_entry;
+#[cfg(not(target_os = "linux"))]
+use linux_only as a_user_namespace_is_joined_by_path_with_new_ones_it_owns;
 
 /// The namespace link of `pid` (`self` for this process), e.g. `net:[4026531833]`.
 #[cfg(target_os = "linux")]
@@ -276,4 +279,69 @@ fn a_path_of_the_wrong_type_fails_create_by_entry(ctx: &Ctx) -> TestResult {
         ctx.ensure_root_empty("after the refused create")?;
     }
     Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn a_user_namespace_is_joined_by_path_with_new_ones_it_owns(ctx: &Ctx) -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    // A holder in a user namespace of its own, its maps written from here (root may).
+    let running = crate::procs::spawn(crate::procs::Spec {
+        program: "unshare".into(),
+        args: ["--user", "sleep", "1000"].map(String::from).to_vec(),
+        env: Vec::new(),
+        cwd: None,
+        stdin: crate::procs::Io::Null,
+        stdout: crate::procs::Io::Null,
+        stderr: crate::procs::Io::Null,
+        extra_fds: Vec::new(),
+    })
+    .map_err(|e| crate::harness::Fail::Skip(format!("unshare (util-linux) is needed: {e}")))?;
+    let holder = running.pid;
+    let stop = |running: crate::procs::Running| {
+        // SAFETY: kill(2) of the holder we spawned and have not reaped.
+        unsafe { libc::kill(holder, libc::SIGKILL) };
+        let _ = running.wait(std::time::Duration::from_secs(10));
+    };
+    let result = (|| -> TestResult {
+        let hp = holder.to_string();
+        ctx.wait_until("unshare to make its user namespace", || {
+            ns_link(&hp, "user") != ns_link("self", "user")
+        })?;
+        for (file, map) in [("uid_map", "0 310000 65536\n"), ("gid_map", "0 410000 65536\n")] {
+            std::fs::write(format!("/proc/{holder}/{file}"), map)
+                .map_err(|e| format!("writing /proc/{holder}/{file}: {e}"))?;
+        }
+        let mut b = ctx.bundle(&[
+            "sh",
+            "-c",
+            &format!("{} echo user $(readlink /proc/self/ns/user); echo me $$; cat /proc/self/uid_map", print_links()),
+        ])?;
+        // The joined namespace's root (host uid 310000) must reach the bundle.
+        for d in [&ctx.dir, &b.dir] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711))
+                .map_err(|e| format!("chmod {}: {e}", d.display()))?;
+        }
+        let list = b.config["linux"]["namespaces"]
+            .as_array_mut()
+            .ok_or("namespaces is a list")?;
+        list.push(json!({"type": "user", "path": format!("/proc/{holder}/ns/user")}));
+        let out = ctx.run_to_stop("joinuser", &b)?.0;
+        ensure_eq!(inside(&out, "user")?, ns_link(&hp, "user"), "user namespace inside");
+        ensure!(
+            out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["0", "310000", "65536"]),
+            "the uid map inside is not the holder's: {out:?}"
+        );
+        // The new namespaces are made (and owned by the joined user namespace, or /proc and
+        // /dev could not have been mounted): the init is pid 1 of a PID namespace of its own.
+        ensure_eq!(inside(&out, "me")?, "1", "the init's pid inside");
+        for k in ["mnt", "pid", "net"] {
+            ensure!(
+                inside(&out, k)? != ns_link("self", k),
+                "{k}: the host's namespace inside"
+            );
+        }
+        Ok(())
+    })();
+    stop(running);
+    result
 }
