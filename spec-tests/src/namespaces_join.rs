@@ -20,7 +20,10 @@ pub fn tests() -> Vec<Test> {
         ),
         test!("nsjoin", namespaces_of_a_holder_process_are_joined_by_path),
         test!("nsjoin", a_path_of_the_wrong_type_fails_create_by_entry),
-        test!("nsjoin", a_user_namespace_is_joined_by_path_with_new_ones_it_owns),
+        test!(
+            "nsjoin",
+            a_user_namespace_is_joined_by_path_with_new_ones_it_owns
+        ),
     ]
 }
 
@@ -116,7 +119,11 @@ fn a_pid_namespace_not_listed_is_the_hosts_and_kill_all_stays_in_the_container(
     ctx.create_start(&id, &b)?;
     let pid = ctx.pid(&id)?.to_string();
     for k in ["pid", "ipc", "uts", "net", "cgroup"] {
-        ensure_eq!(ns_link(&pid, k), ns_link("self", k), "{k} namespace of the init");
+        ensure_eq!(
+            ns_link(&pid, k),
+            ns_link("self", k),
+            "{k} namespace of the init"
+        );
     }
     ensure!(
         ns_link(&pid, "mnt") != ns_link("self", "mnt"),
@@ -134,7 +141,10 @@ fn a_pid_namespace_not_listed_is_the_hosts_and_kill_all_stays_in_the_container(
         extra_fds: Vec::new(),
     })?;
     let watched = crate::host::proc_id(sentinel.pid).ok_or("the sentinel did not start")?;
-    let listed = ctx.sk(&["ps", "--format", "json", &id]).run()?.expect_ok()?;
+    let listed = ctx
+        .sk(&["ps", "--format", "json", &id])
+        .run()?
+        .expect_ok()?;
     let pids: Vec<i32> = serde_json::from_str(&listed.stdout)
         .map_err(|e| format!("ps --format json: {e}: {:?}", listed.stdout))?;
     let stop_sentinel = || {
@@ -155,7 +165,10 @@ fn a_pid_namespace_not_listed_is_the_hosts_and_kill_all_stays_in_the_container(
     stop_sentinel();
     let _ = sentinel.wait(std::time::Duration::from_secs(10));
     killed.expect_ok()?;
-    ensure!(survived, "kill --all killed a host process of the same PID namespace");
+    ensure!(
+        survived,
+        "kill --all killed a host process of the same PID namespace"
+    );
     ctx.wait_status(&id, "stopped")?;
     Ok(())
 }
@@ -258,7 +271,11 @@ fn a_path_of_the_wrong_type_fails_create_by_entry(ctx: &Ctx) -> TestResult {
     let cases = [
         ("pid", "/proc/self/ns/net", "it is a net namespace"),
         ("mount", "/proc/self/status", "not a namespace file"),
-        ("ipc", "/nonexistent/ns/ipc", "opening linux.namespaces[0].path"),
+        (
+            "ipc",
+            "/nonexistent/ns/ipc",
+            "opening linux.namespaces[0].path",
+        ),
     ];
     for (t, path, says) in cases {
         let mut b = ctx.bundle(&["true"])?;
@@ -307,14 +324,20 @@ fn a_user_namespace_is_joined_by_path_with_new_ones_it_owns(ctx: &Ctx) -> TestRe
         ctx.wait_until("unshare to make its user namespace", || {
             ns_link(&hp, "user") != ns_link("self", "user")
         })?;
-        for (file, map) in [("uid_map", "0 310000 65536\n"), ("gid_map", "0 410000 65536\n")] {
+        for (file, map) in [
+            ("uid_map", "0 310000 65536\n"),
+            ("gid_map", "0 410000 65536\n"),
+        ] {
             std::fs::write(format!("/proc/{holder}/{file}"), map)
                 .map_err(|e| format!("writing /proc/{holder}/{file}: {e}"))?;
         }
         let mut b = ctx.bundle(&[
             "sh",
             "-c",
-            &format!("{} echo user $(readlink /proc/self/ns/user); echo me $$; cat /proc/self/uid_map", print_links()),
+            &format!(
+                "{} echo user $(readlink /proc/self/ns/user); echo me $$; cat /proc/self/uid_map",
+                print_links()
+            ),
         ])?;
         // The joined namespace's root (host uid 310000) must reach the bundle.
         for d in [&ctx.dir, &b.dir] {
@@ -326,9 +349,14 @@ fn a_user_namespace_is_joined_by_path_with_new_ones_it_owns(ctx: &Ctx) -> TestRe
             .ok_or("namespaces is a list")?;
         list.push(json!({"type": "user", "path": format!("/proc/{holder}/ns/user")}));
         let out = ctx.run_to_stop("joinuser", &b)?.0;
-        ensure_eq!(inside(&out, "user")?, ns_link(&hp, "user"), "user namespace inside");
+        ensure_eq!(
+            inside(&out, "user")?,
+            ns_link(&hp, "user"),
+            "user namespace inside"
+        );
         ensure!(
-            out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["0", "310000", "65536"]),
+            out.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["0", "310000", "65536"]),
             "the uid map inside is not the holder's: {out:?}"
         );
         // The new namespaces are made (and owned by the joined user namespace, or /proc and

@@ -228,7 +228,10 @@ mod tests {
             s.as_ref().map(|s| s.value)
         };
         assert_eq!(mode(&cfg.jail.host), Some(crate::config::SharingMode::New));
-        assert_eq!(mode(&cfg.jail.sysvshm), Some(crate::config::SharingMode::New));
+        assert_eq!(
+            mode(&cfg.jail.sysvshm),
+            Some(crate::config::SharingMode::New)
+        );
         // What the configuration lists is kept.
         spec["linux"]["namespaces"] = json!([{"type": "mount"}]);
         add_linux_image_defaults(&mut spec);

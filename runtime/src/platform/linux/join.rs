@@ -180,7 +180,11 @@ mod tests {
 
     #[test]
     fn a_namespace_file_of_the_listed_type_opens() {
-        for flag in [CloneFlags::CLONE_NEWNET, CloneFlags::CLONE_NEWNS, CloneFlags::CLONE_NEWPID] {
+        for flag in [
+            CloneFlags::CLONE_NEWNET,
+            CloneFlags::CLONE_NEWNS,
+            CloneFlags::CLONE_NEWPID,
+        ] {
             let path = format!("/proc/self/ns/{}", proc_name(flag));
             join(flag, &path).open().unwrap();
             assert!(is_callers(flag, Path::new(&path)));

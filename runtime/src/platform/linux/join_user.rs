@@ -94,8 +94,9 @@ pub fn first_stage(
                 .map_err(|e| PlatformError::call("becoming root in the joined user namespace", e))
         })
         .and_then(|()| {
-            sys::clone_child(flags | CloneFlags::CLONE_PARENT, init)
-                .map_err(|e| PlatformError::call("clone (the init, in the joined user namespace)", e))
+            sys::clone_child(flags | CloneFlags::CLONE_PARENT, init).map_err(|e| {
+                PlatformError::call("clone (the init, in the joined user namespace)", e)
+            })
         });
     // One write, under PIPE_BUF: the runtime reads it whole.
     let (msg, code) = match cloned {

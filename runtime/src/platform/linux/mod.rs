@@ -298,7 +298,11 @@ impl Platform for Linux {
         });
         // A joined PID namespace applies to the children of the process that joins it: the
         // init is cloned into it, and this process leaves it again right after.
-        let in_pid_ns = ns.join_pid.as_ref().map(join::PidForChildren::enter).transpose()?;
+        let in_pid_ns = ns
+            .join_pid
+            .as_ref()
+            .map(join::PidForChildren::enter)
+            .transpose()?;
         let cloned = clone_placed(first_flags, place, init);
         drop(in_pid_ns);
         let (child, join) = cloned

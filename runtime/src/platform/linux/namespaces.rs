@@ -27,7 +27,9 @@ pub struct NamespacePlan {
 impl NamespacePlan {
     /// The user namespace joined by path, if any.
     pub fn joined_user(&self) -> Option<&Join> {
-        self.join.iter().find(|j| j.flag == CloneFlags::CLONE_NEWUSER)
+        self.join
+            .iter()
+            .find(|j| j.flag == CloneFlags::CLONE_NEWUSER)
     }
 
     /// Whether the calling init is in a user namespace other than the host's (device nodes
@@ -161,10 +163,16 @@ pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
             LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
             LinuxNamespaceType::Time => {
-                return Err(unsupported(format!("linux.namespaces[{i}]: time namespaces"), "remove the time namespace"))
+                return Err(unsupported(
+                    format!("linux.namespaces[{i}]: time namespaces"),
+                    "remove the time namespace",
+                ))
             }
         };
-        if list.unwrap_or_default()[..i].iter().any(|o| o.typ() == ns.typ()) {
+        if list.unwrap_or_default()[..i]
+            .iter()
+            .any(|o| o.typ() == ns.typ())
+        {
             return Err(PlatformError::Call {
                 call: format!("linux.namespaces[{i}]"),
                 detail: format!("the {} namespace is listed twice", ns.typ()),

@@ -88,7 +88,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("child")).unwrap();
         std::fs::write(dir.join("cgroup.procs"), format!("{me}\n")).unwrap();
         std::fs::write(dir.join("child/cgroup.procs"), "1\n999999999\n").unwrap();
-        let listed = in_cgroups(&[dir.clone()], me);
+        let listed = in_cgroups(std::slice::from_ref(&dir), me);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(listed, vec![me, 1]);
     }
