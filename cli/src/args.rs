@@ -8,6 +8,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Default state directory, as ARCHITECTURE.md and docs/cli.md give it.
 pub const DEFAULT_ROOT: &str = "/var/run/stockade";
 
+/// The state directory when `--root` is not given: [`DEFAULT_ROOT`], or for an unprivileged
+/// user (rootless) `$XDG_RUNTIME_DIR/stockade`, as runc does.
+fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !nix::unistd::geteuid().is_root() && !dir.is_empty() => {
+            PathBuf::from(dir).join("stockade")
+        }
+        _ => PathBuf::from(DEFAULT_ROOT),
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "stockade",
@@ -25,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Directory for container state.
-    #[arg(long, global = true, default_value = DEFAULT_ROOT, env = "STOCKADE_ROOT")]
+    #[arg(long, global = true, default_value_os_t = default_root(), env = "STOCKADE_ROOT")]
     pub root: PathBuf,
     /// Write log lines to this file instead of stderr.
     #[arg(long, global = true)]
@@ -39,8 +50,8 @@ pub struct GlobalArgs {
     /// Accepted for runc compatibility; jails have no cgroups.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// runc's `--rootless=true|false|auto`: `true` is refused (no rootless mode), `false` and
-    /// `auto` are accepted (an unprivileged caller then gets "root is needed").
+    /// runc's `--rootless=true|false|auto`: stockade is rootless exactly when not run as
+    /// root (`auto`); `true` as root and `false` as an unprivileged user are refused.
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub rootless: Option<String>,
     /// Print version information.

@@ -25,20 +25,23 @@ pub fn version_text() -> String {
 }
 
 /// Runs one command.
-/// runc's `--rootless=true|false|auto`. stockade has no rootless mode: `true` is refused
-/// rather than ignored, and `auto` (rootless when not root) leaves an unprivileged caller to
-/// the runtime's "root is needed" error.
+/// runc's `--rootless=true|false|auto`. stockade runs rootless exactly when it is not root
+/// (runc's `auto`): a value that asks otherwise is refused rather than ignored.
 fn check_rootless(global: &GlobalArgs, command: &Command) -> anyhow::Result<()> {
-    let needs_state = !matches!(
+    let makes_containers = !matches!(
         command,
         Command::Spec(_) | Command::Explain(_) | Command::Features | Command::Bundle(_)
     );
+    let root = nix::unistd::geteuid().is_root();
     match global.rootless.as_deref() {
-        None | Some("false") | Some("auto") => Ok(()),
-        Some("true") if needs_state => anyhow::bail!(
-            "--rootless=true: stockade has no rootless mode (user namespaces mapped with newuidmap/newgidmap are not implemented); run it as root"
+        None | Some("auto") => Ok(()),
+        Some("true") if root && makes_containers => anyhow::bail!(
+            "--rootless=true as root: stockade runs rootless only as an unprivileged user (drop the flag, or run it as that user)"
         ),
-        Some("true") => Ok(()),
+        Some("false") if !root && makes_containers => anyhow::bail!(
+            "--rootless=false as an unprivileged user: root is needed for a container that is not rootless"
+        ),
+        Some("true" | "false") => Ok(()),
         Some(other) => anyhow::bail!("--rootless={other:?}: expected true, false or auto"),
     }
 }

@@ -18,6 +18,7 @@ mod ns_sys;
 mod pids;
 mod procfs;
 mod propagation;
+mod rootless;
 mod seccomp;
 mod seccomp_cache;
 mod sys;
@@ -106,18 +107,14 @@ impl Platform for Linux {
     const PROCESS_HANDLES: bool = true;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
-        // Namespaces, cgroups and device rules all need root; without it clone fails with a
-        // bare EPERM that says nothing of why.
-        if !nix::unistd::geteuid().is_root() {
-            return Err(PlatformError::Unsupported {
-                what: "creating a container as an unprivileged user".into(),
-                os: "Linux",
-                hint: "root is needed: stockade has no rootless mode yet (--rootless, user namespaces mapped with newuidmap/newgidmap, is not implemented)"
-                    .into(),
-            });
-        }
         namespaces::refuse_unapplied(plan)?;
         let ns = namespaces::plan(plan)?;
+        // Without root (rootless), namespaces need a user namespace of the caller's, and
+        // there are no cgroups; without one clone would fail with a bare EPERM.
+        let rootless = rootless::active();
+        if rootless {
+            rootless::check(plan, &ns)?;
+        }
         ns.check_joins()?;
         sysctl::plan(
             plan.linux.as_ref().and_then(|l| l.sysctl().as_ref()),
@@ -125,7 +122,9 @@ impl Platform for Linux {
         )?;
         propagation::parse(root_propagation(plan))?;
         mounts::check(&plan.mounts)?;
-        cgroups::check(plan)?;
+        if !rootless {
+            cgroups::check(plan)?;
+        }
         warn_unapplied(plan);
         confinement_check(plan)?;
         if !plan.devices.is_empty() {
@@ -139,6 +138,10 @@ impl Platform for Linux {
         made: &mut Resources,
         journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
     ) -> Result<(), PlatformError> {
+        if rootless::active() {
+            // No cgroups rootless (check said what that leaves unapplied).
+            return Ok(());
+        }
         // Everything else lives in the container's own namespaces and dies with them.
         // Each cgroup is journaled before it is made, so a SIGKILL between its mkdir and
         // create's next state write still leaves it named in the state.
@@ -311,6 +314,7 @@ impl Platform for Linux {
         // Limits hold, and the user namespace has its maps, before the init runs anything:
         // it waits for this byte.
         let prepared = match &ns.user {
+            Some(maps) if rootless::active() => rootless::write_maps(maps, child.as_raw()),
             Some(maps) => maps.write(child.as_raw()),
             None => Ok(()),
         };
@@ -451,6 +455,15 @@ impl Platform for Linux {
                 detail: e.to_string(),
             })
         };
+        if rootless::active() {
+            // Rootless, the container's PID namespace is owned by its user namespace: this
+            // process joins that first, for the capability joining the PID namespace needs.
+            let user = open("user")?;
+            if !is_own_namespace("user", &user) {
+                setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
+                    .map_err(|e| call("joining the container's user namespace", e))?;
+            }
+        }
         // This process's later children are born in the container's PID namespace.
         let pid_ns = open("pid")?;
         setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID)
@@ -583,6 +596,13 @@ impl Platform for Linux {
         made: &mut Resources,
         change: &super::LimitsChange<'_>,
     ) -> Result<(), PlatformError> {
+        if rootless::active() {
+            return Err(PlatformError::Unsupported {
+                what: "changing the limits of a rootless container".into(),
+                os: "Linux",
+                hint: "rootless containers have no cgroups; run stockade as root".into(),
+            });
+        }
         cgroups::ensure_reachable(&made.cgroups)?;
         let init = change.init_pid;
         let cgroups = made.cgroups.clone();
