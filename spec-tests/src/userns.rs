@@ -255,7 +255,8 @@ fn bad_mappings_fail_create_by_field(ctx: &Ctx) -> TestResult {
         );
         ctx.ensure_root_empty(what)?;
     }
-    // A user namespace by path is refused, not silently made new.
+    // Mappings with a user namespace joined by path are refused (its maps are its own),
+    // not silently dropped.
     let mut b = userns_bundle(ctx, &["true"])?;
     b.config["linux"]["namespaces"] = json!([
         {"type": "pid"}, {"type": "mount"}, {"type": "uts"},
@@ -263,9 +264,10 @@ fn bad_mappings_fail_create_by_field(ctx: &Ctx) -> TestResult {
     ]);
     let id = ctx.id("userpath");
     let out = ctx.create(&id, &b)?;
-    out.expect_failure("create joining a user namespace by path")?;
+    out.expect_failure("create joining a user namespace by path with mappings")?;
     ensure!(
-        out.stderr.contains("user namespace by path"),
+        out.stderr.contains("linux.uidMappings/gidMappings")
+            && out.stderr.contains("joined by path"),
         "{:?}",
         out.stderr
     );

@@ -57,7 +57,7 @@ impl IdMaps {
             }
             return Err(invalid(
                 "uidMappings/gidMappings",
-                "mappings are given but linux.namespaces has no new user namespace (add {\"type\": \"user\"} without a path)".into(),
+                "mappings are given but linux.namespaces has no new user namespace (add {\"type\": \"user\"} without a path; a user namespace joined by path has maps of its own)".into(),
             ));
         }
         let maps = IdMaps {
