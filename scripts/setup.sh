@@ -10,9 +10,10 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # Debian packages. busybox-static gives the test and demo root filesystems; runc and crun
 # are the peers the lifecycle benchmark compares against; libseccomp-dev and pkg-config link the
-# seccomp filter compiler; jq and iproute2 are used by scripts. golang-go and Debian's runtime-tools
-# libraries build the OCI runtime-tools validation programs (scripts/integration/runtime-tools.sh).
-DEBS=(busybox-static runc crun libseccomp-dev pkg-config jq iproute2 python3-pip ca-certificates procps util-linux file time docker-registry skopeo umoci apache2-utils curl zstd xz-utils containerd podman conmon containernetworking-plugins zfs-fuse golang-go golang-github-opencontainers-runtime-tools-dev)
+# seccomp filter compiler; uidmap (newuidmap/newgidmap) maps rootless user namespaces; jq and
+# iproute2 are used by scripts. golang-go and Debian's runtime-tools libraries build the OCI
+# runtime-tools validation programs (scripts/integration/runtime-tools.sh).
+DEBS=(busybox-static runc crun uidmap libseccomp-dev pkg-config jq iproute2 python3-pip ca-certificates procps util-linux file time docker-registry skopeo umoci apache2-utils curl zstd xz-utils containerd podman conmon containernetworking-plugins zfs-fuse golang-go golang-github-opencontainers-runtime-tools-dev)
 missing=()
 for p in "${DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

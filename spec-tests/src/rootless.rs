@@ -17,6 +17,7 @@ pub fn tests() -> Vec<Test> {
             an_unprivileged_create_without_a_user_namespace_says_what_is_needed
         ),
         test!("rootless", an_unprivileged_user_runs_the_lifecycle_rootless),
+        test!("rootless", an_unprivileged_user_runs_an_image_rootless),
     ]
 }
 
@@ -49,6 +50,8 @@ fn linux_only(_ctx: &Ctx) -> TestResult {
 use linux_only as an_unprivileged_create_without_a_user_namespace_says_what_is_needed;
 #[cfg(not(target_os = "linux"))]
 use linux_only as an_unprivileged_user_runs_the_lifecycle_rootless;
+#[cfg(not(target_os = "linux"))]
+use linux_only as an_unprivileged_user_runs_an_image_rootless;
 
 /// A system user made for one test, with subordinate ids, removed when dropped.
 #[cfg(target_os = "linux")]
@@ -186,9 +189,10 @@ fn as_user(
         ctx.env.stockade.to_string_lossy().into_owned(),
     ];
     let bundle_arg = bundle.to_string_lossy().into_owned();
+    let image = args.contains(&"--image");
     for a in args {
         argv.push(a.to_string());
-        if *a == "create" || *a == "run" {
+        if (*a == "create" || *a == "run") && !image {
             argv.extend(["--bundle".to_string(), bundle_arg.clone()]);
         }
     }
@@ -317,5 +321,71 @@ fn an_unprivileged_user_runs_the_lifecycle_rootless(ctx: &Ctx) -> TestResult {
     b.save()?;
     let (ok, out, err) = run(&["run", "rl2"]).map_err(|e| fail("run", &e))?;
     ensure!(ok && out.contains("rootless-run 0"), "rootless run: {out:?} {err:?}");
+    Ok(())
+}
+
+/// Gives `dir` and everything under it (links not followed) to `uid`:`gid`.
+#[cfg(target_os = "linux")]
+fn give(dir: &std::path::Path, uid: u32, gid: u32) -> Result<(), String> {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
+        .map_err(|e| format!("lchown {}: {e}", dir.display()))?;
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        for e in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            give(&e.map_err(|e| e.to_string())?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn an_unprivileged_user_runs_an_image_rootless(ctx: &Ctx) -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let store = crate::images::store_with_image(ctx, "localhost/spec/rootless:1", "r")?;
+    let user = TestUser::make(ctx)?;
+    std::fs::set_permissions(&ctx.dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("chmod {}: {e}", ctx.dir.display()))?;
+    give(&store, user.uid, user.gid)?;
+    let storage = ctx.path("storage");
+    std::fs::create_dir_all(&storage).map_err(|e| format!("mkdir: {e}"))?;
+    give(&storage, user.uid, user.gid)?;
+    let xdg = ctx.path("xdg");
+    std::fs::create_dir_all(&xdg).map_err(|e| format!("mkdir: {e}"))?;
+    give(&xdg, user.uid, user.gid)?;
+    let (store_s, storage_s) = (store.display().to_string(), storage.display().to_string());
+    let (ok, out, err) = as_user(
+        ctx,
+        &user,
+        &xdg,
+        &ctx.dir,
+        &[
+            "run",
+            "--image",
+            "localhost/spec/rootless:1",
+            "--image-root",
+            &store_s,
+            "--storage-root",
+            &storage_s,
+            "--rm",
+            "--name",
+            "rlimg",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; id -u; ls /sys/kernel >/dev/null && echo sys-ok",
+        ],
+    )?;
+    ensure!(ok, "rootless run --image: {err}");
+    let own = user.uid.to_string();
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    ensure!(
+        lines.contains(&vec!["0", own.as_str(), "1"])
+            && lines.contains(&vec!["0"])
+            && lines.contains(&vec!["sys-ok"]),
+        "inside the image's container: {out:?}"
+    );
+    ensure!(
+        err.contains("rootless: no cgroup is made"),
+        "no warning says what rootless leaves unapplied: {err:?}"
+    );
     Ok(())
 }

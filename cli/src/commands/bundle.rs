@@ -239,9 +239,19 @@ pub fn ensure_image(
 /// /sys paths), so `run --image` is never less confined than runc's own default config.
 pub fn host_defaults() -> Option<fn(&mut serde_json::Value)> {
     if cfg!(target_os = "linux") {
-        Some(stockade_runtime::config::add_linux_image_defaults)
+        Some(linux_image_defaults)
     } else {
         None
+    }
+}
+
+/// The Linux defaults, and for an unprivileged caller (rootless) a user namespace whose
+/// root is the caller.
+fn linux_image_defaults(spec: &mut serde_json::Value) {
+    stockade_runtime::config::add_linux_image_defaults(spec);
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    if !uid.is_root() {
+        stockade_runtime::config::add_rootless_user_namespace(spec, uid.as_raw(), gid.as_raw());
     }
 }
 

@@ -30,7 +30,10 @@ pub use capabilities::CapabilitySets;
 pub use error::ConfigError;
 pub use freebsd::{DeviceRule, JailSettings, Setting, SharingMode};
 pub use seccomp::SeccompProfile;
-pub use template::{add_linux_image_defaults, default_freebsd_config, IMAGE_DEFAULT_CAPABILITIES};
+pub use template::{
+    add_linux_image_defaults, add_rootless_user_namespace, default_freebsd_config,
+    IMAGE_DEFAULT_CAPABILITIES,
+};
 pub use version::{check_oci_version, SPEC_VERSION};
 
 /// The file name of a bundle's configuration.

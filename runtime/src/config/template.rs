@@ -123,6 +123,35 @@ pub fn add_linux_image_defaults(spec: &mut Value) {
     super::default_seccomp::add_default(spec);
 }
 
+/// Adds to an image's `spec`, for a rootless runtime (an unprivileged caller with `uid` and
+/// `gid`), a user namespace whose root is the caller: the single mapping a process may
+/// write for its child without privileges or /etc/subuid ranges (kept when the
+/// configuration already has mappings). A sysfs on `/sys` becomes a read-only bind of the
+/// host's, as in `runc spec --rootless`: the kernel mounts sysfs only for the owner of the
+/// network namespace, and the image's container shares the host's.
+pub fn add_rootless_user_namespace(spec: &mut Value, uid: u32, gid: u32) {
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            let sysfs = matches!(m["type"].as_str(), Some("sysfs" | "linsysfs"));
+            if sysfs && m["destination"] == "/sys" {
+                *m = json!({"destination": "/sys", "type": "bind", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+        }
+    }
+    let linux = &mut spec["linux"];
+    if !linux["uidMappings"].is_null() || !linux["gidMappings"].is_null() {
+        return;
+    }
+    if let Some(list) = linux["namespaces"].as_array_mut() {
+        if !list.iter().any(|n| n["type"] == "user") {
+            list.push(json!({"type": "user"}));
+        }
+    }
+    linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +265,28 @@ mod tests {
         spec["linux"]["namespaces"] = json!([{"type": "mount"}]);
         add_linux_image_defaults(&mut spec);
         assert_eq!(spec["linux"]["namespaces"], json!([{"type": "mount"}]));
+    }
+
+    #[test]
+    fn a_rootless_image_gets_a_user_namespace_whose_root_is_the_caller() {
+        let mut spec = default_freebsd_config();
+        add_linux_image_defaults(&mut spec);
+        add_rootless_user_namespace(&mut spec, 1000, 1001);
+        assert_eq!(spec["linux"]["namespaces"][4], json!({"type": "user"}));
+        assert_eq!(
+            spec["linux"]["gidMappings"],
+            json!([{"containerID": 0, "hostID": 1001, "size": 1}])
+        );
+        let cfg = ContainerConfig::from_value(spec.clone(), std::path::Path::new("/b"));
+        assert!(cfg.is_ok());
+        let mut with_sys = json!({"mounts": [{"destination": "/sys", "type": "linsysfs", "source": "linsysfs"}]});
+        add_rootless_user_namespace(&mut with_sys, 1000, 1001);
+        assert_eq!(with_sys["mounts"][0]["type"], "bind");
+        assert_eq!(with_sys["mounts"][0]["options"][0], "rbind");
+        // Mappings already given are the configuration's.
+        spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 5, "size": 1}]);
+        add_rootless_user_namespace(&mut spec, 1000, 1001);
+        assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], 5);
     }
 
     #[test]
