@@ -76,10 +76,12 @@ fn capture(
     env: Vec<(String, String)>,
 ) -> Result<(bool, String, String), String> {
     let n = ctx.transcript().len();
-    let (out_path, err_path) = (ctx.path(&format!("cap{n}.out")), ctx.path(&format!("cap{n}.err")));
-    let file = |p: &std::path::Path| {
-        std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))
-    };
+    let (out_path, err_path) = (
+        ctx.path(&format!("cap{n}.out")),
+        ctx.path(&format!("cap{n}.err")),
+    );
+    let file =
+        |p: &std::path::Path| std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()));
     let running = crate::procs::spawn(crate::procs::Spec {
         program: program.into(),
         args: args.clone(),
@@ -104,7 +106,12 @@ fn capture(
 
 #[cfg(target_os = "linux")]
 fn tool(ctx: &Ctx, program: &str, args: &[&str]) -> Result<String, String> {
-    let (ok, out, err) = capture(ctx, program, args.iter().map(|a| a.to_string()).collect(), Vec::new())?;
+    let (ok, out, err) = capture(
+        ctx,
+        program,
+        args.iter().map(|a| a.to_string()).collect(),
+        Vec::new(),
+    )?;
     if !ok {
         return Err(format!("{program} {}: {}", args.join(" "), err.trim()));
     }
@@ -122,8 +129,12 @@ impl TestUser {
             ));
         }
         let name = format!("stkrl{}", std::process::id() % 100000);
-        tool(ctx, "useradd", &["-r", "-M", "-s", "/usr/sbin/nologin", &name])
-            .map_err(crate::harness::Fail::Skip)?;
+        tool(
+            ctx,
+            "useradd",
+            &["-r", "-M", "-s", "/usr/sbin/nologin", &name],
+        )
+        .map_err(crate::harness::Fail::Skip)?;
         let id = |flag: &str| -> Result<u32, String> {
             tool(ctx, "id", &[flag, &name])?
                 .trim()
@@ -148,7 +159,8 @@ impl TestUser {
                 .create(true)
                 .open(file)
                 .map_err(|e| format!("{file}: {e}"))?;
-            writeln!(f, "{}:{}:{SUB_SIZE}", user.name, user.sub).map_err(|e| format!("{file}: {e}"))?;
+            writeln!(f, "{}:{}:{SUB_SIZE}", user.name, user.sub)
+                .map_err(|e| format!("{file}: {e}"))?;
         }
         Ok(user)
     }
@@ -168,7 +180,9 @@ impl Drop for TestUser {
                 let _ = std::fs::write(file, kept);
             }
         }
-        let _ = std::process::Command::new("userdel").arg(&self.name).output();
+        let _ = std::process::Command::new("userdel")
+            .arg(&self.name)
+            .output();
     }
 }
 
@@ -233,7 +247,10 @@ fn user_bundle(
         b.config["linux"]["uidMappings"] = maps["uid"].clone();
         b.config["linux"]["gidMappings"] = maps["gid"].clone();
         // As `runc spec --rootless` has it: gid 5 is not mapped, and devpts refuses it.
-        for m in b.config["mounts"].as_array_mut().ok_or("mounts is a list")? {
+        for m in b.config["mounts"]
+            .as_array_mut()
+            .ok_or("mounts is a list")?
+        {
             if m["type"] == "devpts" {
                 if let Some(o) = m["options"].as_array_mut() {
                     o.retain(|o| o != "gid=5");
@@ -251,14 +268,21 @@ fn an_unprivileged_create_without_a_user_namespace_says_what_is_needed(ctx: &Ctx
     let user = TestUser::make(ctx)?;
     let (b, xdg) = user_bundle(ctx, &user, &["true"], None)?;
     let (ok, _, err) = as_user(ctx, &user, &xdg, &b.dir, &["create", "nouserns"])?;
-    ensure!(!ok, "create without a user namespace succeeded as {}", user.name);
+    ensure!(
+        !ok,
+        "create without a user namespace succeeded as {}",
+        user.name
+    );
     ensure!(
         err.contains("root is needed, or (rootless) a user namespace")
             && !err.contains("Operation not permitted"),
         "{err:?}"
     );
     let (ok, _, err) = as_user(ctx, &user, &xdg, &b.dir, &["--rootless=false", "list"])?;
-    ensure!(!ok && err.contains("root is needed"), "--rootless=false unprivileged: {err:?}");
+    ensure!(
+        !ok && err.contains("root is needed"),
+        "--rootless=false unprivileged: {err:?}"
+    );
     Ok(())
 }
 
@@ -292,7 +316,10 @@ fn an_unprivileged_user_runs_the_lifecycle_rootless(ctx: &Ctx) -> TestResult {
         ensure!(ok && state.contains("\"running\""), "state: {state} {err}");
         let (ok, out, err) = run(&["exec", "rl1", "sh", "-c", "cat /proc/self/uid_map; id -u"])?;
         ensure!(ok, "rootless exec: {err}");
-        let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+        let lines: Vec<Vec<&str>> = out
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
         let (own, sub) = (user.uid.to_string(), user.sub.to_string());
         ensure!(
             lines.contains(&vec!["0", own.as_str(), "1"])
@@ -320,7 +347,10 @@ fn an_unprivileged_user_runs_the_lifecycle_rootless(ctx: &Ctx) -> TestResult {
     b.config["process"]["args"] = json!(["sh", "-c", "echo rootless-run $(id -u)"]);
     b.save()?;
     let (ok, out, err) = run(&["run", "rl2"]).map_err(|e| fail("run", &e))?;
-    ensure!(ok && out.contains("rootless-run 0"), "rootless run: {out:?} {err:?}");
+    ensure!(
+        ok && out.contains("rootless-run 0"),
+        "rootless run: {out:?} {err:?}"
+    );
     Ok(())
 }
 
@@ -376,7 +406,10 @@ fn an_unprivileged_user_runs_an_image_rootless(ctx: &Ctx) -> TestResult {
     )?;
     ensure!(ok, "rootless run --image: {err}");
     let own = user.uid.to_string();
-    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     ensure!(
         lines.contains(&vec!["0", own.as_str(), "1"])
             && lines.contains(&vec!["0"])

@@ -279,7 +279,8 @@ mod tests {
         );
         let cfg = ContainerConfig::from_value(spec.clone(), std::path::Path::new("/b"));
         assert!(cfg.is_ok());
-        let mut with_sys = json!({"mounts": [{"destination": "/sys", "type": "linsysfs", "source": "linsysfs"}]});
+        let mut with_sys =
+            json!({"mounts": [{"destination": "/sys", "type": "linsysfs", "source": "linsysfs"}]});
         add_rootless_user_namespace(&mut with_sys, 1000, 1001);
         assert_eq!(with_sys["mounts"][0]["type"], "bind");
         assert_eq!(with_sys["mounts"][0]["options"][0], "rbind");
