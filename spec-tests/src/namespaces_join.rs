@@ -94,15 +94,31 @@ fn without_a_mount_namespace_create_is_refused(ctx: &Ctx) -> TestResult {
         out.expect_stderr_contains("mount namespace")?;
         ctx.ensure_root_empty("after the refused create")?;
     }
-    // Without a linux object the jail model decides: a mount and PID namespace of its own.
-    let mut b = ctx.bundle(&["sh", "-c", &print_links()])?;
-    b.config.as_object_mut().map(|c| c.remove("linux"));
-    let out = ctx.run_to_stop("nolinux", &b)?.0;
-    for k in ["mnt", "pid"] {
-        let seen = inside(&out, k)?;
-        ensure!(
-            seen != ns_link("self", k),
-            "no linux object: {k} is the host's ({seen})"
+    // Without a linux object, or with a jail configuration's (a freebsd section), the jail
+    // model decides: a mount and PID namespace of its own, uts and ipc as the jail says.
+    for jail_config in [false, true] {
+        let mut b = ctx.bundle(&["sh", "-c", &print_links()])?;
+        match jail_config {
+            false => {
+                b.config.as_object_mut().map(|c| c.remove("linux"));
+            }
+            true => {
+                b.config["linux"] = json!({"resources": {"pids": {"limit": 64}}});
+                b.config["freebsd"] = json!({"jail": {"host": "new", "sysvshm": "new"}});
+            }
+        }
+        let out = ctx.run_to_stop("nolist", &b)?.0;
+        for k in ["mnt", "pid", "uts", "ipc"] {
+            let seen = inside(&out, k)?;
+            ensure!(
+                seen != ns_link("self", k),
+                "jail config {jail_config}: {k} is the host's ({seen})"
+            );
+        }
+        ensure_eq!(
+            inside(&out, "net")?,
+            ns_link("self", "net"),
+            "network namespace"
         );
     }
     Ok(())

@@ -125,6 +125,7 @@ impl ContainerConfig {
         let capabilities = take_capabilities(root)?;
         let seccomp = seccomp::take(root)?;
         default_process_user(root)?;
+        list_no_namespaces(root);
         let section = freebsd::parse_section(root)?;
 
         let spec: Spec =
@@ -371,14 +372,27 @@ fn default_process_user(root: &mut Map<String, Value>) -> Result<(), ConfigError
     Ok(())
 }
 
+/// Makes a `linux` object without `namespaces` list none (every namespace the runtime's
+/// own), as runc reads it, unless the configuration has a `freebsd` section: a jail
+/// configuration's `linux` object (often only `resources`, which FreeBSD applies as rctl
+/// rules) says nothing about namespaces, and the jail model decides.
+fn list_no_namespaces(root: &mut Map<String, Value>) {
+    if root.contains_key("freebsd") {
+        return;
+    }
+    if let Some(Value::Object(linux)) = root.get_mut("linux") {
+        linux
+            .entry("namespaces")
+            .or_insert_with(|| Value::Array(Vec::new()));
+    }
+}
+
 /// What `linux.namespaces` says about the jail: uts → host, network → vnet, ipc → SysV IPC.
-/// Absent types share the host's (inherit), also when `linux` has no `namespaces` key (an
-/// empty list, as runc reads it); without a `linux` object nothing is said.
+/// Absent types share the host's (inherit); without a namespace list nothing is said.
 fn from_linux_namespaces(spec: &Spec) -> JailSettings {
-    let Some(linux) = spec.linux().as_ref() else {
+    let Some(list) = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()) else {
         return JailSettings::default();
     };
-    let list = linux.namespaces().as_deref().unwrap_or(&[]);
     let find = |t: LinuxNamespaceType| list.iter().position(|n| n.typ() == t);
     let mode = |t: LinuxNamespaceType| match find(t) {
         Some(i) => Setting::new(SharingMode::New, format!("linux.namespaces[{i}]")),

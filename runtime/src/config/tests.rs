@@ -95,13 +95,23 @@ fn linux_namespaces_without_uts_or_ipc_mean_inherit() {
 }
 
 #[test]
-fn a_linux_object_without_namespaces_lists_none_and_no_linux_object_says_nothing() {
+fn a_linux_object_without_namespaces_lists_none_unless_the_config_is_a_jails() {
     let c = load(with(json!({"linux": {"maskedPaths": ["/proc/kcore"]}}))).unwrap();
     assert_eq!(c.jail.host.unwrap().value, SharingMode::Inherit);
     assert_eq!(c.jail.sysvmsg.unwrap().value, SharingMode::Inherit);
     assert!(c.jail.vnet.is_none());
+    let listed = c.spec.linux().as_ref().unwrap().namespaces().clone();
+    assert_eq!(listed, Some(Vec::new()));
+    // No linux object, or a freebsd section: nothing said, the jail model decides.
     let c = load(with(json!({}))).unwrap();
     assert!(c.jail.host.is_none() && c.jail.sysvmsg.is_none());
+    let c = load(with(json!({
+        "linux": {"resources": {"pids": {"limit": 5}}},
+        "freebsd": {"jail": {"vnet": "new"}},
+    })))
+    .unwrap();
+    assert!(c.jail.host.is_none() && c.jail.sysvmsg.is_none());
+    assert_eq!(c.spec.linux().as_ref().unwrap().namespaces(), &None);
 }
 
 #[test]

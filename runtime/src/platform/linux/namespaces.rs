@@ -99,19 +99,19 @@ pub fn refuse_unapplied(plan: &ContainerPlan) -> Result<(), PlatformError> {
     }
 }
 
-/// The `linux.namespaces` list, when the config has one: a `linux` object without the key
-/// lists none (as runc reads it). A config without `linux` has no list: the jail model
-/// alone decides (mount and PID namespaces of its own).
+/// The `linux.namespaces` list, when the config has one (the config layer makes a `linux`
+/// object without the key list none, as runc reads it, unless the config is a jail's with
+/// a `freebsd` section). Without a list the jail model alone decides: mount and PID
+/// namespaces of its own.
 fn listed(plan: &ContainerPlan) -> Option<&[LinuxNamespace]> {
-    let linux = plan.linux.as_ref()?;
-    Some(linux.namespaces().as_deref().unwrap_or(&[]))
+    plan.linux.as_ref()?.namespaces().as_deref()
 }
 
 /// Decides the namespaces for `plan`. Mount and PID: new when listed without a path, joined
 /// when listed with one; when not listed, the PID namespace is the runtime's own, and a
 /// container without a mount namespace is refused (it would mount in the host's mount
-/// table; runc refuses it as soon as maskedPaths or readonlyPaths are set). Without a
-/// `linux` object both are new. UTS for `host=new`; network for `vnet=new` (or no address
+/// table; runc refuses it as soon as maskedPaths or readonlyPaths are set). Without a list
+/// (no `linux` object, or a jail configuration's) both are new. UTS for `host=new`; network for `vnet=new` (or no address
 /// family at all); IPC when SysV IPC is `new` — the jail settings, which `linux.namespaces`
 /// sets (a type not listed is the runtime's own) unless the `freebsd` section overrides it.
 pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
