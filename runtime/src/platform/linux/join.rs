@@ -125,6 +125,22 @@ pub fn is_callers(flag: CloneFlags, path: &Path) -> bool {
     }
 }
 
+/// Whether `ns` (an open `/proc/PID/ns/NAME`) is this process's own namespace of that
+/// type. Joining it would change nothing, and once in the container's user namespace the
+/// kernel refuses it for a namespace the host's user namespace owns (EPERM), or for the
+/// user namespace itself (EINVAL).
+pub fn is_own_namespace(name: &str, ns: &std::fs::File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    match (
+        ns.metadata(),
+        std::fs::metadata(format!("/proc/self/ns/{name}")),
+    ) {
+        (Ok(theirs), Ok(ours)) => id(theirs) == id(ours),
+        _ => false,
+    }
+}
+
 /// While alive, the calling process's children are born in a joined PID namespace; dropped,
 /// they are born in the process's own again. A PID namespace applies only to children, so
 /// the process that clones the init joins it for the clone and leaves it right after.

@@ -87,21 +87,6 @@ fn clone_placed(
     Ok((sys::clone_child(flags, child)?, join))
 }
 
-/// Whether `ns` (an open `/proc/PID/ns/NAME`) is this process's own namespace of that
-/// type. Joining it would change nothing, and once in the container's user namespace the
-/// kernel refuses it for a namespace the host's user namespace owns (EPERM), or for the
-/// user namespace itself (EINVAL).
-fn is_own_namespace(name: &str, ns: &std::fs::File) -> bool {
-    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
-    match (
-        ns.metadata(),
-        std::fs::metadata(format!("/proc/self/ns/{name}")),
-    ) {
-        (Ok(theirs), Ok(ours)) => id(theirs) == id(ours),
-        _ => false,
-    }
-}
-
 impl Platform for Linux {
     const OS: &'static str = "Linux";
     const PROCESS_HANDLES: bool = true;
@@ -456,13 +441,7 @@ impl Platform for Linux {
             })
         };
         if rootless::active() {
-            // Rootless, the container's PID namespace is owned by its user namespace: this
-            // process joins that first, for the capability joining the PID namespace needs.
-            let user = open("user")?;
-            if !is_own_namespace("user", &user) {
-                setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
-                    .map_err(|e| call("joining the container's user namespace", e))?;
-            }
+            rootless::join_user_for_exec(open("user")?)?;
         }
         // This process's later children are born in the container's PID namespace.
         let pid_ns = open("pid")?;
@@ -481,7 +460,7 @@ impl Platform for Linux {
             ("mnt", CloneFlags::CLONE_NEWNS),
         ] {
             let f = open(ns)?;
-            if !is_own_namespace(ns, &f) {
+            if !join::is_own_namespace(ns, &f) {
                 others.push((ns, flag, f));
             }
         }
@@ -596,13 +575,7 @@ impl Platform for Linux {
         made: &mut Resources,
         change: &super::LimitsChange<'_>,
     ) -> Result<(), PlatformError> {
-        if rootless::active() {
-            return Err(PlatformError::Unsupported {
-                what: "changing the limits of a rootless container".into(),
-                os: "Linux",
-                hint: "rootless containers have no cgroups; run stockade as root".into(),
-            });
-        }
+        rootless::refuse_update()?;
         cgroups::ensure_reachable(&made.cgroups)?;
         let init = change.init_pid;
         let cgroups = made.cgroups.clone();

@@ -69,6 +69,28 @@ pub fn check(plan: &ContainerPlan, ns: &NamespacePlan) -> Result<(), PlatformErr
     Ok(())
 }
 
+/// `update` has no cgroups to change rootless.
+pub fn refuse_update() -> Result<(), PlatformError> {
+    match active() {
+        true => Err(refuse(
+            "changing the limits of a rootless container",
+            "rootless containers have no cgroups; run stockade as root",
+        )),
+        false => Ok(()),
+    }
+}
+
+/// Rootless, the container's PID namespace is owned by its user namespace (`user`, open):
+/// exec joins that first, for the capability joining the PID namespace needs there.
+pub fn join_user_for_exec(user: std::fs::File) -> Result<(), PlatformError> {
+    use std::os::fd::AsFd;
+    if super::join::is_own_namespace("user", &user) {
+        return Ok(());
+    }
+    nix::sched::setns(user.as_fd(), nix::sched::CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| PlatformError::call("joining the container's user namespace", e))
+}
+
 /// Whether `extents` is exactly the caller's own id mapped to 0, which a process may write
 /// for its child without privileges.
 fn own_only(extents: &[Extent], own: u32) -> bool {
