@@ -8,8 +8,8 @@
 //! ```
 //! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
 //! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), confine, devices,
-//! namespaces, cgroups, userns, nsjoin and rootless (issue 10; alias `confinement`), crash, hostile and
-//! images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
+//! namespaces, cgroups, userns, conform, nsjoin and rootless (issue 10; alias `confinement`),
+//! crash, hostile and images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
 //! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere). Default: all.
 
 #[macro_use]
@@ -45,8 +45,8 @@ mod namespaces_join;
 mod parallel;
 mod pidfd;
 mod process;
-mod rootless;
 mod ps_features;
+mod rootless;
 mod state;
 mod terminal;
 mod userns;
