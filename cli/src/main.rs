@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod logging;
+mod report;
 
 use std::process::ExitCode;
 
@@ -23,14 +24,14 @@ fn main() -> ExitCode {
     let logs_to_file = match logging::init(&cli.global) {
         Ok(to_file) => to_file,
         Err(e) => {
-            eprintln!("stockade: {e:#}");
+            eprintln!("stockade: {}", report::error_text(&e));
             return ExitCode::from(1);
         }
     };
     match commands::dispatch(&cli.global, command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let msg = error_text(&e);
+            let msg = report::error_text(&e);
             tracing::error!("{msg}");
             if logs_to_file {
                 eprintln!("stockade: {msg}");
@@ -38,20 +39,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// The error and its causes on one line, leaving out a cause whose text the message before
-/// it already contains (library errors often include their source in their own text).
-fn error_text(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
 }

@@ -5,7 +5,8 @@ use stockade_runtime::container::{self, ExecRequest};
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
 
-use crate::args::{ExecArgs, GlobalArgs};
+use crate::args::exec::ExecArgs;
+use crate::args::GlobalArgs;
 
 /// Builds the process from `--process`, or from the container's own process with the
 /// flags applied (as runc does), and runs it.

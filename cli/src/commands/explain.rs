@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 
-use crate::args::{ExplainArgs, ExplainFormat};
+use crate::args::lifecycle::{ExplainArgs, ExplainFormat};
 use stockade_runtime::config::ContainerConfig;
 use stockade_runtime::explain::{explain, render_jail_conf};
 use stockade_runtime::id::ContainerId;

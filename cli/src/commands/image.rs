@@ -1,201 +1,33 @@
 //! `stockade image …`: pull, import, export, ls, inspect, tag, rm, prune. Thin wrappers
 //! over `stockade_image`; docs/images.md describes the commands and the store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand, ValueEnum};
+use stockade_image::bundle::ResolvedImage;
 use stockade_image::oci::manifest::Parsed;
 use stockade_image::oci::media::REF_NAME_ANNOTATION;
-use stockade_image::provision::Provisioner;
-use stockade_image::registry::{self, PullOptions, PullReport};
+use stockade_image::provision::{self, Provisioner, PullSettings};
+use stockade_image::registry::{self, PullReport};
+use stockade_image::store::{Store, StoredImage};
 use stockade_image::transfer::export::{self, ExportFormat};
 use stockade_image::transfer::import::{self, ImportFormat, ImportOptions, RootfsConfig};
-
-use super::registry_args::RegistryArgs;
-use stockade_image::store::{Store, StoredImage, DEFAULT_IMAGE_ROOT};
 use stockade_image::{Platform, Reference};
 
-/// Arguments of `stockade image`.
-#[derive(Debug, Args)]
-pub struct ImageArgs {
-    /// The image store (an OCI image layout).
-    #[arg(long = "image-root", global = true, default_value = DEFAULT_IMAGE_ROOT, env = "STOCKADE_IMAGE_ROOT")]
-    pub image_root: PathBuf,
-    #[command(subcommand)]
-    pub command: ImageCommand,
-}
+use crate::args::image::{
+    ExportArgs, ExportFormatArg, ImageArgs, ImageCommand, ImportArgs, ImportFormatArg, InspectArgs,
+    LsArgs, PruneArgs, PullArgs, RmArgs, TagArgs,
+};
+use crate::args::registry::platform_flag;
 
-/// `image prune`: where the layer chains to prune are kept.
-pub type PruneArgs = super::bundle::StorageLocation;
-
-/// The `stockade image` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ImageCommand {
-    /// Pull an image from a registry into the store.
-    Pull(PullArgs),
-    /// Import an OCI layout directory or archive, a docker-save archive, or a rootfs tarball.
-    Import(ImportArgs),
-    /// Export a stored image as an OCI layout directory or an OCI archive.
-    Export(ExportArgs),
-    /// List stored images.
-    #[command(alias = "list")]
-    Ls(LsArgs),
-    /// Print a stored image's manifest and config as JSON.
-    Inspect(InspectArgs),
-    /// Give a stored image another name.
-    Tag(TagArgs),
-    /// Remove image names, then the blobs no remaining image uses.
-    #[command(alias = "remove")]
-    Rm(RmArgs),
-    /// Remove blobs and stored layer chains that no image references, and stale temporary files.
-    Prune(PruneArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct PullArgs {
-    /// Image reference: [registry[:port]/]repository[:tag][@sha256:…].
-    pub reference: String,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-    /// Blobs to download at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
-    /// No progress bars and no summary; print only the manifest digest.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ImportFormatArg {
-    Auto,
-    OciDir,
-    OciArchive,
-    DockerArchive,
-    Rootfs,
-}
-
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// The file or directory to import.
-    pub source: PathBuf,
-    /// Name for the image (required for a rootfs tarball, or when the source's own names
-    /// are not full references).
-    #[arg(long)]
-    pub tag: Option<String>,
-    /// What the source is.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub format: ImportFormatArg,
-    /// For a layout with several images: the org.opencontainers.image.ref.name to import.
-    #[arg(long = "source-ref")]
-    pub source_ref: Option<String>,
-    /// Platform to select when the source holds an index: os/arch[/variant].
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// rootfs: the image's os.
-    #[arg(long, default_value = "freebsd")]
-    pub os: String,
-    /// rootfs: the image's architecture (default: this host's).
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// rootfs: the image's architecture variant.
-    #[arg(long)]
-    pub variant: Option<String>,
-    /// rootfs: Entrypoint, as a JSON array or a shell command string.
-    #[arg(long)]
-    pub entrypoint: Option<String>,
-    /// rootfs: Cmd, as a JSON array or a shell command string (default: ["/bin/sh"]).
-    #[arg(long)]
-    pub cmd: Option<String>,
-    /// rootfs: an environment variable NAME=value (repeatable; replaces the default PATH).
-    #[arg(long = "env", short = 'e')]
-    pub env: Vec<String>,
-    /// rootfs: working directory.
-    #[arg(long)]
-    pub workdir: Option<String>,
-    /// rootfs: user to run as.
-    #[arg(long)]
-    pub user: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ExportFormatArg {
-    /// Directory if DEST does not end in .tar, archive otherwise.
-    Auto,
-    Dir,
-    Archive,
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// The stored image.
-    pub image: String,
-    /// Destination directory or archive file.
-    pub dest: PathBuf,
-    /// Layout directory or archive.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub format: ExportFormatArg,
-    /// The org.opencontainers.image.ref.name in the export (default: the stored name).
-    #[arg(long)]
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct LsArgs {
-    /// Print names only.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// The stored image (name, short name or manifest digest).
-    pub image: String,
-}
-
-#[derive(Debug, Args)]
-pub struct TagArgs {
-    /// The stored image.
-    pub source: String,
-    /// The new name.
-    pub target: String,
-}
-
-#[derive(Debug, Args)]
-pub struct RmArgs {
-    /// Stored images to remove.
-    #[arg(required = true)]
-    pub images: Vec<String>,
+/// Opens the image store at `root`.
+pub fn open_store(root: &Path) -> anyhow::Result<Store> {
+    Store::open(root).with_context(|| format!("opening the image store {}", root.display()))
 }
 
 /// Runs `stockade image …` and returns the process exit code.
-pub fn run(_global: &crate::args::GlobalArgs, args: &ImageArgs) -> anyhow::Result<i32> {
-    run_command(args).map_err(one_line)
-}
-
-/// Library errors already put their cause in their message; printing the chain as well
-/// (`{:#}`) would say everything twice. Keep each cause once.
-fn one_line(e: anyhow::Error) -> anyhow::Error {
-    let mut msg = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if msg.contains(&text) {
-            continue;
-        }
-        if !msg.is_empty() {
-            msg.push_str(": ");
-        }
-        msg.push_str(&text);
-    }
-    anyhow::anyhow!(msg)
-}
-
-fn run_command(args: &ImageArgs) -> anyhow::Result<i32> {
-    let store = Store::open(&args.image_root)
-        .with_context(|| format!("opening the image store {}", args.image_root.display()))?;
+pub fn run(args: &ImageArgs) -> anyhow::Result<u8> {
+    let store = open_store(&args.image_root)?;
     match &args.command {
         ImageCommand::Pull(a) => pull(&store, a),
         ImageCommand::Import(a) => import_cmd(&store, a),
@@ -208,9 +40,24 @@ fn run_command(args: &ImageArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// Finds `image` in the store, pulling it first when it is missing (saying so on stderr).
+pub fn ensure_image(
+    store: &Store,
+    image: &str,
+    settings: &PullSettings,
+) -> anyhow::Result<ResolvedImage> {
+    let ensured = provision::ensure_image(store, image, settings, &mut |reference| {
+        eprintln!("{image} is not in the store; pulling {reference}");
+    })?;
+    if let Some(report) = &ensured.pulled {
+        warn_platform_mismatch(report, &settings.platform().0);
+    }
+    Ok(ensured.image)
+}
+
 /// A single-platform image for another platform is pulled (its config says what it is),
 /// with a warning.
-pub fn warn_platform_mismatch(report: &PullReport, wanted: &Platform) {
+fn warn_platform_mismatch(report: &PullReport, wanted: &Platform) {
     if let Some(p) = &report.platform_mismatch {
         eprintln!(
             "warning: {} is a single-platform image for {p}, not {wanted}",
@@ -219,16 +66,12 @@ pub fn warn_platform_mismatch(report: &PullReport, wanted: &Platform) {
     }
 }
 
-fn pull(store: &Store, a: &PullArgs) -> anyhow::Result<i32> {
+fn pull(store: &Store, a: &PullArgs) -> anyhow::Result<u8> {
     let reference: Reference = a.reference.parse()?;
-    let (platform, platform_explicit) = a.registry.platform()?;
-    let opts = PullOptions {
-        client: a.registry.client_options(&reference)?,
-        platform,
-        platform_explicit,
-        jobs: usize::from(a.jobs),
-        progress: !a.quiet,
-    };
+    let opts = a
+        .registry
+        .settings()?
+        .pull_options(&reference, usize::from(a.jobs), !a.quiet)?;
     let report = registry::pull(store, &reference, &opts)?;
     warn_platform_mismatch(&report, &opts.platform);
     if a.quiet {
@@ -256,7 +99,7 @@ fn command_arg(value: &str, flag: &str) -> anyhow::Result<Vec<String>> {
     }
 }
 
-fn import_cmd(store: &Store, a: &ImportArgs) -> anyhow::Result<i32> {
+fn import_cmd(store: &Store, a: &ImportArgs) -> anyhow::Result<u8> {
     let mut rootfs = RootfsConfig {
         os: a.os.clone(),
         ..RootfsConfig::default()
@@ -287,7 +130,7 @@ fn import_cmd(store: &Store, a: &ImportArgs) -> anyhow::Result<i32> {
         rootfs.workdir = a.workdir.clone();
     }
     rootfs.user = a.user.clone();
-    let (platform, _) = super::registry_args::platform_flag(a.platform.as_deref())?;
+    let platform = platform_flag(a.platform.as_deref())?.unwrap_or_else(Platform::host);
     let opts = ImportOptions {
         format: match a.format {
             ImportFormatArg::Auto => ImportFormat::Auto,
@@ -307,7 +150,7 @@ fn import_cmd(store: &Store, a: &ImportArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn export_cmd(store: &Store, a: &ExportArgs) -> anyhow::Result<i32> {
+fn export_cmd(store: &Store, a: &ExportArgs) -> anyhow::Result<u8> {
     let format = match a.format {
         ExportFormatArg::Dir => ExportFormat::Dir,
         ExportFormatArg::Archive => ExportFormat::Archive,
@@ -344,7 +187,7 @@ fn image_size(store: &Store, image: &StoredImage) -> u64 {
     }
 }
 
-fn ls(store: &Store, a: &LsArgs) -> anyhow::Result<i32> {
+fn ls(store: &Store, a: &LsArgs) -> anyhow::Result<u8> {
     let images = store.images()?;
     if a.quiet {
         for i in &images {
@@ -396,7 +239,7 @@ fn ls(store: &Store, a: &LsArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn inspect(store: &Store, a: &InspectArgs) -> anyhow::Result<i32> {
+fn inspect(store: &Store, a: &InspectArgs) -> anyhow::Result<u8> {
     let image = store.resolve(&a.image)?;
     let (bytes, parsed) = store.read_manifest(&image.descriptor)?;
     let manifest: serde_json::Value = serde_json::from_slice(&bytes)?;
@@ -417,7 +260,7 @@ fn inspect(store: &Store, a: &InspectArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn tag(store: &Store, a: &TagArgs) -> anyhow::Result<i32> {
+fn tag(store: &Store, a: &TagArgs) -> anyhow::Result<u8> {
     let _writer = store.writer_lock()?;
     let image = store.resolve(&a.source)?;
     let target: Reference = a.target.parse()?;
@@ -430,7 +273,7 @@ fn tag(store: &Store, a: &TagArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn rm(store: &Store, a: &RmArgs) -> anyhow::Result<i32> {
+fn rm(store: &Store, a: &RmArgs) -> anyhow::Result<u8> {
     let mut failed = false;
     for name in &a.images {
         match store.remove_ref(name) {
@@ -449,11 +292,10 @@ fn rm(store: &Store, a: &RmArgs) -> anyhow::Result<i32> {
     Ok(if failed { 1 } else { 0 })
 }
 
-fn prune(store: &Store, a: &PruneArgs) -> anyhow::Result<i32> {
+fn prune(store: &Store, a: &PruneArgs) -> anyhow::Result<u8> {
     // Layer chains first: they are derived from the images, which the blob prune keeps.
-    let storage = a.storage_args(store.root());
-    let driver = super::bundle::driver(&storage)?;
-    let prov = Provisioner::new(store, &storage.location.storage_root, driver.as_ref())?;
+    let driver = a.config(Default::default()).open()?;
+    let prov = Provisioner::new(store, &a.storage_root, driver.as_ref())?;
     for chain in prov.prune()? {
         println!("deleted layer chain {chain}");
     }

@@ -2,18 +2,18 @@
 //! `stockade_runtime::container`.
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::Context;
 use stockade_image::provision;
-use stockade_image::store::DEFAULT_IMAGE_ROOT;
+use stockade_runtime::config::ContainerConfig;
 use stockade_runtime::container::{self, container_state, CreateOptions};
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
 
-use crate::args::{
-    CreateArgs, DeleteArgs, GlobalArgs, IdArgs, KillArgs, ListArgs, ListFormat, PsArgs, RunArgs,
+use crate::args::lifecycle::{
+    CreateArgs, DeleteArgs, IdArgs, KillArgs, ListArgs, ListFormat, PsArgs, RunArgs,
 };
+use crate::args::GlobalArgs;
 
 fn store(global: &GlobalArgs) -> anyhow::Result<StateStore> {
     Ok(StateStore::open(&global.root)?)
@@ -21,13 +21,7 @@ fn store(global: &GlobalArgs) -> anyhow::Result<StateStore> {
 
 pub fn create(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<u8> {
     let id = ContainerId::parse(&a.id)?;
-    let opts = CreateOptions {
-        pid_file: a.pid_file.clone(),
-        console_socket: a.console_socket.clone(),
-        preserve_fds: a.preserve_fds,
-        pidfd_socket: a.pidfd_socket.clone(),
-    };
-    container::create(&store(global)?, &id, &a.bundle, &opts)?;
+    container::create(&store(global)?, &id, &a.create.bundle, &a.create.options())?;
     Ok(0)
 }
 
@@ -67,7 +61,7 @@ pub fn delete(global: &GlobalArgs, a: &DeleteArgs) -> anyhow::Result<u8> {
         Err(e) => return Err(e.into()),
     }
     if provisioned {
-        let driver = super::bundle::driver(&a.storage.storage_args(Path::new(DEFAULT_IMAGE_ROOT)))?;
+        let driver = a.storage.config(Default::default()).open()?;
         provision::remove_container(&a.storage.storage_root, driver.as_ref(), &a.id)
             .with_context(|| format!("removing the bundle and root filesystem of {}", a.id))?;
     }
@@ -130,25 +124,31 @@ pub fn ps(global: &GlobalArgs, a: &PsArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// `run`: create and start; in the foreground wait for the process, delete the container
-/// and exit with its status (128+signal when killed by one).
+/// `run`: create and start from a bundle; see [`run_container`].
 pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
-    let store = store(global)?;
     let id = ContainerId::parse(a.id.as_deref().unwrap_or_default())?;
-    let opts = CreateOptions {
-        pid_file: a.pid_file.clone(),
-        console_socket: a.console_socket.clone(),
-        preserve_fds: a.preserve_fds,
-        pidfd_socket: a.pidfd_socket.clone(),
-    };
+    let cfg = ContainerConfig::load(&a.create.bundle)?;
+    run_container(global, &id, &cfg, &a.create.options(), a.detach)
+}
+
+/// Creates and starts container `id` from `cfg`; in the foreground waits for the process,
+/// deletes the container and returns its status (128+signal when killed by one).
+pub fn run_container(
+    global: &GlobalArgs,
+    id: &ContainerId,
+    cfg: &ContainerConfig,
+    opts: &CreateOptions,
+    detach: bool,
+) -> anyhow::Result<u8> {
+    let store = store(global)?;
     // In the foreground, signals meant for the container are held from here on and
     // forwarded once it exists (the init resets its signal mask before exec).
-    let forwarded = if a.detach {
+    let forwarded = if detach {
         None
     } else {
         Some(block_forwarded_signals()?)
     };
-    let pid = container::create(&store, &id, &a.bundle, &opts)?;
+    let pid = container::create_from_config(&store, id, cfg, opts)?;
     stockade_fault::point("run:after-create");
     if let Some(set) = forwarded {
         // Started only now: create forks, which a process with threads should not do.
@@ -158,16 +158,16 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
             }
         });
     }
-    if let Err(e) = container::start(&store, &id) {
-        let _ = container::delete(&store, &id, true);
+    if let Err(e) = container::start(&store, id) {
+        let _ = container::delete(&store, id, true);
         return Err(e.into());
     }
     stockade_fault::point("run:after-start");
-    if a.detach {
+    if detach {
         return Ok(0);
     }
     let code = wait_exit_code(pid).with_context(|| format!("waiting for container {id}"))?;
-    container::delete(&store, &id, true)?;
+    container::delete(&store, id, true)?;
     Ok(code)
 }
 

@@ -1,16 +1,17 @@
-//! One short function per command; each calls the libraries and returns an exit code.
+//! One short function per command; each calls the libraries and prints the result. The
+//! flags are parsed in `args/`; what to do with them is decided by the libraries
+//! (`stockade_runtime::container`, `stockade_image::provision`, …).
 
-pub mod bundle;
+mod base;
+mod bundle;
 mod exec;
 mod explain;
 mod features;
-pub mod image;
+mod image;
 mod lifecycle;
-pub mod limit_args;
-pub mod registry_args;
 mod run_image;
 mod spec;
-pub mod update;
+mod update;
 
 use crate::args::{Command, GlobalArgs};
 
@@ -24,7 +25,6 @@ pub fn version_text() -> String {
     )
 }
 
-/// Runs one command.
 /// runc's `--rootless=true|false|auto`. stockade runs rootless exactly when it is not root
 /// (runc's `auto`): a value that asks otherwise is refused rather than ignored.
 fn check_rootless(global: &GlobalArgs, command: &Command) -> anyhow::Result<()> {
@@ -46,12 +46,13 @@ fn check_rootless(global: &GlobalArgs, command: &Command) -> anyhow::Result<()> 
     }
 }
 
+/// Runs one command.
 pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
     check_rootless(global, &command)?;
     match command {
         Command::Spec(a) => spec::run(&a),
         Command::Explain(a) => explain::run(&a),
-        Command::Image(a) => image::run(global, &a).map(|c| u8::try_from(c).unwrap_or(1)),
+        Command::Image(a) => image::run(&a),
         Command::Create(a) => lifecycle::create(global, &a),
         Command::Start(a) => lifecycle::start(global, &a),
         Command::State(a) => lifecycle::state(global, &a),

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::args::SpecArgs;
+use crate::args::lifecycle::SpecArgs;
 use stockade_runtime::config::{default_freebsd_config, CONFIG_FILE};
 
 pub fn run(args: &SpecArgs) -> anyhow::Result<u8> {

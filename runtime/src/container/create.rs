@@ -156,8 +156,18 @@ pub fn create(
     bundle: &Path,
     opts: &CreateOptions,
 ) -> Result<i32, ContainerError> {
-    let cfg = ContainerConfig::load(bundle)?;
-    let plan = plan(&cfg, id, opts.preserve_fds)?;
+    create_from_config(store, id, &ContainerConfig::load(bundle)?, opts)
+}
+
+/// Creates container `id` from a config already loaded from its bundle (as `run --image`
+/// has one, having just written it), so that it is not read and parsed twice.
+pub fn create_from_config(
+    store: &StateStore,
+    id: &ContainerId,
+    cfg: &ContainerConfig,
+    opts: &CreateOptions,
+) -> Result<i32, ContainerError> {
+    let plan = plan(cfg, id, opts.preserve_fds)?;
     check_console(&plan.process, opts)?;
     super::pidfd::check(opts.pidfd_socket.as_deref())?;
     fault::point("create:before-lock");
@@ -171,7 +181,7 @@ pub fn create(
         init: None,
         armed: true,
     };
-    let pid = make(store, &lock, &cfg, &plan, opts, &mut undo)?;
+    let pid = make(store, &lock, cfg, &plan, opts, &mut undo)?;
     if let Some(socket) = &opts.pidfd_socket {
         super::pidfd::send(socket, pid, super::pidfd::INIT)?;
     }

@@ -11,7 +11,7 @@ mod start;
 mod status;
 mod update;
 
-pub use create::{check_console, create, plan, write_pid_file, CreateOptions};
+pub use create::{check_console, create, create_from_config, plan, write_pid_file, CreateOptions};
 pub use delete::delete;
 pub use error::ContainerError;
 pub use exec::{base_process, exec, ExecRequest};

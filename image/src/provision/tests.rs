@@ -4,20 +4,31 @@ use std::fs;
 
 use serde_json::json;
 
+use super::record::record_path;
 use super::*;
+use crate::bundle::{self, BundleError, BundleOptions};
+use crate::oci::digest::Digest;
 use crate::oci::manifest::Descriptor;
 use crate::oci::media::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST};
+use crate::oci::platform::Platform;
 use crate::rootfs::storage::dir::DirDriver;
 use crate::rootfs::storage::stale::lock_dir;
+use crate::rootfs::storage::{chain_ids, users, StorageDriver};
+use crate::store::Store;
 
 /// Stores `name` in `store`: one plain-tar layer holding the file `file`.
-fn add_image(store: &Store, name: &str, file: &str) {
+pub(super) fn add_image(store: &Store, name: &str, file: &str) {
     let desc = add_manifest(store, file);
     store.set_ref(name, &desc).unwrap();
 }
 
 /// Stores a manifest of one plain-tar layer holding the file `file`; returns its descriptor.
 fn add_manifest(store: &Store, file: &str) -> Descriptor {
+    add_manifest_with(store, file, json!({"Cmd": ["/bin/true"]}))
+}
+
+/// As [`add_manifest`], with `config` as the image config's `config` object.
+fn add_manifest_with(store: &Store, file: &str, config: serde_json::Value) -> Descriptor {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
@@ -29,7 +40,7 @@ fn add_manifest(store: &Store, file: &str) -> Descriptor {
     let config = json!({
         "os": std::env::consts::OS,
         "architecture": "amd64",
-        "config": {"Cmd": ["/bin/true"]},
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": [layer.to_string()]},
     })
     .to_string();
@@ -43,6 +54,16 @@ fn add_manifest(store: &Store, file: &str) -> Descriptor {
     .to_string();
     let md = store.put_bytes(manifest.as_bytes(), None).unwrap();
     Descriptor::new(OCI_MANIFEST, md, manifest.len() as u64)
+}
+
+/// A request for a bundle over an empty base config.
+fn request(id: &str) -> BundleRequest {
+    BundleRequest {
+        id: id.into(),
+        base: json!({}),
+        options: BundleOptions::default(),
+        resources: None,
+    }
 }
 
 fn chain_of(store: &Store, name: &str) -> Digest {
@@ -137,24 +158,30 @@ fn a_run_bundle_is_recorded_first_and_removed_whole() {
     add_image(&store, "example.com/a:1", "f");
     let p = Provisioner::new(&store, &storage, &driver).unwrap();
     let img = bundle::resolve(&store, "example.com/a:1", &Platform::host()).unwrap();
-    let made = p
-        .run_bundle(&img, "c1", json!({}), &BundleOptions::default(), None)
-        .unwrap();
+    let made = p.run_bundle(&img, request("c1"), false).unwrap();
     assert!(made.bundle.join("config.json").is_file());
     assert!(made.rootfs.join("f").is_file());
     assert!(is_provisioned(&storage, "c1"));
-    let again = p.run_bundle(&img, "c1", json!({}), &BundleOptions::default(), None);
+    let again = p.run_bundle(&img, request("c1"), true);
     assert!(
         matches!(again, Err(ProvisionError::Exists { .. })),
         "{again:?}"
+    );
+    // --rm of the second run must not take what the first one made.
+    assert!(made.bundle.join("config.json").is_file() && made.rootfs.is_dir());
+    assert!(is_provisioned(&storage, "c1"));
+    let written: serde_json::Value =
+        serde_json::from_slice(&fs::read(made.bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        written, made.config,
+        "the config returned is the one written"
     );
 
     assert!(remove_container(&storage, &driver, "c1").unwrap());
     assert!(!made.bundle.exists() && !made.rootfs.exists());
     assert!(!is_provisioned(&storage, "c1"));
     assert!(!remove_container(&storage, &driver, "c1").unwrap());
-    p.run_bundle(&img, "c1", json!({}), &BundleOptions::default(), None)
-        .unwrap();
+    p.run_bundle(&img, request("c1"), false).unwrap();
 }
 
 #[test]
@@ -221,4 +248,50 @@ fn prune_removes_old_record_temporaries_and_keeps_fresh_ones() {
     p.prune().unwrap();
     assert!(!old.exists() && !old_roots.exists());
     assert!(fresh.exists(), "a write may be in progress");
+}
+
+#[test]
+fn a_run_bundle_that_fails_midway_is_removed_with_rm_and_left_for_delete_without() {
+    let t = tempfile::tempdir().unwrap();
+    let storage = t.path().join("storage");
+    let driver = DirDriver::new(&storage).unwrap();
+    let store = Store::open(&t.path().join("images")).unwrap();
+    // No Entrypoint or Cmd: the config fails after the record and the root filesystem.
+    let desc = add_manifest_with(&store, "f", json!({}));
+    store.set_ref("example.com/nocmd:1", &desc).unwrap();
+    let p = Provisioner::new(&store, &storage, &driver).unwrap();
+    let img = bundle::resolve(&store, "example.com/nocmd:1", &Platform::host()).unwrap();
+
+    let e = p.run_bundle(&img, request("half"), false).unwrap_err();
+    assert!(
+        matches!(e, ProvisionError::Bundle(BundleError::NoCommand { .. })),
+        "{e:?}"
+    );
+    assert!(is_provisioned(&storage, "half"), "left for `delete`");
+    assert!(!driver.rootfs_path("half").unwrap().exists());
+    assert!(p.remove_container("half").unwrap());
+    assert!(!is_provisioned(&storage, "half"));
+
+    let e = p.run_bundle(&img, request("gone"), true).unwrap_err();
+    assert!(matches!(e, ProvisionError::Bundle(_)), "{e:?}");
+    assert!(
+        !is_provisioned(&storage, "gone"),
+        "--rm took the record too"
+    );
+    assert!(!storage.join(BUNDLES_DIR).join("gone").exists());
+    assert!(!driver.rootfs_path("gone").unwrap().exists());
+}
+
+#[test]
+fn an_invalid_id_makes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let storage = t.path().join("storage");
+    let driver = DirDriver::new(&storage).unwrap();
+    let store = Store::open(&t.path().join("images")).unwrap();
+    add_image(&store, "example.com/a:1", "f");
+    let p = Provisioner::new(&store, &storage, &driver).unwrap();
+    let img = bundle::resolve(&store, "example.com/a:1", &Platform::host()).unwrap();
+    let e = p.run_bundle(&img, request("../x"), true).unwrap_err();
+    assert!(matches!(e, ProvisionError::Storage(_)), "{e:?}");
+    assert!(!storage.join(PROVISIONS_DIR).exists());
 }

@@ -1,0 +1,117 @@
+//! Finding an image in the store, pulling it first when it is missing: the typed form of
+//! the registry flags every command able to pull takes (`image pull`, `run --image`,
+//! `bundle create|prepare`), and the credentials they lead to.
+
+use std::path::PathBuf;
+
+use super::ProvisionError;
+use crate::bundle::{self, ResolvedImage};
+use crate::oci::platform::Platform;
+use crate::oci::reference::Reference;
+use crate::registry::{
+    self, auth_file as auth, ClientOptions, Credentials, PullOptions, PullReport,
+};
+use crate::store::Store;
+
+/// How to reach a registry and which platform to take from it.
+#[derive(Debug, Clone, Default)]
+pub struct PullSettings {
+    /// The platform asked for; `None`: this host's.
+    pub platform: Option<Platform>,
+    /// Credentials as `user:password` (they win over any auth file).
+    pub creds: Option<String>,
+    /// The auth file to read; `None`: the default ones, where they exist.
+    pub authfile: Option<PathBuf>,
+    /// Plain HTTP (always used for localhost and loopback addresses).
+    pub insecure: bool,
+}
+
+impl PullSettings {
+    /// The platform to take, and whether it was asked for (else the host's).
+    pub fn platform(&self) -> (Platform, bool) {
+        match &self.platform {
+            Some(p) => (p.clone(), true),
+            None => (Platform::host(), false),
+        }
+    }
+
+    /// Connection settings for `reference`'s registry: the credentials given, else the
+    /// first auth file (the one given, or the default ones) that has some for it.
+    pub fn client_options(&self, reference: &Reference) -> Result<ClientOptions, ProvisionError> {
+        Ok(ClientOptions {
+            credentials: self.credentials(reference)?,
+            insecure: self.insecure,
+        })
+    }
+
+    /// Everything `registry::pull` needs for `reference`.
+    pub fn pull_options(
+        &self,
+        reference: &Reference,
+        jobs: usize,
+        progress: bool,
+    ) -> Result<PullOptions, ProvisionError> {
+        let (platform, platform_explicit) = self.platform();
+        Ok(PullOptions {
+            client: self.client_options(reference)?,
+            platform,
+            platform_explicit,
+            jobs,
+            progress,
+        })
+    }
+
+    fn credentials(&self, reference: &Reference) -> Result<Option<Credentials>, ProvisionError> {
+        if let Some(c) = &self.creds {
+            return Ok(Some(Credentials::from_flag(c)?));
+        }
+        let files = match &self.authfile {
+            Some(f) if !f.exists() => {
+                return Err(ProvisionError::AuthFileMissing { path: f.clone() })
+            }
+            Some(f) => vec![f.clone()],
+            None => auth::default_auth_files(),
+        };
+        for f in &files {
+            if let Some(c) = auth::from_auth_file(f, reference.registry())? {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// An image found in the store, and the pull that put it there if there was one.
+#[derive(Debug)]
+pub struct Ensured {
+    /// The image, resolved for the platform asked for.
+    pub image: ResolvedImage,
+    /// Set when the image was missing and has been pulled.
+    pub pulled: Option<PullReport>,
+}
+
+/// Blobs `ensure_image` downloads at once.
+const PULL_JOBS: usize = 4;
+
+/// Finds `image` in `store`, pulling it first when it is not there; `announce` is told
+/// the reference just before a pull starts (a pull may take a while).
+pub fn ensure_image(
+    store: &Store,
+    image: &str,
+    settings: &PullSettings,
+    announce: &mut dyn FnMut(&Reference),
+) -> Result<Ensured, ProvisionError> {
+    let (platform, _) = settings.platform();
+    let pulled = if store.resolve(image).is_err() {
+        let reference: Reference = image.parse()?;
+        announce(&reference);
+        let opts = settings.pull_options(&reference, PULL_JOBS, false)?;
+        Some(registry::pull(store, &reference, &opts)?)
+    } else {
+        None
+    };
+    Ok(Ensured {
+        image: bundle::resolve(store, image, &platform)?,
+        pulled,
+    })
+}

@@ -1,0 +1,114 @@
+//! The record `run --image` writes before it makes anything of a container, and the
+//! removal of everything made after it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{io, ProvisionError};
+use crate::rootfs::remove::remove_tree;
+use crate::rootfs::storage::{check_id, stale, StorageDriver};
+use stockade_fault as fault;
+
+/// Where `run --image` keeps the records of the containers it made.
+pub const PROVISIONS_DIR: &str = "provisions";
+/// Where `run --image` writes bundles.
+pub const BUNDLES_DIR: &str = "bundles";
+
+/// What `run --image` records about a container before making anything of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Record {
+    pub(super) id: String,
+    pub(super) driver: String,
+    pub(super) image: String,
+}
+
+/// Where the record of container `id` is.
+pub(super) fn record_path(storage_root: &Path, id: &str) -> PathBuf {
+    storage_root.join(PROVISIONS_DIR).join(format!("{id}.json"))
+}
+
+/// Where the bundle of container `id` is.
+pub(super) fn bundle_path(storage_root: &Path, id: &str) -> PathBuf {
+    storage_root.join(BUNDLES_DIR).join(id)
+}
+
+/// Writes the record of `r` atomically, after checking that `id` is free.
+pub(super) fn write(storage_root: &Path, r: &Record) -> Result<(), ProvisionError> {
+    check_id(&r.id)?;
+    let record = record_path(storage_root, &r.id);
+    for p in [&record, &bundle_path(storage_root, &r.id)] {
+        if fs::symlink_metadata(p).is_ok() {
+            return Err(ProvisionError::Exists {
+                id: r.id.clone(),
+                path: p.clone(),
+            });
+        }
+    }
+    let dir = storage_root.join(PROVISIONS_DIR);
+    fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+    crate::oci::layout::write_json(&record, r).map_err(|source| ProvisionError::Record {
+        path: record.clone(),
+        source,
+    })
+}
+
+/// Whether container `id` was made by `run --image` and not yet removed.
+pub fn is_provisioned(storage_root: &Path, id: &str) -> bool {
+    check_id(id).is_ok() && fs::symlink_metadata(record_path(storage_root, id)).is_ok()
+}
+
+/// Removes what `run --image` made for container `id` (root filesystem, bundle, record);
+/// returns whether there was anything. Call after the runtime deleted the container.
+pub fn remove_container(
+    storage_root: &Path,
+    driver: &dyn StorageDriver,
+    id: &str,
+) -> Result<bool, ProvisionError> {
+    if !is_provisioned(storage_root, id) {
+        return Ok(false);
+    }
+    let record = record_path(storage_root, id);
+    // A record cut short by a crash is empty or partial: its driver is then unknown, and
+    // the one given is used.
+    let recorded: Option<Record> = fs::read(&record)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(r) = &recorded {
+        if r.driver != driver.name() {
+            return Err(ProvisionError::Driver {
+                id: id.to_string(),
+                recorded: r.driver.clone(),
+                given: driver.name(),
+            });
+        }
+    }
+    driver.remove_rootfs(id)?;
+    fault::point("delete:rootfs-removed");
+    let bundle = bundle_path(storage_root, id);
+    remove_tree(&bundle).map_err(io("removing", &bundle))?;
+    fault::point("delete:bundle-removed");
+    match fs::remove_file(&record) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(io("removing", &record)(e)),
+    }
+}
+
+/// Temporary files of interrupted atomic writes (`.NAME.PID.tmp`) in `dir`, once old.
+pub(super) fn remove_stale_temporaries(dir: &Path) -> Result<(), ProvisionError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("reading", dir)(e)),
+    };
+    for ent in entries {
+        let ent = ent.map_err(io("reading", dir))?;
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") && stale::old(&ent.path()) {
+            remove_tree(&ent.path()).map_err(io("removing", &ent.path()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Which storage driver makes root filesystems, and where: the typed form of the CLI's
+//! `--storage-root`, `--storage-driver`, `--zfs-dataset` and unpack bounds.
+
+use std::path::PathBuf;
+
+use super::ProvisionError;
+use crate::rootfs::storage::dir::DirDriver;
+use crate::rootfs::storage::zfs::{SystemZfs, ZfsDriver};
+use crate::rootfs::storage::StorageDriver;
+use crate::rootfs::unpack::UnpackLimits;
+
+/// Default root of the dir driver's storage (and of the bundles `run --image` writes).
+pub const DEFAULT_STORAGE_ROOT: &str = "/var/db/stockade/storage";
+
+/// A storage driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverKind {
+    /// Plain directories (any file system).
+    Dir,
+    /// ZFS datasets, snapshots and clones under a parent dataset.
+    Zfs,
+}
+
+/// Where root filesystems are made and by which driver.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// The storage root: the dir driver's chains and root filesystems, the mount points of
+    /// the zfs driver's clones, and the bundles and records of `run --image`.
+    pub root: PathBuf,
+    /// The driver asked for; `None`: zfs when a dataset is given, else dir.
+    pub driver: Option<DriverKind>,
+    /// The zfs driver's parent dataset (e.g. `pool/stockade`).
+    pub zfs_dataset: Option<String>,
+    /// Bounds on what an image may unpack to.
+    pub limits: UnpackLimits,
+}
+
+impl StorageConfig {
+    /// The driver this configuration means.
+    pub fn kind(&self) -> DriverKind {
+        self.driver.unwrap_or(if self.zfs_dataset.is_some() {
+            DriverKind::Zfs
+        } else {
+            DriverKind::Dir
+        })
+    }
+
+    /// Opens the driver (the dir driver creates its root when missing).
+    pub fn open(&self) -> Result<Box<dyn StorageDriver>, ProvisionError> {
+        Ok(match self.kind() {
+            DriverKind::Dir => Box::new(DirDriver::new(&self.root)?.with_limits(self.limits)),
+            DriverKind::Zfs => {
+                let ds = self
+                    .zfs_dataset
+                    .as_deref()
+                    .ok_or(ProvisionError::NoZfsDataset)?;
+                // Container clones are mounted under the storage root, so their path is
+                // known without asking zfs.
+                Box::new(
+                    ZfsDriver::new(ds, Some(self.root.join("zfs")), SystemZfs)
+                        .with_limits(self.limits),
+                )
+            }
+        })
+    }
+}
