@@ -56,6 +56,15 @@ fn add_manifest_with(store: &Store, file: &str, config: serde_json::Value) -> De
     Descriptor::new(OCI_MANIFEST, md, manifest.len() as u64)
 }
 
+/// A temporary directory holding a storage root (with the dir driver) and an image store.
+fn env() -> (tempfile::TempDir, std::path::PathBuf, DirDriver, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("storage");
+    let driver = DirDriver::new(&storage).unwrap();
+    let store = Store::open(&dir.path().join("images")).unwrap();
+    (dir, storage, driver, store)
+}
+
 /// A request for a bundle over an empty base config.
 fn request(id: &str) -> BundleRequest {
     BundleRequest {
@@ -114,10 +123,7 @@ fn prune_of_either_store_keeps_the_chains_of_the_other() {
 
 #[test]
 fn prune_keeps_the_chains_of_every_platform_of_an_index() {
-    let t = tempfile::tempdir().unwrap();
-    let storage = t.path().join("storage");
-    let driver = DirDriver::new(&storage).unwrap();
-    let store = Store::open(&t.path().join("images")).unwrap();
+    let (_dir, storage, driver, store) = env();
     let other = Platform::new("linux", "arm64", Some("v8"));
     let mut here = add_manifest(&store, "for-this-host");
     here.platform = Some(Platform::host());
@@ -151,10 +157,7 @@ fn prune_keeps_the_chains_of_every_platform_of_an_index() {
 
 #[test]
 fn a_run_bundle_is_recorded_first_and_removed_whole() {
-    let t = tempfile::tempdir().unwrap();
-    let storage = t.path().join("storage");
-    let driver = DirDriver::new(&storage).unwrap();
-    let store = Store::open(&t.path().join("images")).unwrap();
+    let (_dir, storage, driver, store) = env();
     add_image(&store, "example.com/a:1", "f");
     let p = Provisioner::new(&store, &storage, &driver).unwrap();
     let img = bundle::resolve(&store, "example.com/a:1", &Platform::host()).unwrap();
@@ -182,6 +185,12 @@ fn a_run_bundle_is_recorded_first_and_removed_whole() {
     assert!(!is_provisioned(&storage, "c1"));
     assert!(!remove_container(&storage, &driver, "c1").unwrap());
     p.run_bundle(&img, request("c1"), false).unwrap();
+
+    // An id that is no name makes nothing, not even a record.
+    let e = p.run_bundle(&img, request("../x"), true).unwrap_err();
+    assert!(matches!(e, ProvisionError::Storage(_)), "{e:?}");
+    assert!(!storage.join(PROVISIONS_DIR).join("../x.json").exists());
+    assert!(!is_provisioned(&storage, "../x"));
 }
 
 #[test]
@@ -204,10 +213,7 @@ fn what_a_crash_left_after_the_record_is_removed() {
 
 #[test]
 fn prune_removes_abandoned_unpacks_but_not_live_ones() {
-    let t = tempfile::tempdir().unwrap();
-    let storage = t.path().join("storage");
-    let driver = DirDriver::new(&storage).unwrap();
-    let store = Store::open(&t.path().join("images")).unwrap();
+    let (_dir, storage, driver, store) = env();
     let p = Provisioner::new(&store, &storage, &driver).unwrap();
     let dead = storage.join("chains/.tmp-aaaa-1");
     let live = storage.join("chains/.tmp-bbbb-2");
@@ -224,10 +230,7 @@ fn prune_removes_abandoned_unpacks_but_not_live_ones() {
 
 #[test]
 fn prune_removes_old_record_temporaries_and_keeps_fresh_ones() {
-    let t = tempfile::tempdir().unwrap();
-    let storage = t.path().join("storage");
-    let driver = DirDriver::new(&storage).unwrap();
-    let store = Store::open(&t.path().join("images")).unwrap();
+    let (_dir, storage, driver, store) = env();
     let p = Provisioner::new(&store, &storage, &driver).unwrap();
     fs::create_dir_all(storage.join(PROVISIONS_DIR)).unwrap();
     let old = storage.join(PROVISIONS_DIR).join(".c1.json.77.tmp");
@@ -252,10 +255,7 @@ fn prune_removes_old_record_temporaries_and_keeps_fresh_ones() {
 
 #[test]
 fn a_run_bundle_that_fails_midway_is_removed_with_rm_and_left_for_delete_without() {
-    let t = tempfile::tempdir().unwrap();
-    let storage = t.path().join("storage");
-    let driver = DirDriver::new(&storage).unwrap();
-    let store = Store::open(&t.path().join("images")).unwrap();
+    let (_dir, storage, driver, store) = env();
     // No Entrypoint or Cmd: the config fails after the record and the root filesystem.
     let desc = add_manifest_with(&store, "f", json!({}));
     store.set_ref("example.com/nocmd:1", &desc).unwrap();
@@ -280,18 +280,4 @@ fn a_run_bundle_that_fails_midway_is_removed_with_rm_and_left_for_delete_without
     );
     assert!(!storage.join(BUNDLES_DIR).join("gone").exists());
     assert!(!driver.rootfs_path("gone").unwrap().exists());
-}
-
-#[test]
-fn an_invalid_id_makes_nothing() {
-    let t = tempfile::tempdir().unwrap();
-    let storage = t.path().join("storage");
-    let driver = DirDriver::new(&storage).unwrap();
-    let store = Store::open(&t.path().join("images")).unwrap();
-    add_image(&store, "example.com/a:1", "f");
-    let p = Provisioner::new(&store, &storage, &driver).unwrap();
-    let img = bundle::resolve(&store, "example.com/a:1", &Platform::host()).unwrap();
-    let e = p.run_bundle(&img, request("../x"), true).unwrap_err();
-    assert!(matches!(e, ProvisionError::Storage(_)), "{e:?}");
-    assert!(!storage.join(PROVISIONS_DIR).exists());
 }
