@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
+use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use stockade_image::store::DEFAULT_IMAGE_ROOT;
+use stockade_image::transfer::import::{ImportFormat, ImportOptions, RootfsConfig};
+use stockade_image::Platform;
 
-use super::registry::RegistryArgs;
+use super::registry::{platform_flag, RegistryArgs};
 use super::storage::StorageLocation;
 
 /// Arguments of `stockade image`.
@@ -161,4 +164,82 @@ pub struct RmArgs {
     /// Stored images to remove.
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+/// A JSON array (`["/bin/sh","-c"]`) or a shell command run with `/bin/sh -c`.
+fn command_arg(value: &str, flag: &str) -> anyhow::Result<Vec<String>> {
+    if value.trim_start().starts_with('[') {
+        serde_json::from_str(value)
+            .with_context(|| format!("--{flag} {value:?}: not a JSON array of strings"))
+    } else {
+        Ok(vec!["/bin/sh".into(), "-c".into(), value.into()])
+    }
+}
+
+impl ImportArgs {
+    /// The import library's options for these flags.
+    pub fn options(&self) -> anyhow::Result<ImportOptions> {
+        let mut rootfs = RootfsConfig {
+            os: self.os.clone(),
+            ..RootfsConfig::default()
+        };
+        if let Some(arch) = &self.arch {
+            rootfs.architecture = Platform::new(&self.os, arch, None).architecture;
+        }
+        rootfs.variant = self.variant.clone();
+        if let Some(e) = &self.entrypoint {
+            rootfs.entrypoint = Some(command_arg(e, "entrypoint")?);
+            // Like docker: a new entrypoint drops the default command.
+            if self.cmd.is_none() {
+                rootfs.cmd = None;
+            }
+        }
+        if let Some(c) = &self.cmd {
+            rootfs.cmd = Some(command_arg(c, "cmd")?);
+        }
+        if !self.env.is_empty() {
+            for e in &self.env {
+                if !e.contains('=') || e.starts_with('=') {
+                    bail!("--env {e:?}: expected NAME=value");
+                }
+            }
+            rootfs.env = self.env.clone();
+        }
+        if self.workdir.is_some() {
+            rootfs.workdir = self.workdir.clone();
+        }
+        rootfs.user = self.user.clone();
+        let platform = platform_flag(self.platform.as_deref())?.unwrap_or_else(Platform::host);
+        Ok(ImportOptions {
+            format: match self.format {
+                ImportFormatArg::Auto => ImportFormat::Auto,
+                ImportFormatArg::OciDir => ImportFormat::OciDir,
+                ImportFormatArg::OciArchive => ImportFormat::OciArchive,
+                ImportFormatArg::DockerArchive => ImportFormat::DockerArchive,
+                ImportFormatArg::Rootfs => ImportFormat::Rootfs,
+            },
+            tag: self.tag.as_deref().map(str::parse).transpose()?,
+            source_ref: self.source_ref.clone(),
+            platform,
+            rootfs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_flags_take_json_arrays_or_shell_strings() {
+        assert_eq!(
+            command_arg(r#"["/init","-v"]"#, "cmd").unwrap(),
+            vec!["/init", "-v"]
+        );
+        assert_eq!(
+            command_arg("echo hi", "cmd").unwrap(),
+            vec!["/bin/sh", "-c", "echo hi"]
+        );
+        assert!(command_arg("[1,2]", "cmd").is_err());
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use stockade_image::bundle::ResolvedImage;
 use stockade_image::oci::manifest::Parsed;
 use stockade_image::oci::media::REF_NAME_ANNOTATION;
@@ -11,14 +11,13 @@ use stockade_image::provision::{self, Provisioner, PullSettings};
 use stockade_image::registry::{self, PullReport};
 use stockade_image::store::{Store, StoredImage};
 use stockade_image::transfer::export::{self, ExportFormat};
-use stockade_image::transfer::import::{self, ImportFormat, ImportOptions, RootfsConfig};
+use stockade_image::transfer::import;
 use stockade_image::{Platform, Reference};
 
 use crate::args::image::{
-    ExportArgs, ExportFormatArg, ImageArgs, ImageCommand, ImportArgs, ImportFormatArg, InspectArgs,
-    LsArgs, PruneArgs, PullArgs, RmArgs, TagArgs,
+    ExportArgs, ExportFormatArg, ImageArgs, ImageCommand, ImportArgs, InspectArgs, LsArgs,
+    PruneArgs, PullArgs, RmArgs, TagArgs,
 };
-use crate::args::registry::platform_flag;
 
 /// Opens the image store at `root`.
 pub fn open_store(root: &Path) -> anyhow::Result<Store> {
@@ -89,61 +88,8 @@ fn pull(store: &Store, a: &PullArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// A JSON array (`["/bin/sh","-c"]`) or a shell command run with `/bin/sh -c`.
-fn command_arg(value: &str, flag: &str) -> anyhow::Result<Vec<String>> {
-    if value.trim_start().starts_with('[') {
-        serde_json::from_str(value)
-            .with_context(|| format!("--{flag} {value:?}: not a JSON array of strings"))
-    } else {
-        Ok(vec!["/bin/sh".into(), "-c".into(), value.into()])
-    }
-}
-
 fn import_cmd(store: &Store, a: &ImportArgs) -> anyhow::Result<u8> {
-    let mut rootfs = RootfsConfig {
-        os: a.os.clone(),
-        ..RootfsConfig::default()
-    };
-    if let Some(arch) = &a.arch {
-        rootfs.architecture = Platform::new(&a.os, arch, None).architecture;
-    }
-    rootfs.variant = a.variant.clone();
-    if let Some(e) = &a.entrypoint {
-        rootfs.entrypoint = Some(command_arg(e, "entrypoint")?);
-        // Like docker: a new entrypoint drops the default command.
-        if a.cmd.is_none() {
-            rootfs.cmd = None;
-        }
-    }
-    if let Some(c) = &a.cmd {
-        rootfs.cmd = Some(command_arg(c, "cmd")?);
-    }
-    if !a.env.is_empty() {
-        for e in &a.env {
-            if !e.contains('=') || e.starts_with('=') {
-                bail!("--env {e:?}: expected NAME=value");
-            }
-        }
-        rootfs.env = a.env.clone();
-    }
-    if a.workdir.is_some() {
-        rootfs.workdir = a.workdir.clone();
-    }
-    rootfs.user = a.user.clone();
-    let platform = platform_flag(a.platform.as_deref())?.unwrap_or_else(Platform::host);
-    let opts = ImportOptions {
-        format: match a.format {
-            ImportFormatArg::Auto => ImportFormat::Auto,
-            ImportFormatArg::OciDir => ImportFormat::OciDir,
-            ImportFormatArg::OciArchive => ImportFormat::OciArchive,
-            ImportFormatArg::DockerArchive => ImportFormat::DockerArchive,
-            ImportFormatArg::Rootfs => ImportFormat::Rootfs,
-        },
-        tag: a.tag.as_deref().map(str::parse).transpose()?,
-        source_ref: a.source_ref.clone(),
-        platform,
-        rootfs,
-    };
+    let opts = a.options()?;
     for image in import::import(store, &a.source, &opts)? {
         println!("{} {}", image.name, image.descriptor.digest);
     }
@@ -279,7 +225,7 @@ fn rm(store: &Store, a: &RmArgs) -> anyhow::Result<u8> {
         match store.remove_ref(name) {
             Ok(image) => println!("untagged {}", image.name),
             Err(e) => {
-                eprintln!("stockade: {e}");
+                eprintln!("stockade: {}", crate::report::error_text(&e.into()));
                 failed = true;
             }
         }
@@ -331,19 +277,6 @@ fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn command_flags_take_json_arrays_or_shell_strings() {
-        assert_eq!(
-            command_arg(r#"["/init","-v"]"#, "cmd").unwrap(),
-            vec!["/init", "-v"]
-        );
-        assert_eq!(
-            command_arg("echo hi", "cmd").unwrap(),
-            vec!["/bin/sh", "-c", "echo hi"]
-        );
-        assert!(command_arg("[1,2]", "cmd").is_err());
-    }
 
     #[test]
     fn human_sizes() {
