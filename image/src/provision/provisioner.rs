@@ -12,7 +12,7 @@ use crate::bundle::{self, BundleOptions, ResolvedImage};
 use crate::oci::digest::Digest;
 use crate::oci::manifest::Parsed;
 use crate::oci::platform::Platform;
-use crate::rootfs::storage::{chain_ids, users, Prepared, StorageDriver, StorageError};
+use crate::rootfs::storage::{chain_ids, check_id, users, Prepared, StorageDriver, StorageError};
 use crate::store::Store;
 use stockade_fault as fault;
 
@@ -144,8 +144,14 @@ impl<'a> Provisioner<'a> {
         let id = req.id.clone();
         let made = self.record_and_make(image, req);
         if let Err(e) = &made {
-            // What carries the name of an earlier container is not ours to remove.
-            if remove_on_failure && !matches!(e, ProvisionError::Exists { .. }) {
+            // What carries the name of an earlier container, or a root filesystem someone
+            // else made under that name, is not ours to remove.
+            let taken = matches!(
+                e,
+                ProvisionError::Exists { .. }
+                    | ProvisionError::Storage(StorageError::Exists { .. })
+            );
+            if remove_on_failure && !taken {
                 let _ = record::remove_container(&self.storage_root, self.driver, &id);
             }
         }
@@ -157,6 +163,19 @@ impl<'a> Provisioner<'a> {
         image: &ResolvedImage,
         req: BundleRequest,
     ) -> Result<MadeBundle, ProvisionError> {
+        // A root filesystem of that name from `bundle create --name` is someone else's:
+        // refused before the record, which would make `delete` remove it.
+        check_id(&req.id)?;
+        let rootfs = self.driver.rootfs_path(&req.id)?;
+        if fs::symlink_metadata(&rootfs).is_ok()
+            && !record::is_provisioned(&self.storage_root, &req.id)
+        {
+            return Err(StorageError::Exists {
+                id: req.id,
+                path: rootfs,
+            }
+            .into());
+        }
         record::write(
             &self.storage_root,
             &Record {

@@ -13,7 +13,7 @@ use crate::oci::media::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST};
 use crate::oci::platform::Platform;
 use crate::rootfs::storage::dir::DirDriver;
 use crate::rootfs::storage::stale::lock_dir;
-use crate::rootfs::storage::{chain_ids, users, StorageDriver};
+use crate::rootfs::storage::{chain_ids, users, StorageDriver, StorageError};
 use crate::store::Store;
 
 /// Stores `name` in `store`: one plain-tar layer holding the file `file`.
@@ -280,4 +280,27 @@ fn a_run_bundle_that_fails_midway_is_removed_with_rm_and_left_for_delete_without
     );
     assert!(!storage.join(BUNDLES_DIR).join("gone").exists());
     assert!(!driver.rootfs_path("gone").unwrap().exists());
+}
+
+#[test]
+fn a_run_bundle_never_takes_a_root_filesystem_bundle_create_made() {
+    let (dir, storage, driver, store) = env();
+    add_image(&store, "example.com/a:1", "f");
+    let p = Provisioner::new(&store, &storage, &driver).unwrap();
+    let img = bundle::resolve(&store, "example.com/a:1", &Platform::host()).unwrap();
+    let theirs = p
+        .create_bundle(&img, &dir.path().join("b"), request("taken"))
+        .unwrap();
+    for rm in [true, false] {
+        let e = p.run_bundle(&img, request("taken"), rm).unwrap_err();
+        assert!(
+            matches!(e, ProvisionError::Storage(StorageError::Exists { .. })),
+            "{e:?}"
+        );
+        assert!(
+            !is_provisioned(&storage, "taken"),
+            "no record: delete leaves it"
+        );
+        assert!(theirs.rootfs.join("f").is_file(), "--rm={rm} kept it");
+    }
 }
