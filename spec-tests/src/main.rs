@@ -45,6 +45,7 @@ mod namespaces_join;
 mod parallel;
 mod pidfd;
 mod process;
+mod provision;
 mod ps_features;
 mod rootless;
 mod state;
@@ -115,6 +116,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(hostile::tests());
     v.extend(crash::tests());
     v.extend(images::tests());
+    v.extend(provision::tests());
     v.extend(confine_ns::tests());
     v.extend(confine_cgroups::tests());
     v.extend(userns::tests());
