@@ -14,3 +14,4 @@ pub mod mounts;
 pub mod platform;
 pub mod process;
 pub mod state;
+pub mod target;

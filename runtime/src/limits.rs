@@ -12,6 +12,8 @@
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::target::Target;
+
 mod extra;
 pub use extra::{rdma_line, RdmaLimit, WeightDevice};
 
@@ -281,19 +283,21 @@ fn positive(v: Option<i64>) -> Option<u64> {
 /// not enforced. Values that make no sense are errors.
 pub fn from_resources(
     resources: Option<&LinuxResources>,
+    target: Target,
 ) -> Result<(ResourceLimits, Option<String>), LimitsError> {
     match resources {
-        Some(r) => update(&ResourceLimits::default(), r),
+        Some(r) => update(&ResourceLimits::default(), r, target),
         None => Ok((ResourceLimits::default(), None)),
     }
 }
 
 /// `current` with what `r` sets replaced (`update`): a field `r` gives replaces the
 /// current limit (`-1`/`0` lift it), a field it leaves out keeps it. The result is checked
-/// as a whole; the warning names what `r` sets that is not enforced.
+/// as a whole; the warning names what `r` sets that `target` does not enforce.
 pub fn update(
     current: &ResourceLimits,
     r: &LinuxResources,
+    target: Target,
 ) -> Result<(ResourceLimits, Option<String>), LimitsError> {
     let mut limits = current.clone();
     let mut ignored: Vec<&str> = Vec::new();
@@ -481,13 +485,13 @@ pub fn update(
         }
     }
     // Cgroup settings with no rctl(8) counterpart: named, not silently dropped, on FreeBSD.
-    if !cfg!(target_os = "linux") {
+    if !target.has_cgroups() {
         ignored.extend(limits.linux_only_fields());
     }
     // Device rules are what every containerd and Podman config carries (deny all, then
     // the default devices). Linux enforces them (a cgroup device filter); on FreeBSD the
     // device nodes made (devfs rules) are the enforcement stockade has.
-    if !cfg!(target_os = "linux") && r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+    if !target.has_cgroups() && r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         ignored.push("devices (the device nodes created are what the container gets)");
     }
     let warning = (!ignored.is_empty()).then(|| {

@@ -1,12 +1,13 @@
 //! What the container process needs, prepared before anything is created: the program found
 //! inside the root, environment, working directory, user and groups, umask, rlimits by the
-//! platform's numbers, terminal, preserved descriptors.
+//! target kernel's numbers ([`Target::rlimits`]), terminal, preserved descriptors.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::{CapabilitySets, ContainerConfig, Rlimit, SeccompProfile};
 use crate::mounts::{resolve_in_root, MountError};
+use crate::target::Target;
 
 /// Why the process cannot be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +59,11 @@ pub fn io_priority(p: &oci_spec::runtime::LinuxIOPriority) -> Result<(u8, u8), P
 
 /// Process settings of the config that stockade applies on neither platform (scheduler,
 /// execCPUAffinity): an error naming the first one given.
-pub fn refuse_unapplied(p: &oci_spec::runtime::Process) -> Result<(), ProcessError> {
-    let os = if cfg!(target_os = "linux") {
-        "Linux"
-    } else {
-        "FreeBSD"
-    };
+pub fn refuse_unapplied(
+    p: &oci_spec::runtime::Process,
+    target: Target,
+) -> Result<(), ProcessError> {
+    let os = target.name();
     if p.scheduler().is_some() {
         return Err(ProcessError::NotApplied {
             field: "scheduler",
@@ -145,7 +145,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 impl ProcessSpec {
     /// Prepares `cfg`'s process; `root` is where the root filesystem is visible now (the
     /// host path), used to find the program.
-    pub fn from_config(cfg: &ContainerConfig) -> Result<ProcessSpec, ProcessError> {
+    pub fn from_config(cfg: &ContainerConfig, target: Target) -> Result<ProcessSpec, ProcessError> {
         let p = cfg.process()?;
         let args = p.args().clone().unwrap_or_default();
         let env = p.env().clone().unwrap_or_default();
@@ -175,17 +175,13 @@ impl ProcessSpec {
                 .as_ref()
                 .map(|b| (b.height() as u16, b.width() as u16)),
             confinement,
+            target,
         )?;
-        refuse_unapplied(p)?;
+        refuse_unapplied(p, target)?;
         spec.oom_score_adj = p.oom_score_adj();
         spec.io_priority = p.io_priority().as_ref().map(io_priority).transpose()?;
-        if spec.oom_score_adj.is_some() && !cfg!(target_os = "linux") {
-            tracing::warn!(
-                "process.oomScoreAdj is not applied: FreeBSD has no per-process OOM score"
-            );
-        }
-        if spec.io_priority.is_some() && !cfg!(target_os = "linux") {
-            tracing::warn!("process.ioPriority is not applied: FreeBSD has no I/O priority");
+        for w in spec.unapplied(target) {
+            tracing::warn!("{w}");
         }
         Ok(spec)
     }
@@ -203,6 +199,7 @@ impl ProcessSpec {
         terminal: bool,
         console_size: Option<(u16, u16)>,
         confinement: Confinement,
+        target: Target,
     ) -> Result<ProcessSpec, ProcessError> {
         for (index, e) in env.iter().enumerate() {
             if !e.contains('=') || e.starts_with('=') {
@@ -215,7 +212,7 @@ impl ProcessSpec {
         let program = find_program(root, &args[0], &env)?;
         let rlimits = rlimits
             .iter()
-            .map(resource_limit)
+            .map(|r| resource_limit(r, target))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ProcessSpec {
             args,
@@ -234,6 +231,20 @@ impl ProcessSpec {
             io_priority: None,
             confinement,
         })
+    }
+
+    /// What of this process `target` does not apply, one warning each.
+    pub fn unapplied(&self, target: Target) -> Vec<&'static str> {
+        let mut w = Vec::new();
+        if target == Target::FreeBsd {
+            if self.oom_score_adj.is_some() {
+                w.push("process.oomScoreAdj is not applied: FreeBSD has no per-process OOM score");
+            }
+            if self.io_priority.is_some() {
+                w.push("process.ioPriority is not applied: FreeBSD has no I/O priority");
+            }
+        }
+        w
     }
 }
 
@@ -283,68 +294,20 @@ fn check_executable(host: &Path, inside: &Path) -> Result<(), ProcessError> {
     }
 }
 
-/// (spec name, resource number) for this platform.
-#[cfg(target_os = "linux")]
-const RLIMITS: &[(&str, i32)] = &[
-    ("RLIMIT_AS", libc::RLIMIT_AS as i32),
-    ("RLIMIT_CORE", libc::RLIMIT_CORE as i32),
-    ("RLIMIT_CPU", libc::RLIMIT_CPU as i32),
-    ("RLIMIT_DATA", libc::RLIMIT_DATA as i32),
-    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE as i32),
-    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS as i32),
-    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
-    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
-    ("RLIMIT_NICE", libc::RLIMIT_NICE as i32),
-    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE as i32),
-    ("RLIMIT_NPROC", libc::RLIMIT_NPROC as i32),
-    ("RLIMIT_RSS", libc::RLIMIT_RSS as i32),
-    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO as i32),
-    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME as i32),
-    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
-    ("RLIMIT_STACK", libc::RLIMIT_STACK as i32),
-];
-
-/// (spec name, resource number) for this platform. FreeBSD's RLIMIT_VMEM is RLIMIT_AS.
-#[cfg(target_os = "freebsd")]
-const RLIMITS: &[(&str, i32)] = &[
-    ("RLIMIT_AS", libc::RLIMIT_AS),
-    ("RLIMIT_CORE", libc::RLIMIT_CORE),
-    ("RLIMIT_CPU", libc::RLIMIT_CPU),
-    ("RLIMIT_DATA", libc::RLIMIT_DATA),
-    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE),
-    ("RLIMIT_KQUEUES", libc::RLIMIT_KQUEUES),
-    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK),
-    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE),
-    ("RLIMIT_NPROC", libc::RLIMIT_NPROC),
-    ("RLIMIT_NPTS", libc::RLIMIT_NPTS),
-    // sys/resource.h of FreeBSD 14: RLIMIT_PIPEBUF 15 (libc does not have it yet).
-    ("RLIMIT_PIPEBUF", 15),
-    ("RLIMIT_RSS", libc::RLIMIT_RSS),
-    ("RLIMIT_SBSIZE", libc::RLIMIT_SBSIZE),
-    ("RLIMIT_STACK", libc::RLIMIT_STACK),
-    ("RLIMIT_SWAP", libc::RLIMIT_SWAP),
-    ("RLIMIT_UMTXP", libc::RLIMIT_UMTXP),
-    ("RLIMIT_VMEM", libc::RLIMIT_VMEM),
-];
-
-#[cfg(target_os = "linux")]
-const OS: &str = "Linux";
-#[cfg(target_os = "freebsd")]
-const OS: &str = "FreeBSD";
-
-fn resource_limit(r: &Rlimit) -> Result<ResourceLimit, ProcessError> {
-    RLIMITS
-        .iter()
-        .find(|(n, _)| *n == r.name)
-        .map(|&(_, resource)| ResourceLimit {
+/// `r` with `target`'s number for it.
+fn resource_limit(r: &Rlimit, target: Target) -> Result<ResourceLimit, ProcessError> {
+    target
+        .rlimit(&r.name)
+        .map(|resource| ResourceLimit {
             resource,
             soft: r.soft,
             hard: r.hard,
         })
         .ok_or_else(|| ProcessError::UnknownRlimit {
             name: r.name.clone(),
-            os: OS,
-            accepted: RLIMITS
+            os: target.name(),
+            accepted: target
+                .rlimits()
                 .iter()
                 .map(|(n, _)| *n)
                 .collect::<Vec<_>>()
@@ -416,29 +379,91 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rlimit_names_the_platform_lacks_are_errors_naming_them() {
-        let ok = resource_limit(&Rlimit {
-            name: "RLIMIT_NOFILE".into(),
+    fn rlimit(name: &str) -> Rlimit {
+        Rlimit {
+            name: name.into(),
             soft: 1,
             hard: 2,
-        })
-        .unwrap();
-        assert_eq!((ok.soft, ok.hard), (1, 2));
-        #[cfg(target_os = "linux")]
-        let foreign = "RLIMIT_SWAP";
-        #[cfg(target_os = "freebsd")]
-        let foreign = "RLIMIT_RTPRIO";
-        let err = resource_limit(&Rlimit {
-            name: foreign.into(),
-            soft: 1,
-            hard: 1,
-        })
-        .unwrap_err()
-        .to_string();
+        }
+    }
+
+    #[test]
+    fn rlimit_names_the_target_lacks_are_errors_naming_them() {
+        for (target, number, foreign) in [
+            (Target::Linux, 7, "RLIMIT_SWAP"),
+            (Target::FreeBsd, 8, "RLIMIT_RTPRIO"),
+        ] {
+            let ok = resource_limit(&rlimit("RLIMIT_NOFILE"), target).unwrap();
+            assert_eq!((ok.resource, ok.soft, ok.hard), (number, 1, 2), "{target}");
+            let err = resource_limit(&rlimit(foreign), target)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(foreign)
+                    && err.contains("RLIMIT_NOFILE")
+                    && err.contains(target.name()),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_process_is_planned_with_the_targets_rlimit_table_on_any_host() {
+        let r = rootfs();
+        let build = |target| {
+            ProcessSpec::build(
+                r.path(),
+                vec!["sh".into()],
+                vec![],
+                "/".into(),
+                (0, 0, vec![], None),
+                &[rlimit("RLIMIT_SWAP"), rlimit("RLIMIT_NOFILE")],
+                false,
+                false,
+                None,
+                Confinement::default(),
+                target,
+            )
+        };
+        // FreeBSD has a swap limit (resource 12); Linux does not, whichever host plans it.
+        let freebsd = build(Target::FreeBsd).unwrap();
+        assert_eq!(
+            freebsd
+                .rlimits
+                .iter()
+                .map(|l| l.resource)
+                .collect::<Vec<_>>(),
+            [12, 8]
+        );
+        let err = build(Target::Linux).unwrap_err().to_string();
         assert!(
-            err.contains(foreign) && err.contains("RLIMIT_NOFILE"),
+            err.contains("RLIMIT_SWAP") && err.contains("Linux"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn linux_only_process_settings_are_named_for_freebsd_only() {
+        let r = rootfs();
+        let mut spec = ProcessSpec::build(
+            r.path(),
+            vec!["sh".into()],
+            vec![],
+            "/".into(),
+            (0, 0, vec![], None),
+            &[],
+            false,
+            false,
+            None,
+            Confinement::default(),
+            Target::Linux,
+        )
+        .unwrap();
+        spec.oom_score_adj = Some(100);
+        spec.io_priority = Some((2, 4));
+        assert!(spec.unapplied(Target::Linux).is_empty());
+        let w = spec.unapplied(Target::FreeBsd);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("oomScoreAdj") && w[1].contains("ioPriority"));
     }
 }

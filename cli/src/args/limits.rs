@@ -61,7 +61,10 @@ impl LimitArgs {
         // The same checks create makes, before anything is written.
         let parsed: oci_spec::runtime::LinuxResources = serde_json::from_value(r.clone())
             .context("the limit flags do not make a valid linux.resources object")?;
-        stockade_runtime::limits::from_resources(Some(&parsed))?;
+        stockade_runtime::limits::from_resources(
+            Some(&parsed),
+            stockade_runtime::platform::HOST_TARGET,
+        )?;
         Ok(Some(r))
     }
 }

@@ -56,13 +56,13 @@ pub fn plan(
         });
     }
     let mounts = parse_mounts(cfg)?;
-    let process = ProcessSpec::from_config(cfg)?;
+    let process = ProcessSpec::from_config(cfg, Host::TARGET)?;
     let resources = cfg
         .spec
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref());
-    let (limits, unenforced) = crate::limits::from_resources(resources)?;
+    let (limits, unenforced) = crate::limits::from_resources(resources, Host::TARGET)?;
     if let Some(w) = unenforced {
         tracing::warn!("{w}");
     }

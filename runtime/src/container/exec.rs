@@ -142,6 +142,7 @@ pub fn exec(
                     .as_ref()
                     .map(|b| (b.height() as u16, b.width() as u16)),
                 confinement.clone(),
+                Host::TARGET,
             );
             let mut spec = match spec {
                 Ok(s) => s,
@@ -151,7 +152,7 @@ pub fn exec(
                 }
             };
             spec.oom_score_adj = p.oom_score_adj();
-            let io = crate::process::refuse_unapplied(p).and_then(|()| {
+            let io = crate::process::refuse_unapplied(p, Host::TARGET).and_then(|()| {
                 p.io_priority()
                     .as_ref()
                     .map(crate::process::io_priority)

@@ -20,7 +20,7 @@ pub fn check(socket: Option<&Path>) -> Result<(), ContainerError> {
     match socket {
         Some(s) if !Host::PROCESS_HANDLES => Err(crate::platform::PlatformError::Unsupported {
             what: format!("--pidfd-socket {}", s.display()),
-            os: Host::OS,
+            os: Host::TARGET.name(),
             hint: "it has no pidfd_open(2); omit --pidfd-socket".into(),
         }
         .into()),

@@ -29,7 +29,7 @@ pub fn update(
             expected: "only a created or running container has limits to change",
         });
     };
-    let (after, unenforced) = limits::update(&st.limits, resources)?;
+    let (after, unenforced) = limits::update(&st.limits, resources, Host::TARGET)?;
     let cgroups_path = stored_cgroups_path(store, id)?;
     // What the update is about to make is written to the state first (a killed update
     // leaves it recorded); the final write below replaces it with what was made.

@@ -140,7 +140,7 @@ mod tests {
 
     fn parse(json: &str) -> Result<super::ResourceLimits, String> {
         let r: oci_spec::runtime::LinuxResources = serde_json::from_str(json).unwrap();
-        from_resources(Some(&r))
+        from_resources(Some(&r), crate::target::Target::Linux)
             .map(|(l, _)| l)
             .map_err(|e| e.to_string())
     }

@@ -5,8 +5,12 @@ const ALL_FOUR: &str = r#"{"memory":{"limit":67108864,"swap":134217728},
         "pids":{"limit":32},"cpu":{"quota":50000,"period":100000}}"#;
 
 fn parse(json: &str) -> Result<(ResourceLimits, Option<String>), LimitsError> {
+    parse_for(json, Target::Linux)
+}
+
+fn parse_for(json: &str, target: Target) -> Result<(ResourceLimits, Option<String>), LimitsError> {
     let r: LinuxResources = serde_json::from_str(json).unwrap();
-    from_resources(Some(&r))
+    from_resources(Some(&r), target)
 }
 
 #[test]
@@ -26,7 +30,7 @@ fn unlimited_and_unset_values_are_no_limit() {
         parse(r#"{"memory":{"limit":-1,"swap":-1},"pids":{"limit":0},"cpu":{"quota":-1}}"#)
             .unwrap();
     assert!(l.is_empty(), "{l:?}");
-    assert!(from_resources(None).unwrap().0.is_empty());
+    assert!(from_resources(None, Target::FreeBsd).unwrap().0.is_empty());
 }
 
 #[test]
@@ -66,7 +70,7 @@ fn update_replaces_what_it_gives_and_keeps_the_rest() {
     let (current, _) = parse(ALL_FOUR).unwrap();
     let upd = |json: &str| {
         let r: LinuxResources = serde_json::from_str(json).unwrap();
-        update(&current, &r)
+        update(&current, &r, Target::Linux)
     };
     let (l, _) = upd(r#"{"pids":{"limit":-1}}"#).unwrap();
     assert_eq!(
@@ -98,42 +102,41 @@ fn update_replaces_what_it_gives_and_keeps_the_rest() {
 
 #[test]
 fn what_is_not_enforced_is_named_in_one_warning() {
-    let (l, w) = parse(
-        r#"{"devices":[{"allow":false,"access":"rwm"}],"cpu":{"idle":1},
+    for target in [Target::Linux, Target::FreeBsd] {
+        let (l, w) = parse_for(
+            r#"{"devices":[{"allow":false,"access":"rwm"}],"cpu":{"idle":1},
                 "memory":{"kernel":1000},"blockIO":{"leafWeight":10}}"#,
-    )
-    .unwrap();
-    assert!(!l.is_empty(), "cpu.idle and blockIO.leafWeight are kept");
-    let w = w.unwrap();
-    assert!(w.contains("linux.resources.memory.kernel"), "{w}");
-    // Only the Linux cgroup backend applies these; FreeBSD names them.
-    for name in ["cpu.idle", "blockIO.leafWeight"] {
-        let named = w.contains(&format!("linux.resources.{name}"));
-        assert_eq!(named, !cfg!(target_os = "linux"), "{name}: {w}");
+            target,
+        )
+        .unwrap();
+        assert!(!l.is_empty(), "cpu.idle and blockIO.leafWeight are kept");
+        let w = w.unwrap();
+        assert!(w.contains("linux.resources.memory.kernel"), "{w}");
+        // Only the Linux cgroup backend applies these; FreeBSD names them.
+        for name in ["cpu.idle", "blockIO.leafWeight"] {
+            let named = w.contains(&format!("linux.resources.{name}"));
+            assert_eq!(named, target == Target::FreeBsd, "{target} {name}: {w}");
+        }
+        assert_eq!(
+            w.contains("linux.resources.devices"),
+            target == Target::FreeBsd,
+            "device rules are enforced on Linux only: {w}"
+        );
     }
-    assert_eq!(
-        w.contains("linux.resources.devices"),
-        !cfg!(target_os = "linux"),
-        "device rules are enforced on Linux only: {w}"
-    );
 }
 
 #[test]
 fn cgroup_settings_are_kept_and_checked() {
-    let (l, w) = parse(
-        r#"{"cpu":{"shares":512,"cpus":"0-1,3","mems":"0"},
-                "memory":{"reservation":1048576,"swappiness":10,"disableOOMKiller":true}}"#,
-    )
-    .unwrap();
-    if cfg!(target_os = "linux") {
-        assert_eq!(w, None, "all enforced");
-    } else {
-        let w = w.unwrap();
-        assert!(
-            w.contains("linux.resources.cpu.shares"),
-            "FreeBSD names them: {w}"
-        );
-    }
+    let json = r#"{"cpu":{"shares":512,"cpus":"0-1,3","mems":"0"},
+                "memory":{"reservation":1048576,"swappiness":10,"disableOOMKiller":true}}"#;
+    let (_, w) = parse_for(json, Target::FreeBsd).unwrap();
+    let w = w.unwrap();
+    assert!(
+        w.contains("linux.resources.cpu.shares"),
+        "FreeBSD names them: {w}"
+    );
+    let (l, w) = parse(json).unwrap();
+    assert_eq!(w, None, "all enforced on Linux");
     assert_eq!(l.cpu_shares, Some(512));
     assert_eq!(l.cpuset_cpus.as_deref(), Some("0-1,3"));
     assert_eq!(l.cpuset_mems.as_deref(), Some("0"));
@@ -151,7 +154,7 @@ fn cgroup_settings_are_kept_and_checked() {
         ]
     );
     let r: LinuxResources = serde_json::from_str(r#"{"cpu":{"cpus":""}}"#).unwrap();
-    let (after, _) = update(&l, &r).unwrap();
+    let (after, _) = update(&l, &r, Target::Linux).unwrap();
     assert_eq!(after.cpuset_cpus, None, "an empty list lifts the cpuset");
     assert_eq!(after.cpuset_mems.as_deref(), Some("0"), "kept");
     for (json, field) in [
@@ -178,13 +181,15 @@ fn shares_convert_to_weight_as_runc_does() {
 
 #[test]
 fn unified_entries_are_kept_and_checked() {
-    let (l, w) = parse(r#"{"unified":{"memory.high":"1000000","pids.max":"9"}}"#).unwrap();
+    let unified = r#"{"unified":{"memory.high":"1000000","pids.max":"9"}}"#;
+    assert!(parse_for(unified, Target::FreeBsd).unwrap().1.is_some());
+    let (l, w) = parse(unified).unwrap();
     assert_eq!(
         l.unified.get("memory.high").map(String::as_str),
         Some("1000000")
     );
     assert_eq!(l.unified.len(), 2);
-    assert_eq!(w.is_some(), !cfg!(target_os = "linux"));
+    assert_eq!(w, None);
     for bad in [
         r#"{"unified":{"../x.y":"1"}}"#,
         r#"{"unified":{"cgroup.procs":"1"}}"#,
@@ -206,7 +211,7 @@ fn block_io_weight_and_throttles_are_kept_and_replaced_per_kind() {
     assert_eq!(l.blkio_throttle.len(), 2);
     let r: LinuxResources =
         serde_json::from_str(r#"{"blockIO":{"throttleReadBpsDevice":[]}}"#).unwrap();
-    let (after, _) = update(&l, &r).unwrap();
+    let (after, _) = update(&l, &r, Target::Linux).unwrap();
     assert_eq!(
         after.blkio_throttle,
         vec![Throttle {

@@ -15,6 +15,7 @@ use crate::jail::JailSpec;
 use crate::mounts::MountSpec;
 use crate::process::{Confinement, ProcessSpec};
 use crate::state::Resources;
+use crate::target::Target;
 
 #[cfg(target_os = "freebsd")]
 pub(crate) use freebsd::set_rlimit;
@@ -24,6 +25,9 @@ pub use freebsd::FreeBsd as Host;
 pub use linux::confinement_features;
 #[cfg(target_os = "linux")]
 pub use linux::Linux as Host;
+
+/// The target of the backend this build runs containers with.
+pub const HOST_TARGET: Target = <Host as Platform>::TARGET;
 
 /// A kernel call that failed, or a plan the platform cannot carry out.
 #[derive(Debug, thiserror::Error)]
@@ -139,8 +143,8 @@ pub struct SeccompListener {
 
 /// The operations a kernel backend provides.
 pub trait Platform {
-    /// The kernel's name, for messages.
-    const OS: &'static str;
+    /// The kernel this backend runs containers on: what its plans are made for.
+    const TARGET: Target;
 
     /// Whether [`Platform::process_handle`] can open a descriptor for an existing process
     /// (`--pidfd-socket`), checked before anything is made.

@@ -182,7 +182,7 @@ fn proc_info(k: &libc::kinfo_proc) -> ProcInfo {
 }
 
 impl Platform for FreeBsd {
-    const OS: &'static str = "FreeBSD";
+    const TARGET: crate::target::Target = crate::target::Target::FreeBsd;
     // pdfork(2) is the only source of process descriptors.
     const PROCESS_HANDLES: bool = false;
 

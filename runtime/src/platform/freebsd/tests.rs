@@ -57,13 +57,14 @@ fn fixture(extra: Value, id: &str) -> Fixture {
         jail: JailSpec::from_config(&cfg, &id).unwrap(),
         id,
         mounts: parse_mounts(&cfg).unwrap(),
-        process: ProcessSpec::from_config(&cfg).unwrap(),
+        process: ProcessSpec::from_config(&cfg, crate::target::Target::FreeBsd).unwrap(),
         root_readonly: cfg.root_readonly,
         limits: crate::limits::from_resources(
             cfg.spec
                 .linux()
                 .as_ref()
                 .and_then(|l| l.resources().as_ref()),
+            crate::target::Target::FreeBsd,
         )
         .unwrap()
         .0,
@@ -282,9 +283,10 @@ fn freebsd_executor_update_of_limits_replaces_deny_rules_and_removes_dropped_one
     let f = fixture(limits(), "upd1");
     let mut k = ModelKernel::new();
     let mut made = create(&mut k, &f);
-    let after = crate::limits::from_resources(Some(
-        &serde_json::from_value(json!({"memory": {"limit": 134217728}})).unwrap(),
-    ))
+    let after = crate::limits::from_resources(
+        Some(&serde_json::from_value(json!({"memory": {"limit": 134217728}})).unwrap()),
+        crate::target::Target::FreeBsd,
+    )
     .unwrap()
     .0;
     executor::update_limits(&mut k, &mut made, &after).unwrap();

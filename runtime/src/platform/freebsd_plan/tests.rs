@@ -54,13 +54,14 @@ fn fixture(config: Value, id: &str) -> Fixture {
         id,
         jail,
         mounts,
-        process: ProcessSpec::from_config(&cfg).unwrap(),
+        process: ProcessSpec::from_config(&cfg, crate::target::Target::FreeBsd).unwrap(),
         root_readonly: cfg.root_readonly,
         limits: crate::limits::from_resources(
             cfg.spec
                 .linux()
                 .as_ref()
                 .and_then(|l| l.resources().as_ref()),
+            crate::target::Target::FreeBsd,
         )
         .unwrap()
         .0,

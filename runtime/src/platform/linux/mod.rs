@@ -88,7 +88,7 @@ fn clone_placed(
 }
 
 impl Platform for Linux {
-    const OS: &'static str = "Linux";
+    const TARGET: crate::target::Target = crate::target::Target::Linux;
     const PROCESS_HANDLES: bool = true;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {

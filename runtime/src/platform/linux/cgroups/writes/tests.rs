@@ -2,7 +2,9 @@ use super::*;
 
 fn limits(json: &str) -> ResourceLimits {
     let r: oci_spec::runtime::LinuxResources = serde_json::from_str(json).unwrap();
-    crate::limits::from_resources(Some(&r)).unwrap().0
+    crate::limits::from_resources(Some(&r), crate::target::Target::Linux)
+        .unwrap()
+        .0
 }
 
 #[test]
