@@ -204,7 +204,7 @@ pub fn container_init<P: Platform>(
         let _ = fifo.write_all(e.to_string().as_bytes());
         std::process::exit(1);
     }
-    if let Err(e) = P::cloexec_from(3 + plan.preserve_fds as i32) {
+    if let Err(e) = crate::platform::procs::cloexec_from(3 + plan.preserve_fds as i32) {
         let _ = fifo.write_all(e.to_string().as_bytes());
         std::process::exit(1);
     }
@@ -225,11 +225,11 @@ pub fn attach_terminal<P: Platform>(
     size: Option<(u16, u16)>,
 ) -> Result<(), String> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let (master, slave_path) = P::open_pty().map_err(|e| e.to_string())?;
+    let (master, slave_path) = crate::platform::pty::open_pty().map_err(|e| e.to_string())?;
     let slave = nix::fcntl::open(&slave_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| format!("opening terminal {}: {e}", slave_path.display()))?;
     if let Some((rows, cols)) = size {
-        P::set_winsize(slave.as_fd(), rows, cols).map_err(|e| e.to_string())?;
+        crate::platform::pty::set_winsize(slave.as_fd(), rows, cols).map_err(|e| e.to_string())?;
     }
     let name = slave_path.as_os_str().as_bytes();
     let iov = [std::io::IoSlice::new(name)];
@@ -245,7 +245,7 @@ pub fn attach_terminal<P: Platform>(
     drop(master);
     drop(console);
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
-    P::set_controlling_tty(slave.as_fd()).map_err(|e| e.to_string())?;
+    crate::platform::pty::set_controlling_tty(slave.as_fd()).map_err(|e| e.to_string())?;
     for target in 0..=2 {
         dup_onto(&slave, target).map_err(|e| format!("dup2 terminal onto {target}: {e}"))?;
     }

@@ -282,7 +282,7 @@ fn make(
     // Recorded before the init may make anything or wait on anything: from here on a
     // delete finds the init (by pid and start time) and kills it.
     st.pid = Some(pid);
-    st.pid_start_time = Host::process_start_time(pid);
+    st.pid_start_time = crate::platform::procs::process_start_time(pid);
     store.write(&st)?;
     fault::point("create:after-pid");
 

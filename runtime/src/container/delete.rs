@@ -53,7 +53,8 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
     }
     if status != Status::Stopped {
         if let Some(pid) = st.pid {
-            let mut targets = Host::container_pids(&st.resources, Some(pid)).unwrap_or_default();
+            let mut targets = crate::platform::procs::container_pids(&st.resources, Some(pid))
+                .unwrap_or_default();
             if !targets.contains(&pid) {
                 targets.push(pid);
             }

@@ -171,7 +171,7 @@ pub fn exec(
                     return 1;
                 }
             }
-            if let Err(e) = Host::cloexec_from(3 + preserve as i32) {
+            if let Err(e) = crate::platform::procs::cloexec_from(3 + preserve as i32) {
                 let _ = report.write_all(e.to_string().as_bytes());
                 return 1;
             }

@@ -23,7 +23,6 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::id::ContainerId;
-use crate::platform::{Host, Platform};
 use crate::state::{StateStore, Status};
 
 /// Whether a container in `status` may be started.
@@ -65,7 +64,7 @@ pub fn kill(
         });
     };
     let targets = if all {
-        Host::container_pids(&st.resources, Some(pid))?
+        crate::platform::procs::container_pids(&st.resources, Some(pid))?
     } else {
         vec![pid]
     };
@@ -92,7 +91,10 @@ pub fn pids(store: &StateStore, id: &ContainerId) -> Result<Vec<i32>, ContainerE
     if !can_kill(live_status(&st)) {
         return Ok(Vec::new());
     }
-    Ok(Host::container_pids(&st.resources, st.pid)?)
+    Ok(crate::platform::procs::container_pids(
+        &st.resources,
+        st.pid,
+    )?)
 }
 
 /// Parses a signal as callers send it: a number (`15`), or a name with or without `SIG`
@@ -116,7 +118,7 @@ pub(crate) fn wait_gone(pid: i32, start_time: Option<u64>, timeout: std::time::D
     let deadline = std::time::Instant::now() + timeout;
     let mut pause = std::time::Duration::from_micros(200);
     loop {
-        let now = Host::process_start_time(pid);
+        let now = crate::platform::procs::process_start_time(pid);
         if now.is_none() || now != start_time {
             return true;
         }

@@ -18,12 +18,14 @@ pub const EXEC: &str = "setns";
 /// existing process, so nothing is made first.
 pub fn check(socket: Option<&Path>) -> Result<(), ContainerError> {
     match socket {
-        Some(s) if !Host::PROCESS_HANDLES => Err(crate::platform::PlatformError::Unsupported {
-            what: format!("--pidfd-socket {}", s.display()),
-            os: Host::TARGET.name(),
-            hint: "it has no pidfd_open(2); omit --pidfd-socket".into(),
+        Some(s) if !crate::platform::procs::PROCESS_HANDLES => {
+            Err(crate::platform::PlatformError::Unsupported {
+                what: format!("--pidfd-socket {}", s.display()),
+                os: Host::TARGET.name(),
+                hint: "it has no pidfd_open(2); omit --pidfd-socket".into(),
+            }
+            .into())
         }
-        .into()),
         _ => Ok(()),
     }
 }
@@ -31,7 +33,7 @@ pub fn check(socket: Option<&Path>) -> Result<(), ContainerError> {
 /// Opens a handle on `pid` and sends it over the socket at `socket`.
 pub fn send(socket: &Path, pid: i32, kind: &str) -> Result<(), ContainerError> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let handle = Host::process_handle(pid)?;
+    let handle = crate::platform::procs::process_handle(pid)?;
     let stream = std::os::unix::net::UnixStream::connect(socket)
         .map_err(ContainerError::io("connecting to --pidfd-socket", socket))?;
     let iov = [std::io::IoSlice::new(kind.as_bytes())];

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::platform::{Host, Platform};
 use crate::state::{Status, StoredState};
 
 /// The stored status corrected by reality: a container whose init is gone (or whose pid now
@@ -14,7 +13,7 @@ pub fn live_status(st: &StoredState) -> Status {
     match (st.status, st.pid) {
         (Status::Stopped, _) => Status::Stopped,
         (s, Some(pid)) => {
-            let now = Host::process_start_time(pid);
+            let now = crate::platform::procs::process_start_time(pid);
             if now.is_some() && now == st.pid_start_time {
                 s
             } else {

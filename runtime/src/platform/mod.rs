@@ -17,14 +17,17 @@ use crate::process::{Confinement, ProcessSpec};
 use crate::state::Resources;
 use crate::target::Target;
 
+// The one place the backend is chosen: its lifecycle (`Host`), and the terminal
+// (`pty`) and process (`procs`) helpers that the lifecycle and the commands call
+// directly, each a module of free functions with the same names on both kernels.
 #[cfg(target_os = "freebsd")]
 pub(crate) use freebsd::set_rlimit;
 #[cfg(target_os = "freebsd")]
-pub use freebsd::FreeBsd as Host;
+pub use freebsd::{procs, pty, FreeBsd as Host};
 #[cfg(target_os = "linux")]
 pub use linux::confinement_features;
 #[cfg(target_os = "linux")]
-pub use linux::Linux as Host;
+pub use linux::{procs, pty, Linux as Host};
 
 /// The target of the backend this build runs containers with.
 pub const HOST_TARGET: Target = <Host as Platform>::TARGET;
@@ -146,10 +149,6 @@ pub trait Platform {
     /// The kernel this backend runs containers on: what its plans are made for.
     const TARGET: Target;
 
-    /// Whether [`Platform::process_handle`] can open a descriptor for an existing process
-    /// (`--pidfd-socket`), checked before anything is made.
-    const PROCESS_HANDLES: bool;
-
     /// Checks what this platform cannot do before anything is made.
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError>;
 
@@ -187,19 +186,6 @@ pub trait Platform {
     /// pivot_root, read-only root, hostname; FreeBSD: jail_attach).
     fn enter_root(plan: &ContainerPlan, made: &Resources) -> Result<(), PlatformError>;
 
-    /// Opens a new pseudo-terminal in the current root: (master, slave path).
-    fn open_pty() -> Result<(OwnedFd, std::path::PathBuf), PlatformError>;
-
-    /// Makes `tty` the controlling terminal of the calling session leader.
-    fn set_controlling_tty(tty: std::os::fd::BorrowedFd<'_>) -> Result<(), PlatformError>;
-
-    /// Sets a terminal's size.
-    fn set_winsize(
-        tty: std::os::fd::BorrowedFd<'_>,
-        rows: u16,
-        cols: u16,
-    ) -> Result<(), PlatformError>;
-
     /// Starts a process inside the running container whose init is `init_pid` (for exec):
     /// a direct child of the caller, which runs `child` after joining the container (Linux:
     /// its namespaces and root; FreeBSD: jail_attach). `child` must not return.
@@ -228,15 +214,9 @@ pub trait Platform {
     /// and `oom_score_adj`, LSM labels, a seccomp filter that must be loaded while
     /// privileged, the bounding set).
     fn before_user(
-        _process: &ProcessSpec,
-        _listener: Option<&SeccompListener>,
-    ) -> Result<(), PlatformError> {
-        Ok(())
-    }
-
-    /// Marks every descriptor from `first` up close-on-exec, so the container process gets
-    /// only 0-2 and the preserved ones.
-    fn cloexec_from(first: i32) -> Result<(), PlatformError>;
+        process: &ProcessSpec,
+        listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError>;
 
     /// Changes a live container's resource limits (FreeBSD: its rctl rules; Linux: its
     /// cgroups, made when a controller is limited for the first time, with every process
@@ -245,14 +225,4 @@ pub trait Platform {
 
     /// Undoes everything in `made`, in reverse order, as far as it can; returns what failed.
     fn destroy(made: &Resources) -> Vec<PlatformError>;
-
-    /// The host pids of every process in the container whose init is `init_pid`.
-    fn container_pids(made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError>;
-
-    /// A descriptor referring to process `pid` itself (a pidfd), for `--pidfd-socket`.
-    fn process_handle(pid: i32) -> Result<OwnedFd, PlatformError>;
-
-    /// An opaque start time of `pid`, or `None` when there is no such live process (a
-    /// zombie counts as gone).
-    fn process_start_time(pid: i32) -> Option<u64>;
 }

@@ -1,13 +1,11 @@
 //! The FreeBSD platform: [`Platform`] on the real kernel. Everything the executor does
-//! goes through [`HostKernel`], the seam's implementation on `sys`; terminals and process
-//! handles, which no plan covers, call `sys` directly.
+//! goes through [`HostKernel`], the seam's implementation on `sys`; terminals (`pty`) and
+//! process helpers (`procs`), which no plan covers, call `sys` directly.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 
 use super::executor;
 use super::kernel::{
@@ -16,7 +14,7 @@ use super::kernel::{
 use super::sys;
 use crate::jail::JailParam;
 use crate::platform::freebsd_plan;
-use crate::platform::{ContainerPlan, InitHandoff, Platform, PlatformError};
+use crate::platform::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener};
 use crate::process::ProcessSpec;
 use crate::state::Resources;
 
@@ -27,10 +25,6 @@ pub struct FreeBsd;
 /// the calling process; for `init::set_rlimit`, since nix lacks some FreeBSD limits.
 pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
     sys::set_rlimit(resource, soft, hard)
-}
-
-fn errno(call: impl Into<String>, e: Errno) -> PlatformError {
-    PlatformError::call(call, e)
 }
 
 /// Runs a host command (ifconfig, devfs) by absolute path with an empty environment; a
@@ -66,7 +60,7 @@ fn devfs(ruleset: Option<u16>, rest: &[&str]) -> Result<String, KernelError> {
 }
 
 /// The real kernel behind the seam.
-pub struct HostKernel;
+pub(super) struct HostKernel;
 
 impl Kernel for HostKernel {
     fn jail_set(&mut self, params: &[JailParam], flags: i32) -> Result<i32, KernelError> {
@@ -183,8 +177,6 @@ fn proc_info(k: &libc::kinfo_proc) -> ProcInfo {
 
 impl Platform for FreeBsd {
     const TARGET: crate::target::Target = crate::target::Target::FreeBsd;
-    // pdfork(2) is the only source of process descriptors.
-    const PROCESS_HANDLES: bool = false;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         for w in freebsd_plan::check(plan)? {
@@ -234,24 +226,6 @@ impl Platform for FreeBsd {
         executor::attach(&mut HostKernel, made)
     }
 
-    fn open_pty() -> Result<(OwnedFd, PathBuf), PlatformError> {
-        use nix::pty::{grantpt, posix_openpt, unlockpt};
-        let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-            .map_err(|e| errno("posix_openpt (inside the jail)", e))?;
-        grantpt(&master).map_err(|e| errno("grantpt", e))?;
-        unlockpt(&master).map_err(|e| errno("unlockpt", e))?;
-        let name = sys::ptsname(&master).map_err(|e| errno("ptsname", e))?;
-        Ok((master.into(), PathBuf::from(name)))
-    }
-
-    fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), PlatformError> {
-        sys::set_controlling_tty(tty).map_err(|e| errno("ioctl(TIOCSCTTY)", e))
-    }
-
-    fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), PlatformError> {
-        sys::set_winsize(tty, rows, cols).map_err(|e| errno("ioctl(TIOCSWINSZ)", e))
-    }
-
     fn spawn_joined(
         made: &Resources,
         _init_pid: i32,
@@ -273,16 +247,22 @@ impl Platform for FreeBsd {
         })
     }
 
-    fn before_exec(
+    fn before_user(
         _process: &ProcessSpec,
-        _listener: Option<&super::super::SeccompListener>,
+        _listener: Option<&SeccompListener>,
     ) -> Result<(), PlatformError> {
-        // noNewPrivileges and the Linux confinement are Linux-only; `check` warned about them.
+        // The I/O priority, OOM score, LSM labels, seccomp and capabilities Linux sets here
+        // have no FreeBSD counterpart; `check` warned about each one the config sets. The
+        // jail itself confines the process, from `jail_attach` in `enter_root`.
         Ok(())
     }
 
-    fn cloexec_from(first: i32) -> Result<(), PlatformError> {
-        sys::cloexec_from(first).map_err(|e| errno("close_range(CLOSE_RANGE_CLOEXEC)", e))
+    fn before_exec(
+        _process: &ProcessSpec,
+        _listener: Option<&SeccompListener>,
+    ) -> Result<(), PlatformError> {
+        // noNewPrivileges and the Linux confinement are Linux-only; `check` warned about them.
+        Ok(())
     }
 
     fn update_limits(
@@ -294,29 +274,5 @@ impl Platform for FreeBsd {
 
     fn destroy(made: &Resources) -> Vec<PlatformError> {
         executor::destroy(&mut HostKernel, made)
-    }
-
-    fn container_pids(made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {
-        executor::container_pids(&mut HostKernel, made, init_pid)
-    }
-
-    fn process_handle(pid: i32) -> Result<OwnedFd, PlatformError> {
-        // FreeBSD's process descriptors come only from pdfork(2); there is no way to open
-        // one for an existing pid.
-        Err(PlatformError::Unsupported {
-            what: format!("--pidfd-socket (a descriptor for pid {pid})"),
-            os: "FreeBSD",
-            hint: "FreeBSD has no pidfd_open; omit --pidfd-socket".into(),
-        })
-    }
-
-    fn process_start_time(pid: i32) -> Option<u64> {
-        let k = sys::process(pid)?;
-        if k.ki_stat == libc::SZOMB {
-            return None;
-        }
-        let secs = u64::try_from(k.ki_start.tv_sec).ok()?;
-        let micros = u64::try_from(k.ki_start.tv_usec).ok()?;
-        Some(secs * 1_000_000 + micros)
     }
 }

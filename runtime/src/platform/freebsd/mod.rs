@@ -12,6 +12,10 @@ pub mod model;
 #[cfg(target_os = "freebsd")]
 mod host;
 #[cfg(target_os = "freebsd")]
+pub mod procs;
+#[cfg(target_os = "freebsd")]
+pub mod pty;
+#[cfg(target_os = "freebsd")]
 mod sys;
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,9 @@ mod namespaces;
 mod ns_sys;
 mod pids;
 mod procfs;
+pub mod procs;
 mod propagation;
+pub mod pty;
 mod rootless;
 mod seccomp;
 mod seccomp_cache;
@@ -25,7 +27,7 @@ mod sys;
 mod sysctl;
 mod userns;
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -89,7 +91,6 @@ fn clone_placed(
 
 impl Platform for Linux {
     const TARGET: crate::target::Target = crate::target::Target::Linux;
-    const PROCESS_HANDLES: bool = true;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         namespaces::refuse_unapplied(plan)?;
@@ -410,24 +411,6 @@ impl Platform for Linux {
         Ok(())
     }
 
-    fn open_pty() -> Result<(OwnedFd, PathBuf), PlatformError> {
-        use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-        let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-            .map_err(|e| call("posix_openpt (/dev/ptmx inside the container)", e))?;
-        grantpt(&master).map_err(|e| call("grantpt", e))?;
-        unlockpt(&master).map_err(|e| call("unlockpt", e))?;
-        let name = ptsname_r(&master).map_err(|e| call("ptsname", e))?;
-        Ok((master.into(), PathBuf::from(name)))
-    }
-
-    fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), PlatformError> {
-        sys::set_controlling_tty(tty).map_err(|e| call("ioctl(TIOCSCTTY)", e))
-    }
-
-    fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), PlatformError> {
-        sys::set_winsize(tty, rows, cols).map_err(|e| call("ioctl(TIOCSWINSZ)", e))
-    }
-
     fn spawn_joined(
         made: &Resources,
         init_pid: i32,
@@ -567,10 +550,6 @@ impl Platform for Linux {
         Ok(())
     }
 
-    fn cloexec_from(first: i32) -> Result<(), PlatformError> {
-        sys::cloexec_from(first).map_err(|e| call("close_range(CLOSE_RANGE_CLOEXEC)", e))
-    }
-
     fn update_limits(
         made: &mut Resources,
         change: &super::LimitsChange<'_>,
@@ -602,23 +581,5 @@ impl Platform for Linux {
             return vec![e];
         }
         cgroups::remove(&made.cgroups)
-    }
-
-    fn container_pids(made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {
-        let Some(init) = init_pid else {
-            return Ok(Vec::new());
-        };
-        if !pids::is_namespace_init(init) {
-            cgroups::ensure_reachable(&made.cgroups)?;
-        }
-        Ok(pids::of_container(&made.cgroups, init))
-    }
-
-    fn process_handle(pid: i32) -> Result<OwnedFd, PlatformError> {
-        sys::pidfd_open(pid).map_err(|e| call(format!("pidfd_open({pid})"), e))
-    }
-
-    fn process_start_time(pid: i32) -> Option<u64> {
-        procfs::start_time(pid)
     }
 }

@@ -1,0 +1,30 @@
+//! Terminals on FreeBSD, for `platform::pty`.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::fcntl::OFlag;
+
+use super::sys;
+use crate::platform::PlatformError;
+
+/// Opens a new pseudo-terminal in the current root (inside the jail): (master, slave path).
+pub fn open_pty() -> Result<(OwnedFd, PathBuf), PlatformError> {
+    use nix::pty::{grantpt, posix_openpt, unlockpt};
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| PlatformError::call("posix_openpt (inside the jail)", e))?;
+    grantpt(&master).map_err(|e| PlatformError::call("grantpt", e))?;
+    unlockpt(&master).map_err(|e| PlatformError::call("unlockpt", e))?;
+    let name = sys::ptsname(&master).map_err(|e| PlatformError::call("ptsname", e))?;
+    Ok((master.into(), PathBuf::from(name)))
+}
+
+/// Makes `tty` the controlling terminal of the calling session leader.
+pub fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), PlatformError> {
+    sys::set_controlling_tty(tty).map_err(|e| PlatformError::call("ioctl(TIOCSCTTY)", e))
+}
+
+/// Sets a terminal's size.
+pub fn set_winsize(tty: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), PlatformError> {
+    sys::set_winsize(tty, rows, cols).map_err(|e| PlatformError::call("ioctl(TIOCSWINSZ)", e))
+}
