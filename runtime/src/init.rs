@@ -134,7 +134,7 @@ fn with_status(state: &[u8], status: &str) -> Vec<u8> {
 /// startContainer hooks, exec. Never returns.
 pub fn container_init<P: Platform>(
     plan: &ContainerPlan,
-    made: &crate::state::Resources,
+    made: &crate::platform::Resources<P::Made>,
     mut handoff: InitHandoff,
 ) -> ! {
     handoff.close_inherited();

@@ -7,7 +7,7 @@ use super::status::live_status;
 use super::ContainerError;
 use crate::id::ContainerId;
 use crate::limits;
-use crate::platform::{Host, Intend, LimitsChange, Platform, PlatformError};
+use crate::platform::{Host, LimitsChange, Platform, PlatformError};
 use crate::state::{StateStore, Status};
 
 /// Applies `resources` to container `id`: the fields it sets replace the limits in force,
@@ -30,29 +30,23 @@ pub fn update(
         });
     };
     let (after, unenforced) = limits::update(&st.limits, resources, Host::TARGET)?;
-    let cgroups_path = stored_cgroups_path(store, id)?;
     // What the update is about to make is written to the state first (a killed update
     // leaves it recorded); the final write below replaces it with what was made.
-    let journal = std::cell::RefCell::new(st.clone());
-    let intend = |path: &std::path::Path| {
-        let mut j = journal.borrow_mut();
-        if !j.resources.cgroups.iter().any(|c| c == path) {
-            j.resources.cgroups.push(path.to_path_buf());
-        }
-        store.write(&j).map_err(|e| PlatformError::Call {
+    let mut journal = st.clone();
+    let mut intend = |made: &crate::state::Resources| {
+        journal.resources = made.clone();
+        store.write(&journal).map_err(|e| PlatformError::Call {
             call: "recording the update in the state".into(),
             detail: e.to_string(),
         })
     };
     let change = LimitsChange {
         id,
-        cgroups_path: cgroups_path.as_deref(),
         before: st.limits.clone(),
         after: after.clone(),
         init_pid,
-        intend: Intend(&intend),
     };
-    let applied = Host::update_limits(&mut st.resources, &change);
+    let applied = Host::update_limits(&mut st.resources, &change, &mut intend);
     if applied.is_ok() {
         st.limits = after;
     }
@@ -61,16 +55,4 @@ pub fn update(
     store.write(&st)?;
     applied?;
     Ok(unenforced)
-}
-
-/// `linux.cgroupsPath` of the configuration copied at create.
-fn stored_cgroups_path(
-    store: &StateStore,
-    id: &ContainerId,
-) -> Result<Option<std::path::PathBuf>, ContainerError> {
-    Ok(super::stored_config(store, id)?
-        .pointer("/linux/cgroupsPath")
-        .and_then(serde_json::Value::as_str)
-        .filter(|p| !p.is_empty())
-        .map(std::path::PathBuf::from))
 }

@@ -7,6 +7,8 @@ pub mod freebsd;
 pub mod freebsd_plan;
 #[cfg(target_os = "linux")]
 mod linux;
+pub mod linux_plan;
+mod made;
 
 use std::os::fd::OwnedFd;
 
@@ -14,8 +16,8 @@ use crate::id::ContainerId;
 use crate::jail::JailSpec;
 use crate::mounts::MountSpec;
 use crate::process::{Confinement, ProcessSpec};
-use crate::state::Resources;
 use crate::target::Target;
+pub use made::Resources;
 
 // The one place the backend is chosen: its lifecycle (`Host`), and the terminal
 // (`pty`) and process (`procs`) helpers that the lifecycle and the commands call
@@ -28,6 +30,9 @@ pub use freebsd::{procs, pty, FreeBsd as Host};
 pub use linux::confinement_features;
 #[cfg(target_os = "linux")]
 pub use linux::{procs, pty, Linux as Host};
+
+/// The backend record of what create made, on this build's kernel.
+pub type HostMade = <Host as Platform>::Made;
 
 /// The target of the backend this build runs containers with.
 pub const HOST_TARGET: Target = <Host as Platform>::TARGET;
@@ -80,29 +85,17 @@ pub struct ContainerPlan {
     pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
 }
 
+/// Persists a record of what is made, before the thing is made (see
+/// [`Platform::prepare_host`]); its error stops the operation.
+pub type Journal<'a, M> = dyn FnMut(&Resources<M>) -> Result<(), PlatformError> + 'a;
+
 /// An `update` of a live container's resource limits.
 #[derive(Debug, Clone)]
 pub struct LimitsChange<'a> {
     pub id: &'a ContainerId,
-    /// `linux.cgroupsPath` as create saw it.
-    pub cgroups_path: Option<&'a std::path::Path>,
     pub before: crate::limits::ResourceLimits,
     pub after: crate::limits::ResourceLimits,
     pub init_pid: i32,
-    /// Records durably, before it is made, each host object the update is about to make
-    /// (Linux: a cgroup directory), so that an update killed midway leaves nothing that
-    /// delete does not know of.
-    pub intend: Intend<'a>,
-}
-
-/// The recorder of [`LimitsChange::intend`].
-#[derive(Clone, Copy)]
-pub struct Intend<'a>(pub &'a dyn Fn(&std::path::Path) -> Result<(), PlatformError>);
-
-impl std::fmt::Debug for Intend<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Intend(..)")
-    }
 }
 
 /// What the init process is handed when it has entered the container.
@@ -149,6 +142,14 @@ pub trait Platform {
     /// The kernel this backend runs containers on: what its plans are made for.
     const TARGET: Target;
 
+    /// What this backend records having made, beside the mount points ([`Resources`]).
+    type Made: Clone
+        + Default
+        + PartialEq
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned;
+
     /// Checks what this platform cannot do before anything is made.
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError>;
 
@@ -159,15 +160,15 @@ pub trait Platform {
     /// instant then leaves only what `delete --force` undoes. A journal error stops create.
     fn prepare_host(
         plan: &ContainerPlan,
-        made: &mut Resources,
-        journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
+        made: &mut Resources<Self::Made>,
+        journal: &mut Journal<'_, Self::Made>,
     ) -> Result<(), PlatformError>;
 
     /// Starts the init process as a direct child of the caller. The child enters the
     /// container and then runs `crate::init::container_init`; it never returns here.
     fn spawn_init(
         plan: &ContainerPlan,
-        made: &Resources,
+        made: &Resources<Self::Made>,
         handoff: InitHandoff,
     ) -> Result<i32, PlatformError>;
 
@@ -178,19 +179,19 @@ pub trait Platform {
     /// twice: just before each is made (its path does not exist yet) and just after.
     fn enter(
         plan: &ContainerPlan,
-        made: &Resources,
+        made: &Resources<Self::Made>,
         report: &mut dyn FnMut(&std::path::Path),
     ) -> Result<(), PlatformError>;
 
     /// In the init process, after createContainer hooks: enter the root for good (Linux:
     /// pivot_root, read-only root, hostname; FreeBSD: jail_attach).
-    fn enter_root(plan: &ContainerPlan, made: &Resources) -> Result<(), PlatformError>;
+    fn enter_root(plan: &ContainerPlan, made: &Resources<Self::Made>) -> Result<(), PlatformError>;
 
     /// Starts a process inside the running container whose init is `init_pid` (for exec):
     /// a direct child of the caller, which runs `child` after joining the container (Linux:
     /// its namespaces and root; FreeBSD: jail_attach). `child` must not return.
     fn spawn_joined(
-        made: &Resources,
+        made: &Resources<Self::Made>,
         init_pid: i32,
         child: Box<dyn FnMut() -> isize + '_>,
     ) -> Result<i32, PlatformError>;
@@ -220,9 +221,16 @@ pub trait Platform {
 
     /// Changes a live container's resource limits (FreeBSD: its rctl rules; Linux: its
     /// cgroups, made when a controller is limited for the first time, with every process
-    /// moved in). What it makes or removes is recorded in `made` as it goes.
-    fn update_limits(made: &mut Resources, change: &LimitsChange<'_>) -> Result<(), PlatformError>;
+    /// moved in). What it makes or removes is recorded in `made` as it goes; what it is
+    /// about to make on the host (Linux: a cgroup directory) is passed to `journal`, which
+    /// persists it, first, so an update killed midway leaves nothing that delete does not
+    /// know of.
+    fn update_limits(
+        made: &mut Resources<Self::Made>,
+        change: &LimitsChange<'_>,
+        journal: &mut Journal<'_, Self::Made>,
+    ) -> Result<(), PlatformError>;
 
     /// Undoes everything in `made`, in reverse order, as far as it can; returns what failed.
-    fn destroy(made: &Resources) -> Vec<PlatformError>;
+    fn destroy(made: &Resources<Self::Made>) -> Vec<PlatformError>;
 }

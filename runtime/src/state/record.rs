@@ -1,6 +1,7 @@
 //! What `state.json` holds.
 
 use crate::limits::ResourceLimits;
+pub use crate::platform::Resources;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -34,50 +35,6 @@ impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// What create made on the host, recorded as it is made so that a failed create and a
-/// delete undo exactly that, in reverse order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Resources {
-    /// FreeBSD: the jail's id and name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jid: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jail_name: Option<String>,
-    /// Host paths that were mounted, in mount order (FreeBSD; on Linux mounts live and die
-    /// with the container's mount namespace).
-    #[serde(default)]
-    pub mounts: Vec<PathBuf>,
-    /// Files, directories, device nodes and links created on the root filesystem (mount
-    /// points, default devices), outermost first, each with its identity when made.
-    #[serde(default)]
-    pub mount_points: Vec<crate::mounts::Created>,
-    /// FreeBSD: (interface, address) aliases added for `freebsd.jail.interface`.
-    #[serde(default)]
-    pub interface_aliases: Vec<(String, String)>,
-    /// FreeBSD: interfaces moved into the vnet jail.
-    #[serde(default)]
-    pub vnet_interfaces: Vec<String>,
-    /// FreeBSD: devfs rulesets created for `freebsd.devices`.
-    #[serde(default)]
-    pub devfs_rulesets: Vec<u16>,
-    /// FreeBSD: the fsid (`FSID:v0:v1`, statfs(2) right after nmount) of each of `mounts`,
-    /// by path, in mount order: delete unmounts by fsid (MNT_BYFSID), so a path the
-    /// container has since redirected with a symlink can never unmount a host file system.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mount_fsids: Vec<(PathBuf, String)>,
-    /// FreeBSD: (parent jail, previous children.max) when create had to raise it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raised_children_max: Option<(String, i32)>,
-    /// FreeBSD: rctl rules added for the jail (`jail:NAME:memoryuse:deny=N`), removed on
-    /// delete so they never apply to a later jail of the same name.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rctl_rules: Vec<String>,
-    /// Linux: cgroup directories created for the container's limits, outermost first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cgroups: Vec<PathBuf>,
 }
 
 /// `state.json`.

@@ -1,5 +1,5 @@
 //! The FreeBSD executor: carries out the steps of `platform::freebsd_plan` through a
-//! [`Kernel`], recording in [`Resources`] what each one makes *before* it makes it (and
+//! [`Kernel`], recording in [`Resources`] (its [`FreeBsdMade`]) what each one makes *before* it makes it (and
 //! forgetting it again when the call fails without effect), so that a SIGKILL at any
 //! instant leaves only what `delete --force` undoes from the recorded state. Generic over
 //! the kernel: the same code runs against FreeBSD and against the model on every host.
@@ -12,11 +12,12 @@ use nix::errno::Errno;
 use super::kernel::{Forked, Kernel, KernelError};
 use crate::jail::{JailParam, ParamValue};
 use crate::mounts::{create_mount_point, resolve_in_root};
+use crate::platform::freebsd_plan::FreeBsdMade;
 use crate::platform::freebsd_plan::{
     self, rctl, HostInputs, Made, Step, JAIL_UPDATE, MNT_BYFSID, MNT_FORCE,
 };
 use crate::platform::{ContainerPlan, PlatformError};
-use crate::state::Resources;
+use crate::platform::{Journal, Resources};
 
 /// How long delete waits for the processes of a removed jail to exit before it unmounts.
 const REMOVE_WAIT: Duration = Duration::from_secs(2);
@@ -83,8 +84,8 @@ fn set_children_max<K: Kernel>(k: &mut K, parent: &str, max: i32) -> Result<(), 
 pub fn prepare_host<K: Kernel>(
     k: &mut K,
     plan: &ContainerPlan,
-    made: &mut Resources,
-    journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
+    made: &mut Resources<FreeBsdMade>,
+    journal: &mut Journal<'_, FreeBsdMade>,
 ) -> Result<(), PlatformError> {
     let root = plan.jail.path.as_path();
     let mount_targets = plan
@@ -152,8 +153,8 @@ fn create_step<K: Kernel>(
     k: &mut K,
     step: &Step,
     root: &Path,
-    made: &mut Resources,
-    journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
+    made: &mut Resources<FreeBsdMade>,
+    journal: &mut Journal<'_, FreeBsdMade>,
 ) -> Result<(), PlatformError> {
     match step {
         Step::RaiseChildrenMax { parent, at_least } => {
@@ -164,10 +165,10 @@ fn create_step<K: Kernel>(
                     .saturating_add(1),
             );
             if max < wanted {
-                made.raised_children_max = Some((parent.clone(), max));
+                made.backend.raised_children_max = Some((parent.clone(), max));
                 journal(made)?;
                 if let Err(e) = set_children_max(k, parent, wanted) {
-                    made.raised_children_max = None;
+                    made.backend.raised_children_max = None;
                     return Err(e);
                 }
             }
@@ -179,8 +180,8 @@ fn create_step<K: Kernel>(
         }
         Step::DevfsRule { ruleset, rule } => {
             // Recorded first: a set left half-filled by a failing rule is still deleted.
-            if !made.devfs_rulesets.contains(ruleset) {
-                made.devfs_rulesets.push(*ruleset);
+            if !made.backend.devfs_rulesets.contains(ruleset) {
+                made.backend.devfs_rulesets.push(*ruleset);
                 journal(made)?;
             }
             let words = rule.strip_prefix(&["add".to_string()]).unwrap_or(rule);
@@ -189,10 +190,10 @@ fn create_step<K: Kernel>(
         }
         Step::Nmount { iov, flags } => {
             let path = freebsd_plan::fspath(iov).unwrap_or_default();
-            made.mounts.push(path.clone());
+            made.backend.mounts.push(path.clone());
             journal(made)?;
             if let Err(e) = k.nmount(iov, *flags) {
-                made.mounts.pop();
+                made.backend.mounts.pop();
                 let fstype = iov
                     .iter()
                     .find(|(n, _)| n == "fstype")
@@ -207,49 +208,50 @@ fn create_step<K: Kernel>(
             let fsid = k
                 .fsid(&path)
                 .map_err(|e| failed(format!("statfs {}", path.display()), e))?;
-            made.mount_fsids.push((path, fsid));
+            made.backend.mount_fsids.push((path, fsid));
             journal(made)?;
         }
         Step::JailSet { params, flags } => {
             // The name first: a create killed before the jid is recorded is still found.
             let name = jail_name(params);
-            made.jail_name = Some(name.clone());
+            made.backend.jail_name = Some(name.clone());
             journal(made)?;
             match k.jail_set(params, *flags) {
                 Ok(jid) => {
-                    made.jid = Some(jid);
+                    made.backend.jid = Some(jid);
                     journal(made)?;
                 }
                 Err(e) => {
-                    made.jail_name = None;
+                    made.backend.jail_name = None;
                     return Err(failed(format!("jail_set(JAIL_CREATE) of jail {name:?}"), e));
                 }
             }
         }
         Step::RctlAddRule { rule } => {
-            made.rctl_rules.push(rule.clone());
+            made.backend.rctl_rules.push(rule.clone());
             journal(made)?;
             if let Err(e) = k.rctl_add_rule(rule) {
-                made.rctl_rules.pop();
+                made.backend.rctl_rules.pop();
                 return Err(rctl_failed("rctl_add_rule", rule, e));
             }
         }
         Step::Ifconfig { args, made: record } => {
             match record {
                 Some(Made::InterfaceAlias { interface, address }) => made
+                    .backend
                     .interface_aliases
                     .push((interface.clone(), address.clone())),
-                Some(Made::VnetInterface(i)) => made.vnet_interfaces.push(i.clone()),
+                Some(Made::VnetInterface(i)) => made.backend.vnet_interfaces.push(i.clone()),
                 None => {}
             }
             journal(made)?;
             if let Err(e) = k.ifconfig(args) {
                 match record {
                     Some(Made::InterfaceAlias { .. }) => {
-                        made.interface_aliases.pop();
+                        made.backend.interface_aliases.pop();
                     }
                     Some(Made::VnetInterface(_)) => {
-                        made.vnet_interfaces.pop();
+                        made.backend.vnet_interfaces.pop();
                     }
                     None => {}
                 }
@@ -275,7 +277,7 @@ fn no_jail() -> PlatformError {
 
 /// Enters the container's jail: `jail_attach` (which also chroots to the jail's root),
 /// then `chdir("/")`.
-pub fn attach<K: Kernel>(k: &mut K, made: &Resources) -> Result<(), PlatformError> {
+pub fn attach<K: Kernel>(k: &mut K, made: &FreeBsdMade) -> Result<(), PlatformError> {
     let jid = made.jid.ok_or_else(no_jail)?;
     k.jail_attach(jid)
         .map_err(|e| failed(format!("jail_attach({jid})"), e))
@@ -299,7 +301,7 @@ pub fn spawn<K: Kernel>(
 
 /// The jail delete should remove: the recorded jid when it still carries the recorded
 /// name (jids are reused), or, with no jid recorded, the live jail of the recorded name.
-fn our_jail<K: Kernel>(k: &mut K, made: &Resources) -> Result<Option<i32>, PlatformError> {
+fn our_jail<K: Kernel>(k: &mut K, made: &FreeBsdMade) -> Result<Option<i32>, PlatformError> {
     match (made.jid, made.jail_name.as_deref()) {
         (Some(jid), name) => {
             let now = k
@@ -339,7 +341,7 @@ fn wait_until_empty<K: Kernel>(k: &mut K, jid: i32) {
 }
 
 /// Undoes everything in `made`, in reverse order, as far as it can; returns what failed.
-pub fn destroy<K: Kernel>(k: &mut K, made: &Resources) -> Vec<PlatformError> {
+pub fn destroy<K: Kernel>(k: &mut K, made: &FreeBsdMade) -> Vec<PlatformError> {
     let mut errors = Vec::new();
     let ours = our_jail(k, made).unwrap_or_else(|e| {
         errors.push(e);
@@ -457,7 +459,7 @@ fn destroy_step<K: Kernel>(k: &mut K, step: &Step) -> Result<(), PlatformError> 
 /// `update` of a live jail's rctl rules.
 pub fn update_limits<K: Kernel>(
     k: &mut K,
-    made: &mut Resources,
+    made: &mut FreeBsdMade,
     after: &crate::limits::ResourceLimits,
 ) -> Result<(), PlatformError> {
     let name = made.jail_name.clone().ok_or_else(no_jail)?;
@@ -497,7 +499,7 @@ pub fn update_limits<K: Kernel>(
 /// not attached yet.
 pub fn container_pids<K: Kernel>(
     k: &mut K,
-    made: &Resources,
+    made: &FreeBsdMade,
     init_pid: Option<i32>,
 ) -> Result<Vec<i32>, PlatformError> {
     let procs = k

@@ -14,9 +14,10 @@ use super::kernel::{
 use super::sys;
 use crate::jail::JailParam;
 use crate::platform::freebsd_plan;
+use crate::platform::freebsd_plan::FreeBsdMade;
 use crate::platform::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener};
+use crate::platform::{Journal, Resources};
 use crate::process::ProcessSpec;
-use crate::state::Resources;
 
 /// The FreeBSD jail backend.
 pub struct FreeBsd;
@@ -177,6 +178,7 @@ fn proc_info(k: &libc::kinfo_proc) -> ProcInfo {
 
 impl Platform for FreeBsd {
     const TARGET: crate::target::Target = crate::target::Target::FreeBsd;
+    type Made = FreeBsdMade;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         for w in freebsd_plan::check(plan)? {
@@ -187,8 +189,8 @@ impl Platform for FreeBsd {
 
     fn prepare_host(
         plan: &ContainerPlan,
-        made: &mut Resources,
-        journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
+        made: &mut Resources<FreeBsdMade>,
+        journal: &mut Journal<'_, FreeBsdMade>,
     ) -> Result<(), PlatformError> {
         // The warnings were logged by `check`.
         executor::prepare_host(&mut HostKernel, plan, made, journal)
@@ -196,7 +198,7 @@ impl Platform for FreeBsd {
 
     fn spawn_init(
         plan: &ContainerPlan,
-        made: &Resources,
+        made: &Resources<FreeBsdMade>,
         handoff: InitHandoff,
     ) -> Result<i32, PlatformError> {
         let mut handoff = Some(handoff);
@@ -215,31 +217,34 @@ impl Platform for FreeBsd {
 
     fn enter(
         _plan: &ContainerPlan,
-        _made: &Resources,
+        _made: &Resources<FreeBsdMade>,
         _report: &mut dyn FnMut(&Path),
     ) -> Result<(), PlatformError> {
         // Mounts, the jail and its network were made on the host by `prepare_host`.
         Ok(())
     }
 
-    fn enter_root(_plan: &ContainerPlan, made: &Resources) -> Result<(), PlatformError> {
-        executor::attach(&mut HostKernel, made)
+    fn enter_root(
+        _plan: &ContainerPlan,
+        made: &Resources<FreeBsdMade>,
+    ) -> Result<(), PlatformError> {
+        executor::attach(&mut HostKernel, &made.backend)
     }
 
     fn spawn_joined(
-        made: &Resources,
+        made: &Resources<FreeBsdMade>,
         _init_pid: i32,
         mut child: Box<dyn FnMut() -> isize + '_>,
     ) -> Result<i32, PlatformError> {
         // Checked before forking, so a missing jail is an error here, not an exit code.
-        if made.jid.is_none() {
+        if made.backend.jid.is_none() {
             return Err(PlatformError::Call {
                 call: "jail_attach".into(),
                 detail: "create recorded no jail".into(),
             });
         }
         executor::spawn(&mut HostKernel, "exec into the jail", &mut |k| {
-            if let Err(e) = executor::attach(k, made) {
+            if let Err(e) = executor::attach(k, &made.backend) {
                 eprintln!("stockade: exec: {e}");
                 return 1;
             }
@@ -266,13 +271,17 @@ impl Platform for FreeBsd {
     }
 
     fn update_limits(
-        made: &mut Resources,
+        made: &mut Resources<FreeBsdMade>,
         change: &crate::platform::LimitsChange<'_>,
+        _journal: &mut Journal<'_, FreeBsdMade>,
     ) -> Result<(), PlatformError> {
-        executor::update_limits(&mut HostKernel, made, &change.after)
+        // rctl rules are recorded in `made` before each is added and the caller writes the
+        // state afterwards; a rule is named after the jail, so one left unrecorded by a
+        // SIGKILL is still removed by delete's filter on the jail's name.
+        executor::update_limits(&mut HostKernel, &mut made.backend, &change.after)
     }
 
-    fn destroy(made: &Resources) -> Vec<PlatformError> {
-        executor::destroy(&mut HostKernel, made)
+    fn destroy(made: &Resources<FreeBsdMade>) -> Vec<PlatformError> {
+        executor::destroy(&mut HostKernel, &made.backend)
     }
 }

@@ -5,8 +5,7 @@ use std::os::fd::OwnedFd;
 use super::executor;
 use super::host::HostKernel;
 use super::sys;
-use crate::platform::PlatformError;
-use crate::state::Resources;
+use crate::platform::{PlatformError, Resources};
 
 /// FreeBSD's process descriptors come only from pdfork(2): there is no way to open one for
 /// an existing pid, so `--pidfd-socket` is refused before anything is made.
@@ -15,7 +14,7 @@ pub const PROCESS_HANDLES: bool = false;
 /// The host pids of every process in the container's jail (and the init before it
 /// attached).
 pub fn container_pids(made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32>, PlatformError> {
-    executor::container_pids(&mut HostKernel, made, init_pid)
+    executor::container_pids(&mut HostKernel, &made.backend, init_pid)
 }
 
 /// Always an error: see [`PROCESS_HANDLES`].

@@ -15,10 +15,12 @@ use crate::config::ContainerConfig;
 use crate::id::ContainerId;
 use crate::jail::{JailParam, JailSpec, ParamValue};
 use crate::mounts::parse_mounts;
+use crate::platform::freebsd_plan::FreeBsdMade;
 use crate::platform::freebsd_plan::{JAIL_CREATE, MNT_NOATIME};
 use crate::platform::ContainerPlan;
 use crate::process::ProcessSpec;
-use crate::state::Resources;
+
+type Resources = crate::platform::Resources<FreeBsdMade>;
 
 struct Fixture {
     _bundle: tempfile::TempDir,
@@ -101,39 +103,39 @@ fn freebsd_executor_create_start_exec_kill_delete_leaves_the_model_empty() {
     let f = fixture(limits(), "life1");
     let mut k = ModelKernel::new();
     let made = create(&mut k, &f);
-    let jid = made.jid.unwrap();
+    let jid = made.backend.jid.unwrap();
     assert_eq!(k.jails[&jid].name, "life1");
     assert_eq!(k.rctl_rules.len(), 2);
     // start: the init forks on the host and attaches.
     let init = executor::spawn(&mut k, "init", &mut |_| unreachable!()).unwrap();
     assert_eq!(
-        executor::container_pids(&mut k, &made, Some(init)).unwrap(),
+        executor::container_pids(&mut k, &made.backend, Some(init)).unwrap(),
         [init]
     );
     let host = k.current;
     k.current = init;
-    executor::attach(&mut k, &made).unwrap();
+    executor::attach(&mut k, &made.backend).unwrap();
     k.current = host;
     // exec: a second process joins.
     let exec = executor::spawn(&mut k, "exec", &mut |_| unreachable!()).unwrap();
     k.current = exec;
-    executor::attach(&mut k, &made).unwrap();
+    executor::attach(&mut k, &made.backend).unwrap();
     k.current = host;
-    let mut pids = executor::container_pids(&mut k, &made, Some(init)).unwrap();
+    let mut pids = executor::container_pids(&mut k, &made.backend, Some(init)).unwrap();
     pids.sort();
     assert_eq!(pids, [init, exec]);
     assert_eq!(k.procs[&init].jid, jid);
     let usage = k.rctl_usage("jail:life1").unwrap();
     assert!(usage.contains(&("maxproc".to_string(), 2)), "{usage:?}");
     // kill --all, then delete.
-    for pid in executor::container_pids(&mut k, &made, Some(init)).unwrap() {
+    for pid in executor::container_pids(&mut k, &made.backend, Some(init)).unwrap() {
         k.kill(pid).unwrap();
     }
-    assert!(executor::container_pids(&mut k, &made, Some(init))
+    assert!(executor::container_pids(&mut k, &made.backend, Some(init))
         .unwrap()
         .is_empty());
     k.reap();
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_clean(&k);
 }
 
@@ -144,10 +146,10 @@ fn freebsd_executor_delete_of_a_running_container_kills_and_unmounts() {
     let made = create(&mut k, &f);
     let init = executor::spawn(&mut k, "init", &mut |_| unreachable!()).unwrap();
     k.current = init;
-    executor::attach(&mut k, &made).unwrap();
+    executor::attach(&mut k, &made.backend).unwrap();
     k.current = 100;
     // A live process in the jail keeps its mounts busy; jail_remove kills it first.
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert!(k.procs[&init].zombie);
     assert_clean(&k);
 }
@@ -168,7 +170,7 @@ fn every_call_count(extra: &Value, id: &str, parent: bool) -> usize {
 /// before its first rule, so a failing first rule leaves it recorded and absent).
 fn assert_record_matches(k: &ModelKernel, made: &Resources, n: usize) {
     let mounted: Vec<_> = k.mounts.iter().map(|m| m.path.clone()).collect();
-    assert_eq!(made.mounts, mounted, "call {n}: mounts");
+    assert_eq!(made.backend.mounts, mounted, "call {n}: mounts");
     let fsids: Vec<_> = k
         .mounts
         .iter()
@@ -176,14 +178,21 @@ fn assert_record_matches(k: &ModelKernel, made: &Resources, n: usize) {
         .collect();
     // A failed statfs right after an nmount leaves that one mount without an fsid (delete
     // then unmounts it by path); every other mount has its own.
-    let recorded = made.mount_fsids.len();
+    let recorded = made.backend.mount_fsids.len();
     assert!(
         fsids.len() - recorded <= 1,
         "call {n}: fsids {:?}",
-        made.mount_fsids
+        made.backend.mount_fsids
     );
-    assert_eq!(made.mount_fsids, fsids[..recorded], "call {n}: fsids");
-    assert_eq!(made.rctl_rules, k.rctl_rules, "call {n}: rctl rules");
+    assert_eq!(
+        made.backend.mount_fsids,
+        fsids[..recorded],
+        "call {n}: fsids"
+    );
+    assert_eq!(
+        made.backend.rctl_rules, k.rctl_rules,
+        "call {n}: rctl rules"
+    );
     let ours: Vec<i32> = k
         .jails
         .values()
@@ -191,19 +200,19 @@ fn assert_record_matches(k: &ModelKernel, made: &Resources, n: usize) {
         .map(|j| j.jid)
         .collect();
     assert_eq!(
-        made.jid.into_iter().collect::<Vec<_>>(),
+        made.backend.jid.into_iter().collect::<Vec<_>>(),
         ours,
         "call {n}: jails"
     );
     assert_eq!(
-        made.jid.is_some(),
-        made.jail_name.is_some(),
+        made.backend.jid.is_some(),
+        made.backend.jail_name.is_some(),
         "call {n}: jail name"
     );
     let defaults = super::model::default_rulesets();
     for set in k.rulesets.keys().filter(|s| !defaults.contains_key(s)) {
         assert!(
-            made.devfs_rulesets.contains(set),
+            made.backend.devfs_rulesets.contains(set),
             "call {n}: ruleset {set} unrecorded"
         );
     }
@@ -213,7 +222,7 @@ fn assert_record_matches(k: &ModelKernel, made: &Resources, n: usize) {
         .any(|j| j.preexisting && j.children_max != 0);
     assert_eq!(
         raised,
-        made.raised_children_max.is_some(),
+        made.backend.raised_children_max.is_some(),
         "call {n}: children.max"
     );
 }
@@ -241,7 +250,7 @@ fn freebsd_executor_each_kernel_call_failing_in_turn_leaves_nothing_behind() {
         assert!(r.is_err(), "call {n} failed but create succeeded");
         assert_record_matches(&k, &made, n);
         k.clear_faults();
-        let errors = executor::destroy(&mut k, &made);
+        let errors = executor::destroy(&mut k, &made.backend);
         assert!(errors.is_empty(), "call {n}: {errors:?}");
         assert_clean(&k);
         assert_eq!(
@@ -269,7 +278,7 @@ fn freebsd_executor_abort_after_each_call_then_force_delete_from_the_record_leav
         });
         assert!(r.is_err(), "abort after call {n} but create succeeded");
         k.clear_faults();
-        let errors = executor::destroy(&mut k, &journaled);
+        let errors = executor::destroy(&mut k, &journaled.backend);
         assert!(errors.is_empty(), "abort after call {n}: {errors:?}");
         if let Err(e) = k.is_clean() {
             panic!("abort after call {n} ({}): {e}", k.log[n]);
@@ -289,13 +298,13 @@ fn freebsd_executor_update_of_limits_replaces_deny_rules_and_removes_dropped_one
     )
     .unwrap()
     .0;
-    executor::update_limits(&mut k, &mut made, &after).unwrap();
+    executor::update_limits(&mut k, &mut made.backend, &after).unwrap();
     assert_eq!(k.rctl_rules, ["jail:upd1:memoryuse:deny=134217728"]);
-    assert_eq!(made.rctl_rules, k.rctl_rules);
+    assert_eq!(made.backend.rctl_rules, k.rctl_rules);
     // The kernel itself replaces a deny rule for the same subject and resource.
     k.rctl_add_rule("jail:upd1:memoryuse:deny=1").unwrap();
     assert_eq!(k.rctl_rules, ["jail:upd1:memoryuse:deny=1"]);
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_clean(&k);
 }
 
@@ -307,7 +316,7 @@ fn freebsd_executor_racct_off_is_a_clear_error_and_leaves_nothing() {
     let mut made = Resources::default();
     let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| Ok(())).unwrap_err();
     assert!(e.to_string().contains("kern.racct.enable=1"), "{e}");
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_clean(&k);
 }
 
@@ -321,9 +330,12 @@ fn freebsd_executor_nested_jail_raises_the_parents_children_max_and_restores_it(
     let parent = k.add_host_jail("pod1", 0);
     let made = create(&mut k, &f);
     assert_eq!(k.jails[&parent].children_max, 1);
-    assert_eq!(made.raised_children_max, Some(("pod1".to_string(), 0)));
-    assert_eq!(k.jails[&made.jid.unwrap()].name, "pod1.inner");
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_eq!(
+        made.backend.raised_children_max,
+        Some(("pod1".to_string(), 0))
+    );
+    assert_eq!(k.jails[&made.backend.jid.unwrap()].name, "pod1.inner");
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_eq!(k.jails[&parent].children_max, 0);
     assert_clean(&k);
 }
@@ -339,7 +351,7 @@ fn freebsd_executor_children_max_restore_discounts_dying_children() {
     let made = create(&mut k, &f);
     // The removed jail lingers dying (a socket in TIME_WAIT) and children.cur counts it.
     k.linger_on_remove = true;
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_eq!(k.children("pod1").unwrap(), (0, 1));
     assert_eq!(k.jails[&parent].children_max, 0, "restore kept the raise");
     k.release_dying();
@@ -357,10 +369,10 @@ fn freebsd_executor_vnet_interfaces_move_in_and_come_back() {
     }
     let mut k = ModelKernel::new();
     let made = create(&mut k, &f);
-    let jid = made.jid.unwrap();
+    let jid = made.backend.jid.unwrap();
     assert_eq!(k.interfaces["epair1b"].1, jid);
-    assert_eq!(made.vnet_interfaces, ["epair1b"]);
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_eq!(made.backend.vnet_interfaces, ["epair1b"]);
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_eq!(k.interfaces["epair1b"].1, 0);
     assert_clean(&k);
 }
@@ -392,8 +404,8 @@ fn freebsd_executor_default_dev_shows_only_ruleset_4s_nodes_and_sets_devfs_rules
         );
     }
     // The jail's own devfs_ruleset is the one of its /dev: jailed root cannot mount more.
-    assert_eq!(k.jails[&made.jid.unwrap()].devfs_ruleset, 4);
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert_eq!(k.jails[&made.backend.jid.unwrap()].devfs_ruleset, 4);
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_clean(&k);
 }
 
@@ -405,7 +417,7 @@ fn freebsd_executor_devices_are_unhidden_on_top_of_the_flattened_base_ruleset() 
     );
     let mut k = ModelKernel::new();
     let made = create(&mut k, &f);
-    let own = made.devfs_rulesets[0];
+    let own = made.backend.devfs_rulesets[0];
     let dev = f.plan.jail.path.join("dev");
     let visible = k.visible_devices(&dev).unwrap();
     for hidden in NEVER_IN_A_JAIL {
@@ -420,7 +432,10 @@ fn freebsd_executor_devices_are_unhidden_on_top_of_the_flattened_base_ruleset() 
             "{shown} hidden: {visible:?}"
         );
     }
-    assert_eq!(k.jails[&made.jid.unwrap()].devfs_ruleset, i32::from(own));
+    assert_eq!(
+        k.jails[&made.backend.jid.unwrap()].devfs_ruleset,
+        i32::from(own)
+    );
     assert!(k.rulesets[&own].iter().all(|r| r.include.is_none()));
     // What the old plan did, `add include 4`, shows the kernel's rule_depth at work:
     // ruleset 4's own includes are skipped and almost nothing is hidden.
@@ -429,7 +444,7 @@ fn freebsd_executor_devices_are_unhidden_on_top_of_the_flattened_base_ruleset() 
     let naive = super::model::devfs::visible(&k.rulesets, 7, k.rule_depth);
     assert!(naive.iter().any(|v| v == "kmem"), "{naive:?}");
     k.devfs_delset(7).unwrap();
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_clean(&k);
 }
 
@@ -457,7 +472,7 @@ fn freebsd_executor_noatime_is_an_nmount_flag_which_tmpfs_takes_and_an_option_it
     iov.pop();
     k.nmount(&iov, MNT_NOATIME).unwrap();
     k.unmount(Path::new("/mnt"), 0).unwrap();
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_clean(&k);
 }
 
@@ -466,7 +481,7 @@ fn freebsd_executor_a_signed_numeric_id_gets_a_name_the_kernel_accepts() {
     let f = fixture(json!({}), "-1");
     let mut k = ModelKernel::new();
     let made = create(&mut k, &f);
-    assert_eq!(made.jail_name.as_deref(), Some("+n-1"));
+    assert_eq!(made.backend.jail_name.as_deref(), Some("+n-1"));
     // The name unescaped is what kern_jail.c refuses.
     let e = k
         .jail_set(
@@ -478,7 +493,7 @@ fn freebsd_executor_a_signed_numeric_id_gets_a_name_the_kernel_accepts() {
         )
         .unwrap_err();
     assert!(e.to_string().contains("name cannot be numeric"), "{e}");
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_clean(&k);
 }
 
@@ -491,9 +506,9 @@ fn freebsd_executor_a_taken_name_is_eexist_and_the_other_jail_survives_delete() 
     let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| Ok(())).unwrap_err();
     assert!(e.to_string().contains("already exists"), "{e}");
     // The failed create's delete must not remove the first container's jail.
-    assert!(executor::destroy(&mut k, &made).is_empty());
-    assert!(k.jails.contains_key(&first.jid.unwrap()));
-    assert!(executor::destroy(&mut k, &first).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
+    assert!(k.jails.contains_key(&first.backend.jid.unwrap()));
+    assert!(executor::destroy(&mut k, &first.backend).is_empty());
     assert_clean(&k);
 }
 
@@ -517,7 +532,7 @@ fn freebsd_executor_a_failing_journal_stops_create_before_the_next_call() {
     .unwrap_err();
     assert!(e.to_string().contains("disk full"), "{e}");
     // Nothing was made that the record does not hold: delete from it leaves nothing.
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_clean(&k);
 }
 
@@ -547,7 +562,7 @@ fn freebsd_executor_delete_unmounts_by_fsid_so_a_redirected_path_never_unmounts_
     let f = fixture(json!({}), "fsid1");
     let mut k = ModelKernel::new();
     let made = create(&mut k, &f);
-    assert_eq!(made.mount_fsids.len(), made.mounts.len());
+    assert_eq!(made.backend.mount_fsids.len(), made.backend.mounts.len());
     // Our tmpfs goes away and something else ends up at its path (as when the container
     // swaps the directory for a symlink to a host mount point): delete must leave it.
     let tmp = f.plan.jail.path.join("tmp");
@@ -563,7 +578,7 @@ fn freebsd_executor_delete_unmounts_by_fsid_so_a_redirected_path_never_unmounts_
     ];
     k.nmount(&iov, 0).unwrap();
     let other = k.mounts.last().unwrap().fsid.clone();
-    assert!(executor::destroy(&mut k, &made).is_empty());
+    assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_eq!(k.mounts.len(), 1, "{:?}", k.mounts);
     assert_eq!(k.mounts[0].fsid, other);
     k.unmount(&tmp, 0).unwrap();

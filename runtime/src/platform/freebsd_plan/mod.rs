@@ -11,11 +11,12 @@
 //! 6. one rctl(8) rule per `linux.resources` limit (`rctl_add_rule(2)`, see [`rctl`]);
 //! 7. `vnetInterfaces` moved in (`ifconfig IF vnet JAIL`).
 //!
-//! Delete undoes exactly what [`Resources`] records, in reverse, except that the rctl rules
+//! Delete undoes exactly what [`FreeBsdMade`] records, in reverse, except that the rctl rules
 //! go after `jail_remove`: they name the jail, not its jid.
 
 mod confinement;
 mod devfs;
+mod made;
 mod mounts;
 pub mod rctl;
 mod render;
@@ -29,12 +30,12 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use devfs::{dev_base_ruleset, flatten_default_ruleset, flatten_ruleset};
+pub use made::FreeBsdMade;
 pub use render::{mount_flags_text, render};
 
 use super::{ContainerPlan, PlatformError};
 use crate::jail::{JailParam, Network, ParamValue};
 use crate::mounts::FsType;
-use crate::state::Resources;
 
 /// `JAIL_CREATE` (sys/sys/jail.h).
 pub const JAIL_CREATE: i32 = 0x01;
@@ -75,7 +76,7 @@ pub const MNT_NOATIME: i32 = 0x1000_0000;
 /// the exact bytes sent (NUL-terminated strings), `None` for a flag option (NULL, 0).
 pub type MountOption = (String, Option<Vec<u8>>);
 
-/// What an `ifconfig` step made, for the executor to record in [`Resources`].
+/// What an `ifconfig` step made, for the executor to record in [`FreeBsdMade`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Made {
     /// An address alias on a host interface: `interface_aliases`.
@@ -85,7 +86,7 @@ pub enum Made {
 }
 
 /// One kernel call or host command. The executor records what each create step made in
-/// [`Resources`] as soon as it succeeds, so a failure midway is undone by the delete plan.
+/// [`FreeBsdMade`] as soon as it succeeds, so a failure midway is undone by the delete plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Nested containers: `jail_get` the parent's `children.max` and `children.cur`; when
@@ -395,7 +396,7 @@ fn check_warnings(plan: &ContainerPlan) -> Vec<String> {
 /// The steps that undo `made`, in reverse order of creation; every step is attempted even
 /// when an earlier one fails. The mount points themselves are removed afterwards by the
 /// lifecycle (`remove_mount_points`), as on Linux.
-pub fn destroy_plan(made: &Resources) -> Vec<Step> {
+pub fn destroy_plan(made: &FreeBsdMade) -> Vec<Step> {
     let mut steps = Vec::new();
     if let Some(jid) = made.jid {
         for interface in made.vnet_interfaces.iter().rev() {

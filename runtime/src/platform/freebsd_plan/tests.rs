@@ -92,16 +92,16 @@ fn config(extra: Value) -> Value {
 
 /// What the real executor records when it runs the plan against the model kernel (a
 /// parent jail, when the plan has one, whose children.max was 0).
-fn execute(f: &Fixture) -> Resources {
+fn execute(f: &Fixture) -> FreeBsdMade {
     use crate::platform::freebsd::{executor, model::ModelKernel};
     let mut k = ModelKernel::new();
     if let Some(parent) = &f.plan.jail.parent {
         k.add_host_jail(parent, 0);
     }
-    let mut made = Resources::default();
+    let mut made = crate::platform::Resources::<FreeBsdMade>::default();
     executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| Ok(()))
         .unwrap_or_else(|e| panic!("the model kernel refused the plan: {e}"));
-    made
+    made.backend
 }
 
 /// Every syscall step is one the kernel parses: jail_set parameters against its table,
@@ -384,16 +384,15 @@ fn linux_only_flags_are_one_warning_not_an_error() {
 
 #[test]
 fn delete_of_a_create_that_failed_before_jail_set_only_unmounts() {
-    let made = Resources {
+    let made = FreeBsdMade {
         mounts: vec!["/r/dev".into(), "/r/dev/fd".into()],
-        mount_points: vec!["/r/dev".into()],
-        ..Resources::default()
+        ..FreeBsdMade::default()
     };
     assert_eq!(
         render(&destroy_plan(&made)),
         "unmount(/r/dev/fd, 0)\nunmount(/r/dev, 0)\n"
     );
-    assert!(destroy_plan(&Resources::default()).is_empty());
+    assert!(destroy_plan(&FreeBsdMade::default()).is_empty());
 }
 
 /// The fixture's limits: 64 MiB of memory, 128 MiB of memory plus swap, 32 processes,
@@ -482,14 +481,14 @@ fn only_the_limits_that_are_set_become_rules() {
 
 #[test]
 fn recorded_rctl_rules_are_removed_by_filter_in_reverse_after_jail_remove() {
-    let made = Resources {
+    let made = FreeBsdMade {
         jid: Some(9),
         jail_name: Some("c1".into()),
         rctl_rules: vec![
             "jail:c1:memoryuse:deny=67108864".into(),
             "jail:c1:maxproc:deny=32".into(),
         ],
-        ..Resources::default()
+        ..FreeBsdMade::default()
     };
     assert_eq!(
         render(&destroy_plan(&made)),

@@ -36,10 +36,11 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
+use super::linux_plan::LinuxMade;
 use super::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener};
+use super::{Journal, Resources};
 use crate::jail::Host;
 use crate::process::{Confinement, ProcessSpec};
-use crate::state::Resources;
 pub use confine::confinement_features;
 use confine::{confinement_check, load_seccomp};
 
@@ -91,6 +92,7 @@ fn clone_placed(
 
 impl Platform for Linux {
     const TARGET: crate::target::Target = crate::target::Target::Linux;
+    type Made = LinuxMade;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         namespaces::refuse_unapplied(plan)?;
@@ -121,8 +123,8 @@ impl Platform for Linux {
 
     fn prepare_host(
         plan: &ContainerPlan,
-        made: &mut Resources,
-        journal: &mut dyn FnMut(&Resources) -> Result<(), PlatformError>,
+        made: &mut Resources<LinuxMade>,
+        journal: &mut Journal<'_, LinuxMade>,
     ) -> Result<(), PlatformError> {
         if rootless::active() {
             // No cgroups rootless (check said what that leaves unapplied).
@@ -131,17 +133,19 @@ impl Platform for Linux {
         // Everything else lives in the container's own namespaces and dies with them.
         // Each cgroup is journaled before it is made, so a SIGKILL between its mkdir and
         // create's next state write still leaves it named in the state.
+        // Where update makes the cgroups of controllers limited later.
+        made.backend.cgroups_path = cgroups::cgroups_path(plan).map(Path::to_path_buf);
         let journaled = std::cell::RefCell::new((made.clone(), journal));
-        cgroups::create(plan, &mut made.cgroups, &|dir| {
+        cgroups::create(plan, &mut made.backend.cgroups, &|dir| {
             let (record, journal) = &mut *journaled.borrow_mut();
-            record.cgroups.push(dir.to_path_buf());
+            record.backend.cgroups.push(dir.to_path_buf());
             journal(record)
         })
     }
 
     fn spawn_init(
         plan: &ContainerPlan,
-        made: &Resources,
+        made: &Resources<LinuxMade>,
         handoff: InitHandoff,
     ) -> Result<i32, PlatformError> {
         let ns = namespaces::plan(plan)?;
@@ -166,15 +170,16 @@ impl Platform for Linux {
             .iter()
             .any(|m| matches!(m.type_name(), "cgroup" | "cgroup2"))
         {
-            cgroups::set_view(cgroups::view_for_init(&made.cgroups)?);
+            cgroups::set_view(cgroups::view_for_init(&made.backend.cgroups)?);
         }
         let mut flags = ns.clone_flags;
-        let place = cgroups::placement(&made.cgroups)?;
+        let place = cgroups::placement(&made.backend.cgroups)?;
         // A cgroup namespace is rooted at the cgroup its creator is in (also with
         // CLONE_INTO_CGROUP), so it is made only once the init is in the container's
         // cgroups: then the container sees its own cgroup (and limits) as its root, as runc
         // arranges.
-        let late_cgroupns = !made.cgroups.is_empty() && flags.contains(CloneFlags::CLONE_NEWCGROUP);
+        let late_cgroupns =
+            !made.backend.cgroups.is_empty() && flags.contains(CloneFlags::CLONE_NEWCGROUP);
         if late_cgroupns {
             flags.remove(CloneFlags::CLONE_NEWCGROUP);
         }
@@ -320,7 +325,7 @@ impl Platform for Linux {
 
     fn enter(
         plan: &ContainerPlan,
-        _made: &Resources,
+        _made: &Resources<LinuxMade>,
         report: &mut dyn FnMut(&Path),
     ) -> Result<(), PlatformError> {
         let ns = namespaces::plan(plan)?;
@@ -377,7 +382,7 @@ impl Platform for Linux {
         Ok(())
     }
 
-    fn enter_root(plan: &ContainerPlan, _made: &Resources) -> Result<(), PlatformError> {
+    fn enter_root(plan: &ContainerPlan, _made: &Resources<LinuxMade>) -> Result<(), PlatformError> {
         let root = plan.jail.path.as_path();
         chdir(root).map_err(|e| call(format!("chdir {}", root.display()), e))?;
         pivot_root(".", ".").map_err(|e| call(format!("pivot_root into {}", root.display()), e))?;
@@ -412,7 +417,7 @@ impl Platform for Linux {
     }
 
     fn spawn_joined(
-        made: &Resources,
+        made: &Resources<LinuxMade>,
         init_pid: i32,
         mut child: Box<dyn FnMut() -> isize + '_>,
     ) -> Result<i32, PlatformError> {
@@ -447,8 +452,8 @@ impl Platform for Linux {
                 others.push((ns, flag, f));
             }
         }
-        cgroups::ensure_reachable(&made.cgroups)?;
-        let place = cgroups::placement(&made.cgroups)?;
+        cgroups::ensure_reachable(&made.backend.cgroups)?;
+        let place = cgroups::placement(&made.backend.cgroups)?;
         // Born into the v2 cgroup (device rules) where the kernel can; the rest joined.
         let born = std::cell::Cell::new(place.v2.is_some());
         let v2_dir = place.v2.as_ref().map(|(_, d)| d.clone());
@@ -551,13 +556,14 @@ impl Platform for Linux {
     }
 
     fn update_limits(
-        made: &mut Resources,
+        made: &mut Resources<LinuxMade>,
         change: &super::LimitsChange<'_>,
+        journal: &mut Journal<'_, LinuxMade>,
     ) -> Result<(), PlatformError> {
         rootless::refuse_update()?;
-        cgroups::ensure_reachable(&made.cgroups)?;
+        cgroups::ensure_reachable(&made.backend.cgroups)?;
         let init = change.init_pid;
-        let cgroups = made.cgroups.clone();
+        let cgroups = made.backend.cgroups.clone();
         let pids = move || {
             let mut pids = pids::of_container(&cgroups, init);
             if !pids.contains(&init) {
@@ -565,21 +571,29 @@ impl Platform for Linux {
             }
             pids
         };
+        // Each new cgroup is journaled, with what is recorded already, before it is made.
+        let journaled = std::cell::RefCell::new((made.clone(), journal));
         cgroups::update(
             change.id.as_str(),
-            change.cgroups_path,
+            made.backend.cgroups_path.clone().as_deref(),
             &change.before,
             &change.after,
-            &mut made.cgroups,
+            &mut made.backend.cgroups,
             &pids,
-            change.intend.0,
+            &|dir| {
+                let (record, journal) = &mut *journaled.borrow_mut();
+                if !record.backend.cgroups.iter().any(|c| c == dir) {
+                    record.backend.cgroups.push(dir.to_path_buf());
+                }
+                journal(record)
+            },
         )
     }
 
-    fn destroy(made: &Resources) -> Vec<PlatformError> {
-        if let Err(e) = cgroups::ensure_reachable(&made.cgroups) {
+    fn destroy(made: &Resources<LinuxMade>) -> Vec<PlatformError> {
+        if let Err(e) = cgroups::ensure_reachable(&made.backend.cgroups) {
             return vec![e];
         }
-        cgroups::remove(&made.cgroups)
+        cgroups::remove(&made.backend.cgroups)
     }
 }

@@ -3,8 +3,7 @@
 use std::os::fd::OwnedFd;
 
 use super::{call, cgroups, pids, procfs, sys};
-use crate::platform::PlatformError;
-use crate::state::Resources;
+use crate::platform::{PlatformError, Resources};
 
 /// `pidfd_open(2)` opens a descriptor for any live process.
 pub const PROCESS_HANDLES: bool = true;
@@ -16,9 +15,9 @@ pub fn container_pids(made: &Resources, init_pid: Option<i32>) -> Result<Vec<i32
         return Ok(Vec::new());
     };
     if !pids::is_namespace_init(init) {
-        cgroups::ensure_reachable(&made.cgroups)?;
+        cgroups::ensure_reachable(&made.backend.cgroups)?;
     }
-    Ok(pids::of_container(&made.cgroups, init))
+    Ok(pids::of_container(&made.backend.cgroups, init))
 }
 
 /// A pidfd for `pid`, for `--pidfd-socket`.

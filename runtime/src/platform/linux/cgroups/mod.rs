@@ -356,7 +356,7 @@ pub fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
     .map(|_| ())
 }
 
-fn cgroups_path(plan: &ContainerPlan) -> Option<&Path> {
+pub fn cgroups_path(plan: &ContainerPlan) -> Option<&Path> {
     plan.linux
         .as_ref()
         .and_then(|l| l.cgroups_path().as_deref())
