@@ -35,7 +35,14 @@ fn freebsd_steps(cfg: &ContainerConfig, id: &ContainerId) -> Result<Vec<String>,
         create_plan, dev_base_ruleset, devfs_ruleset_candidates, flatten_default_ruleset,
         HostInputs,
     };
-    let plan = crate::container::plan(cfg, id, 0).map_err(|e| e.to_string())?;
+    // Planned for FreeBSD whatever the host: the same steps create would take there.
+    let plan = crate::platform::ContainerPlan::new(
+        cfg,
+        id,
+        crate::platform::PlanOptions::default(),
+        crate::target::Target::FreeBsd,
+    )
+    .map_err(|e| e.to_string())?;
     let mount_targets = plan
         .mounts
         .iter()
@@ -46,7 +53,7 @@ fn freebsd_steps(cfg: &ContainerConfig, id: &ContainerId) -> Result<Vec<String>,
         mount_targets,
         devfs_ruleset: devfs_ruleset_candidates(plan.jail.name.as_str()).next(),
         // The base ruleset as a freshly booted FreeBSD 14 has it; create reads the host's.
-        devfs_base_rules: if plan.devices.is_empty() {
+        devfs_base_rules: if crate::platform::freebsd_plan::devices(&plan).is_empty() {
             Vec::new()
         } else {
             flatten_default_ruleset(dev_base_ruleset(&plan)).map_err(|e| e.to_string())?

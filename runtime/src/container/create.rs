@@ -15,9 +15,8 @@ use crate::config::ContainerConfig;
 use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
 use crate::init::{receive, send, SyncMessage};
-use crate::jail::JailSpec;
-use crate::mounts::{parse_mounts, remove_created_under, Created};
-use crate::platform::{ContainerPlan, Host, InitHandoff, Platform};
+use crate::mounts::{remove_created_under, Created};
+use crate::platform::{ContainerPlan, Host, InitHandoff, PlanOptions, Platform};
 use crate::process::ProcessSpec;
 use crate::state::{
     Resources, StateLock, StateStore, Status, StoredState, CONFIG_COPY, START_FIFO,
@@ -44,45 +43,14 @@ pub fn plan(
     id: &ContainerId,
     preserve_fds: u32,
 ) -> Result<ContainerPlan, ContainerError> {
-    let jail = JailSpec::from_config(cfg, id)?;
-    if !cfg.root.is_dir() {
-        return Err(ContainerError::Io {
-            op: "root.path",
-            path: cfg.root.clone(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "not a directory; expected the container's root filesystem",
-            ),
-        });
-    }
-    let mounts = parse_mounts(cfg)?;
-    let process = ProcessSpec::from_config(cfg, Host::TARGET)?;
-    let resources = cfg
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref());
-    let (limits, unenforced) = crate::limits::from_resources(resources, Host::TARGET)?;
-    if let Some(w) = unenforced {
-        tracing::warn!("{w}");
-    }
     let listen_fds: u32 = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let plan = ContainerPlan {
-        id: id.clone(),
-        jail,
-        mounts,
-        process,
-        root_readonly: cfg.root_readonly,
-        limits,
-        devices: cfg.devices.clone(),
-        linux: cfg.spec.linux().clone(),
+    let options = PlanOptions {
         preserve_fds: preserve_fds.max(listen_fds),
-        create_container_hooks: Phase::CreateContainer.hooks(&cfg.spec),
-        start_container_hooks: Phase::StartContainer.hooks(&cfg.spec),
     };
+    let plan = ContainerPlan::new(cfg, id, options, Host::TARGET)?;
     Host::check(&plan)?;
     Ok(plan)
 }

@@ -20,6 +20,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Limits(#[from] crate::limits::LimitsError),
     #[error(transparent)]
+    Plan(#[from] crate::platform::PlanError),
+    #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error(transparent)]
     Platform(#[from] crate::platform::PlatformError),

@@ -19,3 +19,29 @@ pub struct LinuxMade {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroups_path: Option<PathBuf>,
 }
+
+/// The Linux part of a [`ContainerPlan`](crate::platform::ContainerPlan): what only the
+/// namespaces backend reads of the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct LinuxPlan {
+    /// The configuration's `linux` object (namespaces by path, devices, masked and
+    /// read-only paths, sysctl, cgroups path, id mappings …), which the Linux backend
+    /// applies field by field.
+    pub config: Option<Box<oci_spec::runtime::Linux>>,
+    /// What the configuration sets that Linux does not apply, one warning each.
+    pub warnings: Vec<String>,
+}
+
+impl LinuxPlan {
+    /// The Linux part of `cfg`.
+    pub fn from_config(cfg: &crate::config::ContainerConfig) -> LinuxPlan {
+        let mut warnings = Vec::new();
+        if !cfg.devices.is_empty() {
+            warnings.push("freebsd.devices has no effect on Linux; use linux.devices".to_string());
+        }
+        LinuxPlan {
+            config: cfg.spec.linux().clone().map(Box::new),
+            warnings,
+        }
+    }
+}

@@ -9,15 +9,15 @@ pub mod freebsd_plan;
 mod linux;
 pub mod linux_plan;
 mod made;
+mod plan;
 
 use std::os::fd::OwnedFd;
 
 use crate::id::ContainerId;
-use crate::jail::JailSpec;
-use crate::mounts::MountSpec;
 use crate::process::{Confinement, ProcessSpec};
 use crate::target::Target;
 pub use made::Resources;
+pub use plan::{BackendPlan, ContainerPlan, PlanError, PlanOptions};
 
 // The one place the backend is chosen: its lifecycle (`Host`), and the terminal
 // (`pty`) and process (`procs`) helpers that the lifecycle and the commands call
@@ -60,29 +60,6 @@ impl PlatformError {
             detail: errno.desc().to_string(),
         }
     }
-}
-
-/// Everything decided about a container before anything is made.
-#[derive(Debug, Clone)]
-pub struct ContainerPlan {
-    pub id: ContainerId,
-    pub jail: JailSpec,
-    pub mounts: Vec<MountSpec>,
-    pub process: ProcessSpec,
-    pub root_readonly: bool,
-    /// What `linux.resources` limits (rctl rules on FreeBSD, cgroups on Linux).
-    pub limits: crate::limits::ResourceLimits,
-    /// `freebsd.devices`.
-    pub devices: Vec<crate::config::DeviceRule>,
-    /// The Linux part of the configuration (namespaces by path, devices, masked and
-    /// read-only paths); ignored with a warning, or refused, on FreeBSD.
-    pub linux: Option<oci_spec::runtime::Linux>,
-    /// Descriptors after 0-2 passed to the process (`--preserve-fds`, or `LISTEN_FDS`).
-    pub preserve_fds: u32,
-    /// Hooks the init runs itself: createContainer (before entering the root) and
-    /// startContainer (inside the container, just before exec).
-    pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
-    pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
 }
 
 /// Persists a record of what is made, before the thing is made (see

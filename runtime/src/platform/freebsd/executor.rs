@@ -109,7 +109,7 @@ pub fn prepare_host<K: Kernel>(
                 .into(),
         });
     }
-    let (devfs_ruleset, devfs_base_rules) = if plan.devices.is_empty() {
+    let (devfs_ruleset, devfs_base_rules) = if freebsd_plan::devices(plan).is_empty() {
         (None, Vec::new())
     } else {
         let own = allocate_devfs_ruleset(&used, plan.jail.name.as_str())?;

@@ -13,12 +13,10 @@ use super::kernel::Kernel;
 use super::model::ModelKernel;
 use crate::config::ContainerConfig;
 use crate::id::ContainerId;
-use crate::jail::{JailParam, JailSpec, ParamValue};
-use crate::mounts::parse_mounts;
+use crate::jail::{JailParam, ParamValue};
 use crate::platform::freebsd_plan::FreeBsdMade;
 use crate::platform::freebsd_plan::{JAIL_CREATE, MNT_NOATIME};
-use crate::platform::ContainerPlan;
-use crate::process::ProcessSpec;
+use crate::platform::{ContainerPlan, PlanOptions};
 
 type Resources = crate::platform::Resources<FreeBsdMade>;
 
@@ -55,27 +53,13 @@ fn fixture(extra: Value, id: &str) -> Fixture {
     }
     let cfg = ContainerConfig::from_value(config, b).unwrap();
     let id = ContainerId::parse(id).unwrap();
-    let plan = ContainerPlan {
-        jail: JailSpec::from_config(&cfg, &id).unwrap(),
-        id,
-        mounts: parse_mounts(&cfg).unwrap(),
-        process: ProcessSpec::from_config(&cfg, crate::target::Target::FreeBsd).unwrap(),
-        root_readonly: cfg.root_readonly,
-        limits: crate::limits::from_resources(
-            cfg.spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.resources().as_ref()),
-            crate::target::Target::FreeBsd,
-        )
-        .unwrap()
-        .0,
-        devices: cfg.devices.clone(),
-        linux: cfg.spec.linux().clone(),
-        preserve_fds: 0,
-        create_container_hooks: Vec::new(),
-        start_container_hooks: Vec::new(),
-    };
+    let plan = ContainerPlan::new(
+        &cfg,
+        &id,
+        PlanOptions::default(),
+        crate::target::Target::FreeBsd,
+    )
+    .unwrap();
     Fixture {
         _bundle: bundle,
         plan,

@@ -18,6 +18,7 @@ mod confinement;
 mod devfs;
 mod made;
 mod mounts;
+mod part;
 pub mod rctl;
 mod render;
 #[cfg(test)]
@@ -31,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 pub use devfs::{dev_base_ruleset, flatten_default_ruleset, flatten_ruleset};
 pub use made::FreeBsdMade;
+pub use part::{devices, FreeBsdPlan};
 pub use render::{mount_flags_text, render};
 
 use super::{ContainerPlan, PlatformError};
@@ -337,6 +339,13 @@ pub fn create_plan(plan: &ContainerPlan, host: &HostInputs) -> Result<CreatePlan
 /// Checks what FreeBSD cannot do in `plan` without looking at the host: the mount types
 /// and options (the targets are not needed for that). Returns the warnings to log.
 pub fn check(plan: &ContainerPlan) -> Result<Vec<String>, PlatformError> {
+    if plan.freebsd().is_none() {
+        return Err(PlatformError::Unsupported {
+            what: format!("a plan made for {}", plan.backend.target()),
+            os: "FreeBSD",
+            hint: "plan the container for FreeBSD (ContainerPlan::new with Target::FreeBsd)".into(),
+        });
+    }
     let host = HostInputs {
         mount_targets: plan.mounts.iter().map(|m| m.destination.clone()).collect(),
         devfs_ruleset: Some(FIRST_DEVFS_RULESET),
@@ -355,38 +364,11 @@ fn check_warnings(plan: &ContainerPlan) -> Vec<String> {
         w.push("process.noNewPrivileges is Linux-only and is not applied on FreeBSD".to_string());
     }
     w.extend(confinement::warning(&plan.process.confinement));
-    if let Some(linux) = &plan.linux {
-        let mut ignored = Vec::new();
-        // linux.resources is enforced through rctl (crate::limits names what is not).
-        if linux.cgroups_path().is_some() {
-            ignored.push("cgroupsPath (resource limits are rctl rules on the jail)");
-        }
-        if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
-            ignored.push("maskedPaths");
-        }
-        if linux
-            .readonly_paths()
-            .as_ref()
-            .is_some_and(|p| !p.is_empty())
-        {
-            ignored.push("readonlyPaths");
-        }
-        if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            ignored.push("devices (use freebsd.devices)");
-        }
-        if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
-            ignored.push("sysctl");
-        }
-        if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
-            ignored.push("uidMappings/gidMappings");
-        }
-        if linux.mount_label().is_some() {
-            ignored.push("mountLabel");
-        }
-        if !ignored.is_empty() {
+    if let Some(part) = plan.freebsd() {
+        if !part.ignored_linux.is_empty() {
             w.push(format!(
                 "linux.{} not applied on FreeBSD (linux.namespaces are translated into jail parameters)",
-                ignored.join(", linux.")
+                part.ignored_linux.join(", linux.")
             ));
         }
     }

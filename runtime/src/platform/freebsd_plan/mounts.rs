@@ -49,7 +49,7 @@ enum Generic {
 /// `/dev` devfs mount's `ruleset=N`, else jail(8)'s default, 4. It is also the jail's
 /// `devfs_ruleset`.
 pub(super) fn dev_ruleset(plan: &ContainerPlan, host: &HostInputs) -> u16 {
-    if !plan.devices.is_empty() {
+    if !super::devices(plan).is_empty() {
         if let Some(own) = host.devfs_ruleset {
             return own;
         }
@@ -103,7 +103,7 @@ pub(super) fn translate(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Translated>, PlatformError> {
     let dev_mount = plan.mounts.iter().position(is_dev);
-    if !plan.devices.is_empty() && dev_mount.is_none() {
+    if !super::devices(plan).is_empty() && dev_mount.is_none() {
         return Err(PlatformError::Unsupported {
             what: "freebsd.devices without a devfs mount at /dev".into(),
             os: "FreeBSD",
@@ -116,8 +116,8 @@ pub(super) fn translate(
     let mut out = Vec::with_capacity(plan.mounts.len());
     for (i, m) in plan.mounts.iter().enumerate() {
         let target = &host.mount_targets[i];
-        let devices = if dev_mount == Some(i) && !plan.devices.is_empty() {
-            Some(&plan.devices[..])
+        let devices = if dev_mount == Some(i) && !super::devices(plan).is_empty() {
+            Some(super::devices(plan))
         } else {
             None
         };

@@ -13,7 +13,7 @@ use crate::id::ContainerId;
 use crate::jail::kernel_table::KernelTable;
 use crate::jail::JailSpec;
 use crate::mounts::{parse_mounts, resolve_in_root};
-use crate::process::ProcessSpec;
+use crate::platform::PlanOptions;
 
 /// A bundle on disk (rootfs with an executable /bin/sh, a `hosts` file and a `data`
 /// directory to bind) and the plan for it.
@@ -40,9 +40,9 @@ fn fixture(config: Value, id: &str) -> Fixture {
     let id = ContainerId::parse(id).unwrap();
     let jail = JailSpec::from_config(&cfg, &id).unwrap();
     KernelTable::load().check(&jail.params());
-    let mounts = parse_mounts(&cfg).unwrap();
     let host = HostInputs {
-        mount_targets: mounts
+        mount_targets: parse_mounts(&cfg)
+            .unwrap()
             .iter()
             .map(|m| resolve_in_root(&cfg.root, &m.destination).unwrap())
             .collect(),
@@ -50,29 +50,15 @@ fn fixture(config: Value, id: &str) -> Fixture {
             .then(|| devfs_ruleset_candidates(jail.name.as_str()).next().unwrap()),
         devfs_base_rules: Vec::new(),
     };
-    let plan = ContainerPlan {
-        id,
-        jail,
-        mounts,
-        process: ProcessSpec::from_config(&cfg, crate::target::Target::FreeBsd).unwrap(),
-        root_readonly: cfg.root_readonly,
-        limits: crate::limits::from_resources(
-            cfg.spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.resources().as_ref()),
-            crate::target::Target::FreeBsd,
-        )
-        .unwrap()
-        .0,
-        devices: cfg.devices.clone(),
-        linux: cfg.spec.linux().clone(),
-        preserve_fds: 0,
-        create_container_hooks: Vec::new(),
-        start_container_hooks: Vec::new(),
-    };
+    let plan = ContainerPlan::new(
+        &cfg,
+        &id,
+        PlanOptions::default(),
+        crate::target::Target::FreeBsd,
+    )
+    .unwrap();
     let mut host = host;
-    if !plan.devices.is_empty() {
+    if !devices(&plan).is_empty() {
         host.devfs_base_rules = flatten_default_ruleset(dev_base_ruleset(&plan)).unwrap();
     }
     Fixture { bundle, plan, host }

@@ -49,7 +49,7 @@ pub fn confinement_features(linux: &mut serde_json::Value) {
 /// At create: labels the host cannot apply are refused; capability names this kernel does
 /// not know are named once and skipped.
 pub(super) fn confinement_check(plan: &ContainerPlan) -> Result<(), PlatformError> {
-    let mount_label = plan.linux.as_ref().and_then(|l| l.mount_label().clone());
+    let mount_label = super::linux_config(plan).and_then(|l| l.mount_label().clone());
     lsm::check(&plan.process.confinement, mount_label.as_deref())?;
     let unknown = caps::unknown_to_kernel(&plan.process.confinement.capabilities);
     if !unknown.is_empty() {

@@ -51,10 +51,16 @@ fn call(what: impl Into<String>, e: nix::errno::Errno) -> PlatformError {
     PlatformError::call(what, e)
 }
 
+/// The configuration's `linux` object, from the plan's Linux part (`check` refuses a plan
+/// made for another kernel).
+fn linux_config(plan: &ContainerPlan) -> Option<&oci_spec::runtime::Linux> {
+    plan.linux().and_then(|p| p.config.as_deref())
+}
+
 /// Settings the Linux backend does not apply, named once per create.
 fn warn_unapplied(plan: &ContainerPlan) {
     let mut ignored = Vec::new();
-    if let Some(l) = &plan.linux {
+    if let Some(l) = linux_config(plan) {
         if l.intel_rdt().is_some() {
             ignored.push("linux.intelRdt");
         }
@@ -66,9 +72,7 @@ fn warn_unapplied(plan: &ContainerPlan) {
 
 /// `linux.rootfsPropagation`.
 fn root_propagation(plan: &ContainerPlan) -> Option<&str> {
-    plan.linux
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
+    linux_config(plan).and_then(|l| l.rootfs_propagation().as_deref())
 }
 
 /// Starts `child` with `flags` in the container's cgroups: born into the v2 cgroup with
@@ -95,6 +99,13 @@ impl Platform for Linux {
     type Made = LinuxMade;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
+        if plan.linux().is_none() {
+            return Err(PlatformError::Unsupported {
+                what: format!("a plan made for {}", plan.backend.target()),
+                os: "Linux",
+                hint: "plan the container for Linux (ContainerPlan::new with Target::Linux)".into(),
+            });
+        }
         namespaces::refuse_unapplied(plan)?;
         let ns = namespaces::plan(plan)?;
         // Without root (rootless), namespaces need a user namespace of the caller's, and
@@ -105,7 +116,7 @@ impl Platform for Linux {
         }
         ns.check_joins()?;
         sysctl::plan(
-            plan.linux.as_ref().and_then(|l| l.sysctl().as_ref()),
+            linux_config(plan).and_then(|l| l.sysctl().as_ref()),
             ns.own(),
         )?;
         propagation::parse(root_propagation(plan))?;
@@ -115,8 +126,8 @@ impl Platform for Linux {
         }
         warn_unapplied(plan);
         confinement_check(plan)?;
-        if !plan.devices.is_empty() {
-            tracing::warn!("freebsd.devices has no effect on Linux; use linux.devices");
+        for w in plan.linux().map(|p| &p.warnings[..]).unwrap_or_default() {
+            tracing::warn!("{w}");
         }
         Ok(())
     }
@@ -331,7 +342,7 @@ impl Platform for Linux {
         let ns = namespaces::plan(plan)?;
         // Decided before joining: which namespaces are the runtime's own is judged from here.
         let params = sysctl::plan(
-            plan.linux.as_ref().and_then(|l| l.sysctl().as_ref()),
+            linux_config(plan).and_then(|l| l.sysctl().as_ref()),
             ns.own(),
         )?;
         for j in &ns.join {
@@ -371,10 +382,10 @@ impl Platform for Linux {
             false => mounts::DeviceNodes::Make,
         };
         mounts::default_devices(root, root_dev, nodes, report)?;
-        if let Some(devices) = plan.linux.as_ref().and_then(|l| l.devices().as_ref()) {
+        if let Some(devices) = linux_config(plan).and_then(|l| l.devices().as_ref()) {
             mounts::make_linux_devices(root, devices, nodes)?;
         }
-        if let Some(l) = &plan.linux {
+        if let Some(l) = linux_config(plan) {
             mounts::mask_paths(root, l.masked_paths().as_deref().unwrap_or(&[]))?;
             mounts::readonly_paths(root, l.readonly_paths().as_deref().unwrap_or(&[]))?;
         }

@@ -76,7 +76,9 @@ fn unsupported(what: impl Into<String>, hint: &str) -> PlatformError {
 /// `linux` fields stockade does not apply and callers do not send routinely: refused by
 /// name rather than dropped.
 pub fn refuse_unapplied(plan: &ContainerPlan) -> Result<(), PlatformError> {
-    let Some(l) = &plan.linux else { return Ok(()) };
+    let Some(l) = super::linux_config(plan) else {
+        return Ok(());
+    };
     let mut given = Vec::new();
     if l.personality().is_some() {
         given.push("linux.personality");
@@ -104,7 +106,7 @@ pub fn refuse_unapplied(plan: &ContainerPlan) -> Result<(), PlatformError> {
 /// a `freebsd` section). Without a list the jail model alone decides: mount and PID
 /// namespaces of its own.
 fn listed(plan: &ContainerPlan) -> Option<&[LinuxNamespace]> {
-    plan.linux.as_ref()?.namespaces().as_deref()
+    super::linux_config(plan)?.namespaces().as_deref()
 }
 
 /// Decides the namespaces for `plan`. Mount and PID: new when listed without a path, joined

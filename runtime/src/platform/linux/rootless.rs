@@ -55,11 +55,7 @@ pub fn check(plan: &ContainerPlan, ns: &NamespacePlan) -> Result<(), PlatformErr
         lost.push("the resource limits of linux.resources");
     }
     lost.push("linux.resources.devices (device access is the calling user's: a user namespace cannot make device nodes)");
-    if plan
-        .linux
-        .as_ref()
-        .is_some_and(|l| l.cgroups_path().is_some())
-    {
+    if super::linux_config(plan).is_some_and(|l| l.cgroups_path().is_some()) {
         lost.push("linux.cgroupsPath");
     }
     tracing::warn!(

@@ -44,7 +44,7 @@ impl IdMaps {
         plan: &ContainerPlan,
         new_userns: bool,
     ) -> Result<Option<IdMaps>, PlatformError> {
-        let linux = plan.linux.as_ref();
+        let linux = super::linux_config(plan);
         let uid = linux
             .and_then(|l| l.uid_mappings().clone())
             .unwrap_or_default();

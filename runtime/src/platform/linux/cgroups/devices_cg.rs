@@ -12,9 +12,7 @@ use crate::platform::{ContainerPlan, PlatformError};
 
 /// The device rules of `plan` (`linux.resources.devices` and the defaults).
 pub(super) fn device_policy(plan: &ContainerPlan) -> Result<Policy, PlatformError> {
-    let list = plan
-        .linux
-        .as_ref()
+    let list = crate::platform::linux::linux_config(plan)
         .and_then(|l| l.resources().as_ref())
         .and_then(|r| r.devices().as_deref())
         .unwrap_or(&[]);

@@ -357,9 +357,7 @@ pub fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
 }
 
 pub fn cgroups_path(plan: &ContainerPlan) -> Option<&Path> {
-    plan.linux
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_deref())
+    super::linux_config(plan).and_then(|l| l.cgroups_path().as_deref())
 }
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> PlatformError {
