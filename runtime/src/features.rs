@@ -7,6 +7,7 @@ use crate::config::freebsd::{ALLOW_FLAGS, JAIL_MOUNTABLE_FS};
 use crate::config::SPEC_VERSION;
 use crate::mounts::{FLAG_OPTIONS, PROPAGATION_OPTIONS};
 use crate::platform::freebsd_plan::rctl;
+use crate::target::Target;
 
 /// Mount types the FreeBSD backend mounts.
 pub const FREEBSD_MOUNT_TYPES: &[&str] = &[
@@ -26,7 +27,8 @@ pub fn features() -> Value {
     let mut mount_options: Vec<&str> = FLAG_OPTIONS.to_vec();
     mount_options.extend(["bind", "rbind"]);
     mount_options.push("tmpcopyup");
-    if cfg!(target_os = "linux") {
+    // Mount propagation is a Linux mount namespace's; FreeBSD mounts have none.
+    if crate::platform::HOST_TARGET == Target::Linux {
         mount_options.extend(PROPAGATION_OPTIONS);
     }
     mount_options.sort_unstable();
@@ -69,21 +71,12 @@ pub fn features() -> Value {
             "mountTypes": FREEBSD_MOUNT_TYPES,
             "devices": true,
             "rctl": rctl,
-            "rlimits": ["RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_KQUEUES", "RLIMIT_MEMLOCK", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_NPTS", "RLIMIT_PIPEBUF", "RLIMIT_RSS", "RLIMIT_SBSIZE", "RLIMIT_STACK", "RLIMIT_SWAP", "RLIMIT_UMTXP", "RLIMIT_VMEM"],
+            "rlimits": Target::FreeBsd.rlimits().iter().map(|(name, _)| *name).collect::<Vec<_>>(),
         },
     });
-    if cfg!(target_os = "linux") {
-        doc["linux"] = json!({
-            "namespaces": ["mount", "pid", "uts", "ipc", "network", "cgroup", "user"],
-            // cgroupfs only (no systemd): the resource limits of crate::limits.
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
-        });
-    }
-    // capabilities, seccomp, apparmor, selinux: what this host applies.
-    #[cfg(target_os = "linux")]
-    crate::platform::confinement_features(&mut doc["linux"]);
+    // What only the running backend can say about this host (Linux: namespaces, cgroup
+    // drivers, capabilities, seccomp, LSMs).
+    crate::platform::host_features(&mut doc);
     doc
 }
 
@@ -91,46 +84,13 @@ pub fn features() -> Value {
 mod tests {
     use super::*;
 
-    #[cfg(target_os = "linux")]
     #[test]
-    fn linux_reports_the_confinement_it_applies() {
+    fn freebsd_lists_its_own_rlimits_on_any_host() {
         let doc = features();
-        let l = &doc["linux"];
-        let caps: Vec<&str> = l["capabilities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert!(caps.contains(&"CAP_SYS_ADMIN") && caps.contains(&"CAP_CHOWN"));
-        let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert_eq!(caps.len(), (last + 1).min(41));
-        let s = &l["seccomp"];
-        assert_eq!(s["enabled"], true);
-        for (key, want) in [
-            ("actions", "SCMP_ACT_NOTIFY"),
-            ("operators", "SCMP_CMP_MASKED_EQ"),
-            ("archs", "SCMP_ARCH_X86_64"),
-            ("knownFlags", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
-            ("supportedFlags", "SECCOMP_FILTER_FLAG_TSYNC"),
-        ] {
-            assert!(
-                s[key].as_array().unwrap().iter().any(|v| v == want),
-                "{key} lacks {want}: {s}"
-            );
-        }
-        assert_eq!(
-            l["apparmor"]["enabled"],
-            std::path::Path::new("/sys/module/apparmor/parameters/enabled").exists()
-                && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-                    .unwrap()
-                    .starts_with('Y')
-        );
-        assert!(l["selinux"]["enabled"].is_boolean());
+        let names = doc["freebsd"]["rlimits"].as_array().unwrap();
+        assert!(names.iter().any(|n| n == "RLIMIT_SWAP"), "{names:?}");
+        assert!(!names.iter().any(|n| n == "RLIMIT_RTPRIO"), "{names:?}");
+        assert_eq!(names.len(), 17);
     }
 
     #[test]
@@ -150,31 +110,5 @@ mod tests {
             assert!(pairs.contains(&want), "{want:?} not in {rctl:?}");
         }
         assert_eq!(pairs.len(), 4);
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn linux_reports_the_namespaces_and_cgroup_drivers_it_applies() {
-        let doc = features();
-        let ns: Vec<&str> = doc["linux"]["namespaces"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert_eq!(
-            ns,
-            ["mount", "pid", "uts", "ipc", "network", "cgroup", "user"]
-        );
-        let cg = &doc["linux"]["cgroup"];
-        assert_eq!(
-            (cg["v1"].as_bool(), cg["v2"].as_bool()),
-            (Some(true), Some(true))
-        );
-        assert_eq!(cg["systemd"].as_bool(), Some(false), "cgroupfs only");
-        let opts = doc["mountOptions"].as_array().unwrap();
-        for p in ["rslave", "rshared", "rprivate", "runbindable"] {
-            assert!(opts.iter().any(|o| o == p), "{p} in mountOptions");
-        }
     }
 }

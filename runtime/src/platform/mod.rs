@@ -25,11 +25,9 @@ pub use plan::{BackendPlan, ContainerPlan, PlanError, PlanOptions};
 #[cfg(target_os = "freebsd")]
 pub(crate) use freebsd::set_rlimit;
 #[cfg(target_os = "freebsd")]
-pub use freebsd::{procs, pty, FreeBsd as Host};
+pub use freebsd::{host_features, procs, pty, FreeBsd as Host};
 #[cfg(target_os = "linux")]
-pub use linux::confinement_features;
-#[cfg(target_os = "linux")]
-pub use linux::{procs, pty, Linux as Host};
+pub use linux::{host_features, procs, pty, Linux as Host};
 
 /// The backend record of what create made, on this build's kernel.
 pub type HostMade = <Host as Platform>::Made;

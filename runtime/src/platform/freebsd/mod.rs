@@ -22,3 +22,9 @@ mod tests;
 
 #[cfg(target_os = "freebsd")]
 pub use host::{set_rlimit, FreeBsd};
+
+/// The host-specific part of `stockade features` on FreeBSD: nothing to add. Everything
+/// the jail backend supports is in the `freebsd` object, which does not depend on the
+/// host and is listed by every build (`crate::features`).
+#[cfg(target_os = "freebsd")]
+pub fn host_features(_doc: &mut serde_json::Value) {}

@@ -8,6 +8,7 @@ mod cgroups;
 mod confine;
 mod devfilter;
 mod devices;
+mod features;
 mod join;
 mod join_user;
 mod lsm;
@@ -41,8 +42,8 @@ use super::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener
 use super::{Journal, Resources};
 use crate::jail::Host;
 use crate::process::{Confinement, ProcessSpec};
-pub use confine::confinement_features;
 use confine::{confinement_check, load_seccomp};
+pub use features::host_features;
 
 /// The Linux backend.
 pub struct Linux;
