@@ -12,11 +12,7 @@ pub enum ContainerError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
-    Jail(#[from] crate::jail::JailError),
-    #[error(transparent)]
     Mount(#[from] crate::mounts::MountError),
-    #[error(transparent)]
-    Process(#[from] crate::process::ProcessError),
     #[error(transparent)]
     Limits(#[from] crate::limits::LimitsError),
     #[error(transparent)]

@@ -10,6 +10,8 @@ mod linux;
 pub mod linux_plan;
 mod made;
 mod plan;
+#[cfg(test)]
+pub(crate) mod test_fixture;
 
 use std::os::fd::OwnedFd;
 

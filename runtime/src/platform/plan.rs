@@ -136,20 +136,12 @@ impl ContainerPlan {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use serde_json::json;
 
     use super::*;
 
     fn config(bundle: &std::path::Path) -> ContainerConfig {
-        std::fs::create_dir_all(bundle.join("rootfs/bin")).unwrap();
-        std::fs::write(bundle.join("rootfs/bin/sh"), b"#!").unwrap();
-        std::fs::set_permissions(
-            bundle.join("rootfs/bin/sh"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
+        crate::platform::test_fixture::bundle_with_shell(bundle);
         let config = json!({
             "ociVersion": "1.3.0",
             "root": {"path": "rootfs"},

@@ -3,7 +3,6 @@
 //! recorded state, limits, nesting, vnet, and what /dev shows. Every test name contains
 //! `freebsd_executor` (`cargo test -p stockade-runtime freebsd_executor`).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -11,12 +10,11 @@ use serde_json::{json, Value};
 use super::executor;
 use super::kernel::Kernel;
 use super::model::ModelKernel;
-use crate::config::ContainerConfig;
-use crate::id::ContainerId;
 use crate::jail::{JailParam, ParamValue};
 use crate::platform::freebsd_plan::FreeBsdMade;
 use crate::platform::freebsd_plan::{JAIL_CREATE, MNT_NOATIME};
-use crate::platform::{ContainerPlan, PlanOptions};
+use crate::platform::{test_fixture, ContainerPlan};
+use crate::target::Target;
 
 type Resources = crate::platform::Resources<FreeBsdMade>;
 
@@ -28,14 +26,7 @@ struct Fixture {
 fn fixture(extra: Value, id: &str) -> Fixture {
     let bundle = tempfile::tempdir().unwrap();
     let b = bundle.path();
-    std::fs::create_dir_all(b.join("rootfs/bin")).unwrap();
-    std::fs::write(b.join("rootfs/bin/sh"), b"#!").unwrap();
-    std::fs::set_permissions(
-        b.join("rootfs/bin/sh"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::create_dir(b.join("data")).unwrap();
+    test_fixture::bundle_with_shell(b);
     let mut config = json!({
         "ociVersion": "1.3.0",
         "root": {"path": "rootfs"},
@@ -51,15 +42,7 @@ fn fixture(extra: Value, id: &str) -> Fixture {
     if let (Value::Object(d), Value::Object(e)) = (&mut config, extra) {
         d.extend(e);
     }
-    let cfg = ContainerConfig::from_value(config, b).unwrap();
-    let id = ContainerId::parse(id).unwrap();
-    let plan = ContainerPlan::new(
-        &cfg,
-        &id,
-        PlanOptions::default(),
-        crate::target::Target::FreeBsd,
-    )
-    .unwrap();
+    let (_, plan) = test_fixture::plan(config, b, id, Target::FreeBsd);
     Fixture {
         _bundle: bundle,
         plan,

@@ -2,18 +2,15 @@
 //! rendered one step a line (the bundle's temporary path written `$BUNDLE`) and compared
 //! with `golden/<name>.txt`; STOCKADE_UPDATE_GOLDEN=1 rewrites them (review the diff).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use super::*;
-use crate::config::ContainerConfig;
-use crate::id::ContainerId;
 use crate::jail::kernel_table::KernelTable;
-use crate::jail::JailSpec;
 use crate::mounts::{parse_mounts, resolve_in_root};
-use crate::platform::PlanOptions;
+use crate::platform::test_fixture::{self, bundle_with_shell};
+use crate::target::Target;
 
 /// A bundle on disk (rootfs with an executable /bin/sh, a `hosts` file and a `data`
 /// directory to bind) and the plan for it.
@@ -26,21 +23,12 @@ struct Fixture {
 fn fixture(config: Value, id: &str) -> Fixture {
     let bundle = tempfile::tempdir().unwrap();
     let b = bundle.path();
-    std::fs::create_dir_all(b.join("rootfs/bin")).unwrap();
-    std::fs::create_dir_all(b.join("rootfs/etc")).unwrap();
-    std::fs::write(b.join("rootfs/bin/sh"), b"#!").unwrap();
-    std::fs::set_permissions(
-        b.join("rootfs/bin/sh"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    bundle_with_shell(b);
     std::fs::write(b.join("hosts"), b"127.0.0.1 localhost\n").unwrap();
-    std::fs::create_dir(b.join("data")).unwrap();
-    let cfg = ContainerConfig::from_value(config, b).unwrap();
-    let id = ContainerId::parse(id).unwrap();
-    let jail = JailSpec::from_config(&cfg, &id).unwrap();
+    let (cfg, plan) = test_fixture::plan(config, b, id, Target::FreeBsd);
+    let jail = &plan.jail;
     KernelTable::load().check(&jail.params());
-    let host = HostInputs {
+    let mut host = HostInputs {
         mount_targets: parse_mounts(&cfg)
             .unwrap()
             .iter()
@@ -50,14 +38,6 @@ fn fixture(config: Value, id: &str) -> Fixture {
             .then(|| devfs_ruleset_candidates(jail.name.as_str()).next().unwrap()),
         devfs_base_rules: Vec::new(),
     };
-    let plan = ContainerPlan::new(
-        &cfg,
-        &id,
-        PlanOptions::default(),
-        crate::target::Target::FreeBsd,
-    )
-    .unwrap();
-    let mut host = host;
     if !devices(&plan).is_empty() {
         host.devfs_base_rules = flatten_default_ruleset(dev_base_ruleset(&plan)).unwrap();
     }
