@@ -239,6 +239,7 @@ fn make(
         &undo.made,
         InitHandoff {
             state_dir,
+            start_fifo: START_FIFO,
             sync: child_end,
             console,
             inherited: vec![lock.as_raw_fd(), parent_end.as_raw_fd()],

@@ -80,6 +80,9 @@ pub struct LimitsChange<'a> {
 pub struct InitHandoff {
     /// The container's state directory, opened before entering, to reach the start fifo.
     pub state_dir: OwnedFd,
+    /// The start fifo's name in `state_dir` (the backend may have to hand it to the
+    /// container's root user).
+    pub start_fifo: &'static str,
     /// The parent's end of the create handshake.
     pub sync: OwnedFd,
     /// The connected `--console-socket`, when the process has a terminal.

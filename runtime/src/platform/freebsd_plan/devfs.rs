@@ -22,19 +22,90 @@ pub fn dev_base_ruleset(plan: &ContainerPlan) -> u16 {
         .unwrap_or(DEFAULT_DEVFS_RULESET)
 }
 
+/// The rulesets of FreeBSD 14's /etc/defaults/devfs.rules, loaded at boot by
+/// /etc/rc.d/devfs: 1 hide_all, 2 unhide_basic, 3 unhide_login, 4 jail, 5 jail_vnet. Each
+/// rule as the words `devfs rule show` prints after its number (rules are numbered 100,
+/// 200, … in order).
+pub const DEFAULT_RULESETS: &[(u16, &[&str])] = &[
+    (1, &["hide"]),
+    (
+        2,
+        &[
+            "path log unhide",
+            "path null unhide",
+            "path zero unhide",
+            "path crypto unhide",
+            "path random unhide",
+            "path urandom unhide",
+        ],
+    ),
+    (
+        3,
+        &[
+            "path ptyp* unhide",
+            "path ptyq* unhide",
+            "path ptyr* unhide",
+            "path ptys* unhide",
+            "path ptyP* unhide",
+            "path ptyQ* unhide",
+            "path ptyR* unhide",
+            "path ptyS* unhide",
+            "path ttyp* unhide",
+            "path ttyq* unhide",
+            "path ttyr* unhide",
+            "path ttys* unhide",
+            "path ttyP* unhide",
+            "path ttyQ* unhide",
+            "path ttyR* unhide",
+            "path ttyS* unhide",
+            "path fd unhide",
+            "path fd/* unhide",
+            "path stdin unhide",
+            "path stdout unhide",
+            "path stderr unhide",
+            "path pts unhide",
+            "path pts/* unhide",
+        ],
+    ),
+    (
+        4,
+        &[
+            "include 1",
+            "include 2",
+            "include 3",
+            "path fuse unhide",
+            "path zfs unhide",
+        ],
+    ),
+    (
+        5,
+        &[
+            "include 1",
+            "include 2",
+            "include 3",
+            "include 4",
+            "path pf unhide",
+        ],
+    ),
+];
+
+/// Ruleset `n` of [`DEFAULT_RULESETS`] as `devfs rule -s n show` prints it.
+pub fn default_ruleset_shown(n: u16) -> Vec<String> {
+    DEFAULT_RULESETS
+        .iter()
+        .filter(|(set, _)| *set == n)
+        .flat_map(|(_, rules)| rules.iter().enumerate())
+        .map(|(i, rule)| format!("{} {rule}", (i + 1) * 100))
+        .collect()
+}
+
 /// [`flatten_ruleset`] of `base` as a freshly booted FreeBSD 14 has it
 /// (/etc/defaults/devfs.rules), for plans made without a host (`check`, `explain`).
 pub fn flatten_default_ruleset(base: u16) -> Result<Vec<Vec<String>>, PlatformError> {
-    let defaults = crate::platform::freebsd::model::default_rulesets();
     if base == 0 {
         return Ok(Vec::new());
     }
-    flatten_ruleset(base, &mut |n| {
-        Ok(defaults
-            .get(&n)
-            .map(|rules| rules.iter().map(|r| r.show()).collect())
-            .unwrap_or_default())
-    })
+    flatten_ruleset(base, &mut |n| Ok(default_ruleset_shown(n)))
 }
 
 /// Expands ruleset `base` into the rules it applies, every `include` replaced by the

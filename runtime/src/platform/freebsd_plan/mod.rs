@@ -30,7 +30,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use devfs::{dev_base_ruleset, flatten_default_ruleset, flatten_ruleset};
+pub use devfs::{
+    default_ruleset_shown, dev_base_ruleset, flatten_default_ruleset, flatten_ruleset,
+    DEFAULT_RULESETS,
+};
 pub use made::FreeBsdMade;
 pub use part::{devices, FreeBsdPlan};
 pub use render::{mount_flags_text, render};

@@ -207,7 +207,7 @@ impl Platform for Linux {
             // host's root.
             nix::unistd::fchownat(
                 handoff.state_dir.as_fd(),
-                crate::state::START_FIFO,
+                handoff.start_fifo,
                 Some(nix::unistd::Uid::from_raw(uid)),
                 Some(nix::unistd::Gid::from_raw(gid)),
                 nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,

@@ -224,72 +224,12 @@ pub fn visible(sets: &BTreeMap<u16, Vec<DevfsRule>>, ruleset: u16, depth: u32) -
         .collect()
 }
 
-/// The rulesets of FreeBSD 14's /etc/defaults/devfs.rules, loaded at boot by
-/// /etc/rc.d/devfs: 1 hide_all, 2 unhide_basic, 3 unhide_login, 4 jail, 5 jail_vnet.
+/// The rulesets of FreeBSD 14's /etc/defaults/devfs.rules (the plan's
+/// [`DEFAULT_RULESETS`](crate::platform::freebsd_plan::DEFAULT_RULESETS)), parsed as the
+/// kernel holds them.
 pub fn default_rulesets() -> BTreeMap<u16, Vec<DevfsRule>> {
-    let text: &[(u16, &[&str])] = &[
-        (1, &["hide"]),
-        (
-            2,
-            &[
-                "path log unhide",
-                "path null unhide",
-                "path zero unhide",
-                "path crypto unhide",
-                "path random unhide",
-                "path urandom unhide",
-            ],
-        ),
-        (
-            3,
-            &[
-                "path ptyp* unhide",
-                "path ptyq* unhide",
-                "path ptyr* unhide",
-                "path ptys* unhide",
-                "path ptyP* unhide",
-                "path ptyQ* unhide",
-                "path ptyR* unhide",
-                "path ptyS* unhide",
-                "path ttyp* unhide",
-                "path ttyq* unhide",
-                "path ttyr* unhide",
-                "path ttys* unhide",
-                "path ttyP* unhide",
-                "path ttyQ* unhide",
-                "path ttyR* unhide",
-                "path ttyS* unhide",
-                "path fd unhide",
-                "path fd/* unhide",
-                "path stdin unhide",
-                "path stdout unhide",
-                "path stderr unhide",
-                "path pts unhide",
-                "path pts/* unhide",
-            ],
-        ),
-        (
-            4,
-            &[
-                "include 1",
-                "include 2",
-                "include 3",
-                "path fuse unhide",
-                "path zfs unhide",
-            ],
-        ),
-        (
-            5,
-            &[
-                "include 1",
-                "include 2",
-                "include 3",
-                "include 4",
-                "path pf unhide",
-            ],
-        ),
-    ];
-    text.iter()
+    crate::platform::freebsd_plan::DEFAULT_RULESETS
+        .iter()
         .map(|(n, rules)| {
             let rules = rules
                 .iter()

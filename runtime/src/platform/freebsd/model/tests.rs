@@ -186,3 +186,14 @@ fn freebsd_model_devfs_includes_are_followed_only_rule_depth_deep() {
     assert!(k.devfs_add(9, &["include".into(), "9".into()]).is_err());
     assert!(k.devfs_add(9, &["path".into()]).is_err());
 }
+
+#[test]
+fn the_plans_default_rulesets_read_as_the_model_shows_them() {
+    use crate::platform::freebsd_plan::{default_ruleset_shown, DEFAULT_RULESETS};
+    let parsed = super::default_rulesets();
+    assert_eq!(parsed.len(), DEFAULT_RULESETS.len());
+    for (n, rules) in &parsed {
+        let shown: Vec<String> = rules.iter().map(|r| r.show()).collect();
+        assert_eq!(default_ruleset_shown(*n), shown, "ruleset {n}");
+    }
+}
