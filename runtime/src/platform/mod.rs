@@ -2,6 +2,23 @@
 //! implementations, chosen at compile time: FreeBSD jails (production) and Linux namespaces
 //! (running everything end to end on Linux). Nothing above this module knows which kernel
 //! it is on.
+//!
+//! - [`ContainerPlan`] (`plan`): what is decided before anything is made, built by one
+//!   pure constructor for a [`Target`]: a common part and a [`BackendPlan`]
+//!   (`freebsd_plan::FreeBsdPlan` or `linux_plan::LinuxPlan`). Both plans compile on every
+//!   host, so either is planned and tested anywhere.
+//! - [`Platform`]: the lifecycle phases only (check, prepare_host, spawn_init, enter,
+//!   enter_root, before_user, before_exec, spawn_joined, update_limits, destroy), each
+//!   implemented by both backends, with no inherited defaults.
+//! - [`Resources`] (`made`): what create made, the shared mount points plus the backend's
+//!   own record ([`Platform::Made`]: `FreeBsdMade` or `LinuxMade`), in one state file.
+//! - [`pty`] and [`procs`]: terminals and process helpers, free functions of the running
+//!   backend, chosen below in the one place the backend is chosen.
+//!
+//! Each backend's code: `freebsd_plan/` (the pure FreeBSD plan and its record),
+//! `freebsd/` (its executor, kernel seam, model kernel, and on FreeBSD the real kernel),
+//! `linux_plan.rs` (the Linux plan and record), `linux/` (the namespaces backend, Linux
+//! only).
 
 pub mod freebsd;
 pub mod freebsd_plan;
