@@ -313,10 +313,14 @@ fn apply_and_exec<P: Platform>(
 ) -> Result<Never, String> {
     apply_rlimits(p)?;
     P::before_user(p, listener).map_err(|e| e.to_string())?;
-    let groups: Vec<Gid> = setgroups_list(p.gid, &p.additional_gids, cfg!(target_os = "freebsd"))
-        .into_iter()
-        .map(Gid::from_raw)
-        .collect();
+    let groups: Vec<Gid> = setgroups_list(
+        p.gid,
+        &p.additional_gids,
+        P::TARGET == crate::target::Target::FreeBsd,
+    )
+    .into_iter()
+    .map(Gid::from_raw)
+    .collect();
     match setgroups(&groups) {
         // A rootless user namespace has setgroups "deny": the groups cannot change, and
         // with none asked for there is nothing to change (runc skips it too).
