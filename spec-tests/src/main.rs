@@ -49,6 +49,7 @@ mod provision;
 mod ps_features;
 mod rootless;
 mod state;
+mod targets;
 mod terminal;
 mod userns;
 
@@ -71,6 +72,7 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
             "cli",
             "parallel",
             "limits",
+            "targets",
         ],
     ),
     (
@@ -108,6 +110,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(cli::tests());
     v.extend(parallel::tests());
     v.extend(limits::tests());
+    v.extend(targets::tests());
     v.extend(hooks::tests());
     v.extend(terminal::tests());
     v.extend(exec::tests());
@@ -141,7 +144,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
 [--filter SUBSTR]... [--list] [--busybox PATH] [--schema-dir DIR]
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
-                    limits (alias core) hooks terminal exec ps features (alias extras)
+                    limits targets (alias core) hooks terminal exec ps features (alias extras)
                     confine devices namespaces cgroups userns conform nsjoin rootless
                     (alias confinement) crash hostile images
                     (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile);
