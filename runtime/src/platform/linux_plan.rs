@@ -39,6 +39,14 @@ impl LinuxPlan {
         if !cfg.devices.is_empty() {
             warnings.push("freebsd.devices has no effect on Linux; use linux.devices".to_string());
         }
+        if cfg
+            .spec
+            .linux()
+            .as_ref()
+            .is_some_and(|l| l.intel_rdt().is_some())
+        {
+            warnings.push("not applied by stockade: linux.intelRdt".to_string());
+        }
         LinuxPlan {
             config: cfg.spec.linux().clone().map(Box::new),
             warnings,

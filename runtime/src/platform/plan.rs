@@ -147,7 +147,8 @@ mod tests {
             "root": {"path": "rootfs"},
             "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0},
                         "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 64, "hard": 64}]},
-            "linux": {"maskedPaths": ["/proc/kcore"], "cgroupsPath": "/c1"},
+            "linux": {"maskedPaths": ["/proc/kcore"], "cgroupsPath": "/c1",
+                      "intelRdt": {"closID": "c1"}},
             "freebsd": {"devices": [{"path": "pf"}]}
         });
         ContainerConfig::from_value(config, bundle).unwrap()
@@ -169,7 +170,8 @@ mod tests {
             part.ignored_linux,
             [
                 "cgroupsPath (resource limits are rctl rules on the jail)",
-                "maskedPaths"
+                "maskedPaths",
+                "intelRdt"
             ]
         );
         // RLIMIT_NOFILE is 8 on FreeBSD and 7 on Linux, whichever machine plans it.
@@ -179,8 +181,9 @@ mod tests {
         assert!(linux.freebsd().is_none());
         let part = linux.linux().unwrap();
         assert!(part.config.as_ref().unwrap().masked_paths().is_some());
-        assert_eq!(part.warnings.len(), 1, "{:?}", part.warnings);
+        assert_eq!(part.warnings.len(), 2, "{:?}", part.warnings);
         assert!(part.warnings[0].contains("freebsd.devices"));
+        assert!(part.warnings[1].contains("linux.intelRdt"));
         assert_eq!(linux.process.rlimits[0].resource, 7);
     }
 

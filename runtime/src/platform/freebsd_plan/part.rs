@@ -55,6 +55,7 @@ impl FreeBsdPlan {
                     "uidMappings/gidMappings",
                 ),
                 (linux.mount_label().is_some(), "mountLabel"),
+                (linux.intel_rdt().is_some(), "intelRdt"),
             ] {
                 if set {
                     ignored.push(name);

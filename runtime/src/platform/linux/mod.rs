@@ -58,19 +58,6 @@ fn linux_config(plan: &ContainerPlan) -> Option<&oci_spec::runtime::Linux> {
     plan.linux().and_then(|p| p.config.as_deref())
 }
 
-/// Settings the Linux backend does not apply, named once per create.
-fn warn_unapplied(plan: &ContainerPlan) {
-    let mut ignored = Vec::new();
-    if let Some(l) = linux_config(plan) {
-        if l.intel_rdt().is_some() {
-            ignored.push("linux.intelRdt");
-        }
-    }
-    if !ignored.is_empty() {
-        tracing::warn!("not applied by stockade: {}", ignored.join(", "));
-    }
-}
-
 /// `linux.rootfsPropagation`.
 fn root_propagation(plan: &ContainerPlan) -> Option<&str> {
     linux_config(plan).and_then(|l| l.rootfs_propagation().as_deref())
@@ -125,8 +112,8 @@ impl Platform for Linux {
         if !rootless {
             cgroups::check(plan)?;
         }
-        warn_unapplied(plan);
         confinement_check(plan)?;
+        // What the plan found Linux does not apply, named once per create.
         for w in plan.linux().map(|p| &p.warnings[..]).unwrap_or_default() {
             tracing::warn!("{w}");
         }
