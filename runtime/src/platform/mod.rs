@@ -197,9 +197,7 @@ pub trait Platform {
     /// runtime so that the child only applies it (Linux: the seccomp filter, compiled or
     /// taken from the same cache as create's; ambient capabilities the kernel cannot raise
     /// are named in one warning, as at create).
-    fn precompile_confinement(_confinement: &mut Confinement) -> Result<(), PlatformError> {
-        Ok(())
-    }
+    fn precompile_confinement(confinement: &mut Confinement) -> Result<(), PlatformError>;
 
     /// In a process about to exec, after its user changed: what only this kernel has
     /// (Linux: the capability sets, no_new_privs, a seccomp filter loaded last).

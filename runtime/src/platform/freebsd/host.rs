@@ -17,7 +17,7 @@ use crate::platform::freebsd_plan;
 use crate::platform::freebsd_plan::FreeBsdMade;
 use crate::platform::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener};
 use crate::platform::{Journal, Resources};
-use crate::process::ProcessSpec;
+use crate::process::{Confinement, ProcessSpec};
 
 /// The FreeBSD jail backend.
 pub struct FreeBsd;
@@ -259,6 +259,12 @@ impl Platform for FreeBsd {
         // The I/O priority, OOM score, LSM labels, seccomp and capabilities Linux sets here
         // have no FreeBSD counterpart; `check` warned about each one the config sets. The
         // jail itself confines the process, from `jail_attach` in `enter_root`.
+        Ok(())
+    }
+
+    fn precompile_confinement(_confinement: &mut Confinement) -> Result<(), PlatformError> {
+        // Capabilities and seccomp are Linux's; the exec'd process is confined by the jail
+        // it attaches to. `check` warned at create about a confinement the config sets.
         Ok(())
     }
 
