@@ -180,9 +180,6 @@ impl ProcessSpec {
         refuse_unapplied(p, target)?;
         spec.oom_score_adj = p.oom_score_adj();
         spec.io_priority = p.io_priority().as_ref().map(io_priority).transpose()?;
-        for w in spec.unapplied(target) {
-            tracing::warn!("{w}");
-        }
         Ok(spec)
     }
 

@@ -52,6 +52,9 @@ pub struct ContainerPlan {
     /// startContainer (inside the container, just before exec).
     pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
     pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
+    /// What the target does not enforce of the configuration's limits and process, one
+    /// line each, for the backend's `check` to log once.
+    pub warnings: Vec<String>,
     /// What only the target kernel reads.
     pub backend: BackendPlan,
 }
@@ -75,7 +78,7 @@ impl BackendPlan {
 
 impl ContainerPlan {
     /// Plans container `id` from `cfg` for `target`, checking everything the configuration
-    /// alone can show. Nothing is made; the only looks at the system are for the root
+    /// alone can show. Nothing is made or logged; the only looks at the system are for the root
     /// filesystem and the program in it (`process.args[0]`). The backend's own checks against the host
     /// come later (`Platform::check`).
     pub fn new(
@@ -96,9 +99,10 @@ impl ContainerPlan {
             .as_ref()
             .and_then(|l| l.resources().as_ref());
         let (limits, unenforced) = crate::limits::from_resources(resources, target)?;
-        if let Some(w) = unenforced {
-            tracing::warn!("{w}");
-        }
+        let warnings = unenforced
+            .into_iter()
+            .chain(process.unapplied(target).into_iter().map(String::from))
+            .collect();
         let backend = match target {
             Target::FreeBsd => BackendPlan::FreeBsd(FreeBsdPlan::from_config(cfg)),
             Target::Linux => BackendPlan::Linux(LinuxPlan::from_config(cfg)),
@@ -113,6 +117,7 @@ impl ContainerPlan {
             preserve_fds: options.preserve_fds,
             create_container_hooks: Phase::CreateContainer.hooks(&cfg.spec),
             start_container_hooks: Phase::StartContainer.hooks(&cfg.spec),
+            warnings,
             backend,
         })
     }
@@ -148,6 +153,7 @@ mod tests {
             "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0},
                         "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 64, "hard": 64}]},
             "linux": {"maskedPaths": ["/proc/kcore"], "cgroupsPath": "/c1",
+                      "resources": {"cpu": {"shares": 512}},
                       "intelRdt": {"closID": "c1"}},
             "freebsd": {"devices": [{"path": "pf"}]}
         });
@@ -176,6 +182,12 @@ mod tests {
         );
         // RLIMIT_NOFILE is 8 on FreeBSD and 7 on Linux, whichever machine plans it.
         assert_eq!(freebsd.process.rlimits[0].resource, 8);
+        // cpu.shares is a cgroup setting: named for FreeBSD, enforced on Linux.
+        assert!(
+            freebsd.warnings.len() == 1 && freebsd.warnings[0].contains("cpu.shares"),
+            "{:?}",
+            freebsd.warnings
+        );
 
         let linux = plan(Target::Linux);
         assert!(linux.freebsd().is_none());
@@ -185,6 +197,7 @@ mod tests {
         assert!(part.warnings[0].contains("freebsd.devices"));
         assert!(part.warnings[1].contains("linux.intelRdt"));
         assert_eq!(linux.process.rlimits[0].resource, 7);
+        assert!(linux.warnings.is_empty(), "{:?}", linux.warnings);
     }
 
     #[test]

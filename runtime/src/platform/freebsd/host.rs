@@ -181,6 +181,11 @@ impl Platform for FreeBsd {
     type Made = FreeBsdMade;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
+        // The plan's warnings (limits rctl does not enforce, process settings FreeBSD
+        // lacks), then what the jail plan ignores.
+        for w in &plan.warnings {
+            tracing::warn!("{w}");
+        }
         for w in freebsd_plan::check(plan)? {
             tracing::warn!("{w}");
         }

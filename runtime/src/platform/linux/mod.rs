@@ -114,7 +114,8 @@ impl Platform for Linux {
         }
         confinement_check(plan)?;
         // What the plan found Linux does not apply, named once per create.
-        for w in plan.linux().map(|p| &p.warnings[..]).unwrap_or_default() {
+        let linux_warnings = plan.linux().map(|p| &p.warnings[..]).unwrap_or_default();
+        for w in plan.warnings.iter().chain(linux_warnings) {
             tracing::warn!("{w}");
         }
         Ok(())
