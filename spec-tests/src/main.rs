@@ -6,7 +6,8 @@
 //! stockade-spec-tests [--stockade PATH] [--group G[,G…]] [--filter SUBSTR] [--list]
 //!                     [--busybox PATH] [--schema-dir DIR]
 //! ```
-//! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
+//! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits, derived (issue 3
+//! and 13; alias `core`)
 //! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), confine, devices,
 //! namespaces, cgroups, userns, conform, nsjoin and rootless (issue 10; alias `confinement`),
 //! crash, hostile and images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
@@ -32,6 +33,7 @@ mod confine_cgroups;
 mod confine_ns;
 mod conform;
 mod crash;
+mod derived;
 mod errors;
 mod exec;
 mod freebsd;
@@ -71,6 +73,7 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
             "cli",
             "parallel",
             "limits",
+            "derived",
         ],
     ),
     (
@@ -108,6 +111,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(cli::tests());
     v.extend(parallel::tests());
     v.extend(limits::tests());
+    v.extend(derived::tests());
     v.extend(hooks::tests());
     v.extend(terminal::tests());
     v.extend(exec::tests());
@@ -141,7 +145,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
 [--filter SUBSTR]... [--list] [--busybox PATH] [--schema-dir DIR]
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
-                    limits (alias core) hooks terminal exec ps features (alias extras)
+                    limits derived (alias core) hooks terminal exec ps features (alias extras)
                     confine devices namespaces cgroups userns conform nsjoin rootless
                     (alias confinement) crash hostile images
                     (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile);

@@ -30,7 +30,7 @@ pub fn update(
         });
     };
     let (after, unenforced) = limits::update(&st.limits, resources)?;
-    let cgroups_path = stored_cgroups_path(store, id)?;
+    let cgroups_path = store.read_derived(id)?.cgroups_path;
     // What the update is about to make is written to the state first (a killed update
     // leaves it recorded); the final write below replaces it with what was made.
     let journal = std::cell::RefCell::new(st.clone());
@@ -39,7 +39,7 @@ pub fn update(
         if !j.resources.cgroups.iter().any(|c| c == path) {
             j.resources.cgroups.push(path.to_path_buf());
         }
-        store.write(&j).map_err(|e| PlatformError::Call {
+        store.write(&j).map_err(|e| PlatformError::Failed {
             call: "recording the update in the state".into(),
             detail: e.to_string(),
         })
@@ -61,16 +61,4 @@ pub fn update(
     store.write(&st)?;
     applied?;
     Ok(unenforced)
-}
-
-/// `linux.cgroupsPath` of the configuration copied at create.
-fn stored_cgroups_path(
-    store: &StateStore,
-    id: &ContainerId,
-) -> Result<Option<std::path::PathBuf>, ContainerError> {
-    Ok(super::stored_config(store, id)?
-        .pointer("/linux/cgroupsPath")
-        .and_then(serde_json::Value::as_str)
-        .filter(|p| !p.is_empty())
-        .map(std::path::PathBuf::from))
 }

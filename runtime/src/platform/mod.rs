@@ -17,19 +17,29 @@ use crate::process::{Confinement, ProcessSpec};
 use crate::state::Resources;
 
 #[cfg(target_os = "freebsd")]
-pub(crate) use freebsd::set_rlimit;
-#[cfg(target_os = "freebsd")]
 pub use freebsd::FreeBsd as Host;
+#[cfg(target_os = "freebsd")]
+pub(crate) use freebsd::{rlimit_name, set_rlimit};
 #[cfg(target_os = "linux")]
 pub use linux::confinement_features;
 #[cfg(target_os = "linux")]
 pub use linux::Linux as Host;
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{rlimit_name, set_rlimit};
 
 /// A kernel call that failed, or a plan the platform cannot carry out.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
+    /// A system call that failed with `errno`.
+    #[error("{call}: {}", .errno.desc())]
+    Call {
+        call: String,
+        errno: nix::errno::Errno,
+    },
+    /// A step that failed without an errno of its own (a parse, a refusal, an I/O error
+    /// already put into words).
     #[error("{call}: {detail}")]
-    Call { call: String, detail: String },
+    Failed { call: String, detail: String },
     #[error("{what} is not supported on {os}: {hint}")]
     Unsupported {
         what: String,
@@ -45,7 +55,29 @@ impl PlatformError {
     pub fn call(call: impl Into<String>, errno: nix::errno::Errno) -> Self {
         PlatformError::Call {
             call: call.into(),
-            detail: errno.desc().to_string(),
+            errno,
+        }
+    }
+
+    /// A failed call reported as an I/O error: its errno kept when it has one.
+    pub fn io(call: impl Into<String>, e: &std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(n) => PlatformError::Call {
+                call: call.into(),
+                errno: nix::errno::Errno::from_raw(n),
+            },
+            None => PlatformError::Failed {
+                call: call.into(),
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// The errno of the call that failed, when it was a system call.
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        match self {
+            PlatformError::Call { errno, .. } => Some(*errno),
+            _ => None,
         }
     }
 }
@@ -98,6 +130,10 @@ impl std::fmt::Debug for Intend<'_> {
     }
 }
 
+/// The init's life in the child of [`Platform::spawn_init`]: it never returns.
+pub type InitEntry<P> =
+    fn(&ContainerPlan, &Resources, &<P as Platform>::InitContext, InitHandoff) -> !;
+
 /// What the init process is handed when it has entered the container.
 #[derive(Debug)]
 pub struct InitHandoff {
@@ -146,6 +182,11 @@ pub trait Platform {
     /// (`--pidfd-socket`), checked before anything is made.
     const PROCESS_HANDLES: bool;
 
+    /// What [`Platform::spawn_init`] decides in the parent, before clone, that the init's
+    /// [`Platform::enter`] needs: handed over explicitly (the child starts as a copy of the
+    /// parent's memory), never through global state.
+    type InitContext;
+
     /// Checks what this platform cannot do before anything is made.
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError>;
 
@@ -161,11 +202,14 @@ pub trait Platform {
     ) -> Result<(), PlatformError>;
 
     /// Starts the init process as a direct child of the caller. The child enters the
-    /// container and then runs `crate::init::container_init`; it never returns here.
+    /// container's namespaces and then runs `init` (create hands down
+    /// `crate::init::container_init`, so no backend calls up into the init); it never
+    /// returns here.
     fn spawn_init(
         plan: &ContainerPlan,
         made: &Resources,
         handoff: InitHandoff,
+        init: InitEntry<Self>,
     ) -> Result<i32, PlatformError>;
 
     /// In the init process, before createContainer hooks: set up what must exist inside
@@ -176,6 +220,7 @@ pub trait Platform {
     fn enter(
         plan: &ContainerPlan,
         made: &Resources,
+        ctx: &Self::InitContext,
         report: &mut dyn FnMut(&std::path::Path),
     ) -> Result<(), PlatformError>;
 

@@ -16,7 +16,7 @@ use super::kernel::{
 use super::sys;
 use crate::jail::JailParam;
 use crate::platform::freebsd_plan;
-use crate::platform::{ContainerPlan, InitHandoff, Platform, PlatformError};
+use crate::platform::{ContainerPlan, InitEntry, InitHandoff, Platform, PlatformError};
 use crate::process::ProcessSpec;
 use crate::state::Resources;
 
@@ -24,9 +24,14 @@ use crate::state::Resources;
 pub struct FreeBsd;
 
 /// Sets resource limit `resource` (a FreeBSD RLIMIT_* number from `process::RLIMITS`) of
-/// the calling process; for `init::set_rlimit`, since nix lacks some FreeBSD limits.
+/// the calling process, for the init's `process.rlimits` (nix lacks some FreeBSD limits).
 pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
     sys::set_rlimit(resource, soft, hard)
+}
+
+/// Limit `resource` for messages: by number, as FreeBSD's libc has no names for them.
+pub fn rlimit_name(resource: i32) -> String {
+    format!("resource {resource}")
 }
 
 fn errno(call: impl Into<String>, e: Errno) -> PlatformError {
@@ -185,6 +190,8 @@ impl Platform for FreeBsd {
     const OS: &'static str = "FreeBSD";
     // pdfork(2) is the only source of process descriptors.
     const PROCESS_HANDLES: bool = false;
+    // Nothing: the jail and its mounts are made on the host, before the init exists.
+    type InitContext = ();
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         for w in freebsd_plan::check(plan)? {
@@ -206,13 +213,14 @@ impl Platform for FreeBsd {
         plan: &ContainerPlan,
         made: &Resources,
         handoff: InitHandoff,
+        init: InitEntry<Self>,
     ) -> Result<i32, PlatformError> {
         let mut handoff = Some(handoff);
         let pid = executor::spawn(
             &mut HostKernel,
             "the init process",
             &mut |_| match handoff.take() {
-                Some(h) => crate::init::container_init::<FreeBsd>(plan, made, h),
+                Some(h) => init(plan, made, &(), h),
                 None => 1,
             },
         )?;
@@ -224,6 +232,7 @@ impl Platform for FreeBsd {
     fn enter(
         _plan: &ContainerPlan,
         _made: &Resources,
+        _ctx: &(),
         _report: &mut dyn FnMut(&Path),
     ) -> Result<(), PlatformError> {
         // Mounts, the jail and its network were made on the host by `prepare_host`.
@@ -259,7 +268,7 @@ impl Platform for FreeBsd {
     ) -> Result<i32, PlatformError> {
         // Checked before forking, so a missing jail is an error here, not an exit code.
         if made.jid.is_none() {
-            return Err(PlatformError::Call {
+            return Err(PlatformError::Failed {
                 call: "jail_attach".into(),
                 detail: "create recorded no jail".into(),
             });

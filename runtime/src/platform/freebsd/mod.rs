@@ -17,4 +17,4 @@ mod sys;
 mod tests;
 
 #[cfg(target_os = "freebsd")]
-pub use host::{set_rlimit, FreeBsd};
+pub use host::{rlimit_name, set_rlimit, FreeBsd};
