@@ -63,12 +63,20 @@ fn apply_and_exec<P: Platform>(
         .into_iter()
         .map(Gid::from_raw)
         .collect();
-    setgroups(&groups).map_err(|e| {
-        InitError::call(
-            format!("setting additional groups {:?}", p.additional_gids),
-            e,
-        )
-    })?;
+    match setgroups(&groups) {
+        // A rootless user namespace has setgroups "deny": the groups cannot change, and
+        // with none asked for there is nothing to change (runc skips it too).
+        Err(nix::errno::Errno::EPERM)
+            if p.additional_gids.is_empty()
+                && std::fs::read_to_string("/proc/self/setgroups")
+                    .is_ok_and(|s| s.trim() == "deny") => {}
+        r => r.map_err(|e| {
+            InitError::call(
+                format!("setting additional groups {:?}", p.additional_gids),
+                e,
+            )
+        })?,
+    }
     setgid(Gid::from_raw(p.gid))
         .map_err(|e| InitError::call(format!("setting gid {}", p.gid), e))?;
     setuid(Uid::from_raw(p.uid))
