@@ -6,7 +6,8 @@
 //! stockade-spec-tests [--stockade PATH] [--group G[,G…]] [--filter SUBSTR] [--list]
 //!                     [--busybox PATH] [--schema-dir DIR]
 //! ```
-//! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits (issue 3; alias `core`)
+//! Groups: lifecycle, errors, state, process, mounts, cli, parallel, limits, derived (issue 3
+//! and 13; alias `core`)
 //! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), confine, devices,
 //! namespaces, cgroups, userns, conform, nsjoin and rootless (issue 10; alias `confinement`),
 //! crash, hostile and images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
@@ -32,6 +33,7 @@ mod confine_cgroups;
 mod confine_ns;
 mod conform;
 mod crash;
+mod derived;
 mod errors;
 mod exec;
 mod freebsd;
@@ -73,6 +75,7 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
             "parallel",
             "limits",
             "targets",
+            "derived",
         ],
     ),
     (
@@ -111,6 +114,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(parallel::tests());
     v.extend(limits::tests());
     v.extend(targets::tests());
+    v.extend(derived::tests());
     v.extend(hooks::tests());
     v.extend(terminal::tests());
     v.extend(exec::tests());
@@ -144,7 +148,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
 [--filter SUBSTR]... [--list] [--busybox PATH] [--schema-dir DIR]
   --stockade PATH   binary under test (default $STOCKADE, else target/debug/stockade in the workspace)
   --group G         run only these groups: lifecycle errors state process mounts cli parallel
-                    limits targets (alias core) hooks terminal exec ps features (alias extras)
+                    limits targets derived (alias core) hooks terminal exec ps features (alias extras)
                     confine devices namespaces cgroups userns conform nsjoin rootless
                     (alias confinement) crash hostile images
                     (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile);

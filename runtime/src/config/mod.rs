@@ -263,16 +263,6 @@ fn take_capabilities(root: &mut Map<String, Value>) -> Result<CapabilitySets, Co
     }
 }
 
-/// `linux.seccomp` of a stored configuration document (for `exec`, which applies the
-/// container's profile to its processes as runc does).
-pub fn seccomp_of(doc: &Value) -> Result<Option<SeccompProfile>, ConfigError> {
-    let mut root = Map::new();
-    if let Some(linux) = doc.get("linux") {
-        root.insert("linux".into(), linux.clone());
-    }
-    seccomp::take(&mut root)
-}
-
 /// Removes `process.rlimits` from the document (so `oci-spec`'s Linux-only enum never sees
 /// FreeBSD names) and parses it.
 fn take_rlimits(root: &mut Map<String, Value>) -> Result<Vec<Rlimit>, ConfigError> {

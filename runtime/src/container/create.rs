@@ -14,13 +14,11 @@ use super::ContainerError;
 use crate::config::ContainerConfig;
 use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
-use crate::init::{receive, send, SyncMessage};
+use crate::init::{Channel, Message};
 use crate::mounts::{remove_created_under, Created};
 use crate::platform::{ContainerPlan, Host, InitHandoff, PlanOptions, Platform};
 use crate::process::ProcessSpec;
-use crate::state::{
-    Resources, StateLock, StateStore, Status, StoredState, CONFIG_COPY, START_FIFO,
-};
+use crate::state::{Derived, Resources, StateLock, StateStore, Status, StoredState, START_FIFO};
 use stockade_fault as fault;
 
 /// Flags of `create` that are not in the bundle.
@@ -183,10 +181,9 @@ fn make(
     };
     store.write(&st)?;
     fault::point("create:after-state");
-    // The configuration as it was at create: later edits to the bundle have no effect.
-    let copy = dir.join(CONFIG_COPY);
-    std::fs::copy(cfg.bundle.join(crate::config::CONFIG_FILE), &copy)
-        .map_err(ContainerError::io("copying config.json to", &copy))?;
+    // What later commands need of the configuration, as it was at create: later edits to
+    // the bundle have no effect.
+    store.write_derived(&plan.id, &Derived::from_config(cfg)?)?;
     let fifo = dir.join(START_FIFO);
     mkfifo(&fifo, Mode::from_bits_truncate(0o600)).map_err(|e| ContainerError::Io {
         op: "making start fifo",
@@ -200,7 +197,7 @@ fn make(
         st.resources = made.clone();
         store
             .write(&st)
-            .map_err(|e| crate::platform::PlatformError::Call {
+            .map_err(|e| crate::platform::PlatformError::Failed {
                 call: "recording what create made in state.json".into(),
                 detail: e.to_string(),
             })
@@ -245,6 +242,7 @@ fn make(
             inherited: vec![lock.as_raw_fd(), parent_end.as_raw_fd()],
             seccomp_listener: connect_seccomp_listener(&plan.process)?,
         },
+        crate::init::container_init::<Host>,
     )?;
     undo.init = Some(pid);
     fault::point("create:after-clone");
@@ -255,21 +253,19 @@ fn make(
     store.write(&st)?;
     fault::point("create:after-pid");
 
-    let mut sync = std::io::BufReader::new(std::fs::File::from(parent_end));
-    let init_failed = |message: String| ContainerError::InitFailed {
+    let mut chan = Channel::from(parent_end);
+    let handshake = |source| ContainerError::Handshake {
         id: plan.id.clone(),
-        message,
+        source,
     };
-    send(sync.get_mut(), SyncMessage::Recorded)
-        .map_err(|e| init_failed(format!("handshake: {e}")))?;
+    chan.send(&Message::Recorded).map_err(handshake)?;
     // Until the init is prepared: the mount points it makes, each recorded at once.
     await_init(
-        &mut sync,
-        b'P',
+        &mut chan,
+        &Message::Prepared,
         store,
         &mut st,
         &mut undo.made,
-        &init_failed,
     )?;
     fault::point("create:after-prepared");
     let state_json =
@@ -285,17 +281,14 @@ fn make(
         &state_json,
     )?;
     fault::point("create:after-hooks");
-    send(sync.get_mut(), SyncMessage::Go(&state_json))
-        .map_err(|e| init_failed(format!("handshake: {e}")))?;
+    chan.send(&Message::Go {
+        creating: state_json,
+        created: serde_json::to_vec(&super::container_state_as(&st, Status::Created))
+            .unwrap_or_default(),
+    })
+    .map_err(handshake)?;
     // Then createContainer hooks, entering the root, and the terminal.
-    await_init(
-        &mut sync,
-        b'R',
-        store,
-        &mut st,
-        &mut undo.made,
-        &init_failed,
-    )?;
+    await_init(&mut chan, &Message::Ready, store, &mut st, &mut undo.made)?;
     fault::point("create:after-ready");
 
     st.status = Status::Created;
@@ -312,28 +305,25 @@ fn make(
 /// answer), and its identity once made: a create killed at any instant leaves nothing
 /// that delete does not know of.
 fn await_init(
-    sync: &mut std::io::BufReader<std::fs::File>,
-    until: u8,
+    chan: &mut Channel,
+    until: &Message,
     store: &StateStore,
     st: &mut StoredState,
     made: &mut Resources,
-    init_failed: &dyn Fn(String) -> ContainerError,
 ) -> Result<(), ContainerError> {
+    let id = || st.id.clone();
+    let handshake = |source| ContainerError::Handshake { id: id(), source };
     loop {
-        match receive(sync) {
-            Ok(Some((b'I', path))) => {
-                use std::os::unix::ffi::OsStrExt;
-                let path = Path::new(std::ffi::OsStr::from_bytes(&path));
-                made.mount_points.push(Created::intent(path));
+        let msg = chan.recv().map_err(handshake)?;
+        match msg {
+            Some(Message::Intent(path)) => {
+                made.mount_points.push(Created::intent(&path));
                 st.resources = made.clone();
                 store.write(st)?;
                 fault::point("create:after-intent");
-                send(sync.get_mut(), SyncMessage::Recorded)
-                    .map_err(|e| init_failed(format!("handshake: {e}")))?;
+                chan.send(&Message::Recorded).map_err(handshake)?;
             }
-            Ok(Some((b'M', record))) => {
-                let record: Created = serde_json::from_slice(&record)
-                    .map_err(|e| init_failed(format!("handshake: bad mount point record: {e}")))?;
+            Some(Message::Made(record)) => {
                 // The intent becomes the record with identity (written with the next
                 // state; until then the intent covers it).
                 match made
@@ -347,24 +337,29 @@ fn await_init(
                 }
                 fault::point("create:after-mount-point");
             }
-            Ok(Some((k, _))) if k == until => {
+            Some(m) if &m == until => {
                 st.resources = made.clone();
                 store.write(st)?;
                 return Ok(());
             }
-            Ok(Some((b'E', msg))) => {
-                return Err(init_failed(String::from_utf8_lossy(&msg).into_owned()))
+            Some(Message::Failed(failure)) => {
+                return Err(ContainerError::Init { id: id(), failure })
             }
-            Ok(Some((k, _))) => {
-                return Err(init_failed(format!(
-                    "unexpected handshake message {:?}",
-                    k as char
-                )))
+            Some(m) => {
+                return Err(ContainerError::InitFailed {
+                    id: id(),
+                    message: format!(
+                        "unexpected handshake message {} while waiting for {}",
+                        m.name(),
+                        until.name()
+                    ),
+                })
             }
-            Ok(None) | Err(_) => {
-                return Err(init_failed(
-                    "the init process exited while setting up the container".into(),
-                ))
+            None => {
+                return Err(ContainerError::InitFailed {
+                    id: id(),
+                    message: "the init process exited while setting up the container".into(),
+                })
             }
         }
     }

@@ -83,7 +83,7 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
         tracing::warn!("deleting {id}: {w}");
     }
     fault::point("delete:after-mount-points");
-    let poststop = super::stored_hooks(store, id, Phase::Poststop);
+    let poststop = poststop_hooks(store, id);
     if !poststop.is_empty() {
         let state = serde_json::to_vec(&super::container_state_as(&st, Status::Stopped))
             .unwrap_or_default();
@@ -94,4 +94,18 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
     fault::point("delete:before-remove");
     store.remove(id)?;
     Ok(())
+}
+
+/// The poststop hooks derived at create. A create that died before writing the record
+/// ran nothing that a poststop hook would undo: no hooks. A record that cannot be read
+/// must not keep the container from going: no hooks, with a warning.
+fn poststop_hooks(store: &StateStore, id: &ContainerId) -> Vec<oci_spec::runtime::Hook> {
+    match store.read_derived(id) {
+        Ok(d) => d.hooks.poststop,
+        Err(StateError::NoDerived { .. }) => Vec::new(),
+        Err(e) => {
+            tracing::warn!("deleting {id}: {e}; its poststop hooks are not run");
+            Vec::new()
+        }
+    }
 }

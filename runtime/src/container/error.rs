@@ -43,6 +43,25 @@ pub enum ContainerError {
     BadSignal(String),
     #[error("container {id}: the init process failed: {message}")]
     InitFailed { id: ContainerId, message: String },
+    /// The init reported a failure over the create handshake.
+    #[error("container {id}: the init process failed {}: {failure}", .failure.step.as_str())]
+    Init {
+        id: ContainerId,
+        failure: crate::init::InitFailure,
+    },
+    /// A process `exec` started failed before it was executed.
+    #[error("container {id}: the exec'd process failed {}: {failure}", .failure.step.as_str())]
+    Exec {
+        id: ContainerId,
+        failure: crate::init::InitFailure,
+    },
+    /// A handshake with a container process broke (create's with the init; the failure
+    /// report of start or exec): a message could not be sent, or a malformed one came.
+    #[error("container {id}: the handshake with its process failed: {source}")]
+    Handshake {
+        id: ContainerId,
+        source: crate::init::ChannelError,
+    },
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -62,6 +81,35 @@ pub enum ContainerError {
 }
 
 impl ContainerError {
+    /// The failure a container process reported in `bytes` (all that start's fifo or
+    /// exec's report pipe carried), made an error by `as_error`; a report that is not one
+    /// is a handshake error saying what was wrong with it.
+    pub(crate) fn reported(
+        id: &ContainerId,
+        bytes: &[u8],
+        as_error: fn(ContainerId, crate::init::InitFailure) -> ContainerError,
+    ) -> ContainerError {
+        match crate::init::decode_failure(bytes) {
+            Ok(failure) => as_error(id.clone(), failure),
+            Err(source) => ContainerError::Handshake {
+                id: id.clone(),
+                source,
+            },
+        }
+    }
+
+    /// The errno of the system call that failed, when the failure was one.
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        match self {
+            ContainerError::Init { failure, .. } | ContainerError::Exec { failure, .. } => {
+                failure.errno
+            }
+            ContainerError::Platform(p) => p.errno(),
+            ContainerError::Signal { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io<'a>(
         op: &'static str,
         path: &'a std::path::Path,

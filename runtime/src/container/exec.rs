@@ -10,7 +10,7 @@ use oci_spec::runtime::Process;
 use super::{live_status, ContainerError};
 use crate::config::{CapabilitySets, ParsedProcess, Rlimit};
 use crate::id::ContainerId;
-use crate::init::{attach_terminal, exec_process};
+use crate::init::{attach_terminal, exec_process, InitError, Step};
 use crate::platform::{Host, Platform};
 use crate::process::{Confinement, ProcessSpec};
 use crate::state::{StateStore, Status};
@@ -28,15 +28,15 @@ pub struct ExecRequest {
     pub pidfd_socket: Option<PathBuf>,
 }
 
-/// The container's own process settings (from the configuration copied at create), the base
-/// that `exec` flags modify, as runc does.
+/// The container's own process settings (as derived at create), the base that `exec` flags
+/// modify, as runc does.
 pub fn base_process(store: &StateStore, id: &ContainerId) -> Result<ParsedProcess, ContainerError> {
-    let mut v = super::stored_config(store, id)?;
-    let process = v
-        .get_mut("process")
-        .map(serde_json::Value::take)
-        .unwrap_or(serde_json::Value::Null);
-    Ok(crate::config::parse_process(process)?)
+    let d = store.read_derived(id)?;
+    Ok(ParsedProcess {
+        process: d.process,
+        rlimits: d.rlimits,
+        capabilities: d.capabilities,
+    })
 }
 
 /// Starts the process in container `id`; returns its pid (a child of the caller).
@@ -61,7 +61,7 @@ pub fn exec(
     };
     super::pidfd::check(req.pidfd_socket.as_deref())?;
     // The container's seccomp profile holds for every process in it, as with runc.
-    let seccomp = crate::config::seccomp_of(&super::stored_config(store, id)?)?;
+    let seccomp = store.read_derived(id)?.seccomp;
     // A notifying profile: the agent gets this process's notify descriptor too, as with runc.
     let listener = match seccomp.as_ref().and_then(|p| p.listener_path.as_deref()) {
         Some(path) => Some(crate::platform::SeccompListener {
@@ -147,7 +147,7 @@ pub fn exec(
             let mut spec = match spec {
                 Ok(s) => s,
                 Err(e) => {
-                    let _ = report.write_all(e.to_string().as_bytes());
+                    let _ = report.write_all(&InitError::from(e).report(Step::Prepare));
                     return 127;
                 }
             };
@@ -161,34 +161,33 @@ pub fn exec(
             match io {
                 Ok(io) => spec.io_priority = io,
                 Err(e) => {
-                    let _ = report.write_all(e.to_string().as_bytes());
+                    let _ = report.write_all(&InitError::from(e).report(Step::Prepare));
                     return 127;
                 }
             }
             if let Some(c) = console.take() {
-                if let Err(e) = attach_terminal::<Host>(c, spec.console_size) {
-                    let _ = report.write_all(e.as_bytes());
+                if let Err(e) = attach_terminal(c, spec.console_size) {
+                    let _ = report.write_all(&e.report(Step::Terminal));
                     return 1;
                 }
             }
             if let Err(e) = crate::platform::procs::cloexec_from(3 + preserve as i32) {
-                let _ = report.write_all(e.to_string().as_bytes());
+                let _ = report.write_all(&InitError::from(e).report(Step::Exec));
                 return 1;
             }
             let err = exec_process::<Host>(&spec, listener.as_ref());
-            let _ = report.write_all(err.as_bytes());
+            let _ = report.write_all(&err.report(Step::Exec));
             127
         }),
     )?;
     stockade_fault::point("exec:after-spawn");
-    let mut message = String::new();
-    let _ = report_read.read_to_string(&mut message);
-    if !message.is_empty() {
+    let mut report = Vec::new();
+    let _ = report_read.read_to_end(&mut report);
+    if !report.is_empty() {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        return Err(ContainerError::InitFailed {
-            id: id.clone(),
-            message: format!("exec: {message}"),
-        });
+        return Err(ContainerError::reported(id, &report, |id, failure| {
+            ContainerError::Exec { id, failure }
+        }));
     }
     if let Some(socket) = &req.pidfd_socket {
         if let Err(e) = super::pidfd::send(socket, pid, super::pidfd::EXEC) {

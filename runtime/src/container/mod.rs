@@ -130,48 +130,6 @@ pub(crate) fn wait_gone(pid: i32, start_time: Option<u64>, timeout: std::time::D
     }
 }
 
-/// The configuration copied at create, as JSON: what exec, update and the hooks of later
-/// phases go by (later edits to the bundle have no effect).
-pub(crate) fn stored_config(
-    store: &StateStore,
-    id: &ContainerId,
-) -> Result<serde_json::Value, ContainerError> {
-    let file = store.dir(id).join(crate::state::CONFIG_COPY);
-    let bytes = std::fs::read(&file).map_err(ContainerError::io("reading", &file))?;
-    serde_json::from_slice(&bytes).map_err(|source| {
-        crate::config::ConfigError::Json {
-            file: file.clone(),
-            source,
-        }
-        .into()
-    })
-}
-
-/// The hooks of `phase` from the configuration copied at create. A copy that cannot be
-/// read yields no hooks; hooks that cannot be parsed yield none, with a warning.
-pub(crate) fn stored_hooks(
-    store: &StateStore,
-    id: &ContainerId,
-    phase: crate::hooks::Phase,
-) -> Vec<oci_spec::runtime::Hook> {
-    let hooks = stored_config(store, id)
-        .ok()
-        .and_then(|v| v.get("hooks").cloned())
-        .map(serde_json::from_value::<oci_spec::runtime::Hooks>);
-    match hooks {
-        None => Vec::new(),
-        Some(Ok(h)) => {
-            let spec = oci_spec::runtime::SpecBuilder::default().hooks(h).build();
-            spec.map(|s| phase.hooks(&s)).unwrap_or_default()
-        }
-        Some(Err(e)) => {
-            let file = store.dir(id).join(crate::state::CONFIG_COPY);
-            tracing::warn!("{}: reading {} hooks: {e}", file.display(), phase.as_str());
-            Vec::new()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,11 +3,13 @@
 
 use std::io::{ErrorKind, Read};
 use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::{can_start, live_status, ContainerError};
+use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
 use crate::state::{StateStore, Status, START_FIFO};
 
@@ -26,6 +28,9 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
             expected: "only a created container can be started",
         });
     }
+    // Read before the init is released: a record that cannot be read fails start while
+    // the container is still only created.
+    let poststart = store.read_derived(id)?.hooks.poststart;
     let fifo_path = lock.dir().join(START_FIFO);
     let mut fifo = std::fs::OpenOptions::new()
         .read(true)
@@ -80,17 +85,15 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
     }
     let _ = std::fs::remove_file(&fifo_path);
     if !message.is_empty() {
-        return Err(ContainerError::InitFailed {
-            id: id.clone(),
-            message: String::from_utf8_lossy(&message).into_owned(),
-        });
+        return Err(ContainerError::reported(id, &message, |id, failure| {
+            ContainerError::Init { id, failure }
+        }));
     }
     stockade_fault::point("start:before-state");
     st.status = Status::Running;
     store.write(&st)?;
     stockade_fault::point("start:after-state");
     drop(lock);
-    let poststart = super::stored_hooks(store, id, Phase::Poststart);
     if !poststart.is_empty() {
         let state = serde_json::to_vec(&super::container_state_as(&st, Status::Running))
             .unwrap_or_default();
@@ -104,7 +107,3 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
     }
     Ok(())
 }
-
-use crate::hooks::{self, Phase};
-
-use std::os::unix::fs::OpenOptionsExt;

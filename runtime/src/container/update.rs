@@ -35,7 +35,7 @@ pub fn update(
     let mut journal = st.clone();
     let mut intend = |made: &crate::state::Resources| {
         journal.resources = made.clone();
-        store.write(&journal).map_err(|e| PlatformError::Call {
+        store.write(&journal).map_err(|e| PlatformError::Failed {
             call: "recording the update in the state".into(),
             detail: e.to_string(),
         })

@@ -42,11 +42,13 @@ pub use plan::{BackendPlan, ContainerPlan, PlanError, PlanOptions};
 // (`pty`) and process (`procs`) helpers that the lifecycle and the commands call
 // directly, each a module of free functions with the same names on both kernels.
 #[cfg(target_os = "freebsd")]
-pub(crate) use freebsd::set_rlimit;
-#[cfg(target_os = "freebsd")]
 pub use freebsd::{host_features, procs, pty, FreeBsd as Host};
+#[cfg(target_os = "freebsd")]
+pub(crate) use freebsd::{rlimit_name, set_rlimit};
 #[cfg(target_os = "linux")]
 pub use linux::{host_features, procs, pty, Linux as Host};
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{rlimit_name, set_rlimit};
 
 /// The backend record of what create made, on this build's kernel.
 pub type HostMade = <Host as Platform>::Made;
@@ -57,8 +59,16 @@ pub const HOST_TARGET: Target = <Host as Platform>::TARGET;
 /// A kernel call that failed, or a plan the platform cannot carry out.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
+    /// A system call that failed with `errno`.
+    #[error("{call}: {}", .errno.desc())]
+    Call {
+        call: String,
+        errno: nix::errno::Errno,
+    },
+    /// A step that failed without an errno of its own (a parse, a refusal, an I/O error
+    /// already put into words).
     #[error("{call}: {detail}")]
-    Call { call: String, detail: String },
+    Failed { call: String, detail: String },
     #[error("{what} is not supported on {os}: {hint}")]
     Unsupported {
         what: String,
@@ -74,7 +84,29 @@ impl PlatformError {
     pub fn call(call: impl Into<String>, errno: nix::errno::Errno) -> Self {
         PlatformError::Call {
             call: call.into(),
-            detail: errno.desc().to_string(),
+            errno,
+        }
+    }
+
+    /// A failed call reported as an I/O error: its errno kept when it has one.
+    pub fn io(call: impl Into<String>, e: &std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(n) => PlatformError::Call {
+                call: call.into(),
+                errno: nix::errno::Errno::from_raw(n),
+            },
+            None => PlatformError::Failed {
+                call: call.into(),
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// The errno of the call that failed, when it was a system call.
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        match self {
+            PlatformError::Call { errno, .. } => Some(*errno),
+            _ => None,
         }
     }
 }
@@ -92,6 +124,14 @@ pub struct LimitsChange<'a> {
     pub init_pid: i32,
 }
 
+/// The init's life in the child of [`Platform::spawn_init`]: it never returns.
+pub type InitEntry<P> = fn(
+    &ContainerPlan,
+    &Resources<<P as Platform>::Made>,
+    &<P as Platform>::InitContext,
+    InitHandoff,
+) -> !;
+
 /// What the init process is handed when it has entered the container.
 #[derive(Debug)]
 pub struct InitHandoff {
@@ -100,7 +140,7 @@ pub struct InitHandoff {
     /// The start fifo's name in `state_dir` (the backend may have to hand it to the
     /// container's root user).
     pub start_fifo: &'static str,
-    /// The parent's end of the create handshake.
+    /// The child's end of the create handshake (create keeps the other end).
     pub sync: OwnedFd,
     /// The connected `--console-socket`, when the process has a terminal.
     pub console: Option<OwnedFd>,
@@ -147,6 +187,11 @@ pub trait Platform {
         + serde::Serialize
         + serde::de::DeserializeOwned;
 
+    /// What [`Platform::spawn_init`] decides in the parent, before clone, that the init's
+    /// [`Platform::enter`] needs: handed over explicitly (the child starts as a copy of the
+    /// parent's memory), never through global state.
+    type InitContext;
+
     /// Checks what this platform cannot do before anything is made.
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError>;
 
@@ -162,11 +207,14 @@ pub trait Platform {
     ) -> Result<(), PlatformError>;
 
     /// Starts the init process as a direct child of the caller. The child enters the
-    /// container and then runs `crate::init::container_init`; it never returns here.
+    /// container's namespaces and then runs `init` (create hands down
+    /// `crate::init::container_init`, so no backend calls up into the init); it never
+    /// returns here.
     fn spawn_init(
         plan: &ContainerPlan,
         made: &Resources<Self::Made>,
         handoff: InitHandoff,
+        init: InitEntry<Self>,
     ) -> Result<i32, PlatformError>;
 
     /// In the init process, before createContainer hooks: set up what must exist inside
@@ -177,6 +225,7 @@ pub trait Platform {
     fn enter(
         plan: &ContainerPlan,
         made: &Resources<Self::Made>,
+        ctx: &Self::InitContext,
         report: &mut dyn FnMut(&std::path::Path),
     ) -> Result<(), PlatformError>;
 

@@ -1,12 +1,15 @@
 //! The state directory `<root>/<id>/`: `state.json` (replaced atomically), the lock held by
-//! every mutating command, the start fifo, and the copy of `config.json` taken at create.
+//! every mutating command, the start fifo, and `derived.json`, what later commands need of
+//! the configuration, derived at create.
 
+mod derived;
 mod lock;
 mod record;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use derived::{Derived, LaterHooks, DERIVED_FILE, DERIVED_VERSION};
 pub use lock::{StateLock, LOCK_WAIT};
 pub use record::{Resources, Status, StoredState};
 
@@ -16,7 +19,6 @@ use crate::id::ContainerId;
 pub const STATE_FILE: &str = "state.json";
 pub const LOCK_FILE: &str = "lock";
 pub const START_FIFO: &str = "exec.fifo";
-pub const CONFIG_COPY: &str = "config.json";
 
 /// Why state could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,16 @@ pub enum StateError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error(
+        "container {id} has no {DERIVED_FILE}: its create did not get that far, or an \
+             older stockade made it; delete the container and create it again"
+    )]
+    NoDerived { id: ContainerId },
+    #[error(
+        "{path}: format version {found}, but this stockade reads version {DERIVED_VERSION}; \
+             delete the container and create it again"
+    )]
+    DerivedVersion { path: PathBuf, found: u64 },
 }
 
 pub(crate) fn io<'a>(
@@ -126,18 +138,65 @@ impl StateStore {
         serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path: file, source })
     }
 
-    /// Replaces `state.json` atomically: write a temporary file, rename it over. There is no
-    /// fsync: readers never see a partial file either way, and runtime state does not
-    /// outlive a reboot (it lives under /var/run), so durability would only cost time.
+    /// Replaces `state.json` atomically.
     pub fn write(&self, state: &StoredState) -> Result<(), StateError> {
-        let dir = self.dir(&state.id);
-        let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
-        let file = dir.join(STATE_FILE);
-        let bytes = serde_json::to_vec_pretty(state).map_err(|source| StateError::Corrupt {
+        self.replace(&state.id, STATE_FILE, state)
+    }
+
+    /// Writes container `id`'s derived record atomically, once, at create: before the
+    /// init exists, so every later command finds it.
+    pub fn write_derived(&self, id: &ContainerId, d: &Derived) -> Result<(), StateError> {
+        self.replace(id, DERIVED_FILE, d)
+    }
+
+    /// Reads container `id`'s derived record.
+    pub fn read_derived(&self, id: &ContainerId) -> Result<Derived, StateError> {
+        let file = self.dir(id).join(DERIVED_FILE);
+        let bytes = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StateError::NoDerived { id: id.clone() })
+            }
+            Err(e) => return Err(io("reading", &file)(e)),
+        };
+        // The version first, so a record of another format says so rather than failing on
+        // whichever field changed.
+        #[derive(serde::Deserialize)]
+        struct Version {
+            version: u64,
+        }
+        let corrupt = |source| StateError::Corrupt {
+            path: file.clone(),
+            source,
+        };
+        let Version { version } = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        if version != u64::from(DERIVED_VERSION) {
+            return Err(StateError::DerivedVersion {
+                path: file,
+                found: version,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(corrupt)
+    }
+
+    /// Replaces file `name` of container `id`'s directory atomically: write a temporary
+    /// file, rename it over. There is no fsync: readers never see a partial file either
+    /// way, and runtime state does not outlive a reboot (it lives under /var/run), so
+    /// durability would only cost time.
+    fn replace(
+        &self,
+        id: &ContainerId,
+        name: &str,
+        value: &impl serde::Serialize,
+    ) -> Result<(), StateError> {
+        let dir = self.dir(id);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let file = dir.join(name);
+        let bytes = serde_json::to_vec_pretty(value).map_err(|source| StateError::Corrupt {
             path: file.clone(),
             source,
         })?;
-        // Errors name state.json, the file the user knows, not the temporary one.
+        // Errors name the file the user knows, not the temporary one.
         let mut f = std::fs::File::create(&tmp).map_err(io("writing", &file))?;
         f.write_all(&bytes).map_err(io("writing", &file))?;
         std::fs::rename(&tmp, &file).map_err(io("replacing", &file))

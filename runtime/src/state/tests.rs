@@ -129,3 +129,63 @@ fn a_directory_without_its_lock_file_can_still_be_locked_and_removed() {
     store.remove(&id).unwrap();
     assert!(!store.dir(&id).exists());
 }
+
+fn derived() -> Derived {
+    let doc = serde_json::json!({
+        "ociVersion": "1.3.0",
+        "root": {"path": "rootfs"},
+        "process": {"args": ["/bin/true"], "cwd": "/"},
+        "hooks": {"poststop": [{"path": "/bin/stop"}]}
+    });
+    let cfg = crate::config::ContainerConfig::from_value(doc, std::path::Path::new("/b")).unwrap();
+    Derived::from_config(&cfg).unwrap()
+}
+
+#[test]
+fn the_derived_record_round_trips_through_the_state_directory() {
+    let d = tempfile::tempdir().unwrap();
+    let store = StateStore::open(d.path()).unwrap();
+    let id = ContainerId::parse("derived").unwrap();
+    let _l = store.create(&id).unwrap();
+    store.write_derived(&id, &derived()).unwrap();
+    assert_eq!(store.read_derived(&id).unwrap(), derived());
+    assert!(
+        !store.dir(&id).join(".derived.json.tmp").exists(),
+        "the temporary file is renamed over"
+    );
+}
+
+#[test]
+fn a_missing_or_corrupt_derived_record_is_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    let store = StateStore::open(d.path()).unwrap();
+    let id = ContainerId::parse("nod").unwrap();
+    let _l = store.create(&id).unwrap();
+    let err = store.read_derived(&id).unwrap_err();
+    assert!(matches!(err, StateError::NoDerived { .. }), "{err}");
+    assert!(err.to_string().contains("has no derived.json"), "{err}");
+
+    let file = store.dir(&id).join(DERIVED_FILE);
+    std::fs::write(&file, b"{\"version\": 1, \"process\": 7}").unwrap();
+    let err = store.read_derived(&id).unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().contains("derived.json: corrupt state"),
+        "{err}"
+    );
+
+    std::fs::write(&file, b"not json").unwrap();
+    assert!(matches!(
+        store.read_derived(&id),
+        Err(StateError::Corrupt { .. })
+    ));
+
+    let mut v = serde_json::to_value(derived()).unwrap();
+    v["version"] = 99.into();
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    let err = store.read_derived(&id).unwrap_err();
+    assert!(
+        matches!(err, StateError::DerivedVersion { found: 99, .. }),
+        "{err}"
+    );
+}

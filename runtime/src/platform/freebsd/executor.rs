@@ -23,7 +23,7 @@ use crate::platform::{Journal, Resources};
 const REMOVE_WAIT: Duration = Duration::from_secs(2);
 
 fn failed(call: impl Into<String>, e: KernelError) -> PlatformError {
-    PlatformError::Call {
+    PlatformError::Failed {
         call: call.into(),
         detail: e.to_string(),
     }
@@ -32,7 +32,7 @@ fn failed(call: impl Into<String>, e: KernelError) -> PlatformError {
 /// A failed `rctl_add_rule`/`rctl_remove_rule` of `rule`. ENOSYS is what every rctl call
 /// returns while racct is off (`kern.racct.enable=0`, GENERIC's default).
 fn rctl_failed(call: &str, rule: &str, e: KernelError) -> PlatformError {
-    PlatformError::Call {
+    PlatformError::Failed {
         call: format!("{call}({})", stockade_quote::quote(rule)),
         detail: if e.code() == Some(Errno::ENOSYS) {
             "resource limits need RACCT/RCTL: set kern.racct.enable=1 in /boot/loader.conf and reboot"
@@ -47,7 +47,7 @@ fn rctl_failed(call: &str, rule: &str, e: KernelError) -> PlatformError {
 fn allocate_devfs_ruleset(used: &[u16], name: &str) -> Result<u16, PlatformError> {
     freebsd_plan::devfs_ruleset_candidates(name)
         .find(|n| !used.contains(n))
-        .ok_or_else(|| PlatformError::Call {
+        .ok_or_else(|| PlatformError::Failed {
             call: "allocating a devfs ruleset for freebsd.devices".into(),
             detail: format!(
                 "every ruleset from {} to 65535 is in use",
@@ -259,7 +259,7 @@ fn create_step<K: Kernel>(
             }
         }
         other => {
-            return Err(PlatformError::Call {
+            return Err(PlatformError::Failed {
                 call: other.to_string(),
                 detail: "a delete step in a create plan".into(),
             })
@@ -269,7 +269,7 @@ fn create_step<K: Kernel>(
 }
 
 fn no_jail() -> PlatformError {
-    PlatformError::Call {
+    PlatformError::Failed {
         call: "jail_attach".into(),
         detail: "create recorded no jail".into(),
     }
@@ -447,7 +447,7 @@ fn destroy_step<K: Kernel>(k: &mut K, step: &Step) -> Result<(), PlatformError> 
             }
         }
         other => {
-            return Err(PlatformError::Call {
+            return Err(PlatformError::Failed {
                 call: other.to_string(),
                 detail: "a create step in a delete plan".into(),
             })
@@ -485,7 +485,7 @@ pub fn update_limits<K: Kernel>(
                     .retain(|r| r == rule || rctl::filter(r) != rctl::filter(rule));
             }
             other => {
-                return Err(PlatformError::Call {
+                return Err(PlatformError::Failed {
                     call: other.to_string(),
                     detail: "not a step of a limits update".into(),
                 })

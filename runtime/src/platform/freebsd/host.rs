@@ -15,17 +15,22 @@ use super::sys;
 use crate::jail::JailParam;
 use crate::platform::freebsd_plan;
 use crate::platform::freebsd_plan::FreeBsdMade;
-use crate::platform::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener};
-use crate::platform::{Journal, Resources};
+use crate::platform::{ContainerPlan, InitEntry, InitHandoff, Platform, PlatformError};
+use crate::platform::{Journal, Resources, SeccompListener};
 use crate::process::{Confinement, ProcessSpec};
 
 /// The FreeBSD jail backend.
 pub struct FreeBsd;
 
 /// Sets resource limit `resource` (a FreeBSD RLIMIT_* number from `process::RLIMITS`) of
-/// the calling process; for `init::set_rlimit`, since nix lacks some FreeBSD limits.
+/// the calling process, for the init's `process.rlimits` (nix lacks some FreeBSD limits).
 pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> nix::Result<()> {
     sys::set_rlimit(resource, soft, hard)
+}
+
+/// Limit `resource` for messages: by number, as FreeBSD's libc has no names for them.
+pub fn rlimit_name(resource: i32) -> String {
+    format!("resource {resource}")
 }
 
 /// Runs a host command (ifconfig, devfs) by absolute path with an empty environment; a
@@ -179,6 +184,8 @@ fn proc_info(k: &libc::kinfo_proc) -> ProcInfo {
 impl Platform for FreeBsd {
     const TARGET: crate::target::Target = crate::target::Target::FreeBsd;
     type Made = FreeBsdMade;
+    // Nothing: the jail and its mounts are made on the host, before the init exists.
+    type InitContext = ();
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         // The plan's warnings (limits rctl does not enforce, process settings FreeBSD
@@ -205,13 +212,14 @@ impl Platform for FreeBsd {
         plan: &ContainerPlan,
         made: &Resources<FreeBsdMade>,
         handoff: InitHandoff,
+        init: InitEntry<Self>,
     ) -> Result<i32, PlatformError> {
         let mut handoff = Some(handoff);
         let pid = executor::spawn(
             &mut HostKernel,
             "the init process",
             &mut |_| match handoff.take() {
-                Some(h) => crate::init::container_init::<FreeBsd>(plan, made, h),
+                Some(h) => init(plan, made, &(), h),
                 None => 1,
             },
         )?;
@@ -223,6 +231,7 @@ impl Platform for FreeBsd {
     fn enter(
         _plan: &ContainerPlan,
         _made: &Resources<FreeBsdMade>,
+        _ctx: &(),
         _report: &mut dyn FnMut(&Path),
     ) -> Result<(), PlatformError> {
         // Mounts, the jail and its network were made on the host by `prepare_host`.
@@ -243,7 +252,7 @@ impl Platform for FreeBsd {
     ) -> Result<i32, PlatformError> {
         // Checked before forking, so a missing jail is an error here, not an exit code.
         if made.backend.jid.is_none() {
-            return Err(PlatformError::Call {
+            return Err(PlatformError::Failed {
                 call: "jail_attach".into(),
                 detail: "create recorded no jail".into(),
             });

@@ -21,7 +21,7 @@ mod sys;
 mod tests;
 
 #[cfg(target_os = "freebsd")]
-pub use host::{set_rlimit, FreeBsd};
+pub use host::{rlimit_name, set_rlimit, FreeBsd};
 
 /// The host-specific part of `stockade features` on FreeBSD: nothing to add. Everything
 /// the jail backend supports is in the `freebsd` object, which does not depend on the

@@ -488,7 +488,7 @@ fn freebsd_executor_a_failing_journal_stops_create_before_the_next_call() {
     let e = executor::prepare_host(&mut k, &f.plan, &mut made, &mut |_| {
         writes += 1;
         if writes == 3 {
-            Err(crate::platform::PlatformError::Call {
+            Err(crate::platform::PlatformError::Failed {
                 call: "recording".into(),
                 detail: "disk full".into(),
             })

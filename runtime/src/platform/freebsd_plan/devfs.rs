@@ -125,7 +125,7 @@ pub fn flatten_ruleset(
         out: &mut Vec<Vec<String>>,
     ) -> Result<(), PlatformError> {
         let top = stack.first().copied().unwrap_or(set);
-        let refuse = move |detail: String| PlatformError::Call {
+        let refuse = move |detail: String| PlatformError::Failed {
             call: format!("flattening devfs ruleset {top}"),
             detail,
         };

@@ -235,7 +235,7 @@ pub fn create_plan(plan: &ContainerPlan, host: &HostInputs) -> Result<CreatePlan
     let root = jail.path.as_path();
 
     if plan.mounts.len() != host.mount_targets.len() {
-        return Err(PlatformError::Call {
+        return Err(PlatformError::Failed {
             call: "planning mounts".into(),
             detail: format!(
                 "{} mounts but {} resolved targets",

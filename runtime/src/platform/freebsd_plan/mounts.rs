@@ -263,7 +263,7 @@ fn fs_options(
                     iov.push(("ruleset".into(), cstr(own.to_string().as_bytes())));
                 }
                 (Some(_), None) => {
-                    return Err(PlatformError::Call {
+                    return Err(PlatformError::Failed {
                         call: "planning freebsd.devices".into(),
                         detail: "no devfs ruleset was allocated for the container".into(),
                     })

@@ -10,7 +10,7 @@ use crate::config::CapabilitySets;
 use crate::platform::PlatformError;
 
 fn failed(what: String, e: caps::errors::CapsError) -> PlatformError {
-    PlatformError::Call {
+    PlatformError::Failed {
         call: what,
         detail: e.to_string(),
     }

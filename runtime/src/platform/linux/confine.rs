@@ -86,7 +86,7 @@ pub(super) fn load_seccomp(
         return Ok(());
     };
     let Some(listener) = listener else {
-        return Err(PlatformError::Call {
+        return Err(PlatformError::Failed {
             call: "linux.seccomp.listenerPath".into(),
             detail: "the profile notifies but no listener is connected".into(),
         });

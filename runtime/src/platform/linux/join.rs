@@ -43,11 +43,9 @@ impl Join {
     /// Opens the path and checks it is a namespace of the listed type.
     pub fn open(&self) -> Result<File, PlatformError> {
         let quoted = stockade_quote::quote_os(&self.path);
-        let f = File::open(&self.path).map_err(|e| PlatformError::Call {
-            call: format!("opening {} {quoted}", self.field()),
-            detail: e.to_string(),
-        })?;
-        let wrong = |detail: String| PlatformError::Call {
+        let f = File::open(&self.path)
+            .map_err(|e| PlatformError::io(format!("opening {} {quoted}", self.field()), &e))?;
+        let wrong = |detail: String| PlatformError::Failed {
             call: format!("{} {quoted}", self.field()),
             detail,
         };
@@ -150,10 +148,8 @@ pub struct PidForChildren {
 
 impl PidForChildren {
     pub fn enter(join: &Join) -> Result<PidForChildren, PlatformError> {
-        let own = File::open("/proc/self/ns/pid").map_err(|e| PlatformError::Call {
-            call: "opening /proc/self/ns/pid".into(),
-            detail: e.to_string(),
-        })?;
+        let own = File::open("/proc/self/ns/pid")
+            .map_err(|e| PlatformError::io("opening /proc/self/ns/pid", &e))?;
         join.enter()?;
         Ok(PidForChildren { own })
     }

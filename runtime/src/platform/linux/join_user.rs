@@ -40,7 +40,7 @@ pub fn host_root(join: &Join) -> Result<(u32, u32), PlatformError> {
     let mut text = String::new();
     let read = std::fs::File::from(r).read_to_string(&mut text);
     let _ = nix::sys::wait::waitpid(child, None);
-    let failed = |detail: &str| PlatformError::Call {
+    let failed = |detail: &str| PlatformError::Failed {
         call: format!(
             "reading the id maps of the user namespace {}",
             stockade_quote::quote_os(&join.path)
@@ -113,7 +113,7 @@ pub fn init_pid(first: Pid, report: OwnedFd) -> Result<Pid, PlatformError> {
     let n = std::fs::File::from(report).read(&mut buf);
     let _ = nix::sys::wait::waitpid(first, None);
     let text = String::from_utf8_lossy(&buf[..n.unwrap_or(0)]).into_owned();
-    let failed = |detail: String| PlatformError::Call {
+    let failed = |detail: String| PlatformError::Failed {
         call: "joining the container's namespaces (the init's first stage)".into(),
         detail,
     };

@@ -20,7 +20,7 @@ pub fn selinux_enabled() -> bool {
 }
 
 fn refused(field: &str, detail: impl Into<String>) -> PlatformError {
-    PlatformError::Call {
+    PlatformError::Failed {
         call: field.to_string(),
         detail: detail.into(),
     }

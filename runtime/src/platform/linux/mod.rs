@@ -21,6 +21,7 @@ mod procfs;
 pub mod procs;
 mod propagation;
 pub mod pty;
+mod rlimit;
 mod rootless;
 mod seccomp;
 mod seccomp_cache;
@@ -38,12 +39,13 @@ use nix::sched::{setns, CloneFlags};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
 use super::linux_plan::LinuxMade;
-use super::{ContainerPlan, InitHandoff, Platform, PlatformError, SeccompListener};
+use super::{ContainerPlan, InitEntry, InitHandoff, Platform, PlatformError, SeccompListener};
 use super::{Journal, Resources};
 use crate::jail::Host;
 use crate::process::{Confinement, ProcessSpec};
 use confine::{confinement_check, load_seccomp};
 pub use features::host_features;
+pub(crate) use rlimit::{rlimit_name, set_rlimit};
 
 /// The Linux backend.
 pub struct Linux;
@@ -82,9 +84,21 @@ fn clone_placed(
     Ok((sys::clone_child(flags, child)?, join))
 }
 
+/// What the parent decides for the init before clone.
+#[derive(Debug, Clone, Default)]
+pub struct InitContext {
+    /// A new user namespace: become its root (setresuid/setresgid 0) before anything.
+    become_root: bool,
+    /// A cgroup namespace made only now that the init is in its cgroups (see spawn_init).
+    unshare_cgroupns: bool,
+    /// What a mount of type `cgroup`/`cgroup2` shows (decided only when there is one).
+    cgroup_view: Option<cgroups::CgroupView>,
+}
+
 impl Platform for Linux {
     const TARGET: crate::target::Target = crate::target::Target::Linux;
     type Made = LinuxMade;
+    type InitContext = InitContext;
 
     fn check(plan: &ContainerPlan) -> Result<(), PlatformError> {
         if plan.linux().is_none() {
@@ -147,6 +161,7 @@ impl Platform for Linux {
         plan: &ContainerPlan,
         made: &Resources<LinuxMade>,
         handoff: InitHandoff,
+        init: InitEntry<Self>,
     ) -> Result<i32, PlatformError> {
         let ns = namespaces::plan(plan)?;
         // The seccomp filter is compiled here, before the clone, from the runtime's cache
@@ -165,13 +180,21 @@ impl Platform for Linux {
             }
             None => plan,
         };
-        if plan
-            .mounts
-            .iter()
-            .any(|m| matches!(m.type_name(), "cgroup" | "cgroup2"))
-        {
-            cgroups::set_view(cgroups::view_for_init(&made.backend.cgroups)?);
-        }
+        // Decided here: the init, in a fresh cgroup namespace, can no longer see absolute
+        // cgroup paths. It gets the view through the clone closure.
+        let mut ctx = InitContext {
+            become_root: false,
+            unshare_cgroupns: false,
+            cgroup_view: if plan
+                .mounts
+                .iter()
+                .any(|m| matches!(m.type_name(), "cgroup" | "cgroup2"))
+            {
+                Some(cgroups::view_for_init(&made.backend.cgroups)?)
+            } else {
+                None
+            },
+        };
         let mut flags = ns.clone_flags;
         let place = cgroups::placement(&made.backend.cgroups)?;
         // A cgroup namespace is rooted at the cgroup its creator is in (also with
@@ -183,6 +206,7 @@ impl Platform for Linux {
         if late_cgroupns {
             flags.remove(CloneFlags::CLONE_NEWCGROUP);
         }
+        ctx.unshare_cgroupns = late_cgroupns;
         // The parent writes one byte once the init is in its cgroups; EOF means it never
         // will be (create is failing).
         let (joined_r, joined_w) =
@@ -207,7 +231,9 @@ impl Platform for Linux {
                 )
             })?;
         }
-        let new_userns = ns.user.is_some();
+        // The maps are written before the init goes on: it becomes the namespace's root as
+        // the first step of `enter`.
+        ctx.become_root = ns.user.is_some();
         // With a user namespace joined by path, a first stage joins the namespaces and
         // clones the init with the new ones (see join_user.rs); it reports on this pipe.
         let (first_flags, init_flags) = match joined_user {
@@ -224,23 +250,11 @@ impl Platform for Linux {
         };
         let report_r_raw = report_r.as_ref().map(|r| r.as_raw_fd());
         let joins = ns.join.clone();
-        let finish = move |h: InitHandoff| -> isize {
-            if late_cgroupns {
-                if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-                    let mut sync = std::fs::File::from(h.sync);
-                    let _ = crate::init::send(
-                        &mut sync,
-                        crate::init::SyncMessage::Error(&format!(
-                            "unshare(CLONE_NEWCGROUP) after joining the container's cgroups: {e}"
-                        )),
-                    );
-                    return 1;
-                }
-            }
-            crate::init::container_init::<Linux>(plan, made, h)
-        };
+        // The rest of entering (`ctx.become_root`, `ctx.unshare_cgroupns`) is the first
+        // thing `enter` does.
+        let finish = move |h: InitHandoff| -> isize { init(plan, made, &ctx, h) };
         let mut handoff = Some(handoff);
-        let init: Box<dyn FnMut() -> isize + '_> = Box::new(move || {
+        let child_main: Box<dyn FnMut() -> isize + '_> = Box::new(move || {
             // The closure runs once, in the child; the handoff is always there.
             let Some(mut h) = handoff.take() else {
                 return 1;
@@ -253,23 +267,6 @@ impl Platform for Linux {
                 return 1;
             }
             drop(r);
-            // The maps are written: become the namespace's root, so what the init makes
-            // (mount points, /dev) is owned by the mapped root, not by the host's.
-            if new_userns {
-                let zero = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
-                if let Err(e) = nix::unistd::setresgid(zero.0, zero.0, zero.0)
-                    .and_then(|()| nix::unistd::setresuid(zero.1, zero.1, zero.1))
-                {
-                    let mut sync = std::fs::File::from(h.sync);
-                    let _ = crate::init::send(
-                        &mut sync,
-                        crate::init::SyncMessage::Error(&format!(
-                            "becoming root in the container's user namespace: {e}"
-                        )),
-                    );
-                    return 1;
-                }
-            }
             if let Some(report) = report_w.take() {
                 if let Some(fd) = report_r_raw {
                     sys::close_fd(fd);
@@ -297,7 +294,7 @@ impl Platform for Linux {
             .as_ref()
             .map(join::PidForChildren::enter)
             .transpose()?;
-        let cloned = clone_placed(first_flags, place, init);
+        let cloned = clone_placed(first_flags, place, child_main);
         drop(in_pid_ns);
         let (child, join) = cloned
             // The read end went with the closure, dropped here.
@@ -326,8 +323,25 @@ impl Platform for Linux {
     fn enter(
         plan: &ContainerPlan,
         _made: &Resources<LinuxMade>,
+        ctx: &InitContext,
         report: &mut dyn FnMut(&Path),
     ) -> Result<(), PlatformError> {
+        // The maps are written: become the namespace's root, so what the init makes
+        // (mount points, /dev) is owned by the mapped root, not by the host's.
+        if ctx.become_root {
+            let zero = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+            nix::unistd::setresgid(zero.0, zero.0, zero.0)
+                .and_then(|()| nix::unistd::setresuid(zero.1, zero.1, zero.1))
+                .map_err(|e| call("becoming root in the container's user namespace", e))?;
+        }
+        if ctx.unshare_cgroupns {
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| {
+                call(
+                    "unshare(CLONE_NEWCGROUP) after joining the container's cgroups",
+                    e,
+                )
+            })?;
+        }
         let ns = namespaces::plan(plan)?;
         // Decided before joining: which namespaces are the runtime's own is judged from here.
         let params = sysctl::plan(
@@ -358,13 +372,10 @@ impl Platform for Linux {
             )
         })?;
         let root_dev = std::fs::metadata(root)
-            .map_err(|e| PlatformError::Call {
-                call: format!("inspecting {}", root.display()),
-                detail: e.to_string(),
-            })?
+            .map_err(|e| PlatformError::io(format!("inspecting {}", root.display()), &e))?
             .dev();
         for m in &plan.mounts {
-            mounts::mount_one(root, root_dev, m, report)?;
+            mounts::mount_one(root, root_dev, m, ctx.cgroup_view.as_ref(), report)?;
         }
         let nodes = match ns.in_user_namespace() {
             true => mounts::DeviceNodes::BindFromHost,
@@ -423,10 +434,7 @@ impl Platform for Linux {
     ) -> Result<i32, PlatformError> {
         let open = |ns: &str| {
             let path = format!("/proc/{init_pid}/ns/{ns}");
-            std::fs::File::open(&path).map_err(|e| PlatformError::Call {
-                call: format!("opening {path}"),
-                detail: e.to_string(),
-            })
+            std::fs::File::open(&path).map_err(|e| PlatformError::io(format!("opening {path}"), &e))
         };
         if rootless::active() {
             rootless::join_user_for_exec(open("user")?)?;

@@ -90,10 +90,12 @@ fn propagation_of(m: &MountSpec) -> Option<MsFlags> {
 }
 
 /// Makes `m` under `root`; `report` gets each mount point created on the root filesystem.
+/// `cgroup_view` is what a mount of type `cgroup`/`cgroup2` shows.
 pub fn mount_one(
     root: &Path,
     root_dev: u64,
     m: &MountSpec,
+    cgroup_view: Option<&super::cgroups::CgroupView>,
     report: &mut dyn FnMut(&Path),
 ) -> Result<(), PlatformError> {
     let target = resolve_in_root(root, &m.destination)?;
@@ -118,12 +120,9 @@ pub fn mount_one(
     let data = (!data.is_empty()).then_some(data.as_str());
     // Kept open across the mount so the covered directory can still be read.
     let covered = if copy_up {
-        Some(
-            std::fs::File::open(&target).map_err(|e| PlatformError::Call {
-                call: format!("opening {} for tmpcopyup", target.display()),
-                detail: e.to_string(),
-            })?,
-        )
+        Some(std::fs::File::open(&target).map_err(|e| {
+            PlatformError::io(format!("opening {} for tmpcopyup", target.display()), &e)
+        })?)
     } else {
         None
     };
@@ -162,7 +161,7 @@ pub fn mount_one(
             }
         }
         FsType::Named(t) if t == "cgroup" || t == "cgroup2" => {
-            super::cgroups::mount_view(&target, t)?;
+            super::cgroups::mount_view(&target, t, cgroup_view)?;
         }
         FsType::Named(t) => {
             let (fstype, source) = match t.as_str() {
@@ -196,9 +195,11 @@ pub fn mount_one(
                 let from = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
                 // A mount point made just now keeps the tmpfs's own mode (1777).
                 let keep_mode = !existed || m.data.iter().any(|d| d.starts_with("mode="));
-                copy_tree(&from, &target, keep_mode).map_err(|e| PlatformError::Call {
-                    call: format!("tmpcopyup of {} into its tmpfs", target.display()),
-                    detail: e.to_string(),
+                copy_tree(&from, &target, keep_mode).map_err(|e| {
+                    PlatformError::io(
+                        format!("tmpcopyup of {} into its tmpfs", target.display()),
+                        &e,
+                    )
                 })?;
             }
         }
@@ -269,10 +270,8 @@ const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
 /// `shm` directory; the device nodes come from [`default_devices`] like every `/dev`.
 pub fn populate_dev(dev: &Path) -> Result<(), PlatformError> {
     let pts = dev.join("pts");
-    std::fs::create_dir_all(&pts).map_err(|e| PlatformError::Call {
-        call: format!("creating {}", pts.display()),
-        detail: e.to_string(),
-    })?;
+    std::fs::create_dir_all(&pts)
+        .map_err(|e| PlatformError::io(format!("creating {}", pts.display()), &e))?;
     mount(
         Some("devpts"),
         &pts,
@@ -281,10 +280,8 @@ pub fn populate_dev(dev: &Path) -> Result<(), PlatformError> {
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )
     .map_err(|e| call(format!("mounting devpts on {}", pts.display()), e))?;
-    std::fs::create_dir_all(dev.join("shm")).map_err(|e| PlatformError::Call {
-        call: format!("creating {}/shm", dev.display()),
-        detail: e.to_string(),
-    })
+    std::fs::create_dir_all(dev.join("shm"))
+        .map_err(|e| PlatformError::io(format!("creating {}/shm", dev.display()), &e))
 }
 
 /// The runtime-spec's default devices (null, zero, full, random, urandom, tty, ptmx) and
@@ -355,10 +352,10 @@ fn symlink_if_missing(to: &str, at: &Path) -> Result<(), PlatformError> {
     match std::os::unix::fs::symlink(to, at) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(PlatformError::Call {
-            call: format!("linking {} to {to}", at.display()),
-            detail: e.to_string(),
-        }),
+        Err(e) => Err(PlatformError::io(
+            format!("linking {} to {to}", at.display()),
+            &e,
+        )),
     }
 }
 
@@ -379,16 +376,18 @@ pub enum DeviceNodes {
 
 /// Bind-mounts the host's device node `host` onto a new empty file `path`.
 fn bind_host_device(host: &Path, path: &Path) -> Result<(), PlatformError> {
-    let meta = std::fs::metadata(host).map_err(|e| PlatformError::Call {
-        call: format!(
-            "inspecting the host's {} to bind it into the user namespace",
-            host.display()
-        ),
-        detail: e.to_string(),
+    let meta = std::fs::metadata(host).map_err(|e| {
+        PlatformError::io(
+            format!(
+                "inspecting the host's {} to bind it into the user namespace",
+                host.display()
+            ),
+            &e,
+        )
     })?;
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     if !(meta.file_type().is_char_device() || meta.file_type().is_block_device()) {
-        return Err(PlatformError::Call {
+        return Err(PlatformError::Failed {
             call: format!("binding the host's {} into the container", host.display()),
             detail: "it is not a device node".into(),
         });
@@ -401,9 +400,11 @@ fn bind_host_device(host: &Path, path: &Path) -> Result<(), PlatformError> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| PlatformError::Call {
-            call: format!("creating {} for a device bind mount", path.display()),
-            detail: e.to_string(),
+        .map_err(|e| {
+            PlatformError::io(
+                format!("creating {} for a device bind mount", path.display()),
+                &e,
+            )
         })?;
     mount(
         Some(host),
@@ -445,12 +446,8 @@ pub fn make_device(
     )
     .map_err(|e| call(format!("mknod {} ({major}:{minor})", path.display()), e))?;
     // mknod applies the umask; set the mode exactly.
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(
-        |e| PlatformError::Call {
-            call: format!("chmod {}", path.display()),
-            detail: e.to_string(),
-        },
-    )?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .map_err(|e| PlatformError::io(format!("chmod {}", path.display()), &e))?;
     nix::unistd::chown(
         path,
         Some(nix::unistd::Uid::from_raw(uid)),
@@ -469,10 +466,8 @@ pub fn make_linux_devices(
     for d in devices {
         let target = resolve_in_root(root, d.path())?;
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| PlatformError::Call {
-                call: format!("creating {}", parent.display()),
-                detail: e.to_string(),
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| PlatformError::io(format!("creating {}", parent.display()), &e))?;
         }
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,

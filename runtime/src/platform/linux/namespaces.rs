@@ -175,7 +175,7 @@ pub fn plan(plan: &ContainerPlan) -> Result<NamespacePlan, PlatformError> {
             .iter()
             .any(|o| o.typ() == ns.typ())
         {
-            return Err(PlatformError::Call {
+            return Err(PlatformError::Failed {
                 call: format!("linux.namespaces[{i}]"),
                 detail: format!("the {} namespace is listed twice", ns.typ()),
             });

@@ -37,13 +37,13 @@ pub fn pids_in_namespace_of(init: i32) -> Vec<i32> {
 /// below the current one needs CAP_SYS_RESOURCE).
 pub fn set_oom_score_adj(value: i32) -> Result<(), super::PlatformError> {
     if !(-1000..=1000).contains(&value) {
-        return Err(super::PlatformError::Call {
+        return Err(super::PlatformError::Failed {
             call: format!("process.oomScoreAdj {value}"),
             detail: "expected a value from -1000 to 1000".into(),
         });
     }
     std::fs::write("/proc/self/oom_score_adj", value.to_string()).map_err(|e| {
-        super::PlatformError::Call {
+        super::PlatformError::Failed {
             call: format!("writing process.oomScoreAdj {value} to /proc/self/oom_score_adj"),
             detail: format!("{e} (the container needs /proc mounted)"),
         }

@@ -24,7 +24,7 @@ pub fn parse(value: Option<&str>) -> Result<Option<MsFlags>, PlatformError> {
         "private" => MsFlags::MS_PRIVATE,
         "unbindable" => MsFlags::MS_UNBINDABLE,
         _ => {
-            return Err(PlatformError::Call {
+            return Err(PlatformError::Failed {
                 call: format!("linux.rootfsPropagation {}", stockade_quote::quote(v)),
                 detail: "expected shared, slave, private or unbindable, or one of them with an r prefix (rshared…)".into(),
             })
@@ -46,11 +46,8 @@ pub fn prepare(root: &Path, flags: Option<MsFlags>) -> Result<(), PlatformError>
         .map_err(|e| call(format!("setting the propagation of / to {f:?}"), e))?;
     if flags.is_some_and(|f| f.contains(MsFlags::MS_SHARED)) {
         let parent = root.parent().unwrap_or(root);
-        let mountinfo =
-            std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| PlatformError::Call {
-                call: "reading /proc/self/mountinfo".into(),
-                detail: e.to_string(),
-            })?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| PlatformError::io("reading /proc/self/mountinfo", &e))?;
         let holder = super::mountinfo::mount_points(&mountinfo)
             .into_iter()
             .filter(|m| parent.starts_with(m))

@@ -43,7 +43,7 @@ pub fn check(plan: &ContainerPlan, ns: &NamespacePlan) -> Result<(), PlatformErr
     let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
     if maps.host_root() != (uid, gid) {
         let (ru, rg) = maps.host_root();
-        return Err(PlatformError::Call {
+        return Err(PlatformError::Failed {
             call: "linux.uidMappings/gidMappings".into(),
             detail: format!(
                 "rootless, the container's root must be the caller ({uid}:{gid}), as with Podman's rootless mappings; it is {ru}:{rg}"
@@ -112,12 +112,9 @@ fn run_helper(tool: &str, pid: i32, extents: &[Extent]) -> Result<(), PlatformEr
         .args(helper_args(pid, extents))
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| PlatformError::Call {
-            call: format!("running {tool} (package uidmap)"),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| PlatformError::io(format!("running {tool} (package uidmap)"), &e))?;
     if !out.status.success() {
-        return Err(PlatformError::Call {
+        return Err(PlatformError::Failed {
             call: format!("{tool} {}", helper_args(pid, extents).join(" ")),
             detail: format!(
                 "{} ({}; the ranges must be yours in /etc/subuid and /etc/subgid)",
@@ -135,10 +132,8 @@ fn run_helper(tool: &str, pid: i32, extents: &[Extent]) -> Result<(), PlatformEr
 pub fn write_maps(maps: &IdMaps, pid: i32) -> Result<(), PlatformError> {
     let write = |name: &str, text: String| {
         let path = PathBuf::from(format!("/proc/{pid}/{name}"));
-        std::fs::write(&path, text).map_err(|e| PlatformError::Call {
-            call: format!("writing {}", path.display()),
-            detail: e.to_string(),
-        })
+        std::fs::write(&path, text)
+            .map_err(|e| PlatformError::io(format!("writing {}", path.display()), &e))
     };
     if own_only(&maps.gid, getegid().as_raw()) {
         write("setgroups", "deny".into())?;

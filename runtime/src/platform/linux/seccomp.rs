@@ -15,7 +15,7 @@ use crate::config::seccomp::{SeccompAction, SeccompArg, SeccompOp, SeccompProfil
 use crate::platform::PlatformError;
 
 fn failed(what: impl Into<String>, e: impl std::fmt::Display) -> PlatformError {
-    PlatformError::Call {
+    PlatformError::Failed {
         call: what.into(),
         detail: e.to_string(),
     }

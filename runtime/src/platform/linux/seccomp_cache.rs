@@ -113,7 +113,7 @@ fn decode(key: &[u8; 32], file: &[u8]) -> Option<Vec<u8>> {
 /// Compiles `p` with libseccomp and exports the program.
 fn compile(p: &SeccompProfile) -> Result<Vec<u8>, PlatformError> {
     let ctx = seccomp::compile(p)?;
-    let failed = |what: &str, e: String| PlatformError::Call {
+    let failed = |what: &str, e: String| PlatformError::Failed {
         call: format!("seccomp: {what}"),
         detail: e,
     };

@@ -39,7 +39,7 @@ pub fn namespace_of(key: &str) -> Option<CloneFlags> {
 }
 
 fn refuse(key: &str, why: String) -> PlatformError {
-    PlatformError::Call {
+    PlatformError::Failed {
         call: format!("linux.sysctl[{}]", stockade_quote::quote(key)),
         detail: why,
     }
@@ -108,13 +108,15 @@ pub fn apply(params: &[(PathBuf, String)]) -> Result<(), PlatformError> {
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(path)
             .and_then(|mut f| f.write_all(value.as_bytes()))
-            .map_err(|e| PlatformError::Call {
-                call: format!(
-                    "writing {} to {}",
-                    stockade_quote::quote(value),
-                    path.display()
-                ),
-                detail: e.to_string(),
+            .map_err(|e| {
+                PlatformError::io(
+                    format!(
+                        "writing {} to {}",
+                        stockade_quote::quote(value),
+                        path.display()
+                    ),
+                    &e,
+                )
             })?;
     }
     Ok(())

@@ -31,7 +31,7 @@ pub struct IdMaps {
 }
 
 fn invalid(field: &str, detail: String) -> PlatformError {
-    PlatformError::Call {
+    PlatformError::Failed {
         call: format!("linux.{field}"),
         detail,
     }
@@ -84,10 +84,8 @@ impl IdMaps {
         for (name, extents) in [("gid_map", &self.gid), ("uid_map", &self.uid)] {
             let path = PathBuf::from(format!("/proc/{pid}/{name}"));
             // One write(2): the kernel takes the whole map from the first write only.
-            std::fs::write(&path, format_map(extents)).map_err(|e| PlatformError::Call {
-                call: format!("writing {}", path.display()),
-                detail: e.to_string(),
-            })?;
+            std::fs::write(&path, format_map(extents))
+                .map_err(|e| PlatformError::io(format!("writing {}", path.display()), &e))?;
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ pub(super) fn device_policy(plan: &ContainerPlan) -> Result<Policy, PlatformErro
         .and_then(|l| l.resources().as_ref())
         .and_then(|r| r.devices().as_deref())
         .unwrap_or(&[]);
-    let rules = devices::rules(list).map_err(|e| PlatformError::Call {
+    let rules = devices::rules(list).map_err(|e| PlatformError::Failed {
         call: "reading the device rules".into(),
         detail: e.to_string(),
     })?;
@@ -53,14 +53,15 @@ pub(super) fn device_hierarchy(
 pub(super) fn attach_device_filter(dir: &Path, prog: &[u8]) -> Result<(), PlatformError> {
     let cgroup =
         fs::File::open(dir).map_err(io_err(format!("opening cgroup {}", dir.display())))?;
-    let loaded = cgroup_sys::load_device_program(prog).map_err(|(e, log)| PlatformError::Call {
-        call: "bpf(BPF_PROG_LOAD) of the device filter".into(),
-        detail: if log.is_empty() {
-            e.to_string()
-        } else {
-            format!("{e}; verifier: {log}")
-        },
-    })?;
+    let loaded =
+        cgroup_sys::load_device_program(prog).map_err(|(e, log)| PlatformError::Failed {
+            call: "bpf(BPF_PROG_LOAD) of the device filter".into(),
+            detail: if log.is_empty() {
+                e.to_string()
+            } else {
+                format!("{e}; verifier: {log}")
+            },
+        })?;
     cgroup_sys::attach_device_program(cgroup.as_fd(), loaded.as_fd()).map_err(|e| {
         PlatformError::call(
             format!(

@@ -165,7 +165,7 @@ fn create_with_parents(g: &Cgroup) -> Result<(), PlatformError> {
 /// cgroup under it. Anything else — a slice, a pod, a running container — is refused.
 fn check_abandoned(dir: &Path) -> Result<(), PlatformError> {
     let refuse = |why: String| {
-        PlatformError::Call {
+        PlatformError::Failed {
         call: format!("creating cgroup {}", dir.display()),
         detail: format!("{why}; stockade makes each container a cgroup of its own (choose another linux.cgroupsPath)"),
     }

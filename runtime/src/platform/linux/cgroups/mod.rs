@@ -29,7 +29,7 @@ use crate::limits::ResourceLimits;
 use devices_cg::{attach_device_filter, device_hierarchy, device_policy};
 pub use place::{join, placement, remove, Placement};
 pub use unified::ensure_for as ensure_reachable;
-pub use view::{mount_view, set_view, view_for_init};
+pub use view::{mount_view, view_for_init, CgroupView};
 
 /// A cgroup controller stockade writes limits to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +136,7 @@ fn relative_path(id: &str, cgroups_path: Option<&Path>) -> Result<PathBuf, Platf
             Component::RootDir | Component::CurDir => {}
             Component::Normal(n) => out.push(n),
             Component::ParentDir | Component::Prefix(_) => {
-                return Err(PlatformError::Call {
+                return Err(PlatformError::Failed {
                     call: format!("linux.cgroupsPath {text:?}"),
                     detail: "\"..\" is not allowed; expected a path inside the cgroup hierarchy"
                         .into(),
@@ -145,7 +145,7 @@ fn relative_path(id: &str, cgroups_path: Option<&Path>) -> Result<PathBuf, Platf
         }
     }
     if out.as_os_str().is_empty() {
-        return Err(PlatformError::Call {
+        return Err(PlatformError::Failed {
             call: format!("linux.cgroupsPath {text:?}"),
             detail:
                 "the hierarchy's root cannot hold a container's limits; expected a path below it"
@@ -203,11 +203,8 @@ fn plan_cgroups(
         return Ok(Vec::new());
     }
     let rel = relative_path(id, cgroups_path)?;
-    let mountinfo =
-        fs::read_to_string("/proc/self/mountinfo").map_err(|e| PlatformError::Call {
-            call: "reading /proc/self/mountinfo".into(),
-            detail: e.to_string(),
-        })?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| PlatformError::io("reading /proc/self/mountinfo", &e))?;
     let (v1, v2) = hierarchies(&mountinfo);
     let mut cgroups: Vec<Cgroup> = Vec::new();
     // `involved`: limited now or before; `needed`: limited now, so a host without the
@@ -361,10 +358,7 @@ pub fn cgroups_path(plan: &ContainerPlan) -> Option<&Path> {
 }
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> PlatformError {
-    move |e| PlatformError::Call {
-        call: what,
-        detail: e.to_string(),
-    }
+    move |e| PlatformError::io(what, &e)
 }
 
 /// Makes the container's cgroups and writes its limits; each leaf is announced to `intend`
@@ -441,7 +435,7 @@ pub fn update(
             return Ok(());
         }
     }
-    Err(PlatformError::Call {
+    Err(PlatformError::Failed {
         call: format!("moving the processes of {id} into {}", new[0].display()),
         detail: format!(
             "still forking faster than they can be moved after {MIGRATE_PASSES} passes"

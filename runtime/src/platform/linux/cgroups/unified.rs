@@ -47,10 +47,8 @@ fn mounted_here() -> bool {
 /// mounted and the v1 devices hierarchy is used instead.
 fn mount_unified() -> Result<(), PlatformError> {
     let dir = Path::new(MOUNT_POINT);
-    std::fs::create_dir_all(dir).map_err(|e| PlatformError::Call {
-        call: format!("creating {}", dir.display()),
-        detail: e.to_string(),
-    })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| PlatformError::io(format!("creating {}", dir.display()), &e))?;
     match mount(
         Some("cgroup2"),
         dir,

@@ -16,27 +16,13 @@ pub struct CgroupView {
     v2: Option<PathBuf>,
 }
 
-/// The view the init mounts: decided by the parent before clone (the init, in a fresh
-/// cgroup namespace, can no longer see absolute cgroup paths), read by the init, which
-/// starts as a copy of the parent's memory.
-static VIEW: std::sync::Mutex<Option<CgroupView>> = std::sync::Mutex::new(None);
-
-/// Records the view for the init about to be cloned.
-pub fn set_view(view: CgroupView) {
-    if let Ok(mut g) = VIEW.lock() {
-        *g = Some(view);
-    }
-}
-
-/// The init's cgroups: those create made for it (`made`), one per hierarchy. Hierarchies
+/// The init's cgroups: those create made for it (`made`), one per hierarchy. Decided by
+/// the parent before clone (the init, in a fresh cgroup namespace, can no longer see
+/// absolute cgroup paths) and handed to the init with its context. Hierarchies
 /// without one are left out of the container's view: what is there is the caller's.
 pub fn view_for_init(made: &[PathBuf]) -> Result<CgroupView, PlatformError> {
-    let read = |p: &str| {
-        fs::read_to_string(p).map_err(|e| PlatformError::Call {
-            call: format!("reading {p}"),
-            detail: e.to_string(),
-        })
-    };
+    let read =
+        |p: &str| fs::read_to_string(p).map_err(|e| PlatformError::io(format!("reading {p}"), &e));
     Ok(view_from(&read("/proc/self/mountinfo")?, made))
 }
 
@@ -68,16 +54,16 @@ fn view_from(mountinfo: &str, made: &[PathBuf]) -> CgroupView {
 /// container cgroup bound under its name (and a link per controller of a combined one,
 /// `cpu` → `cpu,cpuacct`); otherwise (`cgroup2`, or a v2-only host) the container's v2
 /// cgroup is bound at `target`. Either way the container sees its limits at the top.
-pub fn mount_view(target: &Path, fstype: &str) -> Result<(), PlatformError> {
+pub fn mount_view(
+    target: &Path,
+    fstype: &str,
+    view: Option<&CgroupView>,
+) -> Result<(), PlatformError> {
     use nix::mount::{mount, MsFlags};
-    let view = VIEW
-        .lock()
-        .ok()
-        .and_then(|g| g.clone())
-        .ok_or_else(|| PlatformError::Call {
-            call: format!("mounting {fstype} on {}", target.display()),
-            detail: "the init's cgroups were not decided before clone".into(),
-        })?;
+    let view = view.ok_or_else(|| PlatformError::Failed {
+        call: format!("mounting {fstype} on {}", target.display()),
+        detail: "the init's cgroups were not decided before clone".into(),
+    })?;
     let guard = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let bind_ro = |from: &Path, to: &Path| -> Result<(), PlatformError> {
         mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| {
