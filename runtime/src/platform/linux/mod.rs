@@ -65,25 +65,6 @@ fn root_propagation(plan: &ContainerPlan) -> Option<&str> {
     linux_config(plan).and_then(|l| l.rootfs_propagation().as_deref())
 }
 
-/// Starts `child` with `flags` in the container's cgroups: born into the v2 cgroup with
-/// clone3 where the kernel has it (5.7), else cloned and the v2 cgroup joined like the v1
-/// ones. Returns the pid and the cgroups still to join.
-fn clone_placed(
-    flags: CloneFlags,
-    place: cgroups::Placement,
-    mut child: Box<dyn FnMut() -> isize + '_>,
-) -> nix::Result<(nix::unistd::Pid, Vec<PathBuf>)> {
-    let mut join = place.v1;
-    if let Some((cgroup, dir)) = place.v2 {
-        match cgroup_sys::clone_into_cgroup(flags, cgroup.as_fd(), &mut *child) {
-            Ok(pid) => return Ok((pid, join)),
-            Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG) => join.insert(0, dir),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((sys::clone_child(flags, child)?, join))
-}
-
 /// What the parent decides for the init before clone.
 #[derive(Debug, Clone, Default)]
 pub struct InitContext {
@@ -294,7 +275,7 @@ impl Platform for Linux {
             .as_ref()
             .map(join::PidForChildren::enter)
             .transpose()?;
-        let cloned = clone_placed(first_flags, place, child_main);
+        let cloned = cgroups::clone_placed(first_flags, place, child_main);
         drop(in_pid_ns);
         let (child, join) = cloned
             // The read end went with the closure, dropped here.

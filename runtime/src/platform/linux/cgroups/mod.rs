@@ -27,7 +27,7 @@ use super::devices::{self, Policy};
 use super::mountinfo::hierarchies;
 use crate::limits::ResourceLimits;
 use devices_cg::{attach_device_filter, device_hierarchy, device_policy};
-pub use place::{join, placement, remove, Placement};
+pub use place::{clone_placed, join, placement, remove};
 pub use unified::ensure_for as ensure_reachable;
 pub use view::{mount_view, view_for_init, CgroupView};
 

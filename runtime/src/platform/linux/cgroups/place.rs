@@ -3,9 +3,11 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use nix::sched::CloneFlags;
 
 use super::io_err;
 use crate::platform::PlatformError;
@@ -39,6 +41,25 @@ pub fn placement(made: &[PathBuf]) -> Result<Placement, PlatformError> {
         }
     }
     Ok(out)
+}
+
+/// Starts `child` with `flags` in the container's cgroups: born into the v2 cgroup with
+/// clone3 where the kernel has it (5.7), else cloned and the v2 cgroup joined like the v1
+/// ones. Returns the pid and the cgroups still to join.
+pub fn clone_placed(
+    flags: CloneFlags,
+    place: Placement,
+    mut child: Box<dyn FnMut() -> isize + '_>,
+) -> nix::Result<(nix::unistd::Pid, Vec<PathBuf>)> {
+    let mut join = place.v1;
+    if let Some((cgroup, dir)) = place.v2 {
+        match super::super::cgroup_sys::clone_into_cgroup(flags, cgroup.as_fd(), &mut *child) {
+            Ok(pid) => return Ok((pid, join)),
+            Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG) => join.insert(0, dir),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((super::super::sys::clone_child(flags, child)?, join))
 }
 
 /// Moves process `pid` (0: the caller) into each of the container's cgroups.
