@@ -8,6 +8,7 @@ pub mod exec;
 pub mod image;
 pub mod lifecycle;
 pub mod limits;
+pub mod push;
 pub mod registry;
 pub mod storage;
 pub mod update;

@@ -8,6 +8,7 @@ mod exec;
 mod explain;
 mod features;
 mod image;
+mod image_push;
 mod lifecycle;
 mod run_image;
 mod spec;
