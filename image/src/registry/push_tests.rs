@@ -253,3 +253,86 @@ fn an_upload_location_that_is_not_a_url_is_refused_and_quoted() {
     assert!(matches!(e, RegistryError::Location { .. }), "{e}");
     assert!(e.to_string().contains(r#""uploads/\"u1\"""#), "{e}");
 }
+
+#[test]
+fn a_push_token_is_asked_for_pull_push_and_the_mount_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = Arc::new(Mutex::new(String::new()));
+    let port_in = Arc::clone(&port);
+    let (addr, seen) = serve(move |head| {
+        if head.starts_with("GET /token") {
+            return (response("200 OK", &[], br#"{"token":"pt"}"#), None);
+        }
+        if !head
+            .to_ascii_lowercase()
+            .contains("authorization: bearer pt")
+        {
+            let realm = format!("http://{}/token", port_in.lock().unwrap());
+            let h = [(
+                "WWW-Authenticate",
+                format!(r#"Bearer realm="{realm}",service="s""#),
+            )];
+            return (response("401 Unauthorized", &h, b""), None);
+        }
+        // Everything is already there: the push only needs the HEADs and the manifest.
+        let status = if head.starts_with("HEAD ") {
+            "200 OK"
+        } else {
+            "201 Created"
+        };
+        (response(status, &[], b""), None)
+    });
+    *port.lock().unwrap() = addr.clone();
+    let source = format!("{addr}/src/app:v1");
+    let (store, _) = store_with_image(dir.path(), &source, b"layer");
+    let dest: Reference = format!("{addr}/dst/app:v2").parse().unwrap();
+    let report = push(&store, &source, &dest, &PushOptions::default()).unwrap();
+    assert_eq!(report.existed, 2);
+    let token = crate::registry::test_server::first_request(&seen, "GET /token");
+    assert!(
+        token.starts_with(
+            "GET /token?service=s&scope=repository%3Adst%2Fapp%3Apull%2Cpush&scope=repository%3Asrc%2Fapp%3Apull "
+        ),
+        "{token}"
+    );
+}
+
+#[test]
+fn an_index_goes_up_after_its_manifests_which_go_by_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, child) = store_with_image(dir.path(), "example.org/src/app:child", b"layer");
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_INDEX,
+        "manifests": [{"mediaType": media::OCI_MANIFEST, "digest": child.digest.to_string(), "size": child.size,
+                       "platform": {"os": "freebsd", "architecture": "amd64"}}],
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let digest = store.put_bytes(&bytes, None).unwrap();
+    let desc = Descriptor::new(media::OCI_INDEX, digest.clone(), bytes.len() as u64);
+    store.set_ref("example.org/src/app:multi", &desc).unwrap();
+    let (addr, seen) = fake_registry(Digest::sha256_of(b"none"), None);
+    let dest: Reference = format!("{addr}/dst/app:multi").parse().unwrap();
+    let report = push(
+        &store,
+        "example.org/src/app:multi",
+        &dest,
+        &PushOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.descriptor.digest, digest);
+    let puts = requests(&seen, "PUT /v2/dst/app/manifests/");
+    assert_eq!(puts.len(), 2, "{puts:?}");
+    assert!(puts[0].starts_with(&format!("PUT /v2/dst/app/manifests/{} ", child.digest)));
+    assert!(puts[0]
+        .to_ascii_lowercase()
+        .contains(&format!("content-type: {}", media::OCI_MANIFEST)));
+    assert!(puts[1].starts_with("PUT /v2/dst/app/manifests/multi "));
+    assert!(puts[1]
+        .to_ascii_lowercase()
+        .contains(&format!("content-type: {}", media::OCI_INDEX)));
+    assert!(
+        puts[1].ends_with(std::str::from_utf8(&bytes).unwrap()),
+        "the index goes up byte for byte"
+    );
+}
