@@ -32,7 +32,7 @@ pub struct LoginArgs {
     /// User name.
     #[arg(long, short)]
     pub username: String,
-    /// Read the password from standard input (one line).
+    /// Read the password from standard input (a trailing newline is dropped).
     #[arg(long = "password-stdin", conflicts_with = "password")]
     pub password_stdin: bool,
     /// The password (visible to other users in the process list: prefer --password-stdin).
