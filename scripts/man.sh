@@ -18,5 +18,5 @@ if [ -z "${STOCKADE:-}" ]; then
     (cd "$top" && cargo build -q -p stockade)
     STOCKADE=${CARGO_TARGET_DIR:-$top/target}/debug/stockade
 fi
-"$STOCKADE" man "$dir" >/dev/null
-echo "man.sh: $(ls "$dir"/stockade*.8 | wc -l) pages in $dir"
+pages=$("$STOCKADE" man "$dir" | wc -l)
+echo "man.sh: $pages pages in $dir"

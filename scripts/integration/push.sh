@@ -29,8 +29,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-start_registry() { # start_registry NAME [HTPASSWD_FILE]; sets PORT_<NAME> and REGDIR_<NAME>
-    local name=$1 htpasswd=${2:-} port dir i
+start_registry() { # start_registry NAME [HTPASSWD_FILE]; sets PORT_<NAME>
+    local name=$1 htpasswd=${2:-} port dir
     port=$(free_port)
     dir=$WORK/registry-$name
     mkdir -p "$dir/storage"
@@ -44,12 +44,11 @@ start_registry() { # start_registry NAME [HTPASSWD_FILE]; sets PORT_<NAME> and R
     } >"$dir/config.yml"
     REGISTRY_HTTP_SECRET=stockade-test docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
     PIDS+=($!)
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break
         sleep 0.1
     done
     printf -v "PORT_$name" '%s' "$port"
-    printf -v "REGDIR_$name" '%s' "$dir"
 }
 
 htpasswd -Bbc "$WORK/htpasswd" tester s3cret >/dev/null 2>&1
@@ -136,8 +135,8 @@ fi
 cp -a "$ST" "$WORK/store-damaged"
 big=$(S "$WORK/store-damaged" inspect "$OPEN/src/app:v1" | python3 -c 'import json,sys; print(max(json.load(sys.stdin)["manifest"]["layers"], key=lambda l: l["size"])["digest"][7:])')
 python3 "$HERE/registry_helpers.py" flip-byte "$WORK/store-damaged/blobs/sha256/$big"
-out=$(S "$WORK/store-damaged" push --creds tester:s3cret "$OPEN/src/app:v1" "$AUTH/damaged/app:v1" 2>&1)
-if [ $? -ne 0 ] && grep -q "blob sha256:$big in the store: content has digest" <<<"$out" \
+if ! out=$(S "$WORK/store-damaged" push --creds tester:s3cret "$OPEN/src/app:v1" "$AUTH/damaged/app:v1" 2>&1) \
+    && grep -q "blob sha256:$big in the store: content has digest" <<<"$out" \
     && [ -z "$(registry_digest "$AUTH/damaged/app:v1" -u tester:s3cret)" ] \
     && [ "$(curl -s -o /dev/null -w '%{http_code}' -u tester:s3cret -I "http://$AUTH/v2/damaged/app/blobs/sha256:$big")" = 404 ]; then
     ok "a damaged store blob is refused before the upload is committed; no tag appears"
