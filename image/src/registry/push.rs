@@ -148,6 +148,42 @@ pub fn push(
     })
 }
 
+/// How many times a blob upload is attempted before the push gives up.
+pub const PUSH_ATTEMPTS: u32 = 3;
+
+/// Whether trying the upload again (with a new session) may help: the connection failed,
+/// or the registry was overloaded or broke.
+fn transient(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Http { .. } => true,
+        RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+        _ => false,
+    }
+}
+
+/// One blob, started over in a new upload session after a transient failure, up to
+/// [`PUSH_ATTEMPTS`] times. A blob the store cannot vouch for is never retried.
+fn put_with_retries(
+    client: &Client,
+    store: &Store,
+    desc: &Descriptor,
+    mount_from: Option<&str>,
+    opts: &PushOptions,
+    progress: &dyn Fn(u64),
+) -> Result<Sent, RegistryError> {
+    let mut attempt = 1;
+    loop {
+        match client.put_blob(store, desc, mount_from, opts.chunk_size, progress) {
+            Err(e) if transient(&e) && attempt < PUSH_ATTEMPTS => {
+                progress(0);
+                std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Puts `blobs` with up to `opts.jobs` threads; the first failure stops the others from
 /// starting new blobs and is the error returned.
 fn upload_all(
@@ -172,7 +208,7 @@ fn upload_all(
                 }
                 let desc = &blobs[i];
                 let bar = progress.bar(desc.digest.short(), desc.size);
-                match client.put_blob(store, desc, mount_from, opts.chunk_size, &|n| bar.set(n)) {
+                match put_with_retries(client, store, desc, mount_from, opts, &|n| bar.set(n)) {
                     Ok(kind) => {
                         bar.finish(match kind {
                             Sent::Existed => "exists",

@@ -336,3 +336,92 @@ fn an_index_goes_up_after_its_manifests_which_go_by_digest() {
         "the index goes up byte for byte"
     );
 }
+
+#[test]
+fn a_blob_upload_the_registry_fails_with_a_5xx_is_started_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, desc) = store_with_image(dir.path(), "example.org/src/app:v1", b"layer bytes");
+    let (_, Parsed::Image(m)) = store.read_manifest(&desc).unwrap() else {
+        panic!()
+    };
+    let commits = Arc::new(Mutex::new(0u32));
+    let commits_in = Arc::clone(&commits);
+    let config = m.config.digest.clone();
+    let (addr, seen) = serve(move |head| {
+        let line = head.lines().next().unwrap_or("");
+        let ok = |status: &str, h: &[(&str, String)]| (response(status, h, b""), None);
+        if line.starts_with("HEAD ") {
+            return if line.contains(&config.to_string()) {
+                ok("200 OK", &[])
+            } else {
+                ok("404 Not Found", &[])
+            };
+        }
+        if line.starts_with("POST ") {
+            return ok(
+                "202 Accepted",
+                &[("Location", "/v2/dst/app/blobs/uploads/u".into())],
+            );
+        }
+        if line.starts_with("PUT /v2/dst/app/blobs/uploads/") {
+            let mut n = commits_in.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                return (
+                    response(
+                        "503 Service Unavailable",
+                        &[],
+                        br#"{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}"#,
+                    ),
+                    None,
+                );
+            }
+        }
+        ok("201 Created", &[])
+    });
+    let dest: Reference = format!("{addr}/dst/app:v2").parse().unwrap();
+    let report = push(
+        &store,
+        "example.org/src/app:v1",
+        &dest,
+        &PushOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.uploaded, 1);
+    assert_eq!(
+        *commits.lock().unwrap(),
+        2,
+        "the failed commit was tried again"
+    );
+    assert_eq!(requests(&seen, "POST ").len(), 2, "in a new upload session");
+}
+
+#[test]
+fn a_4xx_is_not_retried_and_its_error_body_is_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_image(dir.path(), "example.org/src/app:v1", b"layer");
+    let (addr, seen) = serve(|head| {
+        if head.starts_with("HEAD ") {
+            return (response("404 Not Found", &[], b""), None);
+        }
+        let body = br#"{"errors":[{"code":"DENIED","message":"quota\u001b[31m exceeded"}]}"#;
+        (response("400 Bad Request", &[], body), None)
+    });
+    let dest: Reference = format!("{addr}/dst/app:v2").parse().unwrap();
+    let opts = PushOptions {
+        jobs: 1,
+        ..PushOptions::default()
+    };
+    let e = push(&store, "example.org/src/app:v1", &dest, &opts).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(e, RegistryError::Status { status: 400, .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"DENIED: "quota\u{1b}[31m exceeded""#),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert_eq!(requests(&seen, "POST ").len(), 1, "no retry");
+}
