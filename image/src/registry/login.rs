@@ -260,6 +260,7 @@ fn write(path: &Path, file: &Map<String, Value>) -> Result<(), LoginError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    remove_stale_temporaries(dir, &name);
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = fs::OpenOptions::new()
@@ -275,6 +276,35 @@ fn write(path: &Path, file: &Map<String, Value>) -> Result<(), LoginError> {
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(io(path))
+}
+
+/// Removes the temporary files (`.<name>.<pid>.tmp`) of writers killed before their rename:
+/// they hold credentials, and nothing else would ever remove them. A temporary file whose
+/// process still runs belongs to a login in progress and is left alone.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(".tmp"))
+            .and_then(|p| p.parse::<i32>().ok())
+            .filter(|p| *p > 0)
+        else {
+            continue;
+        };
+        let gone = matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
+        if gone {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 impl Client {

@@ -149,3 +149,24 @@ fn check_asks_a_token_without_a_repository_scope() {
     let token = crate::registry::test_server::first_request(&seen, "GET /token");
     assert!(token.starts_with("GET /token?service=s "), "{token}");
 }
+
+#[test]
+fn a_killed_writer_s_temporary_file_is_removed_by_the_next_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.json");
+    // No process has this pid (it is above any pid_max); our parent is alive and stands
+    // for another login in progress.
+    let stale = dir.path().join(".auth.json.2147483600.tmp");
+    let live = dir.path().join(format!(
+        ".auth.json.{}.tmp",
+        std::os::unix::process::parent_id()
+    ));
+    let other = dir.path().join(".other.json.2147483600.tmp");
+    for f in [&stale, &live, &other] {
+        std::fs::write(f, "{}").unwrap();
+    }
+    save(&path, "r.example", &creds("a", "b")).unwrap();
+    assert!(!stale.exists(), "the dead writer's temporary file is gone");
+    assert!(live.exists(), "a running writer's temporary file stays");
+    assert!(other.exists(), "another file's temporaries are not touched");
+}
