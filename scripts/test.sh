@@ -48,8 +48,10 @@ step "unit tests" cargo test --workspace
 step "build binaries" cargo build -p stockade -p stockade-spec-tests
 export STOCKADE="$TARGET_DIR/debug/stockade"
 step "spec-tests" "$TARGET_DIR/debug/stockade-spec-tests" --stockade "$STOCKADE"
+step "packaging: rc.d script (stub rc.subr)" sh packaging/freebsd/test-rc.sh
+step "packaging: port crate list matches Cargo.lock" packaging/freebsd/gen-crates.sh --check
 # The real-client and real-service suites (each ends with its own "N passed, N failed").
-for suite in registry containerd podman unpack crash-image crash-pull runtime-tools; do
+for suite in registry push containerd podman unpack crash-image crash-pull runtime-tools; do
     script="scripts/integration/$suite.sh"
     [ -e "$script" ] || continue
     step "integration: $suite" bash "$script"

@@ -11,7 +11,8 @@
 //! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), confine, devices,
 //! namespaces, cgroups, userns, conform, nsjoin and rootless (issue 10; alias `confinement`),
 //! crash, hostile and images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
-//! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere). Default: all.
+//! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere), and packaging
+//! (issue 16: man pages and completions). Default: all.
 
 #[macro_use]
 mod fail;
@@ -34,6 +35,7 @@ mod confine_ns;
 mod conform;
 mod crash;
 mod derived;
+mod docs;
 mod errors;
 mod exec;
 mod freebsd;
@@ -100,6 +102,8 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
     (&["safety", "issue11"], &["crash", "hostile", "images"]),
     // The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
     (&["freebsd-profile", "issue12"], &["freebsd"]),
+    // Issue 16: what packaging installs besides the binary (man pages, completions).
+    (&["issue16"], &["packaging"]),
 ];
 
 fn all_tests() -> Vec<Test> {
@@ -132,6 +136,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(cgroup_fields::tests());
     v.extend(confine::tests());
     v.extend(conform::tests());
+    v.extend(docs::tests());
     v
 }
 
@@ -151,7 +156,8 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
                     limits targets derived (alias core) hooks terminal exec ps features (alias extras)
                     confine devices namespaces cgroups userns conform nsjoin rootless
                     (alias confinement) crash hostile images
-                    (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile);
+                    (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile)
+                    packaging (alias issue16: man pages, completions);
                     default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit

@@ -1,4 +1,4 @@
-//! `stockade image …`: pull, import, export, ls, inspect, tag, rm, prune.
+//! `stockade image …`: pull, push, login, logout, import, export, ls, inspect, tag, rm, prune.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,12 @@ pub type PruneArgs = StorageLocation;
 pub enum ImageCommand {
     /// Pull an image from a registry into the store.
     Pull(PullArgs),
+    /// Push a stored image to a registry.
+    Push(super::push::PushArgs),
+    /// Check credentials against a registry and save them in an auth file.
+    Login(super::push::LoginArgs),
+    /// Remove a registry's credentials from an auth file.
+    Logout(super::push::LogoutArgs),
     /// Import an OCI layout directory or archive, a docker-save archive, or a rootfs tarball.
     Import(ImportArgs),
     /// Export a stored image as an OCI layout directory or an OCI archive.

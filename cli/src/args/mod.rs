@@ -4,10 +4,12 @@
 //! This module imports the libraries and nothing of `commands/`.
 
 pub mod bundle;
+pub mod docs;
 pub mod exec;
 pub mod image;
 pub mod lifecycle;
 pub mod limits;
+pub mod push;
 pub mod registry;
 pub mod storage;
 pub mod update;
@@ -109,6 +111,10 @@ pub enum Command {
     Image(image::ImageArgs),
     /// Make bundles from images: root filesystems from the storage driver plus config.json.
     Bundle(bundle::BundleArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(docs::CompletionArgs),
+    /// Write the man pages (stockade.8 and one per command) into a directory.
+    Man(docs::ManArgs),
 }
 
 #[cfg(test)]

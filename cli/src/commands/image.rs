@@ -1,4 +1,4 @@
-//! `stockade image …`: pull, import, export, ls, inspect, tag, rm, prune. Thin wrappers
+//! `stockade image …`: pull, push, login, logout, import, export, ls, inspect, tag, rm, prune. Thin wrappers
 //! over `stockade_image`; docs/images.md describes the commands and the store.
 
 use std::path::Path;
@@ -26,16 +26,20 @@ pub fn open_store(root: &Path) -> anyhow::Result<Store> {
 
 /// Runs `stockade image …` and returns the process exit code.
 pub fn run(args: &ImageArgs) -> anyhow::Result<u8> {
-    let store = open_store(&args.image_root)?;
+    // Opened only by the commands that use the store (login and logout do not).
+    let open = || open_store(&args.image_root);
     match &args.command {
-        ImageCommand::Pull(a) => pull(&store, a),
-        ImageCommand::Import(a) => import_cmd(&store, a),
-        ImageCommand::Export(a) => export_cmd(&store, a),
-        ImageCommand::Ls(a) => ls(&store, a),
-        ImageCommand::Inspect(a) => inspect(&store, a),
-        ImageCommand::Tag(a) => tag(&store, a),
-        ImageCommand::Rm(a) => rm(&store, a),
-        ImageCommand::Prune(a) => prune(&store, a),
+        ImageCommand::Pull(a) => pull(&open()?, a),
+        ImageCommand::Push(a) => super::image_push::push(&open()?, a),
+        ImageCommand::Login(a) => super::image_push::login(a),
+        ImageCommand::Logout(a) => super::image_push::logout(a),
+        ImageCommand::Import(a) => import_cmd(&open()?, a),
+        ImageCommand::Export(a) => export_cmd(&open()?, a),
+        ImageCommand::Ls(a) => ls(&open()?, a),
+        ImageCommand::Inspect(a) => inspect(&open()?, a),
+        ImageCommand::Tag(a) => tag(&open()?, a),
+        ImageCommand::Rm(a) => rm(&open()?, a),
+        ImageCommand::Prune(a) => prune(&open()?, a),
     }
 }
 
@@ -259,7 +263,7 @@ fn prune(store: &Store, a: &PruneArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn human(bytes: u64) -> String {
+pub(super) fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut unit = 0;

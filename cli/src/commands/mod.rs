@@ -4,10 +4,12 @@
 
 mod base;
 mod bundle;
+mod docs;
 mod exec;
 mod explain;
 mod features;
 mod image;
+mod image_push;
 mod lifecycle;
 mod run_image;
 mod spec;
@@ -30,7 +32,12 @@ pub fn version_text() -> String {
 fn check_rootless(global: &GlobalArgs, command: &Command) -> anyhow::Result<()> {
     let makes_containers = !matches!(
         command,
-        Command::Spec(_) | Command::Explain(_) | Command::Features | Command::Bundle(_)
+        Command::Spec(_)
+            | Command::Explain(_)
+            | Command::Features
+            | Command::Bundle(_)
+            | Command::Completion(_)
+            | Command::Man(_)
     );
     let root = nix::unistd::geteuid().is_root();
     match global.rootless.as_deref() {
@@ -72,5 +79,7 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Update(a) => update::run(global, &a),
         Command::Exec(a) => exec::exec(global, &a),
         Command::Features => features::run(),
+        Command::Completion(a) => docs::completion(&a),
+        Command::Man(a) => docs::man(&a),
     }
 }

@@ -96,20 +96,7 @@ fn lookup(
             path: path.to_path_buf(),
             source,
         })?;
-    let wanted: &[&str] = if registry == "docker.io" {
-        &["docker.io", "index.docker.io", "registry-1.docker.io"]
-    } else {
-        &[registry]
-    };
-    let matches = |key: &str| {
-        let host = key
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap_or(key);
-        wanted.contains(&host)
-    };
+    let matches = |key: &str| key_matches(key, registry);
     // What Docker hands a helper: the Hub's historical URL, or the registry host.
     let server = if registry == "docker.io" {
         "https://index.docker.io/v1/"
@@ -135,6 +122,24 @@ fn lookup(
         }
     }
     Ok(None)
+}
+
+/// Whether an `auths` or `credHelpers` key (a bare host or a URL such as
+/// `https://host/v1/`) names `registry` (as in a reference: `docker.io`, `host:port`);
+/// Docker Hub answers to its historical names too.
+pub(super) fn key_matches(key: &str, registry: &str) -> bool {
+    let wanted: &[&str] = if registry == "docker.io" {
+        &["docker.io", "index.docker.io", "registry-1.docker.io"]
+    } else {
+        &[registry]
+    };
+    let host = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or(key);
+    wanted.contains(&host)
 }
 
 /// The credentials an `auths` entry holds itself; `None` for an empty entry (`{}`, which

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ureq::http::{HeaderMap, Response};
+use ureq::http::{HeaderMap, Method, Request, Response};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::{Agent, Body};
 
@@ -32,10 +32,17 @@ pub struct Client {
     agent: Agent,
     /// `<scheme>://<host>/v2/<repository>`: where the API's paths hang.
     pub(super) base: String,
+    /// `<scheme>://<host>`: what relative upload locations hang from, and the only origin
+    /// our `Authorization` header goes to.
+    pub(super) origin: String,
     registry: String,
-    repository: String,
+    pub(super) repository: String,
     credentials: Option<Credentials>,
     allow_plain_http: bool,
+    /// Tokens are asked with `pull,push` rather than `pull`.
+    push: bool,
+    /// The source repository of cross-repository mounts, asked for with `pull`.
+    mount_from: Option<String>,
     /// The `Authorization` header that last worked, shared by all download threads.
     authorization: Mutex<Option<String>>,
 }
@@ -52,6 +59,25 @@ impl Client {
     /// A client for the repository `reference` names. Plain HTTP is used for loopback
     /// registries and with `insecure`; HTTPS (system roots) otherwise.
     pub fn new(reference: &Reference, options: ClientOptions) -> Client {
+        Client::with_scope(reference, options, false, None)
+    }
+
+    /// A client that may write to the repository (tokens are asked with `pull,push`), and
+    /// read `mount_from` (a repository of the same registry that blobs are mounted from).
+    pub fn for_push(
+        reference: &Reference,
+        options: ClientOptions,
+        mount_from: Option<String>,
+    ) -> Client {
+        Client::with_scope(reference, options, true, mount_from)
+    }
+
+    fn with_scope(
+        reference: &Reference,
+        options: ClientOptions,
+        push: bool,
+        mount_from: Option<String>,
+    ) -> Client {
         let allow_plain_http = options.insecure || reference.is_loopback_registry();
         let scheme = if allow_plain_http { "http" } else { "https" };
         let config = Agent::config_builder()
@@ -68,17 +94,17 @@ impl Client {
                     .build(),
             )
             .build();
+        let origin = format!("{scheme}://{}", reference.api_host());
         Client {
             agent: Agent::new_with_config(config),
-            base: format!(
-                "{scheme}://{}/v2/{}",
-                reference.api_host(),
-                reference.repository()
-            ),
+            base: format!("{origin}/v2/{}", reference.repository()),
+            origin,
             registry: reference.registry().to_string(),
             repository: reference.repository().to_string(),
             credentials: options.credentials,
             allow_plain_http,
+            push,
+            mount_from,
             authorization: Mutex::new(None),
         }
     }
@@ -94,21 +120,40 @@ impl Client {
         url: &str,
         headers: &[(&str, String)],
     ) -> Result<Response<Body>, RegistryError> {
+        self.send(Method::GET, url, headers, &[])
+    }
+
+    /// A request with our current authorization (sent only to this registry's origin, never
+    /// to a host an upload `Location` names); on a 401, answers the challenge once and
+    /// retries with the same body.
+    pub(super) fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<Response<Body>, RegistryError> {
         let mut answered = false;
+        let ours = url.starts_with(&self.origin) && url[self.origin.len()..].starts_with('/');
         loop {
-            let sent_auth = self.current_auth();
-            let mut req = self.agent.get(url);
+            let sent_auth = self.current_auth().filter(|_| ours);
+            let mut req = Request::builder().method(method.clone()).uri(url);
             for (k, v) in headers {
                 req = req.header(*k, v.as_str());
             }
             if let Some(a) = &sent_auth {
                 req = req.header("Authorization", a.as_str());
             }
-            let resp = req.call().map_err(|source| RegistryError::Http {
+            let transport = |source| RegistryError::Http {
+                method: method.to_string(),
                 url: url.to_string(),
                 source,
-            })?;
-            if resp.status().as_u16() != 401 || answered {
+            };
+            let req = req
+                .body(body)
+                .map_err(|e| transport(ureq::Error::from(e)))?;
+            let resp = self.agent.run(req).map_err(transport)?;
+            if resp.status().as_u16() != 401 || answered || !ours {
                 return Ok(resp);
             }
             answered = true;
@@ -125,6 +170,8 @@ impl Client {
             let scope = token::Scope {
                 registry: &self.registry,
                 repository: &self.repository,
+                actions: if self.push { "pull,push" } else { "pull" },
+                mount_from: self.mount_from.as_deref(),
                 credentials: self.credentials.as_ref(),
                 allow_plain_http: self.allow_plain_http,
             };
@@ -166,6 +213,7 @@ impl Client {
             }
             _ => {
                 return Err(RegistryError::Status {
+                    method: "GET".into(),
                     url,
                     status,
                     detail: error_detail(&mut resp),
@@ -181,6 +229,7 @@ impl Client {
             .limit(MAX_MANIFEST_SIZE)
             .read_to_vec()
             .map_err(|source| RegistryError::Http {
+                method: "GET".into(),
                 url: url.clone(),
                 source,
             })?;
@@ -240,15 +289,30 @@ pub(super) fn error_detail(resp: &mut Response<Body>) -> String {
         .read_to_vec()
         .unwrap_or_default();
     match serde_json::from_slice::<ErrorBody>(&body) {
+        // The registry is not trusted: a code is shown as is only when it looks like one,
+        // messages are quoted (bounded, escaped), and a few entries at most.
         Ok(e) if !e.errors.is_empty() => e
             .errors
             .iter()
-            .map(|e| format!("{}: {}", e.code, e.message))
+            .take(4)
+            .map(|e| {
+                let plain_code = !e.code.is_empty()
+                    && e.code.len() <= 64
+                    && e.code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+                if plain_code {
+                    format!("{}: {}", e.code, stockade_quote::quote(&e.message))
+                } else {
+                    format!(
+                        "{}: {}",
+                        stockade_quote::quote(&e.code),
+                        stockade_quote::quote(&e.message)
+                    )
+                }
+            })
             .collect::<Vec<_>>()
             .join("; "),
-        _ => String::from_utf8_lossy(&body[..body.len().min(200)])
-            .trim()
-            .to_string(),
+        _ if body.iter().all(u8::is_ascii_whitespace) => String::new(),
+        _ => stockade_quote::quote(String::from_utf8_lossy(&body).trim()).to_string(),
     }
 }
 

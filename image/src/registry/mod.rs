@@ -1,24 +1,29 @@
-//! Pulling from registries that speak the OCI distribution API (v2).
+//! Pulling from and pushing to registries that speak the OCI distribution API (v2).
 //!
-//! Layering, lowest first: `credentials` < `cred_helper` < `auth_file`; `challenge`,
-//! `credentials` < `token` < `client` (transport) < `resume` (blob downloads) < `pull`;
-//! `progress` (terminal bars) is used by `pull` alone.
+//! Layering, lowest first: `credentials` < `cred_helper` < `auth_file` < `login`;
+//! `challenge`, `credentials` < `token` < `client` (transport) < `resume` (blob downloads)
+//! < `pull`, and `client` < `upload` (blob and manifest writes) < `push`; `progress`
+//! (terminal bars) is used by `pull` and `push`.
 
 pub mod auth_file;
 pub mod challenge;
 pub mod client;
 pub mod cred_helper;
 pub mod credentials;
+pub mod login;
 pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod resume;
 #[cfg(test)]
 mod test_server;
 pub mod token;
+pub mod upload;
 
 pub use client::{Client, ClientOptions};
 pub use credentials::Credentials;
 pub use pull::{pull, PullOptions, PullReport};
+pub use push::{push, PushOptions, PushReport};
 
 use crate::oci::digest::Digest;
 use crate::oci::manifest::ManifestError;
@@ -27,10 +32,16 @@ use crate::store::StoreError;
 /// Errors of talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("GET {url}: {source}")]
-    Http { url: String, source: ureq::Error },
-    #[error("GET {url}: HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    /// The request never got an answer (connection refused, reset, timed out).
+    #[error("{method} {url}: {source}")]
+    Http {
+        method: String,
+        url: String,
+        source: ureq::Error,
+    },
+    #[error("{method} {url}: HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
     Status {
+        method: String,
         url: String,
         status: u16,
         detail: String,
@@ -96,6 +107,32 @@ pub enum RegistryError {
         digest: Digest,
         attempts: u32,
         last: String,
+    },
+    #[error("blob {digest} in the store: expected {expected} bytes, read {actual}; the store is damaged and the upload was abandoned")]
+    StoredBlobSize {
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("blob {digest} in the store: content has digest {actual}; the store is damaged and the upload was abandoned")]
+    StoredBlobDigest { digest: Digest, actual: Digest },
+    #[error("{url}: {detail}")]
+    Location { url: String, detail: String },
+    #[error(
+        "{url}: the registry stored {} for content whose digest is {expected}",
+        stockade_quote::quote(answered)
+    )]
+    PushedDigest {
+        url: String,
+        expected: Digest,
+        answered: String,
+    },
+    #[error("cannot push {source_name} as {destination}: the destination pins digest {pinned}, the image is {actual}")]
+    PinnedDigest {
+        source_name: String,
+        destination: String,
+        pinned: Digest,
+        actual: Digest,
     },
     #[error("download aborted because another blob failed")]
     Aborted,

@@ -114,6 +114,7 @@ impl Client {
             s => {
                 let mut resp = resp;
                 return Err(Attempt::Fatal(RegistryError::Status {
+                    method: "GET".into(),
                     url: url.to_string(),
                     status: s,
                     detail: error_detail(&mut resp),

@@ -12,8 +12,12 @@ use crate::oci::reference::Reference;
 pub struct Scope<'a> {
     /// The registry host, for error messages.
     pub registry: &'a str,
-    /// The repository a pull scope is asked for.
+    /// The repository the token is asked for.
     pub repository: &'a str,
+    /// The actions asked on `repository`: `pull`, or `pull,push` for a push.
+    pub actions: &'a str,
+    /// A repository a cross-repository mount reads from: asked with `pull` as a second scope.
+    pub mount_from: Option<&'a str>,
     pub credentials: Option<&'a Credentials>,
     /// Plain HTTP is in use for this registry anyway (loopback or `--insecure`), so
     /// credentials may go to a plain-HTTP realm.
@@ -65,7 +69,16 @@ fn fetch_token(
     let credentials = scope
         .credentials
         .filter(|_| !plain || realm_is_local || scope.allow_plain_http);
-    let pull_scope = format!("repository:{}:pull", scope.repository);
+    // No repository (a login's check of `/v2/`): a token for the registry alone.
+    let mut scopes = Vec::new();
+    if !scope.repository.is_empty() {
+        scopes.push(format!("repository:{}:{}", scope.repository, scope.actions));
+    }
+    if let Some(from) = scope.mount_from.filter(|f| *f != scope.repository) {
+        scopes.push(format!("repository:{from}:pull"));
+    }
+    // The OAuth2 form takes the scopes space-separated, the GET one `scope=` each.
+    let form_scope = scopes.join(" ");
     let token_err = |detail: String| RegistryError::Token {
         registry: scope.registry.to_string(),
         detail,
@@ -78,8 +91,10 @@ fn fetch_token(
                 ("grant_type", "refresh_token"),
                 ("client_id", "stockade"),
                 ("refresh_token", refresh_token),
-                ("scope", pull_scope.as_str()),
             ];
+            if !form_scope.is_empty() {
+                form.push(("scope", form_scope.as_str()));
+            }
             if let Some(service) = challenge.param("service") {
                 form.push(("service", service));
             }
@@ -90,11 +105,16 @@ fn fetch_token(
             ("POST", resp)
         }
         None => {
-            let mut url = format!("{realm}{}", if realm.contains('?') { "&" } else { "?" });
+            let mut query: Vec<String> = Vec::new();
             if let Some(service) = challenge.param("service") {
-                url.push_str(&format!("service={}&", query_escape(service)));
+                query.push(format!("service={}", query_escape(service)));
             }
-            url.push_str(&format!("scope={}", query_escape(&pull_scope)));
+            query.extend(scopes.iter().map(|s| format!("scope={}", query_escape(s))));
+            let mut url = realm.to_string();
+            if !query.is_empty() {
+                url.push(if realm.contains('?') { '&' } else { '?' });
+                url.push_str(&query.join("&"));
+            }
             let mut req = agent.get(&url);
             if let Some(c) = credentials {
                 req = req.header("Authorization", c.basic_header());
