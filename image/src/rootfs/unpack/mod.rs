@@ -20,6 +20,7 @@ mod fflags;
 mod fsops;
 mod limits;
 mod meta;
+mod overlay;
 mod path;
 mod scan;
 mod sparse;
@@ -39,6 +40,7 @@ pub use compression::Compression;
 pub use error::UnpackError;
 pub use fflags::{parse as parse_file_flags, DeviceNodes, FileFlags, FlagsPolicy, UnknownFlag};
 pub use limits::{BadSize, SizeLimit, UnpackLimits, AUTO_FLOOR, AUTO_RATIO};
+pub use overlay::{Whiteouts, OPAQUE_XATTR};
 
 use crate::oci::digest::{Digest, Hasher};
 use crate::oci::magic::read_up_to;
@@ -78,6 +80,8 @@ pub struct UnpackOptions {
     pub flags: FlagsPolicy,
     /// What to do with device nodes. Default: this host's ([`DeviceNodes::for_os`]).
     pub device_nodes: DeviceNodes,
+    /// Carry whiteouts out (default), or keep them as overlayfs reads them.
+    pub whiteouts: Whiteouts,
 }
 
 impl Default for UnpackOptions {
@@ -88,6 +92,7 @@ impl Default for UnpackOptions {
             limits: UnpackLimits::default(),
             flags: FlagsPolicy::for_os(std::env::consts::OS),
             device_nodes: DeviceNodes::for_os(std::env::consts::OS),
+            whiteouts: Whiteouts::Apply,
         }
     }
 }
@@ -284,6 +289,7 @@ fn unpack_inner(
             flags: &mut flags,
             flag_policy: opts.flags,
             device_nodes: opts.device_nodes,
+            whiteouts: opts.whiteouts,
         };
         let before = (run.stats.devices_skipped, run.stats.flags_skipped);
         let read_err = |source| UnpackError::Read {
