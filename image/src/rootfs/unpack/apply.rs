@@ -286,34 +286,39 @@ impl LayerRun<'_, '_> {
             .file_name()
             .ok_or_else(|| EntryError::Unsafe("hard link to the root directory".into()))?
             .to_os_string();
-        let tdir = self
+        let missing = || {
+            EntryError::Unsafe(format!(
+                "hard link target {} does not exist",
+                stockade_quote::quote_os(&target)
+            ))
+        };
+        let tdir = match self
             .tree
             .dir_uncached(target.parent().unwrap_or(Path::new("")))
-            .map_err(|e| {
-                if is_enoent(&e) {
-                    EntryError::Unsafe(format!(
-                        "hard link target {} does not exist",
-                        stockade_quote::quote_os(&target)
-                    ))
-                } else {
-                    e
-                }
-            })?;
-        match lstat_at(tdir.as_fd(), &tname)? {
-            None => {
-                return Err(EntryError::Unsafe(format!(
-                    "hard link target {} does not exist",
-                    stockade_quote::quote_os(&target)
-                )))
-            }
-            Some(st) if kind(&st) == SFlag::S_IFDIR => {
+        {
+            Ok(d) => Some(d),
+            Err(e) if is_enoent(&e) => None,
+            Err(e) => return Err(e),
+        };
+        let st = match &tdir {
+            Some(d) => lstat_at(d.as_fd(), &tname)?,
+            None => None,
+        };
+        let tdir = match (tdir, st) {
+            (Some(d), Some(st)) if kind(&st) != SFlag::S_IFDIR => d,
+            (_, Some(_)) => {
                 return Err(EntryError::Unsafe(format!(
                     "hard link target {} is a directory",
                     stockade_quote::quote_os(&target)
                 )))
             }
-            Some(_) => {}
-        }
+            // In a layer of its own, the target may be in a lower layer: the caller, who
+            // has those, makes the link.
+            (_, None) if self.whiteouts == Whiteouts::Overlay => {
+                return self.defer_link(at, target)
+            }
+            (_, None) => return Err(missing()),
+        };
         if target == at.rel {
             return Ok(Made::Nothing);
         }
@@ -483,6 +488,18 @@ impl LayerRun<'_, '_> {
         }
         self.stats.whiteouts += 1;
         Ok(())
+    }
+
+    /// A hard link whose target is not in this layer (overlay): whatever this layer put
+    /// at the link's path goes, and the link is left to the caller.
+    fn defer_link(&mut self, at: &At, target: PathBuf) -> Result<Made, EntryError> {
+        let dir = self.tree.dir(&at.parent, true)?;
+        if lstat_at(dir, &at.name)?.is_some() {
+            remove_all_at(dir, &at.name)?;
+            self.replaced(&at.rel);
+        }
+        self.stats.lower_links.push((at.rel.clone(), target));
+        Ok(Made::File)
     }
 
     /// `.wh..wh..opq` in `parent`, for overlay: the directory is marked opaque.

@@ -126,6 +126,10 @@ pub struct UnpackStats {
     pub xattrs_skipped: usize,
     /// Bytes of file content written.
     pub bytes: u64,
+    /// Hard links (link, target) whose target is not in the layer, left for the caller
+    /// to make from the lower layers: only with [`Whiteouts::Overlay`], where a layer is
+    /// unpacked into a directory of its own.
+    pub lower_links: Vec<(PathBuf, PathBuf)>,
 }
 
 /// The process umask, read once. Reading it means setting it, so this happens before any

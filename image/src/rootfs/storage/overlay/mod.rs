@@ -4,25 +4,28 @@
 //! mount, whatever the image's size, and its removal costs what the container wrote.
 //!
 //! ```text
-//! <root>/overlay/layers/<diffID hex>/           one layer, whiteouts as overlayfs reads them
+//! <root>/overlay/layers/<chainID hex>/          a chain's top layer, whiteouts as overlayfs reads them
 //! <root>/overlay/layers/.tmp-<hex>-<pid>/       an unpack in progress (locked by its writer)
-//! <root>/overlay/chains/<chainID hex>           the chain's diffIDs, lowest first (JSON)
-//! <root>/overlay/containers/<id>/lower          the diffIDs the container's mount uses
+//! <root>/overlay/chains/<chainID hex>           the chainIDs of an image's layers, lowest first (JSON)
+//! <root>/overlay/containers/<id>/lower          the layers (chainIDs) the container's mount uses
 //! <root>/overlay/containers/<id>/{upper,work}   its own changes, and overlayfs's scratch
 //! <root>/overlay/containers/<id>/merged         the mount: the container's root filesystem
 //! ```
 //!
-//! Layers are keyed by diffID: a layer's unpacked form does not depend on the layers
-//! below it (whiteouts are kept, not carried out), so every image with that layer shares
-//! it. How whiteouts are kept, and why a layer cannot forge them, is in
+//! Layers are keyed by chainID, as containerd keys its snapshots: a layer's directory is
+//! its own entries only (whiteouts kept, not carried out), except that a hard link to a
+//! file of a lower layer needs that file copied up into it (`links`), which makes the
+//! directory depend on the layers below. Images share the layers of a common base. How
+//! whiteouts are kept, and why a layer cannot forge them, is in
 //! [`crate::rootfs::unpack::Whiteouts`].
 
+mod links;
 mod mount;
 mod sys;
 #[cfg(test)]
 mod tests;
 
-use std::fs;
+use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +36,7 @@ use crate::rootfs::remove::remove_tree;
 use crate::rootfs::unpack::{
     budget_for, unpack_with_budget, Budget, LayerSource, UnpackLimits, UnpackOptions, Whiteouts,
 };
+use nix::fcntl::Flock;
 use stockade_fault as fault;
 
 use super::stale::{abandoned, lock_dir, old};
@@ -103,9 +107,9 @@ impl OverlayDriver {
         self
     }
 
-    /// The directory of one layer.
-    pub fn layer_path(&self, diff_id: &Digest) -> PathBuf {
-        self.root.join(LAYERS).join(diff_id.hex())
+    /// The directory of the top layer of `chain`.
+    pub fn layer_path(&self, chain: &Digest) -> PathBuf {
+        self.root.join(LAYERS).join(chain.hex())
     }
 
     fn chain_file(&self, chain: &Digest) -> PathBuf {
@@ -117,74 +121,68 @@ impl OverlayDriver {
         Ok(self.root.join(CONTAINERS).join(id))
     }
 
-    /// Unpacks one layer into its directory unless it is there; returns whether it was
-    /// unpacked now.
-    fn unpack_layer(
+    /// Unpacks `layer` into a fresh, locked temporary directory next to its final place.
+    fn unpack_tmp(
         &self,
+        chain: &Digest,
         layer: &LayerSource,
         budget: &Arc<Budget>,
-    ) -> Result<bool, StorageError> {
-        let dest = self.layer_path(&layer.diff_id);
-        if dest.is_dir() {
-            return Ok(false);
-        }
-        let tmp = self.root.join(LAYERS).join(format!(
-            ".tmp-{}-{}",
-            layer.diff_id.hex(),
-            std::process::id()
-        ));
+    ) -> Result<Unpacked, StorageError> {
+        let tmp =
+            self.root
+                .join(LAYERS)
+                .join(format!(".tmp-{}-{}", chain.hex(), std::process::id()));
         if fs::symlink_metadata(&tmp).is_ok() {
             remove_tree(&tmp).map_err(StorageError::io("removing", &tmp))?;
         }
         fs::create_dir(&tmp).map_err(StorageError::io("creating", &tmp))?;
         // Held while the temporary exists under this name: prune removes it only once
         // its writer is gone.
-        let _writing = lock_dir(&tmp).map_err(StorageError::io("locking", &tmp))?;
+        let lock = lock_dir(&tmp).map_err(StorageError::io("locking", &tmp))?;
         fault::point("overlay:layer-tmp-created");
-        if let Err(source) =
-            unpack_with_budget(&tmp, std::slice::from_ref(layer), &self.options, budget)
-        {
-            let _ = remove_tree(&tmp);
-            return Err(StorageError::Unpack {
-                chain: layer.diff_id.clone(),
-                source: Box::new(source),
-            });
-        }
-        match fs::rename(&tmp, &dest) {
-            Ok(()) => Ok(true),
-            // Another process finished the same layer first: theirs is as good.
-            Err(_) if dest.is_dir() => {
+        match unpack_with_budget(&tmp, std::slice::from_ref(layer), &self.options, budget) {
+            Ok(stats) => Ok(Unpacked {
+                tmp,
+                _lock: lock,
+                lower_links: stats.lower_links,
+            }),
+            Err(source) => {
                 let _ = remove_tree(&tmp);
-                Ok(false)
+                Err(StorageError::Unpack {
+                    chain: chain.clone(),
+                    source: Box::new(source),
+                })
             }
-            Err(e) => Err(StorageError::io("renaming into place", &dest)(e)),
         }
     }
 
-    /// Unpacks `missing` layers, as many at once as there are CPUs: each goes to a
-    /// directory of its own, so nothing orders them.
+    /// Unpacks the layers `missing` (indexes into `layers`), as many at once as there are
+    /// CPUs: each goes to a directory of its own, so nothing orders them.
     fn unpack_all(
         &self,
-        missing: &[&LayerSource],
+        chains: &[Digest],
+        layers: &[LayerSource],
+        missing: &[usize],
         budget: &Arc<Budget>,
-    ) -> Result<usize, StorageError> {
+    ) -> Result<Vec<Unpacked>, StorageError> {
         let width = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
             .max(1);
-        let mut done = 0;
+        let mut done = Vec::with_capacity(missing.len());
+        let mut failed = None;
         for group in missing.chunks(width) {
-            let results: Vec<Result<bool, StorageError>> = std::thread::scope(|sc| {
+            let results: Vec<Result<Unpacked, StorageError>> = std::thread::scope(|sc| {
                 let handles: Vec<_> = group
                     .iter()
-                    .map(|l| sc.spawn(|| self.unpack_layer(l, budget)))
+                    .map(|&i| sc.spawn(move || self.unpack_tmp(&chains[i], &layers[i], budget)))
                     .collect();
                 handles
                     .into_iter()
                     .zip(group)
-                    .map(|(h, l)| {
+                    .map(|(h, &i)| {
                         h.join().unwrap_or_else(|_| {
-                            Err(StorageError::io("unpacking", self.layer_path(&l.diff_id))(
+                            Err(StorageError::io("unpacking", self.layer_path(&chains[i]))(
                                 std::io::Error::other("the unpack thread panicked"),
                             ))
                         })
@@ -192,8 +190,20 @@ impl OverlayDriver {
                     .collect()
             });
             for r in results {
-                done += usize::from(r?);
+                match r {
+                    Ok(u) => done.push(u),
+                    Err(e) => failed = failed.or(Some(e)),
+                }
             }
+            if failed.is_some() {
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            for u in &done {
+                let _ = remove_tree(&u.tmp);
+            }
+            return Err(e);
         }
         Ok(done)
     }
@@ -207,7 +217,7 @@ impl OverlayDriver {
             });
         }
         let ids = read_ids(&file)?;
-        let mut dirs: Vec<PathBuf> = ids.iter().rev().map(|d| self.layer_path(d)).collect();
+        let mut dirs: Vec<PathBuf> = ids.iter().rev().map(|c| self.layer_path(c)).collect();
         if dirs.iter().any(|d| !d.is_dir()) {
             return Err(StorageError::NoChain {
                 chain: chain.clone(),
@@ -217,6 +227,33 @@ impl OverlayDriver {
             dirs.push(self.root.join(EMPTY));
         }
         Ok((ids, dirs))
+    }
+}
+
+/// A layer unpacked into its temporary directory, still locked.
+struct Unpacked {
+    tmp: PathBuf,
+    _lock: Flock<File>,
+    lower_links: Vec<(PathBuf, PathBuf)>,
+}
+
+impl OverlayDriver {
+    /// Makes the links of an unpacked layer to files of its lower layers (`below`, the
+    /// chainIDs under it, lowest first), then renames it into place at `dest`.
+    fn place(&self, u: &Unpacked, dest: &Path, below: &[Digest]) -> Result<(), StorageError> {
+        if !u.lower_links.is_empty() {
+            let lowers: Vec<PathBuf> = below.iter().rev().map(|c| self.layer_path(c)).collect();
+            links::make_lower_links(&u.tmp, &lowers, &u.lower_links)?;
+        }
+        match fs::rename(&u.tmp, dest) {
+            Ok(()) => Ok(()),
+            // Another process finished the same layer first: theirs is as good.
+            Err(_) if dest.is_dir() => {
+                let _ = remove_tree(&u.tmp);
+                Ok(())
+            }
+            Err(e) => Err(StorageError::io("renaming into place", dest)(e)),
+        }
     }
 }
 
@@ -238,38 +275,48 @@ impl StorageDriver for OverlayDriver {
 
     fn prepare(&self, layers: &[LayerSource]) -> Result<Prepared, StorageError> {
         let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
-        let chain = chain_ids(&diff_ids)
-            .pop()
+        let chains = chain_ids(&diff_ids);
+        let top = chains
+            .last()
+            .cloned()
             .unwrap_or_else(|| Digest::sha256_of(b""));
-        let mut missing: Vec<&LayerSource> = Vec::new();
-        for l in layers {
-            if !self.layer_path(&l.diff_id).is_dir()
-                && !missing.iter().any(|m| m.diff_id == l.diff_id)
-            {
-                missing.push(l);
-            }
-        }
-        let file = self.chain_file(&chain);
+        let missing: Vec<usize> = (0..chains.len())
+            .filter(|&i| !self.layer_path(&chains[i]).is_dir())
+            .collect();
+        let file = self.chain_file(&top);
         if missing.is_empty() && file.is_file() {
             return Ok(Prepared {
-                chain,
+                chain: top,
                 unpacked_layers: 0,
             });
         }
         // One budget for the layers unpacked now: the bounds hold per image.
-        let owned: Vec<LayerSource> = missing.iter().map(|l| (*l).clone()).collect();
+        let now: Vec<LayerSource> = missing.iter().map(|&i| layers[i].clone()).collect();
         let budget =
-            budget_for(&owned, &self.options.limits).map_err(|source| StorageError::Unpack {
-                chain: chain.clone(),
+            budget_for(&now, &self.options.limits).map_err(|source| StorageError::Unpack {
+                chain: top.clone(),
                 source: Box::new(source),
             })?;
-        let unpacked = self.unpack_all(&missing, &budget)?;
+        let unpacked = self.unpack_all(&chains, layers, &missing, &budget)?;
         fault::point("overlay:layers-unpacked");
+        // Lowest first: a layer's links to lower files need those layers in place.
+        let mut rest = unpacked.into_iter().zip(&missing).peekable();
+        while let Some((u, &i)) = rest.next() {
+            let dest = self.layer_path(&chains[i]);
+            let placed = self.place(&u, &dest, &chains[..i]);
+            if let Err(e) = placed {
+                let _ = remove_tree(&u.tmp);
+                for (later, _) in rest {
+                    let _ = remove_tree(&later.tmp);
+                }
+                return Err(e);
+            }
+        }
         // Written last: a chain file names only layers that are all there.
-        write_ids(&file, &diff_ids)?;
+        write_ids(&file, &chains)?;
         Ok(Prepared {
-            chain,
-            unpacked_layers: unpacked,
+            chain: top,
+            unpacked_layers: missing.len(),
         })
     }
 

@@ -17,6 +17,7 @@ enum E<'a> {
     /// A directory with pax `SCHILY.xattr.*` records.
     DirX(&'a str, &'a [(&'a str, &'a [u8])]),
     Char(&'a str, u32, u32),
+    Link(&'a str, &'a str),
 }
 
 fn tar_of(entries: &[E]) -> Vec<u8> {
@@ -50,6 +51,12 @@ fn tar_of(entries: &[E]) -> Vec<u8> {
                 h.set_mode(0o755);
                 h.set_size(0);
                 b.append_data(&mut h, p, &[][..]).unwrap();
+            }
+            E::Link(p, target) => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_mode(0o644);
+                h.set_size(0);
+                b.append_link(&mut h, p, target).unwrap();
             }
             E::Char(p, major, minor) => {
                 h.set_entry_type(tar::EntryType::Char);
@@ -300,11 +307,11 @@ fn containers_share_layers_copy_on_write_and_go_with_their_upper_directory() {
     assert!(!st.join("overlay/containers/c1").exists());
     // A container keeps its layers through a prune that keeps no chain.
     assert_eq!(d.prune(&[]).unwrap(), vec![p.chain.clone()]);
-    assert!(d.layer_path(&l1.diff_id).is_dir() && d.layer_path(&l2.diff_id).is_dir());
+    assert!(d.layer_path(&l1.diff_id).is_dir() && d.layer_path(&p.chain).is_dir());
     assert_eq!(fs::read(r2.join("a")).unwrap(), b"1");
     d.remove_rootfs("c2").unwrap();
     assert_eq!(d.prune(&[]).unwrap(), vec![]);
-    assert!(!d.layer_path(&l1.diff_id).exists() && !d.layer_path(&l2.diff_id).exists());
+    assert!(!d.layer_path(&l1.diff_id).exists() && !d.layer_path(&p.chain).exists());
     assert!(matches!(
         d.create_rootfs(&p.chain, "c3"),
         Err(StorageError::NoChain { .. })
@@ -370,4 +377,75 @@ fn the_probe_answers_once_per_kernel_and_cleans_up() {
     let other = serde_json::json!({"kernel": "0.0-other", "unsupported": "old"});
     fs::write(&cache, other.to_string()).unwrap();
     assert_eq!(supported(&st), first);
+}
+
+#[test]
+fn hard_links_to_lower_layers_copy_the_target_up_as_overlay_would_find_it() {
+    let t = tempfile::tempdir().unwrap();
+    let st = t.path().join("st");
+    if !can_mount(&st) {
+        return;
+    }
+    let d = OverlayDriver::new(&st).unwrap();
+    let l1 = layer(
+        t.path(),
+        "l1",
+        &[
+            E::File("bin/tool", b"v1"),
+            E::File("etc/old", b"o"),
+            E::File("d/f", b"low"),
+            E::File("d/g", b"hidden by the opaque d"),
+        ],
+    );
+    // l2 hides l1's etc/old and makes d opaque with a d/f of its own.
+    let l2 = layer(
+        t.path(),
+        "l2",
+        &[
+            E::File("etc/.wh.old", b""),
+            E::File("d/.wh..wh..opq", b""),
+            E::File("d/f", b"mid"),
+        ],
+    );
+    let l3 = layer(
+        t.path(),
+        "l3",
+        &[E::Link("bin/tool2", "bin/tool"), E::Link("f2", "d/f")],
+    );
+    let p = d.prepare(&[l1.clone(), l2.clone(), l3.clone()]).unwrap();
+    let top = d.layer_path(&p.chain);
+    let lower = d.layer_path(&l1.diff_id);
+    assert_eq!(fs::read(top.join("bin/tool2")).unwrap(), b"v1");
+    assert_eq!(
+        fs::metadata(top.join("bin/tool2")).unwrap().ino(),
+        fs::metadata(top.join("bin/tool")).unwrap().ino(),
+        "not a hard link inside the layer"
+    );
+    assert_ne!(
+        fs::metadata(top.join("bin/tool")).unwrap().ino(),
+        fs::metadata(lower.join("bin/tool")).unwrap().ino(),
+        "a hard link across layers"
+    );
+    assert_eq!(
+        fs::read(top.join("f2")).unwrap(),
+        b"mid",
+        "found below the opaque layer"
+    );
+    let r = d.create_rootfs(&p.chain, "c").unwrap();
+    assert_eq!(fs::read(r.join("bin/tool2")).unwrap(), b"v1");
+    d.remove_rootfs("c").unwrap();
+
+    // A link to a file an upper layer whited out, or hid under an opaque directory, has
+    // no target.
+    for (name, target) in [("l4", "etc/old"), ("l5", "d/g")] {
+        let bad = layer(t.path(), name, &[E::Link("again", target)]);
+        match d.prepare(&[l1.clone(), l2.clone(), bad]) {
+            Err(e) => assert!(e.to_string().contains("neither this layer"), "{e}"),
+            Ok(_) => panic!("a link to the hidden {target} was made"),
+        }
+    }
+    assert!(fs::read_dir(st.join("overlay/layers"))
+        .unwrap()
+        .flatten()
+        .all(|e| !e.file_name().to_string_lossy().starts_with(".tmp-")));
 }
