@@ -154,6 +154,18 @@ pub(super) fn make_lower_links(
                 open_below(layer, tp, Some(&root)).map_err(err("copying up", &shown))?;
             copy_node(src_parent.as_fd(), dst_parent.as_fd(), tname)
                 .map_err(err("copying up", &layer.join(target)))?;
+            let st = fstatat(src_parent.as_fd(), tname, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| err("reading", &root.join(target))(e.into()))?;
+            if st.st_nlink > 1 {
+                // The file's other names in its layer come up too, still one inode with
+                // it, as the dir driver (which applies layers in one tree) keeps them.
+                // The layers above the one the file came from (which is lowers[i - 1]).
+                let all: Vec<PathBuf> = std::iter::once(layer.to_path_buf())
+                    .chain(lowers[..i - 1].iter().cloned())
+                    .collect();
+                link_group(&root, &st, target, &all, dst_parent.as_fd(), tname)
+                    .map_err(err("copying up the links of", &layer.join(target)))?;
+            }
             dst_parent
         };
         linkat(
@@ -164,6 +176,51 @@ pub(super) fn make_lower_links(
             AtFlags::empty(),
         )
         .map_err(|e| err("linking", &shown)(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Links into `above[0]` (the linking layer) every other name that the inode `st` of
+/// `target` has in the layer `root`, where no layer of `above` hides or replaces it.
+/// `dir`/`name` is the copy just made.
+fn link_group(
+    root: &Path,
+    st: &FileStat,
+    target: &Path,
+    above: &[PathBuf],
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+) -> io::Result<()> {
+    use std::os::unix::fs::{DirEntryExt, MetadataExt};
+    // The layer is storage's own (no container reaches it) and was written by the
+    // unpacker: the walk takes entry types from the directory and never follows a link.
+    let mut stack = vec![PathBuf::new()];
+    let mut names = Vec::new();
+    while let Some(rel) = stack.pop() {
+        for ent in std::fs::read_dir(root.join(&rel))? {
+            let ent = ent?;
+            let ft = ent.file_type()?;
+            let p = rel.join(ent.file_name());
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ent.ino() == st.st_ino && p != target {
+                let md = ent.metadata()?;
+                if md.dev() == st.st_dev {
+                    names.push(p);
+                }
+            }
+        }
+    }
+    for p in names {
+        let visible = above
+            .iter()
+            .all(|l| matches!(look(l, &p), Ok(Look::Missing)));
+        let Some(pname) = p.file_name() else { continue };
+        if !visible {
+            continue;
+        }
+        let pdir = open_below(&above[0], p.parent().unwrap_or(Path::new("")), Some(root))?;
+        linkat(dir, name, pdir.as_fd(), pname, AtFlags::empty())?;
     }
     Ok(())
 }

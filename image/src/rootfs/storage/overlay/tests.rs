@@ -392,6 +392,7 @@ fn hard_links_to_lower_layers_copy_the_target_up_as_overlay_would_find_it() {
         "l1",
         &[
             E::File("bin/tool", b"v1"),
+            E::Link("bin/alias", "bin/tool"),
             E::File("etc/old", b"o"),
             E::File("d/f", b"low"),
             E::File("d/g", b"hidden by the opaque d"),
@@ -425,6 +426,12 @@ fn hard_links_to_lower_layers_copy_the_target_up_as_overlay_would_find_it() {
         fs::metadata(top.join("bin/tool")).unwrap().ino(),
         fs::metadata(lower.join("bin/tool")).unwrap().ino(),
         "a hard link across layers"
+    );
+    // The target's other name in its layer comes up too: still one file.
+    assert_eq!(
+        fs::metadata(top.join("bin/alias")).unwrap().ino(),
+        fs::metadata(top.join("bin/tool")).unwrap().ino(),
+        "the link group was split"
     );
     assert_eq!(
         fs::read(top.join("f2")).unwrap(),
