@@ -116,7 +116,10 @@ for i in $(seq "$RUNS"); do
     done
 done
 med() { printf '%s\n' ${R[$1]} | median; }
-show() { printf '%-46s %8s s   runs:%s\n' "$2" "$(med "$1")" "${R[$1]}"; }
+show() {
+    printf '%-46s %8s s   runs:%s\n' "$2" "$(med "$1")" "${R[$1]}"
+    echo "result: $1-s $(med "$1")"
+}
 for d in "${DRIVERS[@]}"; do show "prep-$d" "stockade bundle prepare, $d driver"; done
 show umoci "umoci unpack"
 show tar "tar -xzf, each layer in turn"
@@ -170,4 +173,6 @@ done
 c=$(printf '%s\n' "${C[@]}" | median); b=$(printf '%s\n' "${B[@]}" | median)
 printf '%-34s %8s s   runs: %s\n' "stockade bundle create (2nd+ rootfs)" "$c" "${C[*]}"
 printf '%-34s %8s s   runs: %s\n' "bare zfs clone" "$b" "${B[*]}"
+echo "result: zfs-second-s $c"
+echo "result: zfs-clone-s $b"
 echo "result: second-rootfs-zfs-vs-clone $(ratio "$c" "$b") (target <= 1.50)"
