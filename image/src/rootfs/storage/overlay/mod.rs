@@ -406,8 +406,13 @@ impl StorageDriver for OverlayDriver {
         for ent in fs::read_dir(&containers).map_err(StorageError::io("reading", &containers))? {
             let ent = ent.map_err(StorageError::io("reading", &containers))?;
             let lower = ent.path().join(LOWER_FILE);
-            if lower.is_file() {
-                needed.extend(read_ids(&lower)?);
+            match read_ids(&lower) {
+                Ok(ids) => needed.extend(ids),
+                // Not made yet (a crash before the mount), or going: a `delete` runs
+                // without the storage lock.
+                Err(StorageError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         let layers = self.root.join(LAYERS);
