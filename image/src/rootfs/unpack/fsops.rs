@@ -28,6 +28,8 @@ pub(crate) struct Tree {
     /// (each entry's path is its predecessor's plus one component), though the shallowest
     /// may have been dropped.
     kept: Vec<(PathBuf, OwnedFd)>,
+    /// Directories made because an entry needed them as parents (not from an entry).
+    pub(crate) made: Vec<PathBuf>,
 }
 
 /// How many directories of the last path a [`Tree`] keeps open: the descriptors it may
@@ -41,6 +43,7 @@ impl Tree {
         Ok(Tree {
             root,
             kept: Vec::new(),
+            made: Vec::new(),
         })
     }
 
@@ -81,7 +84,10 @@ impl Tree {
                 .kept
                 .last()
                 .map_or(self.root.as_fd(), |(_, f)| f.as_fd());
-            let fd = open_dir_component(parent, name, create, &walked)?;
+            let (fd, made) = open_dir_component(parent, name, create, &walked)?;
+            if made {
+                self.made.push(walked.clone());
+            }
             if self.kept.len() == KEPT {
                 self.kept.remove(0);
             }
@@ -94,20 +100,23 @@ impl Tree {
     }
 }
 
+/// Opens one component; with `create`, makes it when missing. Returns whether it was made.
 fn open_dir_component(
     parent: BorrowedFd<'_>,
     name: &OsStr,
     create: bool,
     walked: &Path,
-) -> Result<OwnedFd, EntryError> {
+) -> Result<(OwnedFd, bool), EntryError> {
     match openat(parent, name, dir_flags(), Mode::empty()) {
-        Ok(fd) => Ok(fd),
+        Ok(fd) => Ok((fd, false)),
         Err(Errno::ENOENT) if create => {
-            match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(Errno::EEXIST) => {}
+            let made = match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
+                Ok(()) => true,
+                Err(Errno::EEXIST) => false,
                 Err(e) => return Err(EntryError::fs("creating a parent directory")(e)),
-            }
+            };
             openat(parent, name, dir_flags(), Mode::empty())
+                .map(|fd| (fd, made))
                 .map_err(|e| not_a_dir(e, parent, name, walked))
         }
         Err(e) => Err(not_a_dir(e, parent, name, walked)),
@@ -148,7 +157,7 @@ impl Tree {
         let mut walked = PathBuf::new();
         for comp in rel.components() {
             walked.push(comp);
-            cur = open_dir_component(cur.as_fd(), comp.as_os_str(), false, &walked)?;
+            cur = open_dir_component(cur.as_fd(), comp.as_os_str(), false, &walked)?.0;
         }
         Ok(cur)
     }

@@ -130,6 +130,11 @@ pub struct UnpackStats {
     /// to make from the lower layers: only with [`Whiteouts::Overlay`], where a layer is
     /// unpacked into a directory of its own.
     pub lower_links: Vec<(PathBuf, PathBuf)>,
+    /// Directories made only as the parents of entries, which the layer does not list
+    /// (shallowest first): with [`Whiteouts::Overlay`] the caller gives them the metadata
+    /// of the same directory in the lower layers, which the merged view would otherwise
+    /// lose. Empty otherwise.
+    pub implicit_dirs: Vec<PathBuf>,
 }
 
 /// The process umask, read once. Reading it means setting it, so this happens before any
@@ -328,6 +333,14 @@ fn unpack_inner(
         }
         buf = std::mem::take(&mut run.buf);
         warn_per_layer(&layer.digest, before, &stats, opts);
+    }
+    if opts.whiteouts == Whiteouts::Overlay {
+        let mut implicit: Vec<PathBuf> = std::mem::take(&mut tree.made)
+            .into_iter()
+            .filter(|p| !dirs.0.contains_key(p))
+            .collect();
+        implicit.sort_by_key(|p| p.components().count());
+        stats.implicit_dirs = implicit;
     }
     let top = layers.last().map(|l| l.digest.clone());
     dirs.apply(&mut tree, &settings, &mut stats)

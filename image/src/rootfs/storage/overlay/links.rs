@@ -4,6 +4,7 @@
 //! stopping at a whiteout, a non-directory on the path or an opaque directory), then linked.
 //! Every step is an `*at` call from a layer's root descriptor, no symlink followed.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
@@ -97,6 +98,52 @@ fn look(root: &Path, target: &Path) -> io::Result<Look> {
     })
 }
 
+/// The directory `rel` as the layers `lowers` (topmost first) show it, if they do: the
+/// first layer that has it, unless a layer above hides it (a whiteout, a non-directory on
+/// the way, an opaque directory above it).
+fn lower_dir(lowers: &[PathBuf], rel: &Path) -> io::Result<Option<FileStat>> {
+    let all = names(rel);
+    'layers: for root in lowers {
+        let mut cur = nix::fcntl::open(root, dir_flags(), Mode::empty())?;
+        let mut opaque = false;
+        for n in &all {
+            match lstat(cur.as_fd(), n)? {
+                None if opaque => return Ok(None),
+                None => continue 'layers,
+                Some(st) if kind(&st) != SFlag::S_IFDIR => return Ok(None),
+                Some(_) => {
+                    cur = openat(cur.as_fd(), *n, dir_flags(), Mode::empty())?;
+                    opaque |= is_opaque(cur.as_fd());
+                }
+            }
+        }
+        return Ok(Some(nix::sys::stat::fstat(cur.as_fd())?));
+    }
+    Ok(None)
+}
+
+/// Gives the directories of `layer` that it made only as parents (`rels`) the owner, mode
+/// and times the lower layers give them: in the merged view a directory of an upper
+/// layer shows its own metadata.
+pub(super) fn inherit_dir_meta(
+    layer: &Path,
+    lowers: &[PathBuf],
+    rels: &[PathBuf],
+) -> Result<(), StorageError> {
+    for rel in rels {
+        let shown = layer.join(rel);
+        let Some(st) = lower_dir(lowers, rel).map_err(err("looking up", &shown))? else {
+            continue;
+        };
+        let Ok(fd) = open_below(layer, rel, None, &mut BTreeMap::new()) else {
+            // Replaced by a non-directory later in the layer: nothing to give.
+            continue;
+        };
+        set_meta_fd(fd.as_fd(), &st).map_err(err("setting the metadata of", &shown))?;
+    }
+    Ok(())
+}
+
 fn err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StorageError {
     StorageError::io(op, path.to_path_buf())
 }
@@ -109,13 +156,36 @@ pub(super) fn make_lower_links(
     lowers: &[PathBuf],
     links: &[(PathBuf, PathBuf)],
 ) -> Result<(), StorageError> {
+    // Linking and copying change the mtimes of the layer's directories, which the unpack
+    // already set from the tar: they are put back at the end.
+    let mut times = BTreeMap::new();
+    for (link, target) in links {
+        for p in [link, target] {
+            let mut d = p.parent();
+            while let Some(rel) = d {
+                if !times.contains_key(rel) {
+                    if let Ok(fd) = open_below(layer, rel, None, &mut BTreeMap::new()) {
+                        let st = nix::sys::stat::fstat(fd.as_fd())
+                            .map_err(|e| err("reading", &layer.join(rel))(e.into()))?;
+                        times.insert(rel.to_path_buf(), self::times(&st));
+                    }
+                }
+                d = rel.parent();
+            }
+        }
+    }
     for (link, target) in links {
         let shown = layer.join(link);
         let Some(lname) = link.file_name() else {
             continue;
         };
-        let lparent = open_below(layer, link.parent().unwrap_or(Path::new("")), None)
-            .map_err(err("opening the parent of", &shown))?;
+        let lparent = open_below(
+            layer,
+            link.parent().unwrap_or(Path::new("")),
+            None,
+            &mut times,
+        )
+        .map_err(err("opening the parent of", &shown))?;
         if lstat(lparent.as_fd(), lname)
             .map_err(err("reading", &shown))?
             .is_some()
@@ -150,8 +220,8 @@ pub(super) fn make_lower_links(
             src_parent
         } else {
             let tp = target.parent().unwrap_or(Path::new(""));
-            let dst_parent =
-                open_below(layer, tp, Some(&root)).map_err(err("copying up", &shown))?;
+            let dst_parent = open_below(layer, tp, Some(&root), &mut times)
+                .map_err(err("copying up", &shown))?;
             copy_node(src_parent.as_fd(), dst_parent.as_fd(), tname)
                 .map_err(err("copying up", &layer.join(target)))?;
             let st = fstatat(src_parent.as_fd(), tname, AtFlags::AT_SYMLINK_NOFOLLOW)
@@ -163,8 +233,16 @@ pub(super) fn make_lower_links(
                 let all: Vec<PathBuf> = std::iter::once(layer.to_path_buf())
                     .chain(lowers[..i - 1].iter().cloned())
                     .collect();
-                link_group(&root, &st, target, &all, dst_parent.as_fd(), tname)
-                    .map_err(err("copying up the links of", &layer.join(target)))?;
+                link_group(
+                    &root,
+                    &st,
+                    target,
+                    &all,
+                    dst_parent.as_fd(),
+                    tname,
+                    &mut times,
+                )
+                .map_err(err("copying up the links of", &layer.join(target)))?;
             }
             dst_parent
         };
@@ -176,6 +254,11 @@ pub(super) fn make_lower_links(
             AtFlags::empty(),
         )
         .map_err(|e| err("linking", &shown)(e.into()))?;
+    }
+    for (rel, (a, m)) in &times {
+        let fd = open_below(layer, rel, None, &mut BTreeMap::new())
+            .map_err(err("opening", &layer.join(rel)))?;
+        futimens(fd.as_fd(), a, m).map_err(|e| err("setting times", &layer.join(rel))(e.into()))?;
     }
     Ok(())
 }
@@ -190,6 +273,7 @@ fn link_group(
     above: &[PathBuf],
     dir: BorrowedFd<'_>,
     name: &OsStr,
+    times: &mut Times,
 ) -> io::Result<()> {
     use std::os::unix::fs::{DirEntryExt, MetadataExt};
     // The layer is storage's own (no container reaches it) and was written by the
@@ -219,7 +303,12 @@ fn link_group(
         if !visible {
             continue;
         }
-        let pdir = open_below(&above[0], p.parent().unwrap_or(Path::new("")), Some(root))?;
+        let pdir = open_below(
+            &above[0],
+            p.parent().unwrap_or(Path::new("")),
+            Some(root),
+            times,
+        )?;
         linkat(dir, name, pdir.as_fd(), pname, AtFlags::empty())?;
     }
     Ok(())
@@ -228,13 +317,23 @@ fn link_group(
 /// The directory `rel` below `root`, reached without following symlinks. With `model`,
 /// missing components are created with the owner, mode and times of the same directory in
 /// `model` (the layer the copied file comes from), so the merged view keeps them.
-fn open_below(root: &Path, rel: &Path, model: Option<&Path>) -> io::Result<OwnedFd> {
+/// Directories' times to put back: (atime, mtime) by path in the layer.
+type Times = BTreeMap<PathBuf, (TimeSpec, TimeSpec)>;
+
+fn open_below(
+    root: &Path,
+    rel: &Path,
+    model: Option<&Path>,
+    times: &mut Times,
+) -> io::Result<OwnedFd> {
     let mut cur = nix::fcntl::open(root, dir_flags(), Mode::empty())?;
     let mut src = match model {
         Some(m) => Some(nix::fcntl::open(m, dir_flags(), Mode::empty())?),
         None => None,
     };
+    let mut walked = PathBuf::new();
     for n in names(rel) {
+        walked.push(n);
         if let Some(s) = &src {
             src = Some(openat(s.as_fd(), n, dir_flags(), Mode::empty())?);
         }
@@ -246,6 +345,8 @@ fn open_below(root: &Path, rel: &Path, model: Option<&Path>) -> io::Result<Owned
                 if let Some(s) = &src {
                     let st = nix::sys::stat::fstat(s.as_fd())?;
                     set_meta_fd(fd.as_fd(), &st)?;
+                    // Its times, once what goes into it is there.
+                    times.insert(walked.clone(), self::times(&st));
                 }
                 cur = fd;
             }

@@ -145,6 +145,7 @@ impl OverlayDriver {
                 tmp,
                 _lock: lock,
                 lower_links: stats.lower_links,
+                implicit_dirs: stats.implicit_dirs,
             }),
             Err(source) => {
                 let _ = remove_tree(&tmp);
@@ -235,16 +236,18 @@ struct Unpacked {
     tmp: PathBuf,
     _lock: Flock<File>,
     lower_links: Vec<(PathBuf, PathBuf)>,
+    implicit_dirs: Vec<PathBuf>,
 }
 
 impl OverlayDriver {
     /// Makes the links of an unpacked layer to files of its lower layers (`below`, the
     /// chainIDs under it, lowest first), then renames it into place at `dest`.
     fn place(&self, u: &Unpacked, dest: &Path, below: &[Digest]) -> Result<(), StorageError> {
+        let lowers: Vec<PathBuf> = below.iter().rev().map(|c| self.layer_path(c)).collect();
         if !u.lower_links.is_empty() {
-            let lowers: Vec<PathBuf> = below.iter().rev().map(|c| self.layer_path(c)).collect();
             links::make_lower_links(&u.tmp, &lowers, &u.lower_links)?;
         }
+        links::inherit_dir_meta(&u.tmp, &lowers, &u.implicit_dirs)?;
         match fs::rename(&u.tmp, dest) {
             Ok(()) => Ok(()),
             // Another process finished the same layer first: theirs is as good.

@@ -18,6 +18,8 @@ enum E<'a> {
     DirX(&'a str, &'a [(&'a str, &'a [u8])]),
     Char(&'a str, u32, u32),
     Link(&'a str, &'a str),
+    /// A directory with a mode and an owner.
+    DirOf(&'a str, u32, u64),
 }
 
 fn tar_of(entries: &[E]) -> Vec<u8> {
@@ -49,6 +51,14 @@ fn tar_of(entries: &[E]) -> Vec<u8> {
                     .unwrap();
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, p, &[][..]).unwrap();
+            }
+            E::DirOf(p, mode, uid) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(mode);
+                h.set_uid(uid);
+                h.set_gid(uid);
                 h.set_size(0);
                 b.append_data(&mut h, p, &[][..]).unwrap();
             }
@@ -411,7 +421,11 @@ fn hard_links_to_lower_layers_copy_the_target_up_as_overlay_would_find_it() {
     let l3 = layer(
         t.path(),
         "l3",
-        &[E::Link("bin/tool2", "bin/tool"), E::Link("f2", "d/f")],
+        &[
+            E::Dir("bin/"),
+            E::Link("bin/tool2", "bin/tool"),
+            E::Link("f2", "d/f"),
+        ],
     );
     let p = d.prepare(&[l1.clone(), l2.clone(), l3.clone()]).unwrap();
     let top = d.layer_path(&p.chain);
@@ -426,6 +440,11 @@ fn hard_links_to_lower_layers_copy_the_target_up_as_overlay_would_find_it() {
         fs::metadata(top.join("bin/tool")).unwrap().ino(),
         fs::metadata(lower.join("bin/tool")).unwrap().ino(),
         "a hard link across layers"
+    );
+    // Linking did not disturb the times the layer's tar gave its directory.
+    assert_eq!(
+        fs::metadata(top.join("bin")).unwrap().mtime(),
+        1_600_000_000
     );
     // The target's other name in its layer comes up too: still one file.
     assert_eq!(
@@ -455,4 +474,43 @@ fn hard_links_to_lower_layers_copy_the_target_up_as_overlay_would_find_it() {
         .unwrap()
         .flatten()
         .all(|e| !e.file_name().to_string_lossy().starts_with(".tmp-")));
+}
+
+#[test]
+fn directories_a_layer_makes_only_as_parents_keep_the_lower_layers_metadata() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let st = t.path().join("st");
+    if !can_mount(&st) {
+        return;
+    }
+    let d = OverlayDriver::new(&st).unwrap();
+    let l1 = layer(
+        t.path(),
+        "l1",
+        &[
+            E::DirOf("home/", 0o755, 0),
+            E::DirOf("home/u/", 0o750, 1000),
+            E::File("home/u/f", b"x"),
+            E::File("home/u/g", b"y"),
+        ],
+    );
+    // No directory entries: home and home/u are made as parents.
+    let l2 = layer(
+        t.path(),
+        "l2",
+        &[E::File("home/u/.wh.f", b""), E::File("home/u/h", b"z")],
+    );
+    let p = d.prepare(&[l1, l2]).unwrap();
+    let top = d.layer_path(&p.chain);
+    let md = fs::metadata(top.join("home/u")).unwrap();
+    assert_eq!((md.permissions().mode() & 0o7777, md.uid()), (0o750, 1000));
+    assert_eq!(md.mtime(), 1_600_000_000);
+    let r = d.create_rootfs(&p.chain, "c").unwrap();
+    let md = fs::metadata(r.join("home/u")).unwrap();
+    assert_eq!((md.permissions().mode() & 0o7777, md.uid()), (0o750, 1000));
+    assert!(
+        !r.join("home/u/f").exists() && r.join("home/u/g").exists() && r.join("home/u/h").exists()
+    );
+    d.remove_rootfs("c").unwrap();
 }
