@@ -105,12 +105,17 @@ pub trait StorageDriver {
     fn prune(&self, keep: &[Digest]) -> Result<Vec<Digest>, StorageError>;
 }
 
-/// Whether `overlay` is the default driver for `storage_root`: on Linux, when the kernel
-/// mounts an overlay with whiteouts and opaque directories on the storage file system
-/// (probed once per kernel, the answer kept in the storage root).
+/// Whether `overlay` is the default driver for `storage_root`: on Linux, as root, when the
+/// kernel mounts an overlay with whiteouts and opaque directories on the storage file
+/// system (probed once per kernel, the answer kept in the storage root).
 pub fn overlay_by_default(storage_root: &Path) -> bool {
     #[cfg(target_os = "linux")]
     {
+        // Mounting and the trusted.* markers need root in the host's user namespace; a
+        // rootless run keeps the dir driver without asking.
+        if !nix::unistd::geteuid().is_root() {
+            return false;
+        }
         match overlay::supported(storage_root) {
             Ok(()) => true,
             Err(why) => {
@@ -133,6 +138,12 @@ pub fn open_overlay(
 ) -> Result<Box<dyn StorageDriver>, StorageError> {
     #[cfg(target_os = "linux")]
     {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(StorageError::Unsupported {
+                driver: "overlay",
+                reason: "it mounts and sets trusted.* attributes, which needs root".into(),
+            });
+        }
         overlay::supported(storage_root).map_err(|reason| StorageError::Unsupported {
             driver: "overlay",
             reason,
