@@ -73,6 +73,16 @@ fn part_dir(storage: &Path, part: &str) -> PathBuf {
     }
 }
 
+/// The root filesystem `id` of a storage root, whichever of dir and overlay made it.
+pub(crate) fn rootfs_dir(storage: &Path, id: &str) -> PathBuf {
+    let overlay = storage.join("overlay/containers").join(id);
+    if overlay.is_dir() {
+        overlay.join("merged")
+    } else {
+        storage.join("containers").join(id)
+    }
+}
+
 pub(crate) fn entries(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .map(|d| {
