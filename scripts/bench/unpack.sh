@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Unpacking benchmark (issue 7). One multi-layer image (>= 200 MB uncompressed, thousands
-# of files, whiteouts, an opaque directory, hard links) unpacked side by side by:
-#   - stockade's dir driver (`bundle prepare`: every layer verified and applied),
+# Unpacking benchmark (issues 7 and 17). One multi-layer image (>= 200 MB uncompressed,
+# thousands of files, whiteouts, an opaque directory, hard links) unpacked side by side,
+# alternating within each round, every timing including a final `sync`:
+#   - stockade `bundle prepare` with the dir driver (layers flattened into one tree),
+#   - stockade `bundle prepare` with the overlay driver (each layer into its own directory),
 #   - `umoci unpack`,
 #   - plain `tar -xzf` of each layer in turn (no whiteout handling at all),
-# printing times and ratios. Then, on a zfs-fuse pool on a file vdev (when zfs-fuse can
-# run), the cost of a second container root filesystem from an image already unpacked
-# (`bundle create`) against a bare `zfs clone` of the same snapshot.
+# and the physical floors measured on the same machine: the same tars into a tmpfs (the
+# cost without the disk) and sha256 of the image's layer blobs. Then the cost of a first
+# root filesystem (`bundle create` into a fresh storage: prepare + rootfs) against prepare
+# alone, and of a second root filesystem of the image, per driver; on a zfs-fuse pool on
+# a file vdev (when zfs-fuse can run), a second zfs rootfs against a bare `zfs clone`.
 #
 #   STOCKADE=target/release/stockade scripts/bench/unpack.sh [RUNS]
 #
 # SCALE (default 30: about 230 MB uncompressed, 7000+ files) sizes the image. Each figure
 # is the median of RUNS (default 3) runs, each into a fresh directory on the same
-# filesystem ($BENCH_DIR, default /var/tmp).
+# filesystem ($BENCH_DIR, default /var/tmp). Lines starting with `result:` are read by
+# scripts/bench/all.sh.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +35,9 @@ cleanup() {
         for _ in 1 2 3 4 5; do zpool destroy -f "$POOL" >/dev/null 2>&1 && break; sleep 0.5; done
     fi
     [ -z "$ZFS_PID" ] || { kill "$ZFS_PID" 2>/dev/null; wait "$ZFS_PID" 2>/dev/null || true; }
+    awk -v d="$TMP/" '$3 == "overlay" && index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+        while read -r m; do umount -l "$m"; done
+    mountpoint -q "$TMP/tmpfs" && umount -l "$TMP/tmpfs"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -49,42 +57,91 @@ done
 echo "# image: ${#LAYERS[@]} layers, $((bytes / 1000000)) MB uncompressed, $files tar entries, $(du -sm "$TMP/layout" | cut -f1) MB compressed"
 "$STOCKADE" image --image-root "$TMP/store" import --format oci-dir --tag localhost/bench/unpack:1 "$TMP/layout" >/dev/null
 
-run_stockade() {
-    rm -rf "$TMP/st"
+# timed CMD...: runs CMD then `sync`, printing the seconds both took.
+timed() {
     sync
     local t0; t0=$(now)
-    "$STOCKADE" bundle --image-root "$TMP/store" --storage-root "$TMP/st" --storage-driver dir prepare --image localhost/bench/unpack:1 >/dev/null
-    awk -v a="$t0" -v b="$(now)" 'BEGIN {print b - a}'
-}
-run_umoci() {
-    rm -rf "$TMP/umoci"
+    "$@" >/dev/null 2>"$TMP/err" || { cat "$TMP/err" >&2; return 1; }
     sync
-    local t0; t0=$(now)
-    umoci unpack --image "$TMP/layout:bench" "$TMP/umoci" >/dev/null
     awk -v a="$t0" -v b="$(now)" 'BEGIN {print b - a}'
 }
-run_tar() {
-    rm -rf "$TMP/tar"; mkdir "$TMP/tar"
-    sync
-    local t0; t0=$(now)
-    # One entry of layer 3 (a directory where layer 2 left a file) makes GNU tar complain
-    # and carry on; that is its normal behaviour, so its status is not checked.
-    for l in "${LAYERS[@]}"; do tar -xzf "$l" -C "$TMP/tar" 2>/dev/null || true; done
-    awk -v a="$t0" -v b="$(now)" 'BEGIN {print b - a}'
+# fresh DIR: removes DIR (unmounting overlays under it first).
+fresh() {
+    awk -v d="$1/" '$3 == "overlay" && index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+        while read -r m; do umount -l "$m"; done
+    rm -rf "$1"
 }
+SK=("$STOCKADE" bundle --image-root "$TMP/store")
+IMG=localhost/bench/unpack:1
+prep() { fresh "$TMP/st-$1"; timed "${SK[@]}" --storage-root "$TMP/st-$1" --storage-driver "$1" prepare --image "$IMG"; }
+first() { fresh "$TMP/st-$1"; rm -rf "$TMP/b-first"; timed "${SK[@]}" --storage-root "$TMP/st-$1" --storage-driver "$1" create --image "$IMG" --name first "$TMP/b-first"; }
+run_umoci() { rm -rf "$TMP/umoci"; timed umoci unpack --image "$TMP/layout:bench" "$TMP/umoci"; }
+# One entry of layer 3 (a directory where layer 2 left a file) makes GNU tar complain and
+# carry on; that is its normal behaviour, so its status is not checked.
+tar_all() { for l in "${LAYERS[@]}"; do tar -xzf "$l" -C "$1" 2>/dev/null || true; done; }
+run_tar() { rm -rf "$1"; mkdir -p "$1"; timed tar_all "$1"; }
+sha_all() { cat "${LAYERS[@]}" | sha256sum; }
+
+mkdir -p "$TMP/tmpfs"
+mount -t tmpfs -o size=2g stockade-bench "$TMP/tmpfs"
+HAVE_OVERLAY=1
+"${SK[@]}" --storage-root "$TMP/st-probe" --storage-driver overlay prepare --image "$IMG" >/dev/null 2>&1 || HAVE_OVERLAY=
+fresh "$TMP/st-probe"
+DRIVERS=(dir); [ -n "$HAVE_OVERLAY" ] && DRIVERS+=(overlay)
 
 # One untimed round warms the page cache for the blobs, the same for every contender.
-run_stockade >/dev/null; run_umoci >/dev/null; run_tar >/dev/null
-S=() U=() T=()
-for _ in $(seq "$RUNS"); do
-    S+=("$(run_stockade)"); U+=("$(run_umoci)"); T+=("$(run_tar)")
+for d in "${DRIVERS[@]}"; do prep "$d" >/dev/null; done
+run_umoci >/dev/null; run_tar "$TMP/tar" >/dev/null
+declare -A R
+add() { R[$1]="${R[$1]:-} $2"; }
+for i in $(seq "$RUNS"); do
+    # The order rotates each round so that no contender always follows the same one.
+    contenders=("${DRIVERS[@]}" umoci tar tmpfs sha)
+    for ((k = 0; k < i % ${#contenders[@]}; k++)); do contenders=("${contenders[@]:1}" "${contenders[0]}"); done
+    for c in "${contenders[@]}"; do
+        case $c in
+        dir | overlay) add "prep-$c" "$(prep "$c")" ;;
+        umoci) add umoci "$(run_umoci)" ;;
+        tar) add tar "$(run_tar "$TMP/tar")" ;;
+        tmpfs) add tmpfs "$(run_tar "$TMP/tmpfs/t")" ;;
+        sha) add sha "$(timed sha_all)" ;;
+        esac
+    done
+    for d in "${DRIVERS[@]}"; do
+        add "first-$d" "$(first "$d")"
+        # The second root filesystem of an image already in storage.
+        rm -rf "$TMP/b-second"
+        add "second-$d" "$(timed "${SK[@]}" --storage-root "$TMP/st-$d" --storage-driver "$d" create --image "$IMG" --name "second$i" "$TMP/b-second")"
+        add "rm-$d" "$(timed "${SK[@]}" --storage-root "$TMP/st-$d" --storage-driver "$d" rm "second$i")"
+    done
 done
-s=$(printf '%s\n' "${S[@]}" | median); u=$(printf '%s\n' "${U[@]}" | median); t=$(printf '%s\n' "${T[@]}" | median)
-printf '%-34s %8s s   runs: %s\n' "stockade dir driver" "$s" "${S[*]}"
-printf '%-34s %8s s   runs: %s\n' "umoci unpack" "$u" "${U[*]}"
-printf '%-34s %8s s   runs: %s\n' "tar -xzf, each layer in turn" "$t" "${T[*]}"
-echo "stockade / tar   = $(ratio "$s" "$t")   (target <= 0.80)"
-echo "stockade / umoci = $(ratio "$s" "$u")   (target <= 0.80)"
+med() { printf '%s\n' ${R[$1]} | median; }
+show() {
+    printf '%-46s %8s s   runs:%s\n' "$2" "$(med "$1")" "${R[$1]}"
+    echo "result: $1-s $(med "$1")"
+}
+for d in "${DRIVERS[@]}"; do show "prep-$d" "stockade bundle prepare, $d driver"; done
+show umoci "umoci unpack"
+show tar "tar -xzf, each layer in turn"
+show tmpfs "floor: tar -xzf into tmpfs"
+show sha "floor: sha256 of the layer blobs"
+for d in "${DRIVERS[@]}"; do
+    show "first-$d" "first rootfs (bundle create), $d driver"
+    show "second-$d" "second rootfs (bundle create), $d driver"
+    show "rm-$d" "rootfs removal (bundle rm), $d driver"
+done
+t=$(med tar)
+for d in "${DRIVERS[@]}"; do
+    p=$(med "prep-$d")
+    echo "result: unpack-$d-vs-tar $(ratio "$p" "$t") (target <= 0.60)"
+    echo "result: unpack-$d-vs-umoci $(ratio "$p" "$(med umoci)")"
+    echo "result: first-rootfs-vs-prepare-$d $(ratio "$(med "first-$d")" "$p") (target <= 1.30)"
+    echo "result: second-rootfs-$d-s $(med "second-$d") (target <= 0.10 s)"
+    echo "result: rootfs-removal-$d-s $(med "rm-$d")"
+done
+echo "result: floor-tar-tmpfs-s $(med tmpfs)"
+echo "result: floor-sha256-s $(med sha)"
+echo "result: tar-disk-s $t"
 
 # --- zfs: second container rootfs vs bare zfs clone -----------------------------------
 if ! command -v zfs-fuse >/dev/null || [ ! -c /dev/fuse ]; then
@@ -116,4 +173,6 @@ done
 c=$(printf '%s\n' "${C[@]}" | median); b=$(printf '%s\n' "${B[@]}" | median)
 printf '%-34s %8s s   runs: %s\n' "stockade bundle create (2nd+ rootfs)" "$c" "${C[*]}"
 printf '%-34s %8s s   runs: %s\n' "bare zfs clone" "$b" "${B[*]}"
-echo "second rootfs / zfs clone = $(ratio "$c" "$b")   (target <= 1.50)"
+echo "result: zfs-second-s $c"
+echo "result: zfs-clone-s $b"
+echo "result: second-rootfs-zfs-vs-clone $(ratio "$c" "$b") (target <= 1.50)"

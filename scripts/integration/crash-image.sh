@@ -26,16 +26,22 @@ PY=$(python3 -c 'import sys; print(sys.executable)')
 TRIALS=${TRIALS:-20}
 TMP=$(mktemp -d /tmp/stockade-crash-image.XXXXXX)
 cleanup() {
-    local id pid
+    local id pid m
     for id in $("$STOCKADE" --root "$TMP/run" list -q 2>/dev/null); do
         timeout 20 "$STOCKADE" --root "$TMP/run" delete --force "$id" >/dev/null 2>&1
     done
     for pid in $(pids_mentioning "$TMP/run"); do kill -KILL "$pid" 2>/dev/null; done
+    # Overlay mounts a failed trial left: detached before their directories go.
+    for m in $(overlay_mounts "$TMP"); do umount -l "$m" 2>/dev/null; done
     rm -rf "$TMP"
 }
+# overlay_mounts DIR: the overlay mounts under DIR, deepest first.
+overlay_mounts() { awk -v d="$1/" '$3 == "overlay" && index($2, d) == 1 {print $2}' /proc/mounts | sort -r; }
 trap cleanup EXIT
 
 export STOCKADE_IMAGE_ROOT=$TMP/store STOCKADE_STORAGE_ROOT=$TMP/st
+# The sections below check the dir driver's layout; the overlay driver has its own section.
+export STOCKADE_STORAGE_DRIVER=dir
 unset STOCKADE_FAULT
 BB=localhost/stockade/busybox:latest
 MULTI=localhost/crash/multi:1
@@ -229,6 +235,36 @@ for ((i = 0; i < TRIALS; i++)); do
     rm -rf "$st"
 done
 report "image rm/prune" "$clean" "$details"
+
+# --- run --image --rm with the overlay driver (a fresh storage root per trial) ----------
+# Checks that nothing is left: no container directory (so no upper directory), no
+# overlay mount, no temporary layer, record or bundle; and that the run then works.
+if [ "$(uname -s)" = Linux ]; then
+    export STOCKADE_STORAGE_DRIVER=overlay
+    OVERLAY_POINTS=(overlay:layer-tmp-created overlay:layers-unpacked run-image:recorded overlay:before-mount overlay:mounted provision:rootfs-created provision:bundle-written run-image:after-run overlay:unmounted delete:rootfs-removed)
+    clean=0 details=
+    for ((i = 0; i < TRIALS; i++)); do
+        p=$(point_for "$i" 500 "${OVERLAY_POINTS[@]}")
+        st=$TMP/ovl$i
+        kill_at "$p" run --image "$BB" --storage-root "$st" --rm --name o$i -- true
+        out=
+        d=$(S delete --force --storage-root "$st" o$i 2>&1) || add "delete --force o$i: ${d:-timed out}"
+        S bundle --storage-root "$st" prune >/dev/null 2>&1
+        add "$(leftovers "$st")"
+        for d in "$st"/overlay/containers/* "$st"/overlay/layers/.tmp-*; do
+            if [ -e "$d" ]; then add "left: $d"; fi
+        done
+        add "$(overlay_mounts "$st" | sed 's/^/still mounted: /')"
+        r=$(S run --image "$BB" --storage-root "$st" --rm --name o$i -- cat /etc/passwd 2>&1) && grep -q '^root:' <<<"$r" ||
+            add "the same name failed after clean-up: $r"
+        add "$(leftovers "$st")"
+        if [ -z "$out" ]; then clean=$((clean + 1)); else details+="[$p] $out"; fi
+        for m in $(overlay_mounts "$st"); do umount -l "$m"; done
+        rm -rf "$st"
+    done
+    report "run --image --rm (overlay)" "$clean" "$details"
+    export STOCKADE_STORAGE_DRIVER=dir
+fi
 
 # --- bounds, through the CLI flags -------------------------------------------------------
 "$PY" - "$TMP/bomb" <<'PY'

@@ -31,6 +31,9 @@ cleanup() {
         kill "$ZFS_PID" 2>/dev/null
         wait "$ZFS_PID" 2>/dev/null
     fi
+    # Overlay root filesystems a failed check left mounted.
+    awk -v d="$TMP/" '$3 == "overlay" && index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+        while read -r m; do umount -l "$m"; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -54,8 +57,12 @@ check "config.json names the rootfs and the image's command" \
 echo changed >"$ST/containers/cmp/etc/passwd"
 check "a container's rootfs does not share files with the chain" \
     bash -c "! grep -q changed $ST/chains/*/etc/passwd"
-check "a second rootfs from the same chain" S bundle --image-root "$STORE" --storage-root "$ST" create --image "$IMG" --name cmp2 "$TMP/bundle2"
-check "bundle rm removes a rootfs" bash -c "'$STOCKADE' bundle --image-root '$STORE' --storage-root '$ST' rm cmp2 && [ ! -e '$ST/containers/cmp2' ]"
+check "a second rootfs from the same chain" S bundle --image-root "$STORE" --storage-root "$ST" --storage-driver dir create --image "$IMG" --name cmp2 "$TMP/bundle2"
+check "bundle rm removes a rootfs" bash -c "'$STOCKADE' bundle --image-root '$STORE' --storage-root '$ST' --storage-driver dir rm cmp2 && [ ! -e '$ST/containers/cmp2' ]"
+check "bundle create with the overlay driver" S bundle --image-root "$STORE" --storage-root "$TMP/ost" --storage-driver overlay create --image "$IMG" --name ocmp "$TMP/obundle"
+check "overlay rootfs equals umoci's (whiteouts, opaque directories, links to lower layers)" \
+    python3 "$HERE/treecmp.py" "$TMP/umoci/rootfs" "$TMP/ost/overlay/containers/ocmp/merged"
+check "bundle rm unmounts and removes an overlay rootfs" bash -c "'$STOCKADE' bundle --image-root '$STORE' --storage-root '$TMP/ost' --storage-driver overlay rm ocmp && [ ! -e '$TMP/ost/overlay/containers/ocmp' ] && ! grep -q ' $TMP/ost/' /proc/mounts"
 
 # --- 2. a hostile layer ---------------------------------------------------------------
 python3 - "$TMP/evil" <<'PY'

@@ -107,16 +107,32 @@ fn run_image_gets_podmans_default_seccomp_profile(ctx: &Ctx) -> TestResult {
     );
     // The profile's content: `bundle create` writes the same defaults into config.json.
     let bundle = ctx.path("bundle");
+    let store_s = store.display().to_string();
+    let storage_s = storage.display().to_string();
+    let made = ctx
+        .sk(&[
+            "bundle",
+            "--image-root",
+            &store_s,
+            "--storage-root",
+            &storage_s,
+            "create",
+            "--image",
+            "localhost/spec/seccomp:1",
+            &bundle.display().to_string(),
+        ])
+        .run()?
+        .expect_ok()?;
+    // The root filesystem goes again (with the overlay driver it is a mount).
+    let name = made.stdout.trim().to_string();
     ctx.sk(&[
         "bundle",
         "--image-root",
-        &store.display().to_string(),
+        &store_s,
         "--storage-root",
-        &storage.display().to_string(),
-        "create",
-        "--image",
-        "localhost/spec/seccomp:1",
-        &bundle.display().to_string(),
+        &storage_s,
+        "rm",
+        &name,
     ])
     .run()?
     .expect_ok()?;

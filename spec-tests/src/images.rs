@@ -62,7 +62,28 @@ pub(crate) fn store_with_image(ctx: &Ctx, name: &str, marker: &str) -> Result<Pa
     Ok(store)
 }
 
-fn entries(dir: &Path) -> Vec<String> {
+/// A directory of a storage root: container root filesystems are under `overlay/` when
+/// the default driver is overlay (Linux, where the kernel supports it), else at the top.
+fn part_dir(storage: &Path, part: &str) -> PathBuf {
+    let overlay = storage.join("overlay");
+    if part == "containers" && overlay.is_dir() {
+        overlay.join(part)
+    } else {
+        storage.join(part)
+    }
+}
+
+/// The root filesystem `id` of a storage root, whichever of dir and overlay made it.
+pub(crate) fn rootfs_dir(storage: &Path, id: &str) -> PathBuf {
+    let overlay = storage.join("overlay/containers").join(id);
+    if overlay.is_dir() {
+        overlay.join("merged")
+    } else {
+        storage.join("containers").join(id)
+    }
+}
+
+pub(crate) fn entries(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
@@ -99,10 +120,10 @@ fn run_image_rm_with_detach_is_refused_and_makes_nothing(ctx: &Ctx) -> TestResul
     out.expect_stderr_contains("--rm with -d")?;
     ensure!(
         entries(&storage.join("bundles")).is_empty()
-            && entries(&storage.join("containers")).is_empty(),
+            && entries(&part_dir(&storage, "containers")).is_empty(),
         "a refused run made a bundle or root filesystem: {:?} {:?}",
         entries(&storage.join("bundles")),
-        entries(&storage.join("containers"))
+        entries(&part_dir(&storage, "containers"))
     );
     ensure!(
         !ctx.root_entries().contains(&id),
@@ -139,7 +160,7 @@ fn delete_removes_all_of_a_run_image_container(ctx: &Ctx) -> TestResult {
     run(ctx)?.expect_ok()?;
     for part in ["bundles", "containers"] {
         ensure!(
-            storage.join(part).join(&id).exists(),
+            part_dir(&storage, part).join(&id).exists(),
             "run --image -d made no {part}/{id}"
         );
     }
@@ -154,9 +175,9 @@ fn delete_removes_all_of_a_run_image_container(ctx: &Ctx) -> TestResult {
         .expect_ok()?;
     for part in ["bundles", "containers", "provisions"] {
         ensure!(
-            entries(&storage.join(part)).is_empty(),
+            entries(&part_dir(&storage, part)).is_empty(),
             "delete --force left {part}: {:?}",
-            entries(&storage.join(part))
+            entries(&part_dir(&storage, part))
         );
     }
     ensure!(
@@ -188,6 +209,8 @@ fn prune_of_one_store_keeps_the_chains_of_another(ctx: &Ctx) -> TestResult {
                 &store.display().to_string(),
                 "--storage-root",
                 &storage_s,
+                "--storage-driver",
+                "dir",
                 "prepare",
                 "--image",
                 image,
@@ -208,6 +231,8 @@ fn prune_of_one_store_keeps_the_chains_of_another(ctx: &Ctx) -> TestResult {
                 &store_s,
                 "--storage-root",
                 &storage_s,
+                "--storage-driver",
+                "dir",
                 "prune",
             ])
         } else {
@@ -218,6 +243,8 @@ fn prune_of_one_store_keeps_the_chains_of_another(ctx: &Ctx) -> TestResult {
                 "prune",
                 "--storage-root",
                 &storage_s,
+                "--storage-driver",
+                "dir",
             ])
         };
         out.run()?.expect_ok()?;
@@ -243,6 +270,8 @@ fn prune_of_one_store_keeps_the_chains_of_another(ctx: &Ctx) -> TestResult {
         &a.display().to_string(),
         "--storage-root",
         &storage_s,
+        "--storage-driver",
+        "dir",
         "prune",
     ])
     .run()?

@@ -46,6 +46,7 @@ mod lifecycle;
 mod limits;
 mod mounts;
 mod namespaces_join;
+mod overlay;
 mod parallel;
 mod pidfd;
 mod process;
@@ -100,6 +101,8 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
         ],
     ),
     (&["safety", "issue11"], &["crash", "hostile", "images"]),
+    // Issue 17: copy-on-write root filesystems.
+    (&["performance", "issue17"], &["overlay"]),
     // The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
     (&["freebsd-profile", "issue12"], &["freebsd"]),
     // Issue 16: what packaging installs besides the binary (man pages, completions).
@@ -128,6 +131,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(crash::tests());
     v.extend(images::tests());
     v.extend(provision::tests());
+    v.extend(overlay::tests());
     v.extend(confine_ns::tests());
     v.extend(confine_cgroups::tests());
     v.extend(userns::tests());
@@ -156,8 +160,9 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
                     limits targets derived (alias core) hooks terminal exec ps features (alias extras)
                     confine devices namespaces cgroups userns conform nsjoin rootless
                     (alias confinement) crash hostile images
-                    (alias safety) freebsd (alias freebsd-profile: the FreeBSD profile)
-                    packaging (alias issue16: man pages, completions);
+                    (alias safety) overlay (alias performance) freebsd (alias
+                    freebsd-profile: the FreeBSD profile) packaging (alias issue16: man
+                    pages, completions);
                     default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit

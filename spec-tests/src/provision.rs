@@ -3,7 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::harness::{Test, TestResult};
-use crate::images::store_with_image;
+use crate::images::{rootfs_dir, store_with_image};
 
 pub fn tests() -> Vec<Test> {
     vec![test!(
@@ -36,7 +36,7 @@ fn run_image_refuses_the_name_of_a_bundle_create_rootfs_and_keeps_it(ctx: &Ctx) 
         &bundle_s,
     ]);
     ctx.sk(&create).run()?.expect_ok()?;
-    let rootfs = storage.join("containers").join(&id);
+    let rootfs = rootfs_dir(&storage, &id);
     ensure!(
         rootfs.join("a").is_file(),
         "bundle create made no {}",
@@ -60,5 +60,10 @@ fn run_image_refuses_the_name_of_a_bundle_create_rootfs_and_keeps_it(ctx: &Ctx) 
         rootfs.join("a").is_file(),
         "delete --force removed the root filesystem bundle create made"
     );
+    // Its owner's command removes it (and unmounts it, with the overlay driver).
+    let mut rm = vec!["bundle"];
+    rm.extend(common);
+    rm.extend(["rm", &id]);
+    ctx.sk(&rm).run()?.expect_ok()?;
     Ok(())
 }

@@ -16,6 +16,8 @@ pub enum DriverKind {
     Dir,
     /// ZFS datasets, snapshots and clones (needs --zfs-dataset).
     Zfs,
+    /// Overlay mounts of layers unpacked once (Linux).
+    Overlay,
 }
 
 impl From<DriverKind> for provision::DriverKind {
@@ -23,6 +25,7 @@ impl From<DriverKind> for provision::DriverKind {
         match k {
             DriverKind::Dir => provision::DriverKind::Dir,
             DriverKind::Zfs => provision::DriverKind::Zfs,
+            DriverKind::Overlay => provision::DriverKind::Overlay,
         }
     }
 }
@@ -54,7 +57,8 @@ pub struct StorageLocation {
     /// bundles `run --image` writes.
     #[arg(long = "storage-root", default_value = DEFAULT_STORAGE_ROOT, env = "STOCKADE_STORAGE_ROOT")]
     pub storage_root: PathBuf,
-    /// Storage driver; default: zfs when --zfs-dataset is given, else dir.
+    /// Storage driver; default: zfs when --zfs-dataset is given, else overlay where the
+    /// kernel mounts it on the storage root (Linux, as root), else dir.
     #[arg(long = "storage-driver", value_enum, env = "STOCKADE_STORAGE_DRIVER")]
     pub storage_driver: Option<DriverKind>,
     /// Parent dataset of the zfs driver (e.g. pool/stockade).

@@ -118,9 +118,15 @@ fn the_driver_follows_the_dataset_unless_named() {
         zfs_dataset: None,
         limits: Default::default(),
     };
-    assert_eq!(c.kind(), DriverKind::Dir);
-    assert_eq!(c.open().unwrap().name(), "dir");
-    assert!(c.root.is_dir(), "the dir driver makes its root");
+    // Without a dataset: overlay where this host mounts it on the root, else dir.
+    let (auto, name) = if crate::rootfs::storage::overlay_by_default(&c.root) {
+        (DriverKind::Overlay, "overlay")
+    } else {
+        (DriverKind::Dir, "dir")
+    };
+    assert_eq!(c.kind(), auto);
+    assert_eq!(c.open().unwrap().name(), name);
+    assert!(c.root.is_dir(), "the driver makes its root");
     c.driver = Some(DriverKind::Zfs);
     assert!(matches!(c.open(), Err(ProvisionError::NoZfsDataset)));
     c.zfs_dataset = Some("pool/stockade".into());

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::ProvisionError;
 use crate::rootfs::storage::dir::DirDriver;
 use crate::rootfs::storage::zfs::{SystemZfs, ZfsDriver};
-use crate::rootfs::storage::StorageDriver;
+use crate::rootfs::storage::{self, StorageDriver};
 use crate::rootfs::unpack::UnpackLimits;
 
 /// Default root of the dir driver's storage (and of the bundles `run --image` writes).
@@ -19,6 +19,8 @@ pub enum DriverKind {
     Dir,
     /// ZFS datasets, snapshots and clones under a parent dataset.
     Zfs,
+    /// Overlay mounts of layers unpacked once (Linux).
+    Overlay,
 }
 
 /// Where root filesystems are made and by which driver.
@@ -27,7 +29,8 @@ pub struct StorageConfig {
     /// The storage root: the dir driver's chains and root filesystems, the mount points of
     /// the zfs driver's clones, and the bundles and records of `run --image`.
     pub root: PathBuf,
-    /// The driver asked for; `None`: zfs when a dataset is given, else dir.
+    /// The driver asked for; `None`: zfs when a dataset is given, else overlay where it
+    /// works (Linux, root, a kernel that mounts it on the storage root), else dir.
     pub driver: Option<DriverKind>,
     /// The zfs driver's parent dataset (e.g. `pool/stockade`).
     pub zfs_dataset: Option<String>,
@@ -40,6 +43,8 @@ impl StorageConfig {
     pub fn kind(&self) -> DriverKind {
         self.driver.unwrap_or(if self.zfs_dataset.is_some() {
             DriverKind::Zfs
+        } else if storage::overlay_by_default(&self.root) {
+            DriverKind::Overlay
         } else {
             DriverKind::Dir
         })
@@ -49,6 +54,7 @@ impl StorageConfig {
     pub fn open(&self) -> Result<Box<dyn StorageDriver>, ProvisionError> {
         Ok(match self.kind() {
             DriverKind::Dir => Box::new(DirDriver::new(&self.root)?.with_limits(self.limits)),
+            DriverKind::Overlay => storage::open_overlay(&self.root, self.limits)?,
             DriverKind::Zfs => {
                 let ds = self
                     .zfs_dataset

@@ -1,19 +1,23 @@
 //! Root filesystem storage: layer chains unpacked once, container root filesystems made
-//! from them. Two drivers behind [`StorageDriver`]: [`dir::DirDriver`] (plain directories,
-//! any filesystem) and [`zfs::ZfsDriver`] (a dataset per chain, a clone per container).
+//! from them. Three drivers behind [`StorageDriver`]: [`dir::DirDriver`] (plain
+//! directories, any filesystem), [`zfs::ZfsDriver`] (a dataset per chain, a clone per
+//! container) and, on Linux, `overlay::OverlayDriver` (a directory per layer, an overlay
+//! mount per container).
 //! The on-disk layout and what is shared are described in `docs/storage.md`.
 
 mod copy;
 pub mod dir;
+#[cfg(target_os = "linux")]
+pub mod overlay;
 pub mod stale;
 pub mod users;
 pub mod zfs;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::oci::digest::Digest;
-use crate::rootfs::unpack::{LayerSource, UnpackError};
+use crate::rootfs::unpack::{LayerSource, UnpackError, UnpackLimits};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,12 @@ pub enum StorageError {
     /// The chain has not been prepared.
     #[error("layer chain {chain} is not in storage")]
     NoChain { chain: Digest },
+    /// The driver cannot work on this host.
+    #[error("the {driver} storage driver cannot be used here: {reason}")]
+    Unsupported {
+        driver: &'static str,
+        reason: String,
+    },
 }
 
 impl StorageError {
@@ -93,6 +103,63 @@ pub trait StorageDriver {
     /// Removes every stored chain not in `keep` (and not needed by one in `keep` or by a
     /// container); returns what was removed.
     fn prune(&self, keep: &[Digest]) -> Result<Vec<Digest>, StorageError>;
+}
+
+/// Whether `overlay` is the default driver for `storage_root`: on Linux, as root, when the
+/// kernel mounts an overlay with whiteouts and opaque directories on the storage file
+/// system (probed once per kernel, the answer kept in the storage root).
+pub fn overlay_by_default(storage_root: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // Mounting and the trusted.* markers need root in the host's user namespace; a
+        // rootless run keeps the dir driver without asking.
+        if !nix::unistd::geteuid().is_root() {
+            return false;
+        }
+        match overlay::supported(storage_root) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::debug!("overlay storage not available, using dir: {why}");
+                false
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = storage_root;
+        false
+    }
+}
+
+/// The `overlay` driver under `storage_root`, when this host can have it.
+pub fn open_overlay(
+    storage_root: &Path,
+    limits: UnpackLimits,
+) -> Result<Box<dyn StorageDriver>, StorageError> {
+    #[cfg(target_os = "linux")]
+    {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(StorageError::Unsupported {
+                driver: "overlay",
+                reason: "it mounts and sets trusted.* attributes, which needs root".into(),
+            });
+        }
+        overlay::supported(storage_root).map_err(|reason| StorageError::Unsupported {
+            driver: "overlay",
+            reason,
+        })?;
+        Ok(Box::new(
+            overlay::OverlayDriver::new(storage_root)?.with_limits(limits),
+        ))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (storage_root, limits);
+        Err(StorageError::Unsupported {
+            driver: "overlay",
+            reason: "overlayfs is Linux-only; use dir or zfs".into(),
+        })
+    }
 }
 
 /// Checks a container id before it becomes a file or dataset name.

@@ -20,6 +20,7 @@ use super::error::{EntryError, UnpackError};
 use super::fflags::{self, DeviceNodes, FileFlags, FlagsPolicy, PendingFlags};
 use super::fsops::{clear_dir, dir_flags, is_enoent, kind, lstat_at, remove_all_at, Tree};
 use super::meta::{finish_at, finish_fd, meta_of, DirMetas, Meta, Settings};
+use super::overlay::{self, Whiteouts};
 use super::path::{normalize, whiteout, Whiteout};
 use super::scan::Shadow;
 use super::sparse::write_sparse;
@@ -47,6 +48,8 @@ pub(crate) struct LayerRun<'a, 's> {
     /// What this host does with file flags and with device nodes.
     pub flag_policy: FlagsPolicy,
     pub device_nodes: DeviceNodes,
+    /// Whether whiteouts are carried out or kept as overlayfs markers.
+    pub whiteouts: Whiteouts,
 }
 
 /// Where an entry goes: its parent directory and name, and the whole relative path.
@@ -121,16 +124,28 @@ impl LayerRun<'_, '_> {
             return Ok(());
         };
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
-        match whiteout(&name)? {
-            Whiteout::Opaque => return self.opaque(&parent),
-            Whiteout::Remove(x) => return self.remove(&parent, x),
-            Whiteout::None => {}
+        match (whiteout(&name)?, self.whiteouts) {
+            (Whiteout::Opaque, Whiteouts::Apply) => return self.opaque(&parent),
+            (Whiteout::Remove(x), Whiteouts::Apply) => return self.remove(&parent, x),
+            (Whiteout::Opaque, Whiteouts::Overlay) => return self.overlay_opaque(&parent),
+            (Whiteout::Remove(x), Whiteouts::Overlay) => return self.overlay_whiteout(&parent, x),
+            (Whiteout::None, _) => {}
         }
         if self.shadow.hides(&rel, et.is_dir()) {
             self.stats.skipped += 1;
             return Ok(());
         }
-        let meta = meta_of(entry).map_err(|e| EntryError::Fs("reading the header", e))?;
+        let mut meta = meta_of(entry).map_err(|e| EntryError::Fs("reading the header", e))?;
+        if self.whiteouts == Whiteouts::Overlay {
+            self.stats.xattrs_skipped += overlay::strip_xattrs(&mut meta);
+            if et == EntryType::Char {
+                let h = entry.header();
+                overlay::check_device(
+                    h.device_major().ok().flatten().unwrap_or(0).into(),
+                    h.device_minor().ok().flatten().unwrap_or(0).into(),
+                )?;
+            }
+        }
         let flags = fflags::of_entry(entry)?;
         let at = At { parent, name, rel };
         let made = match et {
@@ -271,34 +286,39 @@ impl LayerRun<'_, '_> {
             .file_name()
             .ok_or_else(|| EntryError::Unsafe("hard link to the root directory".into()))?
             .to_os_string();
-        let tdir = self
+        let missing = || {
+            EntryError::Unsafe(format!(
+                "hard link target {} does not exist",
+                stockade_quote::quote_os(&target)
+            ))
+        };
+        let tdir = match self
             .tree
             .dir_uncached(target.parent().unwrap_or(Path::new("")))
-            .map_err(|e| {
-                if is_enoent(&e) {
-                    EntryError::Unsafe(format!(
-                        "hard link target {} does not exist",
-                        stockade_quote::quote_os(&target)
-                    ))
-                } else {
-                    e
-                }
-            })?;
-        match lstat_at(tdir.as_fd(), &tname)? {
-            None => {
-                return Err(EntryError::Unsafe(format!(
-                    "hard link target {} does not exist",
-                    stockade_quote::quote_os(&target)
-                )))
-            }
-            Some(st) if kind(&st) == SFlag::S_IFDIR => {
+        {
+            Ok(d) => Some(d),
+            Err(e) if is_enoent(&e) => None,
+            Err(e) => return Err(e),
+        };
+        let st = match &tdir {
+            Some(d) => lstat_at(d.as_fd(), &tname)?,
+            None => None,
+        };
+        let tdir = match (tdir, st) {
+            (Some(d), Some(st)) if kind(&st) != SFlag::S_IFDIR => d,
+            (_, Some(_)) => {
                 return Err(EntryError::Unsafe(format!(
                     "hard link target {} is a directory",
                     stockade_quote::quote_os(&target)
                 )))
             }
-            Some(_) => {}
-        }
+            // In a layer of its own, the target may be in a lower layer: the caller, who
+            // has those, makes the link.
+            (_, None) if self.whiteouts == Whiteouts::Overlay => {
+                return self.defer_link(at, target)
+            }
+            (_, None) => return Err(missing()),
+        };
         if target == at.rel {
             return Ok(Made::Nothing);
         }
@@ -408,6 +428,13 @@ impl LayerRun<'_, '_> {
             }
             Err(e) => return Err(EntryError::fs("mkdir")(e)),
         }
+        if replaced && self.whiteouts == Whiteouts::Overlay {
+            // What was there (a whiteout or a file of this layer) hid the lower layers'
+            // directory: the new one must go on hiding its contents.
+            let fd = openat(dir, name, dir_flags(), Mode::empty())
+                .map_err(EntryError::fs("opening a directory"))?;
+            overlay::mark_opaque(fd.as_fd())?;
+        }
         if replaced {
             self.replaced(rel);
         }
@@ -458,6 +485,43 @@ impl LayerRun<'_, '_> {
         } else {
             remove_all_at(dir, name)?;
             self.replaced(&rel);
+        }
+        self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// A hard link whose target is not in this layer (overlay): whatever this layer put
+    /// at the link's path goes, and the link is left to the caller.
+    fn defer_link(&mut self, at: &At, target: PathBuf) -> Result<Made, EntryError> {
+        let dir = self.tree.dir(&at.parent, true)?;
+        if lstat_at(dir, &at.name)?.is_some() {
+            remove_all_at(dir, &at.name)?;
+            self.replaced(&at.rel);
+        }
+        self.stats.lower_links.push((at.rel.clone(), target));
+        Ok(Made::File)
+    }
+
+    /// `.wh..wh..opq` in `parent`, for overlay: the directory is marked opaque.
+    fn overlay_opaque(&mut self, parent: &Path) -> Result<(), EntryError> {
+        let dir = self.tree.dir(parent, true)?;
+        overlay::mark_opaque(dir)?;
+        self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// `.wh.NAME` in `parent`, for overlay: a whiteout node `NAME`, unless this layer
+    /// wrote `NAME` itself (a whiteout removes only what lower layers wrote). A directory
+    /// of this layer there is marked opaque instead: its lower contents go, its own stay.
+    fn overlay_whiteout(&mut self, parent: &Path, name: &OsStr) -> Result<(), EntryError> {
+        let rel = parent.join(name);
+        let dir = self.tree.dir(parent, true)?;
+        if written_under(&self.written, &rel) {
+            if let Ok(fd) = openat(dir, name, dir_flags(), Mode::empty()) {
+                overlay::mark_opaque(fd.as_fd())?;
+            }
+        } else {
+            overlay::make_whiteout(dir, name)?;
         }
         self.stats.whiteouts += 1;
         Ok(())

@@ -19,18 +19,32 @@ pub(crate) fn dir_flags() -> OFlag {
     OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
 }
 
-/// The target directory, with the most recently used parent directory kept open:
-/// entries of a tar come grouped by directory, so most lookups cost no syscall at all.
+/// The target directory, with the most recently used parent directory and its ancestors
+/// kept open (up to [`KEPT`] of them): entries of a tar come grouped by directory, so most
+/// lookups cost no syscall at all, and a sibling of the last directory costs one `openat`.
 pub(crate) struct Tree {
     root: OwnedFd,
-    cached: Option<(PathBuf, OwnedFd)>,
+    /// The last directory walked to and its ancestors, shallowest first; consecutive
+    /// (each entry's path is its predecessor's plus one component), though the shallowest
+    /// may have been dropped.
+    kept: Vec<(PathBuf, OwnedFd)>,
+    /// Directories made because an entry needed them as parents (not from an entry).
+    pub(crate) made: Vec<PathBuf>,
 }
+
+/// How many directories of the last path a [`Tree`] keeps open: the descriptors it may
+/// hold, whatever the depth of the layer.
+const KEPT: usize = 16;
 
 impl Tree {
     /// Opens the target directory.
     pub(crate) fn open(target: &Path) -> std::io::Result<Tree> {
         let root = nix::fcntl::open(target, dir_flags(), Mode::empty())?;
-        Ok(Tree { root, cached: None })
+        Ok(Tree {
+            root,
+            kept: Vec::new(),
+            made: Vec::new(),
+        })
     }
 
     /// The target's own descriptor.
@@ -38,10 +52,10 @@ impl Tree {
         self.root.as_fd()
     }
 
-    /// Forgets the cached directory. Called after anything was removed or replaced, since
-    /// the cached descriptor could then name a directory no longer in the tree.
+    /// Forgets the kept directories. Called after anything was removed or replaced, since
+    /// a kept descriptor could then name a directory no longer in the tree.
     pub(crate) fn invalidate(&mut self) {
-        self.cached = None;
+        self.kept.clear();
     }
 
     /// The directory `rel` (normalised, `""` is the target), creating missing components
@@ -51,54 +65,58 @@ impl Tree {
         if rel.as_os_str().is_empty() {
             return Ok(self.root.as_fd());
         }
-        let hit = matches!(&self.cached, Some((p, _)) if p == rel);
-        if !hit {
-            let (start, rest): (BorrowedFd<'_>, &Path) = match &self.cached {
-                Some((p, fd)) if rel.starts_with(p) => {
-                    // starts_with holds, so strip_prefix cannot fail.
-                    (fd.as_fd(), rel.strip_prefix(p).unwrap_or(rel))
-                }
-                _ => (self.root.as_fd(), rel),
-            };
-            let mut cur: Option<OwnedFd> = None;
-            let mut walked = rel.to_path_buf();
-            for _ in rest.components() {
-                walked.pop();
+        // The deepest kept directory on the way to `rel`; the rest of the way is walked.
+        let keep = self
+            .kept
+            .iter()
+            .rposition(|(p, _)| rel.starts_with(p))
+            .map_or(0, |i| i + 1);
+        self.kept.truncate(keep);
+        let mut walked = self
+            .kept
+            .last()
+            .map_or_else(PathBuf::new, |(p, _)| p.clone());
+        let rest = rel.strip_prefix(&walked).unwrap_or(rel).to_path_buf();
+        for comp in rest.components() {
+            let name = comp.as_os_str();
+            walked.push(name);
+            let parent = self
+                .kept
+                .last()
+                .map_or(self.root.as_fd(), |(_, f)| f.as_fd());
+            let (fd, made) = open_dir_component(parent, name, create, &walked)?;
+            if made {
+                self.made.push(walked.clone());
             }
-            for comp in rest.components() {
-                let name = comp.as_os_str();
-                walked.push(name);
-                let parent = cur.as_ref().map(|f| f.as_fd()).unwrap_or(start);
-                let fd = open_dir_component(parent, name, create, &walked)?;
-                cur = Some(fd);
+            if self.kept.len() == KEPT {
+                self.kept.remove(0);
             }
-            // rest is non-empty here (rel is not the cached path and is not empty).
-            match cur {
-                Some(fd) => self.cached = Some((rel.to_path_buf(), fd)),
-                None => return Ok(self.root.as_fd()),
-            }
+            self.kept.push((walked.clone(), fd));
         }
-        Ok(match &self.cached {
-            Some((_, fd)) => fd.as_fd(),
-            None => self.root.as_fd(),
-        })
+        Ok(self
+            .kept
+            .last()
+            .map_or(self.root.as_fd(), |(_, f)| f.as_fd()))
     }
 }
 
+/// Opens one component; with `create`, makes it when missing. Returns whether it was made.
 fn open_dir_component(
     parent: BorrowedFd<'_>,
     name: &OsStr,
     create: bool,
     walked: &Path,
-) -> Result<OwnedFd, EntryError> {
+) -> Result<(OwnedFd, bool), EntryError> {
     match openat(parent, name, dir_flags(), Mode::empty()) {
-        Ok(fd) => Ok(fd),
+        Ok(fd) => Ok((fd, false)),
         Err(Errno::ENOENT) if create => {
-            match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(Errno::EEXIST) => {}
+            let made = match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
+                Ok(()) => true,
+                Err(Errno::EEXIST) => false,
                 Err(e) => return Err(EntryError::fs("creating a parent directory")(e)),
-            }
+            };
             openat(parent, name, dir_flags(), Mode::empty())
+                .map(|fd| (fd, made))
                 .map_err(|e| not_a_dir(e, parent, name, walked))
         }
         Err(e) => Err(not_a_dir(e, parent, name, walked)),
@@ -139,7 +157,7 @@ impl Tree {
         let mut walked = PathBuf::new();
         for comp in rel.components() {
             walked.push(comp);
-            cur = open_dir_component(cur.as_fd(), comp.as_os_str(), false, &walked)?;
+            cur = open_dir_component(cur.as_fd(), comp.as_os_str(), false, &walked)?.0;
         }
         Ok(cur)
     }

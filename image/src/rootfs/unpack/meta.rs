@@ -26,7 +26,7 @@ pub(crate) struct Meta {
     uid: u32,
     gid: u32,
     mtime: TimeSpec,
-    xattrs: Vec<(OsString, Vec<u8>)>,
+    pub(crate) xattrs: Vec<(OsString, Vec<u8>)>,
 }
 
 /// Process facts that decide which syscalls an entry needs.

@@ -20,6 +20,7 @@ mod fflags;
 mod fsops;
 mod limits;
 mod meta;
+mod overlay;
 mod path;
 mod scan;
 mod sparse;
@@ -39,6 +40,7 @@ pub use compression::Compression;
 pub use error::UnpackError;
 pub use fflags::{parse as parse_file_flags, DeviceNodes, FileFlags, FlagsPolicy, UnknownFlag};
 pub use limits::{BadSize, SizeLimit, UnpackLimits, AUTO_FLOOR, AUTO_RATIO};
+pub use overlay::{Whiteouts, OPAQUE_XATTR};
 
 use crate::oci::digest::{Digest, Hasher};
 use crate::oci::magic::read_up_to;
@@ -78,6 +80,8 @@ pub struct UnpackOptions {
     pub flags: FlagsPolicy,
     /// What to do with device nodes. Default: this host's ([`DeviceNodes::for_os`]).
     pub device_nodes: DeviceNodes,
+    /// Carry whiteouts out (default), or keep them as overlayfs reads them.
+    pub whiteouts: Whiteouts,
 }
 
 impl Default for UnpackOptions {
@@ -88,6 +92,7 @@ impl Default for UnpackOptions {
             limits: UnpackLimits::default(),
             flags: FlagsPolicy::for_os(std::env::consts::OS),
             device_nodes: DeviceNodes::for_os(std::env::consts::OS),
+            whiteouts: Whiteouts::Apply,
         }
     }
 }
@@ -121,6 +126,15 @@ pub struct UnpackStats {
     pub xattrs_skipped: usize,
     /// Bytes of file content written.
     pub bytes: u64,
+    /// Hard links (link, target) whose target is not in the layer, left for the caller
+    /// to make from the lower layers: only with [`Whiteouts::Overlay`], where a layer is
+    /// unpacked into a directory of its own.
+    pub lower_links: Vec<(PathBuf, PathBuf)>,
+    /// Directories made only as the parents of entries, which the layer does not list
+    /// (shallowest first): with [`Whiteouts::Overlay`] the caller gives them the metadata
+    /// of the same directory in the lower layers, which the merged view would otherwise
+    /// lose. Empty otherwise.
+    pub implicit_dirs: Vec<PathBuf>,
 }
 
 /// The process umask, read once. Reading it means setting it, so this happens before any
@@ -284,6 +298,7 @@ fn unpack_inner(
             flags: &mut flags,
             flag_policy: opts.flags,
             device_nodes: opts.device_nodes,
+            whiteouts: opts.whiteouts,
         };
         let before = (run.stats.devices_skipped, run.stats.flags_skipped);
         let read_err = |source| UnpackError::Read {
@@ -318,6 +333,14 @@ fn unpack_inner(
         }
         buf = std::mem::take(&mut run.buf);
         warn_per_layer(&layer.digest, before, &stats, opts);
+    }
+    if opts.whiteouts == Whiteouts::Overlay {
+        let mut implicit: Vec<PathBuf> = std::mem::take(&mut tree.made)
+            .into_iter()
+            .filter(|p| !dirs.0.contains_key(p))
+            .collect();
+        implicit.sort_by_key(|p| p.components().count());
+        stats.implicit_dirs = implicit;
     }
     let top = layers.last().map(|l| l.digest.clone());
     dirs.apply(&mut tree, &settings, &mut stats)
