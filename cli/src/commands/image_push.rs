@@ -38,7 +38,7 @@ pub fn push(store: &Store, a: &PushArgs) -> anyhow::Result<u8> {
             image.name,
             report.destination,
             report.uploaded,
-            super::image::human(report.uploaded_bytes),
+            super::human::human(report.uploaded_bytes),
             report.mounted,
             report.existed
         );

@@ -8,6 +8,7 @@ mod docs;
 mod exec;
 mod explain;
 mod features;
+mod human;
 mod image;
 mod image_push;
 mod lifecycle;
