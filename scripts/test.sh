@@ -41,6 +41,7 @@ count() {
 step "cargo fmt --check" cargo fmt --all --check
 step "clippy (linux)" cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (freebsd)" cargo clippy --workspace --target x86_64-unknown-freebsd -- -D warnings
+step "no import circles between modules" bash -c 'python3 scripts/lib/modcycles_test.py && python3 scripts/lib/modcycles.py'
 step "freebsd release binary (zigbuild)" bash -c '
     cargo zigbuild --release --target x86_64-unknown-freebsd -p stockade &&
     file "$CARGO_TARGET_DIR/x86_64-unknown-freebsd/release/stockade" | tee /dev/stderr | grep -q "FreeBSD"'
