@@ -4,15 +4,22 @@ mod args;
 mod commands;
 mod logging;
 mod report;
+mod settings;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use args::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("stockade: error: {}", report::error_text(&e));
+            return ExitCode::from(1);
+        }
+    };
     if cli.global.version {
         print!("{}", commands::version_text());
         return ExitCode::SUCCESS;
@@ -39,4 +46,20 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The command line, with the config file's values as defaults below the flags and the
+/// environment: a first parse finds `--config` (or `STOCKADE_CONFIG`), the second applies
+/// the file it names.
+fn parse() -> anyhow::Result<Cli> {
+    let first = Cli::parse();
+    let Some(settings) = settings::load(first.global.config.as_deref())? else {
+        return Ok(first);
+    };
+    let matches = settings::merge::apply(Cli::command(), &settings).get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(command) = &mut cli.command {
+        settings::merge::attach_registries(command, &settings.registry_hosts());
+    }
+    Ok(cli)
 }

@@ -48,6 +48,10 @@ pub struct Cli {
 /// Flags every caller may put before the command (runc's globals).
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// The config file (TOML) giving defaults for these flags; default: /etc/stockade/stockade.conf
+    /// on Linux, /usr/local/etc/stockade.conf on FreeBSD (used when it exists).
+    #[arg(long, global = true, env = "STOCKADE_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Directory for container state.
     #[arg(long, global = true, default_value_os_t = default_root(), env = "STOCKADE_ROOT")]
     pub root: PathBuf,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use stockade_image::provision::PullSettings;
+use stockade_image::registry::RegistryHosts;
 use stockade_image::Platform;
 
 /// How to reach a registry and which platform to take from it.
@@ -24,6 +25,9 @@ pub struct RegistryArgs {
     /// Use plain HTTP for this registry (always done for localhost and loopback addresses).
     #[arg(long)]
     pub insecure: bool,
+    /// The config file's `[registries."HOST"]` tables (set after parsing).
+    #[arg(skip)]
+    pub hosts: RegistryHosts,
 }
 
 /// A `--platform os/arch[/variant]` value (`None`: the host's).
@@ -44,6 +48,7 @@ impl RegistryArgs {
             creds: self.creds.clone(),
             authfile: self.authfile.clone(),
             insecure: self.insecure,
+            registries: self.hosts.clone(),
         })
     }
 }

@@ -58,6 +58,8 @@ pub enum ProvisionError {
     Credentials(#[from] CredentialsError),
     #[error(transparent)]
     CredsFlag(#[from] crate::registry::credentials::BadCredsFlag),
+    #[error(transparent)]
+    Mirror(#[from] crate::registry::mirrors::MirrorError),
     /// `--authfile` names a file that is not there (the default files may be missing).
     #[error("auth file {} does not exist", path.display())]
     AuthFileMissing { path: PathBuf },

@@ -9,7 +9,8 @@ use crate::bundle::{self, ResolvedImage};
 use crate::oci::platform::Platform;
 use crate::oci::reference::Reference;
 use crate::registry::{
-    self, auth_file as auth, ClientOptions, Credentials, PullOptions, PullReport,
+    self, auth_file as auth, mirrors, ClientOptions, Credentials, HostSettings, Mirror,
+    PullOptions, PullReport, RegistryHosts,
 };
 use crate::store::Store;
 
@@ -24,6 +25,8 @@ pub struct PullSettings {
     pub authfile: Option<PathBuf>,
     /// Plain HTTP (always used for localhost and loopback addresses).
     pub insecure: bool,
+    /// The config file's per-registry settings (plain HTTP, auth file, mirrors).
+    pub registries: RegistryHosts,
 }
 
 impl PullSettings {
@@ -40,8 +43,32 @@ impl PullSettings {
     pub fn client_options(&self, reference: &Reference) -> Result<ClientOptions, ProvisionError> {
         Ok(ClientOptions {
             credentials: self.credentials(reference)?,
-            insecure: self.insecure,
+            insecure: self.insecure || self.host(reference.registry()).insecure,
         })
+    }
+
+    /// The config file's settings for `registry` (all defaults when it has none).
+    fn host(&self, registry: &str) -> HostSettings {
+        self.registries.get(registry).cloned().unwrap_or_default()
+    }
+
+    /// The mirrors of `reference`'s registry, each with its own connection settings:
+    /// `--creds` belong to the registry and are never sent to a mirror.
+    fn mirrors(&self, reference: &Reference) -> Result<Vec<Mirror>, ProvisionError> {
+        let mut out = Vec::new();
+        for m in &self.host(reference.registry()).mirrors {
+            let mirrored = mirrors::on_mirror(reference, m)?;
+            let host = self.host(mirrored.registry());
+            let file = self.authfile.clone().or(host.auth_file.clone());
+            out.push(Mirror {
+                client: ClientOptions {
+                    credentials: file_credentials(file.as_ref(), &mirrored)?,
+                    insecure: self.insecure || host.insecure,
+                },
+                reference: mirrored,
+            });
+        }
+        Ok(out)
     }
 
     /// Everything `registry::pull` needs for `reference`.
@@ -58,6 +85,7 @@ impl PullSettings {
             platform_explicit,
             jobs,
             progress,
+            mirrors: self.mirrors(reference)?,
         })
     }
 
@@ -65,20 +93,31 @@ impl PullSettings {
         if let Some(c) = &self.creds {
             return Ok(Some(Credentials::from_flag(c)?));
         }
-        let files = match &self.authfile {
-            Some(f) if !f.exists() => {
-                return Err(ProvisionError::AuthFileMissing { path: f.clone() })
-            }
-            Some(f) => vec![f.clone()],
-            None => auth::default_auth_files(),
-        };
-        for f in &files {
-            if let Some(c) = auth::from_auth_file(f, reference.registry())? {
-                return Ok(Some(c));
-            }
-        }
-        Ok(None)
+        let file = self
+            .authfile
+            .clone()
+            .or(self.host(reference.registry()).auth_file);
+        file_credentials(file.as_ref(), reference)
     }
+}
+
+/// Credentials for `reference`'s registry from `file` (which must exist), or from the
+/// first default auth file that has some.
+fn file_credentials(
+    file: Option<&PathBuf>,
+    reference: &Reference,
+) -> Result<Option<Credentials>, ProvisionError> {
+    let files = match file {
+        Some(f) if !f.exists() => return Err(ProvisionError::AuthFileMissing { path: f.clone() }),
+        Some(f) => vec![f.clone()],
+        None => auth::default_auth_files(),
+    };
+    for f in &files {
+        if let Some(c) = auth::from_auth_file(f, reference.registry())? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }
 
 /// An image found in the store, and the pull that put it there if there was one.

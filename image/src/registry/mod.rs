@@ -2,7 +2,8 @@
 //!
 //! Layering, lowest first: `credentials` < `cred_helper` < `auth_file` < `login`;
 //! `challenge`, `credentials` < `token` < `client` (transport) < `resume` (blob downloads)
-//! < `pull`, and `client` < `upload` (blob and manifest writes) < `push`; `progress`
+//! < `pull`, and `client` < `upload` (blob and manifest writes) < `push`; `mirrors` (the
+//! config file's per-host settings) is used by `pull`; `progress`
 //! (terminal bars) is used by `pull` and `push`.
 
 pub mod auth_file;
@@ -11,6 +12,7 @@ pub mod client;
 pub mod cred_helper;
 pub mod credentials;
 pub mod login;
+pub mod mirrors;
 pub mod progress;
 pub mod pull;
 pub mod push;
@@ -22,7 +24,8 @@ pub mod upload;
 
 pub use client::{Client, ClientOptions};
 pub use credentials::Credentials;
-pub use pull::{pull, PullOptions, PullReport};
+pub use mirrors::{HostSettings, RegistryHosts};
+pub use pull::{pull, Mirror, PullOptions, PullReport};
 pub use push::{push, PushOptions, PushReport};
 
 use crate::oci::digest::Digest;

@@ -28,6 +28,16 @@ pub struct PullOptions {
     pub jobs: usize,
     /// Draw progress bars (only happens when stderr is a terminal).
     pub progress: bool,
+    /// Mirrors of the registry, tried in order before it (see [`super::mirrors`]).
+    pub mirrors: Vec<Mirror>,
+}
+
+/// One mirror to try: the reference as the mirror names it, and how to connect to it (its
+/// own credentials: the registry's are never sent to a mirror).
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    pub reference: Reference,
+    pub client: ClientOptions,
 }
 
 /// What a pull did.
@@ -46,14 +56,41 @@ pub struct PullReport {
     pub platform_mismatch: Option<Platform>,
 }
 
-/// Pulls `reference` into `store` and names it with the reference's canonical form.
+/// Pulls `reference` into `store` and names it with the reference's canonical form. Each
+/// mirror is tried first, in order; a mirror's failure is logged and the next one tried,
+/// and the registry itself is the last resort (its error is the one returned).
 pub fn pull(
     store: &Store,
     reference: &Reference,
     opts: &PullOptions,
 ) -> Result<PullReport, RegistryError> {
-    let what = reference.to_string();
+    let name = reference.to_string();
+    for mirror in &opts.mirrors {
+        let client = Client::new(&mirror.reference, mirror.client.clone());
+        match pull_from(store, &client, &mirror.reference, &name, opts) {
+            Ok(report) => {
+                tracing::debug!("pulled {name} from mirror {}", mirror.reference.registry());
+                return Ok(report);
+            }
+            Err(e) => tracing::warn!(
+                "mirror {} failed for {name}, trying the next source: {e}",
+                mirror.reference.registry()
+            ),
+        }
+    }
     let client = Client::new(reference, opts.client.clone());
+    pull_from(store, &client, reference, &name, opts)
+}
+
+/// Pulls `reference` through `client` and names the image `name` in the store.
+fn pull_from(
+    store: &Store,
+    client: &Client,
+    reference: &Reference,
+    name: &str,
+    opts: &PullOptions,
+) -> Result<PullReport, RegistryError> {
+    let what = name.to_string();
     // Shared: prune waits for us, other pulls do not.
     let _writer = store.writer_lock()?;
 
@@ -106,7 +143,7 @@ pub fn pull(
     wanted.retain(|d| store.blob_size(&d.digest) != Some(d.size));
     let reused = before - wanted.len();
     wanted.sort_by_key(|d| std::cmp::Reverse(d.size));
-    download_all(store, &client, &wanted, opts)?;
+    download_all(store, client, &wanted, opts)?;
     stockade_fault::point("pull:blobs-fetched");
 
     let mut platform_mismatch = None;
