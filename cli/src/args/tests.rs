@@ -110,6 +110,7 @@ fn registry_flags_make_pull_settings() {
         creds: Some("u:p".into()),
         authfile: None,
         insecure: true,
+        ..Default::default()
     };
     let s = r.settings().unwrap();
     assert_eq!(s.platform.unwrap().to_string(), "linux/arm64");
