@@ -13,6 +13,8 @@ pub mod cred_helper;
 pub mod credentials;
 pub mod login;
 pub mod mirrors;
+#[cfg(test)]
+mod mirrors_tests;
 pub mod progress;
 pub mod pull;
 pub mod push;
