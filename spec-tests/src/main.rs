@@ -12,7 +12,7 @@
 //! namespaces, cgroups, userns, conform, nsjoin and rootless (issue 10; alias `confinement`),
 //! crash, hostile and images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
 //! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere), and packaging
-//! (issue 16: man pages and completions). Default: all.
+//! and config (issue 16: man pages and completions; the config file). Default: all.
 
 #[macro_use]
 mod fail;
@@ -53,6 +53,7 @@ mod process;
 mod provision;
 mod ps_features;
 mod rootless;
+mod settings;
 mod state;
 mod targets;
 mod terminal;
@@ -105,8 +106,9 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
     (&["performance", "issue17"], &["overlay"]),
     // The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
     (&["freebsd-profile", "issue12"], &["freebsd"]),
-    // Issue 16: what packaging installs besides the binary (man pages, completions).
-    (&["issue16"], &["packaging"]),
+    // Issue 16: what packaging installs besides the binary (man pages, completions), and
+    // the config file.
+    (&["issue16"], &["packaging", "config"]),
 ];
 
 fn all_tests() -> Vec<Test> {
@@ -141,6 +143,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(confine::tests());
     v.extend(conform::tests());
     v.extend(docs::tests());
+    v.extend(settings::tests());
     v
 }
 
@@ -161,8 +164,8 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
                     confine devices namespaces cgroups userns conform nsjoin rootless
                     (alias confinement) crash hostile images
                     (alias safety) overlay (alias performance) freebsd (alias
-                    freebsd-profile: the FreeBSD profile) packaging (alias issue16: man
-                    pages, completions);
+                    freebsd-profile: the FreeBSD profile) packaging config (alias issue16:
+                    man pages, completions, config file);
                     default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit
