@@ -50,11 +50,17 @@ fn main() -> ExitCode {
 
 /// The command line, with the config file's values as defaults below the flags and the
 /// environment: a first parse finds `--config` (or `STOCKADE_CONFIG`), the second applies
-/// the file it names.
+/// the file it names. A request for help is answered by the second parse, so that the
+/// defaults it shows are the file's.
 fn parse() -> anyhow::Result<Cli> {
-    let first = Cli::parse();
-    let Some(settings) = settings::load(first.global.config.as_deref())? else {
-        return Ok(first);
+    let first = Cli::try_parse();
+    let explicit = match &first {
+        Ok(cli) => cli.global.config.clone(),
+        Err(e) if is_help(e) => config_for_help(),
+        Err(e) => e.exit(),
+    };
+    let Some(settings) = settings::load(explicit.as_deref())? else {
+        return Ok(first.unwrap_or_else(|e| e.exit()));
     };
     let matches = settings::merge::apply(Cli::command(), &settings).get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -62,4 +68,33 @@ fn parse() -> anyhow::Result<Cli> {
         settings::merge::attach_registries(command, &settings.registry_hosts());
     }
     Ok(cli)
+}
+
+fn is_help(e: &clap::Error) -> bool {
+    use clap::error::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    )
+}
+
+/// `--config` when the command line is a request for help (which clap does not parse
+/// further): a plain scan of the arguments, then `STOCKADE_CONFIG`. It only chooses which
+/// defaults the help shows.
+fn config_for_help() -> Option<std::path::PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--config" {
+            return args.next().map(Into::into);
+        }
+        if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--config=")) {
+            return Some(v.into());
+        }
+    }
+    std::env::var_os("STOCKADE_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(Into::into)
 }
