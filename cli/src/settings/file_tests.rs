@@ -115,3 +115,27 @@ fn a_missing_explicit_file_is_an_error_and_a_large_one_refused() {
     std::fs::write(&ok, "root = \"/r\"\n").unwrap();
     assert_eq!(read(&ok).unwrap().root.as_deref(), Some(Path::new("/r")));
 }
+
+#[test]
+fn the_packaged_sample_parses_with_every_key_uncommented() {
+    let sample = include_str!("../../../packaging/freebsd/files/stockade.conf.sample");
+    assert_eq!(parse_ok(sample), Settings::default(), "the sample sets nothing");
+    // Uncomment `#key = …` and `#[table]` lines (not the prose comments).
+    let uncommented: String = sample
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if rest.starts_with('[') || rest.contains(" = ") => rest,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let s = parse_ok(&uncommented);
+    assert_eq!(s.storage_driver, Some(StorageDriver::Zfs));
+    assert_eq!(s.limits.max_path_depth, Some(256));
+    let hosts = s.registry_hosts();
+    assert!(hosts.get("registry.lan:5000").unwrap().insecure);
+    assert_eq!(
+        hosts.get("docker.io").unwrap().mirrors,
+        ["mirror.example.org:5000"]
+    );
+}
