@@ -67,7 +67,11 @@ fn write(path: &Path, text: &str) -> Result<(), Fail> {
 }
 
 fn lists(run: &Run, id: &str) -> bool {
-    run.ok && run.stdout.lines().any(|l| l.split_whitespace().next() == Some(id))
+    run.ok
+        && run
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(id))
 }
 
 fn config_root_is_used_below_env_and_flag(ctx: &Ctx) -> TestResult {
@@ -82,17 +86,39 @@ fn config_root_is_used_below_env_and_flag(ctx: &Ctx) -> TestResult {
     let elsewhere = ctx.path("other-root").to_string_lossy().into_owned();
 
     let by_file = stockade(ctx, &["--config", &conf, "list"], &[])?;
-    ensure!(lists(&by_file, &id), "the file's root was not used: {} {}", by_file.stdout, by_file.stderr);
+    ensure!(
+        lists(&by_file, &id),
+        "the file's root was not used: {} {}",
+        by_file.stdout,
+        by_file.stderr
+    );
     let by_env_config = stockade(ctx, &["list"], &[("STOCKADE_CONFIG", &conf)])?;
-    ensure!(lists(&by_env_config, &id), "STOCKADE_CONFIG was not read: {} {}", by_env_config.stdout, by_env_config.stderr);
-    let env_wins = stockade(ctx, &["--config", &conf, "list"], &[("STOCKADE_ROOT", &elsewhere)])?;
-    ensure!(env_wins.ok && !lists(&env_wins, &id), "STOCKADE_ROOT did not win over the file: {}", env_wins.stdout);
+    ensure!(
+        lists(&by_env_config, &id),
+        "STOCKADE_CONFIG was not read: {} {}",
+        by_env_config.stdout,
+        by_env_config.stderr
+    );
+    let env_wins = stockade(
+        ctx,
+        &["--config", &conf, "list"],
+        &[("STOCKADE_ROOT", &elsewhere)],
+    )?;
+    ensure!(
+        env_wins.ok && !lists(&env_wins, &id),
+        "STOCKADE_ROOT did not win over the file: {}",
+        env_wins.stdout
+    );
     let flag_wins = stockade(
         ctx,
         &["--config", &conf, "--root", &elsewhere, "list"],
         &[("STOCKADE_ROOT", &root)],
     )?;
-    ensure!(flag_wins.ok && !lists(&flag_wins, &id), "--root did not win over the environment and file: {}", flag_wins.stdout);
+    ensure!(
+        flag_wins.ok && !lists(&flag_wins, &id),
+        "--root did not win over the environment and file: {}",
+        flag_wins.stdout
+    );
     Ok(())
 }
 
@@ -103,7 +129,11 @@ fn config_bad_key_names_file_line_and_key(ctx: &Ctx) -> TestResult {
     let r = stockade(ctx, &["--config", &conf, "list"], &[])?;
     ensure!(!r.ok, "a config file with an unknown key was accepted");
     let want = format!("stockade: error: {conf}:4: key max_entires: unknown field");
-    ensure!(r.stderr.contains(&want), "expected {want:?} in {:?}", r.stderr);
+    ensure!(
+        r.stderr.contains(&want),
+        "expected {want:?} in {:?}",
+        r.stderr
+    );
     Ok(())
 }
 
@@ -111,6 +141,10 @@ fn config_missing_explicit_file_is_an_error(ctx: &Ctx) -> TestResult {
     let conf = ctx.path("absent.conf").to_string_lossy().into_owned();
     let r = stockade(ctx, &["list"], &[("STOCKADE_CONFIG", &conf)])?;
     ensure!(!r.ok, "a missing STOCKADE_CONFIG file was accepted");
-    ensure!(r.stderr.contains(&conf), "the error does not name the file: {:?}", r.stderr);
+    ensure!(
+        r.stderr.contains(&conf),
+        "the error does not name the file: {:?}",
+        r.stderr
+    );
     Ok(())
 }

@@ -80,7 +80,10 @@ fn a_bad_value_names_file_line_and_key() {
     let e = parse_err("\n[limits]\nmax_entries = \"many\"\n");
     assert!(e.contains(":3: key max_entries: invalid type"), "{e}");
     let e = parse_err("[limits]\nmax_unpacked_size = \"lots\"\n");
-    assert!(e.contains(":2: key max_unpacked_size: size \"lots\""), "{e}");
+    assert!(
+        e.contains(":2: key max_unpacked_size: size \"lots\""),
+        "{e}"
+    );
     let e = parse_err("[limits]\nmax_header_size = \"auto\"\n");
     assert!(e.contains(":2: key max_header_size:"), "{e}");
     let e = parse_err("root = 5\n");
@@ -119,7 +122,11 @@ fn a_missing_explicit_file_is_an_error_and_a_large_one_refused() {
 #[test]
 fn the_packaged_sample_parses_with_every_key_uncommented() {
     let sample = include_str!("../../../packaging/freebsd/files/stockade.conf.sample");
-    assert_eq!(parse_ok(sample), Settings::default(), "the sample sets nothing");
+    assert_eq!(
+        parse_ok(sample),
+        Settings::default(),
+        "the sample sets nothing"
+    );
     // Uncomment `#key = …` and `#[table]` lines (not the prose comments).
     let uncommented: String = sample
         .lines()

@@ -29,7 +29,10 @@ fn cli(argv: &[&str], file: Option<&str>) -> Cli {
     let m = cmd.try_get_matches_from(argv).unwrap();
     let mut cli = Cli::from_arg_matches(&m).unwrap();
     if let (Some(text), Some(c)) = (file, &mut cli.command) {
-        attach_registries(c, &parse(text, Path::new("/t.conf")).unwrap().registry_hosts());
+        attach_registries(
+            c,
+            &parse(text, Path::new("/t.conf")).unwrap().registry_hosts(),
+        );
     }
     cli
 }
@@ -50,7 +53,10 @@ fn the_file_replaces_built_in_defaults() {
     assert_eq!(built_in.global.root, Path::new(crate::args::DEFAULT_ROOT));
     let c = cli(&["stockade", "list"], Some(FILE));
     assert_eq!(c.global.root, Path::new("/file/root"));
-    let c = cli(&["stockade", "bundle", "create", "--image", "a", "d"], Some(FILE));
+    let c = cli(
+        &["stockade", "bundle", "create", "--image", "a", "d"],
+        Some(FILE),
+    );
     let (b, registry) = bundle_args(&c);
     assert_eq!(b.storage.image_root, Path::new("/file/images"));
     let storage = b.storage.config();
@@ -62,7 +68,10 @@ fn the_file_replaces_built_in_defaults() {
     assert_eq!(storage.limits.max_entries, 77);
     assert!(registry.hosts.get("r.example").unwrap().insecure);
     let settings = registry.settings().unwrap();
-    assert_eq!(settings.registries.get("r.example").unwrap().mirrors, ["m.example:5000"]);
+    assert_eq!(
+        settings.registries.get("r.example").unwrap().mirrors,
+        ["m.example:5000"]
+    );
 }
 
 #[test]
@@ -70,13 +79,27 @@ fn flags_win_over_the_file() {
     let c = cli(&["stockade", "--root", "/flag/root", "list"], Some(FILE));
     assert_eq!(c.global.root, Path::new("/flag/root"));
     let c = cli(
-        &["stockade", "bundle", "--max-entries", "5", "--image-root", "/flag/img", "create", "--image", "a", "d"],
+        &[
+            "stockade",
+            "bundle",
+            "--max-entries",
+            "5",
+            "--image-root",
+            "/flag/img",
+            "create",
+            "--image",
+            "a",
+            "d",
+        ],
         Some(FILE),
     );
     let (b, _) = bundle_args(&c);
     assert_eq!(b.storage.image_root, Path::new("/flag/img"));
     assert_eq!(b.storage.config().limits.max_entries, 5);
-    let c = cli(&["stockade", "image", "--image-root", "/flag/img", "ls"], Some(FILE));
+    let c = cli(
+        &["stockade", "image", "--image-root", "/flag/img", "ls"],
+        Some(FILE),
+    );
     match &c.command {
         Some(Cmd::Image(a)) => assert_eq!(a.image_root, Path::new("/flag/img")),
         other => panic!("{other:?}"),

@@ -100,8 +100,8 @@ fn io(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -
 }
 
 #[cfg(test)]
-mod settings_tests;
-#[cfg(test)]
 mod registry_hosts_tests;
+#[cfg(test)]
+mod settings_tests;
 #[cfg(test)]
 mod tests;

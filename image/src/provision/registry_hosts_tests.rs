@@ -44,7 +44,9 @@ fn per_host_settings_reach_the_client_and_mirrors_get_their_own_credentials() {
     let client = settings.client_options(&r).unwrap();
     assert!(client.insecure);
     assert_eq!(client.credentials.unwrap().username, "hubuser");
-    let other = settings.client_options(&reference("o.example/a:1")).unwrap();
+    let other = settings
+        .client_options(&reference("o.example/a:1"))
+        .unwrap();
     assert!(!other.insecure);
 
     let with_flag = PullSettings {

@@ -97,7 +97,13 @@ mod tests {
     fn mirrors_are_hosts_and_keep_the_repository_path() {
         check_mirror("mirror.example:5000").unwrap();
         check_mirror("127.0.0.1:5001").unwrap();
-        for bad in ["", "http://m.example", "m.example/path", "m.example@x", "nodots"] {
+        for bad in [
+            "",
+            "http://m.example",
+            "m.example/path",
+            "m.example@x",
+            "nodots",
+        ] {
             assert!(check_mirror(bad).is_err(), "{bad}");
         }
         let r: Reference = "alpine:3.20".parse().unwrap();

@@ -12,7 +12,9 @@ use crate::store::Store;
 
 /// An image: (manifest, config, layer).
 fn image() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    let config = br#"{"os":"linux","architecture":"amd64","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let config =
+        br#"{"os":"linux","architecture":"amd64","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
     let layer = b"not really a tar, but pull does not unpack".to_vec();
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -88,7 +90,9 @@ fn mirrors_are_tried_in_order_before_the_registry() {
     let good_seen = good_seen.lock().unwrap();
     // The same repository path on the mirror.
     assert!(
-        good_seen.iter().any(|h| h.starts_with("GET /v2/test/img/manifests/v1")),
+        good_seen
+            .iter()
+            .any(|h| h.starts_with("GET /v2/test/img/manifests/v1")),
         "{good_seen:?}"
     );
     assert!(origin_seen.lock().unwrap().is_empty());
