@@ -29,7 +29,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-start_registry() { # start_registry NAME; sets PORT_<NAME> and PID_<NAME>
+declare -A PORT PID
+start_registry() { # start_registry NAME; sets PORT[NAME] and PID[NAME]
     local name=$1 port dir
     port=$(free_port)
     dir=$WORK/registry-$name
@@ -41,20 +42,20 @@ start_registry() { # start_registry NAME; sets PORT_<NAME> and PID_<NAME>
     } >"$dir/config.yml"
     REGISTRY_HTTP_SECRET=stockade-test docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
     PIDS+=($!)
-    printf -v "PID_$name" '%s' "$!"
+    PID[$name]=$!
     for _ in $(seq 1 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break
         sleep 0.1
     done
-    printf -v "PORT_$name" '%s' "$port"
+    PORT[$name]=$port
 }
 
 start_registry origin
 start_registry mirror
 start_registry empty
-ORIGIN=127.0.0.1:$PORT_origin
-MIRROR=127.0.0.1:$PORT_mirror
-EMPTY=127.0.0.1:$PORT_empty
+ORIGIN=127.0.0.1:${PORT[origin]}
+MIRROR=127.0.0.1:${PORT[mirror]}
+EMPTY=127.0.0.1:${PORT[empty]}
 DOWN=127.0.0.1:$(free_port) # nothing listens there
 
 export HOME=$WORK/home
@@ -69,9 +70,11 @@ ST=$WORK/store
 S image --image-root "$ST" import --tag "$ORIGIN/lib/app:v1" "$WORK/layout" >/dev/null \
     || { echo "mirrors.sh: import failed" >&2; exit 2; }
 WANT=$(store_digest "$ST" "$ORIGIN/lib/app:v1")
-S image --image-root "$ST" push "$ORIGIN/lib/app:v1" >/dev/null 2>&1 \
-    && S image --image-root "$ST" push "$ORIGIN/lib/app:v1" "$MIRROR/lib/app:v1" >/dev/null 2>&1 \
-    || { echo "mirrors.sh: pushing the fixtures failed" >&2; exit 2; }
+if ! S image --image-root "$ST" push "$ORIGIN/lib/app:v1" >/dev/null 2>&1 \
+    || ! S image --image-root "$ST" push "$ORIGIN/lib/app:v1" "$MIRROR/lib/app:v1" >/dev/null 2>&1; then
+    echo "mirrors.sh: pushing the fixtures failed" >&2
+    exit 2
+fi
 
 CONF=$WORK/stockade.conf
 printf '[registries."%s"]\nmirrors = ["%s", "%s", "%s"]\n' "$ORIGIN" "$DOWN" "$EMPTY" "$MIRROR" >"$CONF"
@@ -87,8 +90,8 @@ else
     not_ok "fallback to the registry" "$out"
 fi
 
-kill "$PID_origin"
-wait "$PID_origin" 2>/dev/null
+kill "${PID[origin]}"
+wait "${PID[origin]}" 2>/dev/null
 out=$(S --config "$CONF" image --image-root "$WORK/s2" pull -q "$ORIGIN/lib/app:v1" 2>&1)
 if [ "$(tail -1 <<<"$out")" = "$WANT" ] && [ "$(store_digest "$WORK/s2" "$ORIGIN/lib/app:v1")" = "$WANT" ]; then
     ok "with the registry down, the third mirror serves; stored under the registry's name with its digest"
