@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use clap::ValueEnum;
 use serde::{Deserialize, Deserializer};
 use stockade_image::registry::mirrors::{self, HostSettings, RegistryHosts};
 use stockade_image::rootfs::unpack::SizeLimit;
+
+use crate::args::storage::DriverKind;
 
 /// Largest config file read (it is a few lines; this bounds a mistaken path).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -21,8 +24,9 @@ pub struct Settings {
     pub image_root: Option<PathBuf>,
     /// `--storage-root`.
     pub storage_root: Option<PathBuf>,
-    /// `--storage-driver`.
-    pub storage_driver: Option<StorageDriver>,
+    /// `--storage-driver`: the flag's own values (checked by its clap definition).
+    #[serde(default, deserialize_with = "storage_driver")]
+    pub storage_driver: Option<DriverKind>,
     /// `--zfs-dataset`.
     pub zfs_dataset: Option<String>,
     /// Keys that have no consumer yet: read only to refuse them with their line.
@@ -35,24 +39,6 @@ pub struct Settings {
     /// `[registries."HOST"]`.
     #[serde(default)]
     pub registries: BTreeMap<String, Registry>,
-}
-
-/// `storage_driver`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StorageDriver {
-    Dir,
-    Zfs,
-}
-
-impl StorageDriver {
-    /// The value of `--storage-driver` this is.
-    pub fn flag_value(self) -> &'static str {
-        match self {
-            StorageDriver::Dir => "dir",
-            StorageDriver::Zfs => "zfs",
-        }
-    }
 }
 
 /// `[limits]`: the flags of the same names (docs/storage.md, "Bounds on images").
@@ -173,6 +159,28 @@ impl Settings {
                 .collect(),
         )
     }
+}
+
+fn storage_driver<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DriverKind>, D::Error> {
+    let s = String::deserialize(d)?;
+    DriverKind::from_str(&s, false).map(Some).map_err(|_| {
+        let names: Vec<String> = DriverKind::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+            .collect();
+        serde::de::Error::custom(format!(
+            "unknown storage driver {}, expected one of {}",
+            stockade_quote::quote(&s),
+            names.join(", ")
+        ))
+    })
+}
+
+/// The `--storage-driver` value `d` is.
+pub fn driver_flag_value(d: DriverKind) -> String {
+    d.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
 }
 
 fn size_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SizeLimit>, D::Error> {

@@ -40,7 +40,7 @@ insecure = true
     assert_eq!(s.root.as_deref(), Some(Path::new("/run/s")));
     assert_eq!(s.image_root.as_deref(), Some(Path::new("/var/img")));
     assert_eq!(s.storage_root.as_deref(), Some(Path::new("/var/st")));
-    assert_eq!(s.storage_driver, Some(StorageDriver::Zfs));
+    assert_eq!(s.storage_driver, Some(DriverKind::Zfs));
     assert_eq!(s.zfs_dataset.as_deref(), Some("tank/stockade"));
     assert_eq!(s.limits.max_unpacked_size, Some(SizeLimit::Bytes(2 << 30)));
     assert_eq!(s.limits.max_sparse_size, Some(SizeLimit::Auto));
@@ -76,7 +76,14 @@ fn an_unknown_key_names_file_line_and_key() {
 #[test]
 fn a_bad_value_names_file_line_and_key() {
     let e = parse_err("root = \"/x\"\nstorage_driver = \"btrfs\"\n");
-    assert!(e.contains(":2: key storage_driver: unknown variant"), "{e}");
+    assert!(
+        e.contains(":2: key storage_driver: unknown storage driver \"btrfs\", expected one of dir, zfs, overlay"),
+        "{e}"
+    );
+    assert_eq!(
+        parse_ok("storage_driver = \"overlay\"").storage_driver,
+        Some(DriverKind::Overlay)
+    );
     let e = parse_err("\n[limits]\nmax_entries = \"many\"\n");
     assert!(e.contains(":3: key max_entries: invalid type"), "{e}");
     let e = parse_err("[limits]\nmax_unpacked_size = \"lots\"\n");
@@ -137,7 +144,7 @@ fn the_packaged_sample_parses_with_every_key_uncommented() {
         .map(|l| format!("{l}\n"))
         .collect();
     let s = parse_ok(&uncommented);
-    assert_eq!(s.storage_driver, Some(StorageDriver::Zfs));
+    assert_eq!(s.storage_driver, Some(DriverKind::Zfs));
     assert_eq!(s.limits.max_path_depth, Some(256));
     let hosts = s.registry_hosts();
     assert!(hosts.get("registry.lan:5000").unwrap().insecure);

@@ -26,7 +26,7 @@ fn defaults(s: &Settings) -> Vec<(&'static str, OsString)> {
     path("image_root", &s.image_root);
     path("storage_root", &s.storage_root);
     if let Some(d) = s.storage_driver {
-        out.push(("storage_driver", d.flag_value().into()));
+        out.push(("storage_driver", super::file::driver_flag_value(d).into()));
     }
     if let Some(z) = &s.zfs_dataset {
         out.push(("zfs_dataset", z.into()));
