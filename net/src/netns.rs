@@ -1,0 +1,83 @@
+//! Linux network namespaces kept alive by a bind mount on a file, as `ip netns` does:
+//! `/run/stockade/netns/<id>`. The runtime joins it through `linux.namespaces` `path`,
+//! and the CNI plugins configure it by that path before the container exists.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+
+use crate::{io, NetError};
+
+/// Where stockade keeps its network namespaces.
+pub const NETNS_DIR: &str = "/run/stockade/netns";
+
+/// The namespace file of container `id`.
+pub fn netns_path(id: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(id)
+}
+
+/// Makes a new network namespace bound on `path` (a new file; an existing one is refused:
+/// it may be another container's).
+pub fn create(path: &Path) -> Result<(), NetError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io("creating", path))?;
+    stockade_fault::point("net:netns-file");
+    let target = path.to_path_buf();
+    // unshare(CLONE_NEWNET) moves only the calling thread: a thread of its own takes the
+    // new namespace, binds it on the file, and ends, leaving this process's threads alone.
+    let made = std::thread::spawn(move || -> nix::Result<()> {
+        unshare(CloneFlags::CLONE_NEWNET)?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    })
+    .join();
+    match made {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(errno)) => {
+            let _ = fs::remove_file(path);
+            Err(NetError::Netns {
+                path: path.to_path_buf(),
+                source: std::io::Error::from(errno),
+            })
+        }
+        Err(_) => {
+            let _ = fs::remove_file(path);
+            Err(NetError::Netns {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("the namespace thread panicked"),
+            })
+        }
+    }
+}
+
+/// Unmounts and removes the namespace file; nothing there, or a file that is no mount
+/// (a crash between the two steps of [`create`]), is fine.
+pub fn remove(path: &Path) -> Result<(), NetError> {
+    match umount2(path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(errno) => {
+            return Err(NetError::Netns {
+                path: path.to_path_buf(),
+                source: std::io::Error::from(errno),
+            })
+        }
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("removing", path)(e)),
+    }
+}
