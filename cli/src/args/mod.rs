@@ -10,6 +10,7 @@ pub mod image;
 pub mod lifecycle;
 pub mod limits;
 pub mod push;
+pub mod network;
 pub mod registry;
 pub mod storage;
 pub mod update;
@@ -115,6 +116,8 @@ pub enum Command {
     Completion(docs::CompletionArgs),
     /// Write the man pages (stockade.8 and one per command) into a directory.
     Man(docs::ManArgs),
+    /// Manage container networks (CNI): ls, create, rm.
+    Network(network::NetworkArgs),
 }
 
 #[cfg(test)]
