@@ -216,7 +216,13 @@ pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
             name: name.clone(),
             list: list.clone(),
         };
-        let netns = record.netns.to_string_lossy().into_owned();
+        // A namespace that is gone (or never was bound) is given as empty, which CNI's DEL
+        // takes as "release what is outside it" (addresses, port rules).
+        let netns = if netns_bound(&record.netns) {
+            record.netns.to_string_lossy().into_owned()
+        } else {
+            String::new()
+        };
         let at = Attachment {
             container_id: id,
             netns: &netns,
@@ -247,6 +253,10 @@ fn netns_path(id: &str) -> PathBuf {
     crate::netns::netns_path(id)
 }
 #[cfg(target_os = "linux")]
+fn netns_bound(path: &Path) -> bool {
+    crate::netns::is_bound(path)
+}
+#[cfg(target_os = "linux")]
 fn make_netns(path: &Path) -> Result<(), NetError> {
     crate::netns::create(path)
 }
@@ -258,6 +268,10 @@ fn remove_netns(path: &Path) -> Result<(), NetError> {
 #[cfg(not(target_os = "linux"))]
 fn netns_path(id: &str) -> PathBuf {
     PathBuf::from(id)
+}
+#[cfg(not(target_os = "linux"))]
+fn netns_bound(_: &Path) -> bool {
+    false
 }
 #[cfg(not(target_os = "linux"))]
 fn make_netns(_: &Path) -> Result<(), NetError> {
