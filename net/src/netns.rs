@@ -66,8 +66,8 @@ pub fn create(path: &Path) -> Result<(), NetError> {
 /// Whether `path` is a namespace bound on a file (nsfs): after a crash between the file
 /// and the bind mount it is a plain file, which CNI's DEL must not be given.
 pub fn is_bound(path: &Path) -> bool {
-    const NSFS_MAGIC: i64 = 0x6e73_6673;
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+    use nix::sys::statfs::{statfs, NSFS_MAGIC};
+    statfs(path).is_ok_and(|s| s.filesystem_type() == NSFS_MAGIC)
 }
 
 /// Unmounts and removes the namespace file; nothing there, or a file that is no mount

@@ -131,7 +131,10 @@ impl RunNetwork {
         else {
             return Ok(());
         };
-        let hostname = made.config["hostname"].as_str().unwrap_or_default().to_string();
+        let hostname = made.config["hostname"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         attach::apply_to_config(&mut made.config, &att, &made.bundle, &[name, &hostname])?;
         stockade_image::bundle::write_bundle(&made.bundle, &made.config)?;
         Ok(())
