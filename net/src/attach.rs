@@ -190,13 +190,20 @@ pub fn attach(
     cni::run_list(&loopback(), Verb::Add, &at("lo"), &dirs, None)?;
     let mut addresses = Vec::new();
     if let Some(net) = &network {
-        let result = cni::run_list(net, Verb::Add, &at(IFNAME), &dirs, None)?;
+        // Each plugin's result is recorded as it comes: the firewall plugin's DEL finds
+        // the addresses to unblock only in its prevResult.
+        let mut saved = record.clone();
+        let result = cni::run_list_saving(net, Verb::Add, &at(IFNAME), &dirs, None, &mut |r| {
+            saved.result = Some(r.clone());
+            write_record(storage_root, &saved)?;
+            stockade_fault::point("net:result-saved");
+            Ok(())
+        })?;
         stockade_fault::point("net:added");
         if let Some(r) = &result {
             addresses = cni::result_addresses(r);
         }
         record.result = result;
-        write_record(storage_root, &record)?;
     }
     Ok(Some(Attached {
         netns: record.netns.clone(),

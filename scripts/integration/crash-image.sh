@@ -173,7 +173,7 @@ done
 report "bundle create" "$clean" "$details"
 
 RUN_POINTS=(run-image:recorded provision:chain-prepared provision:rootfs-created provision:bundle-written
-    net:recorded net:netns-file net:netns-made net:added create:after-lock)
+    net:recorded net:netns-file net:netns-made net:result-saved net:added create:after-lock)
 DELETE_POINTS=(delete:network-removed net:deleted net:netns-removed delete:rootfs-removed delete:bundle-removed)
 
 # --- run --image --rm (foreground) ------------------------------------------------------

@@ -125,13 +125,35 @@ pub fn run_list(
     plugin_dirs: &[PathBuf],
     prev_result: Option<&Value>,
 ) -> Result<Option<Value>, NetError> {
+    run_list_saving(network, verb, at, plugin_dirs, prev_result, &mut |_| Ok(()))
+}
+
+/// [`run_list`], handing each ADD result to `save` as soon as it is there: a caller that
+/// records it keeps what DEL needs (the addresses, for the plugins after the first) even
+/// when it is killed before the list is done.
+pub fn run_list_saving(
+    network: &Network,
+    verb: Verb,
+    at: &Attachment<'_>,
+    plugin_dirs: &[PathBuf],
+    prev_result: Option<&Value>,
+    save: &mut dyn FnMut(&Value) -> Result<(), NetError>,
+) -> Result<Option<Value>, NetError> {
     match verb {
         Verb::Add | Verb::Check => {
             let mut prev = prev_result.cloned();
             for plugin in network.plugins() {
                 let inv = invocation(network, plugin, verb, at, plugin_dirs, prev.as_ref())?;
                 match execute(&inv, plugin_dirs, &network.name) {
-                    Ok(out) if verb == Verb::Add => prev = out,
+                    Ok(out) if verb == Verb::Add => {
+                        if let Some(r) = &out {
+                            if let Err(e) = save(r) {
+                                let _ = run_list(network, Verb::Del, at, plugin_dirs, Some(r));
+                                return Err(e);
+                            }
+                        }
+                        prev = out;
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         if verb == Verb::Add {

@@ -174,3 +174,45 @@ fn plugin_types_are_names_not_paths() {
         Err(NetError::NoPlugin { .. })
     ));
 }
+
+#[test]
+fn each_add_result_is_saved_and_a_failed_save_deletes_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("dels");
+    for (name, n) in [("one", 1), ("two", 2)] {
+        plugin(
+            tmp.path(),
+            name,
+            &format!(
+                "[ \"$CNI_COMMAND\" = DEL ] && echo {name} >> {} && exit 0; echo '{{\"cniVersion\":\"1.0.0\",\"n\":{n}}}'",
+                log.display()
+            ),
+        );
+    }
+    let rc = Map::new();
+    let at = Attachment {
+        container_id: "c1",
+        netns: "/run/x",
+        ifname: "eth0",
+        runtime_config: &rc,
+    };
+    let dirs = [tmp.path().to_path_buf()];
+    let mut seen = Vec::new();
+    run_list_saving(&network(), Verb::Add, &at, &dirs, None, &mut |r| {
+        seen.push(r["n"].as_i64().unwrap());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, [1, 2]);
+    assert!(!log.exists());
+    let err = run_list_saving(&network(), Verb::Add, &at, &dirs, None, &mut |r| {
+        if r["n"] == 1 {
+            Err(NetError::NoFreeSubnet)
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert!(matches!(err, NetError::NoFreeSubnet));
+    assert_eq!(fs::read_to_string(&log).unwrap(), "two\none\n");
+}
