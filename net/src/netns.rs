@@ -88,3 +88,36 @@ pub fn remove(path: &Path) -> Result<(), NetError> {
         Err(e) => Err(io("removing", path)(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs root (CI runs the unit tests as root); as another user it says so and passes.
+    #[test]
+    fn a_namespace_is_bound_on_its_file_and_removed_again() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ns");
+        create(&path).unwrap();
+        assert!(is_bound(&path));
+        let own = fs::metadata("/proc/self/ns/net").unwrap();
+        let made = fs::metadata(&path).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(own.ino(), made.ino(), "the file holds a new namespace");
+        // A taken path is refused, not reused.
+        assert!(create(&path).is_err());
+        assert!(is_bound(&path));
+        remove(&path).unwrap();
+        assert!(!path.exists());
+        remove(&path).unwrap();
+        // A plain file left by a crash before the bind mount is no namespace, and goes.
+        fs::write(&path, b"").unwrap();
+        assert!(!is_bound(&path));
+        remove(&path).unwrap();
+        assert!(!path.exists());
+    }
+}
