@@ -42,14 +42,16 @@ PORT=$((20000 + RANDOM % 20000))
 wait_for() { local i; for ((i = 0; i < 100; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
 # ip_of ID: the container's address, from the hosts file stockade wrote into its bundle.
 ip_of() { awk -v id="$1" '$2 == id { print $1 }' "$TMP/st/bundles/$1/hosts"; }
-# gone ID [BRIDGE]: prints what of ID's network is left on the host.
+# gone ID [BRIDGE [ADDRESS]]: prints what of ID's network is left on the host.
 gone() {
-    local id=$1 br=${2:-}
+    local id=$1 br=${2:-} addr=${3:-}
     [ -e "/run/stockade/netns/$id" ] && echo "netns file /run/stockade/netns/$id"
     [ -e "$TMP/st/networks/attachments/$id.json" ] && echo "attachment record"
     iptables-save 2>/dev/null | grep -F "id: \"$id\"" | head -3
     grep -lx "$id" /var/lib/cni/networks/*/* 2>/dev/null | head -3
     [ -n "$br" ] && ip -o link show master "$br" 2>/dev/null | head -3
+    # The firewall plugin's rules name the address, not the id.
+    [ -n "$addr" ] && iptables-save 2>/dev/null | grep -F -- "$addr/32" | head -3
     return 0
 }
 http_get() { # http_get ADDR PORT: an HTTP GET from a container on the default network
@@ -94,7 +96,7 @@ if [[ $? -ne 0 && $out == *"--publish needs a network"* ]]; then ok "--publish w
 out=$(S network rm stockade 2>&1)
 if [[ $? -ne 0 && $out == *"in use by $WEB"* ]]; then ok "network rm refuses a network in use"; else not_ok "network rm in use" "$out"; fi
 check "delete --force of the service" S delete --force "$WEB"
-left=$(gone "$WEB")
+left=$(gone "$WEB" "" "$WEB_IP")
 if [ -z "$left" ]; then ok "after delete: no netns, no attachment, no port rule, no address"; else not_ok "teardown after delete" "$left"; fi
 if ! curl -sf -m 2 "http://127.0.0.1:$PORT/" >/dev/null 2>&1; then ok "the published port is closed again"; else not_ok "published port still answers"; fi
 (S run --image "$BB" --name "$WEB" -p "127.0.0.1:$PORT:8080" -- sh -c 'mkdir -p /w && echo again > /w/index.html && exec httpd -f -p 8080 -h /w' >/dev/null 2>&1 &)
@@ -107,8 +109,9 @@ run_pid=$!
 wait_for test -e "$TMP/run/$KILLED/state.json"
 kill -KILL "$run_pid" 2>/dev/null
 wait "$run_pid" 2>/dev/null
+KILLED_IP=$(ip_of "$KILLED")
 check "delete --force after a SIGKILLed run" S delete --force "$KILLED"
-left=$(gone "$KILLED" "$BR2")
+left=$(gone "$KILLED" "$BR2" "$KILLED_IP")
 if [ -z "$left" ]; then ok "after SIGKILL of run and delete --force: nothing of the network is left"; else not_ok "teardown after SIGKILL" "$left"; fi
 check "network rm $NET2 once unused" S network rm "$NET2"
 if ! S network ls -q | grep -qx "$NET2"; then ok "network ls no longer lists $NET2"; else not_ok "network ls after rm"; fi
