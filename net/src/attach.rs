@@ -65,6 +65,8 @@ pub struct Attached {
     pub network: Option<String>,
     /// The container's IPv4 addresses on the network.
     pub addresses: Vec<String>,
+    /// The containers attached to the network before it: (address, id).
+    pub peers: Vec<(String, String)>,
 }
 
 fn records_dir(storage_root: &Path) -> PathBuf {
@@ -95,32 +97,66 @@ fn read_record(storage_root: &Path, id: &str) -> Result<Option<Record>, NetError
     }
 }
 
-/// The ids of the containers attached to network `name`.
-pub fn users(storage_root: &Path, name: &str) -> Result<Vec<String>, NetError> {
+/// The records of the containers attached to network `name`, by id.
+fn attached_to(storage_root: &Path, name: &str) -> Result<Vec<Record>, NetError> {
     let dir = records_dir(storage_root);
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io("reading", &dir)(e)),
     };
-    let mut ids = Vec::new();
+    let mut out = Vec::new();
     for ent in entries {
         let ent = ent.map_err(io("reading", &dir))?;
         let file = ent.file_name().to_string_lossy().into_owned();
         let Some(id) = file.strip_suffix(".json") else {
             continue;
         };
-        if file.starts_with('.') {
+        // Temporaries of atomic writes, and names no container id can have.
+        let plain = id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'+'));
+        if file.starts_with('.') || id.is_empty() || !plain {
             continue;
         }
         if let Ok(Some(r)) = read_record(storage_root, id) {
-            if r.network.as_deref() == Some(name) {
-                ids.push(id.to_string());
+            if r.network.as_deref() == Some(name) && r.id == id {
+                out.push(r);
             }
         }
     }
-    ids.sort();
-    Ok(ids)
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// The ids of the containers attached to network `name`.
+pub fn users(storage_root: &Path, name: &str) -> Result<Vec<String>, NetError> {
+    Ok(attached_to(storage_root, name)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+/// The addresses of the containers on network `name` but `except`, for `/etc/hosts`.
+fn peers(storage_root: &Path, name: &str, except: &str) -> Result<Vec<(String, String)>, NetError> {
+    let mut out = Vec::new();
+    for r in attached_to(storage_root, name)? {
+        if r.id == except {
+            continue;
+        }
+        for a in r
+            .result
+            .as_ref()
+            .map(cni::result_addresses)
+            .unwrap_or_default()
+        {
+            // Written into another container's file: only what parses as an address.
+            if a.parse::<std::net::IpAddr>().is_ok() {
+                out.push((a, r.id.clone()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The loopback plugin's list: `lo` up in every namespace stockade makes.
@@ -205,10 +241,15 @@ pub fn attach(
         }
         record.result = result;
     }
+    let peers = match &record.network {
+        Some(name) => peers(storage_root, name, id)?,
+        None => Vec::new(),
+    };
     Ok(Some(Attached {
         netns: record.netns.clone(),
         network: record.network.clone(),
         addresses,
+        peers,
     }))
 }
 
@@ -308,7 +349,7 @@ pub fn apply_to_config(
     let mut files = vec![(
         "/etc/hosts",
         "hosts",
-        crate::etc::hosts(&attached.addresses, names),
+        crate::etc::hosts(&attached.addresses, names, &attached.peers),
     )];
     if attached.network.is_some() {
         files.push((
@@ -376,6 +417,7 @@ mod tests {
             netns: "/run/stockade/netns/c".into(),
             network: Some("stockade".into()),
             addresses: vec!["10.89.0.7".into()],
+            peers: vec![("10.89.0.5".into(), "db".into())],
         };
         apply_to_config(&mut config, &att, tmp.path(), &["web"]).unwrap();
         assert_eq!(
@@ -387,7 +429,7 @@ mod tests {
         assert_eq!(m[0]["source"], tmp.path().join("hosts").to_str().unwrap());
         assert_eq!(m[1]["destination"], "/etc/resolv.conf");
         let hosts = fs::read_to_string(tmp.path().join("hosts")).unwrap();
-        assert!(hosts.contains("10.89.0.7\tweb\n"), "{hosts}");
+        assert!(hosts.contains("10.89.0.7\tweb\n10.89.0.5\tdb\n"), "{hosts}");
     }
 
     #[test]
@@ -399,6 +441,7 @@ mod tests {
             ("b", Some("n2")),
             ("c", None),
             ("d", Some("n1")),
+            ("host", Some("n1")),
         ] {
             write_record(
                 tmp.path(),
@@ -408,12 +451,21 @@ mod tests {
                     network: net.map(str::to_string),
                     list: None,
                     runtime_config: Map::new(),
-                    result: None,
+                    result: Some(
+                        json!({"ips": [{"address": format!("10.1.0.{}/24", id.len() + 1)}]}),
+                    ),
                 },
             )
             .unwrap();
         }
-        assert_eq!(users(tmp.path(), "n1").unwrap(), ["a", "d"]);
+        assert_eq!(users(tmp.path(), "n1").unwrap(), ["a", "d", "host"]);
         assert!(users(tmp.path(), "n3").unwrap().is_empty());
+        assert_eq!(
+            peers(tmp.path(), "n1", "d").unwrap(),
+            [
+                ("10.1.0.2".to_string(), "a".to_string()),
+                ("10.1.0.5".to_string(), "host".to_string())
+            ]
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! The `/etc/hosts` and `/etc/resolv.conf` a networked container gets: written into its
 //! bundle and bind-mounted read-only over the image's, so the image cannot redirect them.
 
-/// `/etc/hosts`: localhost, and the container's own names on its address.
-pub fn hosts(addresses: &[String], names: &[&str]) -> String {
+/// `/etc/hosts`: localhost, the container's own names on its address, and the containers
+/// attached to its network before it (`peers`: address, id).
+pub fn hosts(addresses: &[String], names: &[&str], peers: &[(String, String)]) -> String {
     let mut out = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     let mut uniq: Vec<&str> = Vec::new();
     for n in names {
@@ -14,6 +15,9 @@ pub fn hosts(addresses: &[String], names: &[&str]) -> String {
         for a in addresses {
             out.push_str(&format!("{a}\t{}\n", uniq.join(" ")));
         }
+    }
+    for (a, id) in peers {
+        out.push_str(&format!("{a}\t{id}\n"));
     }
     out
 }
@@ -62,10 +66,16 @@ mod tests {
 
     #[test]
     fn hosts_lists_the_names_once_per_address() {
-        let h = hosts(&["10.89.0.2".into()], &["web", "web", ""]);
+        let h = hosts(&["10.89.0.2".into()], &["web", "web", ""], &[]);
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("10.89.0.2\tweb\n"), "{h}");
-        assert!(!hosts(&[], &["web"]).contains("web"));
+        assert!(!hosts(&[], &["web"], &[]).contains("web"));
+        let h = hosts(
+            &["10.89.0.3".into()],
+            &["cli"],
+            &[("10.89.0.2".into(), "web".into())],
+        );
+        assert!(h.ends_with("10.89.0.3\tcli\n10.89.0.2\tweb\n"), "{h}");
     }
 
     #[test]

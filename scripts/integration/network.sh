@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Container networks through CNI (issue 15 item 1), as root on Linux: a busybox httpd
 # published on a host port and reached with curl; two containers on the default network
-# talking by IP; a second network isolated from the first; --network none; `network
+# talking by IP and by name; a second network isolated from the first; --network none; `network
 # ls|create|rm`; and the teardown: after delete (also after a SIGKILL of `run`) no
 # namespace file, no veth on the bridge, no iptables rule for the id, no address held.
 #
@@ -76,6 +76,8 @@ check "network ls lists the default network with one container" bash -c "'$STOCK
 # --- two containers on the default network ------------------------------------------
 out=$(http_get "$WEB_IP" 8080 2>&1)
 if [[ $out == *hello-from* ]]; then ok "a second container reaches the first by IP"; else not_ok "a second container reaches the first by IP" "$out"; fi
+out=$(http_get "$WEB" 8080 2>&1)
+if [[ $out == *hello-from* ]]; then ok "a second container reaches the first by name (/etc/hosts)"; else not_ok "a second container reaches the first by name" "$out"; fi
 out=$(S run --image "$BB" --rm --name "$CLI" -- cat /etc/hosts /etc/resolv.conf 2>&1)
 if [[ $out == *"	$CLI"* ]] && ! grep -qE '^nameserver (127\.|::1)' <<<"$out"; then ok "/etc/hosts has the container's name; resolv.conf has no loopback server"; else not_ok "/etc/hosts and resolv.conf" "$out"; fi
 left=$(gone "$CLI")
