@@ -226,7 +226,14 @@ impl Networks {
         match fs::read(&path) {
             Ok(bytes) => parse(name, &path, &bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == DEFAULT_NETWORK => {
-                self.create(name, Some(DEFAULT_SUBNET))
+                match self.create(name, Some(DEFAULT_SUBNET)) {
+                    // Another run made it first: theirs is read like any other.
+                    Err(NetError::NetworkExists { .. }) => {
+                        let bytes = fs::read(&path).map_err(io("reading", &path))?;
+                        parse(name, &path, &bytes)
+                    }
+                    made => made,
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(NetError::NoNetwork {
                 name: name.to_string(),

@@ -6,8 +6,14 @@
 pub fn hosts(addresses: &[String], names: &[&str], peers: &[(String, String)]) -> String {
     let mut out = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     let mut uniq: Vec<&str> = Vec::new();
+    // A hostname comes from the config: only a plain name goes into the file, so that no
+    // value can add lines of its own.
+    let plain = |n: &str| {
+        n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    };
     for n in names {
-        if !n.is_empty() && !uniq.contains(n) {
+        if !n.is_empty() && plain(n) && !uniq.contains(n) {
             uniq.push(n);
         }
     }
@@ -66,7 +72,11 @@ mod tests {
 
     #[test]
     fn hosts_lists_the_names_once_per_address() {
-        let h = hosts(&["10.89.0.2".into()], &["web", "web", ""], &[]);
+        let h = hosts(
+            &["10.89.0.2".into()],
+            &["web", "web", "", "x\n1.2.3.4 evil"],
+            &[],
+        );
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("10.89.0.2\tweb\n"), "{h}");
         assert!(!hosts(&[], &["web"], &[]).contains("web"));
