@@ -62,6 +62,7 @@ REF_DIR=$TMP/ref/chains/${REF#sha256:}
 leftovers() {
     local st=$1 store=${2:-$TMP/store} deep=${3:-} d chains=()
     for d in "$st"/bundles/* "$st"/containers/* "$st"/provisions/* "$st"/provisions/.* "$st"/chains/.tmp-* \
+        "$st"/networks/attachments/* "$st"/networks/attachments/.* /run/stockade/netns/rm[0-9]* /run/stockade/netns/d[0-9]* /run/stockade/netns/o[0-9]* \
         "$store"/.stockade/tmp/* "$TMP"/run/*; do
         case $d in */.|*/..) continue ;; esac
         if [ -e "$d" ] || [ -L "$d" ]; then echo "left: $d"; fi
@@ -171,12 +172,14 @@ for ((i = 0; i < TRIALS; i++)); do
 done
 report "bundle create" "$clean" "$details"
 
-RUN_POINTS=(run-image:recorded provision:chain-prepared provision:rootfs-created provision:bundle-written create:after-lock)
+RUN_POINTS=(run-image:recorded provision:chain-prepared provision:rootfs-created provision:bundle-written
+    net:recorded net:netns-file net:netns-made net:result-saved net:added create:after-lock)
+DELETE_POINTS=(delete:network-removed net:deleted net:netns-removed delete:rootfs-removed delete:bundle-removed)
 
 # --- run --image --rm (foreground) ------------------------------------------------------
 clean=0 details=
 for ((i = 0; i < TRIALS; i++)); do
-    p=$(point_for "$i" 400 "${RUN_POINTS[@]}" run-image:after-run delete:rootfs-removed delete:bundle-removed)
+    p=$(point_for "$i" 400 "${RUN_POINTS[@]}" run-image:after-run "${DELETE_POINTS[@]}")
     kill_at "$p" run --image "$BB" --rm --name rm$i -- true
     out=
     d=$(S delete --force rm$i 2>&1) || add "delete --force rm$i: ${d:-timed out}"
@@ -190,9 +193,9 @@ report "run --image --rm" "$clean" "$details"
 # --- run --image -d, then delete ------------------------------------------------------
 clean=0 details=
 for ((i = 0; i < TRIALS; i++)); do
-    p=$(point_for "$i" 400 "${RUN_POINTS[@]}" delete:rootfs-removed delete:bundle-removed)
+    p=$(point_for "$i" 400 "${RUN_POINTS[@]}" "${DELETE_POINTS[@]}")
     case $p in
-    delete:*)
+    delete:* | net:deleted | net:netns-removed)
         # The kill hits the delete that follows a detached run.
         S run --image "$BB" -d --name d$i -- sleep 30 >/dev/null 2>&1
         kill_at "$p" delete --force d$i

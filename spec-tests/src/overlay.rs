@@ -69,6 +69,10 @@ fn run_image_uses_overlay_and_a_second_container_copies_nothing(ctx: &Ctx) -> Te
             &store_s,
             "--storage-root",
             &storage_s,
+            // The host's network: a network of its own mounts /etc/hosts and resolv.conf,
+            // whose mount points are written into the upper directory of an image without them.
+            "--network",
+            "host",
             "-d",
             "--name",
             id,

@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use stockade_runtime::container::CreateOptions;
 
 use super::limits::LimitArgs;
+use super::network::NetworkFlags;
 use super::registry::RegistryArgs;
 use super::storage::{StorageArgs, StorageLocation};
 
@@ -158,6 +159,9 @@ pub struct RunArgs {
     /// With --image: the container's resource limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// With --image: its network and published ports.
+    #[command(flatten)]
+    pub network: NetworkFlags,
     /// Container id (required without --image).
     #[arg(required_unless_present = "image")]
     pub id: Option<String>,

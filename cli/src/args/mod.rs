@@ -9,6 +9,7 @@ pub mod exec;
 pub mod image;
 pub mod lifecycle;
 pub mod limits;
+pub mod network;
 pub mod push;
 pub mod registry;
 pub mod storage;
@@ -119,6 +120,8 @@ pub enum Command {
     Completion(docs::CompletionArgs),
     /// Write the man pages (stockade.8 and one per command) into a directory.
     Man(docs::ManArgs),
+    /// Manage container networks (CNI): ls, create, rm.
+    Network(network::NetworkArgs),
 }
 
 #[cfg(test)]

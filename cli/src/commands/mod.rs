@@ -12,6 +12,7 @@ mod human;
 mod image;
 mod image_push;
 mod lifecycle;
+mod network;
 mod run_image;
 mod spec;
 mod update;
@@ -39,6 +40,7 @@ fn check_rootless(global: &GlobalArgs, command: &Command) -> anyhow::Result<()> 
             | Command::Bundle(_)
             | Command::Completion(_)
             | Command::Man(_)
+            | Command::Network(_)
     );
     let root = nix::unistd::geteuid().is_root();
     match global.rootless.as_deref() {
@@ -82,5 +84,6 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Features => features::run(),
         Command::Completion(a) => docs::completion(&a),
         Command::Man(a) => docs::man(&a),
+        Command::Network(a) => network::run(&a),
     }
 }

@@ -33,12 +33,17 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     };
     // The limits are checked before a root filesystem exists to be cleaned up.
     let request = super::base::bundle_request(name.clone(), &a.limits, &a.command)?;
+    let network = super::network::RunNetwork::from_args(a)?;
     let store = open_store(&a.storage.image_root)?;
     let driver = a.storage.config().open()?;
     let prov = Provisioner::new(&store, &a.storage.location.storage_root, driver.as_ref())?;
     let resolved = ensure_image(&store, image, &a.registry.settings()?)?;
-    let made = prov.run_bundle(&resolved, request, a.rm)?;
-    let result = run_made(global, a, &name, made);
+    let mut made = prov.run_bundle(&resolved, request, a.rm)?;
+    // The network is made after the bundle (its record is then there for `delete`) and
+    // before the runtime's create, which joins its namespace.
+    let result = network
+        .attach(&a.storage.location.storage_root, &name, &mut made)
+        .and_then(|()| run_made(global, a, &name, made));
     fault::point("run-image:after-run");
     // The container itself is deleted by `run` once it exits; --rm takes the root
     // filesystem and the bundle too, whether or not the run succeeded.

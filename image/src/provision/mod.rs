@@ -56,6 +56,9 @@ pub enum ProvisionError {
     Platform(#[from] PlatformParseError),
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    /// The container's network could not be torn down.
+    #[error(transparent)]
+    Network(#[from] stockade_net::NetError),
     #[error(transparent)]
     CredsFlag(#[from] crate::registry::credentials::BadCredsFlag),
     #[error(transparent)]

@@ -59,8 +59,8 @@ pub fn is_provisioned(storage_root: &Path, id: &str) -> bool {
     check_id(id).is_ok() && fs::symlink_metadata(record_path(storage_root, id)).is_ok()
 }
 
-/// Removes what `run --image` made for container `id` (root filesystem, bundle, record);
-/// returns whether there was anything. Call after the runtime deleted the container.
+/// Removes what `run --image` made for container `id` (network, root filesystem, bundle,
+/// record); returns whether there was anything. Call after the runtime deleted the container.
 pub fn remove_container(
     storage_root: &Path,
     driver: &dyn StorageDriver,
@@ -84,6 +84,10 @@ pub fn remove_container(
             });
         }
     }
+    // The network first: its teardown needs nothing of the rest, and its record is kept
+    // until it is done, so that a crash here is finished by the next delete.
+    stockade_net::detach(storage_root, id)?;
+    fault::point("delete:network-removed");
     driver.remove_rootfs(id)?;
     fault::point("delete:rootfs-removed");
     let bundle = bundle_path(storage_root, id);

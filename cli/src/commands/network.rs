@@ -1,0 +1,142 @@
+//! `stockade network ls|create|rm`, and the network of a `run --image` container: its
+//! namespace and CNI attachment (`stockade_net`), made after the bundle and before create.
+
+use std::io::Write;
+
+use anyhow::Context;
+use stockade_image::provision::MadeBundle;
+use stockade_net::{attach, NetError, NetworkMode, Networks, PortMapping, DEFAULT_NETWORK};
+
+use crate::args::lifecycle::RunArgs;
+use crate::args::network::{NetworkArgs, NetworkCommand};
+
+pub fn run(a: &NetworkArgs) -> anyhow::Result<u8> {
+    let nets = Networks::new(&a.storage_root);
+    match &a.command {
+        NetworkCommand::Ls { quiet } => {
+            let mut out = std::io::stdout().lock();
+            let list = nets.list()?;
+            if *quiet {
+                for n in &list {
+                    writeln!(out, "{}", n.name)?;
+                }
+                return Ok(0);
+            }
+            let rows: Vec<[String; 4]> = list
+                .iter()
+                .map(|n| -> anyhow::Result<[String; 4]> {
+                    let subnets: Vec<_> = n.subnets().iter().map(ToString::to_string).collect();
+                    Ok([
+                        n.name.clone(),
+                        subnets.join(","),
+                        n.bridge().unwrap_or("-").to_string(),
+                        attach::users(&a.storage_root, &n.name)?.len().to_string(),
+                    ])
+                })
+                .collect::<Result<_, _>>()?;
+            let head = ["NAME", "SUBNET", "BRIDGE", "CONTAINERS"].map(String::from);
+            let mut w = [0usize; 4];
+            for r in std::iter::once(&head).chain(&rows) {
+                for (i, c) in r.iter().enumerate() {
+                    w[i] = w[i].max(c.len());
+                }
+            }
+            for r in std::iter::once(&head).chain(&rows) {
+                writeln!(
+                    out,
+                    "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    w0 = w[0],
+                    w1 = w[1],
+                    w2 = w[2]
+                )?;
+            }
+            Ok(0)
+        }
+        NetworkCommand::Create { name, subnet } => {
+            let subnet = subnet.as_deref().map(str::parse).transpose()?;
+            let n = nets.create(name, subnet)?;
+            println!("{}", n.name);
+            Ok(0)
+        }
+        NetworkCommand::Rm { names } => {
+            for name in names {
+                let ids = attach::users(&a.storage_root, name)?;
+                if !ids.is_empty() {
+                    return Err(NetError::InUse {
+                        name: name.clone(),
+                        ids,
+                    }
+                    .into());
+                }
+                nets.remove(name)?;
+                println!("{name}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// `--network` and `--publish` of `run --image`, checked before anything is made.
+pub struct RunNetwork {
+    mode: NetworkMode,
+    ports: Vec<PortMapping>,
+}
+
+impl RunNetwork {
+    /// The flags, parsed; without `--network` the default network on Linux as root (a
+    /// namespace and CNI need root), the host's network otherwise (and on FreeBSD, where
+    /// the vnet plan is not executed yet).
+    pub fn from_args(a: &RunArgs) -> anyhow::Result<RunNetwork> {
+        let root = nix::unistd::geteuid().is_root();
+        let mode = match &a.network.network {
+            Some(m) => m.parse()?,
+            None if cfg!(target_os = "linux") && root => {
+                NetworkMode::Named(DEFAULT_NETWORK.to_string())
+            }
+            None => NetworkMode::Host,
+        };
+        if !root && mode != NetworkMode::Host {
+            anyhow::bail!(
+                "--network {}: a network of its own needs root (rootless containers use the host's network)",
+                a.network.network.as_deref().unwrap_or(DEFAULT_NETWORK)
+            );
+        }
+        let ports = a
+            .network
+            .publish
+            .iter()
+            .map(|p| p.parse())
+            .collect::<Result<Vec<PortMapping>, _>>()?;
+        if !ports.is_empty() && matches!(mode, NetworkMode::Host | NetworkMode::None) {
+            return Err(NetError::PortsWithoutNetwork.into());
+        }
+        Ok(RunNetwork { mode, ports })
+    }
+
+    /// Attaches container `name` (whose bundle is `made`) and points its config at the
+    /// namespace, rewriting the bundle's config.json. Torn down by `delete`/`--rm` through
+    /// the provisioning removal.
+    pub fn attach(
+        &self,
+        storage_root: &std::path::Path,
+        name: &str,
+        made: &mut MadeBundle,
+    ) -> anyhow::Result<()> {
+        let Some(att) = attach::attach(storage_root, name, &self.mode, &self.ports)
+            .with_context(|| format!("attaching {name} to its network"))?
+        else {
+            return Ok(());
+        };
+        let hostname = made.config["hostname"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        attach::apply_to_config(&mut made.config, &att, &made.bundle, &[name, &hostname])?;
+        stockade_image::bundle::write_bundle(&made.bundle, &made.config)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,471 @@
+//! Attaching a container to a network and detaching it, crash-safe.
+//!
+//! Before anything of a container's network exists, a record
+//! `<storage root>/networks/attachments/<id>.json` is written atomically with everything
+//! the teardown needs: the namespace path and a copy of the network's list (so that a
+//! network changed or removed meanwhile is still torn down as it was set up). Then the
+//! namespace is made, the loopback and the network's plugins run ADD, and the record gets
+//! the result. [`detach`] runs DEL (idempotent in CNI), unmounts and removes the namespace
+//! and removes the record last, so from whatever instant a crash hit, running it again
+//! finishes the job.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::cni::{self, Attachment, Verb};
+use crate::config::{self, Network, Networks, NETWORKS_DIR};
+use crate::ports::PortMapping;
+use crate::{io, NetError};
+
+/// Where attachment records are, below the networks directory.
+pub const ATTACHMENTS_DIR: &str = "attachments";
+/// The container's interface on a CNI network.
+pub const IFNAME: &str = "eth0";
+
+/// `--network`: the host's network, a namespace with loopback only, or a named network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkMode {
+    Host,
+    None,
+    Named(String),
+}
+
+impl FromStr for NetworkMode {
+    type Err = NetError;
+    fn from_str(s: &str) -> Result<Self, NetError> {
+        match s {
+            "host" => Ok(NetworkMode::Host),
+            "none" => Ok(NetworkMode::None),
+            name => config::check_name(name).map(|()| NetworkMode::Named(name.to_string())),
+        }
+    }
+}
+
+/// What [`detach`] needs, written before the namespace exists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    id: String,
+    netns: PathBuf,
+    /// The network's name and list; absent for `--network none`.
+    network: Option<String>,
+    list: Option<Value>,
+    runtime_config: Map<String, Value>,
+    /// The ADD result, once there is one (DEL's `prevResult`).
+    result: Option<Value>,
+}
+
+/// A container's network, made by [`attach`].
+#[derive(Debug, Clone)]
+pub struct Attached {
+    pub netns: PathBuf,
+    pub network: Option<String>,
+    /// The container's IPv4 addresses on the network.
+    pub addresses: Vec<String>,
+    /// The containers attached to the network before it: (address, id).
+    pub peers: Vec<(String, String)>,
+}
+
+fn records_dir(storage_root: &Path) -> PathBuf {
+    storage_root.join(NETWORKS_DIR).join(ATTACHMENTS_DIR)
+}
+
+fn record_path(storage_root: &Path, id: &str) -> PathBuf {
+    records_dir(storage_root).join(format!("{id}.json"))
+}
+
+fn write_record(storage_root: &Path, r: &Record) -> Result<(), NetError> {
+    let path = record_path(storage_root, &r.id);
+    let bytes = serde_json::to_vec(r).unwrap_or_default();
+    crate::files::write_atomic(&path, &bytes).map_err(io("writing", &path))
+}
+
+fn read_record(storage_root: &Path, id: &str) -> Result<Option<Record>, NetError> {
+    let path = record_path(storage_root, id);
+    match fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| NetError::BadRecord {
+                path,
+                why: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("reading", &path)(e)),
+    }
+}
+
+/// The records of the containers attached to network `name`, by id.
+fn attached_to(storage_root: &Path, name: &str) -> Result<Vec<Record>, NetError> {
+    let dir = records_dir(storage_root);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("reading", &dir)(e)),
+    };
+    let mut out = Vec::new();
+    for ent in entries {
+        let ent = ent.map_err(io("reading", &dir))?;
+        let file = ent.file_name().to_string_lossy().into_owned();
+        let Some(id) = file.strip_suffix(".json") else {
+            continue;
+        };
+        // Temporaries of atomic writes, and names no container id can have.
+        let plain = id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'+'));
+        if file.starts_with('.') || id.is_empty() || !plain {
+            continue;
+        }
+        if let Ok(Some(r)) = read_record(storage_root, id) {
+            if r.network.as_deref() == Some(name) && r.id == id {
+                out.push(r);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// The ids of the containers attached to network `name`.
+pub fn users(storage_root: &Path, name: &str) -> Result<Vec<String>, NetError> {
+    Ok(attached_to(storage_root, name)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+/// The addresses of the containers on network `name` but `except`, for `/etc/hosts`.
+fn peers(storage_root: &Path, name: &str, except: &str) -> Result<Vec<(String, String)>, NetError> {
+    let mut out = Vec::new();
+    for r in attached_to(storage_root, name)? {
+        if r.id == except {
+            continue;
+        }
+        for a in r
+            .result
+            .as_ref()
+            .map(cni::result_addresses)
+            .unwrap_or_default()
+        {
+            // Written into another container's file: only what parses as an address.
+            if a.parse::<std::net::IpAddr>().is_ok() {
+                out.push((a, r.id.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The loopback plugin's list: `lo` up in every namespace stockade makes.
+fn loopback() -> Network {
+    Network {
+        name: "stockade-lo".into(),
+        list: json!({"cniVersion": config::CNI_VERSION, "name": "stockade-lo",
+                     "plugins": [{"type": "loopback"}]}),
+    }
+}
+
+/// Gives container `id` a network namespace of its own and attaches it to `mode`'s
+/// network with `ports` published. `Host` makes nothing (None is returned).
+pub fn attach(
+    storage_root: &Path,
+    id: &str,
+    mode: &NetworkMode,
+    ports: &[PortMapping],
+) -> Result<Option<Attached>, NetError> {
+    let network = match mode {
+        NetworkMode::Host if ports.is_empty() => return Ok(None),
+        NetworkMode::Host | NetworkMode::None if !ports.is_empty() => {
+            return Err(NetError::PortsWithoutNetwork)
+        }
+        NetworkMode::Host | NetworkMode::None => None,
+        NetworkMode::Named(name) => Some(Networks::new(storage_root).get(name)?),
+    };
+    if !cfg!(target_os = "linux") {
+        return Err(NetError::NotExecutedHere);
+    }
+    let dirs = config::plugin_dirs();
+    let mut runtime_config = Map::new();
+    if !ports.is_empty() {
+        runtime_config.insert(
+            "portMappings".into(),
+            serde_json::to_value(ports).unwrap_or_default(),
+        );
+    }
+    let path = record_path(storage_root, id);
+    if fs::symlink_metadata(&path).is_ok() {
+        return Err(NetError::Attached {
+            id: id.to_string(),
+            path,
+        });
+    }
+    let dir = records_dir(storage_root);
+    fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+    let mut record = Record {
+        id: id.to_string(),
+        netns: netns_path(id),
+        network: network.as_ref().map(|n| n.name.clone()),
+        list: network.as_ref().map(|n| n.list.clone()),
+        runtime_config,
+        result: None,
+    };
+    write_record(storage_root, &record)?;
+    stockade_fault::point("net:recorded");
+    make_netns(&record.netns)?;
+    stockade_fault::point("net:netns-made");
+    let netns = record.netns.to_string_lossy().into_owned();
+    let at = |ifname| Attachment {
+        container_id: id,
+        netns: &netns,
+        ifname,
+        runtime_config: &record.runtime_config,
+    };
+    cni::run_list(&loopback(), Verb::Add, &at("lo"), &dirs, None)?;
+    let mut addresses = Vec::new();
+    if let Some(net) = &network {
+        // Each plugin's result is recorded as it comes: the firewall plugin's DEL finds
+        // the addresses to unblock only in its prevResult.
+        let mut saved = record.clone();
+        let result = cni::run_list_saving(net, Verb::Add, &at(IFNAME), &dirs, None, &mut |r| {
+            saved.result = Some(r.clone());
+            write_record(storage_root, &saved)?;
+            stockade_fault::point("net:result-saved");
+            Ok(())
+        })?;
+        stockade_fault::point("net:added");
+        if let Some(r) = &result {
+            addresses = cni::result_addresses(r);
+        }
+        record.result = result;
+    }
+    let peers = match &record.network {
+        Some(name) => peers(storage_root, name, id)?,
+        None => Vec::new(),
+    };
+    Ok(Some(Attached {
+        netns: record.netns.clone(),
+        network: record.network.clone(),
+        addresses,
+        peers,
+    }))
+}
+
+/// Tears down what [`attach`] made for container `id`: CNI DEL, the namespace, the
+/// record. Returns whether there was a record. Safe to repeat after any crash.
+pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
+    let Some(record) = read_record(storage_root, id)? else {
+        return Ok(false);
+    };
+    if let (Some(name), Some(list)) = (&record.network, &record.list) {
+        let net = Network {
+            name: name.clone(),
+            list: list.clone(),
+        };
+        // A namespace that is gone (or never was bound) is given as empty, which CNI's DEL
+        // takes as "release what is outside it" (addresses, port rules).
+        let netns = if netns_bound(&record.netns) {
+            record.netns.to_string_lossy().into_owned()
+        } else {
+            String::new()
+        };
+        let at = Attachment {
+            container_id: id,
+            netns: &netns,
+            ifname: IFNAME,
+            runtime_config: &record.runtime_config,
+        };
+        cni::run_list(
+            &net,
+            Verb::Del,
+            &at,
+            &config::plugin_dirs(),
+            record.result.as_ref(),
+        )?;
+        stockade_fault::point("net:deleted");
+    }
+    remove_netns(&record.netns)?;
+    stockade_fault::point("net:netns-removed");
+    let path = record_path(storage_root, id);
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(io("removing", &path)(e)),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn netns_path(id: &str) -> PathBuf {
+    crate::netns::netns_path(id)
+}
+#[cfg(target_os = "linux")]
+fn netns_bound(path: &Path) -> bool {
+    crate::netns::is_bound(path)
+}
+#[cfg(target_os = "linux")]
+fn make_netns(path: &Path) -> Result<(), NetError> {
+    crate::netns::create(path)
+}
+#[cfg(target_os = "linux")]
+fn remove_netns(path: &Path) -> Result<(), NetError> {
+    crate::netns::remove(path)
+}
+// Not reached on FreeBSD (attach refuses first); a record from elsewhere has no namespace here.
+#[cfg(not(target_os = "linux"))]
+fn netns_path(id: &str) -> PathBuf {
+    PathBuf::from(id)
+}
+#[cfg(not(target_os = "linux"))]
+fn netns_bound(_: &Path) -> bool {
+    false
+}
+#[cfg(not(target_os = "linux"))]
+fn make_netns(_: &Path) -> Result<(), NetError> {
+    Err(NetError::NotExecutedHere)
+}
+#[cfg(not(target_os = "linux"))]
+fn remove_netns(_: &Path) -> Result<(), NetError> {
+    Ok(())
+}
+
+/// Points the runtime config at the container's namespace and mounts the bundle's
+/// `hosts` (its `names` on its addresses) and `resolv.conf` read-only over the image's.
+pub fn apply_to_config(
+    config: &mut Value,
+    attached: &Attached,
+    bundle: &Path,
+    names: &[&str],
+) -> Result<(), NetError> {
+    let ns = &mut config["linux"]["namespaces"];
+    if !ns.is_array() {
+        *ns = json!([]);
+    }
+    if let Some(list) = ns.as_array_mut() {
+        list.retain(|n| n["type"] != "network");
+        list.push(json!({"type": "network", "path": attached.netns}));
+    }
+    let mut files = vec![(
+        "/etc/hosts",
+        "hosts",
+        crate::etc::hosts(&attached.addresses, names, &attached.peers),
+    )];
+    if attached.network.is_some() {
+        files.push((
+            "/etc/resolv.conf",
+            "resolv.conf",
+            crate::etc::host_resolv_conf(),
+        ));
+    }
+    for (dest, file, text) in files {
+        let source = bundle.join(file);
+        crate::files::write_atomic(&source, text.as_bytes()).map_err(io("writing", &source))?;
+        let mounts = &mut config["mounts"];
+        if !mounts.is_array() {
+            *mounts = json!([]);
+        }
+        if let Some(m) = mounts.as_array_mut() {
+            m.retain(|m| m["destination"] != dest);
+            m.push(
+                json!({"destination": dest, "type": "bind", "source": source,
+                          "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]}),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!("host".parse::<NetworkMode>().unwrap(), NetworkMode::Host);
+        assert_eq!("none".parse::<NetworkMode>().unwrap(), NetworkMode::None);
+        assert_eq!(
+            "back".parse::<NetworkMode>().unwrap(),
+            NetworkMode::Named("back".into())
+        );
+        assert!("../x".parse::<NetworkMode>().is_err());
+    }
+
+    #[test]
+    fn ports_need_a_network_and_host_makes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p: PortMapping = "80:80".parse().unwrap();
+        assert!(attach(tmp.path(), "c", &NetworkMode::Host, &[])
+            .unwrap()
+            .is_none());
+        for m in [NetworkMode::Host, NetworkMode::None] {
+            assert!(matches!(
+                attach(tmp.path(), "c", &m, std::slice::from_ref(&p)),
+                Err(NetError::PortsWithoutNetwork)
+            ));
+        }
+        assert!(!record_path(tmp.path(), "c").exists());
+        assert!(!detach(tmp.path(), "c").unwrap());
+    }
+
+    #[test]
+    fn config_joins_the_namespace_and_mounts_hosts_and_resolv_conf() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut config = json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]},
+                                "mounts": [{"destination": "/etc/hosts", "type": "bind", "source": "/x"}]});
+        let att = Attached {
+            netns: "/run/stockade/netns/c".into(),
+            network: Some("stockade".into()),
+            addresses: vec!["10.89.0.7".into()],
+            peers: vec![("10.89.0.5".into(), "db".into())],
+        };
+        apply_to_config(&mut config, &att, tmp.path(), &["web"]).unwrap();
+        assert_eq!(
+            config["linux"]["namespaces"],
+            json!([{"type": "pid"}, {"type": "network", "path": "/run/stockade/netns/c"}])
+        );
+        let m = config["mounts"].as_array().unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0]["source"], tmp.path().join("hosts").to_str().unwrap());
+        assert_eq!(m[1]["destination"], "/etc/resolv.conf");
+        let hosts = fs::read_to_string(tmp.path().join("hosts")).unwrap();
+        assert!(hosts.contains("10.89.0.7\tweb\n10.89.0.5\tdb\n"), "{hosts}");
+    }
+
+    #[test]
+    fn users_lists_the_containers_of_a_network() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(records_dir(tmp.path())).unwrap();
+        for (id, net) in [
+            ("a", Some("n1")),
+            ("b", Some("n2")),
+            ("c", None),
+            ("d", Some("n1")),
+            ("host", Some("n1")),
+        ] {
+            write_record(
+                tmp.path(),
+                &Record {
+                    id: id.into(),
+                    netns: "/x".into(),
+                    network: net.map(str::to_string),
+                    list: None,
+                    runtime_config: Map::new(),
+                    result: Some(
+                        json!({"ips": [{"address": format!("10.1.0.{}/24", id.len() + 1)}]}),
+                    ),
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(users(tmp.path(), "n1").unwrap(), ["a", "d", "host"]);
+        assert!(users(tmp.path(), "n3").unwrap().is_empty());
+        assert_eq!(
+            peers(tmp.path(), "n1", "d").unwrap(),
+            [
+                ("10.1.0.2".to_string(), "a".to_string()),
+                ("10.1.0.5".to_string(), "host".to_string())
+            ]
+        );
+    }
+}
