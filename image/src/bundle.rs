@@ -24,6 +24,9 @@ use crate::rootfs::unpack::LayerSource;
 use crate::store::{Store, StoreError};
 
 pub mod linux_abi;
+pub mod run;
+
+pub use run::{MountRequest, MountSource, RunOverrides};
 
 /// Why a bundle could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,9 @@ pub enum BundleError {
         command: String,
         source: std::io::Error,
     },
+    /// A `-v`/`--mount` the container cannot have.
+    #[error("mount at {}: {reason}", stockade_quote::quote(destination))]
+    Mount { destination: String, reason: String },
     /// Writing the bundle failed.
     #[error("writing {path}: {source}")]
     Write {
@@ -100,6 +106,8 @@ pub struct ExecConfig {
     pub volumes: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -199,6 +207,8 @@ pub struct BundleOptions {
     /// user (on Linux: the capabilities and masked paths an image gets, which depend on
     /// whether the process is root).
     pub host_defaults: Option<fn(&mut Value)>,
+    /// The `run --image` flags laid over the image's config.
+    pub run: RunOverrides,
 }
 
 /// The annotation that carries the image's StopSignal (the name containerd uses).
@@ -216,10 +226,19 @@ pub fn make_config(
 ) -> Result<Value, BundleError> {
     let mut spec = base;
     let ec = image.config.config.clone().unwrap_or_default();
-    let mut args: Vec<String> = ec.entrypoint.clone().unwrap_or_default();
+    let o = &opts.run;
+    // A new entrypoint drops the image's Cmd, as Podman and Docker do.
+    let (entrypoint, image_cmd) = match &o.entrypoint {
+        Some(e) => (e.clone(), Vec::new()),
+        None => (
+            ec.entrypoint.clone().unwrap_or_default(),
+            ec.cmd.clone().unwrap_or_default(),
+        ),
+    };
+    let mut args = entrypoint;
     match &opts.command {
         Some(c) => args.extend(c.iter().cloned()),
-        None => args.extend(ec.cmd.clone().unwrap_or_default()),
+        None => args.extend(image_cmd),
     }
     if args.is_empty() {
         return Err(BundleError::NoCommand {
@@ -233,12 +252,14 @@ pub fn make_config(
             "PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin".into(),
         );
     }
-    let cwd = ec
-        .working_dir
+    let cwd = o
+        .workdir
         .clone()
+        .or_else(|| ec.working_dir.clone())
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
-    let user = resolve_user(rootfs, ec.user.as_deref().unwrap_or(""))?;
+    let user_spec = o.user.as_deref().or(ec.user.as_deref()).unwrap_or("");
+    let user = resolve_user(rootfs, user_spec)?;
     spec["root"] = json!({"path": rootfs, "readonly": false});
     spec["process"]["args"] = json!(args);
     spec["process"]["env"] = json!(env);
@@ -251,6 +272,10 @@ pub fn make_config(
     if let Some(v) = ec.volumes.filter(|v| !v.is_empty()) {
         let list: Vec<&str> = v.keys().map(String::as_str).collect();
         notes.insert(VOLUMES_ANNOTATION.into(), json!(list.join(",")));
+    }
+    if let Some(p) = ec.exposed_ports.filter(|p| !p.is_empty()) {
+        let list: Vec<&str> = p.keys().map(String::as_str).collect();
+        notes.insert(run::EXPOSED_PORTS_ANNOTATION.into(), json!(list.join(",")));
     }
     notes.insert(
         "org.opencontainers.image.ref.name".into(),
@@ -265,6 +290,7 @@ pub fn make_config(
         check_linux_abi(image)?;
         linux_abi_mounts(&mut spec);
     }
+    run::apply(&mut spec, o)?;
     if let Some(defaults) = opts.host_defaults {
         defaults(&mut spec);
     }
@@ -497,6 +523,7 @@ mod tests {
             user: Some("www".into()),
             volumes: Some([("/data".to_string(), json!({}))].into_iter().collect()),
             stop_signal: Some("SIGQUIT".into()),
+            exposed_ports: Some([("80/tcp".to_string(), json!({}))].into_iter().collect()),
         };
         let base = json!({"process": {"args": ["sh"]}, "mounts": [{"destination": "/dev", "type": "devfs"}]});
         let c = make_config(
@@ -516,6 +543,31 @@ mod tests {
         assert_eq!(c["process"]["user"]["uid"], json!(80));
         assert_eq!(c["annotations"][STOP_SIGNAL_ANNOTATION], json!("SIGQUIT"));
         assert_eq!(c["annotations"][VOLUMES_ANNOTATION], json!("/data"));
+        assert_eq!(
+            c["annotations"][run::EXPOSED_PORTS_ANNOTATION],
+            json!("80/tcp")
+        );
+        // The run flags: a new entrypoint drops the Cmd; -w and -u replace the image's.
+        let flags = BundleOptions {
+            run: RunOverrides {
+                entrypoint: Some(vec!["/bin/echo".into()]),
+                workdir: Some("/tmp".into()),
+                user: Some("root:staff".into()),
+                ..RunOverrides::default()
+            },
+            ..BundleOptions::default()
+        };
+        let f = make_config(
+            base.clone(),
+            &image(ec.clone(), "freebsd"),
+            r.path(),
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(f["process"]["args"], json!(["/bin/echo"]));
+        assert_eq!(f["process"]["cwd"], json!("/tmp"));
+        assert_eq!(f["process"]["user"]["uid"], json!(0));
+        assert_eq!(f["process"]["user"]["gid"], json!(20));
         assert_eq!(c["mounts"].as_array().unwrap().len(), 1);
         // The host's defaults come last and see the image's resolved user.
         let opts = BundleOptions {
@@ -523,6 +575,7 @@ mod tests {
             host_defaults: Some(|s| {
                 s["annotations"]["uid-seen"] = s["process"]["user"]["uid"].clone()
             }),
+            run: RunOverrides::default(),
         };
         let c = make_config(base, &image(ec, "linux"), r.path(), &opts).unwrap();
         assert_eq!(c["process"]["args"], json!(["/bin/sh", "-c", "id"]));
