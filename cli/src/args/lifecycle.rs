@@ -9,6 +9,7 @@ use stockade_runtime::container::CreateOptions;
 use super::limits::LimitArgs;
 use super::network::NetworkFlags;
 use super::registry::RegistryArgs;
+use super::run_image::ImageRunFlags;
 use super::storage::{StorageArgs, StorageLocation};
 
 #[derive(Debug, Args)]
@@ -162,6 +163,9 @@ pub struct RunArgs {
     /// With --image: its network and published ports.
     #[command(flatten)]
     pub network: NetworkFlags,
+    /// With --image: Podman's flags for what runs (env, volumes, user, …).
+    #[command(flatten)]
+    pub flags: ImageRunFlags,
     /// Container id (required without --image).
     #[arg(required_unless_present = "image")]
     pub id: Option<String>,

@@ -12,6 +12,8 @@ pub mod limits;
 pub mod network;
 pub mod push;
 pub mod registry;
+pub mod run_image;
+pub mod specs;
 pub mod storage;
 pub mod update;
 

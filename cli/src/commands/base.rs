@@ -1,17 +1,18 @@
 //! What a bundle made from an image starts from: the runtime's default `config.json` and
 //! host defaults, which the image library cannot know (it does not depend on the runtime).
 
-use stockade_image::bundle::BundleOptions;
+use stockade_image::bundle::{BundleOptions, RunOverrides};
 use stockade_image::provision::BundleRequest;
 
 use crate::args::limits::LimitArgs;
 
 /// The request for a bundle named `id` with `limits`' resource limits, running `command`
-/// (empty: the image's own).
+/// (empty: the image's own), with `run`'s flags laid over the image config.
 pub fn bundle_request(
     id: String,
     limits: &LimitArgs,
     command: &[String],
+    run: RunOverrides,
 ) -> anyhow::Result<BundleRequest> {
     Ok(BundleRequest {
         id,
@@ -19,6 +20,7 @@ pub fn bundle_request(
         options: BundleOptions {
             command: (!command.is_empty()).then(|| command.to_vec()),
             host_defaults: host_defaults(),
+            run,
         },
         resources: limits.resources()?,
     })

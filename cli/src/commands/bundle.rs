@@ -25,7 +25,8 @@ pub fn run(a: &BundleArgs) -> anyhow::Result<u8> {
                 Some(n) => n.clone(),
                 None => provision::bundle_name(dir)?,
             };
-            let request = super::base::bundle_request(id.clone(), limits, command)?;
+            let request =
+                super::base::bundle_request(id.clone(), limits, command, Default::default())?;
             let made = prov.create_bundle(&resolved, dir, request)?;
             eprintln!(
                 "bundle {} for {} (rootfs {} on {})",

@@ -32,7 +32,8 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         (None, None) => provision::generated_id(),
     };
     // The limits are checked before a root filesystem exists to be cleaned up.
-    let request = super::base::bundle_request(name.clone(), &a.limits, &a.command)?;
+    let overrides = a.flags.overrides(&name)?;
+    let request = super::base::bundle_request(name.clone(), &a.limits, &a.command, overrides)?;
     let network = super::network::RunNetwork::from_args(a)?;
     let store = open_store(&a.storage.image_root)?;
     let driver = a.storage.config().open()?;

@@ -8,6 +8,7 @@
 //! - [`provisioner`]: layer chains, root filesystems and bundles in a storage root
 //!   ([`Provisioner`]), and the prune of chains no store needs.
 //! - [`record`]: the crash-safe record of a `run --image` container and its removal.
+//! - [`volumes`]: named volumes under the storage root and a run's anonymous volumes.
 //! - [`names`]: the names provisioning invents (a bundle's rootfs name, a run's id).
 //!
 //! Crash safety of `run --image`: before anything of a container exists on disk, a record
@@ -21,6 +22,7 @@ pub mod provisioner;
 pub mod pull;
 pub mod record;
 pub mod storage;
+pub mod volumes;
 
 use std::path::PathBuf;
 
@@ -108,3 +110,5 @@ mod registry_hosts_tests;
 mod settings_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod volume_tests;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::record::{self, Record};
+use super::volumes;
 use super::{io, ProvisionError};
 use crate::bundle::{self, BundleOptions, ResolvedImage};
 use crate::oci::digest::Digest;
@@ -161,7 +162,7 @@ impl<'a> Provisioner<'a> {
     fn record_and_make(
         &self,
         image: &ResolvedImage,
-        req: BundleRequest,
+        mut req: BundleRequest,
     ) -> Result<MadeBundle, ProvisionError> {
         // A root filesystem of that name from `bundle create --name` is someone else's:
         // refused before the record, which would make `delete` remove it.
@@ -186,6 +187,13 @@ impl<'a> Provisioner<'a> {
         )?;
         fault::point("run-image:recorded");
         let dir = record::bundle_path(&self.storage_root, &req.id);
+        // Anonymous volumes live in the bundle, so whatever removes it removes them.
+        volumes::resolve(
+            &self.storage_root,
+            image,
+            &mut req.options.run,
+            &dir.join(volumes::VOLUMES_DIR),
+        )?;
         self.create_bundle(image, &dir, req)
     }
 

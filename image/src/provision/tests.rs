@@ -28,7 +28,11 @@ fn add_manifest(store: &Store, file: &str) -> Descriptor {
 }
 
 /// As [`add_manifest`], with `config` as the image config's `config` object.
-fn add_manifest_with(store: &Store, file: &str, config: serde_json::Value) -> Descriptor {
+pub(super) fn add_manifest_with(
+    store: &Store,
+    file: &str,
+    config: serde_json::Value,
+) -> Descriptor {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
@@ -57,7 +61,7 @@ fn add_manifest_with(store: &Store, file: &str, config: serde_json::Value) -> De
 }
 
 /// A temporary directory holding a storage root (with the dir driver) and an image store.
-fn env() -> (tempfile::TempDir, std::path::PathBuf, DirDriver, Store) {
+pub(super) fn env() -> (tempfile::TempDir, std::path::PathBuf, DirDriver, Store) {
     let dir = tempfile::tempdir().unwrap();
     let storage = dir.path().join("storage");
     let driver = DirDriver::new(&storage).unwrap();
@@ -66,7 +70,7 @@ fn env() -> (tempfile::TempDir, std::path::PathBuf, DirDriver, Store) {
 }
 
 /// A request for a bundle over an empty base config.
-fn request(id: &str) -> BundleRequest {
+pub(super) fn request(id: &str) -> BundleRequest {
     BundleRequest {
         id: id.into(),
         base: json!({}),
