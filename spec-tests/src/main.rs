@@ -10,7 +10,7 @@
 //! and 13; alias `core`)
 //! and hooks, terminal, exec, ps, features (issue 4; alias `extras`), confine, devices,
 //! namespaces, cgroups, userns, conform, nsjoin and rootless (issue 10; alias `confinement`),
-//! crash, hostile and images (issue 11; alias `safety`), and freebsd (the FreeBSD profile, alias
+//! crash, hostile and images (issue 11; alias `safety`), deploy (issue 15), and freebsd (the FreeBSD profile, alias
 //! `freebsd-profile`: jail checks run only on FreeBSD, skipped elsewhere), and packaging
 //! and config (issue 16: man pages and completions; the config file). Default: all.
 
@@ -34,6 +34,7 @@ mod confine_cgroups;
 mod confine_ns;
 mod conform;
 mod crash;
+mod deploy;
 mod derived;
 mod docs;
 mod errors;
@@ -102,6 +103,8 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
         ],
     ),
     (&["safety", "issue11"], &["crash", "hostile", "images"]),
+    // Issue 15: deploying a service from an image.
+    (&["issue15"], &["deploy"]),
     // Issue 17: copy-on-write root filesystems.
     (&["performance", "issue17"], &["overlay"]),
     // The FreeBSD profile: bundles from `stockade spec` and checks that make sense in a jail.
@@ -133,6 +136,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(crash::tests());
     v.extend(images::tests());
     v.extend(provision::tests());
+    v.extend(deploy::tests());
     v.extend(overlay::tests());
     v.extend(confine_ns::tests());
     v.extend(confine_cgroups::tests());
@@ -163,7 +167,7 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
                     limits targets derived (alias core) hooks terminal exec ps features (alias extras)
                     confine devices namespaces cgroups userns conform nsjoin rootless
                     (alias confinement) crash hostile images
-                    (alias safety) overlay (alias performance) freebsd (alias
+                    (alias safety) deploy (alias issue15) overlay (alias performance) freebsd (alias
                     freebsd-profile: the FreeBSD profile) packaging config (alias issue16:
                     man pages, completions, config file);
                     default all
