@@ -5,6 +5,7 @@ use stockade_runtime::container::{self, ExecRequest};
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
 
+use super::terminal::{self, ConsoleListener};
 use crate::args::exec::ExecArgs;
 use crate::args::GlobalArgs;
 
@@ -79,11 +80,21 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
             parsed
         }
     };
+    // A foreground terminal without --console-socket is relayed here, as runc does.
+    let terminal = parsed.process.terminal().unwrap_or(false);
+    let console = if terminal && !a.detach && a.console_socket.is_none() {
+        Some(ConsoleListener::new()?)
+    } else {
+        None
+    };
     let req = ExecRequest {
         process: parsed.process,
         rlimits: parsed.rlimits,
         capabilities: parsed.capabilities,
-        console_socket: a.console_socket.clone(),
+        console_socket: match &console {
+            Some(c) => Some(c.path().to_path_buf()),
+            None => a.console_socket.clone(),
+        },
         preserve_fds: a.preserve_fds,
         pidfd_socket: a.pidfd_socket.clone(),
     };
@@ -94,5 +105,8 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
     if a.detach {
         return Ok(0);
     }
-    super::lifecycle::wait_exit_code(pid)
+    match &console {
+        Some(c) => terminal::relay(c.receive()?, pid),
+        None => super::lifecycle::wait_exit_code(pid),
+    }
 }

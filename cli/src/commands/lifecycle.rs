@@ -10,6 +10,7 @@ use stockade_runtime::container::{self, container_state, CreateOptions};
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
 
+use super::terminal::{self, ConsoleListener};
 use crate::args::lifecycle::{
     CreateArgs, DeleteArgs, IdArgs, KillArgs, ListArgs, ListFormat, PsArgs, RunArgs,
 };
@@ -132,7 +133,8 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
 }
 
 /// Creates and starts container `id` from `cfg`; in the foreground waits for the process,
-/// deletes the container and returns its status (128+signal when killed by one).
+/// deletes the container and returns its status (128+signal when killed by one). A
+/// foreground process with a terminal and no `--console-socket` gets its pty relayed here.
 pub fn run_container(
     global: &GlobalArgs,
     id: &ContainerId,
@@ -141,14 +143,29 @@ pub fn run_container(
     detach: bool,
 ) -> anyhow::Result<u8> {
     let store = store(global)?;
+    let terminal = cfg
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let console = if terminal && !detach && opts.console_socket.is_none() {
+        Some(ConsoleListener::new()?)
+    } else {
+        None
+    };
+    let mut opts = opts.clone();
+    if let Some(c) = &console {
+        opts.console_socket = Some(c.path().to_path_buf());
+    }
     // In the foreground, signals meant for the container are held from here on and
     // forwarded once it exists (the init resets its signal mask before exec).
     let forwarded = if detach {
         None
     } else {
-        Some(block_forwarded_signals()?)
+        Some(block_forwarded_signals(console.is_none())?)
     };
-    let pid = container::create_from_config(&store, id, cfg, opts)?;
+    let pid = container::create_from_config(&store, id, cfg, &opts)?;
     stockade_fault::point("run:after-create");
     if let Some(set) = forwarded {
         // Started only now: create forks, which a process with threads should not do.
@@ -158,6 +175,17 @@ pub fn run_container(
             }
         });
     }
+    // Received before start: the init sends it during create.
+    let master = match console.as_ref().map(ConsoleListener::receive).transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = container::delete(&store, id, true);
+            return Err(e);
+        }
+    };
+    if let Some(m) = &master {
+        terminal::copy_size(m);
+    }
     if let Err(e) = container::start(&store, id) {
         let _ = container::delete(&store, id, true);
         return Err(e.into());
@@ -166,14 +194,19 @@ pub fn run_container(
     if detach {
         return Ok(0);
     }
-    let code = wait_exit_code(pid).with_context(|| format!("waiting for container {id}"))?;
+    let code = match master {
+        Some(m) => terminal::relay(m, pid),
+        None => wait_exit_code(pid),
+    }
+    .with_context(|| format!("waiting for container {id}"))?;
     container::delete(&store, id, true)?;
     Ok(code)
 }
 
 /// Blocks the signals a foreground `run` forwards to the container (as runc does): INT,
-/// TERM, HUP, QUIT, USR1, USR2 and WINCH.
-fn block_forwarded_signals() -> anyhow::Result<nix::sys::signal::SigSet> {
+/// TERM, HUP, QUIT, USR1, USR2 and, without a relayed terminal (whose size the relay
+/// follows), WINCH.
+fn block_forwarded_signals(winch: bool) -> anyhow::Result<nix::sys::signal::SigSet> {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
     for s in [
@@ -183,9 +216,11 @@ fn block_forwarded_signals() -> anyhow::Result<nix::sys::signal::SigSet> {
         Signal::SIGQUIT,
         Signal::SIGUSR1,
         Signal::SIGUSR2,
-        Signal::SIGWINCH,
     ] {
         set.add(s);
+    }
+    if winch {
+        set.add(Signal::SIGWINCH);
     }
     set.thread_block()
         .context("blocking signals to forward to the container")?;

@@ -15,6 +15,7 @@ mod lifecycle;
 mod network;
 mod run_image;
 mod spec;
+mod terminal;
 mod update;
 
 use crate::args::{Command, GlobalArgs};
