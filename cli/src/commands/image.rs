@@ -191,7 +191,7 @@ fn ls(store: &Store, a: &LsArgs) -> anyhow::Result<u8> {
 }
 
 fn inspect(store: &Store, a: &InspectArgs) -> anyhow::Result<u8> {
-    let image = store.resolve(&a.image)?;
+    let image = provision::find_image(store, &a.image)?;
     let (bytes, parsed) = store.read_manifest(&image.descriptor)?;
     let manifest: serde_json::Value = serde_json::from_slice(&bytes)?;
     let config = match &parsed {
@@ -213,7 +213,7 @@ fn inspect(store: &Store, a: &InspectArgs) -> anyhow::Result<u8> {
 
 fn tag(store: &Store, a: &TagArgs) -> anyhow::Result<u8> {
     let _writer = store.writer_lock()?;
-    let image = store.resolve(&a.source)?;
+    let image = provision::find_image(store, &a.source)?;
     let target: Reference = a.target.parse()?;
     let mut desc = image.descriptor.clone();
     if let Some(ann) = desc.annotations.as_mut() {

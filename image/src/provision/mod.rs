@@ -9,6 +9,7 @@
 //!   ([`Provisioner`]), and the prune of chains no store needs.
 //! - [`record`]: the crash-safe record of a `run --image` container and its removal.
 //! - [`volumes`]: named volumes under the storage root and a run's anonymous volumes.
+//! - [`find`]: a stored image by short id or short name, as `image ls` shows them.
 //! - [`names`]: the names provisioning invents (a bundle's rootfs name, a run's id).
 //!
 //! Crash safety of `run --image`: before anything of a container exists on disk, a record
@@ -17,6 +18,7 @@
 //! [`remove_container`] removes it all, the record last, whatever instant a crash hit.
 //! Without the record nothing of the container existed yet.
 
+pub mod find;
 pub mod names;
 pub mod provisioner;
 pub mod pull;
@@ -34,6 +36,7 @@ use crate::registry::RegistryError;
 use crate::rootfs::storage::StorageError;
 use crate::store::StoreError;
 
+pub use find::find_image;
 pub use names::{bundle_name, generated_id};
 pub use provisioner::{BundleRequest, MadeBundle, Provisioner};
 pub use pull::{ensure_image, Ensured, PullSettings};
@@ -68,6 +71,19 @@ pub enum ProvisionError {
     /// `--authfile` names a file that is not there (the default files may be missing).
     #[error("auth file {} does not exist", path.display())]
     AuthFileMissing { path: PathBuf },
+    /// A short id or name that fits several stored images.
+    #[error(
+        "{} names several images: {candidates}; give the full name or more of the digest",
+        stockade_quote::quote(query)
+    )]
+    Ambiguous { query: String, candidates: String },
+    /// `--platform` asks for another platform than the stored image is for.
+    #[error("image {image} in the store is for {have}, not {want}; remove it or pull the other platform under another name")]
+    PlatformMismatch {
+        image: String,
+        want: String,
+        have: String,
+    },
     /// The zfs driver was asked for without its parent dataset.
     #[error("--storage-driver zfs needs --zfs-dataset POOL/NAME")]
     NoZfsDataset,

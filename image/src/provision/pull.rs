@@ -12,7 +12,7 @@ use crate::registry::{
     self, auth_file as auth, mirrors, ClientOptions, Credentials, HostSettings, Mirror,
     PullOptions, PullReport, RegistryHosts,
 };
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How to reach a registry and which platform to take from it.
 #[derive(Debug, Clone, Default)]
@@ -140,17 +140,38 @@ pub fn ensure_image(
     settings: &PullSettings,
     announce: &mut dyn FnMut(&Reference),
 ) -> Result<Ensured, ProvisionError> {
-    let (platform, _) = settings.platform();
-    let pulled = if store.resolve(image).is_err() {
-        let reference: Reference = image.parse()?;
-        announce(&reference);
-        let opts = settings.pull_options(&reference, PULL_JOBS, false)?;
-        Some(registry::pull(store, &reference, &opts)?)
-    } else {
-        None
+    let (platform, given) = settings.platform();
+    let found = match super::find_image(store, image) {
+        Ok(found) => Some(found),
+        Err(ProvisionError::Store(StoreError::NotFound { .. })) => None,
+        Err(e) => return Err(e),
     };
+    let (name, pulled) = match found {
+        Some(f) => (f.name, None),
+        None => {
+            let reference: Reference = image.parse()?;
+            announce(&reference);
+            let opts = settings.pull_options(&reference, PULL_JOBS, false)?;
+            let report = registry::pull(store, &reference, &opts)?;
+            (report.name.clone(), Some(report))
+        }
+    };
+    let resolved = bundle::resolve(store, &name, &platform)?;
+    // An index chose by platform already; a stored single-platform image must be the one
+    // asked for (a pull warns instead: the registry had nothing else).
+    let have = Platform::new(&resolved.config.os, &resolved.config.architecture, None);
+    if given
+        && pulled.is_none()
+        && (have.os != platform.os || have.architecture != platform.architecture)
+    {
+        return Err(ProvisionError::PlatformMismatch {
+            image: name,
+            want: platform.to_string(),
+            have: format!("{}/{}", have.os, have.architecture),
+        });
+    }
     Ok(Ensured {
-        image: bundle::resolve(store, image, &platform)?,
+        image: resolved,
         pulled,
     })
 }
