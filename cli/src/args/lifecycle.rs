@@ -181,4 +181,7 @@ pub struct PsArgs {
     pub format: ListFormat,
     /// Container id.
     pub id: String,
+    /// Arguments for ps(1) (default -ef; -ax on FreeBSD), after the id or after `--`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }

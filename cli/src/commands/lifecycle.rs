@@ -12,7 +12,7 @@ use stockade_runtime::state::StateStore;
 
 use super::terminal::{self, ConsoleListener};
 use crate::args::lifecycle::{
-    CreateArgs, DeleteArgs, IdArgs, KillArgs, ListArgs, ListFormat, PsArgs, RunArgs,
+    CreateArgs, DeleteArgs, IdArgs, KillArgs, ListArgs, ListFormat, RunArgs,
 };
 use crate::args::GlobalArgs;
 
@@ -88,38 +88,24 @@ pub fn list(global: &GlobalArgs, a: &ListArgs) -> anyhow::Result<u8> {
     match a.format {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string(&states)?)?,
         ListFormat::Table => {
-            writeln!(
-                out,
-                "{:<24} {:<8} {:<10} {:<40} {:<32} OWNER",
-                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            let rows: Vec<Vec<String>> = states
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id.clone(),
+                        s.pid.unwrap_or(0).to_string(),
+                        s.status.to_string(),
+                        s.bundle.display().to_string(),
+                        s.created.to_string(),
+                        s.owner.to_string(),
+                    ]
+                })
+                .collect();
+            super::table::write_table(
+                &mut out,
+                &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+                &rows,
             )?;
-            for s in &states {
-                writeln!(
-                    out,
-                    "{:<24} {:<8} {:<10} {:<40} {:<32} {}",
-                    s.id,
-                    s.pid.unwrap_or(0),
-                    s.status,
-                    s.bundle.display(),
-                    s.created,
-                    s.owner
-                )?;
-            }
-        }
-    }
-    Ok(0)
-}
-
-pub fn ps(global: &GlobalArgs, a: &PsArgs) -> anyhow::Result<u8> {
-    let id = ContainerId::parse(&a.id)?;
-    let pids = container::pids(&store(global)?, &id)?;
-    match a.format {
-        ListFormat::Json => println!("{}", serde_json::to_string(&pids)?),
-        ListFormat::Table => {
-            println!("PID");
-            for p in pids {
-                println!("{p}");
-            }
         }
     }
     Ok(0)

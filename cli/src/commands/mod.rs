@@ -13,8 +13,10 @@ mod image;
 mod image_push;
 mod lifecycle;
 mod network;
+mod ps;
 mod run_image;
 mod spec;
+mod table;
 mod terminal;
 mod update;
 
@@ -79,7 +81,7 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         ),
         Command::Run(a) => lifecycle::run(global, &a),
         Command::Bundle(a) => bundle::run(&a),
-        Command::Ps(a) => lifecycle::ps(global, &a),
+        Command::Ps(a) => ps::run(global, &a),
         Command::Update(a) => update::run(global, &a),
         Command::Exec(a) => exec::exec(global, &a),
         Command::Features => features::run(),

@@ -46,6 +46,10 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
         .attach(&a.storage.location.storage_root, &name, &mut made)
         .and_then(|()| run_made(global, a, &name, made));
     fault::point("run-image:after-run");
+    if a.detach && result.is_ok() {
+        // As Podman: the caller learns the (possibly generated) name to stop or delete.
+        println!("{name}");
+    }
     // The container itself is deleted by `run` once it exits; --rm takes the root
     // filesystem and the bundle too, whether or not the run succeeded.
     if a.rm {
