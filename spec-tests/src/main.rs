@@ -35,6 +35,7 @@ mod confine_ns;
 mod conform;
 mod crash;
 mod deploy;
+mod deploy_cli;
 mod deploy_tty;
 mod derived;
 mod docs;
@@ -138,6 +139,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(images::tests());
     v.extend(provision::tests());
     v.extend(deploy::tests());
+    v.extend(deploy_cli::tests());
     v.extend(deploy_tty::tests());
     v.extend(overlay::tests());
     v.extend(confine_ns::tests());
