@@ -170,7 +170,15 @@ fn spec_mount(m: &MountRequest) -> Result<Value, BundleError> {
     let mut options: Vec<String> = Vec::new();
     let v = match &m.source {
         MountSource::Host(path) => {
-            options.push("rbind".into());
+            // Podman binds recursively on Linux; FreeBSD's nullfs cannot, and would warn.
+            options.push(
+                if cfg!(target_os = "freebsd") {
+                    "bind"
+                } else {
+                    "rbind"
+                }
+                .into(),
+            );
             json!({"destination": m.destination, "type": "bind", "source": path})
         }
         MountSource::Tmpfs => {
@@ -320,7 +328,8 @@ mod tests {
         assert_eq!(m.len(), 2, "{m:?}");
         assert_eq!(
             m[0],
-            json!({"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro"]})
+            json!({"destination": "/data", "type": "bind", "source": "/srv/data",
+                "options": [if cfg!(target_os = "freebsd") { "bind" } else { "rbind" }, "ro"]})
         );
         assert_eq!(m[1]["options"], json!(["nosuid", "nodev", "size=1m", "rw"]));
     }
