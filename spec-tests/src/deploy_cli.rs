@@ -61,7 +61,7 @@ fn ps_runs_ps_with_its_arguments_on_the_containers_pids(ctx: &Ctx) -> TestResult
 fn list_columns_line_up_whatever_the_id_length(ctx: &Ctx) -> TestResult {
     let b = ctx.bundle(&["sleep", "300"])?;
     let short = ctx.id("l");
-    let long = ctx.id(&"a-much-longer-container-name-than-the-old-24-columns".to_string());
+    let long = ctx.id("a-much-longer-container-name-than-the-old-24-columns");
     for id in [&short, &long] {
         ctx.create_ok(id, &b)?;
     }

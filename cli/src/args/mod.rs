@@ -105,7 +105,7 @@ pub enum Command {
     /// List containers under --root.
     List(lifecycle::ListArgs),
     /// Create and start a container; in the foreground, wait and exit with its status.
-    Run(lifecycle::RunArgs),
+    Run(Box<lifecycle::RunArgs>),
     /// Run an additional process in a running container.
     Exec(exec::ExecArgs),
     /// List the host pids of a container's processes.
