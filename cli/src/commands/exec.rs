@@ -87,8 +87,20 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
+    let mut process = parsed.process;
+    if console.is_some() && process.console_size().is_none() {
+        // The process runs before the relay has the master: its first size is set here.
+        if let Some((rows, cols)) = terminal::caller_size() {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(rows))
+                .width(u64::from(cols))
+                .build()
+                .context("the terminal's size")?;
+            process.set_console_size(Some(size));
+        }
+    }
     let req = ExecRequest {
-        process: parsed.process,
+        process,
         rlimits: parsed.rlimits,
         capabilities: parsed.capabilities,
         console_socket: match &console {

@@ -58,6 +58,8 @@ impl ConsoleListener {
             .listener
             .accept()
             .context("accepting the container's console connection")?;
+        // Connected: the path is needed no more, and a crash from here on leaves nothing.
+        self.remove_path();
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         // The payload is the slave's path (runc's protocol); only the descriptor matters.
@@ -80,10 +82,16 @@ impl ConsoleListener {
     }
 }
 
-impl Drop for ConsoleListener {
-    fn drop(&mut self) {
+impl ConsoleListener {
+    fn remove_path(&self) {
         let _ = std::fs::remove_file(&self.path);
         let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+impl Drop for ConsoleListener {
+    fn drop(&mut self) {
+        self.remove_path();
     }
 }
 
@@ -120,6 +128,11 @@ fn caller_winsize() -> Option<rustix::termios::Winsize> {
     rustix::termios::tcgetwinsize(std::io::stdin())
         .or_else(|_| rustix::termios::tcgetwinsize(std::io::stdout()))
         .ok()
+}
+
+/// The caller's window size as (rows, columns), for `process.consoleSize`.
+pub fn caller_size() -> Option<(u16, u16)> {
+    caller_winsize().map(|w| (w.ws_row, w.ws_col))
 }
 
 /// Gives the pty the caller's window size, before the process starts.
