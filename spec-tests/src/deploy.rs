@@ -18,6 +18,7 @@ pub fn tests() -> Vec<Test> {
         test!("deploy", entrypoint_replaces_the_images_and_drops_its_cmd),
         test!("deploy", read_only_root_with_a_tmpfs_mount),
         test!("deploy", bad_flags_are_refused_before_anything_is_made),
+        test!("deploy", stop_signal_and_timeout_are_recorded_for_stop),
     ]
 }
 
@@ -292,4 +293,56 @@ fn bad_flags_are_refused_before_anything_is_made(ctx: &Ctx) -> TestResult {
         ensure!(left.is_empty(), "a refused run left {sub}: {left:?}");
     }
     Ok(())
+}
+
+fn stop_signal_and_timeout_are_recorded_for_stop(ctx: &Ctx) -> TestResult {
+    let store = store_with_image(ctx, "localhost/spec/deploy:1", "marker")?;
+    let storage = ctx.path("storage");
+    let id = ctx.id("stopsig");
+    ctx.track(&id);
+    let (store_s, storage_s) = (store.display().to_string(), storage.display().to_string());
+    let out = ctx
+        .sk(&[
+            "run",
+            "--image",
+            "localhost/spec/deploy:1",
+            "--image-root",
+            &store_s,
+            "--storage-root",
+            &storage_s,
+            "--name",
+            &id,
+            "-d",
+            "--stop-signal",
+            "quit",
+            "--stop-timeout",
+            "25",
+            "--",
+            "sleep",
+            "300",
+        ])
+        .run()?
+        .expect_ok()?;
+    ensure!(
+        out.stdout.trim() == id,
+        "-d printed {:?}, not the name",
+        out.stdout
+    );
+    let state = ctx.state(&id)?;
+    let notes = &state["annotations"];
+    let result = (|| {
+        ensure!(
+            notes["org.opencontainers.image.stopSignal"] == "SIGQUIT",
+            "stop signal annotation: {notes}"
+        );
+        ensure!(
+            notes["org.freebsd.stockade.stopTimeout"] == "25",
+            "stop timeout annotation: {notes}"
+        );
+        Ok(())
+    })();
+    ctx.sk(&["delete", "--force", "--storage-root", &storage_s, &id])
+        .run()?
+        .expect_ok()?;
+    result
 }
