@@ -266,6 +266,8 @@ fn read_only_root_with_a_tmpfs_mount(ctx: &Ctx) -> TestResult {
 }
 
 fn bad_flags_are_refused_before_anything_is_made(ctx: &Ctx) -> TestResult {
+    let store = store_with_image(ctx, "localhost/spec/deploy:1", "marker")?;
+    let storage = ctx.path("storage");
     let missing = format!("{}:/m", ctx.path("missing").display());
     for (flags, says) in [
         (vec!["-v", &missing], "missing"),
@@ -281,11 +283,11 @@ fn bad_flags_are_refused_before_anything_is_made(ctx: &Ctx) -> TestResult {
         (vec!["--hostname", "bad_name"], "hostname"),
         (vec!["--stop-signal", "SIGNOPE"], "SIGNOPE"),
     ] {
-        let out = run_sh(ctx, "bad", &flags, "true")?;
+        let out = run_in(ctx, &store, &storage, &ctx.id("bad"), &flags, &["true"])?;
         out.expect_failure(&format!("run --image {flags:?}"))?;
         out.expect_stderr_contains(says)?;
     }
-    let storage = ctx.path("storage");
+    // The one storage root all the refused runs used holds nothing of them.
     for sub in ["bundles", "provisions"] {
         let left: Vec<_> = fs::read_dir(storage.join(sub))
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())

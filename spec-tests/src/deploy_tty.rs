@@ -51,12 +51,13 @@ fn under_script(ctx: &Ctx, script: &str) -> Result<String, Fail> {
     Ok(text)
 }
 
-fn image_flags(ctx: &Ctx) -> Result<String, Fail> {
+/// `--image … --image-root … --storage-root STORAGE` for a fresh store.
+fn image_flags(ctx: &Ctx, storage: &Path) -> Result<String, Fail> {
     let store = store_with_image(ctx, "localhost/spec/tty:1", "marker")?;
     Ok(format!(
         "--image localhost/spec/tty:1 --image-root {} --storage-root {}",
         store.display(),
-        ctx.path("storage").display()
+        storage.display()
     ))
 }
 
@@ -75,7 +76,7 @@ fn run_image_t_gets_a_pty_of_the_callers_size_and_its_status(ctx: &Ctx) -> TestR
         "stty rows 37 cols 91; {} run {} --rm --name {id} -it -- sh -c 'tty; stty size; exit 7'; \
          echo \"rc=$?\"; stty -a",
         sk(ctx),
-        image_flags(ctx)?
+        image_flags(ctx, &ctx.path("storage"))?
     );
     let text = under_script(ctx, &script)?;
     ensure!(
@@ -101,7 +102,8 @@ fn run_image_t_gets_a_pty_of_the_callers_size_and_its_status(ctx: &Ctx) -> TestR
 fn exec_t_gets_a_pty_without_a_console_socket(ctx: &Ctx) -> TestResult {
     let id = ctx.id("exectty");
     ctx.track(&id);
-    let flags = image_flags(ctx)?;
+    let storage_dir = ctx.path("storage");
+    let flags = image_flags(ctx, &storage_dir)?;
     let run: Vec<String> = format!("run {flags} --name {id} -d -- sleep 300")
         .split(' ')
         .map(str::to_owned)
@@ -112,7 +114,7 @@ fn exec_t_gets_a_pty_without_a_console_socket(ctx: &Ctx) -> TestResult {
         sk(ctx)
     );
     let text = under_script(ctx, &script);
-    let storage = ctx.path("storage").display().to_string();
+    let storage = storage_dir.display().to_string();
     ctx.sk(&["delete", "--force", "--storage-root", &storage, &id])
         .run()?
         .expect_ok()?;
