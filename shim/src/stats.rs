@@ -1,0 +1,182 @@
+//! Task metrics in the types containerd expects: on Linux the container's cgroup figures as
+//! `io.containerd.cgroups.v1.Metrics` (v1 hierarchies) or `io.containerd.cgroups.v2.Metrics`
+//! (the unified hierarchy), found from the init's `/proc/<pid>/cgroup`. FreeBSD's rctl usage
+//! is not mapped yet and says so.
+
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use stockade_runtime::state::StoredState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("the container has no running init to measure")]
+    NoInit,
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("packing metrics: {0}")]
+    Pack(#[from] protobuf::Error),
+    #[error("task metrics are not implemented on this platform yet (FreeBSD: rctl usage)")]
+    Unsupported,
+}
+
+/// One `hierarchy:controllers:path` line of /proc/<pid>/cgroup.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CgroupLine<'a> {
+    pub controllers: &'a str,
+    pub path: &'a str,
+}
+
+pub fn parse_proc_cgroup(text: &str) -> Vec<CgroupLine<'_>> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let _hier = it.next()?;
+            let controllers = it.next()?;
+            let path = it.next()?;
+            Some(CgroupLine { controllers, path })
+        })
+        .collect()
+}
+
+/// The first number in a cgroup file's text ("max" reads as 0: no limit).
+pub fn first_number(text: &str) -> u64 {
+    text.split_whitespace().next().and_then(|w| w.parse().ok()).unwrap_or(0)
+}
+
+/// A `key value` line's value in a stat file (memory.stat, cpu.stat).
+pub fn stat_value(text: &str, key: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn collect(st: &StoredState) -> Result<Any, StatsError> {
+    if cfg!(not(target_os = "linux")) {
+        return Err(StatsError::Unsupported);
+    }
+    let pid = st.pid.ok_or(StatsError::NoInit)?;
+    let path = format!("/proc/{pid}/cgroup");
+    let text = std::fs::read_to_string(&path).map_err(|source| StatsError::Read { path, source })?;
+    let lines = parse_proc_cgroup(&text);
+    let read = |p: String| std::fs::read_to_string(p).unwrap_or_default();
+    if let [only] = lines.as_slice() {
+        if only.controllers.is_empty() {
+            return v2(&format!("/sys/fs/cgroup{}", only.path), read);
+        }
+    }
+    // v1: each controller's hierarchy is mounted at /sys/fs/cgroup/<controllers> (as
+    // systemd and Debian mount them).
+    let dir = |c: &str| {
+        lines
+            .iter()
+            .find(|l| l.controllers.split(',').any(|x| x == c))
+            .map(|l| format!("/sys/fs/cgroup/{}{}", l.controllers, l.path))
+    };
+    v1(dir("memory"), dir("cpuacct"), dir("pids"), read)
+}
+
+fn v1(
+    memory: Option<String>,
+    cpuacct: Option<String>,
+    pids: Option<String>,
+    read: impl Fn(String) -> String,
+) -> Result<Any, StatsError> {
+    use containerd_shim_protos::cgroups::metrics::*;
+    let mut m = Metrics::new();
+    if let Some(d) = pids {
+        let p = m.pids.mut_or_insert_default();
+        p.current = first_number(&read(format!("{d}/pids.current")));
+        p.limit = first_number(&read(format!("{d}/pids.max")));
+    }
+    if let Some(d) = cpuacct {
+        let u = m.cpu.mut_or_insert_default().usage.mut_or_insert_default();
+        u.total = first_number(&read(format!("{d}/cpuacct.usage")));
+        let stat = read(format!("{d}/cpuacct.stat"));
+        // USER_HZ ticks to nanoseconds.
+        u.user = stat_value(&stat, "user") * 10_000_000;
+        u.kernel = stat_value(&stat, "system") * 10_000_000;
+    }
+    if let Some(d) = memory {
+        let mem = m.memory.mut_or_insert_default();
+        let stat = read(format!("{d}/memory.stat"));
+        mem.cache = stat_value(&stat, "cache");
+        mem.rss = stat_value(&stat, "rss");
+        mem.mapped_file = stat_value(&stat, "mapped_file");
+        mem.inactive_file = stat_value(&stat, "inactive_file");
+        mem.active_file = stat_value(&stat, "active_file");
+        mem.total_cache = stat_value(&stat, "total_cache");
+        mem.total_rss = stat_value(&stat, "total_rss");
+        mem.total_inactive_file = stat_value(&stat, "total_inactive_file");
+        let u = mem.usage.mut_or_insert_default();
+        u.usage = first_number(&read(format!("{d}/memory.usage_in_bytes")));
+        u.max = first_number(&read(format!("{d}/memory.max_usage_in_bytes")));
+        u.limit = first_number(&read(format!("{d}/memory.limit_in_bytes")));
+        u.failcnt = first_number(&read(format!("{d}/memory.failcnt")));
+    }
+    Ok(crate::events::pack(&m)?)
+}
+
+fn v2(dir: &str, read: impl Fn(String) -> String) -> Result<Any, StatsError> {
+    use containerd_shim_protos::cgroups_v2::metrics::*;
+    let mut m = Metrics::new();
+    let p = m.pids.mut_or_insert_default();
+    p.current = first_number(&read(format!("{dir}/pids.current")));
+    p.limit = first_number(&read(format!("{dir}/pids.max")));
+    let cpu = read(format!("{dir}/cpu.stat"));
+    let c = m.cpu.mut_or_insert_default();
+    c.usage_usec = stat_value(&cpu, "usage_usec");
+    c.user_usec = stat_value(&cpu, "user_usec");
+    c.system_usec = stat_value(&cpu, "system_usec");
+    c.nr_periods = stat_value(&cpu, "nr_periods");
+    c.nr_throttled = stat_value(&cpu, "nr_throttled");
+    c.throttled_usec = stat_value(&cpu, "throttled_usec");
+    let stat = read(format!("{dir}/memory.stat"));
+    let mem = m.memory.mut_or_insert_default();
+    mem.anon = stat_value(&stat, "anon");
+    mem.file = stat_value(&stat, "file");
+    mem.usage = first_number(&read(format!("{dir}/memory.current")));
+    mem.usage_limit = first_number(&read(format!("{dir}/memory.max")));
+    mem.swap_usage = first_number(&read(format!("{dir}/memory.swap.current")));
+    mem.max_usage = first_number(&read(format!("{dir}/memory.peak")));
+    Ok(crate::events::pack(&m)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim_protos::protobuf::Message;
+
+    #[test]
+    fn proc_cgroup_lines() {
+        let l = parse_proc_cgroup("12:pids:/ns/c\n4:cpu,cpuacct:/ns/c\n0::/x\n");
+        assert_eq!(l[1], CgroupLine { controllers: "cpu,cpuacct", path: "/ns/c" });
+        assert_eq!(l[2], CgroupLine { controllers: "", path: "/x" });
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(first_number("42\n"), 42);
+        assert_eq!(first_number("max\n"), 0);
+        assert_eq!(stat_value("cache 5\nrss 7\n", "rss"), 7);
+        assert_eq!(stat_value("cache 5\n", "rss"), 0);
+    }
+
+    #[test]
+    fn v1_metrics_from_files() {
+        let files = |p: String| match p.rsplit('/').next().unwrap() {
+            "pids.current" => "3\n".to_string(),
+            "memory.usage_in_bytes" => "4096\n".to_string(),
+            "memory.stat" => "cache 1\nrss 2\n".to_string(),
+            "cpuacct.usage" => "123456\n".to_string(),
+            _ => String::new(),
+        };
+        let any = v1(Some("/m".into()), Some("/c".into()), Some("/p".into()), files).unwrap();
+        assert_eq!(any.type_url, "io.containerd.cgroups.v1.Metrics");
+        let m = containerd_shim_protos::cgroups::metrics::Metrics::parse_from_bytes(&any.value).unwrap();
+        assert_eq!(m.pids.current, 3);
+        assert_eq!(m.memory.usage.usage, 4096);
+        assert_eq!(m.memory.rss, 2);
+        assert_eq!(m.cpu.usage.total, 123456);
+    }
+}
