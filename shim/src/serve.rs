@@ -52,7 +52,11 @@ pub fn run(args: &Args) -> Result<(), ServeError> {
     let level = if args.debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::new(level);
     match open_log() {
-        Some(f) => tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(Mutex::new(f)).init(),
+        Some(f) => {
+            // A panic message (stderr) lands in containerd's log too.
+            let _ = nix::unistd::dup2_stderr(&f);
+            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(Mutex::new(f)).init()
+        }
         None => tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::sink).init(),
     }
     if let Err(e) = crate::sys::become_subreaper() {
@@ -78,7 +82,7 @@ pub fn run(args: &Args) -> Result<(), ServeError> {
         let tokio_listener = tokio::net::UnixListener::from_std(listener).map_err(io_err("registering the socket"))?;
         let mut server = ttrpc::asynchronous::Server::new()
             .add_listener(tokio_listener.into())
-            .register_service(containerd_shim_protos::shim_async::create_task(service.clone()));
+            .register_service(task_services(service.clone()));
         server.start().await.map_err(|e| ServeError::Server(e.to_string()))?;
         tokio::spawn(reap(service, table));
         // Listening: tell `start`, then let go of its pipe.
@@ -89,11 +93,26 @@ pub fn run(args: &Args) -> Result<(), ServeError> {
         }
         tracing::info!("serving on {}", socket.display());
         exit.notified().await;
+        tracing::info!("shutting down: no task left");
         let _ = server.shutdown().await;
         Ok(())
     });
     let _ = std::fs::remove_file(&socket);
     result
+}
+
+/// The task service under both names: containerd-shim-protos generates it as
+/// `containerd.task.v3.Task` (containerd 2's name); containerd 1.6 calls
+/// `containerd.task.v2.Task`, the same messages on the wire.
+fn task_services(service: Arc<Service>) -> std::collections::HashMap<String, ttrpc::asynchronous::Service> {
+    use containerd_shim_protos::shim_async::create_task;
+    let mut all = create_task(service.clone());
+    all.extend(
+        create_task(service)
+            .into_values()
+            .map(|s| ("containerd.task.v2.Task".to_string(), s)),
+    );
+    all
 }
 
 /// Turns SIGCHLD into exits: every terminated child is reaped (the shim is the subreaper,

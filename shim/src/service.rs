@@ -25,7 +25,7 @@ use crate::console::ConsoleSocket;
 use crate::events::{Event, Publisher};
 use crate::exit::Exit;
 use crate::stdio;
-use crate::table::{ExecState, Proc, Table, Task as Entry};
+use crate::table::{Exec, Proc, Table, Task as Entry};
 
 type Result<T> = std::result::Result<T, RpcError>;
 
@@ -88,32 +88,21 @@ impl Service {
         let p = if exec.is_empty() {
             &task.init
         } else {
-            match task.execs.get(exec) {
-                Some(ExecState::Running(p)) => p,
-                Some(ExecState::Pending { .. }) => {
-                    return Err(rpc_err(Code::FAILED_PRECONDITION, format!("exec {exec} is not started")))
-                }
-                None => return Err(Self::not_found(id, exec)),
-            }
+            &task.execs.get(exec).ok_or_else(|| Self::not_found(id, exec))?.proc_
         };
         Ok((p.pid, p.watch_exit()))
     }
 
     fn start_exec(&self, id: &str, exec: &str) -> Result<u32> {
         let cid = Self::cid(id)?;
-        let pending = {
+        let (spec, terminal, stdin, stdout, stderr) = {
             let mut t = self.table();
             let task = t.tasks.get_mut(id).ok_or_else(|| Self::not_found(id, ""))?;
-            match task.execs.remove(exec) {
-                Some(ExecState::Pending { spec, terminal, stdin, stdout, stderr }) => (spec, terminal, stdin, stdout, stderr),
-                Some(running) => {
-                    task.execs.insert(exec.to_string(), running);
-                    return Err(rpc_err(Code::ALREADY_EXISTS, format!("exec {exec} is started already")));
-                }
-                None => return Err(Self::not_found(id, exec)),
-            }
+            let x = task.execs.get_mut(exec).ok_or_else(|| Self::not_found(id, exec))?;
+            let spec = x.spec.take().ok_or_else(|| rpc_err(Code::ALREADY_EXISTS, format!("exec {exec} is started already")))?;
+            let p = &x.proc_;
+            (spec, p.terminal, p.stdin.clone(), p.stdout.clone(), p.stderr.clone())
         };
-        let (spec, terminal, stdin, stdout, stderr) = pending;
         let console = if terminal { Some(ConsoleSocket::new().map_err(internal)?) } else { None };
         let streams = if terminal {
             stdio::open_streams("", "", "").map_err(internal)?
@@ -131,16 +120,19 @@ impl Service {
         let pid = stdio::with_streams(&streams, || container::exec(&self.store, &cid, &req))
             .map_err(internal)?
             .map_err(runtime_err)?;
-        let mut p = Proc::new(pid, &stdin, &stdout, &stderr, terminal);
-        p.started = true;
-        self.wire_io(&mut p, streams, console.as_ref())?;
+        let mut io = Proc::new(pid, &stdin, &stdout, &stderr, terminal);
+        self.wire_io(&mut io, streams, console.as_ref())?;
         let early = {
             let mut t = self.table();
-            let early = t.claim(&p);
-            if let Some(task) = t.tasks.get_mut(id) {
-                task.execs.insert(exec.to_string(), ExecState::Running(p));
-            }
-            early
+            let Some(x) = t.tasks.get_mut(id).and_then(|task| task.execs.get_mut(exec)) else {
+                return Err(Self::not_found(id, exec));
+            };
+            x.proc_.pid = pid;
+            x.proc_.started = true;
+            x.proc_.close_stdin = io.close_stdin.take();
+            x.proc_.master = io.master.take();
+            // An exit reaped before the pid was known is applied now.
+            t.claim_exec(id, exec)
         };
         let mut ev = TaskExecStarted::new();
         ev.container_id = id.into();
@@ -287,18 +279,7 @@ impl Task for Service {
         let p = if req.exec_id.is_empty() {
             &task.init
         } else {
-            match task.execs.get(&req.exec_id) {
-                Some(ExecState::Running(p)) => p,
-                Some(ExecState::Pending { stdin, stdout, stderr, terminal, .. }) => {
-                    r.status = EnumOrUnknown::new(TaskStatus::CREATED);
-                    r.stdin = stdin.clone();
-                    r.stdout = stdout.clone();
-                    r.stderr = stderr.clone();
-                    r.terminal = *terminal;
-                    return Ok(r);
-                }
-                None => return Err(Self::not_found(&req.id, &req.exec_id)),
-            }
+            &task.execs.get(&req.exec_id).ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?.proc_
         };
         r.pid = p.pid as u32;
         r.status = EnumOrUnknown::new(state_of(p));
@@ -359,12 +340,9 @@ impl Task for Service {
         }
         task.execs.insert(
             req.exec_id.clone(),
-            ExecState::Pending {
-                spec: Box::new(parsed),
-                terminal: req.terminal,
-                stdin: req.stdin.clone(),
-                stdout: req.stdout.clone(),
-                stderr: req.stderr.clone(),
+            Exec {
+                proc_: Proc::new(0, &req.stdin, &req.stdout, &req.stderr, req.terminal),
+                spec: Some(Box::new(parsed)),
             },
         );
         drop(t);
@@ -380,20 +358,17 @@ impl Task for Service {
         if !req.exec_id.is_empty() {
             let mut t = self.table();
             let task = t.tasks.get_mut(&req.id).ok_or_else(|| Self::not_found(&req.id, ""))?;
-            match task.execs.remove(&req.exec_id) {
-                Some(ExecState::Running(p)) => {
-                    if let Some(e) = p.exit() {
-                        r.exit_status = e.status;
-                        r.exited_at = MessageField::some(e.timestamp());
-                    } else {
-                        task.execs.insert(req.exec_id.clone(), ExecState::Running(p));
-                        return Err(rpc_err(Code::FAILED_PRECONDITION, "the exec'd process is still running"));
-                    }
-                    r.pid = task.execs.get(&req.exec_id).map_or(0, |_| 0);
-                }
-                Some(ExecState::Pending { .. }) => {}
-                None => return Err(Self::not_found(&req.id, &req.exec_id)),
+            let x = task.execs.get(&req.exec_id).ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?;
+            let p = &x.proc_;
+            if p.started && p.exit().is_none() {
+                return Err(rpc_err(Code::FAILED_PRECONDITION, "the exec'd process is still running"));
             }
+            r.pid = p.pid as u32;
+            if let Some(e) = p.exit() {
+                r.exit_status = e.status;
+                r.exited_at = MessageField::some(e.timestamp());
+            }
+            task.execs.remove(&req.exec_id);
             return Ok(r);
         }
         let cid = Self::cid(&req.id)?;
@@ -448,10 +423,7 @@ impl Task for Service {
         let p = if req.exec_id.is_empty() {
             &mut task.init
         } else {
-            match task.execs.get_mut(&req.exec_id) {
-                Some(ExecState::Running(p)) => p,
-                _ => return Err(Self::not_found(&req.id, &req.exec_id)),
-            }
+            &mut task.execs.get_mut(&req.exec_id).ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?.proc_
         };
         if req.stdin {
             if let Some(tx) = p.close_stdin.take() {
@@ -470,10 +442,7 @@ impl Task for Service {
             let p = if req.exec_id.is_empty() {
                 &task.init
             } else {
-                match task.execs.get(&req.exec_id) {
-                    Some(ExecState::Running(p)) => p,
-                    _ => return Err(Self::not_found(&req.id, &req.exec_id)),
-                }
+                &task.execs.get(&req.exec_id).ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?.proc_
             };
             p.master.clone().ok_or_else(|| rpc_err(Code::FAILED_PRECONDITION, "the process has no terminal"))?
         };

@@ -10,31 +10,12 @@ use stockade_runtime::state::StoredState;
 pub enum StatsError {
     #[error("the container has no running init to measure")]
     NoInit,
-    #[error("reading {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error("the container has no cgroup of its own (it was created without resource limits), so there is nothing of its own to measure")]
+    NoCgroup,
     #[error("packing metrics: {0}")]
     Pack(#[from] protobuf::Error),
     #[error("task metrics are not implemented on this platform yet (FreeBSD: rctl usage)")]
     Unsupported,
-}
-
-/// One `hierarchy:controllers:path` line of /proc/<pid>/cgroup.
-#[derive(Debug, PartialEq, Eq)]
-pub struct CgroupLine<'a> {
-    pub controllers: &'a str,
-    pub path: &'a str,
-}
-
-pub fn parse_proc_cgroup(text: &str) -> Vec<CgroupLine<'_>> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let _hier = it.next()?;
-            let controllers = it.next()?;
-            let path = it.next()?;
-            Some(CgroupLine { controllers, path })
-        })
-        .collect()
 }
 
 /// The first number in a cgroup file's text ("max" reads as 0: no limit).
@@ -55,25 +36,36 @@ pub fn collect(st: &StoredState) -> Result<Any, StatsError> {
     if cfg!(not(target_os = "linux")) {
         return Err(StatsError::Unsupported);
     }
-    let pid = st.pid.ok_or(StatsError::NoInit)?;
-    let path = format!("/proc/{pid}/cgroup");
-    let text = std::fs::read_to_string(&path).map_err(|source| StatsError::Read { path, source })?;
-    let lines = parse_proc_cgroup(&text);
-    let read = |p: String| std::fs::read_to_string(p).unwrap_or_default();
-    if let [only] = lines.as_slice() {
-        if only.controllers.is_empty() {
-            return v2(&format!("/sys/fs/cgroup{}", only.path), read);
-        }
+    st.pid.ok_or(StatsError::NoInit)?;
+    let dirs: Vec<String> = st.resources.cgroups.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    if dirs.is_empty() {
+        return Err(StatsError::NoCgroup);
     }
-    // v1: each controller's hierarchy is mounted at /sys/fs/cgroup/<controllers> (as
-    // systemd and Debian mount them).
-    let dir = |c: &str| {
-        lines
-            .iter()
-            .find(|l| l.controllers.split(',').any(|x| x == c))
-            .map(|l| format!("/sys/fs/cgroup/{}{}", l.controllers, l.path))
-    };
-    v1(dir("memory"), dir("cpuacct"), dir("pids"), read)
+    let read = |p: String| std::fs::read_to_string(p).unwrap_or_default();
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return v2(&innermost(&dirs, None).ok_or(StatsError::NoCgroup)?, read);
+    }
+    v1(
+        innermost(&dirs, Some("memory")),
+        innermost(&dirs, Some("cpuacct")),
+        innermost(&dirs, Some("pids")),
+        read,
+    )
+}
+
+/// The container's own (innermost) cgroup directory, for a v1 controller when given: in
+/// the hierarchy mounted at /sys/fs/cgroup/<controllers> that carries it.
+pub fn innermost(dirs: &[String], controller: Option<&str>) -> Option<String> {
+    dirs.iter()
+        .filter(|d| match controller {
+            None => true,
+            Some(c) => d
+                .strip_prefix("/sys/fs/cgroup/")
+                .and_then(|rest| rest.split('/').next())
+                .is_some_and(|h| h.split(',').any(|x| x == c)),
+        })
+        .max_by_key(|d| d.matches('/').count())
+        .cloned()
 }
 
 fn v1(
@@ -148,10 +140,20 @@ mod tests {
     use containerd_shim_protos::protobuf::Message;
 
     #[test]
-    fn proc_cgroup_lines() {
-        let l = parse_proc_cgroup("12:pids:/ns/c\n4:cpu,cpuacct:/ns/c\n0::/x\n");
-        assert_eq!(l[1], CgroupLine { controllers: "cpu,cpuacct", path: "/ns/c" });
-        assert_eq!(l[2], CgroupLine { controllers: "", path: "/x" });
+    fn innermost_per_controller() {
+        let d: Vec<String> = [
+            "/sys/fs/cgroup/memory/ns",
+            "/sys/fs/cgroup/memory/ns/c",
+            "/sys/fs/cgroup/cpu,cpuacct/ns/c",
+            "/sys/fs/cgroup/pids/ns",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(innermost(&d, Some("memory")).unwrap(), "/sys/fs/cgroup/memory/ns/c");
+        assert_eq!(innermost(&d, Some("cpuacct")).unwrap(), "/sys/fs/cgroup/cpu,cpuacct/ns/c");
+        assert_eq!(innermost(&d, Some("pids")).unwrap(), "/sys/fs/cgroup/pids/ns");
+        assert_eq!(innermost(&d, Some("blkio")), None);
+        assert_eq!(innermost(&d, None).unwrap().matches('/').count(), 5);
     }
 
     #[test]

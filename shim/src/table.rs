@@ -54,16 +54,17 @@ impl Proc {
     }
 }
 
-/// An exec'd process before Start (its spec) or after.
-pub enum ExecState {
-    Pending { spec: Box<stockade_runtime::config::ParsedProcess>, terminal: bool, stdin: String, stdout: String, stderr: String },
-    Running(Proc),
+/// An exec'd process: its spec until Start runs it (pid 0 until then; containerd waits on
+/// it before starting it).
+pub struct Exec {
+    pub proc_: Proc,
+    pub spec: Option<Box<stockade_runtime::config::ParsedProcess>>,
 }
 
 pub struct Task {
     pub bundle: PathBuf,
     pub init: Proc,
-    pub execs: HashMap<String, ExecState>,
+    pub execs: HashMap<String, Exec>,
     pub rootfs_mounted: bool,
 }
 
@@ -94,11 +95,10 @@ impl Table {
                 return Some(Owner { container: cid.clone(), exec: String::new() });
             }
             for (eid, x) in &t.execs {
-                if let ExecState::Running(p) = x {
-                    if p.pid == e.pid && p.exit().is_none() {
-                        p.set_exit(e);
-                        return Some(Owner { container: cid.clone(), exec: eid.clone() });
-                    }
+                let p = &x.proc_;
+                if p.started && p.pid == e.pid && p.exit().is_none() {
+                    p.set_exit(e);
+                    return Some(Owner { container: cid.clone(), exec: eid.clone() });
                 }
             }
         }
@@ -109,11 +109,12 @@ impl Table {
         None
     }
 
-    /// Registers a process that just started; if its exit came first, it is applied now and
-    /// returned.
-    pub fn claim(&mut self, proc_: &Proc) -> Option<Exit> {
-        let e = self.unclaimed.remove(&proc_.pid)?;
-        proc_.set_exit(e);
+    /// For an exec whose pid was just set: if its exit was reaped first, it is applied now
+    /// and returned.
+    pub fn claim_exec(&mut self, id: &str, exec: &str) -> Option<Exit> {
+        let p = &self.tasks.get(id)?.execs.get(exec)?.proc_;
+        let e = self.unclaimed.remove(&p.pid)?;
+        p.set_exit(e);
         Some(e)
     }
 }
@@ -135,7 +136,10 @@ mod tests {
     fn exits_find_their_process() {
         let mut t = Table::default();
         let mut c = task(10);
-        c.execs.insert("e1".into(), ExecState::Running(Proc::new(11, "", "", "", false)));
+        c.init.started = true;
+        let mut p = Proc::new(11, "", "", "", false);
+        p.started = true;
+        c.execs.insert("e1".into(), Exec { proc_: p, spec: None });
         t.tasks.insert("c".into(), c);
         let w = t.tasks["c"].init.watch_exit();
         let o = t.record_exit(Exit { pid: 10, status: 3, at: (1, 0) }).unwrap();
@@ -151,10 +155,17 @@ mod tests {
     #[test]
     fn early_exit_is_claimed() {
         let mut t = Table::default();
+        let mut c = task(10);
+        c.execs.insert("e".into(), Exec { proc_: Proc::new(0, "", "", "", false), spec: None });
+        t.tasks.insert("c".into(), c);
+        // The exec exits before its pid is recorded.
         assert!(t.record_exit(Exit { pid: 42, status: 1, at: (1, 0) }).is_none());
-        let p = Proc::new(42, "", "", "", false);
-        assert_eq!(t.claim(&p).unwrap().status, 1);
-        assert_eq!(p.exit().unwrap().status, 1);
-        assert!(t.claim(&Proc::new(43, "", "", "", false)).is_none());
+        assert!(t.claim_exec("c", "e").is_none(), "pid 0 matches nothing");
+        let x = t.tasks.get_mut("c").unwrap().execs.get_mut("e").unwrap();
+        x.proc_.pid = 42;
+        x.proc_.started = true;
+        assert_eq!(t.claim_exec("c", "e").unwrap().status, 1);
+        assert_eq!(t.tasks["c"].execs["e"].proc_.exit().unwrap().status, 1);
+        assert!(t.claim_exec("c", "e").is_none(), "claimed once");
     }
 }
