@@ -26,7 +26,10 @@ pub fn unix_address(path: &Path) -> String {
 
 /// The id a container's shim is grouped by: its pod's sandbox id when CRI set one, else its
 /// own id.
-pub fn group_id<'a>(id: &'a str, annotations: Option<&'a std::collections::HashMap<String, String>>) -> &'a str {
+pub fn group_id<'a>(
+    id: &'a str,
+    annotations: Option<&'a std::collections::HashMap<String, String>>,
+) -> &'a str {
     annotations
         .and_then(|a| a.get(SANDBOX_ID_ANNOTATION))
         .map(String::as_str)
@@ -47,13 +50,25 @@ mod tests {
     #[test]
     fn socket_name_matches_containerd() {
         // printf '%s' /run/containerd/containerd.sock/default/hello | sha256sum
-        let p = socket_path(Path::new(SOCKET_DIR), "/run/containerd/containerd.sock", "default", "hello");
-        let expected = hex::encode(Sha256::digest(b"/run/containerd/containerd.sock/default/hello"));
+        let p = socket_path(
+            Path::new(SOCKET_DIR),
+            "/run/containerd/containerd.sock",
+            "default",
+            "hello",
+        );
+        let expected = hex::encode(Sha256::digest(
+            b"/run/containerd/containerd.sock/default/hello",
+        ));
         assert_eq!(p, Path::new(SOCKET_DIR).join(&expected));
         assert_eq!(expected.len(), 64);
         assert_ne!(
             p,
-            socket_path(Path::new(SOCKET_DIR), "/run/containerd/containerd.sock", "other", "hello")
+            socket_path(
+                Path::new(SOCKET_DIR),
+                "/run/containerd/containerd.sock",
+                "other",
+                "hello"
+            )
         );
         assert_eq!(unix_address(Path::new("/a/b")), "unix:///a/b");
         assert_eq!(strip_unix("unix:///a/b"), "/a/b");

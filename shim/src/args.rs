@@ -60,7 +60,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Args, ArgsError>
             a.action = match arg.as_str() {
                 "start" => Action::Start,
                 "delete" => Action::Delete,
-                _ => return Err(ArgsError::UnknownAction(stockade_quote::quote(&arg).to_string())),
+                _ => {
+                    return Err(ArgsError::UnknownAction(
+                        stockade_quote::quote(&arg).to_string(),
+                    ))
+                }
             };
             continue;
         };
@@ -90,7 +94,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Args, ArgsError>
             "publish-binary" => a.publish_binary = value,
             "bundle" => a.bundle = Some(PathBuf::from(value)),
             "socket" => a.socket = Some(PathBuf::from(value)),
-            _ => return Err(ArgsError::UnknownFlag(stockade_quote::quote(name).to_string())),
+            _ => {
+                return Err(ArgsError::UnknownFlag(
+                    stockade_quote::quote(name).to_string(),
+                ))
+            }
         }
     }
     if a.namespace.is_empty() {
@@ -134,7 +142,10 @@ mod tests {
 
     #[test]
     fn no_action_serves() {
-        assert_eq!(parse(v("-namespace n -id x")).unwrap().action, Action::Serve);
+        assert_eq!(
+            parse(v("-namespace n -id x")).unwrap().action,
+            Action::Serve
+        );
     }
 
     #[test]
@@ -144,7 +155,13 @@ mod tests {
             parse(v("-namespace")),
             Err(ArgsError::MissingValue("namespace".into()))
         );
-        assert!(matches!(parse(v("-namespace n -id x -bogus 1")), Err(ArgsError::UnknownFlag(_))));
-        assert!(matches!(parse(v("-namespace n -id x frob")), Err(ArgsError::UnknownAction(_))));
+        assert!(matches!(
+            parse(v("-namespace n -id x -bogus 1")),
+            Err(ArgsError::UnknownFlag(_))
+        ));
+        assert!(matches!(
+            parse(v("-namespace n -id x frob")),
+            Err(ArgsError::UnknownAction(_))
+        ));
     }
 }

@@ -117,7 +117,10 @@ impl Publisher {
                     let mut req = ForwardRequest::new();
                     req.envelope = protobuf::MessageField::some(env.clone());
                     let c = client.as_ref().expect("connected above");
-                    match c.forward(ttrpc::context::with_timeout(5_000_000_000), &req).await {
+                    match c
+                        .forward(ttrpc::context::with_timeout(5_000_000_000), &req)
+                        .await
+                    {
                         Ok(_) => break,
                         Err(e) => {
                             tracing::warn!("publishing {} (attempt {attempt}): {e}", ev.topic());
@@ -162,6 +165,9 @@ mod tests {
         assert_eq!(Event::Start(TaskStart::new()).topic(), "/tasks/start");
         assert_eq!(Event::Delete(TaskDelete::new()).topic(), "/tasks/delete");
         assert_eq!(Event::Create(TaskCreate::new()).topic(), "/tasks/create");
-        assert_eq!(Event::ExecStarted(TaskExecStarted::new()).topic(), "/tasks/exec-started");
+        assert_eq!(
+            Event::ExecStarted(TaskExecStarted::new()).topic(),
+            "/tasks/exec-started"
+        );
     }
 }

@@ -54,9 +54,19 @@ mod tests {
     fn codes_and_signals() {
         let e = from_wait(WaitStatus::Exited(Pid::from_raw(5), 7)).unwrap();
         assert_eq!((e.pid, e.status), (5, 7));
-        let e = from_wait(WaitStatus::Signaled(Pid::from_raw(6), Signal::SIGKILL, false)).unwrap();
+        let e = from_wait(WaitStatus::Signaled(
+            Pid::from_raw(6),
+            Signal::SIGKILL,
+            false,
+        ))
+        .unwrap();
         assert_eq!((e.pid, e.status), (6, 137));
-        let e = from_wait(WaitStatus::Signaled(Pid::from_raw(6), Signal::SIGTERM, true)).unwrap();
+        let e = from_wait(WaitStatus::Signaled(
+            Pid::from_raw(6),
+            Signal::SIGTERM,
+            true,
+        ))
+        .unwrap();
         assert_eq!(e.status, 143);
         assert_eq!(from_wait(WaitStatus::StillAlive), None);
         assert_eq!(
@@ -67,7 +77,11 @@ mod tests {
 
     #[test]
     fn timestamp_carries_time() {
-        let e = Exit { pid: 1, status: 0, at: (12, 34) };
+        let e = Exit {
+            pid: 1,
+            status: 0,
+            at: (12, 34),
+        };
         let t = e.timestamp();
         assert_eq!((t.seconds, t.nanos), (12, 34));
     }

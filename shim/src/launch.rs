@@ -15,7 +15,11 @@ use crate::args::Args;
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the shim daemon did not start: {0}")]
     Daemon(String),
     #[error("bundle config: {0}")]
@@ -25,7 +29,11 @@ pub enum LaunchError {
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LaunchError + 'a {
-    move |source| LaunchError::Io { op, path: path.to_path_buf(), source }
+    move |source| LaunchError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Where stockade keeps its container state for a namespace: `$STOCKADE_SHIM_ROOT`
@@ -42,7 +50,8 @@ pub fn state_root(namespace: &str) -> PathBuf {
 fn annotations(bundle: &Path) -> Result<std::collections::HashMap<String, String>, LaunchError> {
     let path = bundle.join("config.json");
     let text = std::fs::read(&path).map_err(io("reading", &path))?;
-    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| LaunchError::Config(e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| LaunchError::Config(e.to_string()))?;
     Ok(v.get("annotations")
         .and_then(|a| a.as_object())
         .map(|a| {
@@ -58,7 +67,9 @@ fn annotations(bundle: &Path) -> Result<std::collections::HashMap<String, String
 pub fn start(args: &Args) -> Result<(), LaunchError> {
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
-        None => std::env::current_dir().map_err(io("reading the working directory", Path::new(".")))?,
+        None => {
+            std::env::current_dir().map_err(io("reading the working directory", Path::new(".")))?
+        }
     };
     let ann = annotations(&bundle)?;
     let group = address::group_id(&args.id, Some(&ann));
@@ -73,7 +84,9 @@ pub fn start(args: &Args) -> Result<(), LaunchError> {
     let file = bundle.join("address");
     std::fs::write(&file, &addr).map_err(io("writing", &file))?;
     let mut out = std::io::stdout();
-    out.write_all(addr.as_bytes()).and_then(|()| out.flush()).map_err(io("writing", Path::new("stdout")))?;
+    out.write_all(addr.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(io("writing", Path::new("stdout")))?;
     Ok(())
 }
 
@@ -83,11 +96,16 @@ fn spawn_daemon(args: &Args, bundle: &Path, socket: &Path) -> Result<(), LaunchE
     let exe = std::env::current_exe().map_err(io("finding", Path::new("/proc/self/exe")))?;
     let mut cmd = Command::new(&exe);
     cmd.current_dir(bundle)
-        .arg("-namespace").arg(&args.namespace)
-        .arg("-id").arg(&args.id)
-        .arg("-address").arg(&args.address)
-        .arg("-publish-binary").arg(&args.publish_binary)
-        .arg("-socket").arg(socket)
+        .arg("-namespace")
+        .arg(&args.namespace)
+        .arg("-id")
+        .arg(&args.id)
+        .arg("-address")
+        .arg(&args.address)
+        .arg("-publish-binary")
+        .arg(&args.publish_binary)
+        .arg("-socket")
+        .arg(socket)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         // Not containerd's pipe: it reads start's output until every holder closes it.
@@ -117,23 +135,35 @@ fn spawn_daemon(args: &Args, bundle: &Path, socket: &Path) -> Result<(), LaunchE
 pub fn delete(args: &Args) -> Result<(), LaunchError> {
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
-        None => std::env::current_dir().map_err(io("reading the working directory", Path::new(".")))?,
+        None => {
+            std::env::current_dir().map_err(io("reading the working directory", Path::new(".")))?
+        }
     };
     let store = stockade_runtime::state::StateStore::open(&state_root(&args.namespace))
         .map_err(|e| LaunchError::Runtime(e.to_string()))?;
-    let id = stockade_runtime::id::ContainerId::parse(&args.id).map_err(|e| LaunchError::Runtime(e.to_string()))?;
+    let id = stockade_runtime::id::ContainerId::parse(&args.id)
+        .map_err(|e| LaunchError::Runtime(e.to_string()))?;
     let pid = store.read(&id).ok().and_then(|s| s.pid).unwrap_or(0);
     if store.ids().map(|ids| ids.contains(&id)).unwrap_or(false) {
-        stockade_runtime::container::delete(&store, &id, true).map_err(|e| LaunchError::Runtime(e.to_string()))?;
+        stockade_runtime::container::delete(&store, &id, true)
+            .map_err(|e| LaunchError::Runtime(e.to_string()))?;
     }
     crate::rootfs::unmount(&bundle).map_err(|e| LaunchError::Runtime(e.to_string()))?;
-    let e = crate::exit::Exit { pid, status: 128 + 9, at: crate::exit::now() };
+    let e = crate::exit::Exit {
+        pid,
+        status: 128 + 9,
+        at: crate::exit::now(),
+    };
     let mut r = containerd_shim_protos::api::DeleteResponse::new();
     r.pid = pid.max(0) as u32;
     r.exit_status = e.status;
     r.exited_at = MessageField::some(e.timestamp());
-    let bytes = r.write_to_bytes().map_err(|e| LaunchError::Runtime(e.to_string()))?;
+    let bytes = r
+        .write_to_bytes()
+        .map_err(|e| LaunchError::Runtime(e.to_string()))?;
     let mut out = std::io::stdout();
-    out.write_all(&bytes).and_then(|()| out.flush()).map_err(io("writing", Path::new("stdout")))?;
+    out.write_all(&bytes)
+        .and_then(|()| out.flush())
+        .map_err(io("writing", Path::new("stdout")))?;
     Ok(())
 }

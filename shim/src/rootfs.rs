@@ -15,9 +15,15 @@ pub enum RootfsError {
         errno: nix::errno::Errno,
     },
     #[error("unmounting {target}: {errno}")]
-    Unmount { target: PathBuf, errno: nix::errno::Errno },
+    Unmount {
+        target: PathBuf,
+        errno: nix::errno::Errno,
+    },
     #[error("creating {path}: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("containerd sent {n} rootfs mounts; the stockade shim mounts one (a snapshot)")]
     TooMany { n: usize },
     #[cfg(not(target_os = "linux"))]
@@ -72,7 +78,10 @@ pub fn mount_all(bundle: &Path, mounts: &[Mount]) -> Result<bool, RootfsError> {
         [] => Ok(false),
         [m] => {
             let t = target(bundle);
-            std::fs::create_dir_all(&t).map_err(|source| RootfsError::Dir { path: t.clone(), source })?;
+            std::fs::create_dir_all(&t).map_err(|source| RootfsError::Dir {
+                path: t.clone(),
+                source,
+            })?;
             sys::mount(m, &t)?;
             Ok(true)
         }
@@ -126,7 +135,10 @@ mod sys {
     pub fn unmount(t: &Path) -> Result<(), RootfsError> {
         match nix::mount::umount2(t, MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
-            Err(errno) => Err(RootfsError::Unmount { target: t.to_path_buf(), errno }),
+            Err(errno) => Err(RootfsError::Unmount {
+                target: t.to_path_buf(),
+                errno,
+            }),
         }
     }
 }

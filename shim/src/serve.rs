@@ -41,7 +41,11 @@ fn open_log() -> Option<std::fs::File> {
     )
     .ok()?;
     let fl = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL).ok()?;
-    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::from_bits_truncate(fl) - OFlag::O_NONBLOCK)).ok()?;
+    nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFL(OFlag::from_bits_truncate(fl) - OFlag::O_NONBLOCK),
+    )
+    .ok()?;
     Some(std::fs::File::from(fd))
 }
 
@@ -55,35 +59,60 @@ pub fn run(args: &Args) -> Result<(), ServeError> {
         Some(f) => {
             // A panic message (stderr) lands in containerd's log too.
             let _ = nix::unistd::dup2_stderr(&f);
-            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(Mutex::new(f)).init()
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(Mutex::new(f))
+                .init()
         }
-        None => tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::sink).init(),
+        None => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::io::sink)
+            .init(),
     }
     if let Err(e) = crate::sys::become_subreaper() {
         tracing::warn!("becoming the subreaper: {e}; orphans of containers go to init");
     }
     if let Some(dir) = socket.parent() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o711).create(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(dir)
+            .map_err(io_err(format!("creating {}", dir.display())))?;
     }
-    let listener = std::os::unix::net::UnixListener::bind(&socket).map_err(io_err(format!("binding {}", socket.display())))?;
-    listener.set_nonblocking(true).map_err(io_err("set_nonblocking"))?;
+    let listener = std::os::unix::net::UnixListener::bind(&socket)
+        .map_err(io_err(format!("binding {}", socket.display())))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(io_err("set_nonblocking"))?;
     let root = crate::launch::state_root(&args.namespace);
-    let store = stockade_runtime::state::StateStore::open(&root).map_err(|e| ServeError::State(e.to_string()))?;
+    let store = stockade_runtime::state::StateStore::open(&root)
+        .map_err(|e| ServeError::State(e.to_string()))?;
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(io_err("starting the async runtime"))?;
     let result = rt.block_on(async {
-        let events = Publisher::spawn(std::env::var("TTRPC_ADDRESS").ok().filter(|s| !s.is_empty()), args.namespace.clone());
+        let events = Publisher::spawn(
+            std::env::var("TTRPC_ADDRESS")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            args.namespace.clone(),
+        );
         let table = Arc::new(Mutex::new(Table::default()));
         let service = Arc::new(Service::new(store, events, table.clone()));
         let exit = service.exit.clone();
-        let tokio_listener = tokio::net::UnixListener::from_std(listener).map_err(io_err("registering the socket"))?;
+        let tokio_listener = tokio::net::UnixListener::from_std(listener)
+            .map_err(io_err("registering the socket"))?;
         let mut server = ttrpc::asynchronous::Server::new()
             .add_listener(tokio_listener.into())
             .register_service(task_services(service.clone()));
-        server.start().await.map_err(|e| ServeError::Server(e.to_string()))?;
+        server
+            .start()
+            .await
+            .map_err(|e| ServeError::Server(e.to_string()))?;
         tokio::spawn(reap(service, table));
         // Listening: tell `start`, then let go of its pipe.
         let mut out = std::io::stdout();
@@ -104,7 +133,9 @@ pub fn run(args: &Args) -> Result<(), ServeError> {
 /// The task service under both names: containerd-shim-protos generates it as
 /// `containerd.task.v3.Task` (containerd 2's name); containerd 1.6 calls
 /// `containerd.task.v2.Task`, the same messages on the wire.
-fn task_services(service: Arc<Service>) -> std::collections::HashMap<String, ttrpc::asynchronous::Service> {
+fn task_services(
+    service: Arc<Service>,
+) -> std::collections::HashMap<String, ttrpc::asynchronous::Service> {
     use containerd_shim_protos::shim_async::create_task;
     let mut all = create_task(service.clone());
     all.extend(
@@ -131,8 +162,13 @@ async fn reap(service: Arc<Service>, table: Arc<Mutex<Table>>) {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(ws) => {
-                    let Some(e) = crate::exit::from_wait(ws) else { continue };
-                    let owner = table.lock().unwrap_or_else(|p| p.into_inner()).record_exit(e);
+                    let Some(e) = crate::exit::from_wait(ws) else {
+                        continue;
+                    };
+                    let owner = table
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .record_exit(e);
                     if let Some(o) = owner {
                         tracing::info!(container = %o.container, exec = %o.exec, pid = e.pid, status = e.status, "exited");
                         service.publish_exit(&o.container, &o.exec, e);

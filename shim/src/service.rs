@@ -75,20 +75,41 @@ impl Service {
 
     fn not_found(id: &str, exec: &str) -> RpcError {
         if exec.is_empty() {
-            rpc_err(Code::NOT_FOUND, format!("container {} not found in this shim", stockade_quote::quote(id)))
+            rpc_err(
+                Code::NOT_FOUND,
+                format!(
+                    "container {} not found in this shim",
+                    stockade_quote::quote(id)
+                ),
+            )
         } else {
-            rpc_err(Code::NOT_FOUND, format!("exec {} of container {} not found", stockade_quote::quote(exec), stockade_quote::quote(id)))
+            rpc_err(
+                Code::NOT_FOUND,
+                format!(
+                    "exec {} of container {} not found",
+                    stockade_quote::quote(exec),
+                    stockade_quote::quote(id)
+                ),
+            )
         }
     }
 
     /// A process's pid and exit watcher.
-    fn proc_info(&self, id: &str, exec: &str) -> Result<(i32, tokio::sync::watch::Receiver<Option<Exit>>)> {
+    fn proc_info(
+        &self,
+        id: &str,
+        exec: &str,
+    ) -> Result<(i32, tokio::sync::watch::Receiver<Option<Exit>>)> {
         let t = self.table();
         let task = t.tasks.get(id).ok_or_else(|| Self::not_found(id, ""))?;
         let p = if exec.is_empty() {
             &task.init
         } else {
-            &task.execs.get(exec).ok_or_else(|| Self::not_found(id, exec))?.proc_
+            &task
+                .execs
+                .get(exec)
+                .ok_or_else(|| Self::not_found(id, exec))?
+                .proc_
         };
         Ok((p.pid, p.watch_exit()))
     }
@@ -98,12 +119,30 @@ impl Service {
         let (spec, terminal, stdin, stdout, stderr) = {
             let mut t = self.table();
             let task = t.tasks.get_mut(id).ok_or_else(|| Self::not_found(id, ""))?;
-            let x = task.execs.get_mut(exec).ok_or_else(|| Self::not_found(id, exec))?;
-            let spec = x.spec.take().ok_or_else(|| rpc_err(Code::ALREADY_EXISTS, format!("exec {exec} is started already")))?;
+            let x = task
+                .execs
+                .get_mut(exec)
+                .ok_or_else(|| Self::not_found(id, exec))?;
+            let spec = x.spec.take().ok_or_else(|| {
+                rpc_err(
+                    Code::ALREADY_EXISTS,
+                    format!("exec {exec} is started already"),
+                )
+            })?;
             let p = &x.proc_;
-            (spec, p.terminal, p.stdin.clone(), p.stdout.clone(), p.stderr.clone())
+            (
+                spec,
+                p.terminal,
+                p.stdin.clone(),
+                p.stdout.clone(),
+                p.stderr.clone(),
+            )
         };
-        let console = if terminal { Some(ConsoleSocket::new().map_err(internal)?) } else { None };
+        let console = if terminal {
+            Some(ConsoleSocket::new().map_err(internal)?)
+        } else {
+            None
+        };
         let streams = if terminal {
             stdio::open_streams("", "", "").map_err(internal)?
         } else {
@@ -124,7 +163,11 @@ impl Service {
         self.wire_io(&mut io, streams, console.as_ref())?;
         let early = {
             let mut t = self.table();
-            let Some(x) = t.tasks.get_mut(id).and_then(|task| task.execs.get_mut(exec)) else {
+            let Some(x) = t
+                .tasks
+                .get_mut(id)
+                .and_then(|task| task.execs.get_mut(exec))
+            else {
                 return Err(Self::not_found(id, exec));
             };
             x.proc_.pid = pid;
@@ -146,12 +189,18 @@ impl Service {
     }
 
     /// Stdin feeding and the terminal copy for a process just made.
-    fn wire_io(&self, p: &mut Proc, streams: stdio::Streams, console: Option<&ConsoleSocket>) -> Result<()> {
+    fn wire_io(
+        &self,
+        p: &mut Proc,
+        streams: stdio::Streams,
+        console: Option<&ConsoleSocket>,
+    ) -> Result<()> {
         if let Some(c) = console {
             let master = c.receive().map_err(internal)?;
             let out = stdio::open_streams("", &p.stdout, "").map_err(internal)?;
             let stdin = (!p.stdin.is_empty()).then(|| PathBuf::from(&p.stdin));
-            p.master = Some(crate::console::copy(master, stdin.as_deref(), out.stdout).map_err(internal)?);
+            p.master =
+                Some(crate::console::copy(master, stdin.as_deref(), out.stdout).map_err(internal)?);
             return Ok(());
         }
         if let Some((fifo, pipe)) = streams.stdin_feed {
@@ -165,7 +214,11 @@ impl Service {
     pub fn publish_exit(&self, container: &str, exec: &str, e: Exit) {
         let mut ev = TaskExit::new();
         ev.container_id = container.into();
-        ev.id = if exec.is_empty() { container.into() } else { exec.into() };
+        ev.id = if exec.is_empty() {
+            container.into()
+        } else {
+            exec.into()
+        };
         ev.pid = e.pid as u32;
         ev.exit_status = e.status;
         ev.exited_at = MessageField::some(e.timestamp());
@@ -183,18 +236,32 @@ fn state_of(p: &Proc) -> TaskStatus {
 
 #[async_trait::async_trait]
 impl Task for Service {
-    async fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> Result<api::CreateTaskResponse> {
+    async fn create(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::CreateTaskRequest,
+    ) -> Result<api::CreateTaskResponse> {
         let cid = Self::cid(&req.id)?;
         if self.table().tasks.contains_key(&req.id) {
-            return Err(rpc_err(Code::ALREADY_EXISTS, format!("container {} exists", stockade_quote::quote(&req.id))));
+            return Err(rpc_err(
+                Code::ALREADY_EXISTS,
+                format!("container {} exists", stockade_quote::quote(&req.id)),
+            ));
         }
         if !req.checkpoint.is_empty() {
-            return Err(rpc_err(Code::UNIMPLEMENTED, "restoring from a checkpoint is not implemented by stockade"));
+            return Err(rpc_err(
+                Code::UNIMPLEMENTED,
+                "restoring from a checkpoint is not implemented by stockade",
+            ));
         }
         let bundle = PathBuf::from(&req.bundle);
         let mounted = crate::rootfs::mount_all(&bundle, &req.rootfs).map_err(internal)?;
         let made = (|| {
-            let console = if req.terminal { Some(ConsoleSocket::new().map_err(internal)?) } else { None };
+            let console = if req.terminal {
+                Some(ConsoleSocket::new().map_err(internal)?)
+            } else {
+                None
+            };
             let streams = if req.terminal {
                 stdio::open_streams("", "", "")
             } else {
@@ -205,9 +272,11 @@ impl Task for Service {
                 console_socket: console.as_ref().map(|c| c.path()),
                 ..Default::default()
             };
-            let pid = stdio::with_streams(&streams, || container::create(&self.store, &cid, &bundle, &opts))
-                .map_err(internal)?
-                .map_err(runtime_err)?;
+            let pid = stdio::with_streams(&streams, || {
+                container::create(&self.store, &cid, &bundle, &opts)
+            })
+            .map_err(internal)?
+            .map_err(runtime_err)?;
             let mut p = Proc::new(pid, &req.stdin, &req.stdout, &req.stderr, req.terminal);
             if let Err(e) = self.wire_io(&mut p, streams, console.as_ref()) {
                 let _ = container::delete(&self.store, &cid, true);
@@ -227,7 +296,12 @@ impl Task for Service {
         let pid = p.pid;
         self.table().tasks.insert(
             req.id.clone(),
-            Entry { bundle, init: p, execs: Default::default(), rootfs_mounted: mounted },
+            Entry {
+                bundle,
+                init: p,
+                execs: Default::default(),
+                rootfs_mounted: mounted,
+            },
         );
         let mut ev = TaskCreate::new();
         ev.container_id = req.id.clone();
@@ -246,7 +320,11 @@ impl Task for Service {
         Ok(r)
     }
 
-    async fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> Result<api::StartResponse> {
+    async fn start(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StartRequest,
+    ) -> Result<api::StartResponse> {
         let mut r = api::StartResponse::new();
         if !req.exec_id.is_empty() {
             r.pid = self.start_exec(&req.id, &req.exec_id)?;
@@ -255,7 +333,11 @@ impl Task for Service {
         let cid = Self::cid(&req.id)?;
         let pid = {
             let t = self.table();
-            t.tasks.get(&req.id).ok_or_else(|| Self::not_found(&req.id, ""))?.init.pid
+            t.tasks
+                .get(&req.id)
+                .ok_or_else(|| Self::not_found(&req.id, ""))?
+                .init
+                .pid
         };
         container::start(&self.store, &cid).map_err(runtime_err)?;
         if let Some(task) = self.table().tasks.get_mut(&req.id) {
@@ -269,9 +351,16 @@ impl Task for Service {
         Ok(r)
     }
 
-    async fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> Result<api::StateResponse> {
+    async fn state(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StateRequest,
+    ) -> Result<api::StateResponse> {
         let t = self.table();
-        let task = t.tasks.get(&req.id).ok_or_else(|| Self::not_found(&req.id, ""))?;
+        let task = t
+            .tasks
+            .get(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id, ""))?;
         let mut r = api::StateResponse::new();
         r.id = req.id.clone();
         r.bundle = task.bundle.to_string_lossy().into_owned();
@@ -279,7 +368,11 @@ impl Task for Service {
         let p = if req.exec_id.is_empty() {
             &task.init
         } else {
-            &task.execs.get(&req.exec_id).ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?.proc_
+            &task
+                .execs
+                .get(&req.exec_id)
+                .ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?
+                .proc_
         };
         r.pid = p.pid as u32;
         r.status = EnumOrUnknown::new(state_of(p));
@@ -300,7 +393,9 @@ impl Task for Service {
             if let Some(e) = *rx.borrow_and_update() {
                 break e;
             }
-            rx.changed().await.map_err(|_| internal("the process table went away"))?;
+            rx.changed()
+                .await
+                .map_err(|_| internal("the process table went away"))?;
         };
         let mut r = api::WaitResponse::new();
         r.exit_status = e.status;
@@ -328,15 +423,24 @@ impl Task for Service {
     }
 
     async fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> Result<Empty> {
-        let spec = req.spec.as_ref().ok_or_else(|| rpc_err(Code::INVALID_ARGUMENT, "exec without a process spec"))?;
+        let spec = req
+            .spec
+            .as_ref()
+            .ok_or_else(|| rpc_err(Code::INVALID_ARGUMENT, "exec without a process spec"))?;
         let value: serde_json::Value = serde_json::from_slice(&spec.value)
             .map_err(|e| rpc_err(Code::INVALID_ARGUMENT, format!("exec process spec: {e}")))?;
         let parsed = stockade_runtime::config::parse_process(value)
             .map_err(|e| rpc_err(Code::INVALID_ARGUMENT, format!("exec process spec: {e}")))?;
         let mut t = self.table();
-        let task = t.tasks.get_mut(&req.id).ok_or_else(|| Self::not_found(&req.id, ""))?;
+        let task = t
+            .tasks
+            .get_mut(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id, ""))?;
         if task.execs.contains_key(&req.exec_id) {
-            return Err(rpc_err(Code::ALREADY_EXISTS, format!("exec {} exists", stockade_quote::quote(&req.exec_id))));
+            return Err(rpc_err(
+                Code::ALREADY_EXISTS,
+                format!("exec {} exists", stockade_quote::quote(&req.exec_id)),
+            ));
         }
         task.execs.insert(
             req.exec_id.clone(),
@@ -353,15 +457,28 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    async fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> Result<api::DeleteResponse> {
+    async fn delete(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::DeleteRequest,
+    ) -> Result<api::DeleteResponse> {
         let mut r = api::DeleteResponse::new();
         if !req.exec_id.is_empty() {
             let mut t = self.table();
-            let task = t.tasks.get_mut(&req.id).ok_or_else(|| Self::not_found(&req.id, ""))?;
-            let x = task.execs.get(&req.exec_id).ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?;
+            let task = t
+                .tasks
+                .get_mut(&req.id)
+                .ok_or_else(|| Self::not_found(&req.id, ""))?;
+            let x = task
+                .execs
+                .get(&req.exec_id)
+                .ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?;
             let p = &x.proc_;
             if p.started && p.exit().is_none() {
-                return Err(rpc_err(Code::FAILED_PRECONDITION, "the exec'd process is still running"));
+                return Err(rpc_err(
+                    Code::FAILED_PRECONDITION,
+                    "the exec'd process is still running",
+                ));
             }
             r.pid = p.pid as u32;
             if let Some(e) = p.exit() {
@@ -374,21 +491,41 @@ impl Task for Service {
         let cid = Self::cid(&req.id)?;
         let (pid, exit, bundle, mounted) = {
             let t = self.table();
-            let task = t.tasks.get(&req.id).ok_or_else(|| Self::not_found(&req.id, ""))?;
-            (task.init.pid, task.init.exit(), task.bundle.clone(), task.rootfs_mounted)
+            let task = t
+                .tasks
+                .get(&req.id)
+                .ok_or_else(|| Self::not_found(&req.id, ""))?;
+            (
+                task.init.pid,
+                task.init.exit(),
+                task.bundle.clone(),
+                task.rootfs_mounted,
+            )
         };
         // A created container that never ran is deleted (its init killed) like runc delete
         // does; a running one has to be killed first.
-        let force = exit.is_some() || self.table().tasks.get(&req.id).is_some_and(|t| !t.init.started);
+        let force = exit.is_some()
+            || self
+                .table()
+                .tasks
+                .get(&req.id)
+                .is_some_and(|t| !t.init.started);
         if !force {
-            return Err(rpc_err(Code::FAILED_PRECONDITION, "the task is running; kill it first"));
+            return Err(rpc_err(
+                Code::FAILED_PRECONDITION,
+                "the task is running; kill it first",
+            ));
         }
         container::delete(&self.store, &cid, true).map_err(runtime_err)?;
         if mounted {
             crate::rootfs::unmount(&bundle).map_err(internal)?;
         }
         self.table().tasks.remove(&req.id);
-        let e = exit.unwrap_or(Exit { pid, status: 128 + 9, at: crate::exit::now() });
+        let e = exit.unwrap_or(Exit {
+            pid,
+            status: 128 + 9,
+            at: crate::exit::now(),
+        });
         r.pid = pid as u32;
         r.exit_status = e.status;
         r.exited_at = MessageField::some(e.timestamp());
@@ -419,11 +556,18 @@ impl Task for Service {
 
     async fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> Result<Empty> {
         let mut t = self.table();
-        let task = t.tasks.get_mut(&req.id).ok_or_else(|| Self::not_found(&req.id, ""))?;
+        let task = t
+            .tasks
+            .get_mut(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id, ""))?;
         let p = if req.exec_id.is_empty() {
             &mut task.init
         } else {
-            &mut task.execs.get_mut(&req.exec_id).ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?.proc_
+            &mut task
+                .execs
+                .get_mut(&req.exec_id)
+                .ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?
+                .proc_
         };
         if req.stdin {
             if let Some(tx) = p.close_stdin.take() {
@@ -434,17 +578,26 @@ impl Task for Service {
     }
 
     async fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> Result<Empty> {
-        use stockade_runtime::platform::{Host, Platform};
         use std::os::fd::AsFd;
+        use stockade_runtime::platform::{Host, Platform};
         let master = {
             let t = self.table();
-            let task = t.tasks.get(&req.id).ok_or_else(|| Self::not_found(&req.id, ""))?;
+            let task = t
+                .tasks
+                .get(&req.id)
+                .ok_or_else(|| Self::not_found(&req.id, ""))?;
             let p = if req.exec_id.is_empty() {
                 &task.init
             } else {
-                &task.execs.get(&req.exec_id).ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?.proc_
+                &task
+                    .execs
+                    .get(&req.exec_id)
+                    .ok_or_else(|| Self::not_found(&req.id, &req.exec_id))?
+                    .proc_
             };
-            p.master.clone().ok_or_else(|| rpc_err(Code::FAILED_PRECONDITION, "the process has no terminal"))?
+            p.master
+                .clone()
+                .ok_or_else(|| rpc_err(Code::FAILED_PRECONDITION, "the process has no terminal"))?
         };
         let rows = u16::try_from(req.height).unwrap_or(u16::MAX);
         let cols = u16::try_from(req.width).unwrap_or(u16::MAX);
@@ -454,28 +607,51 @@ impl Task for Service {
 
     async fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> Result<Empty> {
         let cid = Self::cid(&req.id)?;
-        let any = req.resources.as_ref().ok_or_else(|| rpc_err(Code::INVALID_ARGUMENT, "update without resources"))?;
+        let any = req
+            .resources
+            .as_ref()
+            .ok_or_else(|| rpc_err(Code::INVALID_ARGUMENT, "update without resources"))?;
         let resources: oci_spec::runtime::LinuxResources = serde_json::from_slice(&any.value)
-            .map_err(|e| rpc_err(Code::INVALID_ARGUMENT, format!("update resources ({}): {e}", any.type_url)))?;
+            .map_err(|e| {
+                rpc_err(
+                    Code::INVALID_ARGUMENT,
+                    format!("update resources ({}): {e}", any.type_url),
+                )
+            })?;
         if let Some(w) = container::update(&self.store, &cid, &resources).map_err(runtime_err)? {
             tracing::warn!("update of {}: {w}", req.id);
         }
         Ok(Empty::new())
     }
 
-    async fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> Result<api::StatsResponse> {
+    async fn stats(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StatsRequest,
+    ) -> Result<api::StatsResponse> {
         let cid = Self::cid(&req.id)?;
-        let st = self.store.read(&cid).map_err(|e| rpc_err(Code::NOT_FOUND, e))?;
+        let st = self
+            .store
+            .read(&cid)
+            .map_err(|e| rpc_err(Code::NOT_FOUND, e))?;
         let any = crate::stats::collect(&st).map_err(|e| rpc_err(Code::UNIMPLEMENTED, e))?;
         let mut r = api::StatsResponse::new();
         r.stats = MessageField::some(any);
         Ok(r)
     }
 
-    async fn connect(&self, _ctx: &TtrpcContext, req: api::ConnectRequest) -> Result<api::ConnectResponse> {
+    async fn connect(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ConnectRequest,
+    ) -> Result<api::ConnectResponse> {
         let mut r = api::ConnectResponse::new();
         r.shim_pid = std::process::id();
-        r.task_pid = self.table().tasks.get(&req.id).map_or(0, |t| t.init.pid as u32);
+        r.task_pid = self
+            .table()
+            .tasks
+            .get(&req.id)
+            .map_or(0, |t| t.init.pid as u32);
         r.version = concat!("stockade-shim ", env!("CARGO_PKG_VERSION")).into();
         Ok(r)
     }
@@ -489,14 +665,27 @@ impl Task for Service {
     }
 
     async fn pause(&self, _ctx: &TtrpcContext, _req: api::PauseRequest) -> Result<Empty> {
-        Err(rpc_err(Code::UNIMPLEMENTED, "pause is not implemented by stockade"))
+        Err(rpc_err(
+            Code::UNIMPLEMENTED,
+            "pause is not implemented by stockade",
+        ))
     }
 
     async fn resume(&self, _ctx: &TtrpcContext, _req: api::ResumeRequest) -> Result<Empty> {
-        Err(rpc_err(Code::UNIMPLEMENTED, "resume is not implemented by stockade"))
+        Err(rpc_err(
+            Code::UNIMPLEMENTED,
+            "resume is not implemented by stockade",
+        ))
     }
 
-    async fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> Result<Empty> {
-        Err(rpc_err(Code::UNIMPLEMENTED, "checkpoint is not implemented by stockade"))
+    async fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        _req: api::CheckpointTaskRequest,
+    ) -> Result<Empty> {
+        Err(rpc_err(
+            Code::UNIMPLEMENTED,
+            "checkpoint is not implemented by stockade",
+        ))
     }
 }

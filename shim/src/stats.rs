@@ -20,7 +20,10 @@ pub enum StatsError {
 
 /// The first number in a cgroup file's text ("max" reads as 0: no limit).
 pub fn first_number(text: &str) -> u64 {
-    text.split_whitespace().next().and_then(|w| w.parse().ok()).unwrap_or(0)
+    text.split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A `key value` line's value in a stat file (memory.stat, cpu.stat).
@@ -37,7 +40,12 @@ pub fn collect(st: &StoredState) -> Result<Any, StatsError> {
         return Err(StatsError::Unsupported);
     }
     st.pid.ok_or(StatsError::NoInit)?;
-    let dirs: Vec<String> = st.resources.cgroups.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let dirs: Vec<String> = st
+        .resources
+        .cgroups
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     if dirs.is_empty() {
         return Err(StatsError::NoCgroup);
     }
@@ -149,9 +157,18 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        assert_eq!(innermost(&d, Some("memory")).unwrap(), "/sys/fs/cgroup/memory/ns/c");
-        assert_eq!(innermost(&d, Some("cpuacct")).unwrap(), "/sys/fs/cgroup/cpu,cpuacct/ns/c");
-        assert_eq!(innermost(&d, Some("pids")).unwrap(), "/sys/fs/cgroup/pids/ns");
+        assert_eq!(
+            innermost(&d, Some("memory")).unwrap(),
+            "/sys/fs/cgroup/memory/ns/c"
+        );
+        assert_eq!(
+            innermost(&d, Some("cpuacct")).unwrap(),
+            "/sys/fs/cgroup/cpu,cpuacct/ns/c"
+        );
+        assert_eq!(
+            innermost(&d, Some("pids")).unwrap(),
+            "/sys/fs/cgroup/pids/ns"
+        );
         assert_eq!(innermost(&d, Some("blkio")), None);
         assert_eq!(innermost(&d, None).unwrap().matches('/').count(), 5);
     }
@@ -173,9 +190,16 @@ mod tests {
             "cpuacct.usage" => "123456\n".to_string(),
             _ => String::new(),
         };
-        let any = v1(Some("/m".into()), Some("/c".into()), Some("/p".into()), files).unwrap();
+        let any = v1(
+            Some("/m".into()),
+            Some("/c".into()),
+            Some("/p".into()),
+            files,
+        )
+        .unwrap();
         assert_eq!(any.type_url, "io.containerd.cgroups.v1.Metrics");
-        let m = containerd_shim_protos::cgroups::metrics::Metrics::parse_from_bytes(&any.value).unwrap();
+        let m = containerd_shim_protos::cgroups::metrics::Metrics::parse_from_bytes(&any.value)
+            .unwrap();
         assert_eq!(m.pids.current, 3);
         assert_eq!(m.memory.usage.usage, 4096);
         assert_eq!(m.memory.rss, 2);

@@ -84,17 +84,24 @@ pub struct Streams {
 }
 
 fn open(path: &Path, flags: OFlag, op: &'static str) -> Result<OwnedFd, StdioError> {
-    let fd = nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o640))
-        .map_err(|source| StdioError::Open {
-            op,
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let fd = nix::fcntl::open(
+        path,
+        flags | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o640),
+    )
+    .map_err(|source| StdioError::Open {
+        op,
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(fd)
 }
 
 fn clear_nonblock(fd: &OwnedFd) -> Result<(), StdioError> {
-    let sys = |source| StdioError::Sys { op: "fcntl(F_SETFL)", source };
+    let sys = |source| StdioError::Sys {
+        op: "fcntl(F_SETFL)",
+        source,
+    };
     let fl = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL).map_err(sys)?);
     fcntl(fd.as_fd(), FcntlArg::F_SETFL(fl - OFlag::O_NONBLOCK)).map_err(sys)?;
     Ok(())
@@ -128,8 +135,11 @@ pub fn open_streams(stdin: &str, stdout: &str, stderr: &str) -> Result<Streams, 
             None,
         ),
         Target::Fifo(p) => {
-            let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-                .map_err(|source| StdioError::Sys { op: "pipe2 (stdin)", source })?;
+            let (r, w) =
+                nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|source| StdioError::Sys {
+                    op: "pipe2 (stdin)",
+                    source,
+                })?;
             (r, Some((p, w)))
         }
         Target::File(p) => (open(&p, OFlag::O_RDONLY, "stdin file")?, None),
@@ -166,12 +176,22 @@ pub fn with_streams<T>(streams: &Streams, f: impl FnOnce() -> T) -> Result<T, St
 /// then copies what is already in the FIFO and closes the pipe (the process sees EOF).
 /// The FIFO is opened read-write so that it never reads as ended before CloseIO, even
 /// while no writer has it open.
-pub fn feed_stdin(fifo: PathBuf, pipe: OwnedFd, close: oneshot::Receiver<()>) -> Result<(), StdioError> {
+pub fn feed_stdin(
+    fifo: PathBuf,
+    pipe: OwnedFd,
+    close: oneshot::Receiver<()>,
+) -> Result<(), StdioError> {
     let fd = open(&fifo, OFlag::O_RDWR | OFlag::O_NONBLOCK, "stdin FIFO")?;
-    let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
-        .map_err(|e| StdioError::Sys { op: "registering the stdin FIFO", source: errno_of(&e) })?;
-    let mut tx = tokio::net::unix::pipe::Sender::from_owned_fd(pipe)
-        .map_err(|e| StdioError::Sys { op: "registering the stdin pipe", source: errno_of(&e) })?;
+    let mut rx =
+        tokio::net::unix::pipe::Receiver::from_owned_fd(fd).map_err(|e| StdioError::Sys {
+            op: "registering the stdin FIFO",
+            source: errno_of(&e),
+        })?;
+    let mut tx =
+        tokio::net::unix::pipe::Sender::from_owned_fd(pipe).map_err(|e| StdioError::Sys {
+            op: "registering the stdin pipe",
+            source: errno_of(&e),
+        })?;
     tokio::spawn(async move {
         let mut buf = vec![0u8; 32 * 1024];
         tokio::pin!(close);
@@ -207,12 +227,26 @@ mod tests {
     #[test]
     fn targets() {
         assert_eq!(parse_target("").unwrap(), Target::Null);
-        assert_eq!(parse_target("/run/f/x-stdout").unwrap(), Target::Fifo("/run/f/x-stdout".into()));
-        assert_eq!(parse_target("fifo:///a").unwrap(), Target::Fifo("/a".into()));
-        assert_eq!(parse_target("file:///var/log/c.log").unwrap(), Target::File("/var/log/c.log".into()));
-        assert_eq!(parse_target("file:///var/log/c.log?x=1").unwrap(), Target::File("/var/log/c.log".into()));
+        assert_eq!(
+            parse_target("/run/f/x-stdout").unwrap(),
+            Target::Fifo("/run/f/x-stdout".into())
+        );
+        assert_eq!(
+            parse_target("fifo:///a").unwrap(),
+            Target::Fifo("/a".into())
+        );
+        assert_eq!(
+            parse_target("file:///var/log/c.log").unwrap(),
+            Target::File("/var/log/c.log".into())
+        );
+        assert_eq!(
+            parse_target("file:///var/log/c.log?x=1").unwrap(),
+            Target::File("/var/log/c.log".into())
+        );
         assert!(parse_target("file://relative").is_err());
-        let e = parse_target("binary:///usr/bin/logger?a=b").unwrap_err().to_string();
+        let e = parse_target("binary:///usr/bin/logger?a=b")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("binary://"), "{e}");
         assert!(parse_target("http://x").is_err());
     }
@@ -235,6 +269,15 @@ mod tests {
         let f = dir.path().join("stdout");
         nix::unistd::mkfifo(&f, Mode::from_bits_truncate(0o600)).unwrap();
         let e = open_streams("", f.to_str().unwrap(), "").err().unwrap();
-        assert!(matches!(e, StdioError::Open { source: nix::errno::Errno::ENXIO, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                StdioError::Open {
+                    source: nix::errno::Errno::ENXIO,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 }

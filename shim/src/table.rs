@@ -92,13 +92,19 @@ impl Table {
         for (cid, t) in &self.tasks {
             if t.init.pid == e.pid && t.init.exit().is_none() {
                 t.init.set_exit(e);
-                return Some(Owner { container: cid.clone(), exec: String::new() });
+                return Some(Owner {
+                    container: cid.clone(),
+                    exec: String::new(),
+                });
             }
             for (eid, x) in &t.execs {
                 let p = &x.proc_;
                 if p.started && p.pid == e.pid && p.exit().is_none() {
                     p.set_exit(e);
-                    return Some(Owner { container: cid.clone(), exec: eid.clone() });
+                    return Some(Owner {
+                        container: cid.clone(),
+                        exec: eid.clone(),
+                    });
                 }
             }
         }
@@ -139,16 +145,46 @@ mod tests {
         c.init.started = true;
         let mut p = Proc::new(11, "", "", "", false);
         p.started = true;
-        c.execs.insert("e1".into(), Exec { proc_: p, spec: None });
+        c.execs.insert(
+            "e1".into(),
+            Exec {
+                proc_: p,
+                spec: None,
+            },
+        );
         t.tasks.insert("c".into(), c);
         let w = t.tasks["c"].init.watch_exit();
-        let o = t.record_exit(Exit { pid: 10, status: 3, at: (1, 0) }).unwrap();
-        assert_eq!(o, Owner { container: "c".into(), exec: String::new() });
+        let o = t
+            .record_exit(Exit {
+                pid: 10,
+                status: 3,
+                at: (1, 0),
+            })
+            .unwrap();
+        assert_eq!(
+            o,
+            Owner {
+                container: "c".into(),
+                exec: String::new()
+            }
+        );
         assert_eq!(w.borrow().unwrap().status, 3);
-        let o = t.record_exit(Exit { pid: 11, status: 0, at: (1, 0) }).unwrap();
+        let o = t
+            .record_exit(Exit {
+                pid: 11,
+                status: 0,
+                at: (1, 0),
+            })
+            .unwrap();
         assert_eq!(o.exec, "e1");
         // A second exit for a pid already ended (pid reuse by an orphan) is not the init's.
-        assert!(t.record_exit(Exit { pid: 10, status: 9, at: (2, 0) }).is_none());
+        assert!(t
+            .record_exit(Exit {
+                pid: 10,
+                status: 9,
+                at: (2, 0)
+            })
+            .is_none());
         assert_eq!(t.tasks["c"].init.exit().unwrap().status, 3);
     }
 
@@ -156,10 +192,22 @@ mod tests {
     fn early_exit_is_claimed() {
         let mut t = Table::default();
         let mut c = task(10);
-        c.execs.insert("e".into(), Exec { proc_: Proc::new(0, "", "", "", false), spec: None });
+        c.execs.insert(
+            "e".into(),
+            Exec {
+                proc_: Proc::new(0, "", "", "", false),
+                spec: None,
+            },
+        );
         t.tasks.insert("c".into(), c);
         // The exec exits before its pid is recorded.
-        assert!(t.record_exit(Exit { pid: 42, status: 1, at: (1, 0) }).is_none());
+        assert!(t
+            .record_exit(Exit {
+                pid: 42,
+                status: 1,
+                at: (1, 0)
+            })
+            .is_none());
         assert!(t.claim_exec("c", "e").is_none(), "pid 0 matches nothing");
         let x = t.tasks.get_mut("c").unwrap().execs.get_mut("e").unwrap();
         x.proc_.pid = 42;
