@@ -170,7 +170,7 @@ mod tests {
             "/sys/fs/cgroup/pids/ns"
         );
         assert_eq!(innermost(&d, Some("blkio")), None);
-        assert_eq!(innermost(&d, None).unwrap().matches('/').count(), 5);
+        assert_eq!(innermost(&d, None).unwrap().matches('/').count(), 6);
     }
 
     #[test]
