@@ -7,6 +7,7 @@ use containerd_shim_protos::types::mount::Mount;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
+    #[cfg(target_os = "linux")]
     #[error("mounting {kind} {src} on {target}: {errno}")]
     Mount {
         kind: String,
@@ -14,6 +15,7 @@ pub enum RootfsError {
         target: PathBuf,
         errno: nix::errno::Errno,
     },
+    #[cfg(target_os = "linux")]
     #[error("unmounting {target}: {errno}")]
     Unmount {
         target: PathBuf,
@@ -32,6 +34,7 @@ pub enum RootfsError {
 }
 
 /// Mount flags and the filesystem data string from containerd's option list.
+#[cfg(target_os = "linux")]
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Options {
     pub readonly: bool,
@@ -44,6 +47,7 @@ pub struct Options {
     pub data: String,
 }
 
+#[cfg(target_os = "linux")]
 pub fn parse_options(opts: &[String]) -> Options {
     let mut o = Options::default();
     let mut data = Vec::new();
@@ -161,6 +165,7 @@ mod sys {
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn overlay_options_become_data() {
         let o = parse_options(&[
@@ -173,6 +178,7 @@ mod tests {
         assert!(!o.bind && !o.readonly);
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn bind_flags() {
         let o = parse_options(&["rbind".into(), "ro".into(), "nosuid".into()]);
