@@ -579,7 +579,6 @@ impl Task for Service {
 
     async fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> Result<Empty> {
         use std::os::fd::AsFd;
-        use stockade_runtime::platform::{Host, Platform};
         let master = {
             let t = self.table();
             let task = t
@@ -601,7 +600,8 @@ impl Task for Service {
         };
         let rows = u16::try_from(req.height).unwrap_or(u16::MAX);
         let cols = u16::try_from(req.width).unwrap_or(u16::MAX);
-        Host::set_winsize(master.as_fd(), rows, cols).map_err(internal)?;
+        stockade_runtime::platform::pty::set_winsize(master.as_fd(), rows, cols)
+            .map_err(internal)?;
         Ok(Empty::new())
     }
 

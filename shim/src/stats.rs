@@ -1,7 +1,11 @@
 //! Task metrics in the types containerd expects: on Linux the container's cgroup figures as
 //! `io.containerd.cgroups.v1.Metrics` (v1 hierarchies) or `io.containerd.cgroups.v2.Metrics`
-//! (the unified hierarchy), found from the init's `/proc/<pid>/cgroup`. FreeBSD's rctl usage
+//! (the unified hierarchy), read from the cgroups create made for it. FreeBSD's rctl usage
 //! is not mapped yet and says so.
+
+// The cgroup readers are Linux's; elsewhere only `collect`'s refusal is used (FreeBSD's
+// rctl usage is not mapped yet).
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use stockade_runtime::state::StoredState;
@@ -14,6 +18,7 @@ pub enum StatsError {
     NoCgroup,
     #[error("packing metrics: {0}")]
     Pack(#[from] protobuf::Error),
+    #[cfg(not(target_os = "linux"))]
     #[error("task metrics are not implemented on this platform yet (FreeBSD: rctl usage)")]
     Unsupported,
 }
@@ -35,13 +40,17 @@ pub fn stat_value(text: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+#[cfg(not(target_os = "linux"))]
+pub fn collect(_st: &StoredState) -> Result<Any, StatsError> {
+    Err(StatsError::Unsupported)
+}
+
+#[cfg(target_os = "linux")]
 pub fn collect(st: &StoredState) -> Result<Any, StatsError> {
-    if cfg!(not(target_os = "linux")) {
-        return Err(StatsError::Unsupported);
-    }
     st.pid.ok_or(StatsError::NoInit)?;
     let dirs: Vec<String> = st
         .resources
+        .backend
         .cgroups
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
