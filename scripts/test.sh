@@ -43,16 +43,17 @@ step "clippy (linux)" cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (freebsd)" cargo clippy --workspace --target x86_64-unknown-freebsd -- -D warnings
 step "no import circles between modules" bash -c 'python3 scripts/lib/modcycles_test.py && python3 scripts/lib/modcycles.py'
 step "freebsd release binary (zigbuild)" bash -c '
-    cargo zigbuild --release --target x86_64-unknown-freebsd -p stockade &&
-    file "$CARGO_TARGET_DIR/x86_64-unknown-freebsd/release/stockade" | tee /dev/stderr | grep -q "FreeBSD"'
+    cargo zigbuild --release --target x86_64-unknown-freebsd -p stockade -p stockade-shim &&
+    file "$CARGO_TARGET_DIR/x86_64-unknown-freebsd/release/stockade" | tee /dev/stderr | grep -q "FreeBSD" &&
+    file "$CARGO_TARGET_DIR/x86_64-unknown-freebsd/release/containerd-shim-stockade-v1" | tee /dev/stderr | grep -q "FreeBSD"'
 step "unit tests" cargo test --workspace
-step "build binaries" cargo build -p stockade -p stockade-spec-tests
+step "build binaries" cargo build -p stockade -p stockade-spec-tests -p stockade-shim
 export STOCKADE="$TARGET_DIR/debug/stockade"
 step "spec-tests" "$TARGET_DIR/debug/stockade-spec-tests" --stockade "$STOCKADE"
 step "packaging: rc.d script (stub rc.subr)" sh packaging/freebsd/test-rc.sh
 step "packaging: port crate list matches Cargo.lock" packaging/freebsd/gen-crates.sh --check
 # The real-client and real-service suites (each ends with its own "N passed, N failed").
-for suite in registry push mirrors containerd podman unpack crash-image crash-pull runtime-tools network; do
+for suite in registry push mirrors containerd shim podman unpack crash-image crash-pull runtime-tools network; do
     script="scripts/integration/$suite.sh"
     [ -e "$script" ] || continue
     step "integration: $suite" bash "$script"

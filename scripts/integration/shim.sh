@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# containerd-shim-stockade-v1 integration tests: a private containerd (Debian's 1.6) runs
+# containers through stockade's own shim v2, runtime io.containerd.stockade.v1, which calls
+# stockade's runtime library in-process. The shim is found on containerd's PATH (a private
+# bin directory with a link to the built binary); its state root is private too
+# (STOCKADE_SHIM_ROOT, which containerd passes on to its shims).
+#
+#   SHIM=target/debug/containerd-shim-stockade-v1 STOCKADE=target/debug/stockade scripts/integration/shim.sh
+#
+# Needs root, containerd and ctr, busybox-static, python3, util-linux (script, findmnt).
+# Ends with "N passed, N failed"; exits non-zero if anything failed. containerd, the shims,
+# every container, mount and temporary file go away on exit.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+stockade_binary shim.sh
+need_root shim.sh
+need_tools shim.sh containerd ctr python3 script findmnt timeout sha256sum
+SHIM=${SHIM:-$(dirname "$STOCKADE")/containerd-shim-stockade-v1}
+[ -x "$SHIM" ] || { echo "shim.sh: no shim binary at $SHIM (cargo build -p stockade-shim)" >&2; exit 2; }
+SHIM=$(cd "$(dirname "$SHIM")" && pwd)/$(basename "$SHIM")
+
+WORK=$(mktemp -d /tmp/stockade-shim.XXXXXX)
+SOCK=$WORK/containerd.sock
+NS=stockade-shim-test
+SHIM_ROOT=$WORK/shim-root
+IMAGE=localhost/stockade/busybox:latest
+RUNTIME=io.containerd.stockade.v1
+CONTAINERD_PID=
+IDS=(s-hello s-exit s-stdin s-tty s-tty2 s-d s-all s-dead) # every container id used below
+HAD_RUN_CONTAINERD=$(ls -d /run/containerd 2>/dev/null)
+HAD_NS_CGROUP=$(ls -d /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS" 2>/dev/null)
+
+cleanup() {
+    local id p m
+    if [ -d "$SHIM_ROOT/$NS" ]; then
+        for id in $("$STOCKADE" --root "$SHIM_ROOT/$NS" list -q 2>/dev/null); do
+            "$STOCKADE" --root "$SHIM_ROOT/$NS" delete --force "$id" >/dev/null 2>&1
+        done
+    fi
+    if [ -n "$CONTAINERD_PID" ]; then
+        kill "$CONTAINERD_PID" 2>/dev/null
+        wait "$CONTAINERD_PID" 2>/dev/null
+    fi
+    for p in $(pids_mentioning "$WORK"); do kill -KILL "$p" 2>/dev/null; done
+    for m in $(findmnt -rn -o TARGET | grep -F -- "$WORK" | sort -r); do umount -l "$m" 2>/dev/null; done
+    if [ -z "$HAD_NS_CGROUP" ]; then
+        for m in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS"; do
+            [ -d "$m" ] || continue
+            rmdir "$m"/*/ 2>/dev/null
+            rmdir "$m" 2>/dev/null
+        done
+    fi
+    # A shim killed above could not remove its socket (named as containerd names it).
+    for id in "${IDS[@]}"; do
+        rm -f "/run/containerd/s/$(printf '%s' "$SOCK/$NS/$id" | sha256sum | cut -c1-64)"
+    done
+    if [ -z "$HAD_RUN_CONTAINERD" ]; then
+        rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+C() { timeout -k 5 60 ctr --address "$SOCK" --namespace "$NS" "$@"; }
+RUN_OPTS=(--runtime "$RUNTIME" --fifo-dir "$WORK/fifo")
+task_status() { C task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+wait_status() { # wait_status ID STATUS: up to 10 s
+    local i
+    for i in $(seq 1 100); do
+        [ "$(task_status "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# ctr -t needs a terminal of its own: script(1) gives it one (see containerd.sh for why
+# SHELL and --foreground are set so).
+PTY_CTR="timeout --foreground -k 5 60 ctr --address '$SOCK' --namespace '$NS'"
+on_pty() {
+    SHELL=/bin/sh script -qec "$1" /dev/null </dev/null >"$WORK/pty.out" 2>&1
+    rc=$?
+    out=$(tr -d '\r' <"$WORK/pty.out" | sed 's/\^@//g')
+}
+# What the shims logged (containerd copies each shim's log FIFO into its own log).
+shim_logs() { grep -iE 'shim|stockade' "$WORK/containerd.log" 2>/dev/null | tail -n 12; }
+# alive PID: the process exists and is not a zombie (a killed shim's orphans are
+# reparented to whatever reaper is above this script, which may not wait for them).
+alive() { [ -e "/proc/$1/stat" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+# The pid of the shim serving container ID (its command line names the id and our socket).
+shim_pid() {
+    local d
+    for d in /proc/[0-9]*; do
+        { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -qF -- "containerd-shim-stockade-v1 -namespace $NS -id $1 -address $SOCK" \
+            && { echo "${d#/proc/}"; return; }
+    done
+}
+
+# ---------------------------------------------------------------------------------------
+# containerd with a private configuration, state, socket, and the shim on its PATH
+# ---------------------------------------------------------------------------------------
+mkdir -p "$WORK/bin" "$SHIM_ROOT"
+ln -s "$SHIM" "$WORK/bin/containerd-shim-stockade-v1"
+cat >"$WORK/config.toml" <<CONF
+version = 2
+root = "$WORK/root"
+state = "$WORK/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "$SOCK"
+
+[ttrpc]
+  address = "$SOCK.ttrpc"
+
+[debug]
+  address = "$WORK/debug.sock"
+  level = "info"
+
+[metrics]
+  address = ""
+CONF
+PATH="$WORK/bin:$PATH" STOCKADE_SHIM_ROOT="$SHIM_ROOT" containerd --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
+CONTAINERD_PID=$!
+for _ in $(seq 1 100); do
+    C version >/dev/null 2>&1 && break
+    sleep 0.1
+done
+C version >/dev/null 2>&1 || { echo "shim.sh: containerd did not start" >&2; tail -20 "$WORK/containerd.log" >&2; exit 2; }
+
+STOCKADE=$STOCKADE "$HERE/busybox-image.sh" "$WORK/busybox-oci.tar" "$IMAGE" \
+    || { echo "shim.sh: building the busybox image failed" >&2; exit 2; }
+if ! out=$(C image import "$WORK/busybox-oci.tar" 2>&1) || ! C image ls -q | grep -qx "$IMAGE"; then
+    not_ok "ctr image import of the busybox OCI archive" "$out"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+fi
+
+# ---------------------------------------------------------------------------------------
+# ctr run in the foreground
+# ---------------------------------------------------------------------------------------
+out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" s-hello echo hello 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$out" = hello ]; then
+    ok "ctr run --rm --runtime $RUNTIME echo hello prints hello and exits 0"
+else
+    not_ok "ctr run --rm echo hello through the stockade shim (exit $rc)" "$out
+$(shim_logs)"
+fi
+
+out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" s-exit sh -c 'echo failing >&2; exit 7' 2>&1)
+rc=$?
+if [ "$rc" -eq 7 ] && [ "$out" = failing ]; then
+    ok "stderr and a non-zero exit status (7) come back through the shim"
+else
+    not_ok "stderr and exit status 7 through the shim (exit $rc)" "$out"
+fi
+
+out=$( (sleep 2; printf 'from stdin\n') | C run --rm "${RUN_OPTS[@]}" "$IMAGE" s-stdin cat 2>&1)
+if [ "$out" = "from stdin" ]; then ok "stdin reaches the container, and CloseIO ends it"; else not_ok "stdin through the shim" "$out"; fi
+
+# ---------------------------------------------------------------------------------------
+# A terminal: ctr run -t
+# ---------------------------------------------------------------------------------------
+CTR_T="$PTY_CTR run -t --rm --runtime $RUNTIME --fifo-dir '$WORK/fifo' '$IMAGE'"
+on_pty "$CTR_T s-tty tty"
+if grep -qE '^/dev/pts/[0-9]+$' <<<"$out" && [ "$rc" -eq 0 ]; then
+    ok "ctr run -t: the process's stdin is a pts, its output comes back"
+else
+    not_ok "ctr run -t tty prints a pts path (exit $rc)" "$out
+$(shim_logs)"
+fi
+on_pty "$CTR_T s-tty2 sh -c 'test -t 0 && test -t 1 && exit 5'"
+if [ "$rc" -eq 5 ]; then
+    ok "ctr run -t: stdin and stdout are terminals, and the exit status (5) comes back"
+else
+    not_ok "ctr run -t exit status (exit $rc)" "$out"
+fi
+
+# ---------------------------------------------------------------------------------------
+# A detached container: task ls, ps, exec, metrics, update, kill, delete
+# ---------------------------------------------------------------------------------------
+LOOP='trap "echo got TERM; exit 0" TERM; echo started; while :; do sleep 1; done'
+# A memory limit gives the container cgroups of its own (what task metrics reads).
+out=$(C run -d --memory-limit 134217728 "${RUN_OPTS[@]}" "$IMAGE" s-d sh -c "$LOOP" 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && wait_status s-d RUNNING; then
+    ok "ctr run -d, and ctr task ls shows the task RUNNING"
+else
+    not_ok "ctr run -d then task ls RUNNING (exit $rc)" "$out
+$(C task ls 2>&1)
+$(shim_logs)"
+fi
+pid=$(C task ls 2>/dev/null | awk '$1 == "s-d" { print $2 }')
+state=$("$STOCKADE" --root "$SHIM_ROOT/$NS" state s-d 2>&1)
+if grep -q '"status": *"running"' <<<"$state" && grep -q "\"pid\": *$pid\b" <<<"$state"; then
+    ok "the shim keeps stockade's state: stockade state agrees (pid $pid)"
+else
+    not_ok "stockade state under the shim's root" "$state"
+fi
+spid=$(shim_pid s-d)
+if [ -n "$spid" ] && [ "$(awk '{ print $4 }' "/proc/$pid/stat" 2>/dev/null)" = "$spid" ]; then
+    ok "the container's init is the shim's own child (in-process runtime, no runc between)"
+else
+    not_ok "the init's parent is the shim" "shim $spid; init $pid parent $(awk '{ print $4 }' "/proc/$pid/stat" 2>&1)"
+fi
+
+out=$(C task exec --fifo-dir "$WORK/fifo" --exec-id e1 s-d sh -c 'echo "exec beside $(cat /proc/1/comm)"; exit 3' 2>&1)
+rc=$?
+if [ "$rc" -eq 3 ] && [ "$out" = "exec beside sh" ]; then
+    ok "ctr task exec runs in the container and returns its status (3)"
+else
+    not_ok "ctr task exec (exit $rc)" "$out
+$(shim_logs)"
+fi
+on_pty "$PTY_CTR task exec -t --fifo-dir '$WORK/fifo' --exec-id e2 s-d sh -c 'tty; exit 6'"
+if [ "$rc" -eq 6 ] && grep -qE '^/dev/pts/[0-9]+$' <<<"$out"; then
+    ok "ctr task exec -t: a terminal, and the status (6)"
+else
+    not_ok "ctr task exec -t (exit $rc)" "$out"
+fi
+
+out=$(C task ps s-d 2>&1)
+if grep -q "^$pid\b" <<<"$out" && [ "$(grep -cE '^[0-9]+' <<<"$out")" -ge 2 ]; then
+    ok "ctr task ps lists the container's processes (the init and its sleep)"
+else
+    not_ok "ctr task ps" "$out"
+fi
+
+out=$(C task metrics s-d 2>&1)
+if grep -qE 'memory\.usage_in_bytes +[1-9]' <<<"$out" && grep -qE 'memory\.limit_in_bytes +134217728 *$' <<<"$out"; then
+    ok "ctr task metrics shows the container's own cgroup figures (memory usage and its 128 MiB limit)"
+else
+    not_ok "ctr task metrics" "$out"
+fi
+
+out=$(C task kill s-d 2>&1)
+if wait_status s-d STOPPED; then
+    ok "ctr task kill (TERM): the task stops (TaskExit reached containerd)"
+else
+    not_ok "ctr task kill then STOPPED" "$out
+$(C task ls 2>&1)
+$(shim_logs)"
+fi
+out=$(C task delete s-d 2>&1; C container rm s-d 2>&1)
+if ! "$STOCKADE" --root "$SHIM_ROOT/$NS" list -q 2>/dev/null | grep -qx s-d && [ -z "$(C task ls -q 2>/dev/null | grep -x s-d)" ]; then
+    ok "ctr task delete removes the container from stockade's state"
+else
+    not_ok "ctr task delete" "$out"
+fi
+
+# kill --all: a process that ignores TERM in the background of one that exits on it.
+out=$(C run -d "${RUN_OPTS[@]}" "$IMAGE" s-all sh -c 'sh -c "trap \"\" TERM; sleep 1000" & while :; do sleep 1; done' 2>&1)
+wait_status s-all RUNNING
+out=$(C task kill --all --signal KILL s-all 2>&1)
+if wait_status s-all STOPPED && [ "$(C task ls 2>/dev/null | awk '$1 == "s-all" { print $3 }')" = STOPPED ]; then
+    ok "ctr task kill --all --signal KILL stops every process of the task"
+else
+    not_ok "ctr task kill --all" "$out
+$(C task ls 2>&1)"
+fi
+C task delete s-all >/dev/null 2>&1
+C container rm s-all >/dev/null 2>&1
+
+# ---------------------------------------------------------------------------------------
+# A killed shim: containerd runs `shim delete`, which cleans up the container
+# ---------------------------------------------------------------------------------------
+C run -d "${RUN_OPTS[@]}" "$IMAGE" s-dead sleep 1000 >/dev/null 2>&1
+wait_status s-dead RUNNING
+dead_init=$(C task ls 2>/dev/null | awk '$1 == "s-dead" { print $2 }')
+spid=$(shim_pid s-dead)
+[ -n "$spid" ] && kill -KILL "$spid"
+for _ in $(seq 1 100); do
+    [ "$(task_status s-dead)" != RUNNING ] && break
+    sleep 0.1
+done
+C task delete s-dead >/dev/null 2>&1
+C container rm s-dead >/dev/null 2>&1
+for _ in $(seq 1 50); do
+    "$STOCKADE" --root "$SHIM_ROOT/$NS" list -q 2>/dev/null | grep -qx s-dead || break
+    sleep 0.1
+done
+if [ -n "$spid" ] && ! "$STOCKADE" --root "$SHIM_ROOT/$NS" list -q 2>/dev/null | grep -qx s-dead \
+    && ! alive "$dead_init"; then
+    ok "a SIGKILLed shim's container is cleaned by the shim's delete (state gone, init $dead_init gone)"
+else
+    not_ok "cleanup after a killed shim" "shim $spid init $dead_init
+$("$STOCKADE" --root "$SHIM_ROOT/$NS" list 2>&1)
+$(shim_logs)"
+fi
+
+left=$(C container ls -q 2>&1; "$STOCKADE" --root "$SHIM_ROOT/$NS" list -q 2>&1)
+if [ -z "$left" ]; then ok "after every test no container and no stockade state is left"; else not_ok "nothing left at the end" "$left"; fi
+
+[ -n "${SHIM_DEBUG:-}" ] && cat "$WORK/containerd.log" >&2
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
