@@ -28,62 +28,12 @@ NS=stockade-shim-test
 SHIM_ROOT=$WORK/shim-root
 IMAGE=localhost/stockade/busybox:latest
 RUNTIME=io.containerd.stockade.v1
-CONTAINERD_PID=
 IDS=(s-hello s-exit s-stdin s-tty s-tty2 s-d s-all s-dead) # every container id used below
-HAD_RUN_CONTAINERD=$(ls -d /run/containerd 2>/dev/null)
-HAD_NS_CGROUP=$(ls -d /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS" 2>/dev/null)
+# shellcheck source=ctrlib.sh
+source "$HERE/ctrlib.sh"
+ctr_cleanup_on_exit "$SHIM_ROOT"
 
-cleanup() {
-    local id p m
-    if [ -d "$SHIM_ROOT/$NS" ]; then
-        for id in $("$STOCKADE" --root "$SHIM_ROOT/$NS" list -q 2>/dev/null); do
-            "$STOCKADE" --root "$SHIM_ROOT/$NS" delete --force "$id" >/dev/null 2>&1
-        done
-    fi
-    if [ -n "$CONTAINERD_PID" ]; then
-        kill "$CONTAINERD_PID" 2>/dev/null
-        wait "$CONTAINERD_PID" 2>/dev/null
-    fi
-    for p in $(pids_mentioning "$WORK"); do kill -KILL "$p" 2>/dev/null; done
-    for m in $(findmnt -rn -o TARGET | grep -F -- "$WORK" | sort -r); do umount -l "$m" 2>/dev/null; done
-    if [ -z "$HAD_NS_CGROUP" ]; then
-        for m in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS"; do
-            [ -d "$m" ] || continue
-            rmdir "$m"/*/ 2>/dev/null
-            rmdir "$m" 2>/dev/null
-        done
-    fi
-    # A shim killed above could not remove its socket (named as containerd names it).
-    for id in "${IDS[@]}"; do
-        rm -f "/run/containerd/s/$(printf '%s' "$SOCK/$NS/$id" | sha256sum | cut -c1-64)"
-    done
-    if [ -z "$HAD_RUN_CONTAINERD" ]; then
-        rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-C() { timeout -k 5 60 ctr --address "$SOCK" --namespace "$NS" "$@"; }
 RUN_OPTS=(--runtime "$RUNTIME" --fifo-dir "$WORK/fifo")
-task_status() { C task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
-wait_status() { # wait_status ID STATUS: up to 10 s
-    local i
-    for i in $(seq 1 100); do
-        [ "$(task_status "$1")" = "$2" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-# ctr -t needs a terminal of its own: script(1) gives it one (see containerd.sh for why
-# SHELL and --foreground are set so).
-PTY_CTR="timeout --foreground -k 5 60 ctr --address '$SOCK' --namespace '$NS'"
-on_pty() {
-    SHELL=/bin/sh script -qec "$1" /dev/null </dev/null >"$WORK/pty.out" 2>&1
-    rc=$?
-    out=$(tr -d '\r' <"$WORK/pty.out" | sed 's/\^@//g')
-}
 # What the shims logged (containerd copies each shim's log FIFO into its own log).
 shim_logs() { grep -iE 'shim|stockade' "$WORK/containerd.log" 2>/dev/null | tail -n 12; }
 # alive PID: the process exists and is not a zombie (a killed shim's orphans are
@@ -103,32 +53,7 @@ shim_pid() {
 # ---------------------------------------------------------------------------------------
 mkdir -p "$WORK/bin" "$SHIM_ROOT"
 ln -s "$SHIM" "$WORK/bin/containerd-shim-stockade-v1"
-cat >"$WORK/config.toml" <<CONF
-version = 2
-root = "$WORK/root"
-state = "$WORK/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-
-[grpc]
-  address = "$SOCK"
-
-[ttrpc]
-  address = "$SOCK.ttrpc"
-
-[debug]
-  address = "$WORK/debug.sock"
-  level = "info"
-
-[metrics]
-  address = ""
-CONF
-PATH="$WORK/bin:$PATH" STOCKADE_SHIM_ROOT="$SHIM_ROOT" containerd --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
-CONTAINERD_PID=$!
-for _ in $(seq 1 100); do
-    C version >/dev/null 2>&1 && break
-    sleep 0.1
-done
-C version >/dev/null 2>&1 || { echo "shim.sh: containerd did not start" >&2; tail -20 "$WORK/containerd.log" >&2; exit 2; }
+start_containerd PATH="$WORK/bin:$PATH" STOCKADE_SHIM_ROOT="$SHIM_ROOT"
 
 STOCKADE=$STOCKADE "$HERE/busybox-image.sh" "$WORK/busybox-oci.tar" "$IMAGE" \
     || { echo "shim.sh: building the busybox image failed" >&2; exit 2; }
