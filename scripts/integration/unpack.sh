@@ -162,7 +162,7 @@ if [ -x /bin/busybox ]; then
         not_ok "bundle create --memory --cpus" "$out $res"
     fi
     "$STOCKADE" bundle "${RA[@]}" rm limb >/dev/null 2>&1
-    out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --name kept -- echo kept 2>&1); rc=$?
+    out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --name kept --network host -- echo kept 2>&1); rc=$?
     check "without --rm the rootfs and bundle stay" bash -c "[ $rc = 0 ] && [ -d '$ST/containers/kept/bin' ] && [ -f '$ST/bundles/kept/config.json' ]"
     out=$(S run --bundle "$ST/bundles/kept" kept2 2>&1); rc=$?
     if [ "$out" = kept ] && [ $rc = 0 ]; then ok "run --bundle B ID still runs a bundle"; else not_ok "run --bundle B ID still runs a bundle" "rc=$rc out=$out"; fi
