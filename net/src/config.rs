@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use stockade_quote::quote;
 
+use crate::lock::NetworksLock;
 use crate::{io, NetError};
 
 /// Where networks live below the storage root.
@@ -269,8 +270,11 @@ impl Networks {
 
     /// Makes network `name` with `subnet`, or the first free 10.89.N.0/24 that no other
     /// network here and no host route uses.
+    /// The subnet is picked and the list written under the networks lock, so two
+    /// concurrent creates never pick the same subnet.
     pub fn create(&self, name: &str, subnet: Option<Subnet>) -> Result<Network, NetError> {
         check_name(name)?;
+        let _lock = NetworksLock::exclusive(&self.dir)?;
         let path = self.path(name);
         if path.exists() {
             return Err(NetError::NetworkExists {
@@ -291,7 +295,6 @@ impl Networks {
             None => free_subnet(&taken, &host_routes())?,
         };
         let list = new_list(name, subnet, &plugin_dirs());
-        fs::create_dir_all(&self.dir).map_err(io("creating", &self.dir))?;
         let bytes = serde_json::to_vec_pretty(&list).unwrap_or_default();
         crate::files::write_atomic(&path, &bytes).map_err(io("writing", &path))?;
         Ok(Network {
@@ -442,5 +445,30 @@ mod tests {
             nets.remove("other"),
             Err(NetError::NoNetwork { .. })
         ));
+    }
+
+    /// Fails without the lock: the creates read the same taken subnets and pick the same.
+    #[test]
+    fn concurrent_creates_pick_different_subnets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let made: Vec<Subnet> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let root = root.clone();
+                    s.spawn(move || {
+                        let n = Networks::new(&root).create(&format!("n{i}"), None).unwrap();
+                        n.subnets()[0]
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, a) in made.iter().enumerate() {
+            for b in &made[i + 1..] {
+                assert!(!a.overlaps(*b), "two networks got {a}: {made:?}");
+            }
+        }
+        assert_eq!(Networks::new(&root).list().unwrap().len(), 8);
     }
 }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod etc;
 mod files;
 pub mod freebsd;
+pub mod lock;
 #[cfg(target_os = "linux")]
 pub mod netns;
 pub mod ports;
