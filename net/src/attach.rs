@@ -204,9 +204,10 @@ pub fn attach(
     }
     let dir = records_dir(storage_root);
     fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+    let key = root_key(storage_root).map_err(io("resolving", storage_root))?;
     let mut record = Record {
         id: id.to_string(),
-        netns: netns_path(id),
+        netns: netns_path(&key, id),
         network: network.as_ref().map(|n| n.name.clone()),
         list: network.as_ref().map(|n| n.list.clone()),
         runtime_config,
@@ -253,6 +254,16 @@ pub fn attach(
     }))
 }
 
+/// The key of a storage root in host-wide names (the namespace files): 16 hex digits of
+/// the SHA-256 of its canonical path, so that the same root reached by two spellings gets
+/// one key and two roots get two.
+pub fn root_key(storage_root: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let canonical = fs::canonicalize(storage_root)?;
+    let h = Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    Ok(hex::encode(h)[..16].to_string())
+}
+
 /// Tears down what [`attach`] made for container `id`: CNI DEL, the namespace, the
 /// record. Returns whether there was a record. Safe to repeat after any crash.
 pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
@@ -297,8 +308,8 @@ pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
 }
 
 #[cfg(target_os = "linux")]
-fn netns_path(id: &str) -> PathBuf {
-    crate::netns::netns_path(id)
+fn netns_path(key: &str, id: &str) -> PathBuf {
+    crate::netns::netns_path(key, id)
 }
 #[cfg(target_os = "linux")]
 fn netns_bound(path: &Path) -> bool {
@@ -314,7 +325,7 @@ fn remove_netns(path: &Path) -> Result<(), NetError> {
 }
 // Not reached on FreeBSD (attach refuses first); a record from elsewhere has no namespace here.
 #[cfg(not(target_os = "linux"))]
-fn netns_path(id: &str) -> PathBuf {
+fn netns_path(_key: &str, id: &str) -> PathBuf {
     PathBuf::from(id)
 }
 #[cfg(not(target_os = "linux"))]
@@ -430,6 +441,79 @@ mod tests {
         assert_eq!(m[1]["destination"], "/etc/resolv.conf");
         let hosts = fs::read_to_string(tmp.path().join("hosts")).unwrap();
         assert!(hosts.contains("10.89.0.7\tweb\n10.89.0.5\tdb\n"), "{hosts}");
+    }
+
+    fn root_with_plugins() -> bool {
+        let ok = nix::unistd::geteuid().is_root()
+            && cfg!(target_os = "linux")
+            && config::plugin_dirs().iter().any(|d| d.join("loopback").is_file());
+        if !ok {
+            eprintln!("skipped: needs root, Linux and the CNI loopback plugin");
+        }
+        ok
+    }
+
+    /// Fails with the namespace keyed by id only: the second attach finds the first's file.
+    #[test]
+    fn two_storage_roots_may_attach_the_same_id() {
+        if !root_with_plugins() {
+            return;
+        }
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let id = format!("same{}", std::process::id());
+        let one = attach(a.path(), &id, &NetworkMode::None, &[]).unwrap().unwrap();
+        let two = attach(b.path(), &id, &NetworkMode::None, &[]);
+        let cleanup = |two_ok| {
+            detach(a.path(), &id).unwrap();
+            if two_ok {
+                detach(b.path(), &id).unwrap();
+            }
+        };
+        let two = match two {
+            Ok(t) => t.unwrap(),
+            Err(e) => {
+                cleanup(false);
+                panic!("the second root's attach failed: {e}");
+            }
+        };
+        assert_ne!(one.netns, two.netns);
+        assert!(one.netns.starts_with("/run/stockade/netns/"));
+        assert_eq!(one.netns.parent().unwrap().file_name().unwrap().len(), 16);
+        // The same root under another spelling has the same key.
+        let key = root_key(a.path()).unwrap();
+        assert_eq!(root_key(&a.path().join(".")).unwrap(), key);
+        cleanup(true);
+        assert!(!one.netns.exists() && !two.netns.exists());
+        // The root's directory went with its last namespace.
+        assert!(!one.netns.parent().unwrap().exists());
+    }
+
+    /// A record of the layout before (`/run/stockade/netns/<id>`) is torn down as well.
+    #[test]
+    fn a_namespace_of_the_old_layout_is_removed() {
+        if !root_with_plugins() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let id = format!("old{}", std::process::id());
+        let netns = Path::new(crate::netns::NETNS_DIR).join(&id);
+        crate::netns::create(&netns).unwrap();
+        fs::create_dir_all(records_dir(tmp.path())).unwrap();
+        write_record(
+            tmp.path(),
+            &Record {
+                id: id.clone(),
+                netns: netns.clone(),
+                network: None,
+                list: None,
+                runtime_config: Map::new(),
+                result: None,
+            },
+        )
+        .unwrap();
+        assert!(detach(tmp.path(), &id).unwrap());
+        assert!(!netns.exists());
+        assert!(Path::new(crate::netns::NETNS_DIR).is_dir());
     }
 
     #[test]

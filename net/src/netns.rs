@@ -13,22 +13,35 @@ use crate::{io, NetError};
 /// Where stockade keeps its network namespaces.
 pub const NETNS_DIR: &str = "/run/stockade/netns";
 
-/// The namespace file of container `id`.
-pub fn netns_path(id: &str) -> PathBuf {
-    Path::new(NETNS_DIR).join(id)
+/// The namespace file of container `id` of the storage root whose key is `root_key`
+/// ([`crate::attach::root_key`]): `/run/stockade/netns/<key>/<id>`, so that two storage
+/// roots may both have a container `id`. (Files directly in [`NETNS_DIR`] are of the
+/// layout before, keyed by id only; their attachment records name them, and
+/// [`remove`] takes them like any other.)
+pub fn netns_path(root_key: &str, id: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(root_key).join(id)
 }
 
 /// Makes a new network namespace bound on `path` (a new file; an existing one is refused:
 /// it may be another container's).
 pub fn create(path: &Path) -> Result<(), NetError> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io("creating", dir))?;
-    }
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io("creating", path))?;
+    let open = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    };
+    let dir = path.parent().unwrap_or(Path::new(NETNS_DIR));
+    fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    // remove() of the root's last namespace may take the directory between the two steps.
+    let made = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(io("creating", dir))?;
+            open()
+        }
+        r => r,
+    };
+    made.map_err(io("creating", path))?;
     stockade_fault::point("net:netns-file");
     let target = path.to_path_buf();
     // unshare(CLONE_NEWNET) moves only the calling thread: a thread of its own takes the
@@ -83,10 +96,19 @@ pub fn remove(path: &Path) -> Result<(), NetError> {
         }
     }
     match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io("removing", path)(e)),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("removing", path)(e)),
     }
+    // The storage root's directory goes with its last namespace (it is in use otherwise,
+    // and rmdir refuses); the top directory stays.
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| d.parent() == Some(Path::new(NETNS_DIR)))
+    {
+        let _ = fs::remove_dir(dir);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

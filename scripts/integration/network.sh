@@ -45,7 +45,7 @@ ip_of() { awk -v id="$1" '$2 == id { print $1 }' "$TMP/st/bundles/$1/hosts"; }
 # gone ID [BRIDGE [ADDRESS]]: prints what of ID's network is left on the host.
 gone() {
     local id=$1 br=${2:-} addr=${3:-}
-    [ -e "/run/stockade/netns/$id" ] && echo "netns file /run/stockade/netns/$id"
+    find /run/stockade/netns -name "$id" 2>/dev/null | sed 's/^/netns file /'
     [ -e "$TMP/st/networks/attachments/$id.json" ] && echo "attachment record"
     iptables-save 2>/dev/null | grep -F "id: \"$id\"" | head -3
     grep -lx "$id" /var/lib/cni/networks/*/* 2>/dev/null | head -3
