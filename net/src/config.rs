@@ -222,24 +222,15 @@ impl Networks {
 
     /// Network `name`; the default network is made when missing.
     pub fn get(&self, name: &str) -> Result<Network, NetError> {
-        check_name(name)?;
-        let path = self.path(name);
-        match fs::read(&path) {
-            Ok(bytes) => parse(name, &path, &bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == DEFAULT_NETWORK => {
+        match self.get_existing(name) {
+            Err(NetError::NoNetwork { .. }) if name == DEFAULT_NETWORK => {
                 match self.create(name, Some(DEFAULT_SUBNET)) {
                     // Another run made it first: theirs is read like any other.
-                    Err(NetError::NetworkExists { .. }) => {
-                        let bytes = fs::read(&path).map_err(io("reading", &path))?;
-                        parse(name, &path, &bytes)
-                    }
+                    Err(NetError::NetworkExists { .. }) => self.get_existing(name),
                     made => made,
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(NetError::NoNetwork {
-                name: name.to_string(),
-            }),
-            Err(e) => Err(io("reading", &path)(e)),
+            got => got,
         }
     }
 
@@ -303,8 +294,22 @@ impl Networks {
         })
     }
 
-    /// Removes network `name`'s configuration (the caller checked it is unused).
-    pub fn remove(&self, name: &str) -> Result<(), NetError> {
+    /// Network `name`, which must exist (the default one too: it is not made here).
+    pub fn get_existing(&self, name: &str) -> Result<Network, NetError> {
+        check_name(name)?;
+        let path = self.path(name);
+        match fs::read(&path) {
+            Ok(bytes) => parse(name, &path, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(NetError::NoNetwork {
+                name: name.to_string(),
+            }),
+            Err(e) => Err(io("reading", &path)(e)),
+        }
+    }
+
+    /// Removes network `name`'s configuration (the caller holds the lock and checked it is
+    /// unused: [`crate::remove::remove_network`]).
+    pub(crate) fn remove_list(&self, name: &str) -> Result<(), NetError> {
         check_name(name)?;
         let path = self.path(name);
         match fs::remove_file(&path) {
@@ -440,9 +445,9 @@ mod tests {
         ));
         let names: Vec<_> = nets.list().unwrap().into_iter().map(|n| n.name).collect();
         assert_eq!(names, ["other", "stockade"]);
-        nets.remove("other").unwrap();
+        nets.remove_list("other").unwrap();
         assert!(matches!(
-            nets.remove("other"),
+            nets.remove_list("other"),
             Err(NetError::NoNetwork { .. })
         ));
     }

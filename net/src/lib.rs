@@ -6,6 +6,8 @@
 //! - [`cni`]: the plugin runner (ADD/DEL/CHECK, `prevResult` chaining, bounded results).
 //! - [`attach`]: a container's namespace and attachment, crash-safe, and its teardown.
 //! - [`ports`]: `--publish` values.
+//! - [`remove`]: `network rm`, with the bridge and the address directory.
+//! - [`lock`]: the lock of a storage root's networks.
 //! - [`etc`]: the container's `/etc/hosts` and `/etc/resolv.conf`.
 //! - [`netns`] (Linux): network namespaces bound on files under `/run/stockade/netns`.
 //! - [`freebsd`]: the vnet-jail plan, as data (not executed yet).
@@ -22,6 +24,7 @@ pub mod lock;
 #[cfg(target_os = "linux")]
 pub mod netns;
 pub mod ports;
+pub mod remove;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +33,7 @@ use stockade_quote::{quote, quote_os};
 pub use attach::{attach, detach, Attached, NetworkMode};
 pub use config::{Network, Networks, Subnet, DEFAULT_NETWORK};
 pub use ports::PortMapping;
+pub use remove::{remove_network, Removed};
 
 /// Why a network operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +89,8 @@ pub enum NetError {
     Attached { id: String, path: PathBuf },
     #[error("attachment record {}: {why}", path.display())]
     BadRecord { path: PathBuf, why: String },
+    #[error("deleting bridge {bridge}: {msg}")]
+    Bridge { bridge: String, msg: String },
     #[error("--publish needs a network: not with --network host or none")]
     PortsWithoutNetwork,
     #[error("container networks are planned but not executed on this system yet (see docs/deploy.md); use --network host")]

@@ -116,6 +116,7 @@ check "delete --force after a SIGKILLed run" S delete --force "$KILLED"
 left=$(gone "$KILLED" "$BR2" "$KILLED_IP")
 if [ -z "$left" ]; then ok "after SIGKILL of run and delete --force: nothing of the network is left"; else not_ok "teardown after SIGKILL" "$left"; fi
 check "network rm $NET2 once unused" S network rm "$NET2"
+if ! ip link show "$BR2" >/dev/null 2>&1 && [ ! -e "/var/lib/cni/networks/$NET2" ]; then ok "network rm deletes the bridge $BR2 and /var/lib/cni/networks/$NET2"; else not_ok "network rm leaves host objects" "$(ip -o link show "$BR2" 2>&1; ls -la "/var/lib/cni/networks/$NET2" 2>&1)"; fi
 if ! S network ls -q | grep -qx "$NET2"; then ok "network ls no longer lists $NET2"; else not_ok "network ls after rm"; fi
 
 echo "$PASSED passed, $FAILED failed"

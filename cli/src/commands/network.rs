@@ -64,15 +64,10 @@ pub fn run(a: &NetworkArgs) -> anyhow::Result<u8> {
         }
         NetworkCommand::Rm { names } => {
             for name in names {
-                let ids = attach::users(&a.storage_root, name)?;
-                if !ids.is_empty() {
-                    return Err(NetError::InUse {
-                        name: name.clone(),
-                        ids,
-                    }
-                    .into());
+                let removed = stockade_net::remove_network(&a.storage_root, name)?;
+                for (what, why) in removed.kept {
+                    eprintln!("network {name}: kept {what}: {why}");
                 }
-                nets.remove(name)?;
                 println!("{name}");
             }
             Ok(0)
