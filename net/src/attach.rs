@@ -47,15 +47,21 @@ impl FromStr for NetworkMode {
 
 /// What [`detach`] needs, written before the namespace exists.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Record {
-    id: String,
-    netns: PathBuf,
+pub(crate) struct Record {
+    pub(crate) id: String,
+    pub(crate) netns: PathBuf,
     /// The network's name and list; absent for `--network none`.
-    network: Option<String>,
-    list: Option<Value>,
-    runtime_config: Map<String, Value>,
+    pub(crate) network: Option<String>,
+    pub(crate) list: Option<Value>,
+    pub(crate) runtime_config: Map<String, Value>,
     /// The ADD result, once there is one (DEL's `prevResult`).
-    result: Option<Value>,
+    pub(crate) result: Option<Value>,
+    /// The container's `/etc/hosts` in its bundle and the names it lists for the
+    /// container, once written: rewritten when a container joins or leaves the network.
+    #[serde(default)]
+    pub(crate) hosts: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) names: Vec<String>,
 }
 
 /// A container's network, made by [`attach`].
@@ -77,13 +83,13 @@ fn record_path(storage_root: &Path, id: &str) -> PathBuf {
     records_dir(storage_root).join(format!("{id}.json"))
 }
 
-fn write_record(storage_root: &Path, r: &Record) -> Result<(), NetError> {
+pub(crate) fn write_record(storage_root: &Path, r: &Record) -> Result<(), NetError> {
     let path = record_path(storage_root, &r.id);
     let bytes = serde_json::to_vec(r).unwrap_or_default();
     crate::files::write_atomic(&path, &bytes).map_err(io("writing", &path))
 }
 
-fn read_record(storage_root: &Path, id: &str) -> Result<Option<Record>, NetError> {
+pub(crate) fn read_record(storage_root: &Path, id: &str) -> Result<Option<Record>, NetError> {
     let path = record_path(storage_root, id);
     match fs::read(&path) {
         Ok(b) => serde_json::from_slice(&b)
@@ -98,7 +104,7 @@ fn read_record(storage_root: &Path, id: &str) -> Result<Option<Record>, NetError
 }
 
 /// The records of the containers attached to network `name`, by id.
-fn attached_to(storage_root: &Path, name: &str) -> Result<Vec<Record>, NetError> {
+pub(crate) fn attached_to(storage_root: &Path, name: &str) -> Result<Vec<Record>, NetError> {
     let dir = records_dir(storage_root);
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
@@ -212,6 +218,8 @@ pub fn attach(
         list: network.as_ref().map(|n| n.list.clone()),
         runtime_config,
         result: None,
+        hosts: None,
+        names: Vec::new(),
     };
     write_record(storage_root, &record)?;
     stockade_fault::point("net:recorded");
@@ -301,10 +309,15 @@ pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
     stockade_fault::point("net:netns-removed");
     let path = record_path(storage_root, id);
     match fs::remove_file(&path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(io("removing", &path)(e)),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("removing", &path)(e)),
     }
+    // The others on the network no longer list it (a failure there is theirs, warned of).
+    if let Some(name) = &record.network {
+        crate::hosts::refresh(storage_root, name)?;
+    }
+    Ok(true)
 }
 
 #[cfg(target_os = "linux")]
@@ -388,168 +401,5 @@ pub fn apply_to_config(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes() {
-        assert_eq!("host".parse::<NetworkMode>().unwrap(), NetworkMode::Host);
-        assert_eq!("none".parse::<NetworkMode>().unwrap(), NetworkMode::None);
-        assert_eq!(
-            "back".parse::<NetworkMode>().unwrap(),
-            NetworkMode::Named("back".into())
-        );
-        assert!("../x".parse::<NetworkMode>().is_err());
-    }
-
-    #[test]
-    fn ports_need_a_network_and_host_makes_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
-        let p: PortMapping = "80:80".parse().unwrap();
-        assert!(attach(tmp.path(), "c", &NetworkMode::Host, &[])
-            .unwrap()
-            .is_none());
-        for m in [NetworkMode::Host, NetworkMode::None] {
-            assert!(matches!(
-                attach(tmp.path(), "c", &m, std::slice::from_ref(&p)),
-                Err(NetError::PortsWithoutNetwork)
-            ));
-        }
-        assert!(!record_path(tmp.path(), "c").exists());
-        assert!(!detach(tmp.path(), "c").unwrap());
-    }
-
-    #[test]
-    fn config_joins_the_namespace_and_mounts_hosts_and_resolv_conf() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut config = json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]},
-                                "mounts": [{"destination": "/etc/hosts", "type": "bind", "source": "/x"}]});
-        let att = Attached {
-            netns: "/run/stockade/netns/c".into(),
-            network: Some("stockade".into()),
-            addresses: vec!["10.89.0.7".into()],
-            peers: vec![("10.89.0.5".into(), "db".into())],
-        };
-        apply_to_config(&mut config, &att, tmp.path(), &["web"]).unwrap();
-        assert_eq!(
-            config["linux"]["namespaces"],
-            json!([{"type": "pid"}, {"type": "network", "path": "/run/stockade/netns/c"}])
-        );
-        let m = config["mounts"].as_array().unwrap();
-        assert_eq!(m.len(), 2);
-        assert_eq!(m[0]["source"], tmp.path().join("hosts").to_str().unwrap());
-        assert_eq!(m[1]["destination"], "/etc/resolv.conf");
-        let hosts = fs::read_to_string(tmp.path().join("hosts")).unwrap();
-        assert!(hosts.contains("10.89.0.7\tweb\n10.89.0.5\tdb\n"), "{hosts}");
-    }
-
-    fn root_with_plugins() -> bool {
-        let ok = nix::unistd::geteuid().is_root()
-            && cfg!(target_os = "linux")
-            && config::plugin_dirs().iter().any(|d| d.join("loopback").is_file());
-        if !ok {
-            eprintln!("skipped: needs root, Linux and the CNI loopback plugin");
-        }
-        ok
-    }
-
-    /// Fails with the namespace keyed by id only: the second attach finds the first's file.
-    #[test]
-    fn two_storage_roots_may_attach_the_same_id() {
-        if !root_with_plugins() {
-            return;
-        }
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let id = format!("same{}", std::process::id());
-        let one = attach(a.path(), &id, &NetworkMode::None, &[]).unwrap().unwrap();
-        let two = attach(b.path(), &id, &NetworkMode::None, &[]);
-        let cleanup = |two_ok| {
-            detach(a.path(), &id).unwrap();
-            if two_ok {
-                detach(b.path(), &id).unwrap();
-            }
-        };
-        let two = match two {
-            Ok(t) => t.unwrap(),
-            Err(e) => {
-                cleanup(false);
-                panic!("the second root's attach failed: {e}");
-            }
-        };
-        assert_ne!(one.netns, two.netns);
-        assert!(one.netns.starts_with("/run/stockade/netns/"));
-        assert_eq!(one.netns.parent().unwrap().file_name().unwrap().len(), 16);
-        // The same root under another spelling has the same key.
-        let key = root_key(a.path()).unwrap();
-        assert_eq!(root_key(&a.path().join(".")).unwrap(), key);
-        cleanup(true);
-        assert!(!one.netns.exists() && !two.netns.exists());
-        // The root's directory went with its last namespace.
-        assert!(!one.netns.parent().unwrap().exists());
-    }
-
-    /// A record of the layout before (`/run/stockade/netns/<id>`) is torn down as well.
-    #[test]
-    fn a_namespace_of_the_old_layout_is_removed() {
-        if !root_with_plugins() {
-            return;
-        }
-        let tmp = tempfile::tempdir().unwrap();
-        let id = format!("old{}", std::process::id());
-        let netns = Path::new(crate::netns::NETNS_DIR).join(&id);
-        crate::netns::create(&netns).unwrap();
-        fs::create_dir_all(records_dir(tmp.path())).unwrap();
-        write_record(
-            tmp.path(),
-            &Record {
-                id: id.clone(),
-                netns: netns.clone(),
-                network: None,
-                list: None,
-                runtime_config: Map::new(),
-                result: None,
-            },
-        )
-        .unwrap();
-        assert!(detach(tmp.path(), &id).unwrap());
-        assert!(!netns.exists());
-        assert!(Path::new(crate::netns::NETNS_DIR).is_dir());
-    }
-
-    #[test]
-    fn users_lists_the_containers_of_a_network() {
-        let tmp = tempfile::tempdir().unwrap();
-        fs::create_dir_all(records_dir(tmp.path())).unwrap();
-        for (id, net) in [
-            ("a", Some("n1")),
-            ("b", Some("n2")),
-            ("c", None),
-            ("d", Some("n1")),
-            ("host", Some("n1")),
-        ] {
-            write_record(
-                tmp.path(),
-                &Record {
-                    id: id.into(),
-                    netns: "/x".into(),
-                    network: net.map(str::to_string),
-                    list: None,
-                    runtime_config: Map::new(),
-                    result: Some(
-                        json!({"ips": [{"address": format!("10.1.0.{}/24", id.len() + 1)}]}),
-                    ),
-                },
-            )
-            .unwrap();
-        }
-        assert_eq!(users(tmp.path(), "n1").unwrap(), ["a", "d", "host"]);
-        assert!(users(tmp.path(), "n3").unwrap().is_empty());
-        assert_eq!(
-            peers(tmp.path(), "n1", "d").unwrap(),
-            [
-                ("10.1.0.2".to_string(), "a".to_string()),
-                ("10.1.0.5".to_string(), "host".to_string())
-            ]
-        );
-    }
-}
+#[path = "attach_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@
 //! - [`ports`]: `--publish` values.
 //! - [`remove`]: `network rm`, with the bridge and the address directory.
 //! - [`lock`]: the lock of a storage root's networks.
+//! - [`hosts`]: the `/etc/hosts` of a network's containers, kept current.
 //! - [`etc`]: the container's `/etc/hosts` and `/etc/resolv.conf`.
 //! - [`netns`] (Linux): network namespaces bound on files under `/run/stockade/netns`.
 //! - [`freebsd`]: the vnet-jail plan, as data (not executed yet).
@@ -20,6 +21,7 @@ pub mod config;
 pub mod etc;
 mod files;
 pub mod freebsd;
+pub mod hosts;
 pub mod lock;
 #[cfg(target_os = "linux")]
 pub mod netns;

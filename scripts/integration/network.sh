@@ -20,13 +20,13 @@ need_tools network.sh curl iptables-save ip timeout
 
 TMP=$(mktemp -d /tmp/stockade-network.XXXXXX)
 TAG=$$
-WEB=web$TAG CLI=cli$TAG ISO=iso$TAG NONE=none$TAG KILLED=killed$TAG
+WEB=web$TAG CLI=cli$TAG ISO=iso$TAG NONE=none$TAG KILLED=killed$TAG PEER=peer$TAG
 NET2=iso-$TAG
 export STOCKADE_IMAGE_ROOT=$TMP/store STOCKADE_STORAGE_ROOT=$TMP/st
 S() { timeout 60 "$STOCKADE" --root "$TMP/run" "$@"; }
 cleanup() {
     local id pid
-    for id in $WEB $CLI $ISO $NONE $KILLED; do S delete --force "$id" >/dev/null 2>&1; done
+    for id in $WEB $CLI $ISO $NONE $KILLED $PEER; do S delete --force "$id" >/dev/null 2>&1; done
     for pid in $(pids_mentioning "$TMP/run"); do kill -KILL "$pid" 2>/dev/null; done
     [ -n "${BR2:-}" ] && ip link delete "$BR2" 2>/dev/null
     rm -rf "$TMP"
@@ -78,6 +78,14 @@ out=$(http_get "$WEB_IP" 8080 2>&1)
 if [[ $out == *hello-from* ]]; then ok "a second container reaches the first by IP"; else not_ok "a second container reaches the first by IP" "$out"; fi
 out=$(http_get "$WEB" 8080 2>&1)
 if [[ $out == *hello-from* ]]; then ok "a second container reaches the first by name (/etc/hosts)"; else not_ok "a second container reaches the first by name" "$out"; fi
+# A container joining later is added to the /etc/hosts of the one running, and removed
+# again when it leaves.
+S run --image "$BB" -d --name "$PEER" -- sh -c 'mkdir -p /w && echo peer-here > /w/index.html && exec httpd -f -p 8080 -h /w' >/dev/null 2>&1
+out=$(S exec "$WEB" sh -c "printf 'GET /index.html HTTP/1.0\r\n\r\n' | nc -w 3 $PEER 8080" 2>&1)
+if [[ $out == *peer-here* ]]; then ok "a container started later resolves by name in the first (its /etc/hosts was updated)"; else not_ok "the later container's name in the first's /etc/hosts" "$out; hosts: $(S exec "$WEB" cat /etc/hosts 2>&1)"; fi
+S delete --force "$PEER" >/dev/null 2>&1
+out=$(S exec "$WEB" cat /etc/hosts 2>&1)
+if [[ $? -eq 0 && $out == *"$WEB"* && $out != *"$PEER"* ]]; then ok "a container leaving is removed from the others' /etc/hosts"; else not_ok "the leaving container in /etc/hosts" "$out"; fi
 out=$(S run --image "$BB" --rm --name "$CLI" -- cat /etc/hosts /etc/resolv.conf 2>&1)
 if [[ $out == *"	$CLI"* ]] && ! grep -qE '^nameserver (127\.|::1)' <<<"$out"; then ok "/etc/hosts has the container's name; resolv.conf has no loopback server"; else not_ok "/etc/hosts and resolv.conf" "$out"; fi
 left=$(gone "$CLI")

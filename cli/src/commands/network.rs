@@ -130,8 +130,11 @@ impl RunNetwork {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        attach::apply_to_config(&mut made.config, &att, &made.bundle, &[name, &hostname])?;
+        let names = [name, hostname.as_str()];
+        attach::apply_to_config(&mut made.config, &att, &made.bundle, &names)?;
         stockade_image::bundle::write_bundle(&made.bundle, &made.config)?;
+        // Every container on the network, this one too, now lists the others.
+        stockade_net::hosts::join(storage_root, name, &made.bundle, &names)?;
         Ok(())
     }
 }
