@@ -1,7 +1,8 @@
 //! The six OCI hook phases. Each hook runs with the container's state JSON on stdin,
 //! `args[0]` as its argv[0], exactly its own `env`, and `timeout` in seconds, after which its
-//! whole process group is killed. What a failure means is the caller's choice (every phase
-//! but poststop aborts its operation).
+//! whole process group is killed. What a failure means is the caller's choice: [`run`]
+//! stops at the first failure (prestart, createRuntime, createContainer, startContainer
+//! abort their operation); [`run_warning`] warns and goes on (poststart, poststop).
 
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -106,6 +107,20 @@ pub fn run(phase: Phase, hooks: &[Hook], state: &[u8]) -> Result<(), HookError> 
         run_one(phase, index, hook, state)?;
     }
     Ok(())
+}
+
+/// Runs `phase`'s hooks in order as the runtime spec asks of poststart and poststop: a
+/// failing hook is logged as one warning (naming the phase, the hook and its exit status)
+/// and the remaining hooks and the lifecycle continue. Returns the failures.
+pub fn run_warning(phase: Phase, hooks: &[Hook], state: &[u8]) -> Vec<HookError> {
+    let mut failed = Vec::new();
+    for (index, hook) in hooks.iter().enumerate() {
+        if let Err(e) = run_one(phase, index, hook, state) {
+            tracing::warn!("{e}; continuing, as the runtime spec asks");
+            failed.push(e);
+        }
+    }
+    failed
 }
 
 fn run_one(phase: Phase, index: usize, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
@@ -286,6 +301,25 @@ mod tests {
         );
         std::thread::sleep(Duration::from_secs(3));
         assert!(!marker.exists(), "the hook's child outlived the timeout");
+    }
+
+    #[test]
+    fn run_warning_runs_every_hook_and_returns_the_failures() {
+        let d = tempfile::tempdir().unwrap();
+        let marker = d.path().join("second-ran");
+        let hooks = [
+            sh("exit 4", None),
+            sh(&format!("touch {}", marker.display()), None),
+        ];
+        let failed = run_warning(Phase::Poststart, &hooks, b"{}");
+        assert_eq!(failed.len(), 1);
+        let msg = failed[0].to_string();
+        assert!(
+            msg.starts_with("poststart hook 0 (\"/bin/sh\") exited with status 4"),
+            "{msg}"
+        );
+        assert!(marker.exists(), "the hook after the failing one did not run");
+        assert!(run_warning(Phase::Poststart, &hooks[1..], b"{}").is_empty());
     }
 
     #[test]

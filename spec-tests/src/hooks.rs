@@ -46,6 +46,10 @@ pub fn tests() -> Vec<Test> {
             "hooks",
             failing_poststop_hook_is_a_warning_and_delete_succeeds
         ),
+        test!(
+            "hooks",
+            failing_poststart_hook_is_a_warning_and_the_container_runs_on
+        ),
     ]
 }
 
@@ -416,5 +420,48 @@ fn failing_poststop_hook_is_a_warning_and_delete_succeeds(ctx: &Ctx) -> TestResu
         out.stderr
     );
     ctx.ensure_root_empty("after delete")?;
+    Ok(())
+}
+
+/// The runtime spec: a failing poststart hook is logged as a warning, and the remaining
+/// hooks and the lifecycle continue as if it had succeeded (runc fails start instead).
+fn failing_poststart_hook_is_a_warning_and_the_container_runs_on(ctx: &Ctx) -> TestResult {
+    let mut b = ctx.bundle(&["sleep", "30"])?;
+    let log = ctx.path("poststart-log");
+    std::fs::create_dir(&log).map_err(|e| format!("mkdir {}: {e}", log.display()))?;
+    set_hooks(
+        &mut b,
+        "poststart",
+        vec![
+            sh_hook("echo hook-diagnostic-text >&2; exit 5"),
+            recording_hook("poststart", &log),
+        ],
+    );
+    let id = ctx.id("poststartfail");
+    ctx.create_ok(&id, &b)?;
+    let out = ctx.sk(&["start", &id]).run()?;
+    ensure!(
+        out.ok(),
+        "start failed because of a failing poststart hook: {}",
+        out.stderr.trim()
+    );
+    ensure!(
+        out.stderr.contains("poststart hook 0") && out.stderr.contains("exited with status 5"),
+        "no warning naming the poststart hook and its status on stderr: {:?}",
+        out.stderr
+    );
+    ensure!(
+        order(&log) == ["poststart"],
+        "the hook after the failing one did not run: {:?}",
+        order(&log)
+    );
+    let st = ctx.sk(&["state", &id]).run()?;
+    ensure!(
+        st.ok() && st.stdout.contains("\"running\""),
+        "the container is not running after start: {} {}",
+        st.stdout,
+        st.stderr
+    );
+    ctx.sk(&["delete", "--force", &id]).run()?;
     Ok(())
 }

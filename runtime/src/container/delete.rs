@@ -87,9 +87,8 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
     if !poststop.is_empty() {
         let state = serde_json::to_vec(&super::container_state_as(&st, Status::Stopped))
             .unwrap_or_default();
-        if let Err(e) = hooks::run(Phase::Poststop, &poststop, &state) {
-            tracing::warn!("deleting {id}: {e} (poststop hook failures do not stop delete)");
-        }
+        // Each failure is a warning; the hooks after it still run (runtime-spec).
+        hooks::run_warning(Phase::Poststop, &poststop, &state);
     }
     fault::point("delete:before-remove");
     store.remove(id)?;

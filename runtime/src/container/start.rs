@@ -97,13 +97,9 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
     if !poststart.is_empty() {
         let state = serde_json::to_vec(&super::container_state_as(&st, Status::Running))
             .unwrap_or_default();
-        if let Err(e) = hooks::run(Phase::Poststart, &poststart, &state) {
-            // As runc does (and callers expect): a failed poststart hook destroys the container.
-            if let Err(d) = super::delete(store, id, true) {
-                tracing::error!("removing container {id} after its poststart hook failed: {d}");
-            }
-            return Err(e.into());
-        }
+        // The runtime spec: a failing poststart hook is a warning, and the lifecycle goes
+        // on as if it had succeeded (runc destroys the container instead).
+        hooks::run_warning(Phase::Poststart, &poststart, &state);
     }
     Ok(())
 }
