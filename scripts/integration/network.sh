@@ -105,6 +105,8 @@ if [[ $? -ne 0 && $out == *"--publish needs a network"* ]]; then ok "--publish w
 # --- in use, teardown ---------------------------------------------------------------
 out=$(S network rm stockade 2>&1)
 if [[ $? -ne 0 && $out == *"in use by $WEB"* ]]; then ok "network rm refuses a network in use"; else not_ok "network rm in use" "$out"; fi
+out=$(S bundle rm "$WEB" 2>&1)
+if [[ $? -ne 0 && $out == *"delete --force $WEB"* ]] && [ -n "$(find /run/stockade/netns -name "$WEB")" ]; then ok "bundle rm refuses a running run --image container, naming delete --force"; else not_ok "bundle rm of a running container" "$out"; fi
 check "delete --force of the service" S delete --force "$WEB"
 left=$(gone "$WEB" "" "$WEB_IP")
 if [ -z "$left" ]; then ok "after delete: no netns, no attachment, no port rule, no address"; else not_ok "teardown after delete" "$left"; fi

@@ -162,11 +162,23 @@ if [ -x /bin/busybox ]; then
         not_ok "bundle create --memory --cpus" "$out $res"
     fi
     "$STOCKADE" bundle "${RA[@]}" rm limb >/dev/null 2>&1
-    out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --name kept --network host -- echo kept 2>&1); rc=$?
-    check "without --rm the rootfs and bundle stay" bash -c "[ $rc = 0 ] && [ -d '$ST/containers/kept/bin' ] && [ -f '$ST/bundles/kept/config.json' ]"
-    out=$(S run --bundle "$ST/bundles/kept" kept2 2>&1); rc=$?
+    # The default network where there is one (root on Linux with the CNI plugins): bundle rm
+    # of a run --image container takes its network too.
+    NETA=(--network host)
+    [ -x /usr/lib/cni/bridge ] && NETA=()
+    KEPT=kept$$
+    out=$(S run --image localhost/unpack/busybox:1 "${RA[@]}" --name "$KEPT" "${NETA[@]}" -- echo kept 2>&1); rc=$?
+    check "without --rm the rootfs and bundle stay" bash -c "[ $rc = 0 ] && [ -d '$ST/containers/$KEPT/bin' ] && [ -f '$ST/bundles/$KEPT/config.json' ]"
+    out=$(S run --bundle "$ST/bundles/$KEPT" kept2 2>&1); rc=$?
     if [ "$out" = kept ] && [ $rc = 0 ]; then ok "run --bundle B ID still runs a bundle"; else not_ok "run --bundle B ID still runs a bundle" "rc=$rc out=$out"; fi
-    "$STOCKADE" bundle "${RA[@]}" rm kept >/dev/null
+    check "bundle rm of a run --image container" S bundle "${RA[@]}" rm "$KEPT"
+    left=$(find "$ST/containers/$KEPT" "$ST/bundles/$KEPT" "$ST/provisions/$KEPT.json" "$ST/networks/attachments/$KEPT.json" 2>/dev/null; find /run/stockade/netns -name "$KEPT" 2>/dev/null)
+    if [ -z "$left" ]; then ok "bundle rm of a run --image container leaves no rootfs, bundle, record or network namespace"; else not_ok "bundle rm of a run --image container" "$left"; fi
+    # A dir container deleted without --storage-driver (the default may be overlay): the
+    # recorded driver is used.
+    S run --image localhost/unpack/busybox:1 "${RA[@]}" --name "d$KEPT" --network host -- true >/dev/null 2>&1
+    check "delete --force without --storage-driver of a dir container" S delete --force --storage-root "$ST" "d$KEPT"
+    check "it took the dir rootfs and the bundle" bash -c "[ ! -e '$ST/containers/d$KEPT' ] && [ ! -e '$ST/bundles/d$KEPT' ]"
     if [ -z "$zfs_skip" ]; then
         out=$(S run --image localhost/unpack/busybox:1 --image-root "$STORE" --storage-root "$ST" --zfs-dataset "$POOL/stockade" --rm --name zr -- echo on zfs 2>&1); rc=$?
         if [ "$out" = "on zfs" ] && [ $rc = 0 ] && ! zfs list "$POOL/stockade/containers/zr" >/dev/null 2>&1; then

@@ -62,7 +62,8 @@ pub fn delete(global: &GlobalArgs, a: &DeleteArgs) -> anyhow::Result<u8> {
         Err(e) => return Err(e.into()),
     }
     if provisioned {
-        let driver = a.storage.config(Default::default()).open()?;
+        // The driver it was made with, whatever the default is now.
+        let driver = a.storage.config(Default::default()).for_container(&a.id).open()?;
         provision::remove_container(&a.storage.storage_root, driver.as_ref(), &a.id)
             .with_context(|| format!("removing the bundle and root filesystem of {}", a.id))?;
     }

@@ -80,7 +80,7 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
             "run: --memory, --memory-swap, --pids-limit and --cpus go with --image; a bundle's limits are its config.json's linux.resources"
         ),
         Command::Run(a) => lifecycle::run(global, &a),
-        Command::Bundle(a) => bundle::run(&a),
+        Command::Bundle(a) => bundle::run(global, &a),
         Command::Ps(a) => ps::run(global, &a),
         Command::Update(a) => update::run(global, &a),
         Command::Exec(a) => exec::exec(global, &a),

@@ -20,6 +20,8 @@ pub const BUNDLES_DIR: &str = "bundles";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Record {
     pub(super) id: String,
+    /// The storage driver's name; empty in records of versions before it was kept.
+    #[serde(default)]
     pub(super) driver: String,
     pub(super) image: String,
 }
@@ -54,6 +56,16 @@ pub(super) fn write(storage_root: &Path, r: &Record) -> Result<(), ProvisionErro
     })
 }
 
+/// The storage driver container `id`'s record names, when it has a record naming one.
+pub(super) fn recorded_driver(storage_root: &Path, id: &str) -> Option<String> {
+    if check_id(id).is_err() {
+        return None;
+    }
+    let bytes = fs::read(record_path(storage_root, id)).ok()?;
+    let r: Record = serde_json::from_slice(&bytes).ok()?;
+    (!r.driver.is_empty()).then_some(r.driver)
+}
+
 /// Whether container `id` was made by `run --image` and not yet removed.
 pub fn is_provisioned(storage_root: &Path, id: &str) -> bool {
     check_id(id).is_ok() && fs::symlink_metadata(record_path(storage_root, id)).is_ok()
@@ -75,7 +87,7 @@ pub fn remove_container(
     let recorded: Option<Record> = fs::read(&record)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(r) = &recorded {
+    if let Some(r) = recorded.as_ref().filter(|r| !r.driver.is_empty()) {
         if r.driver != driver.name() {
             return Err(ProvisionError::Driver {
                 id: id.to_string(),

@@ -137,6 +137,46 @@ fn the_driver_follows_the_dataset_unless_named() {
     assert_eq!(c.kind(), DriverKind::Dir);
 }
 
+/// Fails when delete uses the configured driver: a dir container made before overlay
+/// became the default is then refused (or, without a record naming it, not found).
+#[test]
+fn a_container_is_removed_with_the_driver_it_was_made_with() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("storage");
+    let c = StorageConfig {
+        root: root.clone(),
+        driver: Some(DriverKind::Overlay),
+        zfs_dataset: None,
+        limits: Default::default(),
+    };
+    std::fs::create_dir_all(root.join("provisions")).unwrap();
+    // A record naming its driver.
+    std::fs::write(
+        root.join("provisions/new.json"),
+        r#"{"id": "new", "driver": "dir", "image": "i"}"#,
+    )
+    .unwrap();
+    assert_eq!(c.for_container("new").kind(), DriverKind::Dir);
+    // A record of an older version, without one: the root filesystem's place tells.
+    std::fs::write(
+        root.join("provisions/old.json"),
+        r#"{"id": "old", "image": "i"}"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("containers/old")).unwrap();
+    assert_eq!(c.for_container("old").kind(), DriverKind::Dir);
+    std::fs::create_dir_all(root.join("overlay/containers/ov")).unwrap();
+    assert_eq!(c.for_container("ov").kind(), DriverKind::Overlay);
+    // Nothing known: the configuration as it was.
+    assert_eq!(c.for_container("none").kind(), DriverKind::Overlay);
+    assert_eq!(c.for_container("../x").kind(), DriverKind::Overlay);
+    // The old record is removed with the dir driver it was detected to have.
+    let driver = c.for_container("old").open().unwrap();
+    assert!(crate::provision::remove_container(&root, driver.as_ref(), "old").unwrap());
+    assert!(!root.join("containers/old").exists());
+    assert!(!root.join("provisions/old.json").exists());
+}
+
 #[test]
 fn bundle_names_are_safe_and_differ_by_path() {
     let t = tempfile::tempdir().unwrap();

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::ProvisionError;
+use super::{record, ProvisionError};
 use crate::rootfs::storage::dir::DirDriver;
 use crate::rootfs::storage::zfs::{SystemZfs, ZfsDriver};
-use crate::rootfs::storage::{self, StorageDriver};
+use crate::rootfs::storage::{self, check_id, StorageDriver};
 use crate::rootfs::unpack::UnpackLimits;
 
 /// Default root of the dir driver's storage (and of the bundles `run --image` writes).
@@ -21,6 +21,18 @@ pub enum DriverKind {
     Zfs,
     /// Overlay mounts of layers unpacked once (Linux).
     Overlay,
+}
+
+impl DriverKind {
+    /// The driver of this name (as [`StorageDriver::name`] gives it).
+    pub fn from_name(name: &str) -> Option<DriverKind> {
+        match name {
+            "dir" => Some(DriverKind::Dir),
+            "zfs" => Some(DriverKind::Zfs),
+            "overlay" => Some(DriverKind::Overlay),
+            _ => None,
+        }
+    }
 }
 
 /// Where root filesystems are made and by which driver.
@@ -48,6 +60,37 @@ impl StorageConfig {
         } else {
             DriverKind::Dir
         })
+    }
+
+    /// This configuration with the driver container `id` of `run --image` was made with,
+    /// so that `delete` and `rm` need no `--storage-driver` (a container made with `dir`
+    /// before overlay became the default one): the driver its record names; for a record
+    /// without one (older versions), the driver whose root filesystem for `id` exists;
+    /// otherwise this configuration unchanged.
+    pub fn for_container(&self, id: &str) -> StorageConfig {
+        let kind = record::recorded_driver(&self.root, id)
+            .and_then(|n| DriverKind::from_name(&n))
+            .or_else(|| self.detect(id));
+        StorageConfig {
+            driver: kind.or(self.driver),
+            ..self.clone()
+        }
+    }
+
+    /// The driver whose root filesystem of `id` is there, by the drivers' layouts under
+    /// the storage root (looked at, not opened: opening makes directories).
+    fn detect(&self, id: &str) -> Option<DriverKind> {
+        if check_id(id).is_err() {
+            return None;
+        }
+        [
+            (DriverKind::Overlay, self.root.join("overlay/containers").join(id)),
+            (DriverKind::Dir, self.root.join("containers").join(id)),
+            (DriverKind::Zfs, self.root.join("zfs").join(id)),
+        ]
+        .into_iter()
+        .find(|(_, p)| std::fs::symlink_metadata(p).is_ok())
+        .map(|(k, _)| k)
     }
 
     /// Opens the driver (the dir driver creates its root when missing).
