@@ -83,7 +83,7 @@ pub fn exec(global: &GlobalArgs, a: &ExecArgs) -> anyhow::Result<u8> {
     // A foreground terminal without --console-socket is relayed here, as runc does.
     let terminal = parsed.process.terminal().unwrap_or(false);
     let console = if terminal && !a.detach && a.console_socket.is_none() {
-        Some(ConsoleListener::new()?)
+        Some(ConsoleListener::new(&global.root)?)
     } else {
         None
     };

@@ -137,7 +137,7 @@ pub fn run_container(
         .and_then(|p| p.terminal())
         .unwrap_or(false);
     let console = if terminal && !detach && opts.console_socket.is_none() {
-        Some(ConsoleListener::new()?)
+        Some(ConsoleListener::new(&global.root)?)
     } else {
         None
     };

@@ -1,5 +1,6 @@
 //! A terminal without `--console-socket`, as runc gives one: stockade listens on a console
-//! socket of its own (in a private directory), receives the pty master the container's
+//! socket of its own (in a private directory below the state root, which the next relay
+//! cleans should this process be killed before the container connected), receives the pty master the container's
 //! init sends there, and relays it to its own stdin and stdout: the caller's terminal in
 //! raw mode (restored on every way out), its window size followed, the process's exit
 //! status returned.
@@ -10,40 +11,72 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
+use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
+
 use anyhow::Context;
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::termios::{self, SetArg, Termios};
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+
+/// Where the relays' console sockets are, below the state root: one directory each,
+/// `<root>/.tty/XXXXXX/`, holding the socket `s` and the file `owner`, which its process
+/// holds an exclusive flock on. A SIGKILL before the container connected leaves the
+/// directory, with its flock released by the kernel: the next relay (of any container on
+/// this state root) removes it.
+const RELAY_DIR: &str = ".tty";
+const OWNER: &str = "owner";
+const SOCKET: &str = "s";
 
 /// A console socket of our own, removed with its directory when dropped.
 pub struct ConsoleListener {
     dir: PathBuf,
     path: PathBuf,
     listener: UnixListener,
+    _owner: Flock<File>,
 }
 
 impl ConsoleListener {
-    /// Listens in a fresh directory only root (or the caller) can enter.
-    pub fn new() -> anyhow::Result<ConsoleListener> {
-        let base = std::env::temp_dir().join("stockade-console.XXXXXX");
-        let dir = nix::unistd::mkdtemp(&base).with_context(|| {
-            format!(
-                "making a directory for the console socket in {}",
-                base.display()
-            )
-        })?;
-        let path = dir.join("console.sock");
-        let listener = match UnixListener::bind(&path) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = std::fs::remove_dir(&dir);
-                return Err(e).with_context(|| format!("listening on {}", path.display()));
-            }
+    /// Listens in a fresh directory below the state root `state_root` (only root, or the
+    /// caller, can enter it), after removing what killed relays left there.
+    pub fn new(state_root: &Path) -> anyhow::Result<ConsoleListener> {
+        let base = state_root.join(RELAY_DIR);
+        sweep(&base);
+        let make = || -> anyhow::Result<PathBuf> {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&base)
+                .with_context(|| format!("making {}", base.display()))?;
+            nix::unistd::mkdtemp(&base.join("XXXXXX")).with_context(|| {
+                format!("making a directory for the console socket in {}", base.display())
+            })
         };
-        Ok(ConsoleListener {
-            dir,
-            path,
-            listener,
-        })
+        // Another relay's drop may remove the (empty) base between the two steps.
+        let dir = make().or_else(|_| make())?;
+        let made = (|| -> anyhow::Result<(Flock<File>, PathBuf, UnixListener)> {
+            let owner = dir.join(OWNER);
+            let file = File::create(&owner).with_context(|| format!("creating {}", owner.display()))?;
+            let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+                .map_err(|(_, e)| e)
+                .with_context(|| format!("locking {}", owner.display()))?;
+            let path = dir.join(SOCKET);
+            let listener =
+                UnixListener::bind(&path).with_context(|| format!("listening on {}", path.display()))?;
+            Ok((lock, path, listener))
+        })();
+        match made {
+            Ok((owner, path, listener)) => Ok(ConsoleListener {
+                dir,
+                path,
+                listener,
+                _owner: owner,
+            }),
+            Err(e) => {
+                remove_relay_dir(&dir);
+                Err(e)
+            }
+        }
     }
 
     /// The path to hand the runtime as its console socket.
@@ -84,14 +117,51 @@ impl ConsoleListener {
 
 impl ConsoleListener {
     fn remove_path(&self) {
-        let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_dir(&self.dir);
+        remove_relay_dir(&self.dir);
     }
 }
 
 impl Drop for ConsoleListener {
     fn drop(&mut self) {
         self.remove_path();
+    }
+}
+
+/// Removes a relay directory: its two files, then it, then the base when it is empty (so
+/// a state root is left as it was). Never recursive: nothing else is ours to remove.
+fn remove_relay_dir(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(SOCKET));
+    let _ = std::fs::remove_file(dir.join(OWNER));
+    let _ = std::fs::remove_dir(dir);
+    if let Some(base) = dir.parent() {
+        let _ = std::fs::remove_dir(base);
+    }
+}
+
+/// Removes the relay directories below `base` whose owner is gone: its flock on `owner`
+/// can be taken. A directory without `owner` is one whose relay was killed between making
+/// the directory and the file, unless that is happening now: it goes once a minute old.
+fn sweep(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for ent in entries.flatten() {
+        let dir = ent.path();
+        let dead = match File::open(dir.join(OWNER)) {
+            Ok(f) => Flock::lock(f, FlockArg::LockExclusiveNonblock).is_ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ent
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60)),
+            Err(_) => false,
+        };
+        if dead {
+            let _ = std::fs::remove_file(dir.join(SOCKET));
+            let _ = std::fs::remove_file(dir.join(OWNER));
+            let _ = std::fs::remove_dir(&dir);
+        }
     }
 }
 
@@ -224,4 +294,32 @@ pub fn relay(master: OwnedFd, pid: i32) -> anyhow::Result<u8> {
         }
     }
     Ok(code.unwrap_or(255))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails with the socket directory in $TMPDIR: nothing removes a killed relay's.
+    #[test]
+    fn a_killed_relays_directory_is_removed_by_the_next_and_a_live_one_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path().join(RELAY_DIR);
+        // A relay killed before the container connected: its files, no flock held.
+        let dead = base.join("dead01");
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::write(dead.join(OWNER), b"").unwrap();
+        let _sock = UnixListener::bind(dead.join(SOCKET)).unwrap();
+        // A live one: its owner holds the flock.
+        let live = ConsoleListener::new(root.path()).unwrap();
+        assert!(!dead.exists(), "the killed relay's directory is left");
+        assert!(live.path().starts_with(&base));
+        let other = ConsoleListener::new(root.path()).unwrap();
+        assert!(live.path().exists(), "a live relay's socket was removed");
+        drop(live);
+        drop(other);
+        // The last one leaves the state root as it was.
+        assert!(!base.exists());
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+    }
 }
