@@ -21,6 +21,7 @@ use nix::sys::stat::{fstatat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::created::{Created, CreatedKind};
+use crate::platform::beneath::{self, dir_flags};
 use stockade_quote::quote_os;
 
 /// Why one recorded object was not removed.
@@ -52,16 +53,6 @@ pub fn open_root(root: &Path) -> nix::Result<OwnedFd> {
         dir_flags() | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-}
-
-#[cfg(target_os = "linux")]
-fn dir_flags() -> OFlag {
-    OFlag::O_PATH | OFlag::O_DIRECTORY
-}
-
-#[cfg(not(target_os = "linux"))]
-fn dir_flags() -> OFlag {
-    OFlag::O_RDONLY | OFlag::O_DIRECTORY
 }
 
 /// Removes what `records` name (paths under `root_path`, whose descriptor is `root`),
@@ -203,51 +194,29 @@ fn kind_name(k: CreatedKind) -> &'static str {
 }
 
 /// Opens the directory `names` below `root` without following any symlink and without
-/// leaving the root.
+/// leaving the root: in one call where the backend's kernel can, else one component at a
+/// time.
 fn open_beneath(root: BorrowedFd<'_>, names: &[&OsStr]) -> nix::Result<OwnedFd> {
-    #[cfg(target_os = "linux")]
-    {
-        let path: PathBuf = if names.is_empty() {
-            PathBuf::from(".")
-        } else {
-            names.iter().collect()
-        };
-        use nix::fcntl::{OpenHow, ResolveFlag};
-        let how = OpenHow::new()
-            .flags(dir_flags() | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
-            .resolve(
-                ResolveFlag::RESOLVE_BENEATH
-                    | ResolveFlag::RESOLVE_NO_SYMLINKS
-                    | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-            );
-        match nix::fcntl::openat2(root, path.as_path(), how) {
-            // Kernels before 5.6 lack openat2 (and some sandboxes refuse it).
-            Err(Errno::ENOSYS | Errno::EPERM) => {}
-            r => return r,
-        }
+    let path: PathBuf = if names.is_empty() {
+        PathBuf::from(".")
+    } else {
+        names.iter().collect()
+    };
+    match beneath::open_dir(root, &path) {
+        Some(r) => r,
+        None => walk(root, names),
     }
-    walk(root, names)
 }
 
-/// The portable walk: one `openat(O_NOFOLLOW|O_DIRECTORY)` per component (FreeBSD adds
-/// `O_RESOLVE_BENEATH`, though a single plain name cannot leave its directory anyway).
+/// The portable walk: one `openat(O_NOFOLLOW|O_DIRECTORY)` per component, with the
+/// backend's beneath flag (FreeBSD's `O_RESOLVE_BENEATH`).
 fn walk(root: BorrowedFd<'_>, names: &[&OsStr]) -> nix::Result<OwnedFd> {
-    let flags = dir_flags() | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | beneath();
+    let flags = dir_flags() | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | beneath::walk_flag();
     let mut cur = nix::fcntl::openat(root, ".", flags, Mode::empty())?;
     for n in names {
         cur = nix::fcntl::openat(cur.as_fd(), *n, flags, Mode::empty())?;
     }
     Ok(cur)
-}
-
-#[cfg(target_os = "freebsd")]
-fn beneath() -> OFlag {
-    OFlag::from_bits_retain(libc::O_RESOLVE_BENEATH)
-}
-
-#[cfg(not(target_os = "freebsd"))]
-fn beneath() -> OFlag {
-    OFlag::empty()
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@
 //!   implemented by both backends, with no inherited defaults.
 //! - [`Resources`] (`made`): what create made, the shared mount points plus the backend's
 //!   own record ([`Platform::Made`]: `FreeBsdMade` or `LinuxMade`), in one state file.
-//! - [`pty`] and [`procs`]: terminals and process helpers, free functions of the running
-//!   backend, chosen below in the one place the backend is chosen.
+//! - [`pty`], [`procs`] and [`beneath`]: terminals, process helpers and link-free
+//!   directory walks, free functions of the running backend, chosen below in the one
+//!   place the backend is chosen.
 //!
 //! Each backend's code: `freebsd_plan/` (the pure FreeBSD plan and its record),
 //! `freebsd/` (its executor, kernel seam, model kernel, and on FreeBSD the real kernel),
@@ -39,14 +40,14 @@ pub use made::Resources;
 pub use plan::{BackendPlan, ContainerPlan, PlanError, PlanOptions};
 
 // The one place the backend is chosen: its lifecycle (`Host`), and the terminal
-// (`pty`) and process (`procs`) helpers that the lifecycle and the commands call
+// (`pty`), process (`procs`) and directory-walk (`beneath`) helpers that the lifecycle and the commands call
 // directly, each a module of free functions with the same names on both kernels.
 #[cfg(target_os = "freebsd")]
-pub use freebsd::{host_features, procs, pty, FreeBsd as Host};
+pub use freebsd::{beneath, host_features, procs, pty, FreeBsd as Host};
 #[cfg(target_os = "freebsd")]
 pub(crate) use freebsd::{rlimit_name, set_rlimit};
 #[cfg(target_os = "linux")]
-pub use linux::{host_features, procs, pty, Linux as Host};
+pub use linux::{beneath, host_features, procs, pty, Linux as Host};
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{rlimit_name, set_rlimit};
 

@@ -12,6 +12,8 @@ pub mod model;
 #[cfg(target_os = "freebsd")]
 mod host;
 #[cfg(target_os = "freebsd")]
+pub mod beneath;
+#[cfg(target_os = "freebsd")]
 pub mod procs;
 #[cfg(target_os = "freebsd")]
 pub mod pty;

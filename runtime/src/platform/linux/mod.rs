@@ -18,6 +18,7 @@ mod namespaces;
 mod ns_sys;
 mod pids;
 mod procfs;
+pub mod beneath;
 pub mod procs;
 mod propagation;
 pub mod pty;
