@@ -57,7 +57,9 @@ fn config_joins_the_namespace_and_mounts_hosts_and_resolv_conf() {
 fn root_with_plugins() -> bool {
     let ok = nix::unistd::geteuid().is_root()
         && cfg!(target_os = "linux")
-        && config::plugin_dirs().iter().any(|d| d.join("loopback").is_file());
+        && config::plugin_dirs()
+            .iter()
+            .any(|d| d.join("loopback").is_file());
     if !ok {
         eprintln!("skipped: needs root, Linux and the CNI loopback plugin");
     }
@@ -72,7 +74,9 @@ fn two_storage_roots_may_attach_the_same_id() {
     }
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let id = format!("same{}", std::process::id());
-    let one = attach(a.path(), &id, &NetworkMode::None, &[]).unwrap().unwrap();
+    let one = attach(a.path(), &id, &NetworkMode::None, &[])
+        .unwrap()
+        .unwrap();
     let two = attach(b.path(), &id, &NetworkMode::None, &[]);
     let cleanup = |two_ok| {
         detach(a.path(), &id).unwrap();
@@ -148,9 +152,7 @@ fn users_lists_the_containers_of_a_network() {
                 network: net.map(str::to_string),
                 list: None,
                 runtime_config: Map::new(),
-                result: Some(
-                    json!({"ips": [{"address": format!("10.1.0.{}/24", id.len() + 1)}]}),
-                ),
+                result: Some(json!({"ips": [{"address": format!("10.1.0.{}/24", id.len() + 1)}]})),
                 hosts: None,
                 names: Vec::new(),
             },

@@ -164,7 +164,10 @@ mod tests {
         assert!(first.contains("10.89.0.3\ttwo\n"), "{first}");
         assert!(!first.contains("other"), "{first}");
         let second = fs::read_to_string(b2.join(HOSTS_FILE)).unwrap();
-        assert!(second.contains("10.89.0.3\ttwo\n10.89.0.2\tone\n"), "{second}");
+        assert!(
+            second.contains("10.89.0.3\ttwo\n10.89.0.2\tone\n"),
+            "{second}"
+        );
         // In place: the bind mount of the file keeps seeing it.
         assert_eq!(fs::metadata(b1.join(HOSTS_FILE)).unwrap().ino(), inode);
 

@@ -107,9 +107,7 @@ fn remove_bridge(bridge: &str) -> Result<Option<String>, NetError> {
         return Ok(Some("it is not a bridge".into()));
     }
     let ports = sys.join("brif");
-    let used = fs::read_dir(&ports)
-        .map_err(io("reading", &ports))?
-        .count();
+    let used = fs::read_dir(&ports).map_err(io("reading", &ports))?.count();
     if used > 0 {
         return Ok(Some(format!("it still has {used} port(s)")));
     }
@@ -186,15 +184,20 @@ mod tests {
         fs::create_dir_all(&att).unwrap();
         fs::write(
             att.join("c1.json"),
-            serde_json::to_vec(&serde_json::json!({"id": "c1", "netns": "/x", "network": name,
-                "list": null, "runtime_config": {}, "result": null}))
+            serde_json::to_vec(
+                &serde_json::json!({"id": "c1", "netns": "/x", "network": name,
+                "list": null, "runtime_config": {}, "result": null}),
+            )
             .unwrap(),
         )
         .unwrap();
         let err = remove_network(tmp.path(), &name).unwrap_err().to_string();
         assert!(err.contains("in use by c1"), "{err}");
         fs::remove_file(att.join("c1.json")).unwrap();
-        assert_eq!(remove_network(tmp.path(), &name).unwrap(), Removed::default());
+        assert_eq!(
+            remove_network(tmp.path(), &name).unwrap(),
+            Removed::default()
+        );
         assert!(matches!(
             remove_network(tmp.path(), &name),
             Err(NetError::NoNetwork { .. })

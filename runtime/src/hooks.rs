@@ -318,7 +318,10 @@ mod tests {
             msg.starts_with("poststart hook 0 (\"/bin/sh\") exited with status 4"),
             "{msg}"
         );
-        assert!(marker.exists(), "the hook after the failing one did not run");
+        assert!(
+            marker.exists(),
+            "the hook after the failing one did not run"
+        );
         assert!(run_warning(Phase::Poststart, &hooks[1..], b"{}").is_empty());
     }
 

@@ -46,7 +46,9 @@ pub fn run(global: &GlobalArgs, a: &BundleArgs) -> anyhow::Result<u8> {
             let p = prov.prepare(&resolved)?;
             println!("{}", p.chain);
         }
-        BundleCommand::Rm { id } if provision::is_provisioned(&a.storage.location.storage_root, id) => {
+        BundleCommand::Rm { id }
+            if provision::is_provisioned(&a.storage.location.storage_root, id) =>
+        {
             remove_run_container(global, a, id)?
         }
         BundleCommand::Rm { id } => driver.remove_rootfs(id)?,

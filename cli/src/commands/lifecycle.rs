@@ -63,7 +63,11 @@ pub fn delete(global: &GlobalArgs, a: &DeleteArgs) -> anyhow::Result<u8> {
     }
     if provisioned {
         // The driver it was made with, whatever the default is now.
-        let driver = a.storage.config(Default::default()).for_container(&a.id).open()?;
+        let driver = a
+            .storage
+            .config(Default::default())
+            .for_container(&a.id)
+            .open()?;
         provision::remove_container(&a.storage.storage_root, driver.as_ref(), &a.id)
             .with_context(|| format!("removing the bundle and root filesystem of {}", a.id))?;
     }

@@ -49,20 +49,24 @@ impl ConsoleListener {
                 .create(&base)
                 .with_context(|| format!("making {}", base.display()))?;
             nix::unistd::mkdtemp(&base.join("XXXXXX")).with_context(|| {
-                format!("making a directory for the console socket in {}", base.display())
+                format!(
+                    "making a directory for the console socket in {}",
+                    base.display()
+                )
             })
         };
         // Another relay's drop may remove the (empty) base between the two steps.
         let dir = make().or_else(|_| make())?;
         let made = (|| -> anyhow::Result<(Flock<File>, PathBuf, UnixListener)> {
             let owner = dir.join(OWNER);
-            let file = File::create(&owner).with_context(|| format!("creating {}", owner.display()))?;
+            let file =
+                File::create(&owner).with_context(|| format!("creating {}", owner.display()))?;
             let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
                 .map_err(|(_, e)| e)
                 .with_context(|| format!("locking {}", owner.display()))?;
             let path = dir.join(SOCKET);
-            let listener =
-                UnixListener::bind(&path).with_context(|| format!("listening on {}", path.display()))?;
+            let listener = UnixListener::bind(&path)
+                .with_context(|| format!("listening on {}", path.display()))?;
             Ok((lock, path, listener))
         })();
         match made {

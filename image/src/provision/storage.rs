@@ -84,7 +84,10 @@ impl StorageConfig {
             return None;
         }
         [
-            (DriverKind::Overlay, self.root.join("overlay/containers").join(id)),
+            (
+                DriverKind::Overlay,
+                self.root.join("overlay/containers").join(id),
+            ),
             (DriverKind::Dir, self.root.join("containers").join(id)),
             (DriverKind::Zfs, self.root.join("zfs").join(id)),
         ]

@@ -10,9 +10,9 @@ pub mod kernel;
 pub mod model;
 
 #[cfg(target_os = "freebsd")]
-mod host;
-#[cfg(target_os = "freebsd")]
 pub mod beneath;
+#[cfg(target_os = "freebsd")]
+mod host;
 #[cfg(target_os = "freebsd")]
 pub mod procs;
 #[cfg(target_os = "freebsd")]

@@ -2,6 +2,7 @@
 //! UTS, network and IPC as the jail model says), `pivot_root` into the root, processes
 //! found through `/proc`. Used for development, CI and Linux users.
 
+pub mod beneath;
 mod caps;
 mod cgroup_sys;
 mod cgroups;
@@ -18,7 +19,6 @@ mod namespaces;
 mod ns_sys;
 mod pids;
 mod procfs;
-pub mod beneath;
 pub mod procs;
 mod propagation;
 pub mod pty;
