@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Container networks through CNI (issue 15 item 1), as root on Linux: a busybox httpd
 # published on a host port and reached with curl; two containers on the default network
-# talking by IP and by name; a second network isolated from the first; --network none; `network
-# ls|create|rm`; and the teardown: after delete (also after a SIGKILL of `run`) no
-# namespace file, no veth on the bridge, no iptables rule for the id, no address held.
+# talking by IP and by name, /etc/hosts updated when one joins or leaves; a second network
+# isolated from the first; --network none; `run --image -t` under script(1) getting a pty;
+# `network ls|create|rm` (rm deletes the bridge and the address directory); `bundle rm`
+# of a running container refused; and the teardown: after delete (also after a SIGKILL of
+# `run`) no namespace file, no veth on the bridge, no iptables rule for the id, no address
+# held.
 #
 #   STOCKADE=target/debug/stockade scripts/integration/network.sh
 #
@@ -15,18 +18,18 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/tap.sh"
 stockade_binary network.sh
 need_root network.sh
-need_tools network.sh curl iptables-save ip timeout
+need_tools network.sh curl iptables-save ip timeout script sha256sum
 [ -x /usr/lib/cni/bridge ] || { echo "network.sh: no CNI plugins in /usr/lib/cni (run scripts/setup.sh)" >&2; exit 2; }
 
 TMP=$(mktemp -d /tmp/stockade-network.XXXXXX)
 TAG=$$
-WEB=web$TAG CLI=cli$TAG ISO=iso$TAG NONE=none$TAG KILLED=killed$TAG PEER=peer$TAG
+WEB=web$TAG CLI=cli$TAG ISO=iso$TAG NONE=none$TAG KILLED=killed$TAG PEER=peer$TAG TTYC=tty$TAG
 NET2=iso-$TAG
 export STOCKADE_IMAGE_ROOT=$TMP/store STOCKADE_STORAGE_ROOT=$TMP/st
 S() { timeout 60 "$STOCKADE" --root "$TMP/run" "$@"; }
 cleanup() {
     local id pid
-    for id in $WEB $CLI $ISO $NONE $KILLED $PEER; do S delete --force "$id" >/dev/null 2>&1; done
+    for id in $WEB $CLI $ISO $NONE $KILLED $PEER $TTYC; do S delete --force "$id" >/dev/null 2>&1; done
     for pid in $(pids_mentioning "$TMP/run"); do kill -KILL "$pid" 2>/dev/null; done
     [ -n "${BR2:-}" ] && ip link delete "$BR2" 2>/dev/null
     rm -rf "$TMP"
@@ -102,6 +105,12 @@ if [[ $out == *"lo:"*"UP"* && $out != *eth0* ]]; then ok "--network none has loo
 out=$(S run --image "$BB" --rm --name "$NONE" --network none -p 80:80 -- true 2>&1)
 if [[ $? -ne 0 && $out == *"--publish needs a network"* ]]; then ok "--publish with --network none is refused"; else not_ok "--publish with none" "$out"; fi
 
+# --- a terminal: run --image -t under script(1), on the default network -------------------
+out=$(script -qec "timeout 60 '$STOCKADE' --root '$TMP/run' run --image $BB --rm -t --name $TTYC -- sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo both-ttys; exit 3'" /dev/null 2>&1); rc=$?
+if [[ $rc -eq 3 && $out == *"/dev/pts/"* && $out == *both-ttys* ]]; then ok "run --image -t under script(1) gets a pty and returns the status"; else not_ok "run --image -t under script(1)" "rc=$rc out=$out"; fi
+left=$(gone "$TTYC"; [ -e "$TMP/run/.tty" ] && echo "relay dir $TMP/run/.tty")
+if [ -z "$left" ]; then ok "a run --image -t --rm leaves nothing of its network or its relay"; else not_ok "after run -t --rm" "$left"; fi
+
 # --- in use, teardown ---------------------------------------------------------------
 out=$(S network rm stockade 2>&1)
 if [[ $? -ne 0 && $out == *"in use by $WEB"* ]]; then ok "network rm refuses a network in use"; else not_ok "network rm in use" "$out"; fi
@@ -128,6 +137,9 @@ if [ -z "$left" ]; then ok "after SIGKILL of run and delete --force: nothing of 
 check "network rm $NET2 once unused" S network rm "$NET2"
 if ! ip link show "$BR2" >/dev/null 2>&1 && [ ! -e "/var/lib/cni/networks/$NET2" ]; then ok "network rm deletes the bridge $BR2 and /var/lib/cni/networks/$NET2"; else not_ok "network rm leaves host objects" "$(ip -o link show "$BR2" 2>&1; ls -la "/var/lib/cni/networks/$NET2" 2>&1)"; fi
 if ! S network ls -q | grep -qx "$NET2"; then ok "network ls no longer lists $NET2"; else not_ok "network ls after rm"; fi
+
+KEY=$(printf %s "$(realpath "$TMP/st")" | sha256sum | cut -c1-16)
+if [ ! -e "/run/stockade/netns/$KEY" ]; then ok "no namespace directory of the storage root is left (/run/stockade/netns/$KEY)"; else not_ok "namespace directory left" "$(ls -la "/run/stockade/netns/$KEY")"; fi
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
