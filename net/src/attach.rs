@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cni::{self, Attachment, Verb};
 use crate::config::{self, Network, Networks, NETWORKS_DIR};
+use crate::lock::NetworksLock;
 use crate::ports::PortMapping;
 use crate::{io, NetError};
 
@@ -182,13 +183,15 @@ pub fn attach(
     mode: &NetworkMode,
     ports: &[PortMapping],
 ) -> Result<Option<Attached>, NetError> {
-    let network = match mode {
+    let nets = Networks::new(storage_root);
+    let named = match mode {
         NetworkMode::Host if ports.is_empty() => return Ok(None),
         NetworkMode::Host | NetworkMode::None if !ports.is_empty() => {
             return Err(NetError::PortsWithoutNetwork)
         }
         NetworkMode::Host | NetworkMode::None => None,
-        NetworkMode::Named(name) => Some(Networks::new(storage_root).get(name)?),
+        // The default network is made here when missing (under the lock, taken inside).
+        NetworkMode::Named(name) => Some(nets.get(name)?.name),
     };
     if !cfg!(target_os = "linux") {
         return Err(NetError::NotExecutedHere);
@@ -211,6 +214,10 @@ pub fn attach(
     let dir = records_dir(storage_root);
     fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
     let key = root_key(storage_root).map_err(io("resolving", storage_root))?;
+    // The list is read and the record written under the networks lock: `network rm`
+    // checks for records under it, so it cannot remove the network in between.
+    let lock = NetworksLock::exclusive(nets.dir())?;
+    let network = named.map(|n| nets.get_existing(&n)).transpose()?;
     let mut record = Record {
         id: id.to_string(),
         netns: netns_path(&key, id),
@@ -222,6 +229,7 @@ pub fn attach(
         names: Vec::new(),
     };
     write_record(storage_root, &record)?;
+    drop(lock);
     stockade_fault::point("net:recorded");
     make_netns(&record.netns)?;
     stockade_fault::point("net:netns-made");

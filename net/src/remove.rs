@@ -22,7 +22,7 @@ pub struct Removed {
 }
 
 /// Removes network `name` of `storage_root`: refused while a container of this root is
-/// attached (naming it); then the list, the bridge and the IPAM directory.
+/// attached (naming it); then the bridge, the IPAM directory and the list.
 pub fn remove_network(storage_root: &Path, name: &str) -> Result<Removed, NetError> {
     let nets = Networks::new(storage_root);
     let _lock = NetworksLock::exclusive(nets.dir())?;
@@ -34,7 +34,8 @@ pub fn remove_network(storage_root: &Path, name: &str) -> Result<Removed, NetErr
             ids,
         });
     }
-    nets.remove_list(name)?;
+    // The host objects first and the list last: a crash in between leaves the network
+    // listed, and `network rm` again finishes (a bridge or directory already gone is fine).
     let mut removed = Removed::default();
     if let Some(bridge) = net.bridge() {
         if let Some(why) = remove_bridge(bridge)? {
@@ -45,6 +46,7 @@ pub fn remove_network(storage_root: &Path, name: &str) -> Result<Removed, NetErr
     if let Some(why) = remove_ipam_dir(&dir)? {
         removed.kept.push((dir.display().to_string(), why));
     }
+    nets.remove_list(name)?;
     Ok(removed)
 }
 
