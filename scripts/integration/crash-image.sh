@@ -63,6 +63,7 @@ leftovers() {
     local st=$1 store=${2:-$TMP/store} deep=${3:-} d chains=()
     for d in "$st"/bundles/* "$st"/containers/* "$st"/provisions/* "$st"/provisions/.* "$st"/chains/.tmp-* \
         "$st"/networks/attachments/* "$st"/networks/attachments/.* /run/stockade/netns/rm[0-9]* /run/stockade/netns/d[0-9]* /run/stockade/netns/o[0-9]* \
+        /run/stockade/netns/*/rm[0-9]* /run/stockade/netns/*/d[0-9]* /run/stockade/netns/*/o[0-9]* \
         "$store"/.stockade/tmp/* "$TMP"/run/*; do
         case $d in */.|*/..) continue ;; esac
         if [ -e "$d" ] || [ -L "$d" ]; then echo "left: $d"; fi
