@@ -155,10 +155,16 @@ impl ServiceDir {
         }
     }
 
-    /// Asks the monitor not to start the container again.
-    pub fn request_stop(&self) -> Result<(), MonitorError> {
+    /// Asks the monitor not to start the container again; with `remove`, also not to
+    /// remove it (`rm` does that itself).
+    pub fn request_stop(&self, remove: bool) -> Result<(), MonitorError> {
         let path = self.file("stop");
-        write_file(&path, b"stop\n")
+        write_file(&path, if remove { b"rm\n" } else { b"stop\n" })
+    }
+
+    /// Whether `rm` asked the monitor to stop.
+    pub fn removal_requested(&self) -> bool {
+        fs::read(self.file("stop")).is_ok_and(|b| b == b"rm\n")
     }
 
     pub fn stop_requested(&self) -> bool {
@@ -338,9 +344,13 @@ mod tests {
         let d = ServiceDir::in_bundle(t.path());
         d.create().unwrap();
         assert!(!d.stop_requested());
-        d.request_stop().unwrap();
+        d.request_stop(false).unwrap();
         assert!(d.stop_requested());
+        assert!(!d.removal_requested());
+        d.request_stop(true).unwrap();
+        assert!(d.removal_requested());
         d.clear_stop().unwrap();
+        assert!(!d.removal_requested());
         assert!(!d.stop_requested());
         d.clear_stop().unwrap();
     }

@@ -10,6 +10,7 @@ use super::limits::LimitArgs;
 use super::network::NetworkFlags;
 use super::registry::RegistryArgs;
 use super::run_image::ImageRunFlags;
+use super::service::ServiceFlags;
 use super::storage::{StorageArgs, StorageLocation};
 
 #[derive(Debug, Args)]
@@ -166,6 +167,9 @@ pub struct RunArgs {
     /// With --image: Podman's flags for what runs (env, volumes, user, …).
     #[command(flatten)]
     pub flags: ImageRunFlags,
+    /// With --image -d: the restart policy and the log.
+    #[command(flatten)]
+    pub service: ServiceFlags,
     /// Container id (required without --image).
     #[arg(required_unless_present = "image")]
     pub id: Option<String>,

@@ -13,6 +13,7 @@ pub mod network;
 pub mod push;
 pub mod registry;
 pub mod run_image;
+pub mod service;
 pub mod specs;
 pub mod storage;
 pub mod update;
@@ -124,6 +125,17 @@ pub enum Command {
     Man(docs::ManArgs),
     /// Manage container networks (CNI): ls, create, rm.
     Network(network::NetworkArgs),
+    /// Print the log of a service started with `run --image -d`.
+    Logs(service::LogsArgs),
+    /// Stop services: their stop signal, then SIGKILL after the timeout; no restart follows.
+    Stop(service::StopArgs),
+    /// Remove containers made by `run --image`: state, root filesystem, bundle, network, logs.
+    Rm(service::RmArgs),
+    /// Print containers made by `run --image` as JSON: config, state, mounts, network, log.
+    Inspect(service::InspectArgs),
+    /// The monitor of one service (started by `run --image -d`).
+    #[command(hide = true)]
+    Monitor(service::MonitorArgs),
 }
 
 #[cfg(test)]

@@ -11,11 +11,17 @@ mod features;
 mod human;
 mod image;
 mod image_push;
+mod inspect;
 mod lifecycle;
+mod logs;
+mod monitor;
 mod network;
 mod ps;
+mod rm;
 mod run_image;
+mod service;
 mod spec;
+mod stop;
 mod table;
 mod terminal;
 mod update;
@@ -44,6 +50,8 @@ fn check_rootless(global: &GlobalArgs, command: &Command) -> anyhow::Result<()> 
             | Command::Completion(_)
             | Command::Man(_)
             | Command::Network(_)
+            | Command::Logs(_)
+            | Command::Inspect(_)
     );
     let root = nix::unistd::geteuid().is_root();
     match global.rootless.as_deref() {
@@ -88,5 +96,10 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Completion(a) => docs::completion(&a),
         Command::Man(a) => docs::man(&a),
         Command::Network(a) => network::run(&a),
+        Command::Logs(a) => logs::run(&a),
+        Command::Stop(a) => stop::run(global, &a),
+        Command::Rm(a) => rm::run(global, &a),
+        Command::Inspect(a) => inspect::run(global, &a),
+        Command::Monitor(a) => monitor::run(global, &a),
     }
 }

@@ -1,7 +1,8 @@
 //! `stockade run --image REF [--rm] [--name ID] [-- CMD ARG…]`: the image library pulls
 //! when missing and makes a root filesystem and a bundle under the storage root
 //! (`stockade_image::provision`); the config it wrote is handed, typed, to the same
-//! create/start/wait as `run`. `delete` removes all of it again.
+//! create/start/wait as `run`. `delete` removes all of it again. With `-d` the container
+//! is handed to a monitor (`service.rs`, `monitor.rs`) that outlives this command.
 
 use anyhow::Context;
 use stockade_fault as fault;
@@ -19,12 +20,11 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     let Some(image) = a.image.as_deref() else {
         anyhow::bail!("run --image needs an image");
     };
-    if a.rm && a.detach {
-        // Podman removes a detached --rm container when it exits, through its monitor
-        // process; stockade has none, so nothing would be there to remove it.
+    if a.detach && a.flags.tty {
+        // The monitor writes the output to a log file; a terminal would need a relay it
+        // does not have.
         anyhow::bail!(
-            "run --image: --rm with -d needs a monitor process that outlives this command, which stockade does not have; \
-             run without --rm and remove the container with `stockade delete --force ID` (it takes the bundle and root filesystem too)"
+            "run --image: -d with -t is not supported (a detached service's output goes to its log; drop -t)"
         );
     }
     let name = match (&a.name, &a.id) {
@@ -42,13 +42,20 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     let mut made = prov.run_bundle(&resolved, request, a.rm)?;
     // The network is made after the bundle (its record is then there for `delete`) and
     // before the runtime's create, which joins its namespace.
-    let result = network
-        .attach(&a.storage.location.storage_root, &name, &mut made)
-        .and_then(|()| run_made(global, a, &name, made));
+    let attached = network.attach(&a.storage.location.storage_root, &name, &mut made);
+    let result = if a.detach {
+        attached.and_then(|()| {
+            super::service::start_service(global, a, &name, &resolved.name, made)
+        })
+    } else {
+        attached.and_then(|()| run_made(global, a, &name, made))
+    };
     fault::point("run-image:after-run");
     if a.detach && result.is_ok() {
-        // As Podman: the caller learns the (possibly generated) name to stop or delete.
+        // As Podman: the caller learns the (possibly generated) name to stop or remove.
+        // The monitor removes a --rm service when it exits.
         println!("{name}");
+        return result;
     }
     // The container itself is deleted by `run` once it exits; --rm takes the root
     // filesystem and the bundle too, whether or not the run succeeded.

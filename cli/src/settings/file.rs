@@ -31,8 +31,12 @@ pub struct Settings {
     pub zfs_dataset: Option<String>,
     /// Keys that have no consumer yet: read only to refuse them with their line.
     pub network: Option<toml::Spanned<toml::Value>>,
-    pub log_driver: Option<toml::Spanned<toml::Value>>,
-    pub log_size: Option<toml::Spanned<toml::Value>>,
+    /// `--log-driver` of `run --image -d`: k8s-file or json-file.
+    #[serde(default, deserialize_with = "log_driver")]
+    pub log_driver: Option<stockade_monitor::log::LogDriver>,
+    /// `--log-size` of `run --image -d`: the size at which a service's log is rotated.
+    #[serde(default, deserialize_with = "log_size")]
+    pub log_size: Option<String>,
     /// The unpack bounds (`--max-unpacked-size` …).
     #[serde(default)]
     pub limits: Limits,
@@ -125,19 +129,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, SettingsError> {
     };
     let settings: Settings =
         toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_string()))?;
-    for (key, value) in [
-        ("network", &settings.network),
-        ("log_driver", &settings.log_driver),
-        ("log_size", &settings.log_size),
-    ] {
-        if let Some(v) = value {
-            let why = if key == "network" {
-                "container networking is not configurable yet; remove the key"
-            } else {
-                "log drivers come with the detached container monitor; remove the key"
-            };
-            return Err(invalid(Some(v.span()), format!("not supported: {why}")));
-        }
+    if let Some(v) = &settings.network {
+        let why = "container networking is not configurable yet; remove the key";
+        return Err(invalid(Some(v.span()), format!("not supported: {why}")));
     }
     Ok(settings)
 }
@@ -181,6 +175,20 @@ pub fn driver_flag_value(d: DriverKind) -> String {
     d.to_possible_value()
         .map(|p| p.get_name().to_string())
         .unwrap_or_default()
+}
+
+fn log_driver<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<stockade_monitor::log::LogDriver>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+/// Checked here (so the error names the line), handed to the flag as written.
+fn log_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    stockade_monitor::log::parse_size(&s).map_err(serde::de::Error::custom)?;
+    Ok(Some(s))
 }
 
 fn size_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SizeLimit>, D::Error> {

@@ -31,6 +31,12 @@ fn defaults(s: &Settings) -> Vec<(&'static str, OsString)> {
     if let Some(z) = &s.zfs_dataset {
         out.push(("zfs_dataset", z.into()));
     }
+    if let Some(d) = s.log_driver {
+        out.push(("log_driver", d.to_string().into()));
+    }
+    if let Some(v) = &s.log_size {
+        out.push(("log_size", v.into()));
+    }
     let l = &s.limits;
     if let Some(v) = l.max_unpacked_size {
         out.push(("max_unpacked_size", v.to_string().into()));

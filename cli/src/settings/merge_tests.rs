@@ -110,3 +110,24 @@ fn flags_win_over_the_file() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn log_keys_become_the_defaults_of_the_service_flags() {
+    let file = "log_driver = \"json-file\"\nlog_size = \"64k\"\n";
+    let run = |argv: &[&str], f| match cli(argv, f).command {
+        Some(Cmd::Run(r)) => r.service.clone(),
+        other => panic!("{other:?}"),
+    };
+    let base = ["stockade", "run", "--image", "x", "-d"];
+    let s = run(&base, Some(file));
+    assert_eq!(s.log_driver, stockade_monitor::log::LogDriver::JsonFile);
+    assert_eq!(s.log_size, 64 << 10);
+    let s = run(&base, None);
+    assert_eq!(s.log_driver, stockade_monitor::log::LogDriver::K8sFile);
+    assert_eq!(s.log_size, stockade_monitor::log::DEFAULT_LOG_SIZE);
+    let mut flagged = base.to_vec();
+    flagged.extend(["--log-driver", "k8s-file", "--log-size", "1m"]);
+    let s = run(&flagged, Some(file));
+    assert_eq!(s.log_driver, stockade_monitor::log::LogDriver::K8sFile);
+    assert_eq!(s.log_size, 1 << 20);
+}

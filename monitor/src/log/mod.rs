@@ -22,7 +22,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use reader::{parse_line, read_entries, Follower};
+pub use reader::{parse_line, read_entries, read_entries_of, Follower};
 pub use split::LineSplitter;
 pub use writer::LogWriter;
 

@@ -73,22 +73,25 @@ pub fn read_entries(
 ) -> Result<Vec<Entry>, MonitorError> {
     let mut out = Vec::new();
     for path in log_files(dir, max_files) {
-        let mut bytes = Vec::new();
-        match File::open(&path) {
-            Ok(mut f) => {
-                f.read_to_end(&mut bytes).map_err(io("reading", &path))?;
-            }
-            // Rotated away between the listing and the open.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io("opening", &path)(e)),
-        }
-        out.extend(
-            bytes
-                .split(|&b| b == b'\n')
-                .filter_map(|l| parse_line(driver, l)),
-        );
+        out.extend(read_entries_of(&path, driver)?);
     }
     Ok(out)
+}
+
+/// The entries of one log file (none when it was rotated away meanwhile).
+pub fn read_entries_of(path: &Path, driver: LogDriver) -> Result<Vec<Entry>, MonitorError> {
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut f) => {
+            f.read_to_end(&mut bytes).map_err(io("reading", path))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("opening", path)(e)),
+    }
+    Ok(bytes
+        .split(|&b| b == b'\n')
+        .filter_map(|l| parse_line(driver, l))
+        .collect())
 }
 
 /// What `logs -f` reads: the current file from an offset on, across rotations.
@@ -103,17 +106,21 @@ pub struct Follower {
 impl Follower {
     /// Follows the log file `path` from its current end.
     pub fn at_end(path: &Path, driver: LogDriver) -> Result<Follower, MonitorError> {
-        let mut f = Follower {
-            path: path.to_path_buf(),
-            driver,
-            file: None,
-            pending: Vec::new(),
-        };
-        if let Some(mut file) = open_existing(path)? {
+        let mut f = Follower::from_start(path, driver)?;
+        if let Some(file) = f.file.as_mut() {
             file.seek(SeekFrom::End(0)).map_err(io("reading", path))?;
-            f.file = Some(file);
         }
         Ok(f)
+    }
+
+    /// Follows the log file `path` from its start (the first poll returns what it holds).
+    pub fn from_start(path: &Path, driver: LogDriver) -> Result<Follower, MonitorError> {
+        Ok(Follower {
+            path: path.to_path_buf(),
+            driver,
+            file: open_existing(path)?,
+            pending: Vec::new(),
+        })
     }
 
     /// The whole entries appended since the last call. When the file was rotated, the

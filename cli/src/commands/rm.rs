@@ -1,0 +1,54 @@
+//! `stockade rm [-f] NAME…`: removes containers `run --image` made — the runtime's state,
+//! the root filesystem, the bundle (with the service's records and log), the network.
+//! A running one is refused without `-f`; with it, it is killed first, also when its
+//! monitor died.
+
+use stockade_image::provision;
+use stockade_quote::quote;
+use stockade_runtime::container::container_state;
+use stockade_runtime::id::ContainerId;
+use stockade_runtime::state::{StateStore, Status};
+
+use super::monitor::{remove, service_dir};
+use super::stop;
+use crate::args::service::RmArgs;
+use crate::args::GlobalArgs;
+
+pub fn run(global: &GlobalArgs, a: &RmArgs) -> anyhow::Result<u8> {
+    let store = StateStore::open(&global.root)?;
+    let root = &a.storage.storage_root;
+    for name in &a.names {
+        if !provision::is_provisioned(root, name) {
+            if a.force {
+                continue;
+            }
+            anyhow::bail!(
+                "no container named {} made by `run --image` (for a bundle's container use `delete`)",
+                quote(name)
+            );
+        }
+        let dir = service_dir(root, name);
+        let monitored = dir.exists() && dir.monitor_alive()?;
+        let running = monitored || runtime_running(&store, name);
+        if running && !a.force {
+            anyhow::bail!("{name} is running: stop it first (`stockade stop {name}`) or use rm -f");
+        }
+        if dir.exists() {
+            // Killed at once, and the monitor told not to restart nor remove it itself.
+            stop::stop(&store, root, name, &dir, Some(0), true)?;
+        }
+        remove(global, &a.storage, name)?;
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+/// Whether the runtime has container `name` running (or paused, or being created).
+fn runtime_running(store: &StateStore, name: &str) -> bool {
+    let Ok(id) = ContainerId::parse(name) else {
+        return false;
+    };
+    store
+        .read(&id)
+        .is_ok_and(|st| !matches!(container_state(&st).status, Status::Stopped))
+}
