@@ -53,7 +53,7 @@ step "spec-tests" "$TARGET_DIR/debug/stockade-spec-tests" --stockade "$STOCKADE"
 step "packaging: rc.d script (stub rc.subr)" sh packaging/freebsd/test-rc.sh
 step "packaging: port crate list matches Cargo.lock" packaging/freebsd/gen-crates.sh --check
 # The real-client and real-service suites (each ends with its own "N passed, N failed").
-for suite in registry push mirrors containerd shim podman unpack crash-image crash-pull runtime-tools network; do
+for suite in registry push mirrors containerd shim podman unpack crash-image crash-pull runtime-tools network service; do
     script="scripts/integration/$suite.sh"
     [ -e "$script" ] || continue
     step "integration: $suite" bash "$script"

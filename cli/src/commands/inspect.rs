@@ -1,19 +1,20 @@
 //! `stockade inspect NAME…`: a JSON array, one object per container `run --image` made.
 //! The field names are stable (docs/cli.md lists them); a field without a value is null.
 
+use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
 use stockade_image::provision::{self, PROVISIONS_DIR};
 use stockade_monitor::log::LOG_FILE;
-use stockade_monitor::record::{ServiceConfig, ServiceState};
+use stockade_monitor::record::{ServiceConfig, ServiceState, ServiceStatus};
 use stockade_net::attach::ATTACHMENTS_DIR;
 use stockade_net::config::NETWORKS_DIR;
 use stockade_quote::quote;
 use stockade_runtime::container::container_state;
 use stockade_runtime::id::ContainerId;
-use stockade_runtime::state::StateStore;
+use stockade_runtime::state::{StateStore, Status};
 
 use super::monitor::{bundle_dir, service_dir};
 use crate::args::service::InspectArgs;
@@ -56,8 +57,9 @@ struct ConfigSummary {
 
 #[derive(Debug, Serialize)]
 struct StateSummary {
-    /// The monitor's status (`starting`, `running`, `restarting`, `exited`, `failed`) for a
-    /// service, else the runtime's (`created`, `running`, `stopped`), else `removed-state`.
+    /// The monitor's status (`starting`, `running`, `restarting`, `exited`, `failed`, or
+    /// `monitor-lost` when its monitor was killed) for a service, else the runtime's
+    /// (`created`, `running`, `stopped`), else `no-state`.
     status: String,
     running: bool,
     pid: Option<i32>,
@@ -95,7 +97,8 @@ pub fn run(global: &GlobalArgs, a: &InspectArgs) -> anyhow::Result<u8> {
         }
         out.push(inspect(&store, root, name)?);
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", serde_json::to_string_pretty(&out)?)?;
     Ok(0)
 }
 
@@ -115,13 +118,25 @@ fn inspect(store: &StateStore, root: &Path, name: &str) -> anyhow::Result<Inspec
         .ok()
         .and_then(|id| store.read(&id).ok())
         .map(|st| container_state(&st));
+    let runtime_running = runtime
+        .as_ref()
+        .is_some_and(|rt| rt.status == Status::Running);
     let state = match (&svc, &runtime) {
-        (Some(s), rt) => StateSummary {
-            status: serde_json::to_value(s.status)?
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            running: monitor_alive && rt.is_some(),
+        (Some(s), _) => StateSummary {
+            status: match s.status {
+                // What the monitor recorded last, but it is gone (killed): nothing
+                // watches the container or will restart it.
+                ServiceStatus::Starting | ServiceStatus::Running | ServiceStatus::Restarting
+                    if !monitor_alive =>
+                {
+                    "monitor-lost".to_string()
+                }
+                other => serde_json::to_value(other)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            },
+            running: runtime_running,
             pid: s.pid.filter(|_| monitor_alive),
             monitor_pid: Some(s.monitor_pid).filter(|_| monitor_alive),
             exit_code: s.exit_code,
@@ -132,7 +147,7 @@ fn inspect(store: &StateStore, root: &Path, name: &str) -> anyhow::Result<Inspec
         },
         (None, Some(rt)) => StateSummary {
             status: rt.status.to_string(),
-            running: rt.status.to_string() == "running",
+            running: runtime_running,
             pid: rt.pid,
             monitor_pid: None,
             exit_code: None,
@@ -142,7 +157,7 @@ fn inspect(store: &StateStore, root: &Path, name: &str) -> anyhow::Result<Inspec
             error: None,
         },
         (None, None) => StateSummary {
-            status: "removed-state".into(),
+            status: "no-state".into(),
             running: false,
             pid: None,
             monitor_pid: None,

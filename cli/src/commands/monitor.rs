@@ -169,6 +169,7 @@ fn run_once(
         _ => {}
     }
     let exe = std::env::current_exe().context("finding the stockade binary")?;
+    let spawned = Utc::now();
     let mut child = Command::new(exe)
         .arg("--root")
         .arg(&cfg.root)
@@ -205,8 +206,12 @@ fn run_once(
         }
         std::thread::sleep(POLL);
     };
-    // A container that ran and exited between two looks still wrote its pid file.
-    started |= read_pid(&pid_file).is_some();
+    // A container that ran and exited between two looks still wrote its pid file; its
+    // start is then known to the poll interval only.
+    if !started && read_pid(&pid_file).is_some() {
+        started = true;
+        st.started_at = Some(spawned);
+    }
     for r in readers.into_iter().flatten() {
         let _ = r.join();
     }
