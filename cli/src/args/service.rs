@@ -8,11 +8,13 @@ use stockade_monitor::policy::RestartPolicy;
 use super::storage::StorageLocation;
 
 fn policy(s: &str) -> Result<RestartPolicy, String> {
-    s.parse().map_err(|e: stockade_monitor::MonitorError| e.to_string())
+    s.parse()
+        .map_err(|e: stockade_monitor::MonitorError| e.to_string())
 }
 
 fn driver(s: &str) -> Result<LogDriver, String> {
-    s.parse().map_err(|e: stockade_monitor::MonitorError| e.to_string())
+    s.parse()
+        .map_err(|e: stockade_monitor::MonitorError| e.to_string())
 }
 
 fn size(s: &str) -> Result<u64, String> {

@@ -107,7 +107,10 @@ fn inspect(store: &StateStore, root: &Path, name: &str) -> anyhow::Result<Inspec
     let spec = read_json(&bundle.join("config.json")).unwrap_or_default();
     let dir = service_dir(root, name);
     let cfg: Option<ServiceConfig> = dir.exists().then(|| dir.read_config().ok()).flatten();
-    let svc: Option<ServiceState> = dir.exists().then(|| dir.read_state().ok().flatten()).flatten();
+    let svc: Option<ServiceState> = dir
+        .exists()
+        .then(|| dir.read_state().ok().flatten())
+        .flatten();
     let image = match &cfg {
         Some(c) => Some(c.image.clone()),
         None => read_json(&root.join(PROVISIONS_DIR).join(format!("{name}.json")))
@@ -172,7 +175,11 @@ fn inspect(store: &StateStore, root: &Path, name: &str) -> anyhow::Result<Inspec
     let notes = &spec["annotations"];
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let text = |v: &Value| v.as_str().map(String::from);
@@ -205,9 +212,9 @@ fn inspect(store: &StateStore, root: &Path, name: &str) -> anyhow::Result<Inspec
     let network = NetworkSummary {
         mode: match &cfg {
             Some(c) => Some(c.network.clone()),
-            None => attachment.as_ref().map(|r| {
-                r["network"].as_str().unwrap_or("none").to_string()
-            }),
+            None => attachment
+                .as_ref()
+                .map(|r| r["network"].as_str().unwrap_or("none").to_string()),
         },
         addresses,
         ports: cfg.as_ref().map(|c| c.ports.clone()).unwrap_or_default(),
@@ -236,7 +243,11 @@ fn inspect(store: &StateStore, root: &Path, name: &str) -> anyhow::Result<Inspec
 fn mount(m: &Value) -> Option<MountSummary> {
     let options: Vec<String> = m["options"]
         .as_array()
-        .map(|o| o.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|o| {
+            o.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let kind = m["type"].as_str().map(String::from);
     let bind = matches!(kind.as_deref(), Some("bind" | "nullfs"))

@@ -49,8 +49,7 @@ pub fn spawn(global: &GlobalArgs, storage: &StorageLocation, id: &str) -> anyhow
     }
     // Absolute, as the monitor runs in `/` (it must hold no directory busy).
     let root = std::path::absolute(&global.root).context("the state directory")?;
-    let storage_root =
-        std::path::absolute(&storage.storage_root).context("the storage root")?;
+    let storage_root = std::path::absolute(&storage.storage_root).context("the storage root")?;
     cmd.arg("--root").arg(root);
     if global.debug {
         cmd.arg("--debug");
@@ -137,7 +136,10 @@ fn supervise(cfg: &ServiceConfig, dir: &ServiceDir, st: &mut ServiceState) -> bo
         st.pid = None;
         st.exit_code = Some(code);
         st.finished_at = Some(Utc::now());
-        if !cfg.restart.restarts(code, st.restart_count, dir.stop_requested()) {
+        if !cfg
+            .restart
+            .restarts(code, st.restart_count, dir.stop_requested())
+        {
             return ever;
         }
         st.status = ServiceStatus::Restarting;
@@ -185,8 +187,14 @@ fn run_once(
         .spawn()
         .context("starting the container")?;
     let readers = [
-        child.stdout.take().map(|o| reader(o, Stream::Stdout, writer)),
-        child.stderr.take().map(|e| reader(e, Stream::Stderr, writer)),
+        child
+            .stdout
+            .take()
+            .map(|o| reader(o, Stream::Stdout, writer)),
+        child
+            .stderr
+            .take()
+            .map(|e| reader(e, Stream::Stderr, writer)),
     ];
     let mut started = false;
     let status = loop {

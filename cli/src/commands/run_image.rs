@@ -44,9 +44,8 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     // before the runtime's create, which joins its namespace.
     let attached = network.attach(&a.storage.location.storage_root, &name, &mut made);
     let result = if a.detach {
-        attached.and_then(|()| {
-            super::service::start_service(global, a, &name, &resolved.name, made)
-        })
+        attached
+            .and_then(|()| super::service::start_service(global, a, &name, &resolved.name, made))
     } else {
         attached.and_then(|()| run_made(global, a, &name, made))
     };

@@ -103,18 +103,21 @@ fn a_bad_value_names_file_line_and_key() {
 
 #[test]
 fn keys_without_a_consumer_are_refused_not_ignored() {
-    for (text, key) in [
-        ("root = \"/x\"\nnetwork = \"bridge\"\n", "network"),
-    ] {
-        let e = parse_err(text);
-        assert!(e.contains(&format!(":2: key {key}: not supported")), "{e}");
-    }
+    let e = parse_err("root = \"/x\"\nnetwork = \"bridge\"\n");
+    assert!(e.contains(":2: key network: not supported"), "{e}");
 }
 
 #[test]
 fn log_keys_are_checked_and_read() {
-    let s = parse("log_driver = \"json-file\"\nlog_size = \"64k\"\n", Path::new("/c")).unwrap();
-    assert_eq!(s.log_driver, Some(stockade_monitor::log::LogDriver::JsonFile));
+    let s = parse(
+        "log_driver = \"json-file\"\nlog_size = \"64k\"\n",
+        Path::new("/c"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.log_driver,
+        Some(stockade_monitor::log::LogDriver::JsonFile)
+    );
     assert_eq!(s.log_size.as_deref(), Some("64k"));
     let e = parse_err("\nlog_driver = \"journald\"\n");
     assert!(e.contains(":2: key log_driver:"), "{e}");
