@@ -199,17 +199,19 @@ impl ServiceDir {
         }
     }
 
-    /// Whether a monitor holds the lock now.
+    /// Whether a monitor holds the lock now. (The file is not made here: a monitor that
+    /// removes its service removes the file while it still runs, and a new, unlocked file
+    /// would hide it.)
     pub fn monitor_alive(&self) -> Result<bool, MonitorError> {
         let path = self.file("monitor.lock");
-        let f = match open_lock(&path) {
+        let f = match OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&path)
+        {
             Ok(f) => f,
-            Err(MonitorError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Ok(false)
-            }
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io("opening", &path)(e)),
         };
         match Flock::lock(f, FlockArg::LockSharedNonblock) {
             Ok(_) => Ok(false),

@@ -97,7 +97,12 @@ pub fn run(global: &GlobalArgs, a: &MonitorArgs) -> anyhow::Result<u8> {
     // A first start that failed is left for `run` to report (and, with --rm, remove);
     // `rm` removes what it asked to stop itself.
     if ran && cfg.remove && !dir.removal_requested() {
-        remove(global, &a.storage, &cfg.id)?;
+        if let Err(e) = remove(global, &a.storage, &cfg.id) {
+            // Nobody reads this process's stderr: the record says why it is still there.
+            st.error = Some(format!("removing the container (--rm): {e:#}"));
+            let _ = dir.write_state(&st);
+            return Err(e);
+        }
     }
     Ok(if ran { 0 } else { 1 })
 }

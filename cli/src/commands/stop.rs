@@ -76,6 +76,9 @@ pub fn stop(
     remove: bool,
 ) -> anyhow::Result<()> {
     dir.request_stop(remove)?;
+    // A --rm service is removed by its monitor, which ends right after: `stop` returns
+    // once that is done too.
+    let removed_by_monitor = !remove && dir.read_config().is_ok_and(|c| c.remove);
     let id = ContainerId::parse(name)?;
     if !dir.monitor_alive()? {
         // No monitor (it was killed): the container may still run; nothing would restart it.
@@ -90,13 +93,13 @@ pub fn stop(
         ignore_not_running(container::kill(store, &id, signal, false))
             .with_context(|| format!("sending {} to {name}", signal.as_str()))?;
         if wait_monitor(dir, Duration::from_secs(timeout.into()))? {
-            return Ok(());
+            return wait_removed(storage_root, name, removed_by_monitor);
         }
     }
     ignore_not_running(container::kill(store, &id, Signal::SIGKILL, true))
         .with_context(|| format!("killing {name}"))?;
     if wait_monitor(dir, AFTER_KILL)? {
-        return Ok(());
+        return wait_removed(storage_root, name, removed_by_monitor);
     }
     anyhow::bail!(
         "the monitor of {name} did not end within {}s of SIGKILL to the container",
@@ -112,6 +115,22 @@ fn ignore_not_running(r: Result<(), ContainerError>) -> Result<(), ContainerErro
         Err(ContainerError::State(_)) => Ok(()),
         other => other,
     }
+}
+
+/// With `removing`, waits (bounded) until the monitor removed service `name`: its lock is
+/// released while the removal still runs (the lock file goes with the bundle).
+fn wait_removed(storage_root: &Path, name: &str, removing: bool) -> anyhow::Result<()> {
+    let until = Instant::now() + AFTER_KILL;
+    while removing && provision::is_provisioned(storage_root, name) {
+        if Instant::now() >= until {
+            anyhow::bail!(
+                "{name} stopped, but its monitor did not remove it (--rm) within {}s; `stockade rm -f {name}` does",
+                AFTER_KILL.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 /// Waits up to `timeout` for the monitor's lock to be free; returns whether it is.
