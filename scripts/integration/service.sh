@@ -147,9 +147,13 @@ if [ "$out" = "$GONE" ] && wait_for test ! -e "$TMP/st/bundles/$GONE"; then
 else
     not_ok "--rm -d" "$out"
 fi
-GENERATED=$(S run --image "$BB" -d -- sleep 600 2>&1)
+GENERATED=$(S run --image "$BB" -d --restart always -- sleep 600 2>&1)
 if [ -n "$GENERATED" ] && status_is "$GENERATED" running; then ok "run -d without --name prints the generated name ($GENERATED)"; else not_ok "generated name" "$GENERATED"; fi
-S rm -f "$GENERATED" >/dev/null
+out=$(S delete "$GENERATED" 2>&1)
+if [[ $? -ne 0 && $out == *"monitor runs"* ]]; then ok "delete refuses a service whose monitor runs"; else not_ok "delete of a monitored service" "$out"; fi
+check "delete --force of a monitored service" S delete --force "$GENERATED"
+l=$(left "$GENERATED")
+if [ -z "$l" ]; then ok "after delete --force nothing is left, and nothing restarted it"; else not_ok "delete --force leftovers" "$l"; fi
 out=$(S run --image "$BB" -d --name "$JSON" --log-driver json-file -- sh -c 'echo "a \"quoted\" line"' 2>&1)
 wait_for status_is "$JSON" exited
 if jq -e 'select(.stream == "stdout") | .log == "a \"quoted\" line\n"' "$TMP/st/bundles/$JSON/service/container.log" >/dev/null &&

@@ -43,6 +43,27 @@ pub fn run(global: &GlobalArgs, a: &RmArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// For `delete` of a container `run --image -d` made: with `force` its monitor, if alive,
+/// is told to stop without removing (delete does that) and the container killed, so that
+/// no restart races the removal; without, a live monitor is refused.
+pub fn quiesce(
+    store: &StateStore,
+    storage_root: &std::path::Path,
+    name: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    let dir = service_dir(storage_root, name);
+    if dir.exists() && dir.monitor_alive()? {
+        if !force {
+            anyhow::bail!(
+                "{name} is a service whose monitor runs: stop it first (`stockade stop {name}`), or use --force"
+            );
+        }
+        stop::stop(store, storage_root, name, &dir, Some(0), true)?;
+    }
+    Ok(())
+}
+
 /// Whether the runtime has container `name` running (or paused, or being created).
 fn runtime_running(store: &StateStore, name: &str) -> bool {
     let Ok(id) = ContainerId::parse(name) else {
