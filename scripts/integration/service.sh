@@ -121,6 +121,11 @@ if [ "$out" = "$WEB" ] && wait_for curl -sf -m 2 "http://127.0.0.1:$PORT/host.ht
 # httpd as the container's pid 1 has no TERM handler, so TERM is ignored: -t 1 kills it.
 check "stop -t 1 of a service ignoring TERM" S stop -t 1 "$WEB"
 if [ "$(field "$WEB" .state.exit_code)" = 137 ]; then ok "after the timeout stop sent SIGKILL (exit 137)"; else not_ok "SIGKILL after the timeout" "$(S inspect "$WEB")"; fi
+check "start of the stopped service" S start "$WEB"
+if status_is "$WEB" running && wait_for curl -sf -m 2 "http://127.0.0.1:$PORT/host.html"; then ok "start runs a stopped service again (same name, port, volume)"; else not_ok "start of a stopped service" "$(S inspect "$WEB" 2>&1)"; fi
+out=$(S start "$WEB" 2>&1)
+if [[ $? -ne 0 && $out == *"running"* ]]; then ok "start of a running service is refused"; else not_ok "start of a running service" "$out"; fi
+S stop -t 0 "$WEB" >/dev/null
 S rm "$WEB" >/dev/null 2>&1
 
 # --- restart policy ----------------------------------------------------------------------

@@ -95,8 +95,8 @@ pub enum Command {
     Explain(lifecycle::ExplainArgs),
     /// Create a container from a bundle; it waits for `start`.
     Create(lifecycle::CreateArgs),
-    /// Start a created container's process.
-    Start(lifecycle::IdArgs),
+    /// Start a created container's process, or a stopped service (`run --image -d`) again.
+    Start(service::StartArgs),
     /// Print a container's state as JSON.
     State(lifecycle::IdArgs),
     /// Send a signal to a container's init process (or, with --all, every process).

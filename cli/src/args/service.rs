@@ -49,6 +49,16 @@ impl ServiceFlags {
     }
 }
 
+/// `stockade start ID`: runc's start of a created container, or a stopped service again.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// For a service `run --image -d` made: where its bundle is.
+    #[command(flatten)]
+    pub storage: StorageLocation,
+    /// Container id.
+    pub id: String,
+}
+
 /// `stockade monitor ID`: started by `run --image -d`, not by hand.
 #[derive(Debug, Args)]
 pub struct MonitorArgs {

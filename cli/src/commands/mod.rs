@@ -75,7 +75,7 @@ pub fn dispatch(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
         Command::Explain(a) => explain::run(&a),
         Command::Image(a) => image::run(&a),
         Command::Create(a) => lifecycle::create(global, &a),
-        Command::Start(a) => lifecycle::start(global, &a),
+        Command::Start(a) => service::start(global, &a),
         Command::State(a) => lifecycle::state(global, &a),
         Command::Kill(a) => lifecycle::kill(global, &a),
         Command::Delete(a) => lifecycle::delete(global, &a),

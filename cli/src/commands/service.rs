@@ -2,16 +2,21 @@
 //! container ran (or could not start) — then `run` prints the name and returns, its own
 //! stdout never having been the container's.
 
+use std::process::Child;
 use std::time::Duration;
 
 use anyhow::Context;
-use stockade_image::provision::MadeBundle;
+use stockade_image::provision::{is_provisioned, MadeBundle};
 use stockade_monitor::log::{read_entries, Stream};
 use stockade_monitor::policy::RestartPolicy;
-use stockade_monitor::record::{ServiceConfig, ServiceDir, ServiceStatus};
+use stockade_monitor::record::{ServiceConfig, ServiceDir, ServiceState, ServiceStatus};
 
-use super::monitor;
-use crate::args::lifecycle::RunArgs;
+use stockade_runtime::id::ContainerId;
+use stockade_runtime::state::StateStore;
+
+use super::{lifecycle, monitor};
+use crate::args::lifecycle::{IdArgs, RunArgs};
+use crate::args::service::StartArgs;
 use crate::args::GlobalArgs;
 
 /// How many of the container's last stderr lines a failed start shows.
@@ -52,14 +57,43 @@ pub fn start_service(
             .unwrap_or_else(|| default_network.to_string()),
         ports: a.network.publish.clone(),
     })?;
-    let mut child = monitor::spawn(global, &a.storage.location, name)?;
+    let child = monitor::spawn(global, &a.storage.location, name)?;
+    wait_started(&dir, child)
+}
+
+/// `start ID`: runc's start of a created container; for a stopped service (no runtime
+/// container, no live monitor) a new monitor, which starts it again.
+pub fn start(global: &GlobalArgs, a: &StartArgs) -> anyhow::Result<u8> {
+    let dir = monitor::service_dir(&a.storage.storage_root, &a.id);
+    let store = StateStore::open(&global.root)?;
+    let in_runtime = ContainerId::parse(&a.id).is_ok_and(|id| store.dir(&id).exists());
+    if in_runtime || !dir.exists() || !is_provisioned(&a.storage.storage_root, &a.id) {
+        return lifecycle::start(global, &IdArgs { id: a.id.clone() });
+    }
+    if dir.monitor_alive()? {
+        anyhow::bail!("{} is already running (its monitor is alive)", a.id);
+    }
+    dir.clear_stop()?;
+    // `starting` before the monitor runs, so the wait below does not take the last
+    // run's `exited` for this one's.
+    let mut st = dir
+        .read_state()?
+        .unwrap_or_else(|| ServiceState::starting(0));
+    st.status = ServiceStatus::Starting;
+    dir.write_state(&st)?;
+    let child = monitor::spawn(global, &a.storage, &a.id)?;
+    wait_started(&dir, child)
+}
+
+/// Waits until the monitor `child` of `dir` started the container, or failed to.
+fn wait_started(dir: &ServiceDir, mut child: Child) -> anyhow::Result<u8> {
     loop {
         if let Ok(Some(st)) = dir.read_state() {
             match st.status {
                 ServiceStatus::Starting => {}
                 ServiceStatus::Failed => {
                     let _ = child.wait();
-                    return Err(not_started(&dir, st.error));
+                    return Err(not_started(dir, st.error));
                 }
                 _ => return Ok(0),
             }
@@ -71,7 +105,7 @@ pub fn start_service(
             }
             let why = dir.read_state().ok().flatten().and_then(|s| s.error);
             return Err(not_started(
-                &dir,
+                dir,
                 why.or_else(|| Some(format!("the service monitor ended with {status}"))),
             ));
         }
