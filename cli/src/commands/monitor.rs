@@ -26,7 +26,7 @@ use stockade_monitor::policy::Backoff;
 use stockade_monitor::record::{ServiceConfig, ServiceDir, ServiceState, ServiceStatus};
 use stockade_runtime::container;
 use stockade_runtime::id::ContainerId;
-use stockade_runtime::state::StateStore;
+use stockade_runtime::state::{StateStore, Status};
 
 use crate::args::service::MonitorArgs;
 use crate::args::storage::StorageLocation;
@@ -207,7 +207,8 @@ fn run_once(
             break s;
         }
         if !started {
-            if let Some(pid) = read_pid(&pid_file) {
+            // The pid file is written by create; the container runs once start is done.
+            if let Some(pid) = read_pid(&pid_file).filter(|_| runtime_started(cfg)) {
                 started = true;
                 st.pid = Some(pid);
                 st.status = ServiceStatus::Running;
@@ -263,6 +264,21 @@ fn reader(
         }
         write(split.finish().into_iter().collect());
     })
+}
+
+/// Whether the runtime's state of the service's container is past `created`.
+fn runtime_started(cfg: &ServiceConfig) -> bool {
+    let Ok(id) = ContainerId::parse(&cfg.id) else {
+        return false;
+    };
+    StateStore::open(&cfg.root)
+        .and_then(|s| s.read(&id))
+        .is_ok_and(|st| {
+            !matches!(
+                container::container_state(&st).status,
+                Status::Created | Status::Creating
+            )
+        })
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
