@@ -51,10 +51,12 @@ pub fn kill(global: &GlobalArgs, a: &KillArgs) -> anyhow::Result<u8> {
 pub fn delete(global: &GlobalArgs, a: &DeleteArgs) -> anyhow::Result<u8> {
     let store = store(global)?;
     let provisioned = provision::is_provisioned(&a.storage.storage_root, &a.id);
-    if provisioned {
-        // A service's monitor would otherwise start the deleted container again.
-        super::rm::quiesce(&store, &a.storage.storage_root, &a.id, a.force)?;
-    }
+    // A service's monitor would otherwise start the deleted container again.
+    let _held = if provisioned {
+        super::rm::quiesce(&store, &a.storage.storage_root, &a.id, a.force)?
+    } else {
+        None
+    };
     match ContainerId::parse(&a.id) {
         // The runtime never had it only when it has no directory at all: a create killed
         // before its first state write leaves a directory without state.json, which `ids`

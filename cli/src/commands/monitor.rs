@@ -78,6 +78,10 @@ pub fn run(global: &GlobalArgs, a: &MonitorArgs) -> anyhow::Result<u8> {
     let _ = nix::unistd::setsid();
     let dir = service_dir(&a.storage.storage_root, &a.id);
     let _lock = dir.lock(&a.id)?;
+    if dir.removal_requested() {
+        // `rm`/`delete` got here first (the `run -d` that started this was killed).
+        return Ok(1);
+    }
     let cfg = dir.read_config()?;
     let mut st = ServiceState::starting(std::process::id() as i32);
     // The restart count survives a `start` of a stopped service.

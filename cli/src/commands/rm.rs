@@ -3,7 +3,11 @@
 //! A running one is refused without `-f`; with it, it is killed first, also when its
 //! monitor died.
 
+use std::fs::File;
+
+use nix::fcntl::Flock;
 use stockade_image::provision;
+use stockade_monitor::MonitorError;
 use stockade_quote::quote;
 use stockade_runtime::container::container_state;
 use stockade_runtime::id::ContainerId;
@@ -33,35 +37,47 @@ pub fn run(global: &GlobalArgs, a: &RmArgs) -> anyhow::Result<u8> {
         if running && !a.force {
             anyhow::bail!("{name} is running: stop it first (`stockade stop {name}`) or use rm -f");
         }
-        if dir.exists() {
-            // Killed at once, and the monitor told not to restart nor remove it itself.
-            stop::stop(&store, root, name, &dir, Some(0), true)?;
-        }
+        // Killed at once, and the monitor told not to restart nor remove it itself.
+        let _held = quiesce(&store, root, name, true)?;
         remove(global, &a.storage, name)?;
         println!("{name}");
     }
     Ok(0)
 }
 
-/// For `delete` of a container `run --image -d` made: with `force` its monitor, if alive,
-/// is told to stop without removing (delete does that) and the container killed, so that
-/// no restart races the removal; without, a live monitor is refused.
+/// Before a removal (`rm`, `delete`) of a container `run --image -d` made: its monitor, if
+/// alive, is refused without `force`, else told to stop without removing and the
+/// container killed, so that no restart races the removal. The monitor's lock is then
+/// taken and returned, to be held across the removal: a monitor starting meanwhile (a
+/// `run -d` killed right after it spawned one) finds it taken, or the stop request, and
+/// ends without running anything.
 pub fn quiesce(
     store: &StateStore,
     storage_root: &std::path::Path,
     name: &str,
     force: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Flock<File>>> {
     let dir = service_dir(storage_root, name);
-    if dir.exists() && dir.monitor_alive()? {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    if dir.monitor_alive()? {
         if !force {
             anyhow::bail!(
                 "{name} is a service whose monitor runs: stop it first (`stockade stop {name}`), or use --force"
             );
         }
         stop::stop(store, storage_root, name, &dir, Some(0), true)?;
+    } else {
+        dir.request_stop(true)?;
     }
-    Ok(())
+    match dir.lock(name) {
+        Ok(l) => Ok(Some(l)),
+        Err(MonitorError::Running { .. }) => anyhow::bail!(
+            "a monitor of {name} started while it was being removed; run the command again"
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Whether the runtime has container `name` running (or paused, or being created).
