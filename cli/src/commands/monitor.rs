@@ -317,3 +317,25 @@ pub fn remove(global: &GlobalArgs, storage: &StorageLocation, id: &str) -> anyho
 pub fn bundle_dir(storage_root: &Path, id: &str) -> PathBuf {
     storage_root.join(BUNDLES_DIR).join(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_runs_own_or_128_plus_the_signal() {
+        // Raw wait statuses: an exit code in the second byte, a signal in the first.
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
+        assert_eq!(exit_code(ExitStatus::from_raw(9)), 137);
+        assert_eq!(exit_code(ExitStatus::from_raw(15)), 143);
+    }
+
+    #[test]
+    fn the_service_directory_is_in_the_bundle() {
+        let d = service_dir(Path::new("/st"), "web");
+        assert_eq!(d.path(), Path::new("/st/bundles/web/service"));
+    }
+}
