@@ -49,7 +49,10 @@ status_is() { [ "$(field "$1" .state.status)" = "$2" ]; }
 # left ID: what of container ID is left on the host.
 left() {
     local id=$1
-    [ -e "/run/stockade/netns/$id" ] && echo "netns file /run/stockade/netns/$id"
+    local f
+    for f in "/run/stockade/netns/$id" /run/stockade/netns/*/"$id"; do
+        [ -e "$f" ] && echo "netns file $f"
+    done
     [ -e "$TMP/st/bundles/$id" ] && echo "bundle $TMP/st/bundles/$id"
     [ -e "$TMP/st/provisions/$id.json" ] && echo "provision record"
     [ -e "$TMP/st/networks/attachments/$id.json" ] && echo "attachment record"
