@@ -158,6 +158,11 @@ fn the_packaged_sample_parses_with_every_key_uncommented() {
     let s = parse_ok(&uncommented);
     assert_eq!(s.storage_driver, Some(DriverKind::Zfs));
     assert_eq!(s.limits.max_path_depth, Some(256));
+    assert_eq!(
+        s.log_driver,
+        Some(stockade_monitor::log::LogDriver::K8sFile)
+    );
+    assert_eq!(s.log_size.as_deref(), Some("10m"));
     let hosts = s.registry_hosts();
     assert!(hosts.get("registry.lan:5000").unwrap().insecure);
     assert_eq!(
