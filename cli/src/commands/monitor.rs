@@ -136,10 +136,8 @@ fn supervise(cfg: &ServiceConfig, dir: &ServiceDir, st: &mut ServiceState) -> bo
         };
         ever |= started;
         if !ever {
-            st.error = Some(format!(
-                "the container did not start (exit status {code}); see `stockade logs {}`",
-                cfg.id
-            ));
+            // Its stderr (the runtime's message) is in the log; `run -d` shows its end.
+            st.error = Some(format!("the container did not start (exit status {code})"));
             return false;
         }
         st.pid = None;
