@@ -76,6 +76,9 @@ pub fn run(global: &GlobalArgs, a: &MonitorArgs) -> anyhow::Result<u8> {
     // A session of its own: no terminal's hangup or job control reaches it. It is not a
     // process group leader (its parent made it), so this does not fail.
     let _ = nix::unistd::setsid();
+    if !provision::is_provisioned(&a.storage.storage_root, &a.id) {
+        anyhow::bail!("monitor: no container {} made by `run --image`", a.id);
+    }
     let dir = service_dir(&a.storage.storage_root, &a.id);
     let _lock = dir.lock(&a.id)?;
     if dir.removal_requested() {
