@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::{log_files, Entry, LogDriver, Stream};
+use super::{log_files, Entry, LogDriver, Stream, LOG_FILE};
 use crate::{io, MonitorError};
 
 /// The entry a line of the log (without its newline) holds; `None` for a line that is not
@@ -142,9 +142,17 @@ impl Follower {
             self.take_lines(&bytes, &mut out);
             match std::fs::metadata(&self.path) {
                 Ok(m) if m.ino() != ours => {
-                    // Rotated: the old file is complete; go on with the new one.
+                    // Rotated: the old file is complete. Rotated twice since the last
+                    // look: the file in between is `.1` now, complete as well.
                     self.pending.clear();
                     self.file = None;
+                    let between = self.path.with_file_name(format!("{LOG_FILE}.1"));
+                    match std::fs::metadata(&between) {
+                        Ok(b) if b.ino() != ours && b.ino() != m.ino() => {
+                            out.extend(read_entries_of(&between, self.driver)?);
+                        }
+                        _ => {}
+                    }
                 }
                 _ => return Ok(out),
             }

@@ -178,3 +178,21 @@ fn the_follower_reads_appends_across_a_rotation() {
     assert_eq!(got, [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
     assert!(f.poll().unwrap().is_empty());
 }
+
+#[test]
+fn the_follower_reads_the_file_between_two_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LogOptions {
+        driver: LogDriver::K8sFile,
+        max_size: 50,
+        max_files: 3,
+    };
+    let mut w = LogWriter::open(dir.path(), opts).unwrap();
+    let mut f = Follower::at_end(&w.path(), LogDriver::K8sFile).unwrap();
+    // One entry a file: each write after the first rotates.
+    for t in ["a", "b", "c"] {
+        w.write(&entry(Stream::Stdout, t, false)).unwrap();
+    }
+    let got: Vec<_> = f.poll().unwrap().into_iter().map(|e| e.text).collect();
+    assert_eq!(got, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+}
