@@ -92,7 +92,7 @@ pub fn run(global: &GlobalArgs, a: &MonitorArgs) -> anyhow::Result<u8> {
         st.restart_count = old.restart_count;
     }
     dir.write_state(&st)?;
-    let ran = supervise(&cfg, &dir, &mut st);
+    let ran = supervise(global, &cfg, &dir, &mut st);
     st.pid = None;
     st.status = if ran {
         ServiceStatus::Exited
@@ -115,7 +115,12 @@ pub fn run(global: &GlobalArgs, a: &MonitorArgs) -> anyhow::Result<u8> {
 }
 
 /// Runs the container until the policy lets it rest; returns whether it ever started.
-fn supervise(cfg: &ServiceConfig, dir: &ServiceDir, st: &mut ServiceState) -> bool {
+fn supervise(
+    global: &GlobalArgs,
+    cfg: &ServiceConfig,
+    dir: &ServiceDir,
+    st: &mut ServiceState,
+) -> bool {
     let writer = match LogWriter::open(dir.path(), cfg.log.clone()) {
         Ok(w) => Arc::new(Mutex::new(w)),
         Err(e) => {
@@ -130,7 +135,7 @@ fn supervise(cfg: &ServiceConfig, dir: &ServiceDir, st: &mut ServiceState) -> bo
             return ever;
         }
         let began = Instant::now();
-        let (code, started) = match run_once(cfg, dir, &writer, st) {
+        let (code, started) = match run_once(global, cfg, dir, &writer, st) {
             Ok(r) => r,
             Err(e) => {
                 st.error = Some(format!("{e:#}"));
@@ -168,6 +173,7 @@ fn supervise(cfg: &ServiceConfig, dir: &ServiceDir, st: &mut ServiceState) -> bo
 
 /// One run of the container: returns its exit status and whether it started.
 fn run_once(
+    global: &GlobalArgs,
     cfg: &ServiceConfig,
     dir: &ServiceDir,
     writer: &Arc<Mutex<LogWriter>>,
@@ -182,7 +188,12 @@ fn run_once(
     }
     let exe = std::env::current_exe().context("finding the stockade binary")?;
     let spawned = Utc::now();
-    let mut child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    // The config file `run -d` was given (its defaults apply to the runtime's flags too).
+    if let Some(c) = &global.config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut child = cmd
         .arg("--root")
         .arg(&cfg.root)
         .arg("run")
