@@ -171,6 +171,18 @@ else
     not_ok "json-file" "$out $(cat "$TMP/st/bundles/$JSON/service/container.log" 2>&1)"
 fi
 S rm "$JSON" >/dev/null
+# The config file's log keys are the defaults (a relative --config path works: the
+# monitor runs in /).
+printf 'log_driver = "json-file"\nlog_size = "64k"\n' >"$TMP/conf.toml"
+out=$(cd "$TMP" && timeout 60 "$STOCKADE" --config conf.toml --root "$TMP/run" run --image "$BB" -d --name "$JSON" -- echo from-config 2>&1)
+wait_for status_is "$JSON" exited
+if jq -e 'select(.stream == "stdout") | .log == "from-config\n"' "$TMP/st/bundles/$JSON/service/container.log" >/dev/null &&
+    [ "$(S inspect "$JSON" | jq -r '.[0].log_driver')" = json-file ]; then
+    ok "log_driver in the config file is the default of --log-driver"
+else
+    not_ok "log_driver from the config file" "$out $(cat "$TMP/st/bundles/$JSON/service/container.log" 2>&1)"
+fi
+S rm "$JSON" >/dev/null
 out=$(S run --image "$BB" -d -t --name "$STUB" -- true 2>&1)
 if [[ $? -ne 0 && $out == *"-d with -t"* ]] && [ ! -e "$TMP/st/bundles/$STUB" ]; then ok "-d -t is refused before anything is made"; else not_ok "-d -t" "$out"; fi
 

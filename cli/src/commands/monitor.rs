@@ -44,10 +44,11 @@ pub fn service_dir(storage_root: &Path, id: &str) -> ServiceDir {
 pub fn spawn(global: &GlobalArgs, storage: &StorageLocation, id: &str) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("finding the stockade binary")?;
     let mut cmd = Command::new(exe);
+    // Paths absolute, as the monitor runs in `/` (it must hold no directory busy).
     if let Some(c) = &global.config {
-        cmd.arg("--config").arg(c);
+        cmd.arg("--config")
+            .arg(std::path::absolute(c).context("the config file")?);
     }
-    // Absolute, as the monitor runs in `/` (it must hold no directory busy).
     let root = std::path::absolute(&global.root).context("the state directory")?;
     let storage_root = std::path::absolute(&storage.storage_root).context("the storage root")?;
     cmd.arg("--root").arg(root);
