@@ -157,6 +157,15 @@ else
 fi
 GENERATED=$(S run --image "$BB" -d --restart always -- sleep 600 2>&1)
 if [ -n "$GENERATED" ] && status_is "$GENERATED" running; then ok "run -d without --name prints the generated name ($GENERATED)"; else not_ok "generated name" "$GENERATED"; fi
+out=$(S run --image "$BB" -d --restart always --name "$STUB" -- sh -c 'trap "echo got-term; exit 0" TERM; sleep 600 & wait' 2>&1)
+kill -TERM "$(field "$STUB" .state.monitor_pid)"
+if wait_for status_is "$STUB" exited && [ "$(field "$STUB" .state.exit_code)" = 0 ] && [ "$(field "$STUB" .restart_count)" = 0 ] &&
+    S logs "$STUB" 2>/dev/null | grep -qx got-term; then
+    ok "TERM to the monitor stops the service with its stop signal, without restart"
+else
+    not_ok "TERM to the monitor" "$out $(S inspect "$STUB" 2>&1)"
+fi
+S rm -f "$STUB" >/dev/null
 out=$(S delete "$GENERATED" 2>&1)
 if [[ $? -ne 0 && $out == *"monitor runs"* ]]; then ok "delete refuses a service whose monitor runs"; else not_ok "delete of a monitored service" "$out"; fi
 check "delete --force of a monitored service" S delete --force "$GENERATED"

@@ -81,6 +81,8 @@ pub fn run(global: &GlobalArgs, a: &MonitorArgs) -> anyhow::Result<u8> {
         anyhow::bail!("monitor: no container {} made by `run --image`", a.id);
     }
     let dir = service_dir(&a.storage.storage_root, &a.id);
+    // Before any thread exists, so that all of them (and the children) have them blocked.
+    stop_on_signals(global, &a.storage.storage_root, &a.id, &dir)?;
     let _lock = dir.lock(&a.id)?;
     if dir.removal_requested() {
         // `rm`/`delete` got here first (the `run -d` that started this was killed).
@@ -113,6 +115,44 @@ pub fn run(global: &GlobalArgs, a: &MonitorArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if ran { 0 } else { 1 })
+}
+
+/// TERM, INT or HUP to the monitor stop the service as `stockade stop` does (the stop
+/// signal to the container, no restart); a second one SIGKILLs every process of it. The
+/// signals are blocked and taken by a thread: the children inherit the mask, and `run`
+/// blocks these signals itself anyway (the container's init resets its mask).
+fn stop_on_signals(
+    global: &GlobalArgs,
+    storage_root: &Path,
+    id: &str,
+    dir: &ServiceDir,
+) -> anyhow::Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()
+        .context("blocking the signals that stop the service")?;
+    let (root, storage_root, id, dir) = (
+        global.root.clone(),
+        storage_root.to_path_buf(),
+        id.to_string(),
+        dir.clone(),
+    );
+    std::thread::spawn(move || {
+        let mut signal = super::stop::stop_settings(&storage_root, &id).0;
+        let mut all = false;
+        while set.wait().is_ok() {
+            let _ = dir.request_stop(false);
+            if let (Ok(store), Ok(cid)) = (StateStore::open(&root), ContainerId::parse(&id)) {
+                let _ = container::kill(&store, &cid, signal, all);
+            }
+            signal = nix::sys::signal::Signal::SIGKILL;
+            all = true;
+        }
+    });
+    Ok(())
 }
 
 /// Runs the container until the policy lets it rest; returns whether it ever started.

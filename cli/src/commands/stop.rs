@@ -48,7 +48,7 @@ pub fn find(storage_root: &Path, name: &str) -> anyhow::Result<ServiceDir> {
 }
 
 /// The stop signal and timeout recorded in the bundle of `name`.
-fn stop_settings(storage_root: &Path, name: &str) -> (Signal, Option<u32>) {
+pub fn stop_settings(storage_root: &Path, name: &str) -> (Signal, Option<u32>) {
     let config = bundle_dir(storage_root, name).join("config.json");
     let spec: serde_json::Value = std::fs::read(&config)
         .ok()
