@@ -144,7 +144,10 @@ fn stop_on_signals(
         let mut signal = super::stop::stop_settings(&storage_root, &id).0;
         let mut all = false;
         while set.wait().is_ok() {
-            let _ = dir.request_stop(false);
+            // An `rm` that asked first keeps its request (the removal is its).
+            if !dir.stop_requested() {
+                let _ = dir.request_stop(false);
+            }
             if let (Ok(store), Ok(cid)) = (StateStore::open(&root), ContainerId::parse(&id)) {
                 let _ = container::kill(&store, &cid, signal, all);
             }
