@@ -75,7 +75,8 @@ pub fn stop(
     time: Option<u32>,
     remove: bool,
 ) -> anyhow::Result<()> {
-    dir.request_stop(remove)?;
+    // An `rm` under way keeps its request (the removal is its).
+    dir.request_stop(remove || dir.removal_requested())?;
     // A --rm service is removed by its monitor, which ends right after: `stop` returns
     // once that is done too.
     let removed_by_monitor = !remove && dir.read_config().is_ok_and(|c| c.remove);
