@@ -8,6 +8,7 @@ use stockade_image::store::DEFAULT_IMAGE_ROOT;
 use stockade_image::transfer::import::{ImportFormat, ImportOptions, RootfsConfig};
 use stockade_image::Platform;
 
+use super::output::OutputFlags;
 use super::registry::{platform_flag, RegistryArgs};
 use super::storage::StorageLocation;
 
@@ -143,16 +144,31 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Print names only.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Print JSON.
-    #[arg(long)]
+    // `-q` prints the names.
+    #[command(flatten)]
+    pub output: OutputFlags,
+    /// The same as --format json (kept for scripts written before --format).
+    #[arg(long, hide = true)]
     pub json: bool,
+}
+
+/// `image inspect`'s only format: a manifest and a config are nested documents, which no
+/// table shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    #[default]
+    Json,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Output format: json only (an image's manifest and config are nested documents, which
+    /// make no table).
+    #[arg(short, long, value_enum, default_value_t = InspectFormat::Json)]
+    pub format: InspectFormat,
+    /// Print only the image's manifest digest.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The stored image (name, short name or manifest digest).
     pub image: String,
 }

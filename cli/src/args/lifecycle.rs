@@ -8,6 +8,7 @@ use stockade_runtime::container::CreateOptions;
 
 use super::limits::LimitArgs;
 use super::network::NetworkFlags;
+use super::output::OutputFlags;
 use super::registry::RegistryArgs;
 use super::run_image::ImageRunFlags;
 use super::service::ServiceFlags;
@@ -120,20 +121,11 @@ pub struct DeleteArgs {
     pub id: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ListFormat {
-    Table,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
-    pub format: ListFormat,
-    /// Print only the ids.
-    #[arg(short, long)]
-    pub quiet: bool,
+    // `json`: runc's array of state objects, as `state` prints them.
+    #[command(flatten)]
+    pub output: OutputFlags,
 }
 
 #[derive(Debug, Args)]
@@ -180,9 +172,10 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
-    pub format: ListFormat,
+    // `table`: ps(1)'s lines of the container's processes; `json`: runc's array of host
+    // pids; `-q`: the pids, one per line.
+    #[command(flatten)]
+    pub output: OutputFlags,
     /// Container id.
     pub id: String,
     /// Arguments for ps(1) (default -ef; -ax on FreeBSD), after the id or after `--`.

@@ -10,6 +10,7 @@ pub mod image;
 pub mod lifecycle;
 pub mod limits;
 pub mod network;
+pub mod output;
 pub mod push;
 pub mod registry;
 pub mod run_image;

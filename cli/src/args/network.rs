@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use stockade_image::provision::DEFAULT_STORAGE_ROOT;
 
+use super::output::OutputFlags;
+
 /// Arguments of `stockade network`.
 #[derive(Debug, Args)]
 pub struct NetworkArgs {
@@ -21,9 +23,9 @@ pub enum NetworkCommand {
     /// List the networks (the default one once it was used).
     #[command(alias = "list")]
     Ls {
-        /// Print names only.
-        #[arg(long, short)]
-        quiet: bool,
+        // `-q` prints the names.
+        #[command(flatten)]
+        output: OutputFlags,
     },
     /// Make a bridge network with its own subnet.
     Create {

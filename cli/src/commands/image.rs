@@ -15,8 +15,10 @@ use stockade_image::transfer::import;
 use stockade_image::{Platform, Reference};
 
 use super::human::human;
+use super::listing::Listed;
+use crate::args::output::OutputFormat;
 use crate::args::image::{
-    ExportArgs, ExportFormatArg, ImageArgs, ImageCommand, ImportArgs, InspectArgs, LsArgs,
+    ExportArgs, ExportFormatArg, ImageArgs, ImageCommand, ImportArgs, InspectArgs, InspectFormat, LsArgs,
     PruneArgs, PullArgs, RmArgs, TagArgs,
 };
 
@@ -138,60 +140,61 @@ fn image_size(store: &Store, image: &StoredImage) -> u64 {
     }
 }
 
+/// An image in `image ls`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedImage {
+    name: String,
+    digest: String,
+    media_type: String,
+    platform: Option<String>,
+    size: u64,
+    /// The table's DIGEST column (what `image inspect` and `run --image` accept).
+    #[serde(skip)]
+    short_digest: String,
+}
+
+impl Listed for ListedImage {
+    fn id(&self) -> String {
+        self.name.clone()
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.short_digest.clone(),
+            self.platform.clone().unwrap_or_else(|| "-".into()),
+            human(self.size),
+        ]
+    }
+}
+
 fn ls(store: &Store, a: &LsArgs) -> anyhow::Result<u8> {
-    let images = store.images()?;
-    if a.quiet {
-        for i in &images {
-            println!("{}", i.name);
-        }
-        return Ok(0);
-    }
-    if a.json {
-        let list: Vec<serde_json::Value> = images
-            .iter()
-            .map(|i| {
-                serde_json::json!({
-                    "name": i.name,
-                    "digest": i.descriptor.digest.to_string(),
-                    "mediaType": i.descriptor.media_type,
-                    "platform": i.descriptor.platform.as_ref().map(ToString::to_string),
-                    "size": image_size(store, i),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(0);
-    }
-    let width = images
+    let images: Vec<ListedImage> = store
+        .images()?
         .iter()
-        .map(|i| i.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    println!(
-        "{:width$}  {:12}  {:14}  SIZE",
-        "NAME", "DIGEST", "PLATFORM"
-    );
-    for i in &images {
-        let platform = i
-            .descriptor
-            .platform
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "-".into());
-        println!(
-            "{:width$}  {:12}  {:14}  {}",
-            i.name,
-            i.descriptor.digest.short(),
-            platform,
-            human(image_size(store, i))
-        );
+        .map(|i| ListedImage {
+            name: i.name.clone(),
+            digest: i.descriptor.digest.to_string(),
+            media_type: i.descriptor.media_type.to_string(),
+            platform: i.descriptor.platform.as_ref().map(ToString::to_string),
+            size: image_size(store, i),
+            short_digest: i.descriptor.digest.short().to_string(),
+        })
+        .collect();
+    let mut output = a.output.clone();
+    if a.json {
+        output.format = OutputFormat::Json;
     }
+    super::listing::print(&output, &["NAME", "DIGEST", "PLATFORM", "SIZE"], &images)?;
     Ok(0)
 }
 
 fn inspect(store: &Store, a: &InspectArgs) -> anyhow::Result<u8> {
     let image = provision::find_image(store, &a.image)?;
+    if a.quiet {
+        println!("{}", image.descriptor.digest);
+        return Ok(0);
+    }
     let (bytes, parsed) = store.read_manifest(&image.descriptor)?;
     let manifest: serde_json::Value = serde_json::from_slice(&bytes)?;
     let config = match &parsed {
@@ -207,7 +210,9 @@ fn inspect(store: &Store, a: &InspectArgs) -> anyhow::Result<u8> {
         "manifest": manifest,
         "config": config,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    match a.format {
+        InspectFormat::Json => println!("{}", serde_json::to_string_pretty(&out)?),
+    }
     Ok(0)
 }
 

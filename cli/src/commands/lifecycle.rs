@@ -1,18 +1,17 @@
 //! `create`, `start`, `state`, `kill`, `delete`, `list`, `run`, `ps`: each a few lines over
 //! `stockade_runtime::container`.
 
-use std::io::Write;
-
 use anyhow::Context;
 use stockade_image::provision;
 use stockade_runtime::config::ContainerConfig;
-use stockade_runtime::container::{self, container_state, CreateOptions};
+use stockade_runtime::container::{self, container_state, CreateOptions, Snapshot};
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
 
+use super::listing::Listed;
 use super::terminal::{self, ConsoleListener};
 use crate::args::lifecycle::{
-    CreateArgs, DeleteArgs, IdArgs, KillArgs, ListArgs, ListFormat, RunArgs,
+    CreateArgs, DeleteArgs, IdArgs, KillArgs, ListArgs, RunArgs,
 };
 use crate::args::GlobalArgs;
 
@@ -89,37 +88,29 @@ pub fn list(global: &GlobalArgs, a: &ListArgs) -> anyhow::Result<u8> {
             states.push(container_state(&st));
         }
     }
-    let mut out = std::io::stdout().lock();
-    if a.quiet {
-        for s in &states {
-            writeln!(out, "{}", s.id)?;
-        }
-        return Ok(0);
-    }
-    match a.format {
-        ListFormat::Json => writeln!(out, "{}", serde_json::to_string(&states)?)?,
-        ListFormat::Table => {
-            let rows: Vec<Vec<String>> = states
-                .iter()
-                .map(|s| {
-                    vec![
-                        s.id.clone(),
-                        s.pid.unwrap_or(0).to_string(),
-                        s.status.to_string(),
-                        s.bundle.display().to_string(),
-                        s.created.to_string(),
-                        s.owner.to_string(),
-                    ]
-                })
-                .collect();
-            super::table::write_table(
-                &mut out,
-                &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
-                &rows,
-            )?;
-        }
-    }
+    super::listing::print(
+        &a.output,
+        &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+        &states,
+    )?;
     Ok(0)
+}
+
+/// A container in `list`: its JSON object is runc's state object (`state` prints the same).
+impl Listed for Snapshot {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.pid.unwrap_or(0).to_string(),
+            self.status.to_string(),
+            self.bundle.display().to_string(),
+            self.created.to_string(),
+            self.owner.to_string(),
+        ]
+    }
 }
 
 /// `run`: create and start from a bundle; see [`run_container`].

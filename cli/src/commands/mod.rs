@@ -13,6 +13,7 @@ mod image;
 mod image_push;
 mod inspect;
 mod lifecycle;
+mod listing;
 mod logs;
 mod monitor;
 mod network;

@@ -1,8 +1,6 @@
 //! `stockade network ls|create|rm`, and the network of a `run --image` container: its
 //! namespace and CNI attachment (`stockade_net`), made after the bundle and before create.
 
-use std::io::Write;
-
 use anyhow::Context;
 use stockade_image::provision::MadeBundle;
 use stockade_net::{attach, NetError, NetworkMode, Networks, PortMapping, DEFAULT_NETWORK};
@@ -10,50 +8,48 @@ use stockade_net::{attach, NetError, NetworkMode, Networks, PortMapping, DEFAULT
 use crate::args::lifecycle::RunArgs;
 use crate::args::network::{NetworkArgs, NetworkCommand};
 
+/// A network in `network ls`.
+#[derive(serde::Serialize)]
+struct ListedNetwork {
+    name: String,
+    subnets: Vec<String>,
+    bridge: Option<String>,
+    /// The ids of the containers attached to it.
+    containers: Vec<String>,
+}
+
+impl super::listing::Listed for ListedNetwork {
+    fn id(&self) -> String {
+        self.name.clone()
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.subnets.join(","),
+            self.bridge.clone().unwrap_or_else(|| "-".into()),
+            self.containers.len().to_string(),
+        ]
+    }
+}
+
 pub fn run(a: &NetworkArgs) -> anyhow::Result<u8> {
     let nets = Networks::new(&a.storage_root);
     match &a.command {
-        NetworkCommand::Ls { quiet } => {
-            let mut out = std::io::stdout().lock();
-            let list = nets.list()?;
-            if *quiet {
-                for n in &list {
-                    writeln!(out, "{}", n.name)?;
-                }
-                return Ok(0);
-            }
-            let rows: Vec<[String; 4]> = list
+        NetworkCommand::Ls { output } => {
+            let list = nets
+                .list()?
                 .iter()
-                .map(|n| -> anyhow::Result<[String; 4]> {
-                    let subnets: Vec<_> = n.subnets().iter().map(ToString::to_string).collect();
-                    Ok([
-                        n.name.clone(),
-                        subnets.join(","),
-                        n.bridge().unwrap_or("-").to_string(),
-                        attach::users(&a.storage_root, &n.name)?.len().to_string(),
-                    ])
+                .map(|n| -> anyhow::Result<ListedNetwork> {
+                    Ok(ListedNetwork {
+                        name: n.name.clone(),
+                        subnets: n.subnets().iter().map(ToString::to_string).collect(),
+                        bridge: n.bridge().map(str::to_string),
+                        containers: attach::users(&a.storage_root, &n.name)?,
+                    })
                 })
-                .collect::<Result<_, _>>()?;
-            let head = ["NAME", "SUBNET", "BRIDGE", "CONTAINERS"].map(String::from);
-            let mut w = [0usize; 4];
-            for r in std::iter::once(&head).chain(&rows) {
-                for (i, c) in r.iter().enumerate() {
-                    w[i] = w[i].max(c.len());
-                }
-            }
-            for r in std::iter::once(&head).chain(&rows) {
-                writeln!(
-                    out,
-                    "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    w0 = w[0],
-                    w1 = w[1],
-                    w2 = w[2]
-                )?;
-            }
+                .collect::<Result<Vec<_>, _>>()?;
+            let head = ["NAME", "SUBNET", "BRIDGE", "CONTAINERS"];
+            super::listing::print(output, &head, &list)?;
             Ok(0)
         }
         NetworkCommand::Create { name, subnet } => {

@@ -1,6 +1,7 @@
 //! `ps ID [PS-ARGS…]`: as runc does, ps(1) with the arguments given (default `-ef` on
 //! Linux, `-ax` on FreeBSD, where `-e` means environment), its lines restricted to the
-//! container's processes by the PID column; `--format json` prints the pids alone.
+//! container's processes by the PID column; `--format json` (runc's array) and `-q` print
+//! the pids alone.
 
 use std::process::Command;
 
@@ -9,8 +10,24 @@ use stockade_runtime::container;
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
 
-use crate::args::lifecycle::{ListFormat, PsArgs};
+use super::listing::Listed;
+use crate::args::lifecycle::PsArgs;
+use crate::args::output::OutputFormat;
 use crate::args::GlobalArgs;
+
+/// A process of the container in `ps --format json` (runc's array of bare pids) and `-q`.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Pid(i32);
+
+impl Listed for Pid {
+    fn id(&self) -> String {
+        self.0.to_string()
+    }
+    fn cells(&self) -> Vec<String> {
+        vec![self.0.to_string()]
+    }
+}
 
 /// ps(1)'s arguments when none are given.
 const DEFAULT_ARGS: &[&str] = if cfg!(target_os = "freebsd") {
@@ -22,12 +39,13 @@ const DEFAULT_ARGS: &[&str] = if cfg!(target_os = "freebsd") {
 pub fn run(global: &GlobalArgs, a: &PsArgs) -> anyhow::Result<u8> {
     let id = ContainerId::parse(&a.id)?;
     let pids = container::pids(&StateStore::open(&global.root)?, &id)?;
-    if a.format == ListFormat::Json {
+    if a.output.format == OutputFormat::Json || a.output.quiet {
         anyhow::ensure!(
             a.ps_args.is_empty(),
-            "ps --format json prints pids only; it takes no ps arguments"
+            "ps --format json and ps -q print pids only; they take no ps arguments"
         );
-        println!("{}", serde_json::to_string(&pids)?);
+        let pids: Vec<Pid> = pids.into_iter().map(Pid).collect();
+        super::listing::print(&a.output, &["PID"], &pids)?;
         return Ok(0);
     }
     let args: Vec<&str> = if a.ps_args.is_empty() {
