@@ -112,16 +112,22 @@ where
     }
 }
 
-/// Installs the global subscriber. Returns whether logs go to a file (then errors are also
-/// printed on stderr for whoever ran the command).
+/// What `--debug` turns on: stockade's own crates' step logs (the libraries' crates it
+/// pulls in, such as the HTTP client, stay at warnings; `STOCKADE_LOG` chooses freely).
+const DEBUG_FILTER: &str =
+    "warn,stockade=debug,stockade_runtime=debug,stockade_image=debug,stockade_net=debug";
+
+/// Installs the global subscriber. Returns whether an error must also be printed on stderr
+/// as a `stockade: error:` line: when the log is not already that (it goes to a file, or
+/// is JSON), so whoever ran the command sees it as well as the caller reading the log.
 pub fn init(global: &GlobalArgs) -> anyhow::Result<bool> {
-    let default = if global.debug { "debug" } else { "warn" };
+    let default = if global.debug { DEBUG_FILTER } else { "warn" };
     let filter =
         EnvFilter::try_from_env("STOCKADE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false);
-    let to_file = match &global.log {
+    let echo = match &global.log {
         Some(path) if path.as_os_str() != "/dev/stderr" => {
             let file = OpenOptions::new()
                 .create(true)
@@ -148,8 +154,8 @@ pub fn init(global: &GlobalArgs) -> anyhow::Result<bool> {
                     .try_init(),
             }
             .map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
-            false
+            global.log_format == LogFormat::Json
         }
     };
-    Ok(to_file)
+    Ok(echo)
 }

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
-            eprintln!("stockade: error: {}", report::error_text(&e));
+            report::print_error(&report::error_text(&e));
             return ExitCode::from(1);
         }
     };
@@ -28,10 +28,10 @@ fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     };
-    let logs_to_file = match logging::init(&cli.global) {
-        Ok(to_file) => to_file,
+    let echo_errors = match logging::init(&cli.global) {
+        Ok(echo) => echo,
         Err(e) => {
-            eprintln!("stockade: {}", report::error_text(&e));
+            report::print_error(&report::error_text(&e));
             return ExitCode::from(1);
         }
     };
@@ -39,9 +39,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let msg = report::error_text(&e);
+            // The log line is what runc's callers read back (the --log file, JSON lines).
             tracing::error!("{msg}");
-            if logs_to_file {
-                eprintln!("stockade: {msg}");
+            if echo_errors {
+                report::print_error(&msg);
             }
             ExitCode::from(1)
         }
@@ -57,15 +58,18 @@ fn parse() -> anyhow::Result<Cli> {
     let explicit = match &first {
         Ok(cli) => cli.global.config.clone(),
         Err(e) if is_help(e) => config_for_help(),
-        Err(e) => e.exit(),
+        Err(e) => report::clap_exit(e),
     };
     let Some(settings) = settings::load(explicit.as_deref())? else {
-        return Ok(first.unwrap_or_else(|e| e.exit()));
+        return Ok(first.unwrap_or_else(|e| report::clap_exit(&e)));
     };
-    let matches = settings::merge::apply(Cli::command(), &settings).get_matches();
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = settings::merge::apply(Cli::command(), &settings)
+        .try_get_matches()
+        .unwrap_or_else(|e| report::clap_exit(&e));
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| report::clap_exit(&e));
     if let Some(command) = &mut cli.command {
         settings::merge::attach_registries(command, &settings.registry_hosts());
+        settings::merge::attach_network(command, settings.network.as_deref());
     }
     Ok(cli)
 }

@@ -49,6 +49,7 @@ mod lifecycle;
 mod limits;
 mod mounts;
 mod namespaces_join;
+mod output;
 mod overlay;
 mod parallel;
 mod pidfd;
@@ -113,7 +114,7 @@ const GROUP_SETS: &[(&[&str], &[&str])] = &[
     (&["freebsd-profile", "issue12"], &["freebsd"]),
     // Issue 16: what packaging installs besides the binary (man pages, completions), and
     // the config file.
-    (&["issue16"], &["packaging", "config"]),
+    (&["issue16"], &["packaging", "config", "output"]),
 ];
 
 fn all_tests() -> Vec<Test> {
@@ -152,6 +153,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(conform::tests());
     v.extend(docs::tests());
     v.extend(settings::tests());
+    v.extend(output::tests());
     v
 }
 
@@ -172,8 +174,8 @@ const USAGE: &str = "usage: stockade-spec-tests [--stockade PATH] [--group G[,G.
                     confine devices namespaces cgroups userns conform nsjoin rootless
                     (alias confinement) crash hostile images
                     (alias safety) deploy (alias issue15) overlay (alias performance) freebsd (alias
-                    freebsd-profile: the FreeBSD profile) packaging config (alias issue16:
-                    man pages, completions, config file);
+                    freebsd-profile: the FreeBSD profile) packaging config output (alias issue16:
+                    man pages, completions, config file, output conventions);
                     default all
   --filter SUBSTR   run only tests whose name contains SUBSTR (repeatable: any matches)
   --list            print the selected tests and exit

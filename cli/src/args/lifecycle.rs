@@ -16,7 +16,7 @@ use super::storage::{StorageArgs, StorageLocation};
 
 #[derive(Debug, Args)]
 pub struct SpecArgs {
-    /// Bundle directory to write config.json into.
+    /// Bundle directory to write config.json into (made when missing; its parent must exist).
     #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
 }
@@ -156,6 +156,9 @@ pub struct RunArgs {
     /// With --image: its network and published ports.
     #[command(flatten)]
     pub network: NetworkFlags,
+    /// The config file's `network`: the default for `--network` (as root).
+    #[arg(skip)]
+    pub default_network: Option<String>,
     /// With --image: Podman's flags for what runs (env, volumes, user, …).
     #[command(flatten)]
     pub flags: ImageRunFlags,

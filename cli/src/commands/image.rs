@@ -235,7 +235,7 @@ fn rm(store: &Store, a: &RmArgs) -> anyhow::Result<u8> {
         match store.remove_ref(name) {
             Ok(image) => println!("untagged {}", image.name),
             Err(e) => {
-                eprintln!("stockade: {}", crate::report::error_text(&e.into()));
+                crate::report::print_error(&crate::report::error_text(&e.into()));
                 failed = true;
             }
         }

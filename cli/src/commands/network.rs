@@ -78,17 +78,18 @@ pub struct RunNetwork {
 }
 
 impl RunNetwork {
-    /// The flags, parsed; without `--network` the default network on Linux as root (a
-    /// namespace and CNI need root), the host's network otherwise (and on FreeBSD, where
-    /// the vnet plan is not executed yet).
+    /// The flags, parsed; without `--network` the config file's `network` as root, else the
+    /// default network on Linux as root (a namespace and CNI need root), the host's network
+    /// otherwise (and on FreeBSD, where the vnet plan is not executed yet).
     pub fn from_args(a: &RunArgs) -> anyhow::Result<RunNetwork> {
         let root = nix::unistd::geteuid().is_root();
-        let mode = match &a.network.network {
-            Some(m) => m.parse()?,
-            None if cfg!(target_os = "linux") && root => {
+        let mode = match (&a.network.network, &a.default_network) {
+            (Some(m), _) => m.parse()?,
+            (None, Some(m)) if root => m.parse()?,
+            (None, _) if cfg!(target_os = "linux") && root => {
                 NetworkMode::Named(DEFAULT_NETWORK.to_string())
             }
-            None => NetworkMode::Host,
+            (None, _) => NetworkMode::Host,
         };
         if !root && mode != NetworkMode::Host {
             anyhow::bail!(

@@ -29,8 +29,10 @@ pub struct Settings {
     pub storage_driver: Option<DriverKind>,
     /// `--zfs-dataset`.
     pub zfs_dataset: Option<String>,
-    /// Keys that have no consumer yet: read only to refuse them with their line.
-    pub network: Option<toml::Spanned<toml::Value>>,
+    /// The network of a `run --image` container without `--network` (as root): `host`,
+    /// `none` or a network's name, checked as the flag is.
+    #[serde(default, deserialize_with = "network_mode")]
+    pub network: Option<String>,
     /// `--log-driver` of `run --image -d`: k8s-file or json-file.
     #[serde(default, deserialize_with = "log_driver")]
     pub log_driver: Option<stockade_monitor::log::LogDriver>,
@@ -127,13 +129,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, SettingsError> {
             message,
         }
     };
-    let settings: Settings =
-        toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_string()))?;
-    if let Some(v) = &settings.network {
-        let why = "container networking is not configurable yet; remove the key";
-        return Err(invalid(Some(v.span()), format!("not supported: {why}")));
-    }
-    Ok(settings)
+    toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_string()))
 }
 
 impl Settings {
@@ -188,6 +184,13 @@ fn log_driver<'de, D: Deserializer<'de>>(
 fn log_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
     stockade_monitor::log::parse_size(&s).map_err(serde::de::Error::custom)?;
+    Ok(Some(s))
+}
+
+fn network_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse::<stockade_net::NetworkMode>()
+        .map_err(serde::de::Error::custom)?;
     Ok(Some(s))
 }
 

@@ -102,12 +102,6 @@ fn a_bad_value_names_file_line_and_key() {
 }
 
 #[test]
-fn keys_without_a_consumer_are_refused_not_ignored() {
-    let e = parse_err("root = \"/x\"\nnetwork = \"bridge\"\n");
-    assert!(e.contains(":2: key network: not supported"), "{e}");
-}
-
-#[test]
 fn log_keys_are_checked_and_read() {
     let s = parse(
         "log_driver = \"json-file\"\nlog_size = \"64k\"\n",
@@ -123,6 +117,20 @@ fn log_keys_are_checked_and_read() {
     assert!(e.contains(":2: key log_driver:"), "{e}");
     let e = parse_err("\nlog_size = \"1\"\n");
     assert!(e.contains(":2: key log_size:"), "{e}");
+}
+
+#[test]
+fn the_default_network_is_checked_as_the_flag_is() {
+    assert_eq!(
+        parse_ok("network = \"host\"\n").network.as_deref(),
+        Some("host")
+    );
+    assert_eq!(
+        parse_ok("network = \"lan0\"\n").network.as_deref(),
+        Some("lan0")
+    );
+    let e = parse_err("root = \"/x\"\nnetwork = \"../etc\"\n");
+    assert!(e.contains(":2: key network:"), "{e}");
 }
 
 #[test]

@@ -104,6 +104,15 @@ pub fn attach_registries(command: &mut Cmd, hosts: &RegistryHosts) {
     }
 }
 
+/// Gives the file's `network` to `run`, whose `--image` containers use it when no
+/// `--network` is given. Not a clap default: as for the built-in default, an unprivileged
+/// user (who cannot have a network of its own) gets the host's instead of an error.
+pub fn attach_network(command: &mut Cmd, network: Option<&str>) {
+    if let Cmd::Run(a) = command {
+        a.default_network = network.map(str::to_string);
+    }
+}
+
 #[cfg(test)]
 #[path = "merge_tests.rs"]
 mod tests;

@@ -142,6 +142,11 @@ fn pull_from(
     let before = wanted.len();
     wanted.retain(|d| store.blob_size(&d.digest) != Some(d.size));
     let reused = before - wanted.len();
+    tracing::debug!(
+        "pull {what}: manifest {}, {} blobs to fetch, {reused} already stored",
+        fetched_manifest.digest,
+        wanted.len()
+    );
     wanted.sort_by_key(|d| std::cmp::Reverse(d.size));
     download_all(store, client, &wanted, opts)?;
     stockade_fault::point("pull:blobs-fetched");
@@ -213,8 +218,17 @@ fn download_all(
                 }
                 let desc = &blobs[i];
                 let bar = progress.bar(desc.digest.short(), desc.size);
+                let started = std::time::Instant::now();
+                tracing::debug!("pull: blob {} ({} bytes)", desc.digest, desc.size);
                 match client.fetch_blob(store, desc, &|n| bar.set(n), &abort) {
-                    Ok(()) => bar.finish("done"),
+                    Ok(()) => {
+                        tracing::debug!(
+                            "pull: blob {} fetched and verified in {:.3} s",
+                            desc.digest,
+                            started.elapsed().as_secs_f64()
+                        );
+                        bar.finish("done")
+                    }
                     Err(e) => {
                         bar.abandon();
                         abort.store(true, Ordering::Relaxed);

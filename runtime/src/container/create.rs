@@ -50,6 +50,11 @@ pub fn plan(
     };
     let plan = ContainerPlan::new(cfg, id, options, Host::TARGET)?;
     Host::check(&plan)?;
+    tracing::debug!(
+        "create {id}: planned and checked for {:?} (rootfs {})",
+        Host::TARGET,
+        cfg.root.display()
+    );
     Ok(plan)
 }
 
@@ -192,7 +197,9 @@ fn make(
     })?;
 
     fault::point("create:before-prepare");
+    tracing::debug!("create {}: prepare_host", plan.id);
     let prepared = Host::prepare_host(plan, &mut undo.made, &mut |made| {
+        tracing::debug!("create {}: recording {:?}", plan.id, made.backend);
         // Persisted before each kernel call, so a delete after a SIGKILL finds it.
         st.resources = made.clone();
         store
@@ -208,6 +215,7 @@ fn make(
         store.write(&st)?;
     }
     prepared?;
+    tracing::debug!("create {}: host prepared: {:?}", plan.id, undo.made.backend);
     fault::point("create:after-prepare");
 
     let console = match &opts.console_socket {
@@ -245,6 +253,7 @@ fn make(
         crate::init::container_init::<Host>,
     )?;
     undo.init = Some(pid);
+    tracing::debug!("create {}: spawn_init: init pid {pid}", plan.id);
     fault::point("create:after-clone");
     // Recorded before the init may make anything or wait on anything: from here on a
     // delete finds the init (by pid and start time) and kills it.
@@ -259,6 +268,7 @@ fn make(
         source,
     };
     chan.send(&Message::Recorded).map_err(handshake)?;
+    tracing::debug!("create {}: handshake: sent {}", plan.id, Message::Recorded.name());
     // Until the init is prepared: the mount points it makes, each recorded at once.
     await_init(
         &mut chan,
@@ -268,6 +278,7 @@ fn make(
         &mut undo.made,
     )?;
     fault::point("create:after-prepared");
+    tracing::debug!("create {}: prestart and createRuntime hooks", plan.id);
     let state_json =
         serde_json::to_vec(&super::container_state_as(&st, Status::Creating)).unwrap_or_default();
     hooks::run(
@@ -287,6 +298,7 @@ fn make(
             .unwrap_or_default(),
     })
     .map_err(handshake)?;
+    tracing::debug!("create {}: handshake: sent Go", plan.id);
     // Then createContainer hooks, entering the root, and the terminal.
     await_init(&mut chan, &Message::Ready, store, &mut st, &mut undo.made)?;
     fault::point("create:after-ready");
@@ -294,6 +306,7 @@ fn make(
     st.status = Status::Created;
     st.resources = undo.made.clone();
     store.write(&st)?;
+    tracing::debug!("create {}: created (init pid {pid})", plan.id);
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
@@ -315,8 +328,12 @@ fn await_init(
     let handshake = |source| ContainerError::Handshake { id: id(), source };
     loop {
         let msg = chan.recv().map_err(handshake)?;
+        if let Some(m) = &msg {
+            tracing::debug!("create {}: handshake: received {}", st.id, m.name());
+        }
         match msg {
             Some(Message::Intent(path)) => {
+                tracing::debug!("create {}: the init is to make {}", st.id, path.display());
                 made.mount_points.push(Created::intent(&path));
                 st.resources = made.clone();
                 store.write(st)?;

@@ -43,6 +43,7 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
         Err(e) => return Err(e.into()),
     };
     let status = live_status(&st);
+    tracing::debug!("delete {id}: status {status}, force {force}");
     if !force && !can_delete(status) {
         return Err(ContainerError::WrongStatus {
             id: id.clone(),
@@ -58,6 +59,7 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
             if !targets.contains(&pid) {
                 targets.push(pid);
             }
+            tracing::debug!("delete {id}: SIGKILL to {targets:?}");
             for p in targets {
                 let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
             }
@@ -71,8 +73,13 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
         }
     }
     fault::point("delete:after-kill");
+    tracing::debug!("delete {id}: destroying {:?}", st.resources.backend);
     let mut failures = Host::destroy(&st.resources);
     fault::point("delete:after-destroy");
+    tracing::debug!(
+        "delete {id}: removing {} mount points create made",
+        st.resources.mount_points.len()
+    );
     if let Some(first) = failures.drain(..).next() {
         // Keep the state so that delete can be retried once the cause is fixed.
         return Err(first.into());
@@ -92,6 +99,7 @@ pub fn delete(store: &StateStore, id: &ContainerId, force: bool) -> Result<(), C
     }
     fault::point("delete:before-remove");
     store.remove(id)?;
+    tracing::debug!("delete {id}: state removed");
     Ok(())
 }
 

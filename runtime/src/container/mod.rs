@@ -68,6 +68,7 @@ pub fn kill(
     } else {
         vec![pid]
     };
+    tracing::debug!("kill {id}: {signal} to {targets:?}");
     for p in targets {
         stockade_fault::point("kill:before-signal");
         match nix::sys::signal::kill(Pid::from_raw(p), signal) {

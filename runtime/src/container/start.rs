@@ -62,6 +62,7 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
     }
 
     stockade_fault::point("start:after-go");
+    tracing::debug!("start {id}: the init has opened the start fifo; waiting for its exec");
     // Phase 2: end-of-file means exec closed the fifo; bytes are the init's error message.
     let mut message = Vec::new();
     let mut buf = [0u8; 4096];
@@ -92,9 +93,11 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
     stockade_fault::point("start:before-state");
     st.status = Status::Running;
     store.write(&st)?;
+    tracing::debug!("start {id}: running (pid {:?})", st.pid);
     stockade_fault::point("start:after-state");
     drop(lock);
     if !poststart.is_empty() {
+        tracing::debug!("start {id}: {} poststart hooks", poststart.len());
         let state = serde_json::to_vec(&super::container_state_as(&st, Status::Running))
             .unwrap_or_default();
         // The runtime spec: a failing poststart hook is a warning, and the lifecycle goes

@@ -301,6 +301,8 @@ fn unpack_inner(
             whiteouts: opts.whiteouts,
         };
         let before = (run.stats.devices_skipped, run.stats.flags_skipped);
+        let started = std::time::Instant::now();
+        let entries_before = entry_count(run.stats);
         let read_err = |source| UnpackError::Read {
             layer: layer.digest.clone(),
             source,
@@ -332,6 +334,15 @@ fn unpack_inner(
             }
         }
         buf = std::mem::take(&mut run.buf);
+        tracing::debug!(
+            "unpack: layer {}/{} {} ({} bytes compressed): {} entries in {:.3} s",
+            i + 1,
+            layers.len(),
+            layer.digest,
+            std::fs::metadata(&layer.path).map(|m| m.len()).unwrap_or(0),
+            entry_count(&stats) - entries_before,
+            started.elapsed().as_secs_f64()
+        );
         warn_per_layer(&layer.digest, before, &stats, opts);
     }
     if opts.whiteouts == Whiteouts::Overlay {
@@ -363,6 +374,11 @@ fn unpack_inner(
         }
     }
     Ok(stats)
+}
+
+/// The entries applied so far (for the per-layer debug line).
+fn entry_count(s: &UnpackStats) -> usize {
+    s.files + s.dirs + s.symlinks + s.hardlinks + s.devices + s.whiteouts + s.skipped
 }
 
 /// One warning per layer for what it carried that this host leaves out.

@@ -259,7 +259,7 @@ impl Platform for FreeBsd {
         }
         executor::spawn(&mut HostKernel, "exec into the jail", &mut |k| {
             if let Err(e) = executor::attach(k, &made.backend) {
-                eprintln!("stockade: exec: {e}");
+                eprintln!("stockade: error: exec: {e}");
                 return 1;
             }
             i32::try_from(child()).unwrap_or(1)

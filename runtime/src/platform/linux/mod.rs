@@ -454,17 +454,17 @@ impl Platform for Linux {
             let v2 = v2_dir.iter().filter(|_| !born.get());
             let join: Vec<PathBuf> = v2.chain(&v1).cloned().collect();
             if let Err(e) = cgroups::join(&join, 0) {
-                eprintln!("stockade: exec: {e}");
+                eprintln!("stockade: error: exec: {e}");
                 return 1;
             }
             for (ns, flag, f) in &others {
                 if let Err(e) = setns(f.as_fd(), *flag) {
-                    eprintln!("stockade: exec: joining the container's {ns} namespace: {e}");
+                    eprintln!("stockade: error: exec: joining the container's {ns} namespace: {e}");
                     return 1;
                 }
             }
             if let Err(e) = chdir("/") {
-                eprintln!("stockade: exec: chdir / in the container: {e}");
+                eprintln!("stockade: error: exec: chdir / in the container: {e}");
                 return 1;
             }
             child()

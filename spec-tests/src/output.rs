@@ -1,0 +1,266 @@
+//! Issue 16, one output convention: every error line on stderr starts `stockade: error:`
+//! (usage errors too, and with `--log` or `--log-format json`); the listings' `--format
+//! json` parses and `-q` prints ids; `--debug` logs create's steps to stderr or the
+//! `--log` file, and nothing without it; `spec --bundle DIR` makes DIR.
+
+use serde_json::Value;
+
+use crate::ctx::Ctx;
+use crate::harness::{Test, TestResult};
+use crate::host::read_text;
+use crate::images::store_with_image;
+
+pub fn tests() -> Vec<Test> {
+    vec![
+        test!("output", every_error_line_starts_with_the_prefix),
+        test!("output", listings_print_json_that_parses_and_ids_with_q),
+        test!("output", image_listings_print_json_and_ids),
+        test!("output", debug_logs_the_create_steps_only_when_asked),
+        test!("output", debug_goes_to_the_log_file_when_one_is_given),
+        test!("output", spec_makes_the_bundle_directory_but_not_its_parent),
+    ]
+}
+
+/// Each line of `stderr` that says `error` is a `stockade: error:` line, and there is one.
+fn check_error_lines(what: &str, stderr: &str) -> TestResult {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains("error:"))
+        .collect();
+    ensure!(!lines.is_empty(), "{what}: no error line on stderr: {stderr:?}");
+    for l in lines {
+        ensure!(
+            l.starts_with("stockade: error: ") || l.starts_with("{\"level\":\"error\""),
+            "{what}: error line without the prefix: {l:?} (stderr {stderr:?})"
+        );
+    }
+    ensure!(
+        stderr.lines().any(|l| l.starts_with("stockade: error: ")),
+        "{what}: no `stockade: error:` line: {stderr:?}"
+    );
+    Ok(())
+}
+
+fn every_error_line_starts_with_the_prefix(ctx: &Ctx) -> TestResult {
+    let missing = ctx.id("nope");
+    let images = ctx.path("images").display().to_string();
+    let nets = ctx.path("storage").display().to_string();
+    let no_parent = ctx.path("no/such/bundle").display().to_string();
+    let log = ctx.path("log.json");
+    let log_s = log.display().to_string();
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        // clap's usage errors.
+        (vec![], vec!["no-such-command"]),
+        (vec![], vec!["list", "--format", "xml"]),
+        (vec![], vec!["start"]),
+        (vec![], vec!["kill", "--bogus", &missing]),
+        // The commands' own errors.
+        (vec![], vec!["state", &missing]),
+        (vec![], vec!["start", &missing]),
+        (vec![], vec!["kill", &missing, "KILL"]),
+        (vec![], vec!["delete", &missing]),
+        (vec![], vec!["create", "--bundle", &no_parent, &missing]),
+        (vec![], vec!["spec", "--bundle", &no_parent]),
+        (vec![], vec!["image", "--image-root", &images, "inspect", "nope:1"]),
+        (vec![], vec!["image", "--image-root", &images, "rm", "nope:1"]),
+        (vec![], vec!["network", "--storage-root", &nets, "rm", "nope"]),
+        (vec![], vec!["kill", &missing, "NOSIG"]),
+        // With the log elsewhere or in JSON, stderr still has the line.
+        (vec!["--log-format", "json"], vec!["state", &missing]),
+        (
+            vec!["--log", &log_s, "--log-format", "json"],
+            vec!["start", &missing],
+        ),
+    ];
+    for (global, args) in &cases {
+        let mut inv = ctx.sk(args);
+        for g in global {
+            inv = inv.global(g);
+        }
+        let out = inv.run()?;
+        let what = format!("{}", out.cmdline);
+        ensure!(!out.ok(), "{what} succeeded");
+        check_error_lines(&what, &out.stderr)?;
+    }
+    // runc's callers read the log file: the JSON error line is there.
+    let text = read_text(&log);
+    let last: Value = text
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("--log file holds no JSON line: {text:?}"))?;
+    ensure_eq!(last["level"].as_str(), Some("error"), "log level in {text:?}");
+    ensure!(
+        last["msg"].as_str().is_some_and(|m| m.contains("does not exist")),
+        "log message: {text:?}"
+    );
+    Ok(())
+}
+
+fn parse_json(what: &str, text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("{what}: not JSON ({e}): {text:?}"))
+}
+
+fn listings_print_json_that_parses_and_ids_with_q(ctx: &Ctx) -> TestResult {
+    let id = ctx.id("outj");
+    ctx.create_start(&id, &ctx.bundle(&["sleep", "300"])?)?;
+    let pid = ctx.pid(&id)?;
+
+    let out = ctx.sk(&["list", "--format", "json"]).run()?.expect_ok()?;
+    let v = parse_json("list --format json", &out.stdout)?;
+    let entry = v
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["id"].as_str() == Some(id.as_str())))
+        .ok_or_else(|| format!("{id} missing from list --format json: {v}"))?;
+    for key in ["ociVersion", "id", "status", "pid", "bundle", "created", "owner"] {
+        ensure!(!entry[key].is_null(), "list --format json: no {key} in {entry}");
+    }
+
+    let out = ctx.sk(&["ps", "--format", "json", &id]).run()?.expect_ok()?;
+    let v = parse_json("ps --format json", &out.stdout)?;
+    ensure!(
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|p| p.as_i64() == Some(i64::from(pid)))),
+        "ps --format json lacks the init pid {pid}: {v}"
+    );
+    let out = ctx.sk(&["ps", "-q", &id]).run()?.expect_ok()?;
+    ensure!(
+        out.stdout.lines().any(|l| l == pid.to_string()),
+        "ps -q lacks the init pid {pid}: {:?}",
+        out.stdout
+    );
+    ensure!(
+        out.stdout.lines().all(|l| l.parse::<i32>().is_ok()),
+        "ps -q prints more than pids: {:?}",
+        out.stdout
+    );
+
+    let nets = ctx.path("storage").display().to_string();
+    let out = ctx
+        .sk(&["network", "--storage-root", &nets, "ls", "--format", "json"])
+        .run()?
+        .expect_ok()?;
+    let v = parse_json("network ls --format json", &out.stdout)?;
+    ensure!(v.as_array().is_some(), "network ls --format json: {v}");
+    Ok(())
+}
+
+fn image_listings_print_json_and_ids(ctx: &Ctx) -> TestResult {
+    let name = "localhost/spec/out:1";
+    let store = store_with_image(ctx, name, "marker")?;
+    let store_s = store.display().to_string();
+    let image = |args: &[&str]| {
+        let mut v = vec!["image", "--image-root", &store_s];
+        v.extend_from_slice(args);
+        ctx.sk(&v).run()
+    };
+    let out = image(&["ls", "--format", "json"])?.expect_ok()?;
+    let v = parse_json("image ls --format json", &out.stdout)?;
+    let entry = v
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"].as_str() == Some(name)))
+        .ok_or_else(|| format!("{name} missing from image ls --format json: {v}"))?;
+    let digest = entry["digest"].as_str().unwrap_or_default().to_string();
+    ensure!(digest.starts_with("sha256:"), "image ls digest: {entry}");
+    ensure!(entry["size"].as_u64().is_some_and(|s| s > 0), "size: {entry}");
+    ensure!(entry["mediaType"].is_string(), "mediaType: {entry}");
+
+    let out = image(&["ls", "-q"])?.expect_ok()?;
+    ensure_eq!(out.stdout.trim(), name, "image ls -q");
+
+    let out = image(&["inspect", "--format", "json", name])?.expect_ok()?;
+    let v = parse_json("image inspect", &out.stdout)?;
+    ensure_eq!(v["digest"].as_str(), Some(digest.as_str()), "inspect digest");
+    ensure!(v["manifest"].is_object(), "inspect manifest: {v}");
+    let out = image(&["inspect", "-q", name])?.expect_ok()?;
+    ensure_eq!(out.stdout.trim(), digest, "image inspect -q");
+    // No table for inspect: refused, not ignored.
+    let out = image(&["inspect", "--format", "table", name])?;
+    ensure!(!out.ok(), "image inspect --format table succeeded");
+    Ok(())
+}
+
+/// Lines of create's steps that `--debug` must log.
+const STEPS: &[&str] = &["prepare_host", "spawn_init", "handshake: received", "created"];
+
+fn debug_logs_the_create_steps_only_when_asked(ctx: &Ctx) -> TestResult {
+    let quiet = ctx.id("nodebug");
+    let out = ctx
+        .sk(&["create", "--bundle", &ctx.bundle(&["true"])?.dir.display().to_string(), &quiet])
+        .run()?;
+    ctx.track(&quiet);
+    ensure!(out.ok(), "create: {}", out.stderr);
+    ensure_eq!(out.stderr.as_str(), "", "stderr of create without --debug");
+
+    let id = ctx.id("debug");
+    let b = ctx.bundle(&["true"])?;
+    let out = ctx
+        .sk(&["create", "--bundle", &b.dir.display().to_string(), &id])
+        .global("--debug")
+        .run()?;
+    ctx.track(&id);
+    ensure!(out.ok(), "create --debug: {}", out.stderr);
+    for step in STEPS {
+        ensure!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with("stockade: debug: ") && l.contains(step)),
+            "create --debug logged no {step:?} step: {:?}",
+            out.stderr
+        );
+    }
+    let out = ctx.sk(&["delete", &id]).global("--debug").run()?;
+    ensure!(out.ok(), "delete --debug: {}", out.stderr);
+    ensure!(
+        out.stderr.contains("stockade: debug: delete") && out.stderr.contains("state removed"),
+        "delete --debug logged no steps: {:?}",
+        out.stderr
+    );
+    Ok(())
+}
+
+fn debug_goes_to_the_log_file_when_one_is_given(ctx: &Ctx) -> TestResult {
+    let id = ctx.id("debuglog");
+    let log = ctx.path("debug.log");
+    let b = ctx.bundle(&["true"])?;
+    let out = ctx
+        .sk(&["create", "--bundle", &b.dir.display().to_string(), &id])
+        .global("--debug")
+        .global("--log")
+        .global(&log.display().to_string())
+        .run()?;
+    ctx.track(&id);
+    ensure!(out.ok(), "create --debug --log: {}", out.stderr);
+    ensure_eq!(out.stderr.as_str(), "", "stderr with --log");
+    let text = read_text(&log);
+    for step in STEPS {
+        ensure!(
+            text.contains(step),
+            "the --log file has no {step:?} step: {text:?}"
+        );
+    }
+    Ok(())
+}
+
+fn spec_makes_the_bundle_directory_but_not_its_parent(ctx: &Ctx) -> TestResult {
+    let dir = ctx.path("newbundle");
+    ctx.sk(&["spec", "--bundle", &dir.display().to_string()])
+        .run()?
+        .expect_ok()?;
+    ensure!(
+        dir.join("config.json").is_file(),
+        "spec --bundle did not make {}",
+        dir.display()
+    );
+    let deep = ctx.path("missing/newbundle");
+    let out = ctx
+        .sk(&["spec", "--bundle", &deep.display().to_string()])
+        .run()?;
+    ensure!(!out.ok(), "spec --bundle with a missing parent succeeded");
+    out.expect_stderr_contains("does not exist")?;
+    ensure!(
+        !ctx.path("missing").exists(),
+        "spec made the missing parent directory"
+    );
+    Ok(())
+}
