@@ -298,7 +298,7 @@ fn make(
             .unwrap_or_default(),
     })
     .map_err(handshake)?;
-    tracing::debug!("create {}: handshake: sent Go", plan.id);
+    tracing::debug!("create {}: handshake: sent go", plan.id);
     // Then createContainer hooks, entering the root, and the terminal.
     await_init(&mut chan, &Message::Ready, store, &mut st, &mut undo.made)?;
     fault::point("create:after-ready");
@@ -341,6 +341,7 @@ fn await_init(
                 chan.send(&Message::Recorded).map_err(handshake)?;
             }
             Some(Message::Made(record)) => {
+                tracing::debug!("create {}: the init made {}", st.id, record.path.display());
                 // The intent becomes the record with identity (written with the next
                 // state; until then the intent covers it).
                 match made

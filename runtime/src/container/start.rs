@@ -93,7 +93,7 @@ pub fn start(store: &StateStore, id: &ContainerId) -> Result<(), ContainerError>
     stockade_fault::point("start:before-state");
     st.status = Status::Running;
     store.write(&st)?;
-    tracing::debug!("start {id}: running (pid {:?})", st.pid);
+    tracing::debug!("start {id}: running (pid {})", st.pid.unwrap_or(0));
     stockade_fault::point("start:after-state");
     drop(lock);
     if !poststart.is_empty() {
