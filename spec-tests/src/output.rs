@@ -17,7 +17,9 @@ pub fn tests() -> Vec<Test> {
         test!("output", image_listings_print_json_and_ids),
         test!("output", debug_logs_the_create_steps_only_when_asked),
         test!("output", debug_goes_to_the_log_file_when_one_is_given),
+        test!("output", debug_logs_each_unpacked_layer),
         test!("output", spec_makes_the_bundle_directory_but_not_its_parent),
+        test!("output", config_network_is_the_run_image_default),
     ]
 }
 
@@ -242,6 +244,47 @@ fn debug_goes_to_the_log_file_when_one_is_given(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+fn debug_logs_each_unpacked_layer(ctx: &Ctx) -> TestResult {
+    let store = store_with_image(ctx, "localhost/spec/unpack:1", "marker")?;
+    let store_s = store.display().to_string();
+    let storage = ctx.path("storage").display().to_string();
+    let bundle = ctx.path("ubundle").display().to_string();
+    let name = ctx.id("unpacked");
+    let bundle_args = |cmd: &[&str]| {
+        let mut v = vec![
+            "bundle",
+            "--image-root",
+            &store_s,
+            "--storage-root",
+            &storage,
+            "--storage-driver",
+            "dir",
+        ];
+        v.extend_from_slice(cmd);
+        ctx.sk(&v)
+    };
+    let create = [
+        "create",
+        "--image",
+        "localhost/spec/unpack:1",
+        "--name",
+        &name,
+        &bundle,
+    ];
+    let out = bundle_args(&create).global("--debug").run()?.expect_ok()?;
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("stockade: debug: unpack: layer 1/1 sha256:"))
+        .ok_or_else(|| format!("bundle create --debug logged no layer: {:?}", out.stderr))?;
+    ensure!(
+        line.contains("bytes compressed") && line.contains(" entries in "),
+        "the layer line lacks its size, entries or time: {line:?}"
+    );
+    bundle_args(&["rm", &name]).run()?.expect_ok()?;
+    Ok(())
+}
+
 fn spec_makes_the_bundle_directory_but_not_its_parent(ctx: &Ctx) -> TestResult {
     let dir = ctx.path("newbundle");
     ctx.sk(&["spec", "--bundle", &dir.display().to_string()])
@@ -261,6 +304,54 @@ fn spec_makes_the_bundle_directory_but_not_its_parent(ctx: &Ctx) -> TestResult {
     ensure!(
         !ctx.path("missing").exists(),
         "spec made the missing parent directory"
+    );
+    Ok(())
+}
+
+/// The interfaces `/proc/net/dev` lists inside a `run --image` container.
+fn interfaces(text: &str) -> Vec<String> {
+    text.lines()
+        .skip(2)
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name.trim().to_string()))
+        .collect()
+}
+
+fn config_network_is_the_run_image_default(ctx: &Ctx) -> TestResult {
+    let store = store_with_image(ctx, "localhost/spec/net:1", "marker")?;
+    let store_s = store.display().to_string();
+    let storage = ctx.path("storage").display().to_string();
+    let conf = ctx.path("stockade.conf");
+    std::fs::write(&conf, "network = \"none\"\n").map_err(|e| e.to_string())?;
+    let conf_s = conf.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut v = vec![
+            "run",
+            "--image",
+            "localhost/spec/net:1",
+            "--image-root",
+            &store_s,
+            "--storage-root",
+            &storage,
+            "--storage-driver",
+            "dir",
+            "--rm",
+        ];
+        v.extend_from_slice(extra);
+        v.extend(["--", "cat", "/proc/net/dev"]);
+        ctx.sk(&v).global("--config").global(&conf_s).run()
+    };
+    let out = run(&[])?.expect_ok()?;
+    ensure_eq!(
+        interfaces(&out.stdout),
+        vec!["lo".to_string()],
+        "interfaces with network = \"none\" in the config file"
+    );
+    // The flag wins over the file.
+    let out = run(&["--network", "host"])?.expect_ok()?;
+    let host = interfaces(&out.stdout);
+    ensure!(
+        host.iter().any(|i| i != "lo"),
+        "--network host over the file's none: only {host:?}"
     );
     Ok(())
 }

@@ -48,7 +48,8 @@ pub enum NetworkCommand {
 #[derive(Debug, Clone, Args)]
 pub struct NetworkFlags {
     /// With --image: `host` (the host's network), `none` (loopback only) or a network's
-    /// name (default: the bridge network `stockade` on Linux as root, else `host`).
+    /// name (default as root: the config file's `network`, else the bridge network `stockade`
+    /// on Linux; `host` otherwise).
     #[arg(long, requires = "image")]
     pub network: Option<String>,
     /// With --image: publish a container port, [IP:]HOST:CONTAINER[/tcp|udp] (repeatable).
