@@ -29,7 +29,10 @@ fn check_error_lines(what: &str, stderr: &str) -> TestResult {
         .lines()
         .filter(|l| l.to_ascii_lowercase().contains("error:"))
         .collect();
-    ensure!(!lines.is_empty(), "{what}: no error line on stderr: {stderr:?}");
+    ensure!(
+        !lines.is_empty(),
+        "{what}: no error line on stderr: {stderr:?}"
+    );
     for l in lines {
         ensure!(
             l.starts_with("stockade: error: ") || l.starts_with("{\"level\":\"error\""),
@@ -63,9 +66,18 @@ fn every_error_line_starts_with_the_prefix(ctx: &Ctx) -> TestResult {
         (vec![], vec!["delete", &missing]),
         (vec![], vec!["create", "--bundle", &no_parent, &missing]),
         (vec![], vec!["spec", "--bundle", &no_parent]),
-        (vec![], vec!["image", "--image-root", &images, "inspect", "nope:1"]),
-        (vec![], vec!["image", "--image-root", &images, "rm", "nope:1"]),
-        (vec![], vec!["network", "--storage-root", &nets, "rm", "nope"]),
+        (
+            vec![],
+            vec!["image", "--image-root", &images, "inspect", "nope:1"],
+        ),
+        (
+            vec![],
+            vec!["image", "--image-root", &images, "rm", "nope:1"],
+        ),
+        (
+            vec![],
+            vec!["network", "--storage-root", &nets, "rm", "nope"],
+        ),
         (vec![], vec!["kill", &missing, "NOSIG"]),
         // With the log elsewhere or in JSON, stderr still has the line.
         (vec!["--log-format", "json"], vec!["state", &missing]),
@@ -91,9 +103,15 @@ fn every_error_line_starts_with_the_prefix(ctx: &Ctx) -> TestResult {
         .last()
         .and_then(|l| serde_json::from_str(l).ok())
         .ok_or_else(|| format!("--log file holds no JSON line: {text:?}"))?;
-    ensure_eq!(last["level"].as_str(), Some("error"), "log level in {text:?}");
+    ensure_eq!(
+        last["level"].as_str(),
+        Some("error"),
+        "log level in {text:?}"
+    );
     ensure!(
-        last["msg"].as_str().is_some_and(|m| m.contains("does not exist")),
+        last["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not exist")),
         "log message: {text:?}"
     );
     Ok(())
@@ -114,11 +132,25 @@ fn listings_print_json_that_parses_and_ids_with_q(ctx: &Ctx) -> TestResult {
         .as_array()
         .and_then(|a| a.iter().find(|e| e["id"].as_str() == Some(id.as_str())))
         .ok_or_else(|| format!("{id} missing from list --format json: {v}"))?;
-    for key in ["ociVersion", "id", "status", "pid", "bundle", "created", "owner"] {
-        ensure!(!entry[key].is_null(), "list --format json: no {key} in {entry}");
+    for key in [
+        "ociVersion",
+        "id",
+        "status",
+        "pid",
+        "bundle",
+        "created",
+        "owner",
+    ] {
+        ensure!(
+            !entry[key].is_null(),
+            "list --format json: no {key} in {entry}"
+        );
     }
 
-    let out = ctx.sk(&["ps", "--format", "json", &id]).run()?.expect_ok()?;
+    let out = ctx
+        .sk(&["ps", "--format", "json", &id])
+        .run()?
+        .expect_ok()?;
     let v = parse_json("ps --format json", &out.stdout)?;
     ensure!(
         v.as_array()
@@ -164,7 +196,10 @@ fn image_listings_print_json_and_ids(ctx: &Ctx) -> TestResult {
         .ok_or_else(|| format!("{name} missing from image ls --format json: {v}"))?;
     let digest = entry["digest"].as_str().unwrap_or_default().to_string();
     ensure!(digest.starts_with("sha256:"), "image ls digest: {entry}");
-    ensure!(entry["size"].as_u64().is_some_and(|s| s > 0), "size: {entry}");
+    ensure!(
+        entry["size"].as_u64().is_some_and(|s| s > 0),
+        "size: {entry}"
+    );
     ensure!(entry["mediaType"].is_string(), "mediaType: {entry}");
 
     let out = image(&["ls", "-q"])?.expect_ok()?;
@@ -172,7 +207,11 @@ fn image_listings_print_json_and_ids(ctx: &Ctx) -> TestResult {
 
     let out = image(&["inspect", "--format", "json", name])?.expect_ok()?;
     let v = parse_json("image inspect", &out.stdout)?;
-    ensure_eq!(v["digest"].as_str(), Some(digest.as_str()), "inspect digest");
+    ensure_eq!(
+        v["digest"].as_str(),
+        Some(digest.as_str()),
+        "inspect digest"
+    );
     ensure!(v["manifest"].is_object(), "inspect manifest: {v}");
     let out = image(&["inspect", "-q", name])?.expect_ok()?;
     ensure_eq!(out.stdout.trim(), digest, "image inspect -q");
@@ -183,12 +222,22 @@ fn image_listings_print_json_and_ids(ctx: &Ctx) -> TestResult {
 }
 
 /// Lines of create's steps that `--debug` must log.
-const STEPS: &[&str] = &["prepare_host", "spawn_init", "handshake: received", "created"];
+const STEPS: &[&str] = &[
+    "prepare_host",
+    "spawn_init",
+    "handshake: received",
+    "created",
+];
 
 fn debug_logs_the_create_steps_only_when_asked(ctx: &Ctx) -> TestResult {
     let quiet = ctx.id("nodebug");
     let out = ctx
-        .sk(&["create", "--bundle", &ctx.bundle(&["true"])?.dir.display().to_string(), &quiet])
+        .sk(&[
+            "create",
+            "--bundle",
+            &ctx.bundle(&["true"])?.dir.display().to_string(),
+            &quiet,
+        ])
         .run()?;
     ctx.track(&quiet);
     ensure!(out.ok(), "create: {}", out.stderr);

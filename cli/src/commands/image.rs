@@ -16,11 +16,11 @@ use stockade_image::{Platform, Reference};
 
 use super::human::human;
 use super::listing::Listed;
-use crate::args::output::OutputFormat;
 use crate::args::image::{
-    ExportArgs, ExportFormatArg, ImageArgs, ImageCommand, ImportArgs, InspectArgs, InspectFormat, LsArgs,
-    PruneArgs, PullArgs, RmArgs, TagArgs,
+    ExportArgs, ExportFormatArg, ImageArgs, ImageCommand, ImportArgs, InspectArgs, InspectFormat,
+    LsArgs, PruneArgs, PullArgs, RmArgs, TagArgs,
 };
+use crate::args::output::OutputFormat;
 
 /// Opens the image store at `root`.
 pub fn open_store(root: &Path) -> anyhow::Result<Store> {

@@ -10,9 +10,7 @@ use stockade_runtime::state::StateStore;
 
 use super::listing::Listed;
 use super::terminal::{self, ConsoleListener};
-use crate::args::lifecycle::{
-    CreateArgs, DeleteArgs, IdArgs, KillArgs, ListArgs, RunArgs,
-};
+use crate::args::lifecycle::{CreateArgs, DeleteArgs, IdArgs, KillArgs, ListArgs, RunArgs};
 use crate::args::GlobalArgs;
 
 fn store(global: &GlobalArgs) -> anyhow::Result<StateStore> {

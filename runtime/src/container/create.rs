@@ -268,7 +268,11 @@ fn make(
         source,
     };
     chan.send(&Message::Recorded).map_err(handshake)?;
-    tracing::debug!("create {}: handshake: sent {}", plan.id, Message::Recorded.name());
+    tracing::debug!(
+        "create {}: handshake: sent {}",
+        plan.id,
+        Message::Recorded.name()
+    );
     // Until the init is prepared: the mount points it makes, each recorded at once.
     await_init(
         &mut chan,
