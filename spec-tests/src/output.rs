@@ -92,9 +92,8 @@ fn every_error_line_starts_with_the_prefix(ctx: &Ctx) -> TestResult {
             inv = inv.global(g);
         }
         let out = inv.run()?;
-        let what = format!("{}", out.cmdline);
-        ensure!(!out.ok(), "{what} succeeded");
-        check_error_lines(&what, &out.stderr)?;
+        ensure!(!out.ok(), "{} succeeded", out.cmdline);
+        check_error_lines(&out.cmdline, &out.stderr)?;
     }
     // runc's callers read the log file: the JSON error line is there.
     let text = read_text(&log);
