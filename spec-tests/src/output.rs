@@ -3,12 +3,16 @@
 //! json` parses and `-q` prints ids; `--debug` logs create's steps to stderr or the
 //! `--log` file, and nothing without it; `spec --bundle DIR` makes DIR.
 
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::ctx::Ctx;
-use crate::harness::{Test, TestResult};
+use crate::harness::{Fail, Test, TestResult};
 use crate::host::read_text;
 use crate::images::store_with_image;
+use crate::procs::{self, Io};
 
 pub fn tests() -> Vec<Test> {
     vec![
@@ -17,7 +21,10 @@ pub fn tests() -> Vec<Test> {
         test!("output", image_listings_print_json_and_ids),
         test!("output", debug_logs_the_create_steps_only_when_asked),
         test!("output", debug_goes_to_the_log_file_when_one_is_given),
-        test!("output", debug_logs_each_unpacked_layer),
+        test!(
+            "output",
+            debug_logs_each_unpacked_layer_and_bars_only_a_terminal
+        ),
         test!("output", spec_makes_the_bundle_directory_but_not_its_parent),
         test!("output", config_network_is_the_run_image_default),
     ]
@@ -292,7 +299,7 @@ fn debug_goes_to_the_log_file_when_one_is_given(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-fn debug_logs_each_unpacked_layer(ctx: &Ctx) -> TestResult {
+fn debug_logs_each_unpacked_layer_and_bars_only_a_terminal(ctx: &Ctx) -> TestResult {
     let store = store_with_image(ctx, "localhost/spec/unpack:1", "marker")?;
     let store_s = store.display().to_string();
     let storage = ctx.path("storage").display().to_string();
@@ -329,7 +336,62 @@ fn debug_logs_each_unpacked_layer(ctx: &Ctx) -> TestResult {
         line.contains("bytes compressed") && line.contains(" entries in "),
         "the layer line lacks its size, entries or time: {line:?}"
     );
+    // stderr is a file here: no progress bar.
+    ensure!(
+        !out.stderr.contains("unpacking ["),
+        "an unpack bar on a stderr that is not a terminal: {:?}",
+        out.stderr
+    );
     bundle_args(&["rm", &name]).run()?.expect_ok()?;
+
+    // On a terminal (script(1) gives it one), the bar counts the layer (unpacked afresh in
+    // another storage root: a stored layer is not unpacked again).
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        return Err(Fail::Skip(
+            "no script(1) to give stockade a terminal".into(),
+        ));
+    }
+    let tty_name = ctx.id("tty");
+    let mut argv = vec![
+        ctx.env.stockade.display().to_string(),
+        "--root".to_string(),
+        ctx.root.display().to_string(),
+        "bundle".into(),
+        "--image-root".into(),
+        store_s.clone(),
+        "--storage-root".into(),
+        ctx.path("storage-tty").display().to_string(),
+        "--storage-driver".into(),
+        "dir".into(),
+        "create".into(),
+        "--image".into(),
+        "localhost/spec/unpack:1".into(),
+        "--name".into(),
+        tty_name.clone(),
+        ctx.path("tbundle").display().to_string(),
+    ];
+    argv = vec!["-qec".to_string(), argv.join(" "), "/dev/null".to_string()];
+    let out_path = ctx.io_file("script.out");
+    let out_file = std::fs::File::create(&out_path).map_err(|e| e.to_string())?;
+    ctx.note(format!("$ script {}", argv.join(" ")));
+    let running = procs::spawn(procs::Spec {
+        program: script.to_path_buf(),
+        args: argv,
+        env: Vec::new(),
+        cwd: None,
+        stdin: Io::Null,
+        stdout: Io::Fd(OwnedFd::from(out_file)),
+        stderr: Io::Null,
+        extra_fds: Vec::new(),
+    })?;
+    let exit = running.wait(crate::stockade::CMD_TIMEOUT)?;
+    let text = read_text(&out_path);
+    ensure!(exit.success(), "bundle create on a terminal: {text:?}");
+    ensure!(
+        text.contains("unpacking [") && text.contains("1/1 layers"),
+        "no unpack bar on a terminal: {text:?}"
+    );
     Ok(())
 }
 

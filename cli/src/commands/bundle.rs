@@ -13,7 +13,7 @@ use crate::args::GlobalArgs;
 /// Runs `stockade bundle …`.
 pub fn run(global: &GlobalArgs, a: &BundleArgs) -> anyhow::Result<u8> {
     let store = open_store(&a.storage.image_root)?;
-    let driver = a.storage.config().open()?;
+    let (driver, unpacking) = super::image::open_unpacking(&a.storage.config())?;
     let prov = Provisioner::new(&store, &a.storage.location.storage_root, driver.as_ref())?;
     match &a.command {
         BundleCommand::Create {
@@ -31,7 +31,10 @@ pub fn run(global: &GlobalArgs, a: &BundleArgs) -> anyhow::Result<u8> {
             };
             let request =
                 super::base::bundle_request(id.clone(), limits, command, Default::default())?;
-            let made = prov.create_bundle(&resolved, dir, request)?;
+            unpacking.set_layers(resolved.layers.len());
+            let made = prov.create_bundle(&resolved, dir, request);
+            unpacking.finish();
+            let made = made?;
             eprintln!(
                 "bundle {} for {} (rootfs {} on {})",
                 dir.display(),
@@ -43,7 +46,10 @@ pub fn run(global: &GlobalArgs, a: &BundleArgs) -> anyhow::Result<u8> {
         }
         BundleCommand::Prepare { image, registry } => {
             let resolved = ensure_image(&store, image, &registry.settings()?)?;
-            let p = prov.prepare(&resolved)?;
+            unpacking.set_layers(resolved.layers.len());
+            let p = prov.prepare(&resolved);
+            unpacking.finish();
+            let p = p?;
             println!("{}", p.chain);
         }
         BundleCommand::Rm { id }

@@ -2,13 +2,16 @@
 //! over `stockade_image`; docs/images.md describes the commands and the store.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use stockade_image::bundle::ResolvedImage;
 use stockade_image::oci::manifest::Parsed;
 use stockade_image::oci::media::REF_NAME_ANNOTATION;
-use stockade_image::provision::{self, Provisioner, PullSettings};
+use stockade_image::provision::{self, Provisioner, PullSettings, StorageConfig};
+use stockade_image::registry::progress::UnpackProgress;
 use stockade_image::registry::{self, PullReport};
+use stockade_image::rootfs::storage::StorageDriver;
 use stockade_image::store::{Store, StoredImage};
 use stockade_image::transfer::export::{self, ExportFormat};
 use stockade_image::transfer::import;
@@ -25,6 +28,19 @@ use crate::args::output::OutputFormat;
 /// Opens the image store at `root`.
 pub fn open_store(root: &Path) -> anyhow::Result<Store> {
     Store::open(root).with_context(|| format!("opening the image store {}", root.display()))
+}
+
+/// Opens the storage driver of `config` with an unpack progress bar when stderr is a
+/// terminal: the caller sets its layer count once the image is known and finishes it.
+pub fn open_unpacking(
+    config: &StorageConfig,
+) -> anyhow::Result<(Box<dyn StorageDriver>, Arc<UnpackProgress>)> {
+    let mut driver = config.open()?;
+    let progress = UnpackProgress::new(true);
+    if progress.is_drawn() {
+        driver.set_layer_hook(progress.hook());
+    }
+    Ok((driver, progress))
 }
 
 /// Runs `stockade image …` and returns the process exit code.

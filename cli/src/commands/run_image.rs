@@ -36,10 +36,13 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     let request = super::base::bundle_request(name.clone(), &a.limits, &a.command, overrides)?;
     let network = super::network::RunNetwork::from_args(a)?;
     let store = open_store(&a.storage.image_root)?;
-    let driver = a.storage.config().open()?;
+    let (driver, unpacking) = super::image::open_unpacking(&a.storage.config())?;
     let prov = Provisioner::new(&store, &a.storage.location.storage_root, driver.as_ref())?;
     let resolved = ensure_image(&store, image, &a.registry.settings()?)?;
-    let mut made = prov.run_bundle(&resolved, request, a.rm)?;
+    unpacking.set_layers(resolved.layers.len());
+    let made = prov.run_bundle(&resolved, request, a.rm);
+    unpacking.finish();
+    let mut made = made?;
     // The network is made after the bundle (its record is then there for `delete`) and
     // before the runtime's create, which joins its namespace.
     let attached = network.attach(&a.storage.location.storage_root, &name, &mut made);

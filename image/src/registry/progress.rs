@@ -66,3 +66,96 @@ impl Bar {
         }
     }
 }
+
+/// The bar of an unpack on a terminal: layers unpacked of the image's layers, and their
+/// compressed bytes. Layers already in storage are not unpacked again, so the count may
+/// stop short of the total; [`UnpackProgress::finish`] clears the bar either way.
+pub struct UnpackProgress {
+    bar: Option<ProgressBar>,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl UnpackProgress {
+    /// A bar when `wanted` and stderr is a terminal; silence otherwise.
+    pub fn new(wanted: bool) -> std::sync::Arc<UnpackProgress> {
+        let on = wanted && std::io::stderr().is_terminal();
+        let bar = on.then(|| {
+            // Hidden until the layer count is known (set_layers).
+            let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+            // As for the pull bars: a template indicatif rejects falls back to its default.
+            if let Ok(style) = ProgressStyle::with_template(
+                "unpacking [{bar:30}] {pos}/{len} layers, {msg} (compressed)",
+            ) {
+                pb.set_style(style.progress_chars("=> "));
+            }
+            pb.set_message(indicatif::HumanBytes(0).to_string());
+            pb
+        });
+        std::sync::Arc::new(UnpackProgress {
+            bar,
+            bytes: Default::default(),
+        })
+    }
+
+    /// Whether a bar is drawn.
+    pub fn is_drawn(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// Sets the number of the image's layers.
+    pub fn set_layers(&self, total: usize) {
+        if let Some(pb) = &self.bar {
+            pb.set_length(total as u64);
+            pb.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
+    /// Counts one unpacked layer of `compressed` bytes.
+    pub fn layer_done(&self, compressed: u64) {
+        use std::sync::atomic::Ordering;
+        let total = self.bytes.fetch_add(compressed, Ordering::Relaxed) + compressed;
+        if let Some(pb) = &self.bar {
+            pb.inc(1);
+            pb.set_message(indicatif::HumanBytes(total).to_string());
+        }
+    }
+
+    /// The storage drivers' hook that counts each layer here.
+    pub fn hook(self: &std::sync::Arc<Self>) -> crate::rootfs::unpack::LayerHook {
+        let me = std::sync::Arc::clone(self);
+        crate::rootfs::unpack::LayerHook(std::sync::Arc::new(move |_, compressed| {
+            me.layer_done(compressed)
+        }))
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(pb) = &self.bar {
+            pb.finish_and_clear();
+        }
+    }
+
+    /// The compressed bytes of the layers counted so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unpack_hook_counts_layers_and_bytes_without_a_terminal() {
+        // Not wanted: no bar whatever stderr is, and the hook still counts.
+        let p = UnpackProgress::new(false);
+        assert!(!p.is_drawn());
+        p.set_layers(2);
+        let hook = p.hook();
+        let d: crate::oci::digest::Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        (hook.0)(&d, 100);
+        (hook.0)(&d, 23);
+        assert_eq!(p.bytes(), 123);
+        p.finish();
+    }
+}

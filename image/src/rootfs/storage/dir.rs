@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::oci::digest::Digest;
 use crate::rootfs::remove::remove_tree;
-use crate::rootfs::unpack::{unpack_layers, LayerSource, UnpackLimits, UnpackOptions};
+use crate::rootfs::unpack::{unpack_layers, LayerHook, LayerSource, UnpackLimits, UnpackOptions};
 
 use super::copy::copy_tree;
 use super::stale::{abandoned, lock_dir};
@@ -60,6 +60,10 @@ impl DirDriver {
 }
 
 impl StorageDriver for DirDriver {
+    fn set_layer_hook(&mut self, hook: LayerHook) {
+        self.options.on_layer = Some(hook);
+    }
+
     fn name(&self) -> &'static str {
         "dir"
     }

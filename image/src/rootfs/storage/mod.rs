@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::oci::digest::Digest;
-use crate::rootfs::unpack::{LayerSource, UnpackError, UnpackLimits};
+use crate::rootfs::unpack::{LayerHook, LayerSource, UnpackError, UnpackLimits};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,8 @@ pub trait StorageDriver {
     /// Removes every stored chain not in `keep` (and not needed by one in `keep` or by a
     /// container); returns what was removed.
     fn prune(&self, keep: &[Digest]) -> Result<Vec<Digest>, StorageError>;
+    /// Has `hook` told of each layer this driver unpacks from now on (a progress display).
+    fn set_layer_hook(&mut self, hook: LayerHook);
 }
 
 /// Whether `overlay` is the default driver for `storage_root`: on Linux, as root, when the

@@ -19,7 +19,7 @@ use crate::rootfs::unpack::{
     budget_for, unpack_with_budget, LayerSource, UnpackLimits, UnpackOptions,
 };
 
-use super::{chain_ids, check_id, Prepared, StorageDriver, StorageError};
+use super::{chain_ids, check_id, LayerHook, Prepared, StorageDriver, StorageError};
 
 /// The name of the snapshot that marks a finished chain.
 pub const SNAPSHOT: &str = "stockade";
@@ -129,6 +129,10 @@ fn exists<R: ZfsRunner>(zfs: &R, name: &str) -> bool {
 }
 
 impl<R: ZfsRunner> StorageDriver for ZfsDriver<R> {
+    fn set_layer_hook(&mut self, hook: LayerHook) {
+        self.options.on_layer = Some(hook);
+    }
+
     fn name(&self) -> &'static str {
         "zfs"
     }

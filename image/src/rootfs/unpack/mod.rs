@@ -82,6 +82,18 @@ pub struct UnpackOptions {
     pub device_nodes: DeviceNodes,
     /// Carry whiteouts out (default), or keep them as overlayfs reads them.
     pub whiteouts: Whiteouts,
+    /// Told of each layer once it is applied (a progress display); default none.
+    pub on_layer: Option<LayerHook>,
+}
+
+/// A callback told of each applied layer: its digest and its compressed size in bytes.
+#[derive(Clone)]
+pub struct LayerHook(pub Arc<dyn Fn(&Digest, u64) + Send + Sync>);
+
+impl std::fmt::Debug for LayerHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LayerHook")
+    }
 }
 
 impl Default for UnpackOptions {
@@ -93,6 +105,7 @@ impl Default for UnpackOptions {
             flags: FlagsPolicy::for_os(std::env::consts::OS),
             device_nodes: DeviceNodes::for_os(std::env::consts::OS),
             whiteouts: Whiteouts::Apply,
+            on_layer: None,
         }
     }
 }
@@ -334,15 +347,18 @@ fn unpack_inner(
             }
         }
         buf = std::mem::take(&mut run.buf);
+        let compressed = std::fs::metadata(&layer.path).map_or(0, |m| m.len());
         tracing::debug!(
-            "unpack: layer {}/{} {} ({} bytes compressed): {} entries in {:.3} s",
+            "unpack: layer {}/{} {} ({compressed} bytes compressed): {} entries in {:.3} s",
             i + 1,
             layers.len(),
             layer.digest,
-            std::fs::metadata(&layer.path).map(|m| m.len()).unwrap_or(0),
             entry_count(&stats) - entries_before,
             started.elapsed().as_secs_f64()
         );
+        if let Some(hook) = &opts.on_layer {
+            (hook.0)(&layer.digest, compressed);
+        }
         warn_per_layer(&layer.digest, before, &stats, opts);
     }
     if opts.whiteouts == Whiteouts::Overlay {

@@ -40,7 +40,7 @@ use nix::fcntl::Flock;
 use stockade_fault as fault;
 
 use super::stale::{abandoned, lock_dir, old};
-use super::{chain_ids, check_id, Prepared, StorageDriver, StorageError};
+use super::{chain_ids, check_id, LayerHook, Prepared, StorageDriver, StorageError};
 
 mod probe;
 pub use probe::supported;
@@ -272,6 +272,10 @@ fn copy_root_meta(from: &Path, to: &Path) -> Result<(), StorageError> {
 }
 
 impl StorageDriver for OverlayDriver {
+    fn set_layer_hook(&mut self, hook: LayerHook) {
+        self.options.on_layer = Some(hook);
+    }
+
     fn name(&self) -> &'static str {
         "overlay"
     }
