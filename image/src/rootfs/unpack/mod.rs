@@ -86,9 +86,12 @@ pub struct UnpackOptions {
     pub on_layer: Option<LayerHook>,
 }
 
-/// A callback told of each applied layer: its digest and its compressed size in bytes.
+/// What [`LayerHook`] calls: the layer's digest and its compressed size in bytes.
+pub type LayerCallback = dyn Fn(&Digest, u64) + Send + Sync;
+
+/// A callback told of each applied layer.
 #[derive(Clone)]
-pub struct LayerHook(pub Arc<dyn Fn(&Digest, u64) + Send + Sync>);
+pub struct LayerHook(pub Arc<LayerCallback>);
 
 impl std::fmt::Debug for LayerHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
