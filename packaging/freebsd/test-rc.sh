@@ -1,25 +1,25 @@
 #!/bin/sh
 # Tests of the port's rc.d script (files/stockade.in) that run on any POSIX host: `sh -n`,
-# then the script itself with a stub rc.subr, a stub daemon(8) and a stub stockade that log
-# what they are asked, checking that containers start in the declared order, stop in
-# reverse order (SIGKILL after the timeout for one that ignores SIGTERM), that a disabled
-# service does nothing, and that a bad name or a missing bundle is skipped with a warning.
-# Needs pgrep/pkill with -F (FreeBSD's, or procps on Linux). Ends "N passed, N failed".
+# then the script itself with a stub rc.subr and a stub stockade that logs what it is
+# asked and keeps each container's status in a file, checking the exact commands: the
+# containers start in the declared order with `run --image IMAGE -d --name NAME FLAGS
+# [-- CMD]`, a leftover is removed first, a running one is left alone, they stop in
+# reverse order with `stop` then `rm`, `status` reports each, a disabled service does
+# nothing, and a bad name or a missing image is skipped with a warning.
+# Ends "N passed, N failed".
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d /tmp/stockade-rc.XXXXXX)
-trap 'for f in "$WORK"/run/*.daemon.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; rm -rf "$WORK"' EXIT
+trap 'rm -rf "$WORK"' EXIT
 PASSED=0
 FAILED=0
 ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
 not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $1"; shift; printf '#   %s\n' "$@"; }
 
 STUB=$WORK/stub
-mkdir -p "$STUB" "$WORK/run" "$WORK/log" "$WORK/bundles/web" "$WORK/bundles/db" "$WORK/elsewhere/cache"
-echo '{}' >"$WORK/bundles/web/config.json"
-echo '{}' >"$WORK/bundles/db/config.json"
-echo '{}' >"$WORK/elsewhere/cache/config.json"
+STATE=$WORK/state
+mkdir -p "$STUB/bin" "$STATE"
 CALLS=$WORK/calls
 
 cat >"$STUB/rc.subr" <<EOF
@@ -37,49 +37,45 @@ run_rc_command() {
 }
 EOF
 
-# daemon(8): logs the command it supervises and stands in for it with a sleep whose pid
-# goes to the -P file.
-cat >"$STUB/daemon" <<EOF
-#!/bin/sh
-pidfile=
-while getopts fHo:P:t: opt; do
-    case \$opt in
-    P) pidfile=\$OPTARG ;;
-    o) [ -d "\$(dirname "\$OPTARG")" ] || { echo "daemon: no log dir" >&2; exit 1; } ;;
-    esac
-done
-shift \$((OPTIND - 1))
-echo "daemon \$*" | sed "s|$STUB/bin/||" >>"$CALLS"
-# A parent that waits reaps the stand-in when it is killed (PID 1 of a container may not).
-( sleep 300 >/dev/null 2>&1 & echo \$! >"\$pidfile"; wait ) >/dev/null 2>&1 &
-while [ ! -s "\$pidfile" ]; do sleep 0.1; done
-EOF
-
-# stockade: logs its arguments; `kill ID TERM` ends the stand-in unless ID is stubborn,
-# `kill --all ID KILL` always does.
-mkdir -p "$STUB/bin"
+# stockade: logs its arguments (one line, words separated by '|' so that splitting shows);
+# a container's status is the file $STATE/NAME. `run` fails for the image "broken".
 cat >"$STUB/bin/stockade" <<EOF
 #!/bin/sh
-shift 2 # --root DIR
-echo "stockade \$*" >>"$CALLS"
+line=stockade
+for a in "\$@"; do line="\$line|\$a"; done
+echo "\$line" >>"$CALLS"
+[ "\$1" = --config ] && shift 2
 case "\$1" in
-kill)
-    if [ "\$2" = --all ]; then id=\$3; else id=\$2; fi
-    [ "\$3" = TERM ] && [ "\$id" = "\${STUBBORN:-}" ] && exit 0
-    pkill -F "$WORK/run/\$id.daemon.pid" 2>/dev/null
+inspect)
+    [ -f "$STATE/\$2" ] || { echo "stockade: error: no container named \"\$2\"" >&2; exit 1; }
+    printf '[\n  {\n    "id": "%s",\n    "state": {\n      "status": "%s",\n      "running": true\n    }\n  }\n]\n' "\$2" "\$(cat "$STATE/\$2")"
     ;;
-state) echo '{"status": "running"}' ;;
+run)
+    [ "\$3" = broken ] && { echo "stockade: error: no image broken" >&2; exit 1; }
+    echo running >"$STATE/\$6"
+    echo "\$6"
+    ;;
+stop)
+    eval "id=\\\${\$#}"
+    echo exited >"$STATE/\$id"
+    ;;
+rm)
+    if [ "\$2" = -f ]; then rm -f "$STATE/\$3"; exit 0; fi
+    [ "\$(cat "$STATE/\$2")" = running ] && { echo "stockade: error: running" >&2; exit 1; }
+    rm -f "$STATE/\$2"
+    ;;
+*) echo "stub: unexpected \$1" >&2; exit 2 ;;
 esac
 exit 0
 EOF
-chmod +x "$STUB/daemon" "$STUB/bin/stockade"
+chmod +x "$STUB/bin/stockade"
 
 SCRIPT=$WORK/stockade
-sed -e "s|/etc/rc.subr|$STUB/rc.subr|" -e "s|%%PREFIX%%|$STUB|g" -e "s|/usr/sbin/daemon|$STUB/daemon|" \
+sed -e "s|/etc/rc.subr|$STUB/rc.subr|" -e "s|%%PREFIX%%|$STUB|g" \
     "$HERE/files/stockade.in" >"$SCRIPT"
 
 if sh -n "$HERE/files/stockade.in"; then ok "sh -n files/stockade.in"; else not_ok "sh -n files/stockade.in"; fi
-for f in "$HERE"/files/stockade-reopen-logs.in "$HERE/gen-crates.sh" "$HERE/../../scripts/freebsd/package.sh"; do
+for f in "$HERE/gen-crates.sh" "$HERE/../../scripts/freebsd/package.sh"; do
     if sh -n "$f"; then ok "sh -n ${f#"$HERE"/}"; else not_ok "sh -n $f"; fi
 done
 if grep -q '^# PROVIDE: stockade$' "$HERE/files/stockade.in" \
@@ -90,21 +86,26 @@ else
     not_ok "rcorder keywords"
 fi
 
-conf() { # conf ENABLE CONTAINERS [extra line]
+conf() { # conf ENABLE CONTAINERS [extra lines]
     cat >"$WORK/rc.conf" <<EOF
 stockade_enable="$1"
 stockade_containers="$2"
-stockade_bundle_dir="$WORK/bundles"
-stockade_cache_bundle="$WORK/elsewhere/cache"
-stockade_root="$WORK/state"
-stockade_logdir="$WORK/log"
-stockade_rundir="$WORK/run"
-stockade_stop_timeout=1
+stockade_web_image="localhost/web:1"
+stockade_web_flags="-p 8080:80 -v /srv/*:/data:ro --restart unless-stopped"
+stockade_db_image="db"
+stockade_cache_image="docker.io/library/memcached:1.6"
+stockade_cache_cmd="ls -l /e?c"
 ${3:-}
 EOF
 }
 
-calls() { sed "s|$WORK|W|g" "$CALLS" 2>/dev/null; }
+calls() { cat "$CALLS" 2>/dev/null; }
+start_calls="stockade|inspect|web
+stockade|run|--image|localhost/web:1|-d|--name|web|-p|8080:80|-v|/srv/*:/data:ro|--restart|unless-stopped
+stockade|inspect|db
+stockade|run|--image|db|-d|--name|db
+stockade|inspect|cache
+stockade|run|--image|docker.io/library/memcached:1.6|-d|--name|cache|--|ls|-l|/e?c"
 
 # Disabled: nothing happens.
 conf NO "web db"
@@ -112,67 +113,99 @@ conf NO "web db"
 sh "$SCRIPT" start >/dev/null 2>&1
 if [ ! -s "$CALLS" ]; then ok "stockade_enable=NO: start does nothing"; else not_ok "disabled start" "$(calls)"; fi
 
-# Start in order, with per-container bundles.
+# Start in order, each from its definition.
 conf YES "web db cache"
 : >"$CALLS"
 sh "$SCRIPT" start >"$WORK/out" 2>&1
-want="stockade delete --force web
-daemon stockade --root W/state run --bundle W/bundles/web web
-stockade delete --force db
-daemon stockade --root W/state run --bundle W/bundles/db db
-stockade delete --force cache
-daemon stockade --root W/state run --bundle W/elsewhere/cache cache"
-if [ "$(calls)" = "$want" ]; then
-    ok "start: in declared order, stale state removed first, stockade_<name>_bundle honoured"
+st=$?
+if [ "$(calls)" = "$start_calls" ] && [ "$st" -eq 0 ]; then
+    ok "start: in declared order, run --image IMAGE -d --name NAME, _flags split but not globbed, _cmd after --"
 else
-    not_ok "start order" "got:" "$(calls)" "want:" "$want"
+    not_ok "start order (exit $st)" "got:" "$(calls)" "want:" "$start_calls" "$(cat "$WORK/out")"
 fi
 
 : >"$CALLS"
 sh "$SCRIPT" start >"$WORK/out" 2>&1
-if [ ! -s "$CALLS" ] && grep -q "web is already running" "$WORK/out"; then
+if [ "$(calls)" = "stockade|inspect|web
+stockade|inspect|db
+stockade|inspect|cache" ] && grep -q "web is already running" "$WORK/out"; then
     ok "start again: running containers are left alone"
 else
     not_ok "start again" "$(calls)" "$(cat "$WORK/out")"
 fi
 
 out=$(sh "$SCRIPT" status 2>&1)
-if [ "$out" = "web: running (running)
-db: running (running)
-cache: running (running)" ]; then ok "status lists each container"; else not_ok "status" "$out"; fi
+st=$?
+if [ "$out" = "web: running
+db: running
+cache: running" ] && [ "$st" -eq 0 ]; then ok "status lists each container"; else not_ok "status (exit $st)" "$out"; fi
 
-# Stop in reverse order; db ignores SIGTERM and gets SIGKILL after the timeout.
+# Stop in reverse order: stop, then rm.
 : >"$CALLS"
-STUBBORN=db sh "$SCRIPT" stop >"$WORK/out" 2>&1
-want="stockade kill cache TERM
-stockade delete --force cache
-stockade kill db TERM
-stockade kill --all db KILL
-stockade delete --force db
-stockade kill web TERM
-stockade delete --force web"
-if [ "$(calls)" = "$want" ]; then
-    ok "stop: reverse order; SIGKILL after stockade_stop_timeout for one that ignores SIGTERM"
+sh "$SCRIPT" stop >"$WORK/out" 2>&1
+st=$?
+want="stockade|inspect|cache
+stockade|stop|cache
+stockade|rm|cache
+stockade|inspect|db
+stockade|stop|db
+stockade|rm|db
+stockade|inspect|web
+stockade|stop|web
+stockade|rm|web"
+if [ "$(calls)" = "$want" ] && [ "$st" -eq 0 ] && [ -z "$(ls "$STATE")" ]; then
+    ok "stop: reverse order, stop then rm; nothing left"
 else
-    not_ok "stop order" "got:" "$(calls)" "want:" "$want"
-fi
-if grep -q "db did not stop within 1s" "$WORK/out" && [ -z "$(ls "$WORK/run")" ]; then
-    ok "stop: the SIGKILL is announced and every pid file is gone"
-else
-    not_ok "stop cleanup" "$(cat "$WORK/out")" "$(ls "$WORK/run")"
+    not_ok "stop order (exit $st)" "got:" "$(calls)" "want:" "$want" "$(cat "$WORK/out")" "$(ls "$STATE")"
 fi
 
-# Bad names and missing bundles are skipped with a warning; the others still start.
-conf YES "we-b nobundle db"
+out=$(sh "$SCRIPT" status 2>&1)
+st=$?
+if [ "$out" = "web: not created
+db: not created
+cache: not created" ] && [ "$st" -ne 0 ]; then ok "status after stop: not created, and it fails"; else not_ok "status after stop (exit $st)" "$out"; fi
+
+# A leftover (a power cut: its monitor is gone) is removed before the run; the config
+# file and the stop timeout are passed on.
+conf YES "web db" "stockade_config=/etc/alt.conf
+stockade_stop_timeout=3"
+echo monitor-lost >"$STATE/web"
 : >"$CALLS"
 sh "$SCRIPT" start >"$WORK/out" 2>&1
-if [ "$(calls)" = "stockade delete --force db
-daemon stockade --root W/state run --bundle W/bundles/db db" ] \
-    && grep -q "container name 'we-b' is not letters" "$WORK/out" \
-    && grep -q "nobundle: no .*config.json; skipped" "$WORK/out"; then
-    ok "a bad name and a missing bundle are skipped with a warning"
+sh "$SCRIPT" stop >>"$WORK/out" 2>&1
+want="stockade|--config|/etc/alt.conf|inspect|web
+stockade|--config|/etc/alt.conf|rm|-f|web
+stockade|--config|/etc/alt.conf|run|--image|localhost/web:1|-d|--name|web|-p|8080:80|-v|/srv/*:/data:ro|--restart|unless-stopped
+stockade|--config|/etc/alt.conf|inspect|db
+stockade|--config|/etc/alt.conf|run|--image|db|-d|--name|db
+stockade|--config|/etc/alt.conf|inspect|db
+stockade|--config|/etc/alt.conf|stop|-t|3|db
+stockade|--config|/etc/alt.conf|rm|db
+stockade|--config|/etc/alt.conf|inspect|web
+stockade|--config|/etc/alt.conf|stop|-t|3|web
+stockade|--config|/etc/alt.conf|rm|web"
+if [ "$(calls)" = "$want" ]; then
+    ok "a leftover is rm -f'd first; stockade_config and stockade_stop_timeout are passed"
 else
-    not_ok "bad names" "$(calls)" "$(cat "$WORK/out")"
+    not_ok "leftover" "got:" "$(calls)" "want:" "$want" "$(cat "$WORK/out")"
+fi
+
+# Bad names, a missing image and a failing run are reported; the others still start,
+# and start fails.
+conf YES "we-b noimage bad db" 'stockade_bad_image="broken"'
+: >"$CALLS"
+sh "$SCRIPT" start >"$WORK/out" 2>&1
+st=$?
+if [ "$(calls)" = "stockade|inspect|bad
+stockade|run|--image|broken|-d|--name|bad
+stockade|inspect|db
+stockade|run|--image|db|-d|--name|db" ] && [ "$st" -ne 0 ] \
+    && grep -q "container name 'we-b' is not letters" "$WORK/out" \
+    && grep -q "noimage: stockade_noimage_image is not set; skipped" "$WORK/out" \
+    && grep -q "bad: stockade run failed (exit 1)" "$WORK/out"; then
+    ok "a bad name, a missing image and a failed run are reported; the rest start"
+else
+    not_ok "bad definitions (exit $st)" "$(calls)" "$(cat "$WORK/out")"
 fi
 sh "$SCRIPT" stop >/dev/null 2>&1
 
