@@ -1,6 +1,7 @@
 //! `stockade`: the runc-compatible command line of the stockade jail runtime.
 
 mod args;
+mod closed_output;
 mod commands;
 mod logging;
 mod report;
@@ -13,6 +14,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use args::Cli;
 
 fn main() -> ExitCode {
+    closed_output::install();
     let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -37,6 +39,9 @@ fn main() -> ExitCode {
     };
     match commands::dispatch(&cli.global, command) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if closed_output::is_closed_stdout(&e) => {
+            ExitCode::from(closed_output::EXIT_CLOSED_STDOUT)
+        }
         Err(e) => {
             let msg = report::error_text(&e);
             // The log line is what runc's callers read back (the --log file, JSON lines).

@@ -29,6 +29,7 @@ mod stockade;
 
 mod cgroup_fields;
 mod cli;
+mod closed_output;
 mod confine;
 mod confine_cgroups;
 mod confine_ns;
@@ -126,6 +127,7 @@ fn all_tests() -> Vec<Test> {
     v.extend(process::tests());
     v.extend(mounts::tests());
     v.extend(cli::tests());
+    v.extend(closed_output::tests());
     v.extend(parallel::tests());
     v.extend(limits::tests());
     v.extend(targets::tests());
