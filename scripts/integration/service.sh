@@ -6,7 +6,9 @@
 # is ignored; no restart after stop even with --restart always; rm refused while running,
 # then nothing left; the name and port reused; --restart on-failure:2 running exactly three
 # times; --rm -d leaving nothing; json-file logs; SIGKILL of the monitor, then rm -f leaving
-# no namespace, mount, process or directory.
+# no namespace, mount, process or directory; the FreeBSD port's rc.d script (with a stub
+# rc.subr) starting two declared services, leaving them alone on a second start, replacing
+# one whose monitor was killed, and stopping and removing both.
 #
 #   STOCKADE=target/debug/stockade scripts/integration/service.sh
 #
@@ -24,13 +26,14 @@ need_tools service.sh curl timeout
 TMP=$(mktemp -d /tmp/stockade-service.XXXXXX)
 TAG=$$
 WEB=web$TAG FAIL=fail$TAG GONE=gone$TAG KILLED=killed$TAG STUB=stub$TAG JSON=json$TAG
+RCA=rca$TAG RCB=rcb$TAG
 export STOCKADE_IMAGE_ROOT=$TMP/store STOCKADE_STORAGE_ROOT=$TMP/st
 # Every command is bounded: a `run -d` whose stdout the container kept would hang here.
 S() { timeout 60 "$STOCKADE" --root "$TMP/run" "$@"; }
 GENERATED=
 cleanup() {
     local id pid
-    for id in $WEB $FAIL $GONE $KILLED $STUB $JSON $GENERATED; do S rm -f "$id" >/dev/null 2>&1; done
+    for id in $WEB $FAIL $GONE $KILLED $STUB $JSON $RCA $RCB $GENERATED; do S rm -f "$id" >/dev/null 2>&1; done
     for pid in $(pids_mentioning "$TMP/"); do kill -KILL "$pid" 2>/dev/null; done
     rm -rf "$TMP"
 }
@@ -206,6 +209,59 @@ wait_for test -z "$(pids_mentioning "bundles/$KILLED")"
 l=$(left "$KILLED")
 if [ -z "$l" ]; then ok "after SIGKILL of the monitor and rm -f: no netns, mount, process or directory"; else not_ok "leftovers after SIGKILL" "$l"; fi
 if ! curl -sf -m 2 "http://127.0.0.1:$((PORT + 2))/" >/dev/null 2>&1; then ok "its published port is closed"; else not_ok "port still open"; fi
+
+# --- the port's rc.d script, with a stub rc.subr, against this stockade ---------------------
+mkdir -p "$TMP/rc"
+cat >"$TMP/rc/rc.subr" <<EOF
+checkyesno() { eval "_v=\\\${\$1}"; case "\$_v" in [Yy][Ee][Ss]) return 0 ;; esac; return 1; }
+load_rc_config() { . "$TMP/rc/rc.conf"; }
+warn() { echo "\$name: WARNING: \$*" >&2; }
+run_rc_command() { checkyesno "\$rcvar" || return 0; eval "\\\$\${1}_cmd"; }
+EOF
+cat >"$TMP/rc/rc.conf" <<EOF
+stockade_enable=YES
+stockade_containers="$RCA $RCB"
+stockade_${RCA}_image=$BB
+stockade_${RCA}_flags="-p 127.0.0.1:$((PORT + 3)):8080 -v $TMP/www:/data:ro -e RC_FLAG=yes --restart unless-stopped"
+stockade_${RCA}_cmd="httpd -f -p 8080 -h /data"
+stockade_${RCB}_image=$BB
+stockade_${RCB}_cmd="sleep 1000"
+stockade_stop_timeout=2
+EOF
+sed -e "s|/etc/rc.subr|$TMP/rc/rc.subr|" -e "s|%%PREFIX%%/bin/stockade|$STOCKADE|" \
+    "$HERE/../../packaging/freebsd/files/stockade.in" >"$TMP/rc/stockade"
+RC() { STOCKADE_ROOT=$TMP/run timeout 120 sh "$TMP/rc/stockade" "$@"; }
+out=$(RC start 2>&1)
+if [ $? -eq 0 ] && wait_for curl -sf -m 2 "http://127.0.0.1:$((PORT + 3))/host.html" && status_is "$RCB" running &&
+    [ "$(field "$RCA" '.config.env | any(. == "RC_FLAG=yes")')" = true ]; then
+    ok "rc.d start: both declared services run from their image, flags and command"
+else
+    not_ok "rc.d start" "$out" "$(S inspect "$RCA" "$RCB" 2>&1 | head -40)"
+fi
+out=$(RC status 2>&1)
+if [ $? -eq 0 ] && [ "$out" = "$RCA: running
+$RCB: running" ]; then ok "rc.d status: one line each"; else not_ok "rc.d status" "$out"; fi
+ma=$(field "$RCA" .state.monitor_pid)
+mb=$(field "$RCB" .state.monitor_pid)
+kill -KILL "$mb"
+wait_for status_is "$RCB" monitor-lost
+out=$(RC start 2>&1)
+if [ $? -eq 0 ] && [ "$(field "$RCA" .state.monitor_pid)" = "$ma" ] && status_is "$RCB" running &&
+    [ "$(field "$RCB" .state.monitor_pid)" != "$mb" ] && [[ $out == *"$RCA is already running"* ]]; then
+    ok "rc.d start again: the running one is left alone, the one whose monitor was killed is replaced"
+else
+    not_ok "rc.d start again" "$out" "$(RC status 2>&1)"
+fi
+out=$(RC stop 2>&1)
+st=$?
+wait_for test -z "$(pids_mentioning "bundles/$RCA")$(pids_mentioning "bundles/$RCB")"
+l="$(left "$RCA")$(left "$RCB")"
+if [ $st -eq 0 ] && [ -z "$l" ] && [ "$(RC status 2>&1)" = "$RCA: not created
+$RCB: not created" ]; then
+    ok "rc.d stop: both stopped and removed, nothing left"
+else
+    not_ok "rc.d stop" "$out" "$l"
+fi
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
