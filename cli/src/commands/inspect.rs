@@ -16,7 +16,7 @@ use stockade_runtime::container::container_state;
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::{StateStore, Status};
 
-use super::monitor::{bundle_dir, service_dir};
+use super::service_paths::{bundle_dir, service_dir};
 use crate::args::service::InspectArgs;
 use crate::args::GlobalArgs;
 

@@ -21,6 +21,7 @@ mod ps;
 mod rm;
 mod run_image;
 mod service;
+mod service_paths;
 mod spec;
 mod stop;
 mod table;

@@ -13,14 +13,14 @@
 //! command that started it.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use stockade_image::provision::{self, BUNDLES_DIR};
+use stockade_image::provision;
 use stockade_monitor::log::{Entry, LineSplitter, LogWriter, Stream};
 use stockade_monitor::policy::Backoff;
 use stockade_monitor::record::{ServiceConfig, ServiceDir, ServiceState, ServiceStatus};
@@ -32,13 +32,10 @@ use crate::args::service::MonitorArgs;
 use crate::args::storage::StorageLocation;
 use crate::args::GlobalArgs;
 
+use super::service_paths::service_dir;
+
 /// How often the monitor looks for the pid file and for a stop request.
 const POLL: Duration = Duration::from_millis(20);
-
-/// The service directory of container `id` under `storage_root`.
-pub fn service_dir(storage_root: &Path, id: &str) -> ServiceDir {
-    ServiceDir::in_bundle(&bundle_dir(storage_root, id))
-}
 
 /// Starts the monitor of service `id`, detached from this process's stdio, and returns it.
 pub fn spawn(global: &GlobalArgs, storage: &StorageLocation, id: &str) -> anyhow::Result<Child> {
@@ -369,11 +366,6 @@ pub fn remove(global: &GlobalArgs, storage: &StorageLocation, id: &str) -> anyho
     Ok(())
 }
 
-/// The bundle directory of container `id`.
-pub fn bundle_dir(storage_root: &Path, id: &str) -> PathBuf {
-    storage_root.join(BUNDLES_DIR).join(id)
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::ExitStatusExt;
@@ -387,11 +379,5 @@ mod tests {
         assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
         assert_eq!(exit_code(ExitStatus::from_raw(9)), 137);
         assert_eq!(exit_code(ExitStatus::from_raw(15)), 143);
-    }
-
-    #[test]
-    fn the_service_directory_is_in_the_bundle() {
-        let d = service_dir(Path::new("/st"), "web");
-        assert_eq!(d.path(), Path::new("/st/bundles/web/service"));
     }
 }

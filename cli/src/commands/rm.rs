@@ -13,7 +13,8 @@ use stockade_runtime::container::container_state;
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::{StateStore, Status};
 
-use super::monitor::{remove, service_dir};
+use super::monitor::remove;
+use super::service_paths::service_dir;
 use super::stop;
 use crate::args::service::RmArgs;
 use crate::args::GlobalArgs;

@@ -14,7 +14,7 @@ use stockade_monitor::record::{ServiceConfig, ServiceDir, ServiceState, ServiceS
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
 
-use super::{lifecycle, monitor};
+use super::{lifecycle, monitor, service_paths};
 use crate::args::lifecycle::{IdArgs, RunArgs};
 use crate::args::service::StartArgs;
 use crate::args::GlobalArgs;
@@ -64,7 +64,7 @@ pub fn start_service(
 /// `start ID`: runc's start of a created container; for a stopped service (no runtime
 /// container, no live monitor) a new monitor, which starts it again.
 pub fn start(global: &GlobalArgs, a: &StartArgs) -> anyhow::Result<u8> {
-    let dir = monitor::service_dir(&a.storage.storage_root, &a.id);
+    let dir = service_paths::service_dir(&a.storage.storage_root, &a.id);
     let store = StateStore::open(&global.root)?;
     let in_runtime = ContainerId::parse(&a.id).is_ok_and(|id| store.dir(&id).exists());
     if in_runtime || !dir.exists() || !is_provisioned(&a.storage.storage_root, &a.id) {

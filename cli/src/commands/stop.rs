@@ -16,7 +16,7 @@ use stockade_runtime::container::{self, ContainerError};
 use stockade_runtime::id::ContainerId;
 use stockade_runtime::state::StateStore;
 
-use super::monitor::{bundle_dir, service_dir};
+use super::service_paths::{bundle_dir, service_dir};
 use crate::args::service::StopArgs;
 use crate::args::GlobalArgs;
 
