@@ -10,12 +10,13 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, Pid};
 
+use super::remove_created::remove_created_under;
 use super::ContainerError;
 use crate::config::ContainerConfig;
 use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
 use crate::init::{Channel, Message};
-use crate::mounts::{remove_created_under, Created};
+use crate::mounts::Created;
 use crate::platform::{ContainerPlan, Host, InitHandoff, PlanOptions, Platform};
 use crate::process::ProcessSpec;
 use crate::state::{Derived, Resources, StateLock, StateStore, Status, StoredState, START_FIFO};

@@ -9,10 +9,10 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::remove_created::remove_created_under;
 use super::{can_delete, live_status, wait_gone, ContainerError};
 use crate::hooks::{self, Phase};
 use crate::id::ContainerId;
-use crate::mounts::remove_created_under;
 use crate::platform::{Host, Platform};
 use crate::state::{StateError, StateStore, Status};
 use stockade_fault as fault;

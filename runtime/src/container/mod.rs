@@ -7,6 +7,7 @@ mod delete;
 mod error;
 mod exec;
 mod pidfd;
+mod remove_created;
 mod start;
 mod status;
 mod update;
@@ -15,6 +16,8 @@ pub use create::{check_console, create, create_from_config, plan, write_pid_file
 pub use delete::delete;
 pub use error::ContainerError;
 pub use exec::{base_process, exec, ExecRequest};
+#[cfg(test)]
+pub(crate) use remove_created::remove_created_under;
 pub use start::start;
 pub use status::{container_state, container_state_as, live_status, Snapshot};
 pub use update::update;

@@ -3,13 +3,11 @@
 //! (FreeBSD `nmount(2)` option lists, Linux `mount(2)` arguments).
 
 mod created;
-mod remove;
 mod resolve;
 
 use std::path::{Path, PathBuf};
 
 pub use created::{Created, CreatedKind, Identity};
-pub use remove::{open_root, remove_created, remove_created_under, Warning as RemovalWarning};
 pub use resolve::{
     create_mount_point, create_mount_point_reporting, resolve_in_root, MAX_SYMLINKS,
 };

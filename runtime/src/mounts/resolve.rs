@@ -277,8 +277,8 @@ mod tests {
         );
         let file = create_mount_point(root, &root.join("etc/hosts"), true).unwrap();
         assert!(root.join("etc/hosts").is_file());
-        assert!(crate::mounts::remove_created_under(root, &made).is_empty());
-        assert!(crate::mounts::remove_created_under(root, &file).is_empty());
+        assert!(crate::container::remove_created_under(root, &made).is_empty());
+        assert!(crate::container::remove_created_under(root, &file).is_empty());
         assert!(root.join("existing").is_dir());
         assert!(!root.join("existing/a").exists() && !root.join("etc").exists());
     }

@@ -1,7 +1,7 @@
 //! Opening directories beneath a root without following links, the FreeBSD way: plain
 //! read-only directory descriptors, and `O_RESOLVE_BENEATH` on each per-component
 //! `openat` (FreeBSD has no one-call walk like Linux's `openat2`).
-//! (`mounts::remove` calls these; Linux's module has the same names.)
+//! (`container::remove_created` calls these; Linux's module has the same names.)
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Opening directories beneath a root without following links, the Linux way: `O_PATH`
 //! descriptors to walk from, and `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 //! RESOLVE_NO_MAGICLINKS)` doing the whole walk in one call where the kernel has it.
-//! (`mounts::remove` calls these; FreeBSD's module has the same names.)
+//! (`container::remove_created` calls these; FreeBSD's module has the same names.)
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;

@@ -20,7 +20,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{fstatat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
-use super::created::{Created, CreatedKind};
+use crate::mounts::{Created, CreatedKind};
 use crate::platform::beneath::{self, dir_flags};
 use stockade_quote::quote_os;
 
