@@ -28,7 +28,7 @@ NS=stockade-shim-test
 SHIM_ROOT=$WORK/shim-root
 IMAGE=localhost/stockade/busybox:latest
 RUNTIME=io.containerd.stockade.v1
-IDS=(s-hello s-exit s-stdin s-tty s-tty2 s-d s-all s-dead) # every container id used below
+IDS=(s-hello s-exit s-stdin s-tty s-tty2 s-d s-all s-log s-file s-oom s-dead) # every container id used below
 # shellcheck source=ctrlib.sh
 source "$HERE/ctrlib.sh"
 ctr_cleanup_on_exit "$SHIM_ROOT"
@@ -188,6 +188,68 @@ $(C task ls 2>&1)"
 fi
 C task delete s-all >/dev/null 2>&1
 C container rm s-all >/dev/null 2>&1
+
+# ---------------------------------------------------------------------------------------
+# Log URIs: binary:// (containerd's logging-binary protocol) and file://
+# ---------------------------------------------------------------------------------------
+mkdir -p "$WORK/logs"
+cat >"$WORK/logger.sh" <<'EOF'
+#!/bin/sh
+# A logging binary: fd 3 is the container's stdout, fd 4 its stderr, fd 5 the ready signal.
+exec 5>&-
+/bin/cat <&3 >"$2/$CONTAINER_NAMESPACE.$CONTAINER_ID.out" &
+/bin/cat <&4 >"$2/$CONTAINER_NAMESPACE.$CONTAINER_ID.err"
+wait
+EOF
+chmod +x "$WORK/logger.sh"
+out=$(C run --rm "${RUN_OPTS[@]}" --log-uri "binary://$WORK/logger.sh?dir=$WORK/logs" "$IMAGE" s-log \
+    sh -c 'echo to-out; echo to-err >&2; exit 4' 2>&1)
+rc=$?
+lo=$WORK/logs/$NS.s-log.out le=$WORK/logs/$NS.s-log.err
+for _ in $(seq 1 100); do
+    [ "$(cat "$lo" 2>/dev/null)" = to-out ] && [ "$(cat "$le" 2>/dev/null)" = to-err ] && break
+    sleep 0.1
+done
+if [ "$rc" -eq 4 ] && [ "$(cat "$lo" 2>/dev/null)" = to-out ] && [ "$(cat "$le" 2>/dev/null)" = to-err ]; then
+    ok "ctr run --log-uri binary://: the logging program gets stdout (fd 3), stderr (fd 4), the ids in its environment and its arguments"
+else
+    not_ok "binary:// log URI (exit $rc)" "$out
+stdout log: $(cat "$lo" 2>&1)
+stderr log: $(cat "$le" 2>&1)
+$(shim_logs)"
+fi
+out=$(C run --rm "${RUN_OPTS[@]}" --log-uri "file://$WORK/logs/s-file.log" "$IMAGE" s-file \
+    sh -c 'echo file-out; echo file-err >&2' 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(sort "$WORK/logs/s-file.log" 2>/dev/null | tr '\n' ' ')" = "file-err file-out " ]; then
+    ok "ctr run --log-uri file://: stdout and stderr are appended to the file"
+else
+    not_ok "file:// log URI (exit $rc)" "$out
+$(cat "$WORK/logs/s-file.log" 2>&1)"
+fi
+
+# ---------------------------------------------------------------------------------------
+# Out of memory: the shim watches the container's memory cgroup and publishes TaskOOM
+# ---------------------------------------------------------------------------------------
+C events >"$WORK/events.log" 2>&1 &
+EVENTS_PID=$!
+sleep 0.5 # ctr events subscribes after it connects; nothing to wait on but its socket
+out=$(C run --rm "${RUN_OPTS[@]}" --memory-limit 16777216 "$IMAGE" s-oom \
+    dd if=/dev/zero of=/dev/null bs=64M count=1 2>&1)
+rc=$?
+for _ in $(seq 1 50); do
+    grep -q '/tasks/oom.*"s-oom"' "$WORK/events.log" && break
+    sleep 0.1
+done
+kill "$EVENTS_PID" 2>/dev/null
+wait "$EVENTS_PID" 2>/dev/null
+if [ "$rc" -eq 137 ] && grep -q '/tasks/oom.*"s-oom"' "$WORK/events.log"; then
+    ok "a container past its 16 MiB memory limit is killed (137) and containerd gets /tasks/oom for it"
+else
+    not_ok "TaskOOM (exit $rc)" "$out
+$(grep -E 's-oom' "$WORK/events.log" | head -10)
+$(shim_logs)"
+fi
 
 # ---------------------------------------------------------------------------------------
 # A killed shim: containerd runs `shim delete`, which cleans up the container
