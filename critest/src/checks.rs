@@ -103,9 +103,8 @@ async fn run_container(
     pod_cfg: &cri::PodSandboxConfig,
     cfg: cri::ContainerConfig,
 ) -> R<String> {
-    let id = c
-        .rt
-        .create_container(cri::CreateContainerRequest {
+    let id =
+        c.rt.create_container(cri::CreateContainerRequest {
             pod_sandbox_id: pod.into(),
             config: Some(cfg),
             sandbox_config: Some(pod_cfg.clone()),
@@ -127,9 +126,8 @@ fn text(b: &[u8]) -> String {
 }
 
 async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<String>) -> R<()> {
-    let v = c
-        .rt
-        .version(cri::VersionRequest {
+    let v =
+        c.rt.version(cri::VersionRequest {
             version: "v1".into(),
         })
         .await
@@ -168,9 +166,8 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
 
     let uid = format!("critest-{}", std::process::id());
     let pod_cfg = config::pod(&opts.log_dir, &uid);
-    let pod = c
-        .rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
+    let pod =
+        c.rt.run_pod_sandbox(cri::RunPodSandboxRequest {
             config: Some(pod_cfg.clone()),
             runtime_handler: String::new(),
         })
@@ -181,9 +178,8 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
     *pod_out = Some(pod.clone());
     t.ok("RunPodSandbox: the pause container runs in a new network namespace");
 
-    let ps = c
-        .rt
-        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+    let ps =
+        c.rt.pod_sandbox_status(cri::PodSandboxStatusRequest {
             pod_sandbox_id: pod.clone(),
             verbose: false,
         })
@@ -192,7 +188,11 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
         .into_inner()
         .status
         .ok_or("PodSandboxStatus without a status")?;
-    let ip = ps.network.as_ref().map(|n| n.ip.clone()).unwrap_or_default();
+    let ip = ps
+        .network
+        .as_ref()
+        .map(|n| n.ip.clone())
+        .unwrap_or_default();
     t.check(
         "PodSandboxStatus: ready, with an IP from the CNI bridge",
         if ps.state == cri::PodSandboxState::SandboxReady as i32
@@ -219,11 +219,7 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
     )
     .await?;
     t.ok("CreateContainer + StartContainer: a web server in the pod");
-    let client_cmd = [
-        "sh",
-        "-c",
-        "trap 'exit 0' TERM; while :; do sleep 1; done",
-    ];
+    let client_cmd = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"];
     let client = run_container(
         c,
         &pod,
@@ -261,10 +257,9 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
     );
 
     let ns_cmd = [
-        "readlink",
-        "/proc/self/ns/net",
-        "/proc/self/ns/ipc",
-        "/proc/self/ns/uts",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts",
     ];
     let a = exec(c, &server, &ns_cmd).await?;
     let b = exec(c, &client, &ns_cmd).await?;
@@ -273,7 +268,11 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
         if a.exit_code == 0 && a.stdout == b.stdout && text(&a.stdout).lines().count() == 3 {
             Ok(())
         } else {
-            Err(format!("server {:?}\nclient {:?}", text(&a.stdout), text(&b.stdout)))
+            Err(format!(
+                "server {:?}\nclient {:?}",
+                text(&a.stdout),
+                text(&b.stdout)
+            ))
         },
     );
     let h = exec(c, &client, &["hostname"]).await?;
@@ -288,7 +287,12 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
 
     let mut got = None;
     for _ in 0..WAIT_TRIES / 3 {
-        let r = exec(c, &client, &["wget", "-q", "-O", "-", "http://127.0.0.1:8080/"]).await?;
+        let r = exec(
+            c,
+            &client,
+            &["wget", "-q", "-O", "-", "http://127.0.0.1:8080/"],
+        )
+        .await?;
         if r.exit_code == 0 {
             got = Some(text(&r.stdout));
             break;
@@ -304,9 +308,8 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
         },
     );
 
-    let stats = c
-        .rt
-        .container_stats(cri::ContainerStatsRequest {
+    let stats =
+        c.rt.container_stats(cri::ContainerStatsRequest {
             container_id: server.clone(),
         })
         .await
@@ -352,7 +355,10 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
         if s.state == cri::ContainerState::ContainerExited as i32 && s.exit_code == 0 {
             Ok(())
         } else {
-            Err(format!("state {} exit {} reason {:?}", s.state, s.exit_code, s.reason))
+            Err(format!(
+                "state {} exit {} reason {:?}",
+                s.state, s.exit_code, s.reason
+            ))
         },
     );
     Ok(())
@@ -438,39 +444,34 @@ async fn oom(
 /// the pod's shim is gone.
 async fn finish(c: &mut Cri, opts: &Opts, t: &mut Tally, pod: Option<&str>) {
     let Some(pod) = pod else { return };
-    let stop = c
-        .rt
-        .stop_pod_sandbox(cri::StopPodSandboxRequest {
+    let stop =
+        c.rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
             pod_sandbox_id: pod.into(),
         })
         .await
         .map_err(st);
     t.check("StopPodSandbox", stop.map(|_| ()));
-    let rm = c
-        .rt
-        .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+    let rm =
+        c.rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
             pod_sandbox_id: pod.into(),
         })
         .await
         .map_err(st);
     t.check("RemovePodSandbox", rm.map(|_| ()));
-    let gone = c
-        .rt
-        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+    let gone =
+        c.rt.pod_sandbox_status(cri::PodSandboxStatusRequest {
             pod_sandbox_id: pod.into(),
             verbose: false,
         })
         .await;
-    let pods = c
-        .rt
-        .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
-        .await
-        .map(|r| r.into_inner().items.len());
-    let ctrs = c
-        .rt
-        .list_containers(cri::ListContainersRequest { filter: None })
-        .await
-        .map(|r| r.into_inner().containers.len());
+    let pods =
+        c.rt.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+            .await
+            .map(|r| r.into_inner().items.len());
+    let ctrs =
+        c.rt.list_containers(cri::ListContainersRequest { filter: None })
+            .await
+            .map(|r| r.into_inner().containers.len());
     t.check(
         "after RemovePodSandbox no pod or container is listed",
         match (&gone, &pods, &ctrs) {

@@ -39,8 +39,8 @@ pub fn pod(log_dir: &Path, uid: &str) -> PodSandboxConfig {
     }
 }
 
-/// A container running `cmd` from `image`, its log at `<pod log dir>/<name>.log`, with a
-/// memory limit (so that it has a memory cgroup: stats and OOM need one).
+/// A container running `cmd` from `image`, its log at `<pod log dir>/<name>.log`, with CPU
+/// shares and a memory limit (0: none), so that it has cgroups of its own for stats and OOM.
 pub fn container(name: &str, image: &str, cmd: &[&str], memory: i64) -> ContainerConfig {
     ContainerConfig {
         metadata: Some(ContainerMetadata {
@@ -56,6 +56,9 @@ pub fn container(name: &str, image: &str, cmd: &[&str], memory: i64) -> Containe
         linux: Some(LinuxContainerConfig {
             resources: Some(LinuxContainerResources {
                 memory_limit_in_bytes: memory,
+                // What a kubelet always sends (from the CPU request); it gives the container
+                // its CPU cgroups, which ContainerStats reads.
+                cpu_shares: 512,
                 ..Default::default()
             }),
             ..Default::default()
@@ -91,7 +94,8 @@ mod tests {
 
     #[test]
     fn cri_log_lines() {
-        let log = "2026-11-30T10:00:00.123456789Z stdout F hello\n2026-11-30T10:00:00.2Z stderr F oops\n";
+        let log =
+            "2026-11-30T10:00:00.123456789Z stdout F hello\n2026-11-30T10:00:00.2Z stderr F oops\n";
         assert_eq!(log_has(log, "stdout", "hello"), Ok(true));
         assert_eq!(log_has(log, "stderr", "oops"), Ok(true));
         assert_eq!(log_has(log, "stdout", "oops"), Ok(false));

@@ -314,7 +314,9 @@ mod tests {
             parse_target("binary:///usr/bin/logger?a=b").unwrap(),
             Target::Binary(b) if b.path == Path::new("/usr/bin/logger") && b.args == ["a", "b"]
         ));
-        let e = parse_target("binary://host/logger").unwrap_err().to_string();
+        let e = parse_target("binary://host/logger")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("absolute"), "{e}");
         assert!(parse_target("http://x").is_err());
     }

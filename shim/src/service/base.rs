@@ -138,7 +138,8 @@ impl Service {
         let streams = if terminal {
             stdio::open_streams("", "", "", &self.log_context(id)).map_err(internal)?
         } else {
-            stdio::open_streams(&stdin, &stdout, &stderr, &self.log_context(id)).map_err(internal)?
+            stdio::open_streams(&stdin, &stdout, &stderr, &self.log_context(id))
+                .map_err(internal)?
         };
         let req = ExecRequest {
             process: spec.process.clone(),
@@ -226,7 +227,11 @@ impl Service {
             .read(cid)
             .map_err(|e| tracing::warn!("OOM watch of {id}: reading its state: {e}"))
             .ok()?;
-        let src = super::oom::source(&st.resources.backend.cgroups)?;
+        let Some(src) = super::oom::source(&st.resources.backend.cgroups) else {
+            tracing::info!(cgroups = ?st.resources.backend.cgroups, "{id}: no memory cgroup of its own, no OOM watch");
+            return None;
+        };
+        tracing::info!("{id}: watching for OOM kills in {src:?}");
         let events = self.events.clone();
         let container = id.to_string();
         match super::oom::spawn(src.clone(), move || {

@@ -321,12 +321,7 @@ impl Task for Service {
         if mounted {
             crate::rootfs::unmount(&bundle).map_err(internal)?;
         }
-        if let Some(w) = self
-            .table()
-            .tasks
-            .remove(&req.id)
-            .and_then(|t| t.oom_watch)
-        {
+        if let Some(w) = self.table().tasks.remove(&req.id).and_then(|t| t.oom_watch) {
             w.abort();
         }
         let e = exit.unwrap_or(Exit {

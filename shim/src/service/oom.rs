@@ -4,7 +4,8 @@
 //! Linux only. Which hierarchy carries `memory` decides how the kills are seen:
 //! - cgroup v1 (hybrid hosts like this project's CI): an eventfd registered for the
 //!   cgroup's `memory.oom_control` through `cgroup.event_control`; the kernel signals it on
-//!   every OOM in the cgroup, and once more when the cgroup is removed.
+//!   every OOM in the cgroup (before it kills, so each signal counts as one), and once more
+//!   when the cgroup is removed.
 //! - cgroup v2: inotify on the cgroup's `memory.events`, whose `oom_kill` counter is compared
 //!   with the last value seen (the file is modified for other events too).
 //!
@@ -25,8 +26,8 @@ pub fn oom_kills(text: &str) -> Option<u64> {
         .and_then(|(_, v)| v.trim().parse().ok())
 }
 
-/// Whether a wake-up of the watcher means a new kill: the counter went up, or the kernel
-/// has no counter (then every v1 notification is an OOM).
+/// Whether a change of v2's `memory.events` means a new kill: the counter went up (from
+/// nothing read before: above zero). Without a counter now, the caller decides.
 pub fn is_new_kill(before: Option<u64>, now: Option<u64>) -> bool {
     match (before, now) {
         (Some(b), Some(n)) => n > b,
@@ -107,20 +108,25 @@ mod linux {
                     dir.join("cgroup.event_control"),
                     format!("{} {}", efd.as_raw_fd(), control.as_raw_fd()),
                 )?;
-                (dir.clone(), dir.join("memory.oom_control"), OwnedFd::from(efd))
+                (
+                    dir.clone(),
+                    dir.join("memory.oom_control"),
+                    OwnedFd::from(efd),
+                )
             }
             Source::V2(dir) => {
                 let file = dir.join("memory.events");
-                let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-                    .map_err(io)?;
+                let ino =
+                    Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).map_err(io)?;
                 ino.add_watch(&file, AddWatchFlags::IN_MODIFY).map_err(io)?;
                 (dir.clone(), file, OwnedFd::from(ino))
             }
         };
         let v1 = matches!(src, Source::V1(_));
         let mut rx = reader(fd)?;
+        // Read now, at create: the task below first runs later, maybe after a kill.
+        let mut seen = read_kills(&file);
         Ok(tokio::spawn(async move {
-            let mut seen = read_kills(&file);
             // An eventfd read is one 8-byte counter; an inotify read, whole events.
             let mut buf = vec![0u8; 4096];
             loop {
@@ -132,9 +138,11 @@ mod linux {
                 if !dir.exists() || !file.exists() {
                     return;
                 }
-                let now = read_kills(&file);
+                // v1 signals before the kernel picks and kills a process (the counter has
+                // not moved yet): every notification is one OOM, as runc's shim counts it.
                 // v2's file changes for other events as well: only a rise of the counter.
-                if (v1 || now.is_some()) && is_new_kill(seen, now) {
+                let now = read_kills(&file);
+                if v1 || (now.is_some() && is_new_kill(seen, now)) {
                     on_oom();
                 }
                 seen = now;
@@ -179,7 +187,10 @@ mod tests {
         let v2 = d.path().join("unified/stockade/c");
         std::fs::create_dir_all(&v2).unwrap();
         std::fs::write(v2.join("memory.events"), "oom_kill 0\n").unwrap();
-        assert_eq!(source(std::slice::from_ref(&v2)), Some(Source::V2(v2.clone())));
+        assert_eq!(
+            source(std::slice::from_ref(&v2)),
+            Some(Source::V2(v2.clone()))
+        );
         let pids = d.path().join("pids/c");
         std::fs::create_dir_all(&pids).unwrap();
         assert_eq!(source(&[pids]), None);

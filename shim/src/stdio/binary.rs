@@ -65,7 +65,11 @@ pub fn parse(rest: &str) -> Result<Binary, &'static str> {
         return Err("the program path contains a NUL byte");
     }
     let mut args = Vec::new();
-    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         args.push(decode_query(k));
         args.push(decode_query(v));
@@ -176,11 +180,8 @@ mod tests {
             ),
         )
         .unwrap();
-        std::fs::set_permissions(
-            &script,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let b = parse(&format!("{}?k=v", script.display())).unwrap();
         let ctx = LogContext {
             id: "c1",
@@ -191,9 +192,8 @@ mod tests {
         nix::unistd::write(&e, b"to stderr\n").unwrap();
         drop((o, e));
         // The program writes its files as the data arrives (the bound only ends a failing run).
-        let read = |s: &str| {
-            std::fs::read_to_string(format!("{}.{s}", out.display())).unwrap_or_default()
-        };
+        let read =
+            |s: &str| std::fs::read_to_string(format!("{}.{s}", out.display())).unwrap_or_default();
         for _ in 0..1000 {
             if read("2") == "to stderr\n" && read("1") == "to stdout\n" {
                 break;
