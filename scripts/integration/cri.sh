@@ -41,8 +41,9 @@ PAUSE=localhost/stockade/pause:latest
 BRIDGE=stkcri0
 SUBNET=10.231.77.0/24
 IDS=() # CRI picks the ids; the shims' sockets are found by name below
-NETNS_BEFORE=$(ls /var/run/netns 2>/dev/null | sort)
-SOCKETS_BEFORE=$(ls /run/containerd/s 2>/dev/null | sort)
+names_in() { find "$1" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort; }
+NETNS_BEFORE=$(names_in /var/run/netns)
+SOCKETS_BEFORE=$(names_in /run/containerd/s)
 FORWARD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
 # shellcheck source=ctrlib.sh
 source "$HERE/ctrlib.sh"
@@ -52,14 +53,14 @@ cri_cleanup() {
     ctr_cleanup "$SHIM_ROOT"
     # What the CNI plugins leave when a pod was not torn down: its netns, the bridge, the
     # host-local leases (under $WORK, gone with it) and libcni's result cache.
-    for n in $(ls /var/run/netns 2>/dev/null); do
+    for n in $(names_in /var/run/netns); do
         grep -qx -- "$n" <<<"$NETNS_BEFORE" || ip netns delete "$n" 2>/dev/null
     done
     ip link delete "$BRIDGE" 2>/dev/null
     rm -f /var/lib/cni/results/stockade-cri-* 2>/dev/null
     echo "$FORWARD_BEFORE" >/proc/sys/net/ipv4/ip_forward
     # Sockets of shims killed above (their names are hashes of the pod ids).
-    for s in $(ls /run/containerd/s 2>/dev/null); do
+    for s in $(names_in /run/containerd/s); do
         grep -qx -- "$s" <<<"$SOCKETS_BEFORE" || rm -f "/run/containerd/s/$s"
     done
     [ -n "$HAD_RUN_CONTAINERD" ] || rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null
@@ -158,9 +159,9 @@ fi
 # ---------------------------------------------------------------------------------------
 left=$("$STOCKADE" --root "$SHIM_ROOT/$NS" list -q 2>/dev/null)
 check "no container left in the shim's stockade state" test -z "$left"
-netns_now=$(ls /var/run/netns 2>/dev/null | sort)
+netns_now=$(names_in /var/run/netns)
 check "no network namespace left" test "$netns_now" = "$NETNS_BEFORE"
-leases=$(ls "$WORK/cni/ipam/stockade-cri" 2>/dev/null | grep -E '^[0-9]+\.' || true)
+leases=$(find "$WORK/cni/ipam/stockade-cri" -name '[0-9]*.*' 2>/dev/null)
 check "the pod's address is released (host-local leases)" test -z "$leases"
 mounts=$(findmnt -rn -o TARGET | grep -F -- "$WORK/state" || true)
 check "no container mount left under containerd's state" test -z "$mounts"

@@ -228,7 +228,7 @@ impl Service {
             .map_err(|e| tracing::warn!("OOM watch of {id}: reading its state: {e}"))
             .ok()?;
         let Some(src) = super::oom::source(&st.resources.backend.cgroups) else {
-            tracing::info!(cgroups = ?st.resources.backend.cgroups, "{id}: no memory cgroup of its own, no OOM watch");
+            tracing::debug!(cgroups = ?st.resources.backend.cgroups, "{id}: no memory cgroup of its own, no OOM watch");
             return None;
         };
         tracing::info!("{id}: watching for OOM kills in {src:?}");
