@@ -157,7 +157,7 @@ async fn flow(c: &mut Cri, opts: &Opts, t: &mut Tally, pod_out: &mut Option<Stri
     if !t.check(
         "ImageStatus: the locally imported image is there (nothing is pulled)",
         match img.image {
-            Some(i) if i.repo_tags.iter().any(|r| *r == opts.image) => Ok(()),
+            Some(i) if i.repo_tags.contains(&opts.image) => Ok(()),
             other => Err(format!("{other:?}")),
         },
     ) {

@@ -22,6 +22,8 @@ pub enum Event {
     Delete(TaskDelete),
     ExecAdded(TaskExecAdded),
     ExecStarted(TaskExecStarted),
+    /// Linux only for now (FreeBSD's rctl has no OOM notification mapped).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Oom(TaskOOM),
 }
 

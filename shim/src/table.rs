@@ -137,6 +137,7 @@ mod tests {
             init: Proc::new(pid, "", "", "", false),
             execs: HashMap::new(),
             rootfs_mounted: false,
+            oom_watch: None,
         }
     }
 
