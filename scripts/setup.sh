@@ -15,8 +15,9 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # runtime-tools validation programs (scripts/integration/runtime-tools.sh). man-db and groff
 # render the generated man pages, zsh and fish check the completion scripts (spec-tests group
 # packaging). The CNI plugins (containernetworking-plugins) give `run --image` its networks;
-# their bridge, portmap and firewall plugins call iptables.
-DEBS=(man-db groff zsh fish busybox-static runc crun uidmap libseccomp-dev pkg-config jq iproute2 python3-pip ca-certificates procps util-linux file time docker-registry skopeo umoci apache2-utils curl zstd xz-utils containerd podman conmon containernetworking-plugins iptables zfs-fuse golang-go golang-github-opencontainers-runtime-tools-dev)
+# their bridge, portmap and firewall plugins call iptables. protobuf-compiler (protoc) builds the
+# CRI test client's generated API (k8s-cri); gcc and libc6-dev build cri.sh's static pause binary.
+DEBS=(man-db groff zsh fish busybox-static runc crun uidmap libseccomp-dev pkg-config jq iproute2 python3-pip ca-certificates procps util-linux file time docker-registry skopeo umoci apache2-utils curl zstd xz-utils containerd podman conmon containernetworking-plugins iptables zfs-fuse golang-go golang-github-opencontainers-runtime-tools-dev protobuf-compiler gcc libc6-dev)
 missing=()
 for p in "${DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

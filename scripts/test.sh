@@ -47,13 +47,13 @@ step "freebsd release binary (zigbuild)" bash -c '
     file "$CARGO_TARGET_DIR/x86_64-unknown-freebsd/release/stockade" | tee /dev/stderr | grep -q "FreeBSD" &&
     file "$CARGO_TARGET_DIR/x86_64-unknown-freebsd/release/containerd-shim-stockade-v1" | tee /dev/stderr | grep -q "FreeBSD"'
 step "unit tests" cargo test --workspace
-step "build binaries" cargo build -p stockade -p stockade-spec-tests -p stockade-shim
+step "build binaries" cargo build -p stockade -p stockade-spec-tests -p stockade-shim -p stockade-critest
 export STOCKADE="$TARGET_DIR/debug/stockade"
 step "spec-tests" "$TARGET_DIR/debug/stockade-spec-tests" --stockade "$STOCKADE"
 step "packaging: rc.d script (stub rc.subr)" sh packaging/freebsd/test-rc.sh
 step "packaging: port crate list matches Cargo.lock" packaging/freebsd/gen-crates.sh --check
 # The real-client and real-service suites (each ends with its own "N passed, N failed").
-for suite in registry push mirrors containerd shim podman unpack crash-image crash-pull runtime-tools network service; do
+for suite in registry push mirrors containerd shim cri podman unpack crash-image crash-pull runtime-tools network service; do
     script="scripts/integration/$suite.sh"
     [ -e "$script" ] || continue
     step "integration: $suite" bash "$script"

@@ -28,6 +28,8 @@ IMAGE=localhost/stockade/busybox:latest
 IDS=(t-hello t-exit t-env t-stdin t-mnt t-d t-k t-lim t-tty t-tty2) # every container id used below
 # shellcheck source=ctrlib.sh
 source "$HERE/ctrlib.sh"
+# shellcheck source=ctrcases.sh
+source "$HERE/ctrcases.sh"
 ctr_cleanup_on_exit "$RUNTIME_ROOT"
 
 # ctr's I/O fifos go to --fifo-dir (default /run/containerd/fifo).
@@ -57,22 +59,8 @@ fi
 # ---------------------------------------------------------------------------------------
 # ctr run in the foreground
 # ---------------------------------------------------------------------------------------
-out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" t-hello echo hello 2>&1)
-rc=$?
-if [ "$rc" -eq 0 ] && [ "$out" = hello ]; then
-    ok "ctr run --rm echo hello prints hello and exits 0"
-else
-    not_ok "ctr run --rm echo hello (exit $rc)" "$out
-$(shim_logs)"
-fi
-
-out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" t-exit sh -c 'echo failing; exit 7' 2>&1)
-rc=$?
-if [ "$rc" -eq 7 ] && [ "$out" = failing ]; then
-    ok "a non-zero exit status (7) comes back through ctr run"
-else
-    not_ok "a non-zero exit status comes back through ctr run (exit $rc)" "$out"
-fi
+case_echo t-hello
+case_exit_status t-exit
 
 out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" t-env sh -c 'echo "$PATH $(id -u) $$"; ls /proc/self >/dev/null && echo proc' 2>&1)
 if [ "$out" = "/bin 0 1
@@ -82,9 +70,7 @@ else
     not_ok "process environment inside ctr run" "$out"
 fi
 
-# ctr forwards stdin's EOF (CloseIO) only once the task exists, so the input comes late.
-out=$( (sleep 2; printf 'from stdin\n') | C run --rm "${RUN_OPTS[@]}" "$IMAGE" t-stdin cat 2>&1)
-if [ "$out" = "from stdin" ]; then ok "stdin reaches the container (ctr run without -t)"; else not_ok "stdin reaches the container" "$out"; fi
+case_stdin t-stdin
 
 mkdir -p "$WORK/volume"
 echo from-host >"$WORK/volume/in"
@@ -135,14 +121,7 @@ else
     not_ok "stockade state under --runc-root/$NS" "$state"
 fi
 
-out=$(C task exec --fifo-dir "$WORK/fifo" --exec-id e1 t-d sh -c 'echo "exec beside $(cat /proc/1/comm)"; exit 3' 2>&1)
-rc=$?
-if [ "$rc" -eq 3 ] && [ "$out" = "exec beside sh" ]; then
-    ok "ctr task exec runs in the container and returns its status (3)"
-else
-    not_ok "ctr task exec (exit $rc)" "$out
-$(shim_logs)"
-fi
+case_exec t-d e1
 
 out=$(C task exec --fifo-dir "$WORK/fifo" --exec-id e2 t-d sh -c 'ps -o pid,args | grep -c "while"' 2>&1)
 rc=$?
@@ -155,32 +134,9 @@ fi
 out=$( (sleep 2; printf 'piped\n') | C task exec --fifo-dir "$WORK/fifo" --exec-id e3 t-d cat 2>&1)
 if [ "$out" = piped ]; then ok "ctr task exec passes stdin"; else not_ok "ctr task exec passes stdin" "$out"; fi
 
-out=$(C task ps t-d 2>&1)
-if [ "$(grep -cE '^[0-9]+' <<<"$out")" -ge 1 ] && grep -q "^$pid\b" <<<"$out"; then
-    ok "ctr task ps lists the container's processes"
-else
-    not_ok "ctr task ps" "$out"
-fi
-
-on_pty "$PTY_CTR task exec -t --fifo-dir '$WORK/fifo' --exec-id e4 t-d sh -c 'tty; exit 6'"
-tty_out=$out
-on_pty "$PTY_CTR task exec -t --fifo-dir '$WORK/fifo' --exec-id e5 t-d sh -c 'test -t 0 && exit 6'"
-out=$tty_out
-if grep -qE '^/dev/pts/[0-9]+$' <<<"$out" && [ "$rc" -eq 6 ]; then
-    ok "ctr task exec -t: the exec gets its own pts (console socket) and returns its status"
-else
-    not_ok "ctr task exec -t (exit $rc)" "$out
-$(shim_logs)"
-fi
-
-out=$(C task kill t-d 2>&1)
-rc=$?
-if [ "$rc" -eq 0 ] && wait_status t-d STOPPED; then
-    ok "ctr task kill (SIGTERM) stops the task"
-else
-    not_ok "ctr task kill (exit $rc)" "$out
-$(C task ls 2>&1)"
-fi
+case_ps t-d "$pid"
+case_exec_tty t-d e4
+case_kill_term t-d
 
 out=$(C task delete t-d 2>&1)
 rc=$?
@@ -237,20 +193,7 @@ fi
 # A terminal: ctr run -t (console socket), with ctr itself on a pty
 # ---------------------------------------------------------------------------------------
 CTR_T="$PTY_CTR run -t --rm --runtime io.containerd.runc.v2 --runc-binary '$STOCKADE' --runc-root '$RUNTIME_ROOT' --fifo-dir '$WORK/fifo' '$IMAGE'"
-on_pty "$CTR_T t-tty tty"
-if grep -qE '^/dev/pts/[0-9]+$' <<<"$out" && [ "$rc" -eq 0 ]; then
-    ok "ctr run -t: the process's stdin is a pts ($(grep -E '^/dev/pts' <<<"$out"))"
-else
-    not_ok "ctr run -t tty prints a pts path (exit $rc)" "$out
-$(shim_logs)"
-fi
-
-on_pty "$CTR_T t-tty2 sh -c 'test -t 0 && test -t 1 && exit 5'"
-if [ "$rc" -eq 5 ]; then
-    ok "ctr run -t: stdin and stdout are terminals, and the exit status (5) comes back"
-else
-    not_ok "ctr run -t exit status (exit $rc)" "$out"
-fi
+case_run_tty t-tty t-tty2
 
 left=$(C container ls -q 2>&1; ls -A "$RUNTIME_ROOT/$NS" 2>&1)
 if [ -z "$left" ]; then ok "after every test no container and no runtime state is left"; else not_ok "nothing left at the end" "$left"; fi

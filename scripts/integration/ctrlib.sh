@@ -83,14 +83,17 @@ on_pty() { # on_pty COMMAND: runs it with a pty as its terminal; output (without
 
 # start_containerd [VAR=VALUE…]: containerd with a private configuration, state and socket
 # (the assignments go into its environment, which its shims inherit); exits 2 when it
-# does not answer within 10 s.
+# does not answer within 10 s. With CTR_CRI_CONFIG set (cri.sh), the CRI plugin runs and
+# that text is appended to the configuration; otherwise CRI is disabled.
 start_containerd() {
+    local disabled='"io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"'
+    # Only what ctr needs: no CRI (it wants CNI and would probe the host), no tracing.
+    [ -n "${CTR_CRI_CONFIG:-}" ] || disabled="\"io.containerd.grpc.v1.cri\", $disabled"
     cat >"$WORK/config.toml" <<EOF
 version = 2
 root = "$WORK/root"
 state = "$WORK/state"
-# Only what ctr needs: no CRI (it wants CNI and would probe the host), no tracing.
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+disabled_plugins = [$disabled]
 
 [grpc]
   address = "$SOCK"
@@ -104,6 +107,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.tracing.processo
 
 [metrics]
   address = ""
+${CTR_CRI_CONFIG:-}
 EOF
     env "$@" containerd --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
     CONTAINERD_PID=$!

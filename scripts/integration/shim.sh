@@ -28,9 +28,11 @@ NS=stockade-shim-test
 SHIM_ROOT=$WORK/shim-root
 IMAGE=localhost/stockade/busybox:latest
 RUNTIME=io.containerd.stockade.v1
-IDS=(s-hello s-exit s-stdin s-tty s-tty2 s-d s-all s-dead) # every container id used below
+IDS=(s-hello s-exit s-stdin s-tty s-tty2 s-d s-all s-log s-file s-oom s-dead) # every container id used below
 # shellcheck source=ctrlib.sh
 source "$HERE/ctrlib.sh"
+# shellcheck source=ctrcases.sh
+source "$HERE/ctrcases.sh"
 ctr_cleanup_on_exit "$SHIM_ROOT"
 
 RUN_OPTS=(--runtime "$RUNTIME" --fifo-dir "$WORK/fifo")
@@ -66,43 +68,15 @@ fi
 # ---------------------------------------------------------------------------------------
 # ctr run in the foreground
 # ---------------------------------------------------------------------------------------
-out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" s-hello echo hello 2>&1)
-rc=$?
-if [ "$rc" -eq 0 ] && [ "$out" = hello ]; then
-    ok "ctr run --rm --runtime $RUNTIME echo hello prints hello and exits 0"
-else
-    not_ok "ctr run --rm echo hello through the stockade shim (exit $rc)" "$out
-$(shim_logs)"
-fi
-
-out=$(C run --rm "${RUN_OPTS[@]}" "$IMAGE" s-exit sh -c 'echo failing >&2; exit 7' 2>&1)
-rc=$?
-if [ "$rc" -eq 7 ] && [ "$out" = failing ]; then
-    ok "stderr and a non-zero exit status (7) come back through the shim"
-else
-    not_ok "stderr and exit status 7 through the shim (exit $rc)" "$out"
-fi
-
-out=$( (sleep 2; printf 'from stdin\n') | C run --rm "${RUN_OPTS[@]}" "$IMAGE" s-stdin cat 2>&1)
-if [ "$out" = "from stdin" ]; then ok "stdin reaches the container, and CloseIO ends it"; else not_ok "stdin through the shim" "$out"; fi
+case_echo s-hello
+case_exit_status s-exit
+case_stdin s-stdin
 
 # ---------------------------------------------------------------------------------------
 # A terminal: ctr run -t
 # ---------------------------------------------------------------------------------------
 CTR_T="$PTY_CTR run -t --rm --runtime $RUNTIME --fifo-dir '$WORK/fifo' '$IMAGE'"
-on_pty "$CTR_T s-tty tty"
-if grep -qE '^/dev/pts/[0-9]+$' <<<"$out" && [ "$rc" -eq 0 ]; then
-    ok "ctr run -t: the process's stdin is a pts, its output comes back"
-else
-    not_ok "ctr run -t tty prints a pts path (exit $rc)" "$out
-$(shim_logs)"
-fi
-on_pty "$CTR_T s-tty2 sh -c 'test -t 0 && test -t 1 && exit 5'"
-if [ "$rc" -eq 5 ]; then
-    ok "ctr run -t: stdin and stdout are terminals, and the exit status (5) comes back"
-else
-    not_ok "ctr run -t exit status (exit $rc)" "$out"
-fi
+case_run_tty s-tty s-tty2
 
 # ---------------------------------------------------------------------------------------
 # A detached container: task ls, ps, exec, metrics, update, kill, delete
@@ -132,27 +106,9 @@ else
     not_ok "the init's parent is the shim" "shim $spid; init $pid parent $(awk '{ print $4 }' "/proc/$pid/stat" 2>&1)"
 fi
 
-out=$(C task exec --fifo-dir "$WORK/fifo" --exec-id e1 s-d sh -c 'echo "exec beside $(cat /proc/1/comm)"; exit 3' 2>&1)
-rc=$?
-if [ "$rc" -eq 3 ] && [ "$out" = "exec beside sh" ]; then
-    ok "ctr task exec runs in the container and returns its status (3)"
-else
-    not_ok "ctr task exec (exit $rc)" "$out
-$(shim_logs)"
-fi
-on_pty "$PTY_CTR task exec -t --fifo-dir '$WORK/fifo' --exec-id e2 s-d sh -c 'tty; exit 6'"
-if [ "$rc" -eq 6 ] && grep -qE '^/dev/pts/[0-9]+$' <<<"$out"; then
-    ok "ctr task exec -t: a terminal, and the status (6)"
-else
-    not_ok "ctr task exec -t (exit $rc)" "$out"
-fi
-
-out=$(C task ps s-d 2>&1)
-if grep -q "^$pid\b" <<<"$out" && [ "$(grep -cE '^[0-9]+' <<<"$out")" -ge 2 ]; then
-    ok "ctr task ps lists the container's processes (the init and its sleep)"
-else
-    not_ok "ctr task ps" "$out"
-fi
+case_exec s-d e1
+case_exec_tty s-d e2
+case_ps s-d "$pid"
 
 out=$(C task metrics s-d 2>&1)
 if grep -qE 'memory\.usage_in_bytes +[1-9]' <<<"$out" && grep -qE 'memory\.limit_in_bytes +134217728 *$' <<<"$out"; then
@@ -161,14 +117,7 @@ else
     not_ok "ctr task metrics" "$out"
 fi
 
-out=$(C task kill s-d 2>&1)
-if wait_status s-d STOPPED; then
-    ok "ctr task kill (TERM): the task stops (TaskExit reached containerd)"
-else
-    not_ok "ctr task kill then STOPPED" "$out
-$(C task ls 2>&1)
-$(shim_logs)"
-fi
+case_kill_term s-d
 out=$(C task delete s-d 2>&1; C container rm s-d 2>&1)
 if ! "$STOCKADE" --root "$SHIM_ROOT/$NS" list -q 2>/dev/null | grep -qx s-d && [ -z "$(C task ls -q 2>/dev/null | grep -x s-d)" ]; then
     ok "ctr task delete removes the container from stockade's state"
@@ -188,6 +137,68 @@ $(C task ls 2>&1)"
 fi
 C task delete s-all >/dev/null 2>&1
 C container rm s-all >/dev/null 2>&1
+
+# ---------------------------------------------------------------------------------------
+# Log URIs: binary:// (containerd's logging-binary protocol) and file://
+# ---------------------------------------------------------------------------------------
+mkdir -p "$WORK/logs"
+cat >"$WORK/logger.sh" <<'EOF'
+#!/bin/sh
+# A logging binary: fd 3 is the container's stdout, fd 4 its stderr, fd 5 the ready signal.
+exec 5>&-
+/bin/cat <&3 >"$2/$CONTAINER_NAMESPACE.$CONTAINER_ID.out" &
+/bin/cat <&4 >"$2/$CONTAINER_NAMESPACE.$CONTAINER_ID.err"
+wait
+EOF
+chmod +x "$WORK/logger.sh"
+out=$(C run --rm "${RUN_OPTS[@]}" --log-uri "binary://$WORK/logger.sh?dir=$WORK/logs" "$IMAGE" s-log \
+    sh -c 'echo to-out; echo to-err >&2; exit 4' 2>&1)
+rc=$?
+lo=$WORK/logs/$NS.s-log.out le=$WORK/logs/$NS.s-log.err
+for _ in $(seq 1 100); do
+    [ "$(cat "$lo" 2>/dev/null)" = to-out ] && [ "$(cat "$le" 2>/dev/null)" = to-err ] && break
+    sleep 0.1
+done
+if [ "$rc" -eq 4 ] && [ "$(cat "$lo" 2>/dev/null)" = to-out ] && [ "$(cat "$le" 2>/dev/null)" = to-err ]; then
+    ok "ctr run --log-uri binary://: the logging program gets stdout (fd 3), stderr (fd 4), the ids in its environment and its arguments"
+else
+    not_ok "binary:// log URI (exit $rc)" "$out
+stdout log: $(cat "$lo" 2>&1)
+stderr log: $(cat "$le" 2>&1)
+$(shim_logs)"
+fi
+out=$(C run --rm "${RUN_OPTS[@]}" --log-uri "file://$WORK/logs/s-file.log" "$IMAGE" s-file \
+    sh -c 'echo file-out; echo file-err >&2' 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(sort "$WORK/logs/s-file.log" 2>/dev/null | tr '\n' ' ')" = "file-err file-out " ]; then
+    ok "ctr run --log-uri file://: stdout and stderr are appended to the file"
+else
+    not_ok "file:// log URI (exit $rc)" "$out
+$(cat "$WORK/logs/s-file.log" 2>&1)"
+fi
+
+# ---------------------------------------------------------------------------------------
+# Out of memory: the shim watches the container's memory cgroup and publishes TaskOOM
+# ---------------------------------------------------------------------------------------
+C events >"$WORK/events.log" 2>&1 &
+EVENTS_PID=$!
+sleep 0.5 # ctr events subscribes after it connects; nothing to wait on but its socket
+out=$(C run --rm "${RUN_OPTS[@]}" --memory-limit 16777216 "$IMAGE" s-oom \
+    dd if=/dev/zero of=/dev/null bs=64M count=1 2>&1)
+rc=$?
+for _ in $(seq 1 50); do
+    grep -q '/tasks/oom.*"s-oom"' "$WORK/events.log" && break
+    sleep 0.1
+done
+kill "$EVENTS_PID" 2>/dev/null
+wait "$EVENTS_PID" 2>/dev/null
+if [ "$rc" -eq 137 ] && grep -q '/tasks/oom.*"s-oom"' "$WORK/events.log"; then
+    ok "a container past its 16 MiB memory limit is killed (137) and containerd gets /tasks/oom for it"
+else
+    not_ok "TaskOOM (exit $rc)" "$out
+$(grep -E 's-oom' "$WORK/events.log" | head -10)
+$(shim_logs)"
+fi
 
 # ---------------------------------------------------------------------------------------
 # A killed shim: containerd runs `shim delete`, which cleans up the container

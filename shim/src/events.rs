@@ -3,7 +3,7 @@
 //! way; older shims exec'd `containerd publish`).
 
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::MessageDyn;
@@ -22,6 +22,9 @@ pub enum Event {
     Delete(TaskDelete),
     ExecAdded(TaskExecAdded),
     ExecStarted(TaskExecStarted),
+    /// Linux only for now (FreeBSD's rctl has no OOM notification mapped).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Oom(TaskOOM),
 }
 
 impl Event {
@@ -34,6 +37,7 @@ impl Event {
             Event::Delete(_) => topics::TASK_DELETE_EVENT_TOPIC,
             Event::ExecAdded(_) => topics::TASK_EXEC_ADDED_EVENT_TOPIC,
             Event::ExecStarted(_) => topics::TASK_EXEC_STARTED_EVENT_TOPIC,
+            Event::Oom(_) => topics::TASK_OOM_EVENT_TOPIC,
         }
     }
 
@@ -45,6 +49,7 @@ impl Event {
             Event::Delete(m) => m,
             Event::ExecAdded(m) => m,
             Event::ExecStarted(m) => m,
+            Event::Oom(m) => m,
         }
     }
 
@@ -77,6 +82,7 @@ pub fn pack(m: &dyn MessageDyn) -> Result<Any, protobuf::Error> {
 #[derive(Clone)]
 pub struct Publisher {
     tx: mpsc::UnboundedSender<Event>,
+    namespace: std::sync::Arc<str>,
 }
 
 impl Publisher {
@@ -84,6 +90,7 @@ impl Publisher {
     /// as when the shim is run by hand).
     pub fn spawn(ttrpc_address: Option<String>, namespace: String) -> Publisher {
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+        let ns: std::sync::Arc<str> = namespace.as_str().into();
         tokio::spawn(async move {
             let mut client: Option<EventsClient> = None;
             while let Some(ev) = rx.recv().await {
@@ -130,7 +137,12 @@ impl Publisher {
                 }
             }
         });
-        Publisher { tx }
+        Publisher { tx, namespace: ns }
+    }
+
+    /// The containerd namespace the shim serves.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
     }
 
     pub fn publish(&self, ev: Event) {
@@ -169,5 +181,6 @@ mod tests {
             Event::ExecStarted(TaskExecStarted::new()).topic(),
             "/tasks/exec-started"
         );
+        assert_eq!(Event::Oom(TaskOOM::new()).topic(), "/tasks/oom");
     }
 }

@@ -64,7 +64,9 @@ pub fn collect(st: &StoredState) -> Result<Any, StatsError> {
     }
     v1(
         innermost(&dirs, Some("memory")),
-        innermost(&dirs, Some("cpuacct")),
+        innermost(&dirs, Some("cpuacct"))
+            .map(CpuSource::Cpuacct)
+            .or_else(|| unified_cpu(&dirs).map(CpuSource::Unified)),
         innermost(&dirs, Some("pids")),
         read,
     )
@@ -85,9 +87,28 @@ pub fn innermost(dirs: &[String], controller: Option<&str>) -> Option<String> {
         .cloned()
 }
 
+/// Where a v1 host without a `cpuacct` cgroup of the container's own (a CPU limit alone
+/// makes one in `cpu`, which is a separate hierarchy on some hosts) still has its CPU time:
+/// the `cpu.stat` every v2 cgroup keeps, in the hybrid host's unified hierarchy.
+fn unified_cpu(dirs: &[String]) -> Option<String> {
+    dirs.iter()
+        .filter(|d| std::path::Path::new(&format!("{d}/cpu.stat")).exists())
+        .filter(|d| !std::path::Path::new(&format!("{d}/cpuacct.usage")).exists())
+        .max_by_key(|d| d.matches('/').count())
+        .cloned()
+}
+
+/// Where the CPU time of a v1 container is read.
+pub enum CpuSource {
+    /// Its v1 `cpuacct` cgroup (`cpuacct.usage`, `cpuacct.stat`).
+    Cpuacct(String),
+    /// Its v2 cgroup on a hybrid host (`cpu.stat`, microseconds).
+    Unified(String),
+}
+
 fn v1(
     memory: Option<String>,
-    cpuacct: Option<String>,
+    cpu: Option<CpuSource>,
     pids: Option<String>,
     read: impl Fn(String) -> String,
 ) -> Result<Any, StatsError> {
@@ -98,7 +119,13 @@ fn v1(
         p.current = first_number(&read(format!("{d}/pids.current")));
         p.limit = first_number(&read(format!("{d}/pids.max")));
     }
-    if let Some(d) = cpuacct {
+    if let Some(CpuSource::Unified(d)) = &cpu {
+        let stat = read(format!("{d}/cpu.stat"));
+        let u = m.cpu.mut_or_insert_default().usage.mut_or_insert_default();
+        u.total = stat_value(&stat, "usage_usec") * 1000;
+        u.user = stat_value(&stat, "user_usec") * 1000;
+        u.kernel = stat_value(&stat, "system_usec") * 1000;
+    } else if let Some(CpuSource::Cpuacct(d)) = cpu {
         let u = m.cpu.mut_or_insert_default().usage.mut_or_insert_default();
         u.total = first_number(&read(format!("{d}/cpuacct.usage")));
         let stat = read(format!("{d}/cpuacct.stat"));
@@ -201,7 +228,7 @@ mod tests {
         };
         let any = v1(
             Some("/m".into()),
-            Some("/c".into()),
+            Some(CpuSource::Cpuacct("/c".into())),
             Some("/p".into()),
             files,
         )
@@ -213,5 +240,23 @@ mod tests {
         assert_eq!(m.memory.usage.usage, 4096);
         assert_eq!(m.memory.rss, 2);
         assert_eq!(m.cpu.usage.total, 123456);
+    }
+
+    #[test]
+    fn v1_cpu_time_from_the_unified_cgroup() {
+        let files = |p: String| match p.as_str() {
+            "/u/cpu.stat" => "usage_usec 7
+user_usec 5
+system_usec 2
+"
+            .to_string(),
+            _ => String::new(),
+        };
+        let any = v1(None, Some(CpuSource::Unified("/u".into())), None, files).unwrap();
+        let m = containerd_shim_protos::cgroups::metrics::Metrics::parse_from_bytes(&any.value)
+            .unwrap();
+        assert_eq!(m.cpu.usage.total, 7000);
+        assert_eq!(m.cpu.usage.user, 5000);
+        assert_eq!(m.cpu.usage.kernel, 2000);
     }
 }

@@ -1,6 +1,6 @@
 //! The container's standard streams as containerd gives them: FIFO paths that containerd
 //! (or ctr) holds the other end of, `file://` URIs (output appended to a file), or nothing.
-//! `binary://` log URIs (a logging program the shim would run) are refused clearly.
+//! `binary://` log URIs (a logging program the shim runs, `binary.rs`).
 //!
 //! The output FIFOs are handed to the process directly, so the shim copies nothing on the
 //! way out. Stdin goes through a pipe the shim feeds from the FIFO, because containerd
@@ -14,6 +14,10 @@ use nix::sys::stat::Mode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
+mod binary;
+
+pub use binary::LogContext;
+
 /// Where one stream goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -23,6 +27,8 @@ pub enum Target {
     Fifo(PathBuf),
     /// `file:///path`: appended to that file.
     File(PathBuf),
+    /// `binary:///path?args`: a logging program reading the output from pipes.
+    Binary(binary::Binary),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +42,10 @@ pub enum StdioError {
         #[source]
         source: nix::errno::Errno,
     },
+    #[error("logging program {path}: {why}")]
+    Logger { path: PathBuf, why: String },
+    #[error("stdout and stderr name different binary:// logging programs ({stdout}, {stderr}); containerd gives both the same URI")]
+    TwoLoggers { stdout: String, stderr: String },
     #[error("{op}: {source}")]
     Sys {
         op: &'static str,
@@ -63,13 +73,12 @@ pub fn parse_target(s: &str) -> Result<Target, StdioError> {
             }
             Ok(Target::File(PathBuf::from(p)))
         }
-        Some(("binary", _)) => Err(StdioError::Uri {
-            uri: uri(),
-            why: "binary:// logging programs are not supported by the stockade shim yet; use a FIFO or file://",
-        }),
+        Some(("binary", rest)) => binary::parse(rest)
+            .map(Target::Binary)
+            .map_err(|why| StdioError::Uri { uri: uri(), why }),
         Some(_) => Err(StdioError::Uri {
             uri: uri(),
-            why: "unknown scheme (expected a FIFO path, fifo:// or file://)",
+            why: "unknown scheme (expected a FIFO path, fifo://, file:// or binary://)",
         }),
     }
 }
@@ -122,13 +131,51 @@ fn output(target: &Target) -> Result<OwnedFd, StdioError> {
             OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
             "output log file",
         ),
+        // Handled with both streams in `outputs`.
+        Target::Binary(b) => Err(StdioError::Logger {
+            path: b.path.clone(),
+            why: "a logging program serves stdout and stderr together".into(),
+        }),
     }
 }
 
+/// The stdout and stderr descriptors. One logging program serves both when either names
+/// one (containerd's log URI is given as both); a stream without it gets its own target.
+fn outputs(
+    out: &Target,
+    err: &Target,
+    ctx: &LogContext<'_>,
+) -> Result<(OwnedFd, OwnedFd), StdioError> {
+    let b = match (out, err) {
+        (Target::Binary(a), Target::Binary(b)) if a != b => {
+            return Err(StdioError::TwoLoggers {
+                stdout: stockade_quote::quote_os(a.path.as_os_str()).to_string(),
+                stderr: stockade_quote::quote_os(b.path.as_os_str()).to_string(),
+            })
+        }
+        (Target::Binary(b), _) | (_, Target::Binary(b)) => b,
+        _ => return Ok((output(out)?, output(err)?)),
+    };
+    let (o, e) = binary::start(b, ctx)?;
+    let o = match out {
+        Target::Binary(_) => o,
+        t => output(t)?,
+    };
+    let e = match err {
+        Target::Binary(_) => e,
+        t => output(t)?,
+    };
+    Ok((o, e))
+}
+
 /// Opens the streams for a process from containerd's three strings.
-pub fn open_streams(stdin: &str, stdout: &str, stderr: &str) -> Result<Streams, StdioError> {
-    let out = output(&parse_target(stdout)?)?;
-    let err = output(&parse_target(stderr)?)?;
+pub fn open_streams(
+    stdin: &str,
+    stdout: &str,
+    stderr: &str,
+    ctx: &LogContext<'_>,
+) -> Result<Streams, StdioError> {
+    let (out, err) = outputs(&parse_target(stdout)?, &parse_target(stderr)?, ctx)?;
     let (input, feed) = match parse_target(stdin)? {
         Target::Null => (
             open(Path::new("/dev/null"), OFlag::O_RDONLY, "stdin")?,
@@ -143,6 +190,12 @@ pub fn open_streams(stdin: &str, stdout: &str, stderr: &str) -> Result<Streams, 
             (r, Some((p, w)))
         }
         Target::File(p) => (open(&p, OFlag::O_RDONLY, "stdin file")?, None),
+        Target::Binary(b) => {
+            return Err(StdioError::Logger {
+                path: b.path,
+                why: "a logging program cannot be stdin".into(),
+            })
+        }
     };
     Ok(Streams {
         stdin: input,
@@ -224,6 +277,19 @@ fn errno_of(e: &std::io::Error) -> nix::errno::Errno {
 mod tests {
     use super::*;
 
+    const CTX: LogContext<'static> = LogContext {
+        id: "c",
+        namespace: "ns",
+    };
+
+    #[test]
+    fn two_different_loggers_refused() {
+        let e = open_streams("", "binary:///bin/a", "binary:///bin/b", &CTX)
+            .err()
+            .unwrap();
+        assert!(matches!(e, StdioError::TwoLoggers { .. }), "{e}");
+    }
+
     #[test]
     fn targets() {
         assert_eq!(parse_target("").unwrap(), Target::Null);
@@ -244,10 +310,14 @@ mod tests {
             Target::File("/var/log/c.log".into())
         );
         assert!(parse_target("file://relative").is_err());
-        let e = parse_target("binary:///usr/bin/logger?a=b")
+        assert!(matches!(
+            parse_target("binary:///usr/bin/logger?a=b").unwrap(),
+            Target::Binary(b) if b.path == Path::new("/usr/bin/logger") && b.args == ["a", "b"]
+        ));
+        let e = parse_target("binary://host/logger")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("binary://"), "{e}");
+        assert!(e.contains("absolute"), "{e}");
         assert!(parse_target("http://x").is_err());
     }
 
@@ -257,7 +327,7 @@ mod tests {
         let log = dir.path().join("out.log");
         std::fs::write(&log, "a\n").unwrap();
         let uri = format!("file://{}", log.display());
-        let s = open_streams("", &uri, "").unwrap();
+        let s = open_streams("", &uri, "", &CTX).unwrap();
         nix::unistd::write(&s.stdout, b"b\n").unwrap();
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "a\nb\n");
         assert!(s.stdin_feed.is_none());
@@ -268,7 +338,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("stdout");
         nix::unistd::mkfifo(&f, Mode::from_bits_truncate(0o600)).unwrap();
-        let e = open_streams("", f.to_str().unwrap(), "").err().unwrap();
+        let e = open_streams("", f.to_str().unwrap(), "", &CTX)
+            .err()
+            .unwrap();
         assert!(
             matches!(
                 e,

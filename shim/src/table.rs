@@ -66,6 +66,8 @@ pub struct Task {
     pub init: Proc,
     pub execs: HashMap<String, Exec>,
     pub rootfs_mounted: bool,
+    /// The OOM watcher (Linux, a container with a memory cgroup), ended on delete.
+    pub oom_watch: Option<tokio::task::AbortHandle>,
 }
 
 /// Which process an exit belongs to.
@@ -135,6 +137,7 @@ mod tests {
             init: Proc::new(pid, "", "", "", false),
             execs: HashMap::new(),
             rootfs_mounted: false,
+            oom_watch: None,
         }
     }
 

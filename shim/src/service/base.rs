@@ -136,9 +136,10 @@ impl Service {
             None
         };
         let streams = if terminal {
-            stdio::open_streams("", "", "").map_err(internal)?
+            stdio::open_streams("", "", "", &self.log_context(id)).map_err(internal)?
         } else {
-            stdio::open_streams(&stdin, &stdout, &stderr).map_err(internal)?
+            stdio::open_streams(&stdin, &stdout, &stderr, &self.log_context(id))
+                .map_err(internal)?
         };
         let req = ExecRequest {
             process: spec.process.clone(),
@@ -152,7 +153,7 @@ impl Service {
             .map_err(internal)?
             .map_err(runtime_err)?;
         let mut io = Proc::new(pid, &stdin, &stdout, &stderr, terminal);
-        self.wire_io(&mut io, streams, console.as_ref())?;
+        self.wire_io(id, &mut io, streams, console.as_ref())?;
         let early = {
             let mut t = self.table();
             let Some(x) = t
@@ -180,16 +181,26 @@ impl Service {
         Ok(pid as u32)
     }
 
+    /// Who a `binary://` logging program logs for.
+    pub(super) fn log_context<'a>(&'a self, id: &'a str) -> stdio::LogContext<'a> {
+        stdio::LogContext {
+            id,
+            namespace: self.events.namespace(),
+        }
+    }
+
     /// Stdin feeding and the terminal copy for a process just made.
     pub(super) fn wire_io(
         &self,
+        id: &str,
         p: &mut Proc,
         streams: stdio::Streams,
         console: Option<&ConsoleSocket>,
     ) -> Result<()> {
         if let Some(c) = console {
             let master = c.receive().map_err(internal)?;
-            let out = stdio::open_streams("", &p.stdout, "").map_err(internal)?;
+            let out =
+                stdio::open_streams("", &p.stdout, "", &self.log_context(id)).map_err(internal)?;
             let stdin = (!p.stdin.is_empty()).then(|| PathBuf::from(&p.stdin));
             p.master =
                 Some(crate::console::copy(master, stdin.as_deref(), out.stdout).map_err(internal)?);
@@ -201,6 +212,50 @@ impl Service {
             p.close_stdin = Some(tx);
         }
         Ok(())
+    }
+
+    /// Starts the OOM watcher of a container just created (Linux, with a memory cgroup of
+    /// its own); a failure to watch is logged, not fatal: the container runs regardless.
+    #[cfg(target_os = "linux")]
+    pub(super) fn watch_oom(
+        &self,
+        id: &str,
+        cid: &ContainerId,
+    ) -> Option<tokio::task::AbortHandle> {
+        let st = self
+            .store
+            .read(cid)
+            .map_err(|e| tracing::warn!("OOM watch of {id}: reading its state: {e}"))
+            .ok()?;
+        let Some(src) = super::oom::source(&st.resources.backend.cgroups) else {
+            tracing::debug!(cgroups = ?st.resources.backend.cgroups, "{id}: no memory cgroup of its own, no OOM watch");
+            return None;
+        };
+        tracing::info!("{id}: watching for OOM kills in {src:?}");
+        let events = self.events.clone();
+        let container = id.to_string();
+        match super::oom::spawn(src.clone(), move || {
+            tracing::info!(container = %container, "out of memory: a process was killed");
+            let mut ev = containerd_shim_protos::events::task::TaskOOM::new();
+            ev.container_id = container.clone();
+            events.publish(Event::Oom(ev));
+        }) {
+            Ok(h) => Some(h.abort_handle()),
+            Err(e) => {
+                tracing::warn!("OOM watch of {id} ({src:?}): {e}; TaskOOM will not be sent");
+                None
+            }
+        }
+    }
+
+    /// FreeBSD: rctl has no OOM notification to map yet.
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn watch_oom(
+        &self,
+        _id: &str,
+        _cid: &ContainerId,
+    ) -> Option<tokio::task::AbortHandle> {
+        None
     }
 
     pub fn publish_exit(&self, container: &str, exec: &str, e: Exit) {

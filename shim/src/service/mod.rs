@@ -22,6 +22,7 @@ use crate::stdio;
 use crate::table::{Exec, Proc, Task as Entry};
 
 mod base;
+mod oom;
 
 use base::{internal, runtime_err, state_of};
 pub use base::{rpc_err, Service};
@@ -57,9 +58,14 @@ impl Task for Service {
                 None
             };
             let streams = if req.terminal {
-                stdio::open_streams("", "", "")
+                stdio::open_streams("", "", "", &self.log_context(&req.id))
             } else {
-                stdio::open_streams(&req.stdin, &req.stdout, &req.stderr)
+                stdio::open_streams(
+                    &req.stdin,
+                    &req.stdout,
+                    &req.stderr,
+                    &self.log_context(&req.id),
+                )
             }
             .map_err(internal)?;
             let opts = CreateOptions {
@@ -72,7 +78,7 @@ impl Task for Service {
             .map_err(internal)?
             .map_err(runtime_err)?;
             let mut p = Proc::new(pid, &req.stdin, &req.stdout, &req.stderr, req.terminal);
-            if let Err(e) = self.wire_io(&mut p, streams, console.as_ref()) {
+            if let Err(e) = self.wire_io(&req.id, &mut p, streams, console.as_ref()) {
                 let _ = container::delete(&self.store, &cid, true);
                 return Err(e);
             }
@@ -95,6 +101,7 @@ impl Task for Service {
                 init: p,
                 execs: Default::default(),
                 rootfs_mounted: mounted,
+                oom_watch: self.watch_oom(&req.id, &cid),
             },
         );
         let mut ev = TaskCreate::new();
@@ -314,7 +321,9 @@ impl Task for Service {
         if mounted {
             crate::rootfs::unmount(&bundle).map_err(internal)?;
         }
-        self.table().tasks.remove(&req.id);
+        if let Some(w) = self.table().tasks.remove(&req.id).and_then(|t| t.oom_watch) {
+            w.abort();
+        }
         let e = exit.unwrap_or(Exit {
             pid,
             status: 128 + 9,
