@@ -21,9 +21,8 @@ use super::fflags::{self, DeviceNodes, FileFlags, FlagsPolicy, PendingFlags};
 use super::fsops::{clear_dir, dir_flags, is_enoent, kind, lstat_at, remove_all_at, Tree};
 use super::meta::{finish_at, finish_fd, meta_of, DirMetas, Meta, Settings};
 use super::overlay::{self, Whiteouts};
-use super::parallel::may_overlap;
 use super::path::{normalize, whiteout, Whiteout};
-use super::pool::Pool;
+use super::pool::{may_overlap, Pool, STREAM_COPY_MAX};
 use super::scan::Shadow;
 use super::sparse::write_sparse;
 use super::Budget;
@@ -119,7 +118,10 @@ impl LayerRun<'_, '_> {
                 .file_name()
                 .is_some_and(|n| matches!(whiteout(n), Ok(Whiteout::None)));
             let et = entry.header().entry_type();
-            self.before_entry(p, &rel, et, plain && may_overlap(et))?;
+            // A file of a streamed layer too large to hand over is written here, and may
+            // replace a directory with files in flight below it.
+            let inline = data.is_none() && entry.size() > STREAM_COPY_MAX;
+            self.before_entry(p, &rel, et, plain && !inline && may_overlap(et))?;
         }
         self.apply(entry, data, pool, shown, rel)
             .map_err(|e| e.into_unpack(self.layer, shown))

@@ -14,16 +14,6 @@ use super::error::{EntryError, UnpackError};
 use super::meta::{finish_fd, Meta};
 use super::pool::{Body, Done, Job, Pool, STREAM_COPY_MAX};
 
-/// Whether an entry of type `et` may be applied while files are in flight (when its path
-/// does not conflict with one): regular files, and directories, which only ever replace
-/// a non-directory, under which nothing can be in flight.
-pub(super) fn may_overlap(et: EntryType) -> bool {
-    matches!(
-        et,
-        EntryType::Regular | EntryType::Continuous | EntryType::Directory
-    )
-}
-
 impl<'d> LayerRun<'_, '_> {
     /// Before the entry at `rel`: waits for the files in flight when the entry must not
     /// overlap them, else takes back what finished so far.

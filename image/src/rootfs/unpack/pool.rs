@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
+use tar::EntryType;
 
 use super::error::EntryError;
 use super::meta::{finish_fd, Meta, Settings};
@@ -38,6 +39,16 @@ use super::UnpackStats;
 /// to a worker; larger ones are written by the reading thread (still while the workers
 /// create others). A layer already in memory hands any file over without a copy.
 pub(crate) const STREAM_COPY_MAX: u64 = 1 << 20;
+
+/// Whether an entry of type `et` may be applied while files are in flight (when its path
+/// does not conflict with one): regular files, and directories, which only ever replace
+/// a non-directory, under which nothing can be in flight.
+pub(crate) fn may_overlap(et: EntryType) -> bool {
+    matches!(
+        et,
+        EntryType::Regular | EntryType::Continuous | EntryType::Directory
+    )
+}
 
 /// A file's content: a slice of the layer in memory, or a copy read from the stream.
 pub(crate) enum Body<'d> {

@@ -172,8 +172,12 @@ fn hazards() -> Vec<E<'static>> {
         E::File("s", b"x".to_vec()),
         E::Sym("s", "/etc"),
         E::File("s", b"not through".to_vec()),
-        // Large enough to be written by the reading thread when streamed.
+        // Large enough to be written by the reading thread when streamed, once as a
+        // plain file and once over a directory with a file just handed over below it.
         E::File("big", vec![7u8; (pool::STREAM_COPY_MAX + 1) as usize]),
+        E::Dir("bigdir"),
+        E::File("bigdir/small", b"small".to_vec()),
+        E::File("bigdir", vec![8u8; (pool::STREAM_COPY_MAX + 1) as usize]),
     ]);
     l.extend(many("b", 5).into_iter().map(|e| match e {
         E::File(p, d) => E::File(p, [d, b" again".to_vec()].concat()),
@@ -193,6 +197,10 @@ fn a_single_streamed_layer_gives_the_same_tree_with_workers() {
     assert_eq!(tree[Path::new("linked")].3, b"old");
     assert_eq!(tree[Path::new("orig")].3, b"new");
     assert_eq!(tree[Path::new("s")].3, b"not through");
+    assert_eq!(
+        tree[Path::new("bigdir")].3.len() as u64,
+        pool::STREAM_COPY_MAX + 1
+    );
     assert!(tree.contains_key(Path::new("a/f3")));
     assert_eq!(tree[Path::new("b/f2")].3, b"b 2b 2b 2 again");
 }
