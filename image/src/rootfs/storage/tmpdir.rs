@@ -69,7 +69,9 @@ impl TmpTree {
         }
     }
 
-    /// Removes the tree (an unpack that will not be placed).
+    /// Removes the tree (an unpack that will not be placed: one of several layers of the
+    /// overlay driver, Linux-only, when another failed).
+    #[cfg(target_os = "linux")]
     pub fn discard(&self) {
         let _ = remove_tree(&self.path);
     }
