@@ -6,13 +6,19 @@
 #   pull                         scripts/bench/pull.sh       stockade vs skopeo, local registry
 #   unpack, rootfs per driver    scripts/bench/unpack.sh     stockade dir/overlay vs tar, umoci;
 #                                                            first/second rootfs, removal; zfs clone
+#   shim                         scripts/bench/shim.sh       ctr run --rm through the stockade shim
+#                                                            vs the runc v2 shim; its idle RSS
 #   floors                       here and in unpack.sh       unshare + chroot + exec /bin/true;
 #                                                            tar into tmpfs; sha256 of the blobs
 #
 #   STOCKADE=target/release/stockade scripts/bench/all.sh
 #
-# N (lifecycles per runtime, default 100), PULL_ROUNDS (default 3), UNPACK_RUNS (default 3)
-# and SCALE (unpack image size, default 30) trade time for noise. A benchmark, not a test:
+# The shim benchmark needs a release shim next to the binary
+# (cargo build --release -p stockade -p stockade-shim); SHIM names another.
+#
+# N (lifecycles per runtime, default 100), PULL_ROUNDS (default 3), UNPACK_RUNS (default 3),
+# SHIM_RUNS (ctr runs per shim, default 30) and SCALE (unpack image size, default 30)
+# trade time for noise. A benchmark, not a test:
 # it exits 0 unless a benchmark could not run. Needs root and what scripts/setup.sh installs.
 set -uo pipefail
 
@@ -21,6 +27,8 @@ STOCKADE=$(realpath "${STOCKADE:-${CARGO_TARGET_DIR:-$HERE/../../target}/release
 N=${N:-100}
 PULL_ROUNDS=${PULL_ROUNDS:-3}
 UNPACK_RUNS=${UNPACK_RUNS:-3}
+SHIM_RUNS=${SHIM_RUNS:-30}
+SHIM=$(realpath -m "${SHIM:-$(dirname "$STOCKADE")/containerd-shim-stockade-v1}")
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 [ -x "$STOCKADE" ] || { echo "all.sh: no stockade binary at $STOCKADE (cargo build --release -p stockade)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "all.sh: must run as root" >&2; exit 2; }
@@ -42,6 +50,12 @@ bench() {
 bench lifecycle env STOCKADE="$STOCKADE" N="$N" RSS_RUNS=10 bash "$HERE/lifecycle.sh"
 bench pull env STOCKADE="$STOCKADE" ROUNDS="$PULL_ROUNDS" bash "$HERE/pull.sh"
 bench unpack env STOCKADE="$STOCKADE" bash "$HERE/unpack.sh" "$UNPACK_RUNS"
+if [ -x "$SHIM" ]; then
+    bench shim env STOCKADE="$STOCKADE" SHIM="$SHIM" N="$SHIM_RUNS" bash "$HERE/shim.sh"
+else
+    echo "==> shim: no shim binary at $SHIM (cargo build --release -p stockade-shim)"
+    failed+=(shim)
+fi
 
 # --- the lifecycle floor: namespaces + chroot + exec of /bin/true --------------------------
 echo "==> floor: unshare + chroot + /bin/true"
@@ -70,6 +84,7 @@ or_na() { if [ -n "$1" ]; then echo "$1"; else echo "n/a"; fi; }
 pull_line=$(grep '^median: stockade' "$OUT/pull.log" | tail -n 1)
 pull_s=$(sed -nE 's/^median: stockade ([0-9.]+) s, skopeo ([0-9.]+) s.*/\1/p' <<<"$pull_line")
 pull_k=$(sed -nE 's/^median: stockade ([0-9.]+) s, skopeo ([0-9.]+) s.*/\2/p' <<<"$pull_line")
+pull_sha=$(sed -nE 's/^floor: sha256 of the blobs ([0-9.]+) s.*/\1/p' "$OUT/pull.log" | tail -n 1)
 rss=$(sed -nE 's/^plain stockade peak RSS: ([0-9]+) KiB.*/\1/p' "$OUT/lifecycle.log" | tail -n 1)
 tar_s=$(res tar-disk-s)
 
@@ -84,7 +99,7 @@ for c in plain confined; do
     s=$(life "$c" stockade) k=$(life "$c" crun) r=$(life "$c" runc)
     echo "| lifecycle $c (ms) | $(or_na "$s") | crun $(or_na "$k"), runc $(or_na "$r") | $(div "$s" "$k") × crun, $(div "$s" "$r") × runc | | unshare+chroot+exec $FLOOR_MS ms ($(div "$s" "$FLOOR_MS") ×) |"
 done
-echo "| pull (s) | $(or_na "$pull_s") | skopeo $(or_na "$pull_k") | $(div "$pull_s" "$pull_k") | ≤ 0.7 | sha256 of the blobs $(or_na "$(res floor-sha256-s)") s |"
+echo "| pull (s) | $(or_na "$pull_s") | skopeo $(or_na "$pull_k") | $(div "$pull_s" "$pull_k") | ≤ 0.7 | sha256 of the same blobs, one thread $(or_na "$pull_sha") s |"
 for d in dir overlay; do
     p=$(res "prep-$d-s")
     [ -n "$p" ] || continue
@@ -95,12 +110,17 @@ for d in dir overlay; do
 done
 z=$(res second-rootfs-zfs-vs-clone)
 if [ -n "$z" ]; then
-    echo "| second rootfs, zfs (s) | $(res zfs-second-s) | bare zfs clone $(res zfs-clone-s) | $z | ≤ 1.5 | |"
+    echo "| second rootfs, zfs (s) | $(res zfs-second-s) | bare zfs clone $(res zfs-clone-s) | $z | ≤ 1.5 | clone + stockade's process start ($(or_na "$(res stockade-start-s)") s) |"
 else
     echo "| second rootfs, zfs | n/a (zfs-fuse could not run) | | | | |"
 fi
 echo "| peak RSS (lifecycle) | $(or_na "$rss") KiB | | | | |"
-echo "| shim | no shim benchmark exists yet | | | | |"
+shim_line=$(grep '^ctr run --rm /bin/true' "$OUT/shim.log" 2>/dev/null | tail -n 1)
+shim_s=$(sed -nE 's/.*stockade shim ([0-9.]+) ms.*/\1/p' <<<"$shim_line")
+shim_r=$(sed -nE 's/.*runc v2 shim \+ runc ([0-9.]+) ms.*/\1/p' <<<"$shim_line")
+shim_rss=$(sed -nE 's/^stockade shim idle RSS: ([0-9]+) kB.*/\1/p' "$OUT/shim.log" 2>/dev/null | tail -n 1)
+echo "| shim: ctr run --rm /bin/true (ms) | $(or_na "$shim_s") | runc v2 shim + runc $(or_na "$shim_r") | $(div "$shim_s" "$shim_r") | ≤ 0.7 | |"
+echo "| shim idle RSS | $(or_na "$shim_rss") KiB | | | ≤ 10240 KiB | |"
 if ((${#failed[@]})); then
     echo
     echo "benchmarks that failed: ${failed[*]}"

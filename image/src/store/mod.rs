@@ -23,6 +23,8 @@ use crate::oci::media::REF_NAME_ANNOTATION;
 use crate::oci::reference::Reference;
 
 mod prune;
+#[cfg(target_os = "linux")]
+mod sys;
 mod writer;
 
 pub use prune::PruneReport;

@@ -39,6 +39,7 @@ impl Store {
             )),
             algorithm,
             limit: None,
+            kicked: 0,
         })
     }
 
@@ -69,7 +70,17 @@ pub struct BlobWriter<'s> {
     out: Option<HashingWriter<BufWriter<File>>>,
     algorithm: Algorithm,
     limit: Option<(Digest, u64)>,
+    /// Where the last writeback started (see [`WRITEBACK_STEP`]).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    kicked: u64,
 }
+
+/// Every this many bytes written, the writeback of what reached the file so far is
+/// started (Linux), so that the disk works while the download goes on: with the default
+/// dirty-page thresholds (a share of RAM) the kernel would otherwise start writing only
+/// at the `fsync` of [`BlobWriter::commit`], and a pull would wait for all of it there.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+const WRITEBACK_STEP: u64 = 8 << 20;
 
 impl BlobWriter<'_> {
     /// Refuses writes beyond `size` bytes, so a server cannot fill the disk past what the
@@ -112,6 +123,7 @@ impl BlobWriter<'_> {
             BufWriter::with_capacity(1 << 18, file),
             self.algorithm,
         ));
+        self.kicked = 0;
         Ok(())
     }
 
@@ -176,10 +188,12 @@ impl Write for BlobWriter<'_> {
                 }));
             }
         }
-        match &mut self.out {
-            Some(out) => out.write(buf),
-            None => Err(io::Error::other("blob writer already failed")),
-        }
+        let n = match &mut self.out {
+            Some(out) => out.write(buf)?,
+            None => return Err(io::Error::other("blob writer already failed")),
+        };
+        self.kick();
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -188,6 +202,27 @@ impl Write for BlobWriter<'_> {
             None => Ok(()),
         }
     }
+}
+
+impl BlobWriter<'_> {
+    /// Starts the writeback of what reached the file since the last time, every
+    /// [`WRITEBACK_STEP`] bytes. Only a hint: a failure changes nothing (the `fsync` at
+    /// commit is what makes the blob durable, and reports errors).
+    #[cfg(target_os = "linux")]
+    fn kick(&mut self) {
+        use std::os::fd::AsFd;
+        let Some(out) = &mut self.out else { return };
+        let buffered = out.get_mut().buffer().len() as u64;
+        let in_file = out.written().saturating_sub(buffered);
+        if in_file >= self.kicked + WRITEBACK_STEP {
+            let _ = super::sys::start_writeback(out.get_mut().get_ref().as_fd(), self.kicked);
+            self.kicked = in_file;
+        }
+    }
+
+    /// Elsewhere the kernel's own writeback decides.
+    #[cfg(not(target_os = "linux"))]
+    fn kick(&mut self) {}
 }
 
 impl Drop for BlobWriter<'_> {

@@ -14,6 +14,11 @@
 //! `copy_file_range(2)` where the kernel has it, and so shares extents (a reflink) on
 //! filesystems that can (XFS, Btrfs, ZFS with block cloning). Hard links within the chain
 //! stay hard links within the copy.
+//!
+//! Regular files with one link are copied by a few worker threads (`threads`), the walk
+//! handing each the two directory descriptors it resolved; a directory is finished (its
+//! mode and times set) only once no file is in flight, and files with several links are
+//! copied by the walk itself, so a link always finds its first name made.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -21,6 +26,8 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{
@@ -38,8 +45,9 @@ use super::StorageError;
 const WINDOW: usize = 8;
 
 /// Copies the tree `src` into the new directory `dst` (which must not exist; its parent
-/// must). Neither `src` nor any component below it is followed if a symlink.
-pub(crate) fn copy_tree(src: &Path, dst: &Path) -> Result<(), StorageError> {
+/// must), with `threads` threads copying regular files (none for 0 or 1). Neither `src`
+/// nor any component below it is followed if a symlink.
+pub(crate) fn copy_tree(src: &Path, dst: &Path, threads: usize) -> Result<(), StorageError> {
     let (src_parent, src_name) = split(src)?;
     let (dst_parent, dst_name) = split(dst)?;
     let sp = open_dir_path(src_parent).map_err(StorageError::io("opening", src_parent))?;
@@ -50,12 +58,74 @@ pub(crate) fn copy_tree(src: &Path, dst: &Path) -> Result<(), StorageError> {
         stack: Vec::new(),
         links: HashMap::new(),
         root: nix::unistd::geteuid().is_root(),
+        workers: None,
     };
     let top = copy
         .enter(&sp, src_name, &dp, dst_name)
         .map_err(StorageError::io("copying", dst))?;
     copy.stack.push(top);
-    copy.run()
+    if threads <= 1 {
+        return copy.run();
+    }
+    std::thread::scope(|sc| {
+        copy.workers = Some(Workers::start(sc, threads));
+        let r = copy.run();
+        // Dropping the queue ends the workers; the scope joins them.
+        copy.workers = None;
+        r
+    })
+}
+
+/// A file copy for a worker: the path it makes (for the error) and the copy.
+type Task = Box<dyn FnOnce() -> (PathBuf, io::Result<()>) + Send>;
+
+/// Threads copying regular files, and how many of their copies are not reported yet.
+struct Workers {
+    tasks: SyncSender<Task>,
+    done: Receiver<(PathBuf, io::Result<()>)>,
+    pending: usize,
+}
+
+impl Workers {
+    fn start<'scope>(sc: &'scope std::thread::Scope<'scope, '_>, threads: usize) -> Workers {
+        let (tasks, queue) = mpsc::sync_channel::<Task>(threads * 8);
+        let (report, done) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..threads {
+            let (queue, report) = (Arc::clone(&queue), report.clone());
+            sc.spawn(move || loop {
+                let task = match queue.lock().map(|q| q.recv()) {
+                    Ok(Ok(t)) => t,
+                    _ => break,
+                };
+                if report.send(task()).is_err() {
+                    break;
+                }
+            });
+        }
+        Workers {
+            tasks,
+            done,
+            pending: 0,
+        }
+    }
+
+    /// Waits for every copy in flight; the first failure is the error.
+    fn drain(&mut self) -> Result<(), StorageError> {
+        let mut first = None;
+        while self.pending > 0 {
+            let Ok((path, r)) = self.done.recv() else {
+                return Err(StorageError::io("copying", PathBuf::new())(
+                    io::Error::other("a copying thread panicked"),
+                ));
+            };
+            self.pending -= 1;
+            if let (Err(e), None) = (r, &first) {
+                first = Some(StorageError::io("copying", path)(e));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
 }
 
 /// A path's parent (`.` for a bare name) and final name.
@@ -88,8 +158,9 @@ fn open_dir_at(dir: &File, name: &OsStr) -> io::Result<File> {
 
 /// One directory being copied.
 struct Frame {
-    /// The source and destination directories, while within the window.
-    fds: Option<(File, File)>,
+    /// The source and destination directories, while within the window (shared with
+    /// the workers copying files into it).
+    fds: Option<(Arc<File>, Arc<File>)>,
     /// (device, inode) of the source and the destination, to check a reopen.
     ids: [(u64, u64); 2],
     /// The source directory's status, applied to the copy once it is filled.
@@ -108,6 +179,7 @@ struct Copy {
     /// inode with more than one link.
     links: HashMap<(u64, u64), Vec<OsString>>,
     root: bool,
+    workers: Option<Workers>,
 }
 
 // dev_t and ino_t are narrower on some targets.
@@ -132,13 +204,8 @@ impl Copy {
                 continue;
             };
             let (s, d) = top.fds.as_ref().expect("the deepest frame is open");
-            // Clones (two more descriptors) so the stack can change while they are used.
-            let (s, d) = match (s.try_clone(), d.try_clone()) {
-                (Ok(s), Ok(d)) => (s, d),
-                (Err(e), _) | (_, Err(e)) => {
-                    return Err(StorageError::io("copying", self.path(Some(&name)))(e))
-                }
-            };
+            // Shared, so the stack can change while they are used.
+            let (s, d) = (Arc::clone(s), Arc::clone(d));
             match self.entry(&s, &d, &name) {
                 Ok(Some(frame)) => {
                     drop((s, d));
@@ -149,7 +216,10 @@ impl Copy {
                 Err(e) => return Err(StorageError::io("copying", self.path(Some(&name)))(e)),
             }
         }
-        Ok(())
+        match &mut self.workers {
+            Some(w) => w.drain(),
+            None => Ok(()),
+        }
     }
 
     /// The destination path of the current directory, or of `name` in it.
@@ -186,6 +256,7 @@ impl Copy {
         // mode is set after the contents.
         fchmod(&dsub, Mode::from_bits_truncate(0o700))?;
         let ids = [id(&stat), id(&fstat(&dsub)?)];
+        let (sub, dsub) = (Arc::new(sub), Arc::new(dsub));
         let mut todo = crate::rootfs::remove::list(sub.as_fd())?;
         // Popped from the end: reversed, so entries are copied in directory order.
         todo.reverse();
@@ -199,7 +270,7 @@ impl Copy {
     }
 
     /// Copies one entry; a directory is created and returned as a frame to fill.
-    fn entry(&mut self, s: &File, d: &File, name: &OsStr) -> io::Result<Option<Frame>> {
+    fn entry(&mut self, s: &Arc<File>, d: &Arc<File>, name: &OsStr) -> io::Result<Option<Frame>> {
         let st = fstatat(s, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
         let kind = SFlag::from_bits_truncate(st.st_mode as _) & SFlag::S_IFMT;
         if kind == SFlag::S_IFDIR {
@@ -218,7 +289,19 @@ impl Copy {
             self.links.insert(id(&st), rel);
         }
         match kind {
-            SFlag::S_IFREG => self.file(s, d, name, &st),
+            SFlag::S_IFREG if st.st_nlink <= 1 && self.workers.is_some() => {
+                let (s, d, n, root) = (Arc::clone(s), Arc::clone(d), name.to_owned(), self.root);
+                let path = self.path(Some(name));
+                if let Some(w) = &mut self.workers {
+                    w.pending += 1;
+                    // Fails only when the workers are gone: drain then reports it.
+                    let _ = w
+                        .tasks
+                        .send(Box::new(move || (path, copy_file(&s, &d, &n, &st, root))));
+                }
+                Ok(())
+            }
+            SFlag::S_IFREG => copy_file(s, d, name, &st, self.root),
             SFlag::S_IFLNK => {
                 let target = readlinkat(s, name)?;
                 symlinkat(target.as_os_str(), d, name)?;
@@ -237,51 +320,6 @@ impl Copy {
             }
         }
         .map(|()| None)
-    }
-
-    fn file(&self, s: &File, d: &File, name: &OsStr, st: &FileStat) -> io::Result<()> {
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let mut from = File::from(openat(s, name, flags, Mode::empty())?);
-        let create =
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let mut to = File::from(openat(d, name, create, Mode::from_bits_truncate(0o600))?);
-        io::copy(&mut from, &mut to)?;
-        self.finish_fd(&from, &to, st)
-    }
-
-    /// Owner, extended attributes, mode and times of a regular file or directory, through
-    /// descriptors. The owner first: chown clears set-id bits and `security.capability`.
-    fn finish_fd(&self, from: &File, to: &File, st: &FileStat) -> io::Result<()> {
-        if self.root {
-            fchown(
-                to,
-                Some(Uid::from_raw(st.st_uid)),
-                Some(Gid::from_raw(st.st_gid)),
-            )?;
-        }
-        let names = match from.list_xattr() {
-            Ok(n) => n,
-            Err(e) if unsupported(&e) => return self.mode_times(to, st),
-            Err(e) => return Err(e),
-        };
-        for n in names {
-            let Some(value) = from.get_xattr(&n)? else {
-                continue;
-            };
-            match to.set_xattr(&n, &value) {
-                Ok(()) => {}
-                Err(e) if unsupported(&e) => break,
-                Err(e) => return Err(e),
-            }
-        }
-        self.mode_times(to, st)
-    }
-
-    fn mode_times(&self, to: &File, st: &FileStat) -> io::Result<()> {
-        fchmod(to, mode(st))?;
-        let t = times(st);
-        futimens(to, &t, &t)?;
-        Ok(())
     }
 
     /// The same for a symlink or a special file, which are not opened (opening a device
@@ -328,13 +366,17 @@ impl Copy {
     /// Finishes the deepest directory (its contents are done) and pops it, first
     /// reopening its parent if that left the window.
     fn leave(&mut self) -> Result<(), StorageError> {
+        // A file made in the directory would change its times after they are set.
+        if let Some(w) = &mut self.workers {
+            w.drain()?;
+        }
         let n = self.stack.len();
         if n >= 2 && self.stack[n - 2].fds.is_none() {
             let child = self.stack[n - 1]
                 .fds
                 .as_ref()
                 .expect("the deepest frame is open");
-            let parent = (|| -> io::Result<(File, File)> {
+            let parent = (|| -> io::Result<(Arc<File>, Arc<File>)> {
                 let s = open_dir_at(&child.0, OsStr::new(".."))?;
                 let d = open_dir_at(&child.1, OsStr::new(".."))?;
                 if [id(&fstat(&s)?), id(&fstat(&d)?)] != self.stack[n - 2].ids {
@@ -342,7 +384,7 @@ impl Copy {
                         "the directory changed while it was being copied",
                     ));
                 }
-                Ok((s, d))
+                Ok((Arc::new(s), Arc::new(d)))
             })()
             .map_err(|e| {
                 StorageError::io(
@@ -354,11 +396,58 @@ impl Copy {
         }
         let frame = self.stack.last().expect("not empty");
         let (s, d) = frame.fds.as_ref().expect("the deepest frame is open");
-        self.finish_fd(s, d, &frame.stat)
+        finish_fd(s, d, &frame.stat, self.root)
             .map_err(StorageError::io("finishing", self.path(None)))?;
         self.stack.pop();
         Ok(())
     }
+}
+
+/// Copies the regular file `name` of `s` into `d` (where it must not exist yet), with its
+/// owner (when `root`), extended attributes, mode and times.
+fn copy_file(s: &File, d: &File, name: &OsStr, st: &FileStat, root: bool) -> io::Result<()> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut from = File::from(openat(s, name, flags, Mode::empty())?);
+    let create =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut to = File::from(openat(d, name, create, Mode::from_bits_truncate(0o600))?);
+    io::copy(&mut from, &mut to)?;
+    finish_fd(&from, &to, st, root)
+}
+
+/// Owner, extended attributes, mode and times of a regular file or directory, through
+/// descriptors. The owner first: chown clears set-id bits and `security.capability`.
+fn finish_fd(from: &File, to: &File, st: &FileStat, root: bool) -> io::Result<()> {
+    if root {
+        fchown(
+            to,
+            Some(Uid::from_raw(st.st_uid)),
+            Some(Gid::from_raw(st.st_gid)),
+        )?;
+    }
+    let names = match from.list_xattr() {
+        Ok(n) => n,
+        Err(e) if unsupported(&e) => return mode_times(to, st),
+        Err(e) => return Err(e),
+    };
+    for n in names {
+        let Some(value) = from.get_xattr(&n)? else {
+            continue;
+        };
+        match to.set_xattr(&n, &value) {
+            Ok(()) => {}
+            Err(e) if unsupported(&e) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    mode_times(to, st)
+}
+
+fn mode_times(to: &File, st: &FileStat) -> io::Result<()> {
+    fchmod(to, mode(st))?;
+    let t = times(st);
+    futimens(to, &t, &t)?;
+    Ok(())
 }
 
 /// Copies the extended attributes of the symlink or special file `name` (in `s`) to its

@@ -16,7 +16,7 @@ fn copy_keeps_contents_modes_links_and_xattrs() {
     symlink(d.path(), src.join("dir/out")).unwrap();
     let xattrs = xattr::set(src.join("dir/file"), "user.stockade", b"v1").is_ok();
     let dst = d.path().join("dst");
-    copy_tree(&src, &dst).unwrap();
+    copy_tree(&src, &dst, 4).unwrap();
     assert_eq!(fs::read(dst.join("dir/file")).unwrap(), b"data");
     assert_eq!(
         fs::metadata(dst.join("dir/file")).unwrap().mode() & 0o7777,
@@ -56,7 +56,7 @@ fn an_existing_destination_is_an_error() {
     let d = tempfile::tempdir().unwrap();
     fs::create_dir(d.path().join("src")).unwrap();
     fs::create_dir(d.path().join("dst")).unwrap();
-    assert!(copy_tree(&d.path().join("src"), &d.path().join("dst")).is_err());
+    assert!(copy_tree(&d.path().join("src"), &d.path().join("dst"), 1).is_err());
 }
 
 const DEPTH: usize = 3500;
@@ -140,6 +140,57 @@ fn copy_paths_from_env() {
     if let Some(v) = std::env::var_os(COPY_ENV) {
         let v = v.into_string().unwrap();
         let (src, dst) = v.split_once('\n').unwrap();
-        copy_tree(Path::new(src), Path::new(dst)).unwrap();
+        copy_tree(Path::new(src), Path::new(dst), 2).unwrap();
+    }
+}
+
+#[test]
+fn workers_copy_every_file_and_directory_times_survive_them() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    for i in 0..6 {
+        let dir = src.join(format!("d{i}/e"));
+        fs::create_dir_all(&dir).unwrap();
+        for j in 0..40 {
+            fs::write(dir.join(format!("f{j}")), format!("{i}/{j}").repeat(j)).unwrap();
+            fs::write(src.join(format!("d{i}/g{j}")), format!("{j}")).unwrap();
+        }
+    }
+    // Old times on every directory: a file a worker makes after its directory was
+    // finished would leave the copy's time at now.
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    for i in 0..6 {
+        for p in [src.join(format!("d{i}/e")), src.join(format!("d{i}"))] {
+            let times = fs::FileTimes::new().set_modified(old).set_accessed(old);
+            fs::File::open(&p).unwrap().set_times(times).unwrap();
+        }
+    }
+    let walk = |root: &Path| {
+        let mut out = Vec::new();
+        let mut todo = vec![root.to_path_buf()];
+        while let Some(p) = todo.pop() {
+            let md = fs::symlink_metadata(&p).unwrap();
+            let data = if md.is_dir() {
+                todo.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+                Vec::new()
+            } else {
+                fs::read(&p).unwrap()
+            };
+            out.push((
+                p.strip_prefix(root).unwrap().to_path_buf(),
+                md.mode(),
+                md.mtime(),
+                data,
+            ));
+        }
+        out.sort();
+        out
+    };
+    for threads in [1, 3] {
+        let dst = d.path().join(format!("dst{threads}"));
+        copy_tree(&src, &dst, threads).unwrap();
+        let (a, b) = (walk(&src), walk(&dst));
+        assert_eq!(a.len(), 6 * 82 + 1);
+        assert_eq!(a, b, "{threads} threads");
     }
 }

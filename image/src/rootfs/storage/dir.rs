@@ -19,7 +19,7 @@ use crate::rootfs::remove::remove_tree;
 use crate::rootfs::unpack::{unpack_layers, LayerHook, LayerSource, UnpackLimits, UnpackOptions};
 
 use super::copy::copy_tree;
-use super::stale::{abandoned, lock_dir};
+use super::tmpdir::{remove_if_abandoned, remove_renamed, TmpTree};
 use super::{chain_ids, check_id, Prepared, StorageDriver, StorageError};
 
 /// Plain-directory storage under a root directory.
@@ -87,35 +87,10 @@ impl StorageDriver for DirDriver {
                 unpacked_layers: 0,
             });
         }
-        let tmp =
-            self.root
-                .join("chains")
-                .join(format!(".tmp-{}-{}", chain.hex(), std::process::id()));
-        if tmp.exists() {
-            remove_tree(&tmp).map_err(StorageError::io("removing", &tmp))?;
-        }
-        fs::create_dir(&tmp).map_err(StorageError::io("creating", &tmp))?;
-        // Held while the temporary exists under this name: prune removes a temporary
-        // only when it can take this lock, i.e. when its writer is gone.
-        let _writing = lock_dir(&tmp).map_err(StorageError::io("locking", &tmp))?;
-        stockade_fault::point("unpack:tmp-created");
-        if let Err(source) = unpack_layers(&tmp, layers, &self.options) {
-            // A half-written tree is never left where a chain is looked for.
-            let _ = remove_tree(&tmp);
-            return Err(StorageError::Unpack {
-                chain,
-                source: Box::new(source),
-            });
-        }
+        let tmp = TmpTree::create(&self.root.join("chains"), &chain, "unpack:tmp-created")?;
+        let (tmp, _) = tmp.unpack(&chain, |t| unpack_layers(t, layers, &self.options))?;
         stockade_fault::point("unpack:before-rename");
-        match fs::rename(&tmp, &dest) {
-            Ok(()) => {}
-            // Someone else finished the same chain first: theirs is as good.
-            Err(_) if dest.is_dir() => {
-                let _ = remove_tree(&tmp);
-            }
-            Err(e) => return Err(StorageError::io("renaming into place", &dest)(e)),
-        }
+        tmp.place(&dest)?;
         Ok(Prepared {
             chain,
             unpacked_layers: layers.len(),
@@ -136,7 +111,7 @@ impl StorageDriver for DirDriver {
                 path: dst,
             });
         }
-        if let Err(e) = copy_tree(&src, &dst) {
+        if let Err(e) = copy_tree(&src, &dst, self.options.threads) {
             let _ = remove_tree(&dst);
             return Err(e);
         }
@@ -163,11 +138,8 @@ impl StorageDriver for DirDriver {
         for ent in fs::read_dir(&dir).map_err(StorageError::io("reading", &dir))? {
             let ent = ent.map_err(StorageError::io("reading", &dir))?;
             let name = ent.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".tmp-") {
-                // An unpack a crash interrupted; a live one holds the lock.
-                if abandoned(&ent.path()) {
-                    remove_tree(&ent.path()).map_err(StorageError::io("removing", ent.path()))?;
-                }
+            // An unpack a crash interrupted; a live one holds the lock.
+            if remove_if_abandoned(&ent.path(), &name)? {
                 continue;
             }
             let Ok(d) = format!("sha256:{name}").parse::<Digest>() else {
@@ -177,13 +149,7 @@ impl StorageDriver for DirDriver {
                 continue;
             }
             // Container root filesystems are copies, so no container needs a chain.
-            // Renamed out of the way first: a crash halfway through the removal must not
-            // leave a partial tree under a chain's name, where it would pass for whole.
-            // Under the temporary name, the next prune finishes it.
-            let doomed = dir.join(format!(".tmp-{name}-rm{}", std::process::id()));
-            fs::rename(ent.path(), &doomed).map_err(StorageError::io("renaming", ent.path()))?;
-            stockade_fault::point("prune:chain-renamed");
-            remove_tree(&doomed).map_err(StorageError::io("removing", &doomed))?;
+            remove_renamed(&ent.path(), &name, "prune:chain-renamed")?;
             removed.push(d);
         }
         Ok(removed)

@@ -10,6 +10,7 @@ pub mod dir;
 #[cfg(target_os = "linux")]
 pub mod overlay;
 pub mod stale;
+mod tmpdir;
 pub mod users;
 pub mod zfs;
 

@@ -22,6 +22,7 @@ use super::fsops::{clear_dir, dir_flags, is_enoent, kind, lstat_at, remove_all_a
 use super::meta::{finish_at, finish_fd, meta_of, DirMetas, Meta, Settings};
 use super::overlay::{self, Whiteouts};
 use super::path::{normalize, whiteout, Whiteout};
+use super::pool::{may_overlap, Pool, STREAM_COPY_MAX};
 use super::scan::Shadow;
 use super::sparse::write_sparse;
 use super::Budget;
@@ -69,11 +70,13 @@ enum Made {
 
 impl LayerRun<'_, '_> {
     /// Applies every entry. `data` is the whole uncompressed tar when it is in memory,
-    /// so file contents are written straight from it.
-    pub(crate) fn run<'r, R: Read + 'r>(
+    /// so file contents are written straight from it. With a `pool`, regular files are
+    /// created by its workers (see [`super::pool`]); all of them are done on return.
+    pub(crate) fn run<'r, 'd, R: Read + 'r>(
         &mut self,
         entries: impl Iterator<Item = io::Result<tar::Entry<'r, R>>>,
-        data: Option<&[u8]>,
+        data: Option<&'d [u8]>,
+        mut pool: Option<&mut Pool<'d>>,
     ) -> Result<(), UnpackError> {
         for entry in entries {
             let mut entry = entry.map_err(|source| UnpackError::Read {
@@ -90,21 +93,49 @@ impl LayerRun<'_, '_> {
             counted
                 .and_then(|()| self.budget.check_entry(&entry))
                 .and_then(|()| self.budget.check_pax(&mut entry))
-                .and_then(|()| self.entry(&mut entry, data))
                 .map_err(|e| e.into_unpack(self.layer, &shown))?;
+            self.entry(&mut entry, data, pool.as_deref_mut(), &shown)?;
+        }
+        if let Some(p) = pool {
+            self.finish_pool(p)?;
         }
         Ok(())
     }
 
     /// One entry: skips what carries no file, applies whiteouts and the shadow of later
     /// layers, then hands the entry to the function for its kind.
-    fn entry<R: Read>(
+    fn entry<'d, R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
-        data: Option<&[u8]>,
-    ) -> Result<(), EntryError> {
+        data: Option<&'d [u8]>,
+        mut pool: Option<&mut Pool<'d>>,
+        shown: &str,
+    ) -> Result<(), UnpackError> {
         let raw = PathBuf::from(OsStr::from_bytes(&entry.path_bytes()));
-        let rel = normalize(&raw)?;
+        let rel = normalize(&raw).map_err(|e| e.into_unpack(self.layer, shown))?;
+        if let Some(p) = pool.as_deref_mut() {
+            let plain = rel
+                .file_name()
+                .is_some_and(|n| matches!(whiteout(n), Ok(Whiteout::None)));
+            let et = entry.header().entry_type();
+            // A file of a streamed layer too large to hand over is written here, and may
+            // replace a directory with files in flight below it.
+            let inline = data.is_none() && entry.size() > STREAM_COPY_MAX;
+            self.before_entry(p, &rel, et, plain && !inline && may_overlap(et))?;
+        }
+        self.apply(entry, data, pool, shown, rel)
+            .map_err(|e| e.into_unpack(self.layer, shown))
+    }
+
+    /// [`Self::entry`] once the files in flight allow it.
+    fn apply<'d, R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        data: Option<&'d [u8]>,
+        pool: Option<&mut Pool<'d>>,
+        shown: &str,
+        rel: PathBuf,
+    ) -> Result<(), EntryError> {
         let et = entry.header().entry_type();
         if matches!(
             et,
@@ -148,7 +179,14 @@ impl LayerRun<'_, '_> {
         }
         let flags = fflags::of_entry(entry)?;
         let at = At { parent, name, rel };
+        let handed = match (pool, et) {
+            (Some(p), EntryType::Regular | EntryType::Continuous) => {
+                self.hand_over(p, entry, data, &at.parent, &at.name, &at.rel, shown, &meta)?
+            }
+            _ => false,
+        };
         let made = match et {
+            _ if handed => Made::File,
             EntryType::Directory => {
                 self.directory(&at.parent, &at.name, &at.rel, meta)?;
                 Made::File
@@ -528,7 +566,7 @@ impl LayerRun<'_, '_> {
     }
 
     /// Something at `rel` was removed: forget directory metadata recorded below it.
-    fn replaced(&mut self, rel: &Path) {
+    pub(super) fn replaced(&mut self, rel: &Path) {
         self.tree.invalidate();
         self.dirs.forget_under(rel, |_| false);
         self.flags.forget_under(rel, |_| false);
@@ -576,7 +614,7 @@ fn remove_lower(
 /// Runs `make(dir, name)`; if the name exists, removes whatever is there (recursively,
 /// never following symlinks) and runs it once more. Returns whether something was
 /// replaced, with `make`'s result.
-fn create_exclusive<T>(
+pub(super) fn create_exclusive<T>(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     make: impl Fn(BorrowedFd<'_>, &OsStr) -> nix::Result<T>,

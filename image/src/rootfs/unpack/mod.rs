@@ -21,7 +21,9 @@ mod fsops;
 mod limits;
 mod meta;
 mod overlay;
+mod parallel;
 mod path;
+mod pool;
 mod scan;
 mod sparse;
 #[cfg(test)]
@@ -30,6 +32,8 @@ mod tests;
 mod tests_bounds;
 #[cfg(test)]
 mod tests_fflags;
+#[cfg(test)]
+mod tests_parallel;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -84,6 +88,10 @@ pub struct UnpackOptions {
     pub whiteouts: Whiteouts,
     /// Told of each layer once it is applied (a progress display); default none.
     pub on_layer: Option<LayerHook>,
+    /// Threads that create a layer's regular files besides the one reading the tar
+    /// (`pool`); 0 or 1 creates them all on the reading thread. Default: the CPUs, at most
+    /// 4, or `STOCKADE_UNPACK_THREADS`.
+    pub threads: usize,
 }
 
 /// What [`LayerHook`] calls: the layer's digest and its compressed size in bytes.
@@ -99,6 +107,20 @@ impl std::fmt::Debug for LayerHook {
     }
 }
 
+/// The default of [`UnpackOptions::threads`].
+fn default_threads() -> usize {
+    if let Some(n) = std::env::var("STOCKADE_UNPACK_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return n.min(64);
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
 impl Default for UnpackOptions {
     fn default() -> Self {
         UnpackOptions {
@@ -109,6 +131,7 @@ impl Default for UnpackOptions {
             device_nodes: DeviceNodes::for_os(std::env::consts::OS),
             whiteouts: Whiteouts::Apply,
             on_layer: None,
+            threads: default_threads(),
         }
     }
 }
@@ -329,7 +352,9 @@ fn unpack_inner(
                 // contents without copying them.
                 let mut ar = tar::Archive::new(io::Cursor::new(data));
                 let entries = ar.entries_with_seek().map_err(read_err)?;
-                run.run(entries, Some(data))?;
+                with_pool(opts.threads, &settings, |pool| {
+                    run.run(entries, Some(data), pool)
+                })?;
             }
             None => {
                 let mut reader = Hashing {
@@ -343,7 +368,7 @@ fn unpack_inner(
                 {
                     let mut ar = tar::Archive::new(&mut reader);
                     let entries = ar.entries().map_err(read_err)?;
-                    run.run(entries, None)?;
+                    with_pool(opts.threads, &settings, |pool| run.run(entries, None, pool))?;
                 }
                 io::copy(&mut reader, &mut io::sink()).map_err(read_err)?;
                 check_diff_id(layer, reader.hasher.finish())?;
@@ -398,6 +423,23 @@ fn unpack_inner(
 /// The entries applied so far (for the per-layer debug line).
 fn entry_count(s: &UnpackStats) -> usize {
     s.files + s.dirs + s.symlinks + s.hardlinks + s.devices + s.whiteouts + s.skipped
+}
+
+/// Runs `f` with a pool of `threads` file-creating workers (none for 0 or 1), which are
+/// stopped and joined before this returns.
+fn with_pool<'d, T>(
+    threads: usize,
+    settings: &Settings,
+    f: impl FnOnce(Option<&mut pool::Pool<'d>>) -> T,
+) -> T {
+    if threads <= 1 {
+        return f(None);
+    }
+    std::thread::scope(|sc| {
+        let mut pool = pool::Pool::start(sc, threads, settings);
+        // Dropping the pool afterwards closes its queue: the workers end, the scope joins.
+        f(Some(&mut pool))
+    })
 }
 
 /// One warning per layer for what it carried that this host leaves out.

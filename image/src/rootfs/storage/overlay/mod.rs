@@ -25,7 +25,7 @@ mod sys;
 #[cfg(test)]
 mod tests;
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,10 +36,10 @@ use crate::rootfs::remove::remove_tree;
 use crate::rootfs::unpack::{
     budget_for, unpack_with_budget, Budget, LayerSource, UnpackLimits, UnpackOptions, Whiteouts,
 };
-use nix::fcntl::Flock;
 use stockade_fault as fault;
 
-use super::stale::{abandoned, lock_dir, old};
+use super::stale::old;
+use super::tmpdir::{remove_if_abandoned, remove_renamed, TmpTree};
 use super::{chain_ids, check_id, LayerHook, Prepared, StorageDriver, StorageError};
 
 mod probe;
@@ -128,33 +128,15 @@ impl OverlayDriver {
         layer: &LayerSource,
         budget: &Arc<Budget>,
     ) -> Result<Unpacked, StorageError> {
-        let tmp =
-            self.root
-                .join(LAYERS)
-                .join(format!(".tmp-{}-{}", chain.hex(), std::process::id()));
-        if fs::symlink_metadata(&tmp).is_ok() {
-            remove_tree(&tmp).map_err(StorageError::io("removing", &tmp))?;
-        }
-        fs::create_dir(&tmp).map_err(StorageError::io("creating", &tmp))?;
-        // Held while the temporary exists under this name: prune removes it only once
-        // its writer is gone.
-        let lock = lock_dir(&tmp).map_err(StorageError::io("locking", &tmp))?;
-        fault::point("overlay:layer-tmp-created");
-        match unpack_with_budget(&tmp, std::slice::from_ref(layer), &self.options, budget) {
-            Ok(stats) => Ok(Unpacked {
-                tmp,
-                _lock: lock,
-                lower_links: stats.lower_links,
-                implicit_dirs: stats.implicit_dirs,
-            }),
-            Err(source) => {
-                let _ = remove_tree(&tmp);
-                Err(StorageError::Unpack {
-                    chain: chain.clone(),
-                    source: Box::new(source),
-                })
-            }
-        }
+        let tmp = TmpTree::create(&self.root.join(LAYERS), chain, "overlay:layer-tmp-created")?;
+        let (tmp, stats) = tmp.unpack(chain, |t| {
+            unpack_with_budget(t, std::slice::from_ref(layer), &self.options, budget)
+        })?;
+        Ok(Unpacked {
+            tmp,
+            lower_links: stats.lower_links,
+            implicit_dirs: stats.implicit_dirs,
+        })
     }
 
     /// Unpacks the layers `missing` (indexes into `layers`), as many at once as there are
@@ -202,7 +184,7 @@ impl OverlayDriver {
         }
         if let Some(e) = failed {
             for u in &done {
-                let _ = remove_tree(&u.tmp);
+                u.tmp.discard();
             }
             return Err(e);
         }
@@ -233,8 +215,7 @@ impl OverlayDriver {
 
 /// A layer unpacked into its temporary directory, still locked.
 struct Unpacked {
-    tmp: PathBuf,
-    _lock: Flock<File>,
+    tmp: TmpTree,
     lower_links: Vec<(PathBuf, PathBuf)>,
     implicit_dirs: Vec<PathBuf>,
 }
@@ -245,18 +226,10 @@ impl OverlayDriver {
     fn place(&self, u: &Unpacked, dest: &Path, below: &[Digest]) -> Result<(), StorageError> {
         let lowers: Vec<PathBuf> = below.iter().rev().map(|c| self.layer_path(c)).collect();
         if !u.lower_links.is_empty() {
-            links::make_lower_links(&u.tmp, &lowers, &u.lower_links)?;
+            links::make_lower_links(&u.tmp.path, &lowers, &u.lower_links)?;
         }
-        links::inherit_dir_meta(&u.tmp, &lowers, &u.implicit_dirs)?;
-        match fs::rename(&u.tmp, dest) {
-            Ok(()) => Ok(()),
-            // Another process finished the same layer first: theirs is as good.
-            Err(_) if dest.is_dir() => {
-                let _ = remove_tree(&u.tmp);
-                Ok(())
-            }
-            Err(e) => Err(StorageError::io("renaming into place", dest)(e)),
-        }
+        links::inherit_dir_meta(&u.tmp.path, &lowers, &u.implicit_dirs)?;
+        u.tmp.place(dest)
     }
 }
 
@@ -312,9 +285,9 @@ impl StorageDriver for OverlayDriver {
             let dest = self.layer_path(&chains[i]);
             let placed = self.place(&u, &dest, &chains[..i]);
             if let Err(e) = placed {
-                let _ = remove_tree(&u.tmp);
+                u.tmp.discard();
                 for (later, _) in rest {
-                    let _ = remove_tree(&later.tmp);
+                    later.tmp.discard();
                 }
                 return Err(e);
             }
@@ -426,12 +399,9 @@ impl StorageDriver for OverlayDriver {
         for ent in fs::read_dir(&layers).map_err(StorageError::io("reading", &layers))? {
             let ent = ent.map_err(StorageError::io("reading", &layers))?;
             let name = ent.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".tmp-") {
-                // An unpack a crash interrupted (a live one holds the lock), or a layer
-                // whose removal was.
-                if abandoned(&ent.path()) {
-                    remove_tree(&ent.path()).map_err(StorageError::io("removing", ent.path()))?;
-                }
+            // An unpack a crash interrupted (a live one holds the lock), or a layer
+            // whose removal was.
+            if remove_if_abandoned(&ent.path(), &name)? {
                 continue;
             }
             let Ok(d) = format!("sha256:{name}").parse::<Digest>() else {
@@ -440,11 +410,7 @@ impl StorageDriver for OverlayDriver {
             if needed.contains(&d) {
                 continue;
             }
-            // Renamed first: a partial tree must never pass for a whole layer.
-            let doomed = layers.join(format!(".tmp-{name}-rm{}", std::process::id()));
-            fs::rename(ent.path(), &doomed).map_err(StorageError::io("renaming", ent.path()))?;
-            fault::point("overlay:layer-renamed");
-            remove_tree(&doomed).map_err(StorageError::io("removing", &doomed))?;
+            remove_renamed(&ent.path(), &name, "overlay:layer-renamed")?;
         }
         Ok(removed)
     }
