@@ -16,6 +16,7 @@ mod rootfs;
 mod serve;
 mod service;
 mod stats;
+mod stats_freebsd;
 mod stdio;
 mod sys;
 mod table;

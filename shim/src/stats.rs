@@ -1,10 +1,9 @@
 //! Task metrics in the types containerd expects: on Linux the container's cgroup figures as
 //! `io.containerd.cgroups.v1.Metrics` (v1 hierarchies) or `io.containerd.cgroups.v2.Metrics`
-//! (the unified hierarchy), read from the cgroups create made for it. FreeBSD's rctl usage
-//! is not mapped yet and says so.
+//! (the unified hierarchy), read from the cgroups create made for it. On FreeBSD the jail's
+//! rctl usage, as cgroups v1 metrics (`stats_freebsd`).
 
-// The cgroup readers are Linux's; elsewhere only `collect`'s refusal is used (FreeBSD's
-// rctl usage is not mapped yet).
+// The cgroup readers are Linux's.
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
@@ -18,9 +17,9 @@ pub enum StatsError {
     NoCgroup,
     #[error("packing metrics: {0}")]
     Pack(#[from] protobuf::Error),
-    #[cfg(not(target_os = "linux"))]
-    #[error("task metrics are not implemented on this platform yet (FreeBSD: rctl usage)")]
-    Unsupported,
+    #[cfg(target_os = "freebsd")]
+    #[error(transparent)]
+    Platform(#[from] stockade_runtime::platform::PlatformError),
 }
 
 /// The first number in a cgroup file's text ("max" reads as 0: no limit).
@@ -40,10 +39,8 @@ pub fn stat_value(text: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[cfg(not(target_os = "linux"))]
-pub fn collect(_st: &StoredState) -> Result<Any, StatsError> {
-    Err(StatsError::Unsupported)
-}
+#[cfg(target_os = "freebsd")]
+pub use crate::stats_freebsd::collect;
 
 #[cfg(target_os = "linux")]
 pub fn collect(st: &StoredState) -> Result<Any, StatsError> {

@@ -27,6 +27,8 @@ pub enum PlanError {
     Process(#[from] crate::process::ProcessError),
     #[error(transparent)]
     Limits(#[from] crate::limits::LimitsError),
+    #[error(transparent)]
+    Pod(#[from] super::freebsd_plan::pod::PodError),
 }
 
 /// What the caller decides beyond the configuration.
@@ -87,7 +89,12 @@ impl ContainerPlan {
         options: PlanOptions,
         target: Target,
     ) -> Result<ContainerPlan, PlanError> {
-        let jail = JailSpec::from_config(cfg, id)?;
+        let mut jail = JailSpec::from_config(cfg, id)?;
+        if target == Target::FreeBsd {
+            // CRI pods are parent and child jails on FreeBSD; on Linux the CRI plugin
+            // hands every container the pod's network namespace instead.
+            super::freebsd_plan::pod::apply(cfg, id, &mut jail)?;
+        }
         if !cfg.root.is_dir() {
             return Err(PlanError::NoRoot(cfg.root.clone()));
         }

@@ -65,6 +65,15 @@ fn children<K: Kernel>(k: &mut K, parent: &str) -> Result<(i32, i32), PlatformEr
     })
 }
 
+/// The live (not dying) jails below `name`: `children.cur` counts dying ones too.
+fn live_children<K: Kernel>(k: &mut K, name: &str) -> Result<i32, PlatformError> {
+    let (_, cur) = children(k, name)?;
+    let dying = k
+        .dying_children(name)
+        .map_err(|e| failed(format!("jail_get dying children of {name:?}"), e))?;
+    Ok(cur.saturating_sub(i32::try_from(dying).unwrap_or(i32::MAX)))
+}
+
 fn set_children_max<K: Kernel>(k: &mut K, parent: &str, max: i32) -> Result<(), PlatformError> {
     let params = [
         JailParam::new("name", ParamValue::Str(parent.to_string())),
@@ -347,6 +356,29 @@ pub fn destroy<K: Kernel>(k: &mut K, made: &FreeBsdMade) -> Vec<PlatformError> {
         errors.push(e);
         None
     });
+    if let (Some(_), Some(name)) = (ours, made.jail_name.as_deref()) {
+        // Children before the parent: jail_remove of a parent kills its children's
+        // processes and removes their jails too (kern_jail.c prison_remove walks the
+        // descendants), behind the back of the containers that own them. A pod's sandbox
+        // is deleted after its containers (CRI's order); until then nothing is touched,
+        // so this delete can be retried.
+        match live_children(k, name) {
+            Ok(0) => {}
+            Ok(n) => {
+                errors.push(PlatformError::Failed {
+                    call: format!("deleting jail {name:?}"),
+                    detail: format!(
+                        "it still has {n} live child jail(s) (a pod's containers); delete them first"
+                    ),
+                });
+                return errors;
+            }
+            Err(e) => {
+                errors.push(e);
+                return errors;
+            }
+        }
+    }
     let mut resolved = made.clone();
     resolved.jid = ours;
     if ours.is_none() {

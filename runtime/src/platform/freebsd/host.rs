@@ -8,9 +8,7 @@ use std::process::Command;
 use nix::errno::Errno;
 
 use super::executor;
-use super::kernel::{
-    fsid_text, parse_racct, parse_showsets, Forked, JailInfo, Kernel, KernelError, ProcInfo,
-};
+use super::kernel::{fsid_text, parse_showsets, Forked, JailInfo, Kernel, KernelError, ProcInfo};
 use super::sys;
 use crate::jail::JailParam;
 use crate::platform::freebsd_plan;
@@ -63,6 +61,12 @@ fn devfs(ruleset: Option<u16>, rest: &[&str]) -> Result<String, KernelError> {
     }
     argv.extend(rest.iter().map(|s| s.to_string()));
     run(&argv)
+}
+
+/// The usage of the container's jail with the limits of its rctl rules, for task metrics
+/// (`racct::usage`; racct off is an error naming `kern.racct.enable`).
+pub fn usage(made: &Resources<FreeBsdMade>) -> Result<super::racct::JailUsage, PlatformError> {
+    super::racct::usage(&mut HostKernel, &made.backend)
 }
 
 /// The real kernel behind the seam.
@@ -148,7 +152,9 @@ impl Kernel for HostKernel {
     }
 
     fn rctl_usage(&mut self, filter: &str) -> Result<Vec<(String, u64)>, KernelError> {
-        parse_racct(&sys::rctl_get_racct(filter).map_err(KernelError::errno)?)
+        let text = sys::rctl_get_racct(filter).map_err(KernelError::errno)?;
+        super::racct::parse_racct(&text)
+            .map_err(|e| KernelError::with_msg(Errno::EINVAL, e.to_string()))
     }
 
     fn ifconfig(&mut self, args: &[String]) -> Result<(), KernelError> {

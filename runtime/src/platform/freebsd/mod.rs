@@ -8,11 +8,14 @@
 pub mod executor;
 pub mod kernel;
 pub mod model;
+pub mod racct;
 
 #[cfg(target_os = "freebsd")]
 pub mod beneath;
 #[cfg(target_os = "freebsd")]
 mod host;
+#[cfg(test)]
+mod pod_tests;
 #[cfg(target_os = "freebsd")]
 pub mod procs;
 #[cfg(target_os = "freebsd")]
@@ -23,7 +26,7 @@ mod sys;
 mod tests;
 
 #[cfg(target_os = "freebsd")]
-pub use host::{rlimit_name, set_rlimit, FreeBsd};
+pub use host::{rlimit_name, set_rlimit, usage, FreeBsd};
 
 /// The host-specific part of `stockade features` on FreeBSD: nothing to add. Everything
 /// the jail backend supports is in the `freebsd` object, which does not depend on the

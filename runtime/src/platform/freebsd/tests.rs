@@ -16,14 +16,14 @@ use crate::platform::freebsd_plan::{JAIL_CREATE, MNT_NOATIME};
 use crate::platform::{test_fixture, ContainerPlan};
 use crate::target::Target;
 
-type Resources = crate::platform::Resources<FreeBsdMade>;
+pub(super) type Resources = crate::platform::Resources<FreeBsdMade>;
 
-struct Fixture {
+pub(super) struct Fixture {
     _bundle: tempfile::TempDir,
-    plan: ContainerPlan,
+    pub(super) plan: ContainerPlan,
 }
 
-fn fixture(extra: Value, id: &str) -> Fixture {
+pub(super) fn fixture(extra: Value, id: &str) -> Fixture {
     let bundle = tempfile::tempdir().unwrap();
     let b = bundle.path();
     test_fixture::bundle_with_shell(b);
@@ -49,17 +49,17 @@ fn fixture(extra: Value, id: &str) -> Fixture {
     }
 }
 
-fn limits() -> Value {
+pub(super) fn limits() -> Value {
     json!({"linux": {"resources": {"memory": {"limit": 67108864}, "pids": {"limit": 32}}}})
 }
 
-fn create(k: &mut ModelKernel, f: &Fixture) -> Resources {
+pub(super) fn create(k: &mut ModelKernel, f: &Fixture) -> Resources {
     let mut made = Resources::default();
     executor::prepare_host(k, &f.plan, &mut made, &mut |_| Ok(())).unwrap();
     made
 }
 
-fn assert_clean(k: &ModelKernel) {
+pub(super) fn assert_clean(k: &ModelKernel) {
     if let Err(e) = k.is_clean() {
         panic!("{e}\n{k:#?}");
     }

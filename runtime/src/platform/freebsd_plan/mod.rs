@@ -19,6 +19,9 @@ mod devfs;
 mod made;
 mod mounts;
 mod part;
+pub mod pod;
+#[cfg(test)]
+mod pod_tests;
 pub mod rctl;
 mod render;
 #[cfg(test)]

@@ -99,3 +99,17 @@ pub fn update_steps(
 pub fn filter(rule: &str) -> &str {
     rule.rsplit_once('=').map_or(rule, |(f, _)| f)
 }
+
+/// The amount of the `deny` rule for `resource` among `rules` (as recorded, `jail:NAME:
+/// RESOURCE:deny=AMOUNT`), `None` when none limits it.
+pub fn deny_amount(rules: &[String], resource: &str) -> Option<u64> {
+    rules.iter().find_map(|r| {
+        let (head, amount) = r.rsplit_once('=')?;
+        let mut parts = head.rsplitn(3, ':');
+        let action = parts.next()?;
+        let res = parts.next()?;
+        (action == "deny" && res == resource)
+            .then(|| amount.parse().ok())
+            .flatten()
+    })
+}

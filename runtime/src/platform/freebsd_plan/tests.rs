@@ -14,13 +14,13 @@ use crate::target::Target;
 
 /// A bundle on disk (rootfs with an executable /bin/sh, a `hosts` file and a `data`
 /// directory to bind) and the plan for it.
-struct Fixture {
-    bundle: tempfile::TempDir,
-    plan: ContainerPlan,
-    host: HostInputs,
+pub(super) struct Fixture {
+    pub(super) bundle: tempfile::TempDir,
+    pub(super) plan: ContainerPlan,
+    pub(super) host: HostInputs,
 }
 
-fn fixture(config: Value, id: &str) -> Fixture {
+pub(super) fn fixture(config: Value, id: &str) -> Fixture {
     let bundle = tempfile::tempdir().unwrap();
     let b = bundle.path();
     bundle_with_shell(b);
@@ -44,7 +44,7 @@ fn fixture(config: Value, id: &str) -> Fixture {
     Fixture { bundle, plan, host }
 }
 
-fn config(extra: Value) -> Value {
+pub(super) fn config(extra: Value) -> Value {
     let mut v = json!({
         "ociVersion": "1.3.0",
         "root": {"path": "rootfs"},
@@ -105,7 +105,7 @@ fn check_kernel_encoding(steps: &[Step]) {
 }
 
 /// The create plan, its warnings and the delete plan of everything it made, as text.
-fn rendered(f: &Fixture) -> String {
+pub(super) fn rendered(f: &Fixture) -> String {
     let created = create_plan(&f.plan, &f.host).unwrap();
     check_kernel_encoding(&created.steps);
     let made = execute(f);
@@ -123,7 +123,7 @@ fn rendered(f: &Fixture) -> String {
     text.replace(&bundle, "$BUNDLE")
 }
 
-fn assert_golden(name: &str, got: &str) {
+pub(super) fn assert_golden(name: &str, got: &str) {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src/platform/freebsd_plan/golden")
         .join(format!("{name}.txt"));

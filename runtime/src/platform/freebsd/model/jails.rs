@@ -213,6 +213,48 @@ fn check_limits(
     })
 }
 
+/// A child cannot have addresses its parent lacks: with `ip4.addr` set on a parent that
+/// is itself restricted, every new address must be one of the parent's, else EPERM
+/// (kern_jail.c kern_jail_set, "Make sure the new set of IP addresses is a subset of the
+/// parent's list"; likewise ip6). A parent with its own vnet is not restricted, so its
+/// children may use any address of that stack.
+fn check_addresses_within(
+    parent: &Jail,
+    p: &BTreeMap<&str, &ParamValue>,
+) -> Result<(), KernelError> {
+    let within = match (p.get("ip4.addr"), parent.params.get("ip4.addr")) {
+        (Some(ParamValue::Ip4(mine)), Some(ParamValue::Ip4(theirs))) if !parent.vnet => {
+            mine.iter().all(|a| theirs.contains(a))
+        }
+        _ => true,
+    } && match (p.get("ip6.addr"), parent.params.get("ip6.addr")) {
+        (Some(ParamValue::Ip6(mine)), Some(ParamValue::Ip6(theirs))) if !parent.vnet => {
+            mine.iter().all(|a| theirs.contains(a))
+        }
+        _ => true,
+    };
+    if within {
+        Ok(())
+    } else {
+        Err(KernelError::errno(Errno::EPERM))
+    }
+}
+
+/// The jail whose network stack `jid` uses, 0 for the host's: a jail made with
+/// `vnet=new` gets its own (`vnet_alloc()`), any other shares its parent's `pr_vnet`
+/// (kern_jail.c kern_jail_set), so a pod container with `ip4=inherit` below a vnet
+/// sandbox is on the sandbox's stack.
+pub fn network_stack(k: &ModelKernel, jid: i32) -> i32 {
+    let mut at = Some(jid);
+    while let Some(j) = at.and_then(|j| k.jails.get(&j)) {
+        if j.vnet {
+            return j.jid;
+        }
+        at = j.parent;
+    }
+    0
+}
+
 struct Limits {
     childmax: Option<i32>,
     enforce: Option<i32>,
@@ -261,6 +303,9 @@ fn create(
         }
     }
     let limits = check_limits(k, parent, p)?;
+    if let Some(pj) = parent {
+        check_addresses_within(&k.jails[&pj], p)?;
+    }
     let persist = matches!(p.get("persist"), Some(ParamValue::Bool(true)));
     let vnet = matches!(
         p.get("vnet"),

@@ -152,8 +152,15 @@ impl ModelKernel {
         }
     }
 
+    /// The jail whose network stack jail `jid` uses (0: the host's); see
+    /// [`jails::network_stack`].
+    pub fn network_stack(&self, jid: i32) -> i32 {
+        jails::network_stack(self, jid)
+    }
+
     /// Adds a jail of the host's own (not the executor's), e.g. a parent for nested
     /// containers; [`Self::is_clean`] leaves it out.
+
     pub fn add_host_jail(&mut self, name: &str, children_max: i32) -> i32 {
         jails::add_host_jail(self, name, children_max)
     }
