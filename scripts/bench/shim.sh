@@ -6,19 +6,33 @@
 # stockade/runc (the issue's goal: <= 0.7), and the stockade shim's RSS while idle (one
 # detached sleeping container, after a second).
 #
-#   SHIM=target/release/containerd-shim-stockade-v1 STOCKADE=target/release/stockade N=30 scripts/bench/shim.sh
+# The shim measured is a RELEASE build (the goal is about the shipped binary; a debug build
+# is several times slower and says nothing about it):
 #
+#   cargo build --release -p stockade-shim && scripts/bench/shim.sh
+#   N=30 SHIM=path/to/release/containerd-shim-stockade-v1 scripts/bench/shim.sh
+#
+# SHIM defaults to $CARGO_TARGET_DIR (else target)/release/containerd-shim-stockade-v1; a
+# SHIM outside a release/ directory is refused unless BENCH_ALLOW_DEBUG=1. STOCKADE only
+# builds the busybox image (release if built, else debug): it is not timed.
 # Needs root, containerd, ctr, containerd-shim-runc-v2, runc, busybox-static, python3.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/../integration" && pwd)
 N=${N:-30}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-STOCKADE=${STOCKADE:-$here/target/release/stockade}
-SHIM=${SHIM:-$(dirname "$STOCKADE")/containerd-shim-stockade-v1}
+TARGET=${CARGO_TARGET_DIR:-$here/target}
+SHIM=${SHIM:-$TARGET/release/containerd-shim-stockade-v1}
+if [[ -z ${STOCKADE:-} ]]; then
+    STOCKADE=$TARGET/release/stockade
+    [[ -x $STOCKADE ]] || STOCKADE=$TARGET/debug/stockade
+fi
 die() { printf 'shim.sh: %s\n' "$*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "must run as root"
-[[ -x $STOCKADE && -x $SHIM ]] || die "need STOCKADE ($STOCKADE) and SHIM ($SHIM)"
+[[ -x $SHIM ]] || die "no shim at $SHIM: cargo build --release -p stockade-shim"
+[[ -x $STOCKADE ]] || die "no stockade binary at $STOCKADE (it builds the busybox image): cargo build -p stockade"
+[[ $SHIM == */release/* || ${BENCH_ALLOW_DEBUG:-0} == 1 ]] \
+    || die "$SHIM is not a release build (set BENCH_ALLOW_DEBUG=1 to measure it anyway)"
 for t in containerd ctr containerd-shim-runc-v2 runc python3; do command -v "$t" >/dev/null || die "$t is missing"; done
 STOCKADE=$(cd "$(dirname "$STOCKADE")" && pwd)/$(basename "$STOCKADE")
 SHIM=$(cd "$(dirname "$SHIM")" && pwd)/$(basename "$SHIM")
@@ -84,6 +98,7 @@ done
 median() { sort -n "$1" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ms=$(median "$WORK/stockade.times")
 mr=$(median "$WORK/runc.times")
+printf 'shim measured: %s\n' "$SHIM"
 printf 'ctr run --rm /bin/true, median of %d: stockade shim %.1f ms, runc v2 shim + runc %.1f ms, ratio %.2f (goal <= 0.70)\n' \
     "$N" "$(echo "$ms * 1000" | bc -l)" "$(echo "$mr * 1000" | bc -l)" "$(echo "$ms / $mr" | bc -l)"
 

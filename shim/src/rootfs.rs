@@ -7,7 +7,6 @@ use containerd_shim_protos::types::mount::Mount;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
-    #[cfg(target_os = "linux")]
     #[error("mounting {kind} {src} on {target}: {errno}")]
     Mount {
         kind: String,
@@ -15,7 +14,6 @@ pub enum RootfsError {
         target: PathBuf,
         errno: nix::errno::Errno,
     },
-    #[cfg(target_os = "linux")]
     #[error("unmounting {target}: {errno}")]
     Unmount {
         target: PathBuf,
@@ -28,9 +26,9 @@ pub enum RootfsError {
     },
     #[error("containerd sent {n} rootfs mounts; the stockade shim mounts one (a snapshot)")]
     TooMany { n: usize },
-    #[cfg(not(target_os = "linux"))]
-    #[error("rootfs mounts from containerd are not supported on this platform yet; use a bundle with a prepared rootfs")]
-    Unsupported,
+    #[cfg(target_os = "freebsd")]
+    #[error("containerd's rootfs mount of type {}: the stockade shim mounts bind/nullfs and zfs snapshots on FreeBSD (snapshotter native or zfs)", stockade_quote::quote(.kind))]
+    Unsupported { kind: String },
 }
 
 /// Mount flags and the filesystem data string from containerd's option list.
@@ -147,17 +145,59 @@ mod sys {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// FreeBSD: containerd's snapshot mounts are `bind` (the native snapshotter; containerd
+/// itself turns it into nullfs on FreeBSD) or `nullfs`, and `zfs` (the zfs snapshotter: a
+/// dataset), made with nmount(2). Anything else is refused naming its type.
+#[cfg(target_os = "freebsd")]
 mod sys {
     use super::*;
+    use nix::mount::{MntFlags, Nmount};
 
-    pub fn mount(_m: &Mount, _t: &Path) -> Result<(), RootfsError> {
-        Err(RootfsError::Unsupported)
+    pub fn mount(m: &Mount, t: &Path) -> Result<(), RootfsError> {
+        let readonly = m.options.iter().rev().find_map(|o| match o.as_str() {
+            "ro" => Some(true),
+            "rw" => Some(false),
+            _ => None,
+        });
+        let fstype = match m.type_.as_str() {
+            "bind" | "rbind" | "nullfs" => "nullfs",
+            "zfs" => "zfs",
+            other => {
+                return Err(RootfsError::Unsupported {
+                    kind: other.to_string(),
+                })
+            }
+        };
+        let mut flags = MntFlags::empty();
+        flags.set(MntFlags::MNT_RDONLY, readonly.unwrap_or(false));
+        Nmount::new()
+            .str_opt_owned("fstype", fstype)
+            .str_opt_owned("fspath", t)
+            .str_opt_owned("from", m.source.as_str())
+            .nmount(flags)
+            .map_err(|e| RootfsError::Mount {
+                kind: m.type_.clone(),
+                src: m.source.clone(),
+                target: t.to_path_buf(),
+                errno: e.error(),
+            })
     }
 
-    pub fn unmount(_t: &Path) -> Result<(), RootfsError> {
-        // Nothing is ever mounted by this shim here (mount refuses).
-        Ok(())
+    pub fn unmount(t: &Path) -> Result<(), RootfsError> {
+        match nix::mount::unmount(t, MntFlags::empty()) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+            // A process the jail left behind still holds it: forced, as delete must finish.
+            Err(nix::errno::Errno::EBUSY) => {
+                nix::mount::unmount(t, MntFlags::MNT_FORCE).map_err(|errno| RootfsError::Unmount {
+                    target: t.to_path_buf(),
+                    errno,
+                })
+            }
+            Err(errno) => Err(RootfsError::Unmount {
+                target: t.to_path_buf(),
+                errno,
+            }),
+        }
     }
 }
 

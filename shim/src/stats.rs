@@ -7,6 +7,7 @@
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
+#[cfg(target_os = "linux")]
 use stockade_runtime::state::StoredState;
 
 #[derive(Debug, thiserror::Error)]

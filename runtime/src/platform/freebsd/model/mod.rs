@@ -160,7 +160,6 @@ impl ModelKernel {
 
     /// Adds a jail of the host's own (not the executor's), e.g. a parent for nested
     /// containers; [`Self::is_clean`] leaves it out.
-
     pub fn add_host_jail(&mut self, name: &str, children_max: i32) -> i32 {
         jails::add_host_jail(self, name, children_max)
     }
