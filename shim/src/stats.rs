@@ -7,7 +7,6 @@
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
-#[cfg(target_os = "linux")]
 use stockade_runtime::state::StoredState;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +39,19 @@ pub fn stat_value(text: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The jail's rctl usage as cgroups v1 metrics (`stats_freebsd::metrics`).
 #[cfg(target_os = "freebsd")]
-pub use crate::stats_freebsd::collect;
+pub fn collect(st: &StoredState) -> Result<Any, StatsError> {
+    st.pid.ok_or(StatsError::NoInit)?;
+    let u = stockade_runtime::platform::freebsd::usage(&st.resources)?;
+    if !u.unknown.is_empty() {
+        tracing::debug!(
+            resources = ?u.unknown,
+            "rctl_get_racct reported resources this build does not map; ignored"
+        );
+    }
+    Ok(crate::events::pack(&crate::stats_freebsd::metrics(&u))?)
+}
 
 #[cfg(target_os = "linux")]
 pub fn collect(st: &StoredState) -> Result<Any, StatsError> {

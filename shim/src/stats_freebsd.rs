@@ -8,7 +8,7 @@
 //!
 //! The mapping is pure and compiled on every host, so it is unit-tested in Linux CI.
 
-// Only FreeBSD's `collect` calls the mapping outside tests.
+// Only FreeBSD's `stats::collect` calls the mapping outside tests.
 #![cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
 
 use containerd_shim_protos::cgroups::metrics::Metrics;
@@ -44,22 +44,6 @@ pub fn metrics(u: &JailUsage) -> Metrics {
     // Kernel memory the jail's processes hold for SysV shared memory segments.
     mem.kernel.mut_or_insert_default().usage = u.usage.shmsize;
     m
-}
-
-#[cfg(target_os = "freebsd")]
-pub fn collect(
-    st: &stockade_runtime::state::StoredState,
-) -> Result<containerd_shim_protos::protobuf::well_known_types::any::Any, crate::stats::StatsError>
-{
-    st.pid.ok_or(crate::stats::StatsError::NoInit)?;
-    let u = stockade_runtime::platform::freebsd::usage(&st.resources)?;
-    if !u.unknown.is_empty() {
-        tracing::debug!(
-            resources = ?u.unknown,
-            "rctl_get_racct reported resources this build does not map; ignored"
-        );
-    }
-    Ok(crate::events::pack(&metrics(&u))?)
 }
 
 #[cfg(test)]
