@@ -54,6 +54,11 @@ cleanup() {
     done
     for m in $(findmnt -rn -o TARGET | grep -F -- "$WORK" | sort -r); do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$WORK"
+    # The namespace's parent cgroups (containerd's default cgroupsPath is /<namespace>/<id>),
+    # in every hierarchy, once empty; rmdir leaves one still in use alone.
+    for m in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS"; do
+        [ -d "$m" ] && rmdir "$m" 2>/dev/null || true
+    done
 }
 trap cleanup EXIT
 
