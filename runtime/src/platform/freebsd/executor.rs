@@ -138,6 +138,9 @@ pub fn prepare_host<K: Kernel>(
         devfs_base_rules,
     };
     let created = freebsd_plan::create_plan(plan, &host)?;
+    // Recorded with the jail's name (journalled at jail_set): delete keeps a pod's
+    // sandbox while its containers' child jails live.
+    made.backend.holds_children = plan.jail.children_max.is_some();
     for step in &created.steps {
         tracing::debug!(%step, "create");
         create_step(k, step, root, made, journal)?;
@@ -356,12 +359,13 @@ pub fn destroy<K: Kernel>(k: &mut K, made: &FreeBsdMade) -> Vec<PlatformError> {
         errors.push(e);
         None
     });
-    if let (Some(_), Some(name)) = (ours, made.jail_name.as_deref()) {
+    if let (Some(_), Some(name), true) = (ours, made.jail_name.as_deref(), made.holds_children) {
         // Children before the parent: jail_remove of a parent kills its children's
         // processes and removes their jails too (kern_jail.c prison_remove walks the
         // descendants), behind the back of the containers that own them. A pod's sandbox
         // is deleted after its containers (CRI's order); until then nothing is touched,
-        // so this delete can be retried.
+        // so this delete can be retried. Only a jail made to hold children (a sandbox)
+        // is checked: jails a container's own processes nest inside it go with it.
         match live_children(k, name) {
             Ok(0) => {}
             Ok(n) => {

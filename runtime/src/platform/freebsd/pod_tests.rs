@@ -143,3 +143,26 @@ fn freebsd_executor_usage_with_racct_off_names_the_loader_tunable() {
     assert!(executor::destroy(&mut k, &made.backend).is_empty());
     assert_clean(&k);
 }
+
+#[test]
+fn freebsd_executor_only_a_sandbox_waits_for_its_children() {
+    // A container whose jail another one nests in by `org.freebsd.parentJail` was not
+    // made to hold children: its delete takes the nested jail with it, as jail_remove does.
+    let mut k = ModelKernel::new();
+    let parent = fixture(json!({}), "plain1");
+    let parent_made = create(&mut k, &parent);
+    assert!(!parent_made.backend.holds_children);
+    let inside = fixture(
+        json!({"annotations": {"org.freebsd.parentJail": "plain1"}}),
+        "in2",
+    );
+    let inside_made = create(&mut k, &inside);
+    let inside_jid = inside_made.backend.jid.unwrap();
+    assert!(executor::destroy(&mut k, &parent_made.backend).is_empty());
+    assert!(k.jails.get(&inside_jid).is_none_or(|j| j.dying));
+    assert!(executor::destroy(&mut k, &inside_made.backend).is_empty());
+    assert_clean(&k);
+
+    let sb = fixture(sandbox(), "sb2");
+    assert!(create(&mut k, &sb).backend.holds_children);
+}

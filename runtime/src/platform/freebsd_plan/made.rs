@@ -35,6 +35,10 @@ pub struct FreeBsdMade {
     /// (parent jail, previous children.max) when create had to raise it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raised_children_max: Option<(String, i32)>,
+    /// The jail was made with `children.max` to hold other containers' jails (a CRI pod's
+    /// sandbox): delete refuses while any of them lives (docs/freebsd-backend.md, "Pods").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holds_children: bool,
     /// rctl rules added for the jail (`jail:NAME:memoryuse:deny=N`), removed on delete so
     /// they never apply to a later jail of the same name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
