@@ -169,3 +169,23 @@ fn users_lists_the_containers_of_a_network() {
         ]
     );
 }
+
+/// The backend is a value: one whose networks are not executed refuses before any record
+/// or namespace exists, on every host (the build's `cfg` used to decide this).
+#[test]
+fn a_backend_without_networks_refuses_before_anything_is_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ns = crate::namespaces::NotExecuted;
+    for mode in [NetworkMode::None, NetworkMode::Named("stockade".into())] {
+        assert!(matches!(
+            attach_with(&ns, tmp.path(), "c", &mode, &[]),
+            Err(NetError::NotExecutedHere)
+        ));
+        assert!(!record_path(tmp.path(), "c").exists());
+    }
+    // --network host needs nothing of the backend.
+    assert!(attach_with(&ns, tmp.path(), "c", &NetworkMode::Host, &[])
+        .unwrap()
+        .is_none());
+    assert!(!detach_with(&ns, tmp.path(), "c").unwrap());
+}
