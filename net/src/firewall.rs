@@ -148,7 +148,11 @@ mod tests {
             ]
         );
         assert_eq!(rules[1][0], "CNI-ISOLATION-STAGE-2");
-        assert!(rules[1].contains(&"say \"x\"".to_string()), "{:?}", rules[1]);
+        assert!(
+            rules[1].contains(&"say \"x\"".to_string()),
+            "{:?}",
+            rules[1]
+        );
         assert!(isolation_rules(LISTING, "stk-a").is_empty());
         assert_eq!(isolation_rules(LISTING, "stk-aab").len(), 1);
     }

@@ -365,7 +365,10 @@ mod tests {
         std::fs::create_dir(&long).unwrap();
         let err = format!("{:#}", ConsoleListener::new(&long).err().expect("refused"));
         assert!(err.contains(&format!("at most {max} bytes")), "{err}");
-        assert!(err.contains(&format!("--root) of at most {fits} bytes")), "{err}");
+        assert!(
+            err.contains(&format!("--root) of at most {fits} bytes")),
+            "{err}"
+        );
         assert!(!long.join(RELAY_DIR).exists());
         let ok = pad(fits);
         std::fs::create_dir(&ok).unwrap();
