@@ -29,7 +29,7 @@ export STOCKADE_IMAGE_ROOT=$TMP/store STOCKADE_STORAGE_ROOT=$TMP/st
 S() { timeout 60 "$STOCKADE" --root "$TMP/run" "$@"; }
 cleanup() {
     local id pid
-    for id in $WEB $CLI $ISO $NONE $KILLED $PEER $TTYC; do S delete --force "$id" >/dev/null 2>&1; done
+    for id in $WEB $CLI $ISO $NONE $KILLED $PEER $TTYC ${TTYC}l; do S delete --force "$id" >/dev/null 2>&1; done
     for pid in $(pids_mentioning "$TMP/run"); do kill -KILL "$pid" 2>/dev/null; done
     # A run that stopped early still removes its network: the bridge, host-local's
     # directory and the firewall rules are host-wide and outlive $TMP.
@@ -116,6 +116,12 @@ out=$(script -qec "timeout 60 '$STOCKADE' --root '$TMP/run' run --image $BB --rm
 if [[ $rc -eq 3 && $out == *"/dev/pts/"* && $out == *both-ttys* ]]; then ok "run --image -t under script(1) gets a pty and returns the status"; else not_ok "run --image -t under script(1)" "rc=$rc out=$out"; fi
 left=$(gone "$TTYC"; [ -e "$TMP/run/.tty" ] && echo "relay dir $TMP/run/.tty")
 if [ -z "$left" ]; then ok "a run --image -t --rm leaves nothing of its network or its relay"; else not_ok "after run -t --rm" "$left"; fi
+
+# A state root too long for the relay's socket address: refused by its limit, before any
+# bundle or network is made (no --rm, so anything made would stay).
+LONG=$TMP/$(printf 'r%.0s' {1..100})
+out=$(script -qec "timeout 60 '$STOCKADE' --root '$LONG' run --image $BB -t --name ${TTYC}l -- true" /dev/null 2>&1); rc=$?
+if [[ $rc -ne 0 && $out == *"a unix socket path is at most"* ]] && [ ! -e "$TMP/st/bundles/${TTYC}l" ] && [ -z "$(gone "${TTYC}l")" ]; then ok "run --image -t with a --root too long for the relay's socket is refused naming the limit, nothing made"; else not_ok "run -t with a long --root" "rc=$rc out=$out"; fi
 
 # --- in use, teardown ---------------------------------------------------------------
 out=$(S network rm stockade 2>&1)

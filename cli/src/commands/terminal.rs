@@ -40,8 +40,8 @@ impl ConsoleListener {
     /// Listens in a fresh directory below the state root `state_root` (only root, or the
     /// caller, can enter it), after removing what killed relays left there.
     pub fn new(state_root: &Path) -> anyhow::Result<ConsoleListener> {
+        check_relay_root(state_root)?;
         let base = state_root.join(RELAY_DIR);
-        check_socket_length(&base)?;
         sweep(&base);
         let make = || -> anyhow::Result<PathBuf> {
             std::fs::DirBuilder::new()
@@ -135,6 +135,11 @@ impl Drop for ConsoleListener {
 /// The longest path a unix socket can be bound on here: `sun_path` less its NUL.
 fn max_socket_path() -> usize {
     std::mem::size_of::<libc::sockaddr_un>() - std::mem::offset_of!(libc::sockaddr_un, sun_path) - 1
+}
+
+/// Refuses a state root too long for a relay's console socket (see [`ConsoleListener`]).
+pub fn check_relay_root(state_root: &Path) -> anyhow::Result<()> {
+    check_socket_length(&state_root.join(RELAY_DIR))
 }
 
 /// Refuses, before anything is made, a relay base whose socket path
