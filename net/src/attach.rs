@@ -299,6 +299,9 @@ pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
 
 /// [`detach`] with the namespaces of backend `ns`.
 pub fn detach_with(ns: &dyn Namespaces, storage_root: &Path, id: &str) -> Result<bool, NetError> {
+    // A writer of the record killed mid-write left its temporary, the record or not.
+    let path = record_path(storage_root, id);
+    crate::files::remove_stale_temps(&path).map_err(io("cleaning", &path))?;
     let Some(record) = read_record(storage_root, id)? else {
         return Ok(false);
     };
