@@ -189,3 +189,15 @@ fn a_backend_without_networks_refuses_before_anything_is_made() {
         .is_none());
     assert!(!detach_with(&ns, tmp.path(), "c").unwrap());
 }
+
+/// Fails with detach returning at "no record" first: a run killed while writing its first
+/// record left only the temporary, and delete --force left it (crash-image.sh found it).
+#[test]
+fn detach_removes_a_killed_writers_temporary_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir_all(records_dir(tmp.path())).unwrap();
+    let stale = records_dir(tmp.path()).join(".c.json.99999999.tmp");
+    fs::write(&stale, b"{").unwrap();
+    assert!(!detach_with(&crate::namespaces::NotExecuted, tmp.path(), "c").unwrap());
+    assert!(!stale.exists());
+}
