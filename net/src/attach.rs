@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 use crate::cni::{self, Attachment, Verb};
 use crate::config::{self, Network, Networks, NETWORKS_DIR};
 use crate::lock::NetworksLock;
+use crate::namespaces::{self, Namespaces};
 use crate::ports::PortMapping;
 use crate::{io, NetError};
 
@@ -176,8 +177,20 @@ fn loopback() -> Network {
 }
 
 /// Gives container `id` a network namespace of its own and attaches it to `mode`'s
-/// network with `ports` published. `Host` makes nothing (None is returned).
+/// network with `ports` published. `Host` makes nothing (None is returned). The running
+/// system's namespaces ([`namespaces::host`]).
 pub fn attach(
+    storage_root: &Path,
+    id: &str,
+    mode: &NetworkMode,
+    ports: &[PortMapping],
+) -> Result<Option<Attached>, NetError> {
+    attach_with(namespaces::host(), storage_root, id, mode, ports)
+}
+
+/// [`attach`] with the namespaces of backend `ns`.
+pub fn attach_with(
+    ns: &dyn Namespaces,
     storage_root: &Path,
     id: &str,
     mode: &NetworkMode,
@@ -193,9 +206,7 @@ pub fn attach(
         // The default network is made here when missing (under the lock, taken inside).
         NetworkMode::Named(name) => Some(nets.get(name)?.name),
     };
-    if !cfg!(target_os = "linux") {
-        return Err(NetError::NotExecutedHere);
-    }
+    ns.check()?;
     let dirs = config::plugin_dirs();
     let mut runtime_config = Map::new();
     if !ports.is_empty() {
@@ -220,7 +231,7 @@ pub fn attach(
     let network = named.map(|n| nets.get_existing(&n)).transpose()?;
     let mut record = Record {
         id: id.to_string(),
-        netns: netns_path(&key, id),
+        netns: ns.path(&key, id),
         network: network.as_ref().map(|n| n.name.clone()),
         list: network.as_ref().map(|n| n.list.clone()),
         runtime_config,
@@ -231,7 +242,7 @@ pub fn attach(
     write_record(storage_root, &record)?;
     drop(lock);
     stockade_fault::point("net:recorded");
-    make_netns(&record.netns)?;
+    ns.create(&record.netns)?;
     stockade_fault::point("net:netns-made");
     let netns = record.netns.to_string_lossy().into_owned();
     let at = |ifname| Attachment {
@@ -283,6 +294,14 @@ pub fn root_key(storage_root: &Path) -> std::io::Result<String> {
 /// Tears down what [`attach`] made for container `id`: CNI DEL, the namespace, the
 /// record. Returns whether there was a record. Safe to repeat after any crash.
 pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
+    detach_with(namespaces::host(), storage_root, id)
+}
+
+/// [`detach`] with the namespaces of backend `ns`.
+pub fn detach_with(ns: &dyn Namespaces, storage_root: &Path, id: &str) -> Result<bool, NetError> {
+    // A writer of the record killed mid-write left its temporary, the record or not.
+    let path = record_path(storage_root, id);
+    crate::files::remove_stale_temps(&path).map_err(io("cleaning", &path))?;
     let Some(record) = read_record(storage_root, id)? else {
         return Ok(false);
     };
@@ -293,7 +312,7 @@ pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
         };
         // A namespace that is gone (or never was bound) is given as empty, which CNI's DEL
         // takes as "release what is outside it" (addresses, port rules).
-        let netns = if netns_bound(&record.netns) {
+        let netns = if ns.is_bound(&record.netns) {
             record.netns.to_string_lossy().into_owned()
         } else {
             String::new()
@@ -313,7 +332,7 @@ pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
         )?;
         stockade_fault::point("net:deleted");
     }
-    remove_netns(&record.netns)?;
+    ns.remove(&record.netns)?;
     stockade_fault::point("net:netns-removed");
     let path = record_path(storage_root, id);
     match fs::remove_file(&path) {
@@ -326,40 +345,6 @@ pub fn detach(storage_root: &Path, id: &str) -> Result<bool, NetError> {
         crate::hosts::refresh(storage_root, name)?;
     }
     Ok(true)
-}
-
-#[cfg(target_os = "linux")]
-fn netns_path(key: &str, id: &str) -> PathBuf {
-    crate::netns::netns_path(key, id)
-}
-#[cfg(target_os = "linux")]
-fn netns_bound(path: &Path) -> bool {
-    crate::netns::is_bound(path)
-}
-#[cfg(target_os = "linux")]
-fn make_netns(path: &Path) -> Result<(), NetError> {
-    crate::netns::create(path)
-}
-#[cfg(target_os = "linux")]
-fn remove_netns(path: &Path) -> Result<(), NetError> {
-    crate::netns::remove(path)
-}
-// Not reached on FreeBSD (attach refuses first); a record from elsewhere has no namespace here.
-#[cfg(not(target_os = "linux"))]
-fn netns_path(_key: &str, id: &str) -> PathBuf {
-    PathBuf::from(id)
-}
-#[cfg(not(target_os = "linux"))]
-fn netns_bound(_: &Path) -> bool {
-    false
-}
-#[cfg(not(target_os = "linux"))]
-fn make_netns(_: &Path) -> Result<(), NetError> {
-    Err(NetError::NotExecutedHere)
-}
-#[cfg(not(target_os = "linux"))]
-fn remove_netns(_: &Path) -> Result<(), NetError> {
-    Ok(())
 }
 
 /// Points the runtime config at the container's namespace and mounts the bundle's

@@ -169,3 +169,35 @@ fn users_lists_the_containers_of_a_network() {
         ]
     );
 }
+
+/// The backend is a value: one whose networks are not executed refuses before any record
+/// or namespace exists, on every host (the build's `cfg` used to decide this).
+#[test]
+fn a_backend_without_networks_refuses_before_anything_is_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ns = crate::namespaces::NotExecuted;
+    for mode in [NetworkMode::None, NetworkMode::Named("stockade".into())] {
+        assert!(matches!(
+            attach_with(&ns, tmp.path(), "c", &mode, &[]),
+            Err(NetError::NotExecutedHere)
+        ));
+        assert!(!record_path(tmp.path(), "c").exists());
+    }
+    // --network host needs nothing of the backend.
+    assert!(attach_with(&ns, tmp.path(), "c", &NetworkMode::Host, &[])
+        .unwrap()
+        .is_none());
+    assert!(!detach_with(&ns, tmp.path(), "c").unwrap());
+}
+
+/// Fails with detach returning at "no record" first: a run killed while writing its first
+/// record left only the temporary, and delete --force left it (crash-image.sh found it).
+#[test]
+fn detach_removes_a_killed_writers_temporary_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir_all(records_dir(tmp.path())).unwrap();
+    let stale = records_dir(tmp.path()).join(".c.json.99999999.tmp");
+    fs::write(&stale, b"{").unwrap();
+    assert!(!detach_with(&crate::namespaces::NotExecuted, tmp.path(), "c").unwrap());
+    assert!(!stale.exists());
+}

@@ -10,6 +10,7 @@
 //! - [`lock`]: the lock of a storage root's networks.
 //! - [`hosts`]: the `/etc/hosts` of a network's containers, kept current.
 //! - [`etc`]: the container's `/etc/hosts` and `/etc/resolv.conf`.
+//! - [`namespaces`]: the seam to the kernel's network namespaces, one value per backend.
 //! - [`netns`] (Linux): network namespaces bound on files under `/run/stockade/netns`.
 //! - [`freebsd`]: the vnet-jail plan, as data (not executed yet).
 //!
@@ -20,9 +21,11 @@ pub mod cni;
 pub mod config;
 pub mod etc;
 mod files;
+mod firewall;
 pub mod freebsd;
 pub mod hosts;
 pub mod lock;
+pub mod namespaces;
 #[cfg(target_os = "linux")]
 pub mod netns;
 pub mod ports;
@@ -93,6 +96,12 @@ pub enum NetError {
     BadRecord { path: PathBuf, why: String },
     #[error("deleting bridge {bridge}: {msg}")]
     Bridge { bridge: String, msg: String },
+    #[error("deleting the firewall rule of bridge {bridge} ({rule}): {msg}")]
+    Firewall {
+        bridge: String,
+        rule: String,
+        msg: String,
+    },
     #[error("--publish needs a network: not with --network host or none")]
     PortsWithoutNetwork,
     #[error("container networks are planned but not executed on this system yet (see docs/deploy.md); use --network host")]

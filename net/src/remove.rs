@@ -1,5 +1,6 @@
 //! `network rm`: a network's list, and what its plugins left on the host once nothing
-//! uses it — the bridge interface and host-local's allocation directory
+//! uses it — the bridge interface, the firewall plugin's isolation rules naming it
+//! ([`crate::firewall`]) and host-local's allocation directory
 //! (`/var/lib/cni/networks/NAME`, or the list's `ipam.dataDir`). Both are host-wide, so a
 //! bridge that still has ports, or a directory still holding an address, is another
 //! storage root's (or a container's that crashed) and stays.
@@ -103,6 +104,8 @@ fn remove_ipam_dir(dir: &Path) -> Result<Option<String>, NetError> {
 fn remove_bridge(bridge: &str) -> Result<Option<String>, NetError> {
     let sys = Path::new("/sys/class/net").join(bridge);
     if !sys.exists() {
+        // Gone already (a crash of an earlier `network rm`): its rules may not be.
+        crate::firewall::remove_isolation_rules(bridge)?;
         return Ok(None);
     }
     if !sys.join("bridge").is_dir() {
@@ -113,19 +116,17 @@ fn remove_bridge(bridge: &str) -> Result<Option<String>, NetError> {
     if used > 0 {
         return Ok(Some(format!("it still has {used} port(s)")));
     }
-    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-        .iter()
-        .map(Path::new)
-        .find(|p| p.is_file())
-        .unwrap_or(Path::new("ip"));
-    let out = std::process::Command::new(ip)
+    let ip = crate::firewall::sbin("ip");
+    let out = std::process::Command::new(&ip)
         .args(["link", "delete", "dev", bridge, "type", "bridge"])
         .output()
         .map_err(|source| NetError::Spawn {
-            path: ip.to_path_buf(),
+            path: ip.clone(),
             source,
         })?;
     if out.status.success() || !sys.exists() {
+        // The bridge's isolation rules last: a crash before leaves them for `rm` again.
+        crate::firewall::remove_isolation_rules(bridge)?;
         return Ok(None);
     }
     Err(NetError::Bridge {

@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/tap.sh"
 stockade_binary crash-image.sh
 need_root crash-image.sh
-need_tools crash-image.sh python3 timeout
+need_tools crash-image.sh python3 timeout sha256sum realpath
 # The interpreter itself: a version-manager shim costs a shell start per call.
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
@@ -60,10 +60,12 @@ REF_DIR=$TMP/ref/chains/${REF#sha256:}
 # leftovers STORAGE_ROOT [IMAGE_ROOT] [deep]: prints what a crash left that clean-up did
 # not take; with `deep`, also whether the store verifies and the chain equals the reference.
 leftovers() {
-    local st=$1 store=${2:-$TMP/store} deep=${3:-} d chains=()
+    local st=$1 store=${2:-$TMP/store} deep=${3:-} d chains=() ns
+    # This storage root's namespaces only (/run/stockade/netns/<key>/, the key hashing its
+    # canonical path): other roots on the machine may run containers named rm1 as well.
+    ns=/run/stockade/netns/$(printf %s "$(realpath -m "$st")" | sha256sum | cut -c1-16)
     for d in "$st"/bundles/* "$st"/containers/* "$st"/provisions/* "$st"/provisions/.* "$st"/chains/.tmp-* \
-        "$st"/networks/attachments/* "$st"/networks/attachments/.* /run/stockade/netns/rm[0-9]* /run/stockade/netns/d[0-9]* /run/stockade/netns/o[0-9]* \
-        /run/stockade/netns/*/rm[0-9]* /run/stockade/netns/*/d[0-9]* /run/stockade/netns/*/o[0-9]* \
+        "$st"/networks/attachments/* "$st"/networks/attachments/.* "$ns" \
         "$store"/.stockade/tmp/* "$TMP"/run/*; do
         case $d in */.|*/..) continue ;; esac
         if [ -e "$d" ] || [ -L "$d" ]; then echo "left: $d"; fi

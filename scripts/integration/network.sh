@@ -29,8 +29,11 @@ export STOCKADE_IMAGE_ROOT=$TMP/store STOCKADE_STORAGE_ROOT=$TMP/st
 S() { timeout 60 "$STOCKADE" --root "$TMP/run" "$@"; }
 cleanup() {
     local id pid
-    for id in $WEB $CLI $ISO $NONE $KILLED $PEER $TTYC; do S delete --force "$id" >/dev/null 2>&1; done
+    for id in $WEB $CLI $ISO $NONE $KILLED $PEER $TTYC ${TTYC}l; do S delete --force "$id" >/dev/null 2>&1; done
     for pid in $(pids_mentioning "$TMP/run"); do kill -KILL "$pid" 2>/dev/null; done
+    # A run that stopped early still removes its network: the bridge, host-local's
+    # directory and the firewall rules are host-wide and outlive $TMP.
+    S network rm "$NET2" >/dev/null 2>&1
     [ -n "${BR2:-}" ] && ip link delete "$BR2" 2>/dev/null
     rm -rf "$TMP"
 }
@@ -95,8 +98,11 @@ left=$(gone "$CLI")
 if [ -z "$left" ]; then ok "a run --rm leaves nothing of its network"; else not_ok "a run --rm leaves nothing of its network" "$left"; fi
 
 # --- an isolated second network ------------------------------------------------------
+# fw_rules BRIDGE: how many iptables rules name the bridge (the firewall plugin's).
+fw_rules() { iptables-save 2>/dev/null | grep -cE -- "-[io] $1( |\$)"; }
 check "network create $NET2" S network create "$NET2"
 BR2=$(S network ls | awk -v n="$NET2" '$1 == n { print $3 }')
+RULES_BEFORE=$(fw_rules "$BR2")
 out=$(S run --image "$BB" --rm --name "$ISO" --network "$NET2" -- sh -c \
     "ip -4 -o addr show eth0; printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 $WEB_IP 8080; echo rc=\$?" 2>&1)
 if [[ $out == *"inet 10.89."* && $out != *"inet 10.89.0."* && $out != *hello-from* ]]; then ok "a container on $NET2 has its own subnet and cannot reach the default network"; else not_ok "isolation of $NET2" "$out"; fi
@@ -110,6 +116,12 @@ out=$(script -qec "timeout 60 '$STOCKADE' --root '$TMP/run' run --image $BB --rm
 if [[ $rc -eq 3 && $out == *"/dev/pts/"* && $out == *both-ttys* ]]; then ok "run --image -t under script(1) gets a pty and returns the status"; else not_ok "run --image -t under script(1)" "rc=$rc out=$out"; fi
 left=$(gone "$TTYC"; [ -e "$TMP/run/.tty" ] && echo "relay dir $TMP/run/.tty")
 if [ -z "$left" ]; then ok "a run --image -t --rm leaves nothing of its network or its relay"; else not_ok "after run -t --rm" "$left"; fi
+
+# A state root too long for the relay's socket address: refused by its limit, before any
+# bundle or network is made (no --rm, so anything made would stay).
+LONG=$TMP/$(printf 'r%.0s' {1..100})
+out=$(script -qec "timeout 60 '$STOCKADE' --root '$LONG' run --image $BB -t --name ${TTYC}l -- true" /dev/null 2>&1); rc=$?
+if [[ $rc -ne 0 && $out == *"a unix socket path is at most"* ]] && [ ! -e "$TMP/st/bundles/${TTYC}l" ] && [ -z "$(gone "${TTYC}l")" ]; then ok "run --image -t with a --root too long for the relay's socket is refused naming the limit, nothing made"; else not_ok "run -t with a long --root" "rc=$rc out=$out"; fi
 
 # --- in use, teardown ---------------------------------------------------------------
 out=$(S network rm stockade 2>&1)
@@ -134,8 +146,13 @@ KILLED_IP=$(ip_of "$KILLED")
 check "delete --force after a SIGKILLed run" S delete --force "$KILLED"
 left=$(gone "$KILLED" "$BR2" "$KILLED_IP")
 if [ -z "$left" ]; then ok "after SIGKILL of run and delete --force: nothing of the network is left"; else not_ok "teardown after SIGKILL" "$left"; fi
+# The firewall plugin's isolation rules for the bridge outlive its containers (its DEL
+# keeps them for the others on the bridge); without the plugin there are none to check.
+RULES_USED=$(fw_rules "$BR2")
+[ -x /usr/lib/cni/firewall ] || RULES_USED=1
 check "network rm $NET2 once unused" S network rm "$NET2"
 if ! ip link show "$BR2" >/dev/null 2>&1 && [ ! -e "/var/lib/cni/networks/$NET2" ]; then ok "network rm deletes the bridge $BR2 and /var/lib/cni/networks/$NET2"; else not_ok "network rm leaves host objects" "$(ip -o link show "$BR2" 2>&1; ls -la "/var/lib/cni/networks/$NET2" 2>&1)"; fi
+if [ "$RULES_BEFORE" -eq 0 ] && [ "$RULES_USED" -gt 0 ] && [ "$(fw_rules "$BR2")" -eq 0 ]; then ok "network rm removes the firewall rules naming $BR2 (before create 0, once used $RULES_USED, after rm 0)"; else not_ok "firewall rules of $BR2 left" "before: $RULES_BEFORE; after: $(iptables-save | grep -E -- "-[io] $BR2( |\$)")"; fi
 if ! S network ls -q | grep -qx "$NET2"; then ok "network ls no longer lists $NET2"; else not_ok "network ls after rm"; fi
 
 KEY=$(printf %s "$(realpath "$TMP/st")" | sha256sum | cut -c1-16)

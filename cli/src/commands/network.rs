@@ -4,6 +4,8 @@
 use anyhow::Context;
 use stockade_image::provision::MadeBundle;
 use stockade_net::{attach, NetError, NetworkMode, Networks, PortMapping, DEFAULT_NETWORK};
+use stockade_runtime::platform::HOST_TARGET;
+use stockade_runtime::target::Target;
 
 use crate::args::lifecycle::RunArgs;
 use crate::args::network::{NetworkArgs, NetworkCommand};
@@ -71,6 +73,16 @@ pub fn run(a: &NetworkArgs) -> anyhow::Result<u8> {
     }
 }
 
+/// The network of a `run --image` without `--network` on kernel `target` (a value, the
+/// running backend's): the default network where networks are executed and the caller may
+/// make them (Linux, root), the host's otherwise.
+fn default_mode(target: Target, root: bool) -> NetworkMode {
+    match target {
+        Target::Linux if root => NetworkMode::Named(DEFAULT_NETWORK.to_string()),
+        Target::Linux | Target::FreeBsd => NetworkMode::Host,
+    }
+}
+
 /// `--network` and `--publish` of `run --image`, checked before anything is made.
 pub struct RunNetwork {
     mode: NetworkMode,
@@ -86,10 +98,7 @@ impl RunNetwork {
         let mode = match (&a.network.network, &a.default_network) {
             (Some(m), _) => m.parse()?,
             (None, Some(m)) if root => m.parse()?,
-            (None, _) if cfg!(target_os = "linux") && root => {
-                NetworkMode::Named(DEFAULT_NETWORK.to_string())
-            }
-            (None, _) => NetworkMode::Host,
+            (None, _) => default_mode(HOST_TARGET, root),
         };
         if !root && mode != NetworkMode::Host {
             anyhow::bail!(
@@ -133,5 +142,18 @@ impl RunNetwork {
         // Every container on the network, this one too, now lists the others.
         stockade_net::hosts::join(storage_root, name, &made.bundle, &names)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_network_follows_the_target_and_root() {
+        let named = NetworkMode::Named(DEFAULT_NETWORK.to_string());
+        assert_eq!(default_mode(Target::Linux, true), named);
+        assert_eq!(default_mode(Target::Linux, false), NetworkMode::Host);
+        assert_eq!(default_mode(Target::FreeBsd, true), NetworkMode::Host);
     }
 }

@@ -35,6 +35,10 @@ pub fn run(global: &GlobalArgs, a: &RunArgs) -> anyhow::Result<u8> {
     let overrides = a.flags.overrides(&name)?;
     let request = super::base::bundle_request(name.clone(), &a.limits, &a.command, overrides)?;
     let network = super::network::RunNetwork::from_args(a)?;
+    if a.flags.tty && a.create.console_socket.is_none() {
+        // The relay's socket must fit its address: refused before anything is made.
+        super::terminal::check_relay_root(&global.root)?;
+    }
     let store = open_store(&a.storage.image_root)?;
     let (driver, unpacking) = super::image::open_unpacking(&a.storage.config())?;
     let prov = Provisioner::new(&store, &a.storage.location.storage_root, driver.as_ref())?;

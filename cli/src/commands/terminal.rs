@@ -40,6 +40,7 @@ impl ConsoleListener {
     /// Listens in a fresh directory below the state root `state_root` (only root, or the
     /// caller, can enter it), after removing what killed relays left there.
     pub fn new(state_root: &Path) -> anyhow::Result<ConsoleListener> {
+        check_relay_root(state_root)?;
         let base = state_root.join(RELAY_DIR);
         sweep(&base);
         let make = || -> anyhow::Result<PathBuf> {
@@ -129,6 +130,33 @@ impl Drop for ConsoleListener {
     fn drop(&mut self) {
         self.remove_path();
     }
+}
+
+/// The longest path a unix socket can be bound on here: `sun_path` less its NUL.
+fn max_socket_path() -> usize {
+    std::mem::size_of::<libc::sockaddr_un>() - std::mem::offset_of!(libc::sockaddr_un, sun_path) - 1
+}
+
+/// Refuses a state root too long for a relay's console socket (see [`ConsoleListener`]).
+pub fn check_relay_root(state_root: &Path) -> anyhow::Result<()> {
+    check_socket_length(&state_root.join(RELAY_DIR))
+}
+
+/// Refuses, before anything is made, a relay base whose socket path
+/// (`<base>/XXXXXX/s`) would not fit a unix socket address, naming the limit and the
+/// state root's part (the runtime connects by this path, so it cannot be shortened by a
+/// directory descriptor here).
+fn check_socket_length(base: &Path) -> anyhow::Result<()> {
+    let len = base.as_os_str().len() + "/XXXXXX/".len() + SOCKET.len();
+    let max = max_socket_path();
+    if len > max {
+        anyhow::bail!(
+            "the terminal relay's console socket {}/XXXXXX/{SOCKET} would be {len} bytes; a unix socket path is at most {max} bytes here: use a state root (--root) of at most {} bytes, or pass --console-socket",
+            base.display(),
+            max - (len - base.parent().map_or(0, |p| p.as_os_str().len()))
+        );
+    }
+    Ok(())
 }
 
 /// Removes a relay directory: its two files, then it, then the base when it is empty (so
@@ -325,5 +353,31 @@ mod tests {
         // The last one leaves the state root as it was.
         assert!(!base.exists());
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    /// A state root too long for a socket address is refused by name and limit, with
+    /// nothing made; one of exactly the named length works.
+    #[test]
+    fn a_state_root_too_long_for_the_socket_is_refused_naming_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let max = max_socket_path();
+        let fits = max - "/.tty/XXXXXX/s".len();
+        let pad = |n: usize| {
+            let have = tmp.path().as_os_str().len() + 1;
+            tmp.path().join("r".repeat(n - have))
+        };
+        let long = pad(fits + 1);
+        std::fs::create_dir(&long).unwrap();
+        let err = format!("{:#}", ConsoleListener::new(&long).err().expect("refused"));
+        assert!(err.contains(&format!("at most {max} bytes")), "{err}");
+        assert!(
+            err.contains(&format!("--root) of at most {fits} bytes")),
+            "{err}"
+        );
+        assert!(!long.join(RELAY_DIR).exists());
+        let ok = pad(fits);
+        std::fs::create_dir(&ok).unwrap();
+        let live = ConsoleListener::new(&ok).unwrap();
+        assert_eq!(live.path().as_os_str().len(), max);
     }
 }

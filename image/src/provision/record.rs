@@ -78,6 +78,10 @@ pub fn remove_container(
     driver: &dyn StorageDriver,
     id: &str,
 ) -> Result<bool, ProvisionError> {
+    // A run killed while writing the record left its temporary, and maybe no record.
+    if check_id(id).is_ok() {
+        remove_dead_writers_temporaries(&record_path(storage_root, id))?;
+    }
     if !is_provisioned(storage_root, id) {
         return Ok(false);
     }
@@ -110,6 +114,43 @@ pub fn remove_container(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(e) => Err(io("removing", &record)(e)),
     }
+}
+
+/// The temporaries of atomic writes of `path` (`.NAME.PID.tmp`) whose writer is no live
+/// process: a killed `run` left them, and the id's removal takes them at once (prune takes
+/// any once old). A live writer's is kept.
+fn remove_dead_writers_temporaries(path: &Path) -> Result<(), ProvisionError> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("reading", dir)(e)),
+    };
+    for ent in entries {
+        let ent = ent.map_err(io("reading", dir))?;
+        let file = ent.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let dead = pid <= 0
+            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH);
+        if dead {
+            match fs::remove_file(ent.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("removing", &ent.path())(e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Temporary files of interrupted atomic writes (`.NAME.PID.tmp`) in `dir`, once old.

@@ -215,6 +215,27 @@ fn what_a_crash_left_after_the_record_is_removed() {
     assert!(!is_provisioned(&storage, "c2"));
 }
 
+/// Fails with the record's temporary left: a run killed while writing its record left
+/// `.ID.json.PID.tmp` and no record, and `delete --force ID` took nothing (crash-image.sh).
+#[test]
+fn removal_takes_a_killed_writers_record_temporary() {
+    let t = tempfile::tempdir().unwrap();
+    let storage = t.path().join("storage");
+    let driver = DirDriver::new(&storage).unwrap();
+    let dir = storage.join(PROVISIONS_DIR);
+    fs::create_dir_all(&dir).unwrap();
+    // 99999999 is above the kernel's pid_max: no process has it.
+    let dead = dir.join(".c3.json.99999999.tmp");
+    let live = dir.join(format!(".c3.json.{}.tmp", std::process::id()));
+    let other = dir.join(".c33.json.99999999.tmp");
+    for f in [&dead, &live, &other] {
+        fs::write(f, b"{").unwrap();
+    }
+    assert!(!remove_container(&storage, &driver, "c3").unwrap());
+    assert!(!dead.exists());
+    assert!(live.exists() && other.exists());
+}
+
 #[test]
 fn prune_removes_abandoned_unpacks_but_not_live_ones() {
     let (_dir, storage, driver, store) = env();
