@@ -13,18 +13,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::cni::{self, Attachment, Verb};
-use crate::config::{self, Network, Networks, NETWORKS_DIR};
+use crate::config::{self, Network, Networks};
 use crate::lock::NetworksLock;
 use crate::namespaces::{self, Namespaces};
 use crate::ports::PortMapping;
+pub(crate) use crate::record::{
+    attached_to, read_record, record_path, records_dir, write_record, Record,
+};
+pub use crate::record::{users, ATTACHMENTS_DIR};
 use crate::{io, NetError};
 
-/// Where attachment records are, below the networks directory.
-pub const ATTACHMENTS_DIR: &str = "attachments";
 /// The container's interface on a CNI network.
 pub const IFNAME: &str = "eth0";
 
@@ -47,25 +48,6 @@ impl FromStr for NetworkMode {
     }
 }
 
-/// What [`detach`] needs, written before the namespace exists.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Record {
-    pub(crate) id: String,
-    pub(crate) netns: PathBuf,
-    /// The network's name and list; absent for `--network none`.
-    pub(crate) network: Option<String>,
-    pub(crate) list: Option<Value>,
-    pub(crate) runtime_config: Map<String, Value>,
-    /// The ADD result, once there is one (DEL's `prevResult`).
-    pub(crate) result: Option<Value>,
-    /// The container's `/etc/hosts` in its bundle and the names it lists for the
-    /// container, once written: rewritten when a container joins or leaves the network.
-    #[serde(default)]
-    pub(crate) hosts: Option<PathBuf>,
-    #[serde(default)]
-    pub(crate) names: Vec<String>,
-}
-
 /// A container's network, made by [`attach`].
 #[derive(Debug, Clone)]
 pub struct Attached {
@@ -75,74 +57,6 @@ pub struct Attached {
     pub addresses: Vec<String>,
     /// The containers attached to the network before it: (address, id).
     pub peers: Vec<(String, String)>,
-}
-
-fn records_dir(storage_root: &Path) -> PathBuf {
-    storage_root.join(NETWORKS_DIR).join(ATTACHMENTS_DIR)
-}
-
-fn record_path(storage_root: &Path, id: &str) -> PathBuf {
-    records_dir(storage_root).join(format!("{id}.json"))
-}
-
-pub(crate) fn write_record(storage_root: &Path, r: &Record) -> Result<(), NetError> {
-    let path = record_path(storage_root, &r.id);
-    let bytes = serde_json::to_vec(r).unwrap_or_default();
-    crate::files::write_atomic(&path, &bytes).map_err(io("writing", &path))
-}
-
-pub(crate) fn read_record(storage_root: &Path, id: &str) -> Result<Option<Record>, NetError> {
-    let path = record_path(storage_root, id);
-    match fs::read(&path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| NetError::BadRecord {
-                path,
-                why: e.to_string(),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io("reading", &path)(e)),
-    }
-}
-
-/// The records of the containers attached to network `name`, by id.
-pub(crate) fn attached_to(storage_root: &Path, name: &str) -> Result<Vec<Record>, NetError> {
-    let dir = records_dir(storage_root);
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io("reading", &dir)(e)),
-    };
-    let mut out = Vec::new();
-    for ent in entries {
-        let ent = ent.map_err(io("reading", &dir))?;
-        let file = ent.file_name().to_string_lossy().into_owned();
-        let Some(id) = file.strip_suffix(".json") else {
-            continue;
-        };
-        // Temporaries of atomic writes, and names no container id can have.
-        let plain = id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'+'));
-        if file.starts_with('.') || id.is_empty() || !plain {
-            continue;
-        }
-        if let Ok(Some(r)) = read_record(storage_root, id) {
-            if r.network.as_deref() == Some(name) && r.id == id {
-                out.push(r);
-            }
-        }
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(out)
-}
-
-/// The ids of the containers attached to network `name`.
-pub fn users(storage_root: &Path, name: &str) -> Result<Vec<String>, NetError> {
-    Ok(attached_to(storage_root, name)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect())
 }
 
 /// The addresses of the containers on network `name` but `except`, for `/etc/hosts`.

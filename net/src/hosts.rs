@@ -14,9 +14,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::attach::{attached_to, read_record, write_record, Record};
 use crate::cni::result_addresses;
 use crate::lock::NetworksLock;
+use crate::record::{attached_to, read_record, write_record, Record};
 use crate::{config::NETWORKS_DIR, io, NetError};
 
 /// The hosts file's name in a bundle.

@@ -29,6 +29,7 @@ pub mod namespaces;
 #[cfg(target_os = "linux")]
 pub mod netns;
 pub mod ports;
+mod record;
 pub mod remove;
 
 use std::path::{Path, PathBuf};
