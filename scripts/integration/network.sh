@@ -112,7 +112,7 @@ out=$(S run --image "$BB" --rm --name "$NONE" --network none -p 80:80 -- true 2>
 if [[ $? -ne 0 && $out == *"--publish needs a network"* ]]; then ok "--publish with --network none is refused"; else not_ok "--publish with none" "$out"; fi
 
 # --- a terminal: run --image -t under script(1), on the default network -------------------
-out=$(script -qec "timeout 60 '$STOCKADE' --root '$TMP/run' run --image $BB --rm -t --name $TTYC -- sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo both-ttys; exit 3'" /dev/null 2>&1); rc=$?
+out=$(timeout -k 5 90 script -qec "timeout --foreground -k 5 60 '$STOCKADE' --root '$TMP/run' run --image $BB --rm -t --name $TTYC -- sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo both-ttys; exit 3'" /dev/null 2>&1); rc=$?
 if [[ $rc -eq 3 && $out == *"/dev/pts/"* && $out == *both-ttys* ]]; then ok "run --image -t under script(1) gets a pty and returns the status"; else not_ok "run --image -t under script(1)" "rc=$rc out=$out"; fi
 left=$(gone "$TTYC"; [ -e "$TMP/run/.tty" ] && echo "relay dir $TMP/run/.tty")
 if [ -z "$left" ]; then ok "a run --image -t --rm leaves nothing of its network or its relay"; else not_ok "after run -t --rm" "$left"; fi
@@ -120,7 +120,7 @@ if [ -z "$left" ]; then ok "a run --image -t --rm leaves nothing of its network 
 # A state root too long for the relay's socket address: refused by its limit, before any
 # bundle or network is made (no --rm, so anything made would stay).
 LONG=$TMP/$(printf 'r%.0s' {1..100})
-out=$(script -qec "timeout 60 '$STOCKADE' --root '$LONG' run --image $BB -t --name ${TTYC}l -- true" /dev/null 2>&1); rc=$?
+out=$(timeout -k 5 90 script -qec "timeout --foreground -k 5 60 '$STOCKADE' --root '$LONG' run --image $BB -t --name ${TTYC}l -- true" /dev/null 2>&1); rc=$?
 if [[ $rc -ne 0 && $out == *"a unix socket path is at most"* ]] && [ ! -e "$TMP/st/bundles/${TTYC}l" ] && [ -z "$(gone "${TTYC}l")" ]; then ok "run --image -t with a --root too long for the relay's socket is refused naming the limit, nothing made"; else not_ok "run -t with a long --root" "rc=$rc out=$out"; fi
 
 # --- in use, teardown ---------------------------------------------------------------

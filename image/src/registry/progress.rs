@@ -107,6 +107,10 @@ impl UnpackProgress {
         if let Some(pb) = &self.bar {
             pb.set_length(total as u64);
             pb.set_draw_target(ProgressDrawTarget::stderr());
+            // indicatif rate-limits its draws; an image of a few small layers can be
+            // unpacked between two allowed draws and the bar would never be seen. Layers
+            // are few, so each change is drawn at once.
+            pb.force_draw();
         }
     }
 
@@ -117,6 +121,7 @@ impl UnpackProgress {
         if let Some(pb) = &self.bar {
             pb.inc(1);
             pb.set_message(indicatif::HumanBytes(total).to_string());
+            pb.force_draw();
         }
     }
 
