@@ -378,7 +378,9 @@ fn debug_logs_each_unpacked_layer_and_bars_only_a_terminal(ctx: &Ctx) -> TestRes
     let running = procs::spawn(procs::Spec {
         program: script.to_path_buf(),
         args: argv,
-        env: Vec::new(),
+        // indicatif hides every bar when TERM is unset or "dumb" (CI runs with a bare
+        // environment): the terminal script(1) gives is a capable one.
+        env: vec![("TERM".to_string(), "xterm".to_string())],
         cwd: None,
         stdin: Io::Null,
         stdout: Io::Fd(OwnedFd::from(out_file)),
