@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,10 @@ use crate::oci::digest::Digest;
 
 use super::error::{EntryError, UnpackError};
 use super::fflags::{self, DeviceNodes, FileFlags, FlagsPolicy, PendingFlags};
-use super::fsops::{clear_dir, dir_flags, is_enoent, kind, lstat_at, remove_all_at, Tree};
+use super::fsops::{
+    create_exclusive, dir_flags, is_enoent, kind, lstat_at, remove_all_at, remove_lower,
+    written_under, Tree,
+};
 use super::meta::{finish_at, finish_fd, meta_of, DirMetas, Meta, Settings};
 use super::overlay::{self, Whiteouts};
 use super::path::{normalize, whiteout, Whiteout};
@@ -570,63 +573,5 @@ impl LayerRun<'_, '_> {
         self.tree.invalidate();
         self.dirs.forget_under(rel, |_| false);
         self.flags.forget_under(rel, |_| false);
-    }
-}
-
-/// Whether `written` holds `rel` or anything below it.
-fn written_under(written: &BTreeSet<PathBuf>, rel: &Path) -> bool {
-    written
-        .range(rel.to_path_buf()..)
-        .next()
-        .is_some_and(|p| p.starts_with(rel))
-}
-
-/// Removes from the directory `dir` (at `rel`) everything that `written` does not hold,
-/// keeping the directories on the way to what it does.
-fn remove_lower(
-    dir: BorrowedFd<'_>,
-    rel: &Path,
-    written: &BTreeSet<PathBuf>,
-) -> Result<(), EntryError> {
-    let mut keep_dirs = Vec::new();
-    clear_dir(dir, |n| {
-        let p = rel.join(n);
-        if written.contains(&p) {
-            return false;
-        }
-        let below = written
-            .range(p.clone()..)
-            .next()
-            .is_some_and(|w| w.starts_with(&p));
-        if below {
-            keep_dirs.push(n.to_os_string());
-        }
-        !below
-    })?;
-    for n in keep_dirs {
-        if let Ok(fd) = openat(dir, n.as_os_str(), dir_flags(), Mode::empty()) {
-            remove_lower(fd.as_fd(), &rel.join(&n), written)?;
-        }
-    }
-    Ok(())
-}
-
-/// Runs `make(dir, name)`; if the name exists, removes whatever is there (recursively,
-/// never following symlinks) and runs it once more. Returns whether something was
-/// replaced, with `make`'s result.
-pub(super) fn create_exclusive<T>(
-    dir: BorrowedFd<'_>,
-    name: &OsStr,
-    make: impl Fn(BorrowedFd<'_>, &OsStr) -> nix::Result<T>,
-) -> Result<(bool, T), EntryError> {
-    match make(dir, name) {
-        Ok(t) => Ok((false, t)),
-        Err(Errno::EEXIST) => {
-            remove_all_at(dir, name)?;
-            make(dir, name)
-                .map(|t| (true, t))
-                .map_err(EntryError::fs("creating"))
-        }
-        Err(e) => Err(EntryError::fs("creating")(e)),
     }
 }

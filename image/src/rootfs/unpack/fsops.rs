@@ -4,6 +4,7 @@
 //! normalised before they get here). Final operations use the `*at` calls on the parent
 //! descriptor with a single name and never follow a symlink either.
 
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -217,4 +218,59 @@ pub(crate) fn clear_dir(
         remove_all_at(dir, &n)?;
     }
     Ok(())
+}
+
+/// Whether `written` holds `rel` or anything below it.
+pub(super) fn written_under(written: &BTreeSet<PathBuf>, rel: &Path) -> bool {
+    written
+        .range(rel.to_path_buf()..)
+        .next()
+        .is_some_and(|p| p.starts_with(rel))
+}
+
+/// Removes from the directory `dir` (at `rel`) everything that `written` does not hold,
+/// keeping the directories on the way to what it does.
+pub(super) fn remove_lower(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    written: &BTreeSet<PathBuf>,
+) -> Result<(), EntryError> {
+    let mut keep_dirs = Vec::new();
+    clear_dir(dir, |n| {
+        let p = rel.join(n);
+        if written.contains(&p) {
+            return false;
+        }
+        let below = written_under(written, &p);
+        if below {
+            keep_dirs.push(n.to_os_string());
+        }
+        !below
+    })?;
+    for n in keep_dirs {
+        if let Ok(fd) = openat(dir, n.as_os_str(), dir_flags(), Mode::empty()) {
+            remove_lower(fd.as_fd(), &rel.join(&n), written)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `make(dir, name)`; if the name exists, removes whatever is there (recursively,
+/// never following symlinks) and runs it once more. Returns whether something was
+/// replaced, with `make`'s result.
+pub(super) fn create_exclusive<T>(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    make: impl Fn(BorrowedFd<'_>, &OsStr) -> nix::Result<T>,
+) -> Result<(bool, T), EntryError> {
+    match make(dir, name) {
+        Ok(t) => Ok((false, t)),
+        Err(Errno::EEXIST) => {
+            remove_all_at(dir, name)?;
+            make(dir, name)
+                .map(|t| (true, t))
+                .map_err(EntryError::fs("creating"))
+        }
+        Err(e) => Err(EntryError::fs("creating")(e)),
+    }
 }

@@ -9,8 +9,9 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 use tar::EntryType;
 
-use super::apply::{create_exclusive, LayerRun};
+use super::apply::LayerRun;
 use super::error::{EntryError, UnpackError};
+use super::fsops::create_exclusive;
 use super::meta::{finish_fd, Meta};
 use super::pool::{Body, Done, Job, Pool, STREAM_COPY_MAX};
 
